@@ -1,0 +1,148 @@
+//! The command line: clap types only. `main.rs` turns these into `Settings`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Build and run a web service on AWS across two regions, by calling the AWS APIs directly.
+///
+/// Every command works on one environment (`--env`): `config/base.toml` merged with
+/// `config/<env>.toml`. Start with `deployer plan --env dev` to see what `up` would do.
+#[derive(Debug, Parser)]
+#[command(name = "deployer", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes or drift present.\n\
+Credentials come from the standard AWS chain (env vars, AWS_PROFILE, SSO, …).\n\
+AWS_ENDPOINT_URL points every call at an emulator, e.g. the one `scripts/emulator` starts.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Directory holding base.toml and <env>.toml.
+    #[arg(long, global = true, value_name = "DIR", env = "DEPLOYER_CONFIG_DIR", default_value = "config")]
+    pub config_dir: PathBuf,
+
+    /// `human` for people (plan and progress), `json` for machines (on stdout).
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputArg::Human)]
+    pub output: OutputArg,
+
+    /// More logging (-v info details, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors: no per-change progress lines.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArg {
+    /// The environment: a file config/<ENV>.toml (dev, staging, prod, local).
+    #[arg(long, short = 'e', value_name = "ENV")]
+    pub env: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `up` would change, changing nothing.
+    ///
+    /// Reads both regions and compares them with the configuration: `+` create, `~` update in
+    /// place, `-/+` replace, `-` delete (resources tagged for the environment that the
+    /// configuration no longer asks for).
+    #[command(after_help = "Examples:\n  deployer plan --env prod\n  deployer plan --env prod --output json\n  deployer plan --env prod --detailed-exitcode   # exit 2 when there are changes")]
+    Plan {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Exit 2 when there are changes, 0 when there are none (1 stays an error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+
+    /// Converge every region to the configuration.
+    ///
+    /// Shows the plan, asks for confirmation (or takes --yes), then applies the changes as a
+    /// dependency graph across regions, each change waited on until the resource is usable.
+    /// Running it again is safe: a converged environment gets no changes at all, and a run
+    /// interrupted at any point is finished by the next one.
+    #[command(after_help = "Examples:\n  deployer up --env staging\n  deployer up --env local --yes")]
+    Up {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Apply without asking. Required when standard input is not a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+
+    /// Check, read-only, whether AWS still matches the configuration.
+    ///
+    /// Exit 0 when it does, 2 when anything drifted (each resource named), 1 on error: made to
+    /// run from cron or CI. `deployer up` repairs what it finds.
+    #[command(after_help = "Example:\n  deployer drift --env prod || alert \"prod drifted\"")]
+    Drift {
+        #[command(flatten)]
+        env: EnvArg,
+    },
+
+    /// Show what exists where, per region, and whether each resource is in sync.
+    #[command(after_help = "Examples:\n  deployer status --env prod\n  deployer status --env prod --output json")]
+    Status {
+        #[command(flatten)]
+        env: EnvArg,
+    },
+
+    /// Delete everything the environment owns, in every region.
+    ///
+    /// Dependents go first (routes, NAT gateways — waited on until deleted — then their
+    /// addresses, subnets, gateways, peering, VPCs); AWS's slow release of network interfaces
+    /// is retried. Asks on a terminal; needs --yes anywhere else.
+    #[command(after_help = "Example:\n  deployer destroy --env dev --yes")]
+    Destroy {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Delete without asking. Required when standard input is not a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+impl Command {
+    pub fn env(&self) -> &str {
+        match self {
+            Command::Plan { env, .. }
+            | Command::Up { env, .. }
+            | Command::Drift { env }
+            | Command::Status { env }
+            | Command::Destroy { env, .. } => &env.env,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_dir_is_accepted_before_or_after_the_subcommand() {
+        let a = Cli::parse_from(["deployer", "--config-dir", "x", "plan", "--env", "dev"]);
+        let b = Cli::parse_from(["deployer", "plan", "--env", "dev", "--config-dir", "x"]);
+        assert_eq!(a.global.config_dir, PathBuf::from("x"));
+        assert_eq!(b.global.config_dir, PathBuf::from("x"));
+    }
+}

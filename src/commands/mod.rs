@@ -1,0 +1,228 @@
+//! The commands. Glue only: load → desired → observe → plan → (confirm) → engine → report.
+//! They never see clap; the edge hands them a resolved [`Settings`].
+
+mod destroy;
+mod drift;
+mod plan;
+mod status;
+mod up;
+
+pub use destroy::destroy;
+pub use drift::drift;
+pub use plan::plan;
+pub use status::status;
+pub use up::up;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Instant;
+
+use miette::{miette, IntoDiagnostic};
+use serde::Serialize;
+
+use crate::cloud::{CallSummary, Clients};
+use crate::config::Config;
+use crate::engine::{self, Outcome, Progress, Status};
+use crate::model::Address;
+use crate::plan::{Plan, Style};
+use crate::resources::Found;
+
+/// Exit codes are an interface (README, "Exit codes").
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    /// Changes pending (`plan --detailed-exitcode`) or drift found (`drift`).
+    pub const CHANGES: u8 = 2;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+/// Everything a command needs, resolved from arguments, config files and the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub config: Config,
+    pub output: OutputFormat,
+    /// Colour on stderr/stdout (off with `NO_COLOR` or when not a terminal).
+    pub color: bool,
+    /// `-q`: no per-change progress lines.
+    pub quiet: bool,
+    /// The endpoint to use: `AWS_ENDPOINT_URL` if set, else the config's `aws.endpoint_url`.
+    pub endpoint_url: Option<String>,
+}
+
+impl Settings {
+    fn style(&self) -> Style {
+        if self.color { Style::Color } else { Style::Plain }
+    }
+}
+
+/// A connected session: settings plus clients for every region of the environment.
+pub struct Session {
+    pub settings: Settings,
+    pub clients: Clients,
+    started: Instant,
+}
+
+impl Session {
+    pub async fn connect(settings: Settings) -> Session {
+        let clients =
+            Clients::new(&settings.config.aws, settings.endpoint_url.clone(), &settings.config.region_names()).await;
+        Session { settings, clients, started: Instant::now() }
+    }
+
+    fn config(&self) -> &Config {
+        &self.settings.config
+    }
+
+    async fn observe(&self) -> miette::Result<Vec<Found>> {
+        let c = self.config();
+        crate::observe::observe(&self.clients, &c.region_names(), &c.app, &c.env)
+            .await
+            .map_err(|e| miette!(help = credentials_hint(&e), "could not read the environment from AWS: {e}"))
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn calls(&self) -> CallSummary {
+        self.clients.calls.summary()
+    }
+
+    /// Runs the plan through the engine with progress on stderr.
+    async fn apply(&self, plan: &Plan, observed: &[Found]) -> Vec<Outcome> {
+        let options = engine::Options {
+            concurrency: self.config().engine.concurrency,
+            timeout: self.config().engine.wait_timeout,
+        };
+        let progress = LineProgress { quiet: self.settings.quiet };
+        engine::apply(&self.clients, plan, observed, &options, &progress).await
+    }
+}
+
+fn credentials_hint(e: &crate::cloud::Error) -> String {
+    let text = e.to_string();
+    if text.contains("credentials") || text.contains("Credentials") {
+        "configure AWS credentials (AWS_PROFILE, `aws sso login`, or environment variables), or set aws.profile in the environment's config".into()
+    } else if text.contains("dispatch failure") || text.contains("connect") {
+        "is the endpoint reachable? For the local environment start the emulator first: scripts/emulator".into()
+    } else {
+        "run again with -v for details".into()
+    }
+}
+
+/// One line per finished change on stderr, with its elapsed time.
+struct LineProgress {
+    quiet: bool,
+}
+
+impl Progress for LineProgress {
+    fn started(&self, address: &Address, what: &str) {
+        tracing::debug!("{what} {address}");
+    }
+
+    fn finished(&self, o: &Outcome) {
+        if self.quiet && o.status == Status::Done {
+            return;
+        }
+        let secs = o.elapsed_ms as f64 / 1000.0;
+        let id = o.id.as_deref().map(|i| format!(" {i}")).unwrap_or_default();
+        let line = match &o.status {
+            Status::Done => format!("  ok    {} {}{id} ({secs:.1}s)", o.address, o.verb()),
+            Status::Failed(e) => format!("  FAIL  {} not {}: {e}", o.address, o.verb()),
+            Status::Skipped(why) => format!("  skip  {} ({why})", o.address),
+        };
+        eprintln!("{line}");
+    }
+}
+
+/// Asks on the terminal before changing anything; refuses without `--yes` off a terminal.
+fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
+    if assume_yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = "pass --yes to confirm non-interactively (CI, scripts)",
+            "refusing to make changes without confirmation: standard input is not a terminal"
+        ));
+    }
+    eprint!("{question} Only 'yes' will be accepted: ");
+    std::io::stderr().flush().into_diagnostic()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Writes `value` as pretty JSON on stdout.
+fn print_json<T: Serialize>(value: &T) -> miette::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value).into_diagnostic()?);
+    Ok(())
+}
+
+/// The report of a run that changed things (`up`, `destroy`), for `--output json`.
+#[derive(Serialize)]
+struct ApplyReport<'a> {
+    command: &'a str,
+    env: &'a str,
+    ok: bool,
+    plan: &'a Plan,
+    outcomes: &'a [Outcome],
+    calls: CallSummary,
+    elapsed_secs: f64,
+}
+
+/// Prints the summary of an applied plan and says whether it all went through.
+fn finish(session: &Session, command: &str, plan: &Plan, outcomes: &[Outcome]) -> miette::Result<u8> {
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.status != Status::Done).collect();
+    let ok = failed.is_empty();
+    if session.settings.output == OutputFormat::Json {
+        print_json(&ApplyReport {
+            command,
+            env: &session.config().env,
+            ok,
+            plan,
+            outcomes,
+            calls: session.calls(),
+            elapsed_secs: session.elapsed(),
+        })?;
+    }
+    let calls = session.calls();
+    let n = plan.counts();
+    eprintln!(
+        "\n{command}: {} created, {} updated, {} replaced, {} deleted in {:.1}s ({} AWS reads, {} changes sent).",
+        outcomes.iter().filter(|o| o.status == Status::Done && o.action == crate::plan::Action::Create).count(),
+        outcomes.iter().filter(|o| o.status == Status::Done && o.action == crate::plan::Action::Update).count(),
+        outcomes
+            .iter()
+            .filter(|o| o.status == Status::Done && o.action == crate::plan::Action::Replace && o.step == "apply")
+            .count(),
+        outcomes.iter().filter(|o| o.status == Status::Done && o.action == crate::plan::Action::Delete).count(),
+        session.elapsed(),
+        calls.reads,
+        calls.mutating,
+    );
+    if ok {
+        return Ok(exit::OK);
+    }
+    let _ = n;
+    let list: Vec<String> = failed.iter().map(|o| format!("  {} ({})", o.address, status_text(&o.status))).collect();
+    Err(miette!(
+        help = "everything that succeeded is kept and tagged; fix the cause and run the same command again to finish",
+        "{} of {} changes did not complete:\n{}",
+        failed.len(),
+        outcomes.len(),
+        list.join("\n")
+    ))
+}
+
+fn status_text(s: &Status) -> String {
+    match s {
+        Status::Done => "done".into(),
+        Status::Failed(e) => e.clone(),
+        Status::Skipped(why) => format!("skipped: {why}"),
+    }
+}

@@ -1,0 +1,34 @@
+use serde::Serialize;
+
+use super::{exit, print_json, OutputFormat, Session};
+use crate::model;
+use crate::plan::{self, render_human, Counts, Plan};
+
+#[derive(Serialize)]
+struct PlanReport<'a> {
+    env: &'a str,
+    counts: Counts,
+    changes: &'a [plan::Change],
+}
+
+/// `deployer plan`: what `up` would change, changing nothing. Exit 2 with
+/// `--detailed-exitcode` when there are changes.
+pub async fn plan(session: &Session, detailed_exitcode: bool) -> miette::Result<u8> {
+    let observed = session.observe().await?;
+    let plan = plan::plan(&model::desired(session.config()), &observed);
+    print_plan(session, &plan)?;
+    Ok(if detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+}
+
+/// The plan on stdout: for people, or as JSON.
+pub(super) fn print_plan(session: &Session, plan: &Plan) -> miette::Result<()> {
+    match session.settings.output {
+        OutputFormat::Json => {
+            print_json(&PlanReport { env: &session.config().env, counts: plan.counts(), changes: &plan.changes })
+        }
+        OutputFormat::Human => {
+            print!("{}", render_human(plan, session.settings.style()));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,81 @@
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{exit, print_json, OutputFormat, Session};
+use crate::model;
+use crate::plan;
+
+#[derive(Serialize)]
+struct Row<'a> {
+    address: &'a str,
+    id: &'a str,
+    state: &'a str,
+    /// `in sync`, `differs`, `missing` or `orphan`.
+    sync: &'static str,
+}
+
+/// `deployer status`: what exists where, region by region, and whether each resource matches
+/// the configuration.
+pub async fn status(session: &Session) -> miette::Result<u8> {
+    let observed = session.observe().await?;
+    let desired = model::desired(session.config());
+    let plan = plan::plan(&desired, &observed);
+    let sync_of = |address: &model::Address| -> &'static str {
+        match plan.changes.iter().find(|c| &c.address == address).map(|c| c.action) {
+            None => "in sync",
+            Some(plan::Action::Delete) => "orphan",
+            Some(_) => "differs",
+        }
+    };
+    let mut regions: BTreeMap<String, Vec<Row>> =
+        session.config().region_names().into_iter().map(|r| (r, Vec::new())).collect();
+    for f in &observed {
+        regions.entry(f.address.region().to_string()).or_default().push(Row {
+            address: f.address.as_str(),
+            id: &f.id,
+            state: &f.state,
+            sync: sync_of(&f.address),
+        });
+    }
+    let observed_addresses: Vec<&model::Address> = observed.iter().map(|f| &f.address).collect();
+    for r in desired.resources.iter().filter(|r| !observed_addresses.contains(&&r.address)) {
+        regions.entry(r.address.region().to_string()).or_default().push(Row {
+            address: r.address.as_str(),
+            id: "-",
+            state: "-",
+            sync: "missing",
+        });
+    }
+    if session.settings.output == OutputFormat::Json {
+        #[derive(Serialize)]
+        struct Report<'a> {
+            env: &'a str,
+            regions: &'a BTreeMap<String, Vec<Row<'a>>>,
+        }
+        print_json(&Report { env: &session.config().env, regions: &regions })?;
+        return Ok(exit::OK);
+    }
+    let env = &session.config().env;
+    println!("Environment '{env}' (app '{}')", session.config().app);
+    for (region, rows) in &regions {
+        let role = if *region == session.config().primary_region { "primary" } else { "secondary" };
+        println!("\n{region} ({role}): {} resources", rows.iter().filter(|r| r.sync != "missing").count());
+        let width = rows.iter().map(|r| r.address.len()).max().unwrap_or(0);
+        for r in rows {
+            println!("  {:width$}  {:24}  {:22}  {}", r.address, r.id, r.state, r.sync);
+        }
+    }
+    let counts = plan.counts();
+    if plan.is_empty() {
+        println!("\nEverything matches the configuration.");
+    } else {
+        println!(
+            "\nNot converged: {} missing, {} differ, {} orphaned. Run `deployer plan --env {env}` for details.",
+            counts.create,
+            counts.update + counts.replace,
+            counts.delete
+        );
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,26 @@
+use super::{confirm, exit, finish, OutputFormat, Session};
+use crate::model;
+use crate::plan::{self, render_human};
+
+/// `deployer up`: converge every region to the configuration. On a converged environment it
+/// reads and sends nothing that changes anything.
+pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
+    let observed = session.observe().await?;
+    let plan = plan::plan(&model::desired(session.config()), &observed);
+    let env = &session.config().env;
+    if plan.is_empty() {
+        if session.settings.output == OutputFormat::Json {
+            return finish(session, "up", &plan, &[]);
+        }
+        eprintln!("No changes. Environment '{env}' is up to date ({} resources).", observed.len());
+        return Ok(exit::OK);
+    }
+    eprint!("{}", render_human(&plan, session.settings.style()));
+    if !confirm(&format!("\nApply these changes to environment '{env}'?"), assume_yes)? {
+        eprintln!("Nothing changed.");
+        return Ok(exit::ERROR);
+    }
+    eprintln!();
+    let outcomes = session.apply(&plan, &observed).await;
+    finish(session, "up", &plan, &outcomes)
+}

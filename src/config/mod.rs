@@ -1,0 +1,111 @@
+//! Configuration: `config/base.toml` merged with `config/<env>.toml`, validated before any AWS call.
+//!
+//! The types here are the resolved, validated configuration the rest of the program consumes.
+//! Loading, merging and validation live in `load.rs` / `validate.rs`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+/// The most availability zones an environment can span. Subnet slots are laid out for this many
+/// so that growing the AZ count never renumbers an existing subnet.
+pub const MAX_AZS: usize = 6;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Application name, e.g. `webapp`. Lowercase letters, digits and `-`.
+    pub app: String,
+    /// Environment name, the `--env` value, e.g. `prod`.
+    pub env: String,
+    pub primary_region: String,
+    /// In order; may be empty or hold more than one region.
+    pub secondary_regions: Vec<String>,
+    /// Every region of the environment (primary and secondaries), keyed by region name.
+    pub regions: BTreeMap<String, RegionConfig>,
+    pub network: NetworkConfig,
+    pub aws: AwsConfig,
+    pub engine: EngineConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionConfig {
+    pub vpc_cidr: Ipv4Net,
+    /// Exactly `network.az_count` AZ names, in order (index 0 is AZ "a" of the layout).
+    pub availability_zones: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    pub az_count: usize,
+    pub nat_gateways: NatMode,
+    /// Prefix length of every subnet, e.g. 20 for /20 subnets.
+    pub subnet_prefix: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NatMode {
+    /// One NAT gateway per AZ: an AZ outage does not cut the others off.
+    PerAz,
+    /// One NAT gateway in the first AZ shared by all private subnets (cheaper; for dev).
+    Single,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AwsConfig {
+    /// Endpoint override (an emulator). `AWS_ENDPOINT_URL` in the environment wins over this.
+    pub endpoint_url: Option<String>,
+    /// Named profile from the shared AWS config; `None` uses the default credential chain.
+    pub profile: Option<String>,
+    /// Use fixed dummy credentials (for an emulator) instead of the credential chain.
+    pub emulator_credentials: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// How many changes the engine runs at once, across all regions.
+    pub concurrency: usize,
+    /// Upper bound on any single wait (a NAT gateway becoming available, a peering turning active…).
+    pub wait_timeout: Duration,
+}
+
+impl Config {
+    /// Regions in order: primary first, then the secondaries.
+    pub fn region_names(&self) -> Vec<String> {
+        std::iter::once(self.primary_region.clone())
+            .chain(self.secondary_regions.iter().cloned())
+            .collect()
+    }
+}
+
+/// The public subnet of AZ `az_index`: slot `az_index` of the VPC split into `/subnet_prefix` blocks.
+pub fn public_subnet_cidr(vpc: Ipv4Net, subnet_prefix: u8, az_index: usize) -> Option<Ipv4Net> {
+    vpc.subnets(subnet_prefix).ok()?.nth(az_index)
+}
+
+/// The private subnet of AZ `az_index`: slot `MAX_AZS + az_index`, so public and private never
+/// collide and adding an AZ never moves an existing subnet.
+pub fn private_subnet_cidr(vpc: Ipv4Net, subnet_prefix: u8, az_index: usize) -> Option<Ipv4Net> {
+    vpc.subnets(subnet_prefix).ok()?.nth(MAX_AZS + az_index)
+}
+
+/// Errors from loading configuration; rendered at the edge with miette (file, key, span, hint).
+pub type ConfigError = miette::Report;
+
+/// Load `<dir>/base.toml` merged with `<dir>/<env>.toml` and validate it. No AWS call is made.
+pub fn load(dir: &Path, env: &str) -> Result<Config, ConfigError> {
+    load::load(dir, env)
+}
+
+mod load;
+mod diagnostic;
+mod regions;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use load::environments;
+pub use regions::KNOWN_REGIONS;

@@ -1,0 +1,834 @@
+//! Defaults and validation: the merged files become a [`Config`], or every problem found is
+//! reported at once. Nothing here calls AWS.
+
+use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use super::diagnostic::{closest, into_result, list, ConfigIssue, Loc, SourceFile};
+use super::load::{Entry, Merged, Val, BASE, ENV};
+use super::regions::{availability_zones, zone_belongs_to, KNOWN_REGIONS};
+use super::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig, MAX_AZS};
+
+pub(crate) const DEFAULT_AZ_COUNT: usize = 2;
+pub(crate) const DEFAULT_SUBNET_PREFIX: u8 = 20;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 8;
+pub(crate) const DEFAULT_WAIT_TIMEOUT_SECS: u64 = 900;
+/// `{app}-{env}` prefixes every resource name; ALB and target group names are limited to 32
+/// characters and get suffixes, so the prefix must stay short.
+pub(crate) const MAX_APP_ENV_LEN: usize = 24;
+/// AWS accepts VPCs and subnets from /16 to /28.
+const VPC_PREFIXES: RangeInclusive<u8> = 16..=28;
+const SUBNET_PREFIXES: RangeInclusive<i64> = 17..=28;
+const CONCURRENCY: RangeInclusive<i64> = 1..=64;
+const WAIT_TIMEOUT_SECS: RangeInclusive<i64> = 1..=7200;
+
+/// What is wrong with an app or environment name, if anything: `^[a-z][a-z0-9-]*$`, with no
+/// trailing `-` and no `--`.
+pub(crate) fn name_problem(name: &str) -> Option<String> {
+    let Some(first) = name.chars().next() else {
+        return Some("must not be empty".to_owned());
+    };
+    if !first.is_ascii_lowercase() {
+        return Some(format!("must start with a lowercase letter, not `{first}`"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Some(format!(
+            "may contain only lowercase letters, digits and '-', not `{bad}`"
+        ));
+    }
+    if name.ends_with('-') {
+        return Some("must not end with '-'".to_owned());
+    }
+    if name.contains("--") {
+        return Some("must not contain '--'".to_owned());
+    }
+    None
+}
+
+pub(super) fn resolve(
+    merged: &Merged,
+    env: &str,
+    files: &[SourceFile],
+) -> Result<Config, miette::Report> {
+    let mut check = Check {
+        files,
+        env,
+        issues: Vec::new(),
+    };
+
+    let app = check.app(merged);
+    let regions = check.regions(merged);
+    let az_count = check.az_count(merged);
+    let nat_gateways = check.nat_gateways(merged);
+    let subnet_prefix = check.subnet_prefix(merged);
+    let cidrs = check.vpc_cidrs(merged, &regions);
+    check.no_overlap(&cidrs);
+    check.subnets_fit(merged, &cidrs, subnet_prefix, az_count);
+    let zones = check.availability_zones(merged, &regions, az_count);
+    let aws = check.aws(merged);
+    let engine = check.engine(merged);
+
+    into_result(env, check.issues)?;
+
+    // No issue was reported, so everything below was resolved.
+    let az_count = az_count.expect("validated");
+    let regions_map = regions
+        .all
+        .iter()
+        .map(|region| {
+            let vpc_cidr = cidrs
+                .iter()
+                .find(|cidr| cidr.region == *region)
+                .expect("validated")
+                .net;
+            let availability_zones = zones
+                .iter()
+                .find(|(name, _)| name == region)
+                .expect("validated")
+                .1
+                .clone();
+            (
+                region.clone(),
+                RegionConfig {
+                    vpc_cidr,
+                    availability_zones,
+                },
+            )
+        })
+        .collect();
+    Ok(Config {
+        app: app.expect("validated"),
+        env: env.to_owned(),
+        primary_region: regions.primary.expect("validated"),
+        secondary_regions: regions.secondary,
+        regions: regions_map,
+        network: NetworkConfig {
+            az_count,
+            nat_gateways: nat_gateways.expect("validated"),
+            subnet_prefix: subnet_prefix.expect("validated"),
+        },
+        aws: aws.expect("validated"),
+        engine: engine.expect("validated"),
+    })
+}
+
+struct Check<'a> {
+    files: &'a [SourceFile],
+    env: &'a str,
+    issues: Vec<ConfigIssue>,
+}
+
+/// The regions of the environment as written (known or not), primary first, without repeats.
+struct Regions {
+    primary: Option<String>,
+    secondary: Vec<String>,
+    all: Vec<String>,
+    /// Known regions that unknown ones are likely typos of (already suggested in their error).
+    typo_of: Vec<&'static str>,
+}
+
+impl Regions {
+    fn contains(&self, region: &str) -> bool {
+        self.all.iter().any(|r| r == region)
+    }
+
+    /// The regions the deployer knows; unknown ones were reported and are not checked further.
+    fn known(&self) -> impl Iterator<Item = &String> {
+        self.all
+            .iter()
+            .filter(|region| availability_zones(region).is_some())
+    }
+}
+
+struct Cidr<'m> {
+    region: String,
+    net: Ipv4Net,
+    entry: &'m Entry<String>,
+}
+
+impl Check<'_> {
+    fn issue(&mut self, issue: ConfigIssue) {
+        self.issues.push(issue);
+    }
+
+    fn at<T>(&self, issue: ConfigIssue, value: &Val<T>, label: impl Into<String>) -> ConfigIssue {
+        issue.at(self.files, &value.loc, label)
+    }
+
+    fn loc(&self, issue: ConfigIssue, loc: &Loc, label: impl Into<String>) -> ConfigIssue {
+        issue.at(self.files, loc, label)
+    }
+
+    /// Both files, for a key that is missing from both.
+    fn both_files(&self) -> String {
+        format!("{}, {}", self.files[BASE].name, self.files[ENV].name)
+    }
+
+    fn missing(&mut self, key: &str, help: String) {
+        let issue = ConfigIssue::new(
+            "config::missing_key",
+            key,
+            format!(
+                "required key is missing: neither {} nor {} sets it",
+                self.files[BASE].name, self.files[ENV].name
+            ),
+        )
+        .in_files(self.both_files())
+        .help(help);
+        self.issue(issue);
+    }
+
+    fn file_name(&self, loc: &Loc) -> &str {
+        &self.files[loc.file].name
+    }
+
+    fn app(&mut self, merged: &Merged) -> Option<String> {
+        let Some(app) = &merged.app else {
+            self.missing(
+                "app",
+                format!(
+                    "set the application name at the top of {}, e.g. `app = \"webapp\"`",
+                    self.files[BASE].name
+                ),
+            );
+            return None;
+        };
+        if let Some(problem) = name_problem(&app.value) {
+            let issue = ConfigIssue::new(
+                "config::invalid_name",
+                "app",
+                format!("app name `{}` {problem}", app.value),
+            )
+            .help("app names use lowercase letters, digits and single '-' inside, e.g. `webapp`");
+            let issue = self.at(issue, app, "invalid app name");
+            self.issue(issue);
+            return None;
+        }
+        let prefix = format!("{}-{}", app.value, self.env);
+        if prefix.len() > MAX_APP_ENV_LEN {
+            let issue = ConfigIssue::new(
+                "config::name_too_long",
+                "app",
+                format!(
+                    "`{prefix}` (app-env) is {} characters; it must be at most {MAX_APP_ENV_LEN}",
+                    prefix.len()
+                ),
+            )
+            .help(format!(
+                "resource names start with `{{app}}-{{env}}` and get suffixes, and AWS limits \
+                 load balancer and target group names to 32 characters: shorten the app name \
+                 (or the environment name) by {} characters",
+                prefix.len() - MAX_APP_ENV_LEN
+            ));
+            let label = format!("with `-{}` this makes {} characters", self.env, prefix.len());
+            let issue = self.at(issue, app, label);
+            self.issue(issue);
+            return None;
+        }
+        Some(app.value.clone())
+    }
+
+    /// Report an unknown region; returns the known region it is probably a typo of.
+    fn unknown_region(&mut self, key: String, region: &str, loc: &Loc) -> Option<&'static str> {
+        let names = KNOWN_REGIONS.iter().map(|(name, _)| *name);
+        let known: Vec<&str> = names.clone().collect();
+        let mut help = format!("known regions: {}", known.join(", "));
+        let lowercase = region.to_ascii_lowercase();
+        let near = names
+            .clone()
+            .find(|name| *name == lowercase)
+            .or_else(|| closest(&lowercase, names));
+        if let Some(near) = near {
+            help = format!("did you mean `{near}`? {help}");
+        }
+        let issue = ConfigIssue::new(
+            "config::unknown_region",
+            key,
+            format!("`{region}` is not a known AWS commercial region"),
+        )
+        .help(help);
+        let issue = self.loc(issue, loc, "unknown region");
+        self.issue(issue);
+        near
+    }
+
+    fn regions(&mut self, merged: &Merged) -> Regions {
+        let mut regions = Regions {
+            primary: None,
+            secondary: Vec::new(),
+            all: Vec::new(),
+            typo_of: Vec::new(),
+        };
+        match &merged.primary {
+            None => self.missing(
+                "regions.primary",
+                "set the primary region under [regions], e.g. `primary = \"us-east-1\"`".to_owned(),
+            ),
+            Some(primary) => {
+                if availability_zones(&primary.value).is_none() {
+                    let near =
+                        self.unknown_region("regions.primary".into(), &primary.value, &primary.loc);
+                    regions.typo_of.extend(near);
+                }
+                regions.primary = Some(primary.value.clone());
+                regions.all.push(primary.value.clone());
+            }
+        }
+        if let Some(secondary) = &merged.secondary {
+            for (index, region) in secondary.value.iter().enumerate() {
+                let key = format!("regions.secondary[{index}]");
+                let loc = Loc {
+                    file: secondary.loc.file,
+                    span: region.span(),
+                };
+                let name = region.get_ref();
+                if regions.primary.as_ref() == Some(name) {
+                    let issue = ConfigIssue::new(
+                        "config::duplicate_region",
+                        key,
+                        format!("`{name}` is the primary region; a secondary region must be another one"),
+                    )
+                    .help("remove it from regions.secondary");
+                    let issue = self.loc(issue, &loc, "already the primary region");
+                    self.issue(issue);
+                    continue;
+                }
+                if regions.secondary.contains(name) {
+                    let issue = ConfigIssue::new(
+                        "config::duplicate_region",
+                        key,
+                        format!("`{name}` is listed twice"),
+                    )
+                    .help("each secondary region must appear once");
+                    let issue = self.loc(issue, &loc, "listed again here");
+                    self.issue(issue);
+                    continue;
+                }
+                if availability_zones(name).is_none() {
+                    let near = self.unknown_region(key, name, &loc);
+                    regions.typo_of.extend(near);
+                }
+                regions.secondary.push(name.clone());
+                regions.all.push(name.clone());
+            }
+        }
+        regions
+    }
+
+    fn in_range(
+        &mut self,
+        value: &Option<Val<i64>>,
+        key: &str,
+        range: RangeInclusive<i64>,
+        default: i64,
+        help: &str,
+    ) -> Option<i64> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        if range.contains(&value.value) {
+            return Some(value.value);
+        }
+        let issue = ConfigIssue::new(
+            "config::out_of_range",
+            key,
+            format!(
+                "{} is out of range: it must be between {} and {}",
+                value.value,
+                range.start(),
+                range.end()
+            ),
+        )
+        .help(help.to_owned());
+        let issue = self.at(
+            issue,
+            value,
+            format!("not in {}..={}", range.start(), range.end()),
+        );
+        self.issue(issue);
+        None
+    }
+
+    fn az_count(&mut self, merged: &Merged) -> Option<usize> {
+        self.in_range(
+            &merged.az_count,
+            "network.az_count",
+            1..=MAX_AZS as i64,
+            DEFAULT_AZ_COUNT as i64,
+            &format!(
+                "an environment spans 1 to {MAX_AZS} availability zones (subnet slots are laid \
+                 out for {MAX_AZS}); the default is {DEFAULT_AZ_COUNT}"
+            ),
+        )
+        .map(|count| count as usize)
+    }
+
+    fn nat_gateways(&mut self, merged: &Merged) -> Option<NatMode> {
+        let Some(mode) = &merged.nat_gateways else {
+            return Some(NatMode::PerAz);
+        };
+        match mode.value.as_str() {
+            "per-az" => Some(NatMode::PerAz),
+            "single" => Some(NatMode::Single),
+            other => {
+                let mut help = "`per-az`: one NAT gateway per AZ, so an AZ outage does not cut \
+                                the others off (the default); `single`: one NAT gateway in the \
+                                first AZ shared by all private subnets (cheaper, for dev)"
+                    .to_owned();
+                if let Some(near) = closest(other, ["per-az", "single"]) {
+                    help = format!("did you mean `{near}`? {help}");
+                }
+                let issue = ConfigIssue::new(
+                    "config::invalid_value",
+                    "network.nat_gateways",
+                    format!("`{other}` is not a NAT gateway mode: use `per-az` or `single`"),
+                )
+                .help(help);
+                let issue = self.at(issue, mode, "unknown mode");
+                self.issue(issue);
+                None
+            }
+        }
+    }
+
+    fn subnet_prefix(&mut self, merged: &Merged) -> Option<u8> {
+        self.in_range(
+            &merged.subnet_prefix,
+            "network.subnet_prefix",
+            SUBNET_PREFIXES,
+            i64::from(DEFAULT_SUBNET_PREFIX),
+            "subnets must be smaller than their VPC (VPCs are /16 at the largest) and AWS \
+             subnets are /28 at the smallest; the default is 20",
+        )
+        .map(|prefix| prefix as u8)
+    }
+
+    /// An entry of a region-keyed table whose region is not one of the environment's.
+    fn foreign_region<T>(&mut self, table: &str, region: &str, entry: &Entry<T>, regions: &Regions) {
+        if regions.typo_of.contains(&region) {
+            // The typo's own error already points here ("did you mean ...").
+            return;
+        }
+        let help = if entry.key.file == BASE {
+            format!(
+                "{table} must hold exactly the environment's regions, and an entry in {} applies \
+                 to every environment: move {table} into each environment's file",
+                self.files[BASE].name
+            )
+        } else {
+            format!("remove it, or add `{region}` to regions.secondary")
+        };
+        let issue = ConfigIssue::new(
+            "config::foreign_region",
+            format!("{table}.{region}"),
+            format!(
+                "`{region}` is not a region of environment `{}` (its regions: {})",
+                self.env,
+                if regions.all.is_empty() {
+                    "none".to_owned()
+                } else {
+                    list(&regions.all)
+                }
+            ),
+        )
+        .help(help);
+        let issue = self.loc(issue, &entry.key, "not a region of this environment");
+        self.issue(issue);
+    }
+
+    fn vpc_cidrs<'m>(&mut self, merged: &'m Merged, regions: &Regions) -> Vec<Cidr<'m>> {
+        for region in regions.known() {
+            if !merged.vpc_cidr.contains_key(region) {
+                let help = format!(
+                    "every region of the environment needs a VPC block: add \
+                     `{region} = \"10.x.0.0/16\"` under [network.vpc_cidr] in {}",
+                    self.files[ENV].name
+                );
+                self.missing(&format!("network.vpc_cidr.{region}"), help);
+            }
+        }
+        for (region, entry) in &merged.vpc_cidr {
+            if !regions.contains(region) {
+                self.foreign_region("network.vpc_cidr", region, entry, regions);
+            }
+        }
+
+        let mut cidrs = Vec::new();
+        for region in &regions.all {
+            let Some(entry) = merged.vpc_cidr.get(region) else {
+                continue;
+            };
+            let key = format!("network.vpc_cidr.{region}");
+            let text = entry.value.value.trim();
+            let net = match text.parse::<Ipv4Net>() {
+                Ok(net) => net,
+                Err(_) => {
+                    let issue = ConfigIssue::new(
+                        "config::invalid_cidr",
+                        key,
+                        format!("`{text}` is not an IPv4 CIDR block"),
+                    )
+                    .help("write the VPC block as address/prefix, e.g. \"10.10.0.0/16\"");
+                    let issue = self.at(issue, &entry.value, "not an IPv4 CIDR block");
+                    self.issue(issue);
+                    continue;
+                }
+            };
+            if net.trunc() != net {
+                let issue = ConfigIssue::new(
+                    "config::cidr_not_network",
+                    key,
+                    format!("`{net}` is not a network address: host bits are set"),
+                )
+                .help(format!("did you mean \"{}\"?", net.trunc()));
+                let issue = self.at(issue, &entry.value, format!("should be {}", net.trunc()));
+                self.issue(issue);
+                continue;
+            }
+            if !VPC_PREFIXES.contains(&net.prefix_len()) {
+                let issue = ConfigIssue::new(
+                    "config::cidr_prefix",
+                    key,
+                    format!(
+                        "a /{} VPC is not possible: AWS VPC blocks are /16 to /28",
+                        net.prefix_len()
+                    ),
+                )
+                .help("use a prefix between /16 (65,536 addresses) and /28 (16 addresses), e.g. a /16");
+                let issue = self.at(issue, &entry.value, "prefix outside /16../28");
+                self.issue(issue);
+                continue;
+            }
+            cidrs.push(Cidr {
+                region: region.clone(),
+                net,
+                entry,
+            });
+        }
+        cidrs
+    }
+
+    fn no_overlap(&mut self, cidrs: &[Cidr<'_>]) {
+        for (later, b) in cidrs.iter().enumerate() {
+            for a in &cidrs[..later] {
+                if !(a.net.contains(&b.net.network()) || b.net.contains(&a.net.network())) {
+                    continue;
+                }
+                let mut message = format!(
+                    "{} overlaps {} of {} (network.vpc_cidr.{})",
+                    b.net, a.net, a.region, a.region
+                );
+                if a.entry.value.loc.file != b.entry.value.loc.file {
+                    message.push_str(&format!(
+                        ", set in {}",
+                        self.file_name(&a.entry.value.loc)
+                    ));
+                }
+                let issue = ConfigIssue::new(
+                    "config::cidr_overlap",
+                    format!("network.vpc_cidr.{}", b.region),
+                    message,
+                )
+                .help(format!(
+                    "peered VPCs must not overlap: pick a different /{} for {}",
+                    b.net.prefix_len(),
+                    b.region
+                ));
+                let issue = self.at(issue, &b.entry.value, format!("overlaps {}", a.region));
+                let issue = self.at(issue, &a.entry.value, format!("{}'s VPC", a.region));
+                self.issue(issue);
+            }
+        }
+    }
+
+    fn subnets_fit(
+        &mut self,
+        merged: &Merged,
+        cidrs: &[Cidr<'_>],
+        subnet_prefix: Option<u8>,
+        az_count: Option<usize>,
+    ) {
+        let (Some(subnet_prefix), Some(az_count)) = (subnet_prefix, az_count) else {
+            return;
+        };
+        let needed = MAX_AZS + az_count;
+        // Slots come in powers of two: the smallest split that holds `needed` of them.
+        let bits = needed.next_power_of_two().trailing_zeros() as u8;
+        let layout = format!(
+            "subnet layout: each VPC is split into /{subnet_prefix} blocks (slots); public \
+             subnets use slots 0..{az_count} and private subnets slots {MAX_AZS}..{} (room is kept \
+             for {MAX_AZS} AZs so adding one never moves a subnet), so each VPC needs at least \
+             {needed} slots",
+            MAX_AZS + az_count
+        );
+        for cidr in cidrs {
+            let vpc_prefix = cidr.net.prefix_len();
+            if subnet_prefix <= vpc_prefix {
+                let issue = ConfigIssue::new(
+                    "config::subnet_prefix",
+                    "network.subnet_prefix",
+                    format!(
+                        "/{subnet_prefix} subnets do not fit in the /{vpc_prefix} VPC of {} ({}): \
+                         subnet_prefix must be longer than every VPC prefix",
+                        cidr.region, cidr.net
+                    ),
+                )
+                .help(fit_hint(&layout, vpc_prefix, subnet_prefix, bits));
+                let issue = match &merged.subnet_prefix {
+                    Some(value) => self.at(issue, value, "subnet prefix"),
+                    None => self.at(
+                        issue,
+                        &cidr.entry.value,
+                        format!("default subnet_prefix {DEFAULT_SUBNET_PREFIX} does not fit"),
+                    ),
+                };
+                self.issue(issue);
+                continue;
+            }
+            let slots = 1usize << (subnet_prefix - vpc_prefix);
+            if slots < needed {
+                let issue = ConfigIssue::new(
+                    "config::subnets_do_not_fit",
+                    format!("network.vpc_cidr.{}", cidr.region),
+                    format!(
+                        "{} holds only {slots} /{subnet_prefix} subnets, but {az_count} AZs need \
+                         {needed} slots ({MAX_AZS} + az_count)",
+                        cidr.net
+                    ),
+                )
+                .help(fit_hint(&layout, vpc_prefix, subnet_prefix, bits));
+                let issue = self.at(
+                    issue,
+                    &cidr.entry.value,
+                    format!("{slots} slots of /{subnet_prefix}"),
+                );
+                let issue = match &merged.subnet_prefix {
+                    Some(value) => self.at(issue, value, "subnet size"),
+                    None => issue,
+                };
+                self.issue(issue);
+            }
+        }
+    }
+
+    fn availability_zones(
+        &mut self,
+        merged: &Merged,
+        regions: &Regions,
+        az_count: Option<usize>,
+    ) -> Vec<(String, Vec<String>)> {
+        for (region, entry) in &merged.availability_zones {
+            if !regions.contains(region) {
+                self.foreign_region("network.availability_zones", region, entry, regions);
+            }
+        }
+        let mut resolved = Vec::new();
+        for region in regions.known() {
+            let known = availability_zones(region).expect("known region");
+            let zones: Vec<String> = match merged.availability_zones.get(region) {
+                Some(entry) => match self.zone_override(region, entry, known, az_count) {
+                    Some(zones) => zones,
+                    None => continue,
+                },
+                None => {
+                    if let Some(count) = az_count.filter(|count| *count > known.len()) {
+                        let message = format!(
+                            "{region} has {} availability zones known to the deployer ({}), \
+                             fewer than az_count = {count}",
+                            known.len(),
+                            known.join(", ")
+                        );
+                        let issue = ConfigIssue::new("config::too_few_zones", "network.az_count", message)
+                            .help(format!(
+                                "lower network.az_count to {}, or list {region}'s zones under \
+                                 [network.availability_zones] if your account has more",
+                                known.len()
+                            ));
+                        let issue = match &merged.az_count {
+                            Some(value) => {
+                                self.at(issue, value, format!("more AZs than {region} has"))
+                            }
+                            None => issue.in_files(self.both_files()),
+                        };
+                        self.issue(issue);
+                        continue;
+                    }
+                    known.iter().map(|zone| zone.to_string()).collect()
+                }
+            };
+            if let Some(count) = az_count {
+                resolved.push((region.clone(), zones.into_iter().take(count).collect()));
+            }
+        }
+        resolved
+    }
+
+    /// The zones of a `[network.availability_zones]` entry, if they are all valid.
+    fn zone_override(
+        &mut self,
+        region: &str,
+        entry: &Entry<Vec<toml::Spanned<String>>>,
+        known: &[&str],
+        az_count: Option<usize>,
+    ) -> Option<Vec<String>> {
+        let key = format!("network.availability_zones.{region}");
+        let mut zones: Vec<String> = Vec::new();
+        let mut valid = true;
+        let mut seen = BTreeSet::new();
+        for (index, zone) in entry.value.value.iter().enumerate() {
+            let loc = Loc {
+                file: entry.value.loc.file,
+                span: zone.span(),
+            };
+            let name = zone.get_ref();
+            if !zone_belongs_to(name, region) {
+                valid = false;
+                let issue = ConfigIssue::new(
+                    "config::foreign_zone",
+                    format!("{key}[{index}]"),
+                    format!("`{name}` is not an availability zone of {region}"),
+                )
+                .help(format!(
+                    "zone names are the region name followed by one letter; known zones of \
+                     {region}: {}",
+                    known.join(", ")
+                ));
+                let issue = self.loc(issue, &loc, format!("not in {region}"));
+                self.issue(issue);
+            } else if !seen.insert(name.clone()) {
+                valid = false;
+                let issue = ConfigIssue::new(
+                    "config::duplicate_zone",
+                    format!("{key}[{index}]"),
+                    format!("`{name}` is listed twice"),
+                )
+                .help("each zone hosts one public and one private subnet: list it once");
+                let issue = self.loc(issue, &loc, "listed again here");
+                self.issue(issue);
+            }
+            zones.push(name.clone());
+        }
+        if let Some(count) = az_count.filter(|count| *count > zones.len()) {
+            valid = false;
+            let issue = ConfigIssue::new(
+                "config::too_few_zones",
+                key,
+                format!(
+                    "lists {} zones, but network.az_count is {count}",
+                    zones.len()
+                ),
+            )
+            .help(format!(
+                "list at least {count} zones of {region}, or lower network.az_count"
+            ));
+            let issue = self.at(issue, &entry.value, format!("{} zones", zones.len()));
+            self.issue(issue);
+        }
+        valid.then_some(zones)
+    }
+
+    fn aws(&mut self, merged: &Merged) -> Option<AwsConfig> {
+        let mut ok = true;
+        if let Some(url) = &merged.endpoint_url {
+            let rest = url
+                .value
+                .strip_prefix("http://")
+                .or_else(|| url.value.strip_prefix("https://"));
+            if rest.is_none_or(|rest| rest.trim().is_empty()) {
+                ok = false;
+                let issue = ConfigIssue::new(
+                    "config::invalid_url",
+                    "aws.endpoint_url",
+                    format!("`{}` is not an http:// or https:// URL", url.value),
+                )
+                .help("the endpoint of an AWS emulator, e.g. \"http://127.0.0.1:5000\"");
+                let issue = self.at(issue, url, "not an http(s) URL");
+                self.issue(issue);
+            }
+        }
+        if let Some(profile) = &merged.profile {
+            if profile.value.trim().is_empty() {
+                ok = false;
+                let issue = ConfigIssue::new(
+                    "config::invalid_value",
+                    "aws.profile",
+                    "the profile name is empty",
+                )
+                .help("name a profile of the shared AWS config, or remove the key to use the default credential chain");
+                let issue = self.at(issue, profile, "empty");
+                self.issue(issue);
+            }
+        }
+        let emulator_credentials = merged
+            .emulator_credentials
+            .as_ref()
+            .is_some_and(|value| value.value);
+        if emulator_credentials && merged.endpoint_url.is_none() {
+            ok = false;
+            let value = merged.emulator_credentials.as_ref().expect("set");
+            let issue = ConfigIssue::new(
+                "config::emulator_credentials",
+                "aws.emulator_credentials",
+                "is true but aws.endpoint_url is not set",
+            )
+            .help(
+                "fixed dummy credentials only work against an emulator: set aws.endpoint_url \
+                 (e.g. \"http://127.0.0.1:5000\"), or remove emulator_credentials to use the AWS \
+                 credential chain",
+            );
+            let issue = self.at(issue, value, "dummy credentials need an emulator endpoint");
+            self.issue(issue);
+        }
+        ok.then(|| AwsConfig {
+            endpoint_url: merged.endpoint_url.as_ref().map(|url| url.value.clone()),
+            profile: merged.profile.as_ref().map(|profile| profile.value.clone()),
+            emulator_credentials,
+        })
+    }
+
+    fn engine(&mut self, merged: &Merged) -> Option<EngineConfig> {
+        let concurrency = self.in_range(
+            &merged.concurrency,
+            "engine.concurrency",
+            CONCURRENCY,
+            DEFAULT_CONCURRENCY as i64,
+            "how many changes run at once across all regions; the default is 8",
+        );
+        let wait_timeout = self.in_range(
+            &merged.wait_timeout_secs,
+            "engine.wait_timeout_secs",
+            WAIT_TIMEOUT_SECS,
+            DEFAULT_WAIT_TIMEOUT_SECS as i64,
+            "the longest single wait in seconds, at most 2 hours; the default is 900 (15 minutes)",
+        );
+        Some(EngineConfig {
+            concurrency: concurrency? as usize,
+            wait_timeout: Duration::from_secs(wait_timeout? as u64),
+        })
+    }
+}
+
+/// The layout explanation plus the two ways out, where they are possible.
+fn fit_hint(layout: &str, vpc_prefix: u8, subnet_prefix: u8, bits: u8) -> String {
+    let mut ways = Vec::new();
+    if let Some(vpc) = subnet_prefix.checked_sub(bits) {
+        if vpc >= *VPC_PREFIXES.start() {
+            ways.push(format!("a VPC of /{vpc} or larger"));
+        }
+    }
+    let subnet = vpc_prefix + bits;
+    if SUBNET_PREFIXES.contains(&i64::from(subnet)) {
+        ways.push(format!("subnet_prefix = {subnet} or more"));
+    }
+    if ways.is_empty() {
+        layout.to_owned()
+    } else {
+        format!("{layout}: use {}", ways.join(", or "))
+    }
+}

@@ -1,0 +1,250 @@
+//! Runs a plan as a dependency graph: every change starts as soon as what it depends on is
+//! done, across all regions at once, bounded by a concurrency limit. A failed change skips its
+//! dependents and lets everything independent of it finish.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+
+use crate::cloud::{Clients, Error};
+use crate::model::Address;
+use crate::plan::{Action, Change, Plan};
+use crate::resources::{self, Ctx, Found, IdMap};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// Delete what exists (a delete, or the first half of a replace).
+    Delete,
+    /// Create, update, or the second half of a replace.
+    Apply,
+}
+
+#[derive(Debug)]
+struct Node<'p> {
+    change: &'p Change,
+    op: Op,
+    deps: BTreeSet<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "status", content = "detail")]
+pub enum Status {
+    Done,
+    Failed(String),
+    Skipped(String),
+}
+
+/// What happened to one step of the plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub address: Address,
+    pub action: Action,
+    /// `delete` for the removal half of a replacement, `apply` otherwise.
+    pub step: &'static str,
+    #[serde(flatten)]
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub elapsed_ms: u128,
+}
+
+impl Outcome {
+    pub fn verb(&self) -> &'static str {
+        match (self.action, self.step) {
+            (Action::Create, _) => "created",
+            (Action::Update, _) => "updated",
+            (Action::Replace, "delete") => "deleted (for replacement)",
+            (Action::Replace, _) => "re-created",
+            (Action::Delete, _) => "deleted",
+        }
+    }
+}
+
+/// Told about each step as it starts and ends (progress display).
+pub trait Progress: Sync {
+    fn started(&self, address: &Address, what: &str);
+    fn finished(&self, outcome: &Outcome);
+}
+
+pub struct Options {
+    pub concurrency: usize,
+    pub timeout: Duration,
+}
+
+fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
+    let mut nodes = Vec::new();
+    for c in &plan.changes {
+        if matches!(c.action, Action::Delete | Action::Replace) {
+            nodes.push(Node { change: c, op: Op::Delete, deps: BTreeSet::new() });
+        }
+        if c.action != Action::Delete {
+            nodes.push(Node { change: c, op: Op::Apply, deps: BTreeSet::new() });
+        }
+    }
+    let find = |nodes: &[Node], address: &Address, op: Op| {
+        nodes.iter().position(|n| n.op == op && &n.change.address == address)
+    };
+    let mut edges = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        match n.op {
+            Op::Apply => {
+                let desired = n.change.desired.as_ref().expect("apply has a desired resource");
+                for dep in desired.spec.deps() {
+                    if let Some(j) = find(&nodes, &dep, Op::Apply) {
+                        edges.push((i, j));
+                    }
+                }
+                // A replacement is created once the old one is gone.
+                if let Some(j) = find(&nodes, &n.change.address, Op::Delete) {
+                    edges.push((i, j));
+                }
+            }
+            Op::Delete => {
+                let gone = &n.change.address;
+                // Whatever still references this resource lets go of it first: its own
+                // deletion, or an update that points it elsewhere.
+                for (j, m) in nodes.iter().enumerate() {
+                    let Some(found) = &m.change.found else { continue };
+                    if i == j || !found.spec.deps().contains(gone) {
+                        continue;
+                    }
+                    let still_wanted = m.change.desired.as_ref().is_some_and(|d| d.spec.deps().contains(gone));
+                    if m.op == Op::Delete || !still_wanted {
+                        edges.push((i, j));
+                    }
+                }
+            }
+        }
+    }
+    for (i, j) in edges {
+        nodes[i].deps.insert(j);
+    }
+    nodes
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum State {
+    Waiting,
+    Running,
+    Finished(bool),
+}
+
+/// Applies `plan`. `observed` seeds the physical IDs that references resolve to.
+pub async fn apply(
+    clients: &Clients,
+    plan: &Plan,
+    observed: &[Found],
+    options: &Options,
+    progress: &dyn Progress,
+) -> Vec<Outcome> {
+    let ids = IdMap::default();
+    for f in observed {
+        ids.insert(f.address.clone(), f.id.clone());
+    }
+    let ctx = Ctx { clients, ids: &ids, timeout: options.timeout };
+    let nodes = build_graph(plan);
+    let mut state = vec![State::Waiting; nodes.len()];
+    let mut outcomes = Vec::new();
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Skip what can no longer run, start what can.
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            for i in 0..nodes.len() {
+                if state[i] != State::Waiting {
+                    continue;
+                }
+                let failed_dep = nodes[i].deps.iter().find(|&&d| state[d] == State::Finished(false));
+                if let Some(&d) = failed_dep {
+                    state[i] = State::Finished(false);
+                    progressed = true;
+                    let outcome = outcome_of(&nodes[i], Status::Skipped(format!("{} failed", nodes[d].change.address)), None, Duration::ZERO);
+                    progress.finished(&outcome);
+                    outcomes.push(outcome);
+                    continue;
+                }
+                let ready = nodes[i].deps.iter().all(|&d| state[d] == State::Finished(true));
+                if ready && running.len() < options.concurrency.max(1) {
+                    state[i] = State::Running;
+                    progressed = true;
+                    let node = &nodes[i];
+                    progress.started(&node.change.address, step_label(node));
+                    let ctx = &ctx;
+                    running.push(async move {
+                        let start = Instant::now();
+                        let result = run(ctx, node).await;
+                        (i, result, start.elapsed())
+                    });
+                }
+            }
+        }
+        let Some((i, result, elapsed)) = running.next().await else { break };
+        let (status, id) = match result {
+            Ok(id) => (Status::Done, id),
+            Err(e) => (Status::Failed(e.to_string()), None),
+        };
+        state[i] = State::Finished(status == Status::Done);
+        let outcome = outcome_of(&nodes[i], status, id, elapsed);
+        progress.finished(&outcome);
+        outcomes.push(outcome);
+    }
+    // Anything still waiting sits in a dependency cycle: a bug, reported rather than hung on.
+    for (i, n) in nodes.iter().enumerate() {
+        if state[i] == State::Waiting {
+            let outcome = outcome_of(n, Status::Failed("dependency cycle in the plan".into()), None, Duration::ZERO);
+            progress.finished(&outcome);
+            outcomes.push(outcome);
+        }
+    }
+    outcomes
+}
+
+fn step_label(n: &Node) -> &'static str {
+    match (n.change.action, n.op) {
+        (Action::Create, _) => "creating",
+        (Action::Update, _) => "updating",
+        (Action::Replace, Op::Delete) => "deleting (for replacement)",
+        (Action::Replace, Op::Apply) => "re-creating",
+        (Action::Delete, _) => "deleting",
+    }
+}
+
+fn outcome_of(n: &Node, status: Status, id: Option<String>, elapsed: Duration) -> Outcome {
+    Outcome {
+        address: n.change.address.clone(),
+        action: n.change.action,
+        step: if n.op == Op::Delete && n.change.action == Action::Replace { "delete" } else { "apply" },
+        status,
+        id: id.or_else(|| n.change.id.clone()),
+        elapsed_ms: elapsed.as_millis(),
+    }
+}
+
+async fn run(ctx: &Ctx<'_>, n: &Node<'_>) -> Result<Option<String>, Error> {
+    let c = n.change;
+    match (n.op, c.action) {
+        (Op::Delete, _) => {
+            let found = c.found.as_ref().expect("delete has something found");
+            resources::delete(ctx, found).await?;
+            ctx.ids.remove(&c.address);
+            Ok(None)
+        }
+        (Op::Apply, Action::Update) => {
+            let (desired, found) = (c.desired.as_ref().expect("desired"), c.found.as_ref().expect("found"));
+            resources::update(ctx, desired, found, &c.diff).await?;
+            Ok(Some(found.id.clone()))
+        }
+        (Op::Apply, _) => {
+            let desired = c.desired.as_ref().expect("desired");
+            let id = resources::create(ctx, desired).await?;
+            ctx.ids.insert(c.address.clone(), id.clone());
+            Ok(Some(id))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

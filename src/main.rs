@@ -1,0 +1,91 @@
+//! The edge: parse arguments, set up logging, resolve settings, run one command, render any
+//! error once, and turn the result into an exit code.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use deployer::commands::{self, exit, OutputFormat, Session, Settings};
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, OutputArg};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(color && std::io::stderr().is_terminal()).build())
+    }))
+    .ok();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let code = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli, color) => match result {
+                Ok(code) => code,
+                Err(report) => {
+                    eprintln!("{report:?}");
+                    exit::ERROR
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("\ninterrupted: changes in flight may be half done; run the same command again to finish (re-running converges)");
+                130
+            }
+        }
+    });
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli, color: bool) -> miette::Result<u8> {
+    // Everything that can be checked without AWS is checked here, before any request.
+    let config = deployer::config::load(&cli.global.config_dir, cli.command.env())?;
+    let endpoint_url = std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()).or(config.aws.endpoint_url.clone());
+    let settings = Settings {
+        config,
+        output: match cli.global.output {
+            OutputArg::Human => OutputFormat::Human,
+            OutputArg::Json => OutputFormat::Json,
+        },
+        color,
+        quiet: cli.global.quiet,
+        endpoint_url,
+    };
+    let session = Session::connect(settings).await;
+    match cli.command {
+        Command::Plan { detailed_exitcode, .. } => commands::plan(&session, detailed_exitcode).await,
+        Command::Up { yes, .. } => commands::up(&session, yes).await,
+        Command::Drift { .. } => commands::drift(&session).await,
+        Command::Status { .. } => commands::status(&session).await,
+        Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
+    }
+}
+
+/// Logs go to stderr. Default: this crate's info (waits that take a while say so); `-q` errors
+/// only; each `-v` one level more. `RUST_LOG` overrides all of it.
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,deployer=info",
+        (false, 1) => "info",
+        (false, 2) => "info,deployer=debug",
+        _ => "debug,deployer=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal())
+        .init();
+}

@@ -1,0 +1,197 @@
+//! The pure model: `Config → Desired`. Every resource gets a stable address, its full spec and
+//! its tags. References between resources are addresses, resolved to IDs only at apply time.
+
+mod address;
+
+pub use address::{Address, Ref};
+
+use std::collections::BTreeMap;
+
+use ipnet::Ipv4Net;
+
+use crate::config::{private_subnet_cidr, public_subnet_cidr, Config, NatMode};
+use crate::resources::elastic_ip::ElasticIpSpec;
+use crate::resources::internet_gateway::InternetGatewaySpec;
+use crate::resources::nat_gateway::NatGatewaySpec;
+use crate::resources::route::{self, RouteSpec};
+use crate::resources::route_table::RouteTableSpec;
+use crate::resources::subnet::SubnetSpec;
+use crate::resources::vpc::VpcSpec;
+use crate::resources::vpc_peering::{self, VpcPeeringSpec};
+use crate::resources::{Resource, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV, TAG_MANAGED_BY};
+
+/// Everything the environment should have, in dependency order (a resource comes after what it
+/// references).
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub app: String,
+    pub env: String,
+    pub resources: Vec<Resource>,
+}
+
+impl Desired {
+    pub fn get(&self, address: &Address) -> Option<&Resource> {
+        self.resources.iter().find(|r| &r.address == address)
+    }
+
+    /// Nothing: what `destroy` converges to.
+    pub fn empty(app: &str, env: &str) -> Desired {
+        Desired { app: app.to_string(), env: env.to_string(), resources: vec![] }
+    }
+}
+
+/// The tags every resource of the environment carries.
+pub fn tags_for(app: &str, env: &str, address: &Address) -> Tags {
+    BTreeMap::from([
+        ("Name".to_string(), format!("{app}-{env}-{}-{}", address.kind(), address.name())),
+        (TAG_APP.to_string(), app.to_string()),
+        (TAG_ENV.to_string(), env.to_string()),
+        (TAG_ADDRESS.to_string(), address.to_string()),
+        (TAG_MANAGED_BY.to_string(), "deployer".to_string()),
+    ])
+}
+
+struct Builder<'a> {
+    config: &'a Config,
+    resources: Vec<Resource>,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, region: &str, tier: &str, kind: &str, name: &str, spec: Spec) -> Address {
+        let address = Address::new(region, tier, kind, name);
+        let tags = if spec.taggable() { tags_for(&self.config.app, &self.config.env, &address) } else { Tags::new() };
+        self.resources.push(Resource { address: address.clone(), spec, tags });
+        address
+    }
+
+    fn route(&mut self, table: &Address, destination: Ipv4Net, target: &Address) {
+        let address = route::address(table, destination);
+        let spec = Spec::Route(RouteSpec {
+            route_table: Ref::Addr(table.clone()),
+            destination,
+            target: Ref::Addr(target.clone()),
+        });
+        self.add(address.region(), address.tier(), address.kind(), address.name(), spec);
+    }
+}
+
+/// The route tables of one region's network, for the peering routes added afterwards.
+struct RegionNetwork {
+    vpc: Address,
+    tables: Vec<Address>,
+}
+
+/// `az` is a full AZ name (`us-east-1c`); its last letter names the per-AZ resources.
+fn az_letter(az: &str) -> &str {
+    &az[az.len().saturating_sub(1)..]
+}
+
+fn network(b: &mut Builder, region: &str) -> RegionNetwork {
+    let rc = &b.config.regions[region];
+    let net = &b.config.network;
+    let n = "network";
+    let vpc = b.add(
+        region,
+        n,
+        "vpc",
+        "main",
+        Spec::Vpc(VpcSpec { cidr_block: rc.vpc_cidr, enable_dns_support: true, enable_dns_hostnames: true }),
+    );
+    let igw = b.add(
+        region,
+        n,
+        "internet-gateway",
+        "main",
+        Spec::InternetGateway(InternetGatewaySpec { vpc: Some(Ref::Addr(vpc.clone())) }),
+    );
+    let mut public = Vec::new();
+    let mut private = Vec::new();
+    for (i, az) in rc.availability_zones.iter().enumerate() {
+        let x = az_letter(az);
+        let subnet = |cidr: Option<Ipv4Net>, public: bool| {
+            Spec::Subnet(SubnetSpec {
+                vpc: Ref::Addr(vpc.clone()),
+                // Validation guarantees every slot fits the VPC.
+                cidr_block: cidr.expect("validated subnet layout"),
+                availability_zone: az.clone(),
+                map_public_ip_on_launch: public,
+            })
+        };
+        let p = subnet(public_subnet_cidr(rc.vpc_cidr, net.subnet_prefix, i), true);
+        public.push(b.add(region, n, "subnet", &format!("public-{x}"), p));
+        let q = subnet(private_subnet_cidr(rc.vpc_cidr, net.subnet_prefix, i), false);
+        private.push(b.add(region, n, "subnet", &format!("private-{x}"), q));
+    }
+    let nat_count = match net.nat_gateways {
+        NatMode::PerAz => rc.availability_zones.len(),
+        NatMode::Single => 1,
+    };
+    let mut nats = Vec::new();
+    for (i, az) in rc.availability_zones.iter().take(nat_count).enumerate() {
+        let x = az_letter(az);
+        let eip = b.add(region, n, "elastic-ip", &format!("nat-{x}"), Spec::ElasticIp(ElasticIpSpec {}));
+        let spec = NatGatewaySpec { subnet: Ref::Addr(public[i].clone()), elastic_ip: Ref::Addr(eip) };
+        nats.push(b.add(region, n, "nat-gateway", x, Spec::NatGateway(spec)));
+    }
+    let default_route: Ipv4Net = "0.0.0.0/0".parse().expect("literal CIDR");
+    let mut subnets = public.iter().map(|s| Ref::Addr(s.clone())).collect::<Vec<_>>();
+    subnets.sort();
+    let public_table = b.add(
+        region,
+        n,
+        "route-table",
+        "public",
+        Spec::RouteTable(RouteTableSpec { vpc: Ref::Addr(vpc.clone()), subnets }),
+    );
+    b.route(&public_table, default_route, &igw);
+    let mut tables = vec![public_table];
+    for (i, az) in rc.availability_zones.iter().enumerate() {
+        let table = b.add(
+            region,
+            n,
+            "route-table",
+            &format!("private-{}", az_letter(az)),
+            Spec::RouteTable(RouteTableSpec {
+                vpc: Ref::Addr(vpc.clone()),
+                subnets: vec![Ref::Addr(private[i].clone())],
+            }),
+        );
+        // With a single NAT gateway every private table routes through the first AZ's.
+        b.route(&table, default_route, &nats[i.min(nats.len() - 1)]);
+        tables.push(table);
+    }
+    RegionNetwork { vpc, tables }
+}
+
+/// The whole environment the config describes.
+pub fn desired(config: &Config) -> Desired {
+    let mut b = Builder { config, resources: Vec::new() };
+    let primary = config.primary_region.as_str();
+    let primary_net = network(&mut b, primary);
+    let secondaries: Vec<(String, RegionNetwork)> =
+        config.secondary_regions.iter().map(|r| (r.clone(), network(&mut b, r))).collect();
+    for (region, net) in &secondaries {
+        let peering = b.add(
+            primary,
+            "peering",
+            "vpc-peering",
+            region,
+            Spec::VpcPeering(VpcPeeringSpec {
+                vpc: Ref::Addr(primary_net.vpc.clone()),
+                peer_vpc: Ref::Addr(net.vpc.clone()),
+                peer_region: region.clone(),
+                allow_remote_dns_resolution: true,
+                status: vpc_peering::ACTIVE.to_string(),
+            }),
+        );
+        let peer_cidr = config.regions[region].vpc_cidr;
+        let primary_cidr = config.regions[primary].vpc_cidr;
+        for table in &primary_net.tables {
+            b.route(table, peer_cidr, &peering);
+        }
+        for table in &net.tables {
+            b.route(table, primary_cidr, &peering);
+        }
+    }
+    Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
+}

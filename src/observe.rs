@@ -1,0 +1,18 @@
+//! Reads what the environment has in AWS: every region at once, a few batched describe calls
+//! each, filtered by the environment's tags. The number of reads grows with resource kinds,
+//! not with resource counts.
+
+use futures::future::try_join_all;
+
+use crate::cloud::{Clients, Error};
+use crate::plan::resolve_references;
+use crate::resources::{self, Found};
+
+/// Everything tagged for `app`/`env` in `regions`, with references resolved to addresses.
+pub async fn observe(clients: &Clients, regions: &[String], app: &str, env: &str) -> Result<Vec<Found>, Error> {
+    let per_region = try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))).await?;
+    let mut found: Vec<Found> = per_region.into_iter().flatten().collect();
+    resolve_references(&mut found);
+    found.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(found)
+}

@@ -1,0 +1,73 @@
+//! Small EC2 helpers every kind shares: the environment's tag filters, tag specifications for
+//! tag-on-create, reading tags back, and idempotency tokens.
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+
+use super::{Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::Address;
+
+/// `tag:deployer:app = app` and `tag:deployer:env = env`: every describe call is scoped by these,
+/// so one call per kind finds everything the environment owns in a region.
+pub fn env_filters(app: &str, env: &str) -> Vec<Filter> {
+    vec![
+        Filter::builder().name(format!("tag:{TAG_APP}")).values(app).build(),
+        Filter::builder().name(format!("tag:{TAG_ENV}")).values(env).build(),
+    ]
+}
+
+/// The `TagSpecifications` entry that tags a resource in its create request.
+pub fn tag_spec(resource_type: ResourceType, tags: &Tags) -> TagSpecification {
+    TagSpecification::builder().resource_type(resource_type).set_tags(Some(sdk_tags(tags))).build()
+}
+
+pub fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+pub fn tags_of(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect()
+}
+
+/// The address a resource carries in its `deployer:address` tag. Resources tagged for the
+/// environment without a readable address are not ours to judge and are skipped (with a warning).
+pub fn address_of(tags: &Tags, id: &str) -> Option<Address> {
+    let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a));
+    if address.is_none() {
+        tracing::warn!("{id} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it");
+    }
+    address
+}
+
+pub async fn create_tags(client: &aws_sdk_ec2::Client, id: &str, tags: &Tags) -> Result<(), Error> {
+    client.create_tags().resources(id).set_tags(Some(sdk_tags(tags))).send().await.op("CreateTags")?;
+    Ok(())
+}
+
+/// An idempotency token derived from the address and its tags (app and env), so a retried
+/// create returns the resource the first attempt made. At most 64 ASCII characters.
+pub fn client_token(address: &Address, tags: &Tags) -> String {
+    // FNV-1a: stable across Rust versions and platforms, unlike DefaultHasher.
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut feed = |s: &str| {
+        for b in s.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    };
+    feed(address.as_str());
+    feed(tags.get(TAG_APP).map(String::as_str).unwrap_or(""));
+    feed(tags.get(TAG_ENV).map(String::as_str).unwrap_or(""));
+    format!("deployer-{h:016x}")
+}
+
+/// Collects a paginated describe into a `Vec`, mapping the error.
+#[macro_export]
+macro_rules! describe_all {
+    ($builder:expr, $op:literal) => {{
+        use $crate::cloud::AwsResultExt;
+        $builder.into_paginator().items().send().try_collect().await.op($op)
+    }};
+}

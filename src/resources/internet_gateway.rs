@@ -1,0 +1,129 @@
+//! Internet gateway: the public subnets' way out, attached to the region's VPC.
+
+use aws_sdk_ec2::types::{Filter, ResourceType};
+use serde::Serialize;
+
+use super::{ec2, Ctx, Diff, Found, Replace, Spec, Tags};
+use crate::cloud::{retry_on_codes, AwsResultExt, Error};
+use crate::describe_all;
+use crate::model::Ref;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InternetGatewaySpec {
+    /// The VPC it is attached to; `None` when detached.
+    pub vpc: Option<Ref>,
+}
+
+pub fn diff(desired: &InternetGatewaySpec, observed: &InternetGatewaySpec, d: &mut Diff) {
+    d.field("vpc", &desired.vpc, &observed.vpc, Replace::No);
+}
+
+pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
+    let igws = describe_all!(
+        client.describe_internet_gateways().set_filters(Some(filters.to_vec())),
+        "DescribeInternetGateways"
+    )?;
+    Ok(igws
+        .iter()
+        .filter_map(|g| {
+            let id = g.internet_gateway_id()?;
+            let tags = ec2::tags_of(g.tags());
+            let vpc = g.attachments().iter().find_map(|a| a.vpc_id()).map(|v| Ref::Id(v.to_string()));
+            Some(Found {
+                address: ec2::address_of(&tags, id)?,
+                id: id.to_string(),
+                state: if vpc.is_some() { "attached" } else { "detached" }.to_string(),
+                spec: Spec::InternetGateway(InternetGatewaySpec { vpc }),
+                tags,
+            })
+        })
+        .collect())
+}
+
+pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &InternetGatewaySpec, tags: &Tags) -> Result<String, Error> {
+    let out = ctx
+        .ec2(region)
+        .create_internet_gateway()
+        .tag_specifications(ec2::tag_spec(ResourceType::InternetGateway, tags))
+        .send()
+        .await
+        .op("CreateInternetGateway")?;
+    let id = out
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .ok_or_else(|| Error::Failed("CreateInternetGateway returned no ID".into()))?
+        .to_string();
+    if let Some(vpc) = &spec.vpc {
+        attach(ctx, region, &id, &ctx.id(vpc)?).await?;
+    }
+    Ok(id)
+}
+
+pub async fn update(
+    ctx: &Ctx<'_>,
+    region: &str,
+    id: &str,
+    spec: &InternetGatewaySpec,
+    observed: &InternetGatewaySpec,
+) -> Result<(), Error> {
+    if spec.vpc == observed.vpc {
+        return Ok(());
+    }
+    if let Some(old) = &observed.vpc {
+        detach(ctx, region, id, &ctx.id(old)?).await?;
+    }
+    if let Some(vpc) = &spec.vpc {
+        attach(ctx, region, id, &ctx.id(vpc)?).await?;
+    }
+    Ok(())
+}
+
+async fn attach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(), Error> {
+    ctx.ec2(region)
+        .attach_internet_gateway()
+        .internet_gateway_id(id)
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .op("AttachInternetGateway")?;
+    Ok(())
+}
+
+/// Detaching fails with `DependencyViolation` while public addresses are still mapped in the
+/// VPC (a NAT gateway's EIP that is being released): retried until AWS lets go.
+async fn detach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(), Error> {
+    let client = ctx.ec2(region);
+    retry_on_codes(&format!("{id} to detach"), &["DependencyViolation"], ctx.timeout, || async {
+        client
+            .detach_internet_gateway()
+            .internet_gateway_id(id)
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .op("DetachInternetGateway")
+            .map(|_| ())
+    })
+    .await
+}
+
+pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
+    let client = ctx.ec2(region);
+    // Read the attachment fresh: it may have changed since the plan was made.
+    let out = client.describe_internet_gateways().internet_gateway_ids(id).send().await.op("DescribeInternetGateways")?;
+    let attached: Vec<String> = out
+        .internet_gateways()
+        .iter()
+        .flat_map(|g| g.attachments())
+        .filter_map(|a| a.vpc_id().map(str::to_string))
+        .collect();
+    for vpc_id in attached {
+        match detach(ctx, region, id, &vpc_id).await {
+            Err(e) if !e.is_not_found() && e.code() != Some("Gateway.NotAttached") => return Err(e),
+            _ => {}
+        }
+    }
+    retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
+        client.delete_internet_gateway().internet_gateway_id(id).send().await.op("DeleteInternetGateway").map(|_| ())
+    })
+    .await
+}

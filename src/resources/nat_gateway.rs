@@ -1,0 +1,106 @@
+//! NAT gateway: the private subnets' way out. One per AZ by default (an AZ outage then cuts off
+//! only that AZ), or a single one for the whole region (dev).
+
+use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
+use serde::Serialize;
+
+use super::{ec2, Ctx, Diff, Found, Replace, Spec, Tags};
+use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
+use crate::describe_all;
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NatGatewaySpec {
+    /// The public subnet it lives in.
+    pub subnet: Ref,
+    pub elastic_ip: Ref,
+}
+
+pub fn diff(desired: &NatGatewaySpec, observed: &NatGatewaySpec, d: &mut Diff) {
+    d.field("subnet", &desired.subnet, &observed.subnet, Replace::Yes);
+    d.field("elastic_ip", &desired.elastic_ip, &observed.elastic_ip, Replace::Yes);
+}
+
+/// Gateways that are deleted or failed are history, not resources: AWS keeps showing them for
+/// an hour, and a failed one is replaced by a new create.
+fn is_gone(state: Option<&NatGatewayState>) -> bool {
+    matches!(state, Some(NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed))
+}
+
+pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
+    let nats = describe_all!(client.describe_nat_gateways().set_filter(Some(filters.to_vec())), "DescribeNatGateways")?;
+    Ok(nats
+        .iter()
+        .filter(|n| !is_gone(n.state()))
+        .filter_map(|n| {
+            let id = n.nat_gateway_id()?;
+            let tags = ec2::tags_of(n.tags());
+            let allocation = n.nat_gateway_addresses().iter().find_map(|a| a.allocation_id())?;
+            Some(Found {
+                address: ec2::address_of(&tags, id)?,
+                id: id.to_string(),
+                spec: Spec::NatGateway(NatGatewaySpec {
+                    subnet: Ref::Id(n.subnet_id()?.to_string()),
+                    elastic_ip: Ref::Id(allocation.to_string()),
+                }),
+                tags,
+                state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// Creates with a client token derived from the address, then waits until `available`
+/// (a few minutes on AWS). A gateway that ends `failed` is an error with AWS's reason.
+pub async fn create(ctx: &Ctx<'_>, address: &Address, spec: &NatGatewaySpec, tags: &Tags) -> Result<String, Error> {
+    let region = address.region();
+    let client = ctx.ec2(region);
+    let out = client
+        .create_nat_gateway()
+        .subnet_id(ctx.id(&spec.subnet)?)
+        .allocation_id(ctx.id(&spec.elastic_ip)?)
+        .client_token(ec2::client_token(address, tags))
+        .tag_specifications(ec2::tag_spec(ResourceType::Natgateway, tags))
+        .send()
+        .await
+        .op("CreateNatGateway")?;
+    let id = out
+        .nat_gateway()
+        .and_then(|n| n.nat_gateway_id())
+        .ok_or_else(|| Error::Failed("CreateNatGateway returned no ID".into()))?
+        .to_string();
+    wait_until(&format!("{id} to become available"), ctx.timeout, || async {
+        let out = match client.describe_nat_gateways().nat_gateway_ids(&id).send().await.op("DescribeNatGateways") {
+            Err(e) if e.is_not_found() => return Ok(Waited::NotYet("not visible yet".into())),
+            other => other?,
+        };
+        let nat = out.nat_gateways().first();
+        match nat.and_then(|n| n.state()) {
+            Some(NatGatewayState::Available) => Ok(Waited::Done(())),
+            Some(NatGatewayState::Failed) => Err(Error::Failed(format!(
+                "{id} failed: {}",
+                nat.and_then(|n| n.failure_message()).unwrap_or("no reason given")
+            ))),
+            other => Ok(Waited::NotYet(other.map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into()))),
+        }
+    })
+    .await?;
+    Ok(id)
+}
+
+/// Deletes and waits until `deleted`: only then are its EIP and subnet free to go.
+pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
+    let client = ctx.ec2(region);
+    client.delete_nat_gateway().nat_gateway_id(id).send().await.op("DeleteNatGateway")?;
+    wait_until(&format!("{id} to be deleted"), ctx.timeout, || async {
+        let out = match client.describe_nat_gateways().nat_gateway_ids(id).send().await.op("DescribeNatGateways") {
+            Err(e) if e.is_not_found() => return Ok(Waited::Done(())),
+            other => other?,
+        };
+        match out.nat_gateways().first().and_then(|n| n.state()) {
+            None | Some(NatGatewayState::Deleted) => Ok(Waited::Done(())),
+            Some(s) => Ok(Waited::NotYet(s.as_str().to_string())),
+        }
+    })
+    .await
+}

@@ -1,0 +1,108 @@
+//! Route: one IPv4 route in one of our route tables (default route to the IGW or a NAT
+//! gateway, or the peer region's CIDR over the peering connection). Routes carry no tags: a
+//! route is ours because its table is, and its address is the table's name plus destination,
+//! e.g. `us-east-1/network/route/private-a:0.0.0.0/0`.
+
+use aws_sdk_ec2::types::RouteTable;
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use super::{Ctx, Diff, Found, Replace, Spec};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RouteSpec {
+    pub route_table: Ref,
+    pub destination: Ipv4Net,
+    pub target: Ref,
+}
+
+/// The address of the route to `destination` in the table at `table`.
+pub fn address(table: &Address, destination: Ipv4Net) -> Address {
+    Address::new(table.region(), table.tier(), "route", &format!("{}:{destination}", table.name()))
+}
+
+pub fn diff(desired: &RouteSpec, observed: &RouteSpec, d: &mut Diff) {
+    d.field("route_table", &desired.route_table, &observed.route_table, Replace::Yes);
+    d.field("destination", &desired.destination, &observed.destination, Replace::Yes);
+    // ReplaceRoute swaps the target in place.
+    d.field("target", &desired.target, &observed.target, Replace::No);
+}
+
+/// Routes we manage from a table found by tag: IPv4 routes made by CreateRoute. The `local`
+/// route and routes propagated by a VPN gateway belong to AWS.
+pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
+    let table_id = t.route_table_id().unwrap_or_default();
+    t.routes()
+        .iter()
+        .filter(|r| r.origin().map(|o| o.as_str()) == Some("CreateRoute"))
+        .filter_map(|r| {
+            let destination: Ipv4Net = r.destination_cidr_block()?.parse().ok()?;
+            let target = r
+                .gateway_id()
+                .or(r.nat_gateway_id())
+                .or(r.vpc_peering_connection_id())
+                .or(r.transit_gateway_id())
+                .or(r.network_interface_id())
+                .or(r.instance_id())
+                .unwrap_or("(none)");
+            Some(Found {
+                address: address(table_address, destination),
+                id: format!("{table_id}:{destination}"),
+                spec: Spec::Route(RouteSpec {
+                    route_table: Ref::Id(table_id.to_string()),
+                    destination,
+                    target: Ref::Id(target.to_string()),
+                }),
+                tags: Default::default(),
+                state: r.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The route targets differ by parameter; the ID's prefix says which one it is.
+fn with_target(
+    b: aws_sdk_ec2::operation::create_route::builders::CreateRouteFluentBuilder,
+    target: &str,
+) -> aws_sdk_ec2::operation::create_route::builders::CreateRouteFluentBuilder {
+    match target.split('-').next() {
+        Some("nat") => b.nat_gateway_id(target),
+        Some("pcx") => b.vpc_peering_connection_id(target),
+        _ => b.gateway_id(target),
+    }
+}
+
+pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<String, Error> {
+    let table = ctx.id(&spec.route_table)?;
+    let target = ctx.id(&spec.target)?;
+    let b = ctx.ec2(region).create_route().route_table_id(&table).destination_cidr_block(spec.destination.to_string());
+    with_target(b, &target).send().await.op("CreateRoute")?;
+    Ok(format!("{table}:{}", spec.destination))
+}
+
+pub async fn update(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<(), Error> {
+    let table = ctx.id(&spec.route_table)?;
+    let target = ctx.id(&spec.target)?;
+    let b = ctx.ec2(region).replace_route().route_table_id(&table).destination_cidr_block(spec.destination.to_string());
+    let b = match target.split('-').next() {
+        Some("nat") => b.nat_gateway_id(&target),
+        Some("pcx") => b.vpc_peering_connection_id(&target),
+        _ => b.gateway_id(&target),
+    };
+    b.send().await.op("ReplaceRoute")?;
+    Ok(())
+}
+
+pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str, spec: &RouteSpec) -> Result<(), Error> {
+    let table = id.split(':').next().unwrap_or_default();
+    ctx.ec2(region)
+        .delete_route()
+        .route_table_id(table)
+        .destination_cidr_block(spec.destination.to_string())
+        .send()
+        .await
+        .op("DeleteRoute")?;
+    Ok(())
+}

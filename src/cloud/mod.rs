@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 
@@ -142,10 +143,13 @@ impl Intercept for CallCounter {
         "deployer::CallCounter"
     }
 
-    // Runs once per operation, before retries, so a retried request counts once.
-    fn read_before_execution(
+    // Runs once per operation, before the retry loop, so a retried request counts once. (The
+    // operation's metadata is not yet in the bag when client interceptors' `read_before_execution`
+    // runs.)
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
@@ -172,13 +176,13 @@ impl Error {
     pub fn aws<E, R>(operation: &'static str, err: aws_sdk_ec2::error::SdkError<E, R>) -> Error
     where
         E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         use aws_sdk_ec2::error::ProvideErrorMetadata;
         let code = err.code().map(str::to_string);
         let message = match err.message() {
             Some(m) => format!("{} ({m})", code.as_deref().unwrap_or("error")),
-            None => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            None => error_chain(&err),
         };
         Error::Aws { operation, code, message }
     }
@@ -196,6 +200,20 @@ impl Error {
     }
 }
 
+/// `outer: inner: innermost`, each cause once (the SDK's own context printer adds Debug dumps).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
 pub fn is_not_found(code: Option<&str>) -> bool {
     code.is_some_and(|c| c.ends_with("NotFound"))
 }
@@ -208,7 +226,7 @@ pub trait AwsResultExt<T> {
 impl<T, E, R> AwsResultExt<T> for Result<T, aws_sdk_ec2::error::SdkError<E, R>>
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     fn op(self, operation: &'static str) -> Result<T, Error> {
         self.map_err(|e| Error::aws(operation, e))

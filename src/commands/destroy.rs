@@ -15,7 +15,9 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         eprintln!("Nothing to destroy: no resource is tagged for environment '{}'.", c.env);
         return Ok(exit::OK);
     }
-    eprint!("{}", render_human(&plan, session.settings.style()));
+    if !session.settings.quiet {
+        eprint!("{}", render_human(&plan, session.settings.style()));
+    }
     let question = format!("\nDelete all {} resources of environment '{}' in {}?", plan.changes.len(), c.env, c.region_names().join(" and "));
     if !confirm(&question, assume_yes)? {
         eprintln!("Nothing deleted.");

@@ -159,8 +159,19 @@ fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
 
 /// Writes `value` as pretty JSON on stdout.
 fn print_json<T: Serialize>(value: &T) -> miette::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value).into_diagnostic()?);
+    emit(&format!("{}\n", serde_json::to_string_pretty(value).into_diagnostic()?));
     Ok(())
+}
+
+/// Writes data to stdout. A closed pipe (`deployer status | head`) is the reader's choice,
+/// not an error.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::error!("cannot write to standard output: {e}");
+        }
+    }
 }
 
 /// The report of a run that changed things (`up`, `destroy`), for `--output json`.

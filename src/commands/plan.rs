@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::{exit, print_json, OutputFormat, Session};
+use super::{emit, exit, print_json, OutputFormat, Session};
 use crate::model;
 use crate::plan::{self, render_human, Counts, Plan};
 
@@ -27,7 +27,7 @@ pub(super) fn print_plan(session: &Session, plan: &Plan) -> miette::Result<()> {
             print_json(&PlanReport { env: &session.config().env, counts: plan.counts(), changes: &plan.changes })
         }
         OutputFormat::Human => {
-            print!("{}", render_human(plan, session.settings.style()));
+            emit(&render_human(plan, session.settings.style()));
             Ok(())
         }
     }

@@ -2,7 +2,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{exit, print_json, OutputFormat, Session};
+use std::fmt::Write;
+
+use super::{emit, exit, print_json, OutputFormat, Session};
 use crate::model;
 use crate::plan;
 
@@ -57,25 +59,29 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
         return Ok(exit::OK);
     }
     let env = &session.config().env;
-    println!("Environment '{env}' (app '{}')", session.config().app);
+    let mut out = String::new();
+    let _ = writeln!(out, "Environment '{env}' (app '{}')", session.config().app);
     for (region, rows) in &regions {
         let role = if *region == session.config().primary_region { "primary" } else { "secondary" };
-        println!("\n{region} ({role}): {} resources", rows.iter().filter(|r| r.sync != "missing").count());
+        let _ = writeln!(out, "\n{region} ({role}): {} resources", rows.iter().filter(|r| r.sync != "missing").count());
         let width = rows.iter().map(|r| r.address.len()).max().unwrap_or(0);
+        let id_width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
+        let state_width = rows.iter().map(|r| r.state.len()).max().unwrap_or(0);
         for r in rows {
-            println!("  {:width$}  {:24}  {:22}  {}", r.address, r.id, r.state, r.sync);
+            let _ = writeln!(out, "  {:width$}  {:id_width$}  {:state_width$}  {}", r.address, r.id, r.state, r.sync);
         }
     }
     let counts = plan.counts();
     if plan.is_empty() {
-        println!("\nEverything matches the configuration.");
+        let _ = writeln!(out, "\nEverything matches the configuration.");
     } else {
-        println!(
+        let _ = writeln!(out, 
             "\nNot converged: {} missing, {} differ, {} orphaned. Run `deployer plan --env {env}` for details.",
             counts.create,
             counts.update + counts.replace,
             counts.delete
         );
     }
+    emit(&out);
     Ok(exit::OK)
 }

@@ -15,7 +15,9 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
         eprintln!("No changes. Environment '{env}' is up to date ({} resources).", observed.len());
         return Ok(exit::OK);
     }
-    eprint!("{}", render_human(&plan, session.settings.style()));
+    if !session.settings.quiet {
+        eprint!("{}", render_human(&plan, session.settings.style()));
+    }
     if !confirm(&format!("\nApply these changes to environment '{env}'?"), assume_yes)? {
         eprintln!("Nothing changed.");
         return Ok(exit::ERROR);

@@ -2,7 +2,9 @@
 //! what it is waiting for while it waits.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::Error;
 

@@ -69,8 +69,10 @@ impl ConfigIssue {
                 ));
             }
             Some(index) if index == loc.file => {
-                self.labels
-                    .push(LabeledSpan::new_with_span(Some(label.into()), loc.span.clone()));
+                self.labels.push(LabeledSpan::new_with_span(
+                    Some(label.into()),
+                    loc.span.clone(),
+                ));
             }
             Some(_) => {}
         }
@@ -172,7 +174,10 @@ pub(crate) fn into_result(env: &str, mut issues: Vec<ConfigIssue>) -> Result<(),
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()
@@ -198,7 +203,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// `a`, `b` and `c` — for lists of valid values in messages.
 pub(crate) fn list<S: AsRef<str>>(items: &[S]) -> String {
-    let quoted: Vec<String> = items.iter().map(|item| format!("`{}`", item.as_ref())).collect();
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|item| format!("`{}`", item.as_ref()))
+        .collect();
     match quoted.len() {
         0 => String::new(),
         1 => quoted[0].clone(),
@@ -216,7 +224,10 @@ mod tests {
         assert_eq!(closest("us-est-1", regions), Some("us-east-1"));
         assert_eq!(closest("eu-wset-1", regions), Some("eu-west-1"));
         assert_eq!(closest("mars-north-1", regions), None);
-        assert_eq!(closest("az_cuont", ["az_count", "subnet_prefix"]), Some("az_count"));
+        assert_eq!(
+            closest("az_cuont", ["az_count", "subnet_prefix"]),
+            Some("az_count")
+        );
     }
 
     #[test]

@@ -53,10 +53,8 @@ pub(super) fn load(dir: &Path, env: &str) -> Result<Config, miette::Report> {
     into_result(env, issues)?;
 
     let mut issues = Vec::new();
-    let parsed: Vec<Option<FileConfig>> = files
-        .iter()
-        .map(|file| parse(file, &mut issues))
-        .collect();
+    let parsed: Vec<Option<FileConfig>> =
+        files.iter().map(|file| parse(file, &mut issues)).collect();
     into_result(env, issues)?;
 
     let mut merged = Merged::default();
@@ -120,7 +118,10 @@ fn read(dir: &Path, name: &str, env: &str, issues: &mut Vec<ConfigIssue>) -> Opt
                     )
                 }
             } else {
-                (format!("cannot read the file: {error}"), environments_help(dir))
+                (
+                    format!("cannot read the file: {error}"),
+                    environments_help(dir),
+                )
             };
             issues.push(
                 ConfigIssue::new("config::missing_file", "", message)
@@ -230,17 +231,15 @@ fn parse(file: &SourceFile, issues: &mut Vec<ConfigIssue>) -> Option<FileConfig>
         Ok(config) => Some(config),
         Err(error) => {
             if !(unknown_keys && error.message().starts_with("unknown field")) {
-                let key = key_at(document.get_ref(), error.span().unwrap_or(0..0))
-                    .unwrap_or_default();
+                let key =
+                    key_at(document.get_ref(), error.span().unwrap_or(0..0)).unwrap_or_default();
                 let message = readable(error.message());
                 let label = expectation(&message);
-                issues.push(
-                    ConfigIssue::new("config::type", key, message).at(
-                        files,
-                        &at(error.span()),
-                        label,
-                    ),
-                );
+                issues.push(ConfigIssue::new("config::type", key, message).at(
+                    files,
+                    &at(error.span()),
+                    label,
+                ));
             }
             None
         }
@@ -274,16 +273,20 @@ fn check_keys(table: &DeTable<'_>, path: &str, file: &SourceFile, issues: &mut V
                 help = format!("`{name}` belongs in [{table}]; {help}");
             }
             issues.push(
-                ConfigIssue::new("config::unknown_key", child, format!("unknown key `{name}` {shown}"))
-                    .at(
-                        std::slice::from_ref(file),
-                        &Loc {
-                            file: 0,
-                            span: key.span(),
-                        },
-                        "not a known key",
-                    )
-                    .help(help),
+                ConfigIssue::new(
+                    "config::unknown_key",
+                    child,
+                    format!("unknown key `{name}` {shown}"),
+                )
+                .at(
+                    std::slice::from_ref(file),
+                    &Loc {
+                        file: 0,
+                        span: key.span(),
+                    },
+                    "not a known key",
+                )
+                .help(help),
             );
         } else if let DeValue::Table(inner) = value.get_ref() {
             check_keys(inner, &child, file, issues);

@@ -99,8 +99,8 @@ pub fn load(dir: &Path, env: &str) -> Result<Config, ConfigError> {
     load::load(dir, env)
 }
 
-mod load;
 mod diagnostic;
+mod load;
 mod regions;
 mod validate;
 

@@ -101,7 +101,11 @@ impl Problems {
     /// The single problem with this code; its text must name `file` (in the temp dir) and `key`.
     fn one(&self, code: &str, file: &str, key: &str) -> &Problem {
         let matching: Vec<&Problem> = self.list.iter().filter(|p| p.code == code).collect();
-        assert_eq!(matching.len(), 1, "one `{code}` problem expected in {self:#?}");
+        assert_eq!(
+            matching.len(),
+            1,
+            "one `{code}` problem expected in {self:#?}"
+        );
         let problem = matching[0];
         let path = self.dir.join(file).display().to_string();
         assert!(
@@ -157,7 +161,11 @@ impl Problem {
             Some(dir.join(file).display().to_string().as_str()),
             "{self:#?}"
         );
-        assert_eq!(self.labeled.first().map(String::as_str), Some(text), "{self:#?}");
+        assert_eq!(
+            self.labeled.first().map(String::as_str),
+            Some(text),
+            "{self:#?}"
+        );
         self
     }
 
@@ -218,7 +226,10 @@ fn shipped_environments_all_load() {
     // Environments may share an account: no two of them use the same blocks.
     for (i, (env_a, a)) in cidrs.iter().enumerate() {
         for (env_b, b) in &cidrs[i + 1..] {
-            assert!(!a.contains(b) && !b.contains(a), "{env_a} {a} / {env_b} {b}");
+            assert!(
+                !a.contains(b) && !b.contains(a),
+                "{env_a} {a} / {env_b} {b}"
+            );
         }
     }
 }
@@ -361,7 +372,13 @@ wait_timeout_secs = 300
 fn env_file_can_fix_a_bad_base_value_and_errors_name_the_file_the_value_came_from() {
     let base = format!("{BASE}\n[engine]\nconcurrency = 0\n");
     let problems = err(&base, "");
-    check!(problems, "config::out_of_range", "base.toml", "engine.concurrency", "0");
+    check!(
+        problems,
+        "config::out_of_range",
+        "base.toml",
+        "engine.concurrency",
+        "0"
+    );
 
     let config = ok(&base, "[engine]\nconcurrency = 2\n");
     assert_eq!(config.engine.concurrency, 2);
@@ -416,10 +433,23 @@ fn bad_environment_names_are_rejected_before_reading_files() {
 #[test]
 fn bad_app_name() {
     let problems = err(BASE, "app = \"Web_App\"\n");
-    check!(problems, "config::invalid_name", "dev.toml", "app", "\"Web_App\"")
-        .says("must start with a lowercase letter");
+    check!(
+        problems,
+        "config::invalid_name",
+        "dev.toml",
+        "app",
+        "\"Web_App\""
+    )
+    .says("must start with a lowercase letter");
     let problems = err(BASE, "app = \"web-\"\n");
-    check!(problems, "config::invalid_name", "dev.toml", "app", "\"web-\"").says("end with '-'");
+    check!(
+        problems,
+        "config::invalid_name",
+        "dev.toml",
+        "app",
+        "\"web-\""
+    )
+    .says("end with '-'");
 }
 
 #[test]
@@ -451,7 +481,9 @@ fn missing_required_keys_name_both_files() {
             .iter()
             .find(|p| p.code == "config::missing_key" && p.text.contains(&format!(": {key}: ")))
             .unwrap_or_else(|| panic!("{key} missing: {problems:#?}"));
-        assert!(problem.text.starts_with(&format!("{both}: {key}: required key is missing")));
+        assert!(problem
+            .text
+            .starts_with(&format!("{both}: {key}: required key is missing")));
     }
 }
 
@@ -466,7 +498,8 @@ fn syntax_error_points_at_it() {
 
 #[test]
 fn unknown_keys_are_all_reported_with_the_valid_ones() {
-    let dev = "[network]\naz_cuont = 3\n\n[engine]\nretries = 3\n\n[regoins]\nprimary = \"us-east-1\"\n";
+    let dev =
+        "[network]\naz_cuont = 3\n\n[engine]\nretries = 3\n\n[regoins]\nprimary = \"us-east-1\"\n";
     let problems = err(BASE, dev);
     assert_eq!(problems.codes(), ["config::unknown_key"; 3]);
     let typo = problems
@@ -474,11 +507,13 @@ fn unknown_keys_are_all_reported_with_the_valid_ones() {
         .iter()
         .find(|p| p.text.contains("network.az_cuont"))
         .unwrap();
-    assert!(typo.text.ends_with("network.az_cuont: unknown key `az_cuont` in [network]"));
-    assert!(typo.help.starts_with("did you mean `az_count`?"));
     assert!(typo
-        .help
-        .contains("`az_count`, `nat_gateways`, `subnet_prefix`, `vpc_cidr` and `availability_zones`"));
+        .text
+        .ends_with("network.az_cuont: unknown key `az_cuont` in [network]"));
+    assert!(typo.help.starts_with("did you mean `az_count`?"));
+    assert!(typo.help.contains(
+        "`az_count`, `nat_gateways`, `subnet_prefix`, `vpc_cidr` and `availability_zones`"
+    ));
     typo.points_at(&problems.dir, "dev.toml", "az_cuont");
 
     let unknown = problems
@@ -486,37 +521,75 @@ fn unknown_keys_are_all_reported_with_the_valid_ones() {
         .iter()
         .find(|p| p.text.contains("engine.retries"))
         .unwrap();
-    assert!(unknown.help.contains("`concurrency` and `wait_timeout_secs`"));
+    assert!(unknown
+        .help
+        .contains("`concurrency` and `wait_timeout_secs`"));
 
-    let table = problems.list.iter().find(|p| p.text.contains("regoins")).unwrap();
-    assert!(table.text.contains("unknown key `regoins` at the top level"));
+    let table = problems
+        .list
+        .iter()
+        .find(|p| p.text.contains("regoins"))
+        .unwrap();
+    assert!(table
+        .text
+        .contains("unknown key `regoins` at the top level"));
     assert!(table.help.starts_with("did you mean `regions`?"));
 }
 
 #[test]
 fn a_key_in_the_wrong_table_says_where_it_belongs() {
     let problems = err(BASE, "az_count = 3\n");
-    check!(problems, "config::unknown_key", "dev.toml", "az_count", "az_count")
-        .hints("`az_count` belongs in [network]");
+    check!(
+        problems,
+        "config::unknown_key",
+        "dev.toml",
+        "az_count",
+        "az_count"
+    )
+    .hints("`az_count` belongs in [network]");
 }
 
 #[test]
 fn wrong_types_name_the_key() {
     let problems = err(BASE, "[network]\naz_count = \"two\"\n");
-    check!(problems, "config::type", "dev.toml", "network.az_count", "\"two\"")
-        .says("expected an integer");
+    check!(
+        problems,
+        "config::type",
+        "dev.toml",
+        "network.az_count",
+        "\"two\""
+    )
+    .says("expected an integer");
 
     let problems = err(BASE, "[regions]\nsecondary = \"us-east-2\"\n");
-    check!(problems, "config::type", "dev.toml", "regions.secondary", "\"us-east-2\"")
-        .says("expected an array");
+    check!(
+        problems,
+        "config::type",
+        "dev.toml",
+        "regions.secondary",
+        "\"us-east-2\""
+    )
+    .says("expected an array");
 
     let problems = err(BASE, "[regions]\nsecondary = [\"us-east-2\", 7]\n");
-    check!(problems, "config::type", "dev.toml", "regions.secondary[1]", "7")
-        .says("expected a string");
+    check!(
+        problems,
+        "config::type",
+        "dev.toml",
+        "regions.secondary[1]",
+        "7"
+    )
+    .says("expected a string");
 
     let problems = err(BASE, "[aws]\nemulator_credentials = \"yes\"\n");
-    check!(problems, "config::type", "dev.toml", "aws.emulator_credentials", "\"yes\"")
-        .says("expected a boolean");
+    check!(
+        problems,
+        "config::type",
+        "dev.toml",
+        "aws.emulator_credentials",
+        "\"yes\""
+    )
+    .says("expected a boolean");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -525,10 +598,16 @@ fn wrong_types_name_the_key() {
 #[test]
 fn unknown_region_suggests_the_closest() {
     let problems = err(BASE, "[regions]\nprimary = \"us-est-1\"\n");
-    check!(problems, "config::unknown_region", "dev.toml", "regions.primary", "\"us-est-1\"")
-        .says("`us-est-1` is not a known AWS commercial region")
-        .hints("did you mean `us-east-1`?")
-        .hints("known regions: us-east-1, us-east-2, us-west-1");
+    check!(
+        problems,
+        "config::unknown_region",
+        "dev.toml",
+        "regions.primary",
+        "\"us-est-1\""
+    )
+    .says("`us-est-1` is not a known AWS commercial region")
+    .hints("did you mean `us-east-1`?")
+    .hints("known regions: us-east-1, us-east-2, us-west-1");
 }
 
 #[test]
@@ -551,13 +630,23 @@ fn secondary_regions_are_distinct_and_not_the_primary() {
         "[regions]\nsecondary = [\"us-east-2\", \"us-east-1\", \"us-east-2\"]\n",
     );
     assert_eq!(problems.codes(), ["config::duplicate_region"; 2]);
-    let primary = problems.list.iter().find(|p| p.text.contains("[1]")).unwrap();
+    let primary = problems
+        .list
+        .iter()
+        .find(|p| p.text.contains("[1]"))
+        .unwrap();
     assert!(primary.text.ends_with(
         "regions.secondary[1]: `us-east-1` is the primary region; a secondary region must be another one"
     ));
     primary.points_at(&problems.dir, "dev.toml", "\"us-east-1\"");
-    let twice = problems.list.iter().find(|p| p.text.contains("[2]")).unwrap();
-    assert!(twice.text.ends_with("regions.secondary[2]: `us-east-2` is listed twice"));
+    let twice = problems
+        .list
+        .iter()
+        .find(|p| p.text.contains("[2]"))
+        .unwrap();
+    assert!(twice
+        .text
+        .ends_with("regions.secondary[2]: `us-east-2` is listed twice"));
 }
 
 #[test]
@@ -570,7 +659,9 @@ fn availability_zone_override_must_belong_to_the_region() {
         "dev.toml: network.availability_zones.us-east-2[1]: `us-east-1b` is not an availability zone of us-east-2"
     ));
     first.points_at(&problems.dir, "dev.toml", "\"us-east-1b\"");
-    assert!(first.help.contains("known zones of us-east-2: us-east-2a, us-east-2b, us-east-2c"));
+    assert!(first
+        .help
+        .contains("known zones of us-east-2: us-east-2a, us-east-2b, us-east-2c"));
     problems.list[1].points_at(&problems.dir, "dev.toml", "\"us-east-2aa\"");
 }
 
@@ -628,8 +719,14 @@ us-west-1 = "10.20.0.0/16"
 fn az_count_range() {
     for bad in ["0", "7", "-1"] {
         let problems = err(BASE, &format!("[network]\naz_count = {bad}\n"));
-        check!(problems, "config::out_of_range", "dev.toml", "network.az_count", bad)
-            .says("must be between 1 and 6");
+        check!(
+            problems,
+            "config::out_of_range",
+            "dev.toml",
+            "network.az_count",
+            bad
+        )
+        .says("must be between 1 and 6");
     }
 }
 
@@ -681,7 +778,10 @@ fn vpc_cidr_must_be_a_network_address() {
 #[test]
 fn vpc_cidr_prefix_within_aws_limits() {
     for bad in ["10.0.0.0/8", "10.20.0.0/29"] {
-        let problems = err(BASE, &format!("[network.vpc_cidr]\nus-east-2 = \"{bad}\"\n"));
+        let problems = err(
+            BASE,
+            &format!("[network.vpc_cidr]\nus-east-2 = \"{bad}\"\n"),
+        );
         check!(
             problems,
             "config::cidr_prefix",
@@ -698,10 +798,12 @@ fn every_region_needs_a_vpc_cidr() {
     let base = "app = \"webapp\"\n[regions]\nprimary = \"us-east-1\"\nsecondary = [\"us-east-2\"]\n[network.vpc_cidr]\nus-east-1 = \"10.10.0.0/16\"\n";
     let problems = err(base, "");
     let problem = problems.one("config::missing_key", "base.toml", "");
-    assert!(problem.text.contains(
-        "dev.toml: network.vpc_cidr.us-east-2: required key is missing"
-    ));
-    assert!(problem.help.contains("add `us-east-2 = \"10.x.0.0/16\"` under [network.vpc_cidr]"));
+    assert!(problem
+        .text
+        .contains("dev.toml: network.vpc_cidr.us-east-2: required key is missing"));
+    assert!(problem
+        .help
+        .contains("add `us-east-2 = \"10.x.0.0/16\"` under [network.vpc_cidr]"));
 }
 
 #[test]
@@ -772,23 +874,38 @@ fn subnets_must_fit_the_layout() {
     .hints("public subnets use slots 0..2 and private subnets slots 6..8")
     .hints("use a VPC of /23 or larger, or subnet_prefix = 27 or more");
     // 8 slots exactly fit.
-    ok(BASE, "[network]\nsubnet_prefix = 27\n[network.vpc_cidr]\nus-east-2 = \"10.20.0.0/24\"\n");
+    ok(
+        BASE,
+        "[network]\nsubnet_prefix = 27\n[network.vpc_cidr]\nus-east-2 = \"10.20.0.0/24\"\n",
+    );
 }
 
 #[test]
 fn subnet_prefix_must_be_longer_than_the_vpc_prefix() {
     let dev = "[network]\nsubnet_prefix = 20\n[network.vpc_cidr]\nus-east-2 = \"10.20.0.0/20\"\n";
     let problems = err(BASE, dev);
-    check!(problems, "config::subnet_prefix", "dev.toml", "network.subnet_prefix", "20")
-        .says("/20 subnets do not fit in the /20 VPC of us-east-2 (10.20.0.0/20)");
+    check!(
+        problems,
+        "config::subnet_prefix",
+        "dev.toml",
+        "network.subnet_prefix",
+        "20"
+    )
+    .says("/20 subnets do not fit in the /20 VPC of us-east-2 (10.20.0.0/20)");
 }
 
 #[test]
 fn subnet_prefix_range() {
     for bad in ["29", "16"] {
         let problems = err(BASE, &format!("[network]\nsubnet_prefix = {bad}\n"));
-        check!(problems, "config::out_of_range", "dev.toml", "network.subnet_prefix", bad)
-            .says("must be between 17 and 28");
+        check!(
+            problems,
+            "config::out_of_range",
+            "dev.toml",
+            "network.subnet_prefix",
+            bad
+        )
+        .says("must be between 17 and 28");
     }
 }
 
@@ -836,13 +953,22 @@ fn emulator_credentials_need_an_endpoint() {
     .says("is true but aws.endpoint_url is not set")
     .hints("set aws.endpoint_url");
     // false without an endpoint is the normal case.
-    ok(BASE, "[aws]\nemulator_credentials = false\nprofile = \"admin\"\n");
+    ok(
+        BASE,
+        "[aws]\nemulator_credentials = false\nprofile = \"admin\"\n",
+    );
 }
 
 #[test]
 fn empty_profile() {
     let problems = err(BASE, "[aws]\nprofile = \" \"\n");
-    check!(problems, "config::invalid_value", "dev.toml", "aws.profile", "\" \"");
+    check!(
+        problems,
+        "config::invalid_value",
+        "dev.toml",
+        "aws.profile",
+        "\" \""
+    );
 }
 
 #[test]
@@ -854,11 +980,7 @@ fn engine_ranges() {
         ("wait_timeout_secs", "7201", "1 and 7200"),
     ] {
         let problems = err(BASE, &format!("[engine]\n{key} = {bad}\n"));
-        let problem = problems.one(
-            "config::out_of_range",
-            "dev.toml",
-            &format!("engine.{key}"),
-        );
+        let problem = problems.one("config::out_of_range", "dev.toml", &format!("engine.{key}"));
         problem
             .points_at(&problems.dir, "dev.toml", bad)
             .says(&format!("must be between {range}"));
@@ -910,6 +1032,7 @@ fn all_problems_are_reported_together() {
 #[test]
 fn rendered_report() {
     let (dir, result) = load_dev(BASE, MANY);
-    let rendered = render(&result.unwrap_err()).replace(&dir.path().display().to_string(), "config");
+    let rendered =
+        render(&result.unwrap_err()).replace(&dir.path().display().to_string(), "config");
     insta::assert_snapshot!(rendered);
 }

@@ -226,7 +226,11 @@ impl Check<'_> {
                  (or the environment name) by {} characters",
                 prefix.len() - MAX_APP_ENV_LEN
             ));
-            let label = format!("with `-{}` this makes {} characters", self.env, prefix.len());
+            let label = format!(
+                "with `-{}` this makes {} characters",
+                self.env,
+                prefix.len()
+            );
             let issue = self.at(issue, app, label);
             self.issue(issue);
             return None;
@@ -410,7 +414,13 @@ impl Check<'_> {
     }
 
     /// An entry of a region-keyed table whose region is not one of the environment's.
-    fn foreign_region<T>(&mut self, table: &str, region: &str, entry: &Entry<T>, regions: &Regions) {
+    fn foreign_region<T>(
+        &mut self,
+        table: &str,
+        region: &str,
+        entry: &Entry<T>,
+        regions: &Regions,
+    ) {
         if regions.typo_of.contains(&region) {
             // The typo's own error already points here ("did you mean ...").
             return;
@@ -525,10 +535,7 @@ impl Check<'_> {
                     b.net, a.net, a.region, a.region
                 );
                 if a.entry.value.loc.file != b.entry.value.loc.file {
-                    message.push_str(&format!(
-                        ", set in {}",
-                        self.file_name(&a.entry.value.loc)
-                    ));
+                    message.push_str(&format!(", set in {}", self.file_name(&a.entry.value.loc)));
                 }
                 let issue = ConfigIssue::new(
                     "config::cidr_overlap",
@@ -644,12 +651,13 @@ impl Check<'_> {
                             known.len(),
                             known.join(", ")
                         );
-                        let issue = ConfigIssue::new("config::too_few_zones", "network.az_count", message)
-                            .help(format!(
-                                "lower network.az_count to {}, or list {region}'s zones under \
+                        let issue =
+                            ConfigIssue::new("config::too_few_zones", "network.az_count", message)
+                                .help(format!(
+                                    "lower network.az_count to {}, or list {region}'s zones under \
                                  [network.availability_zones] if your account has more",
-                                known.len()
-                            ));
+                                    known.len()
+                                ));
                         let issue = match &merged.az_count {
                             Some(value) => {
                                 self.at(issue, value, format!("more AZs than {region} has"))

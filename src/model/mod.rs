@@ -195,3 +195,98 @@ pub fn desired(config: &Config) -> Desired {
     }
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
+
+/// Configurations for the pure core's tests, built without files.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use crate::config::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig};
+
+    pub fn config(az_count: usize, nat: NatMode) -> Config {
+        let region = |name: &str, cidr: &str| {
+            let azs = ["a", "b", "c", "d"].iter().take(az_count).map(|x| format!("{name}{x}")).collect();
+            (name.to_string(), RegionConfig { vpc_cidr: cidr.parse().unwrap(), availability_zones: azs })
+        };
+        Config {
+            app: "webapp".into(),
+            env: "test".into(),
+            primary_region: "us-east-1".into(),
+            secondary_regions: vec!["us-east-2".into()],
+            regions: BTreeMap::from([region("us-east-1", "10.10.0.0/16"), region("us-east-2", "10.20.0.0/16")]),
+            network: NetworkConfig { az_count, nat_gateways: nat, subnet_prefix: 20 },
+            aws: AwsConfig::default(),
+            engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(60) },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NatMode;
+
+    fn count(d: &Desired, kind: &str, region: &str) -> usize {
+        d.resources.iter().filter(|r| r.address.kind() == kind && r.address.region() == region).count()
+    }
+
+    #[test]
+    fn two_regions_two_azs_per_az_nat() {
+        let d = desired(&testing::config(2, NatMode::PerAz));
+        for region in ["us-east-1", "us-east-2"] {
+            assert_eq!(count(&d, "vpc", region), 1);
+            assert_eq!(count(&d, "subnet", region), 4);
+            assert_eq!(count(&d, "nat-gateway", region), 2);
+            assert_eq!(count(&d, "elastic-ip", region), 2);
+            assert_eq!(count(&d, "route-table", region), 3);
+            // A default route and a peer route in each table.
+            assert_eq!(count(&d, "route", region), 6);
+        }
+        assert_eq!(count(&d, "vpc-peering", "us-east-1"), 1);
+        assert_eq!(d.resources.len(), 2 * 19 + 1);
+    }
+
+    #[test]
+    fn single_nat_serves_every_private_table() {
+        let d = desired(&testing::config(3, NatMode::Single));
+        assert_eq!(count(&d, "nat-gateway", "us-east-1"), 1);
+        let targets: Vec<_> = d
+            .resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                Spec::Route(s) if r.address.region() == "us-east-1" && s.destination.prefix_len() == 0 => {
+                    Some(s.target.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets.len(), 4);
+        assert_eq!(targets.iter().filter(|t| t.ends_with("nat-gateway/a")).count(), 3);
+    }
+
+    #[test]
+    fn every_resource_comes_after_what_it_references_and_is_tagged() {
+        let d = desired(&testing::config(3, NatMode::PerAz));
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &d.resources {
+            for dep in r.spec.deps() {
+                assert!(seen.contains(&dep), "{} references {dep} before it is defined", r.address);
+            }
+            seen.insert(r.address.clone());
+            if r.spec.taggable() {
+                assert_eq!(r.tags.get(TAG_ADDRESS), Some(&r.address.to_string()));
+                assert_eq!(r.tags.get(TAG_ENV).map(String::as_str), Some("test"));
+            }
+        }
+    }
+
+    #[test]
+    fn growing_the_az_count_keeps_existing_subnets_in_place() {
+        let two = desired(&testing::config(2, NatMode::PerAz));
+        let three = desired(&testing::config(3, NatMode::PerAz));
+        for r in two.resources.iter().filter(|r| r.address.kind() == "subnet") {
+            assert_eq!(three.get(&r.address).map(|x| &x.spec), Some(&r.spec), "{} moved", r.address);
+        }
+    }
+}

@@ -141,17 +141,19 @@ pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
                 diff.fields.push(FieldChange { field: format!("tags.{k}"), from, to: v, forces_replacement: false });
             }
         }
-        // A resource whose parent is replaced must be rebuilt in the new parent.
-        let replaced_dep = r.spec.deps().into_iter().find(|d| replaced.contains(d));
-        let action = if diff.replace() || replaced_dep.is_some() {
+        // A resource whose parent is replaced must be rebuilt in the new parent; one that
+        // merely points at a replaced resource is re-pointed in place.
+        let replaced_parent = r.spec.parent_deps().into_iter().find(|d| replaced.contains(d));
+        let replaced_ref = r.spec.deps().into_iter().find(|d| replaced.contains(d));
+        let action = if diff.replace() || replaced_parent.is_some() {
             replaced.insert(r.address.clone());
             Action::Replace
-        } else if diff.is_empty() {
+        } else if diff.is_empty() && replaced_ref.is_none() {
             continue;
         } else {
             Action::Update
         };
-        let reason = match (&replaced_dep, diff.replace()) {
+        let reason = match (replaced_parent.or(replaced_ref), diff.replace()) {
             (Some(d), false) => Some(format!("{d} is replaced")),
             _ => None,
         };

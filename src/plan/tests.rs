@@ -1,0 +1,139 @@
+use super::*;
+use crate::config::NatMode;
+use crate::model::{desired, testing, Desired};
+use crate::resources::Found;
+
+/// What AWS would hold after a perfect `up`: every desired resource, with made-up IDs and
+/// references written as IDs, the way observation sees them before resolution.
+fn converged(d: &Desired) -> Vec<Found> {
+    let id_of = |a: &Address| format!("id-{}", a.as_str().replace('/', "_"));
+    let mut found: Vec<Found> = d
+        .resources
+        .iter()
+        .map(|r| {
+            let mut spec = r.spec.clone();
+            for reference in spec.refs_mut() {
+                if let Ref::Addr(a) = reference {
+                    *reference = Ref::Id(id_of(a));
+                }
+            }
+            Found { address: r.address.clone(), id: id_of(&r.address), spec, tags: r.tags.clone(), state: "available".into() }
+        })
+        .collect();
+    resolve_references(&mut found);
+    found
+}
+
+fn actions(plan: &Plan) -> Vec<(String, Action)> {
+    plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect()
+}
+
+#[test]
+fn nothing_observed_means_create_everything() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let plan = plan(&d, &[]);
+    assert_eq!(plan.counts(), Counts { create: d.resources.len(), ..Counts::default() });
+}
+
+#[test]
+fn converged_environment_plans_nothing() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let plan = plan(&d, &converged(&d));
+    assert!(plan.is_empty(), "{}", render_human(&plan, Style::Plain));
+}
+
+#[test]
+fn extra_tags_from_others_are_not_drift_but_a_lost_tag_is() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    observed[0].tags.insert("cost-center".into(), "42".into());
+    assert!(plan(&d, &observed).is_empty());
+    observed[0].tags.remove("Name");
+    let p = plan(&d, &observed);
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].action, Action::Update);
+    assert_eq!(p.changes[0].fields[0].field, "tags.Name");
+}
+
+#[test]
+fn lowering_the_az_count_deletes_the_extra_azs_resources() {
+    let three = desired(&testing::config(3, NatMode::PerAz));
+    let two = desired(&testing::config(2, NatMode::PerAz));
+    let p = plan(&two, &converged(&three));
+    let n = p.counts();
+    // Per region: 2 subnets, EIP, NAT, table, default route and peer route in that table.
+    assert_eq!(n.delete, 2 * 7);
+    // Each region's public table loses a subnet association.
+    assert_eq!(n.update, 2);
+    assert_eq!(n.create + n.replace, 0);
+    let deletes: Vec<_> = p.changes.iter().filter(|c| c.action == Action::Delete).collect();
+    assert!(deletes.iter().all(|c| c.reason.as_deref() == Some("not in the configuration (orphan)")));
+    assert!(deletes.iter().all(|c| c.address.name().contains('c')), "{:?}", actions(&p));
+}
+
+#[test]
+fn a_changed_subnet_is_replaced_with_its_nat_and_repointed_references() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    let subnet = observed.iter_mut().find(|f| f.address.as_str() == "us-east-1/network/subnet/public-a").unwrap();
+    let Spec::Subnet(s) = &mut subnet.spec else { panic!() };
+    s.availability_zone = "us-east-1f".into();
+    let p = plan(&d, &observed);
+    let got = actions(&p);
+    assert!(got.contains(&("us-east-1/network/subnet/public-a".into(), Action::Replace)));
+    // The NAT gateway lives in the subnet: it must be rebuilt there.
+    assert!(got.contains(&("us-east-1/network/nat-gateway/a".into(), Action::Replace)));
+    // The public table and the route through that NAT are re-pointed, not rebuilt.
+    assert!(got.contains(&("us-east-1/network/route-table/public".into(), Action::Update)));
+    assert!(got.contains(&("us-east-1/network/route/private-a:0.0.0.0/0".into(), Action::Update)));
+    let subnet_change = p.changes.iter().find(|c| c.address.name() == "public-a").unwrap();
+    assert!(subnet_change.fields.iter().any(|f| f.field == "availability_zone" && f.forces_replacement));
+}
+
+#[test]
+fn a_duplicate_is_deleted_and_the_first_kept() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    let mut dup = observed.iter().find(|f| f.address.kind() == "elastic-ip").unwrap().clone();
+    dup.id = "zzz-later".into();
+    observed.push(dup);
+    let p = plan(&d, &observed);
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].action, Action::Delete);
+    assert_eq!(p.changes[0].id.as_deref(), Some("zzz-later"));
+}
+
+#[test]
+fn a_reference_outside_the_environment_is_drift() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    let route = observed.iter_mut().find(|f| f.address.as_str() == "us-east-1/network/route/public:0.0.0.0/0").unwrap();
+    let Spec::Route(r) = &mut route.spec else { panic!() };
+    r.target = Ref::Id("igw-somebody-elses".into());
+    let p = plan(&d, &observed);
+    assert_eq!(actions(&p), vec![("us-east-1/network/route/public:0.0.0.0/0".into(), Action::Update)]);
+    insta::assert_snapshot!(render_human(&p, Style::Plain));
+}
+
+#[test]
+fn rendered_plan_for_a_new_single_nat_region() {
+    let mut config = testing::config(1, NatMode::Single);
+    config.secondary_regions.clear();
+    config.regions.remove("us-east-2");
+    let p = plan(&desired(&config), &[]);
+    insta::assert_snapshot!(render_human(&p, Style::Plain));
+    insta::assert_json_snapshot!(p.counts());
+}
+
+#[test]
+fn json_plan_names_actions_and_fields() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    observed.retain(|f| f.address.kind() != "vpc-peering");
+    let p = plan(&d, &observed);
+    let v = serde_json::to_value(&p).unwrap();
+    let change = &v["changes"][0];
+    assert_eq!(change["action"], "create");
+    assert_eq!(change["address"], "us-east-1/peering/vpc-peering/us-east-2");
+    assert!(change["fields"].as_array().unwrap().iter().any(|f| f["field"] == "peer_region" && f["to"] == "us-east-2"));
+}

@@ -62,6 +62,17 @@ impl Spec {
         self.clone().refs_mut().into_iter().filter_map(|r| r.addr().cloned()).collect()
     }
 
+    /// The references that, when their target is replaced, force this resource to be replaced
+    /// too (its parent). The others (a table's subnet associations, a route's target) are
+    /// simply re-pointed by an update.
+    pub fn parent_deps(&self) -> Vec<Address> {
+        match self {
+            Spec::RouteTable(s) => s.vpc.addr().cloned().into_iter().collect(),
+            Spec::Route(s) => s.route_table.addr().cloned().into_iter().collect(),
+            _ => self.deps(),
+        }
+    }
+
     /// Only routes live inside another resource and carry no tags of their own.
     pub fn taggable(&self) -> bool {
         !matches!(self, Spec::Route(_))

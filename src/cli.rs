@@ -60,7 +60,9 @@ pub enum Command {
     /// Reads both regions and compares them with the configuration: `+` create, `~` update in
     /// place, `-/+` replace, `-` delete (resources tagged for the environment that the
     /// configuration no longer asks for).
-    #[command(after_help = "Examples:\n  deployer plan --env prod\n  deployer plan --env prod --output json\n  deployer plan --env prod --detailed-exitcode   # exit 2 when there are changes")]
+    #[command(
+        after_help = "Examples:\n  deployer plan --env prod\n  deployer plan --env prod --output json\n  deployer plan --env prod --detailed-exitcode   # exit 2 when there are changes"
+    )]
     Plan {
         #[command(flatten)]
         env: EnvArg,
@@ -95,7 +97,9 @@ pub enum Command {
     },
 
     /// Show what exists where, per region, and whether each resource is in sync.
-    #[command(after_help = "Examples:\n  deployer status --env prod\n  deployer status --env prod --output json")]
+    #[command(
+        after_help = "Examples:\n  deployer status --env prod\n  deployer status --env prod --output json"
+    )]
     Status {
         #[command(flatten)]
         env: EnvArg,

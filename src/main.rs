@@ -49,7 +49,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, color: bool) -> miette::Result<u8> {
     // Everything that can be checked without AWS is checked here, before any request.
     let config = deployer::config::load(&cli.global.config_dir, cli.command.env())?;
-    let endpoint_url = std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()).or(config.aws.endpoint_url.clone());
+    let endpoint_url =
+        std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()).or(config.aws.endpoint_url.clone());
     let settings = Settings {
         config,
         output: match cli.global.output {

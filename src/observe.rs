@@ -9,8 +9,14 @@ use crate::plan::resolve_references;
 use crate::resources::{self, Found};
 
 /// Everything tagged for `app`/`env` in `regions`, with references resolved to addresses.
-pub async fn observe(clients: &Clients, regions: &[String], app: &str, env: &str) -> Result<Vec<Found>, Error> {
-    let per_region = try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))).await?;
+pub async fn observe(
+    clients: &Clients,
+    regions: &[String],
+    app: &str,
+    env: &str,
+) -> Result<Vec<Found>, Error> {
+    let per_region =
+        try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))).await?;
     let mut found: Vec<Found> = per_region.into_iter().flatten().collect();
     resolve_references(&mut found);
     found.sort_by(|a, b| a.address.cmp(&b.address));

@@ -90,7 +90,13 @@ mod tests {
         let tries = AtomicU32::new(0);
         let out = retry_on_codes("delete", &["DependencyViolation"], Duration::from_secs(60), || {
             let n = tries.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 3 { Err(dependency_violation()) } else { Ok(n) } }
+            async move {
+                if n < 3 {
+                    Err(dependency_violation())
+                } else {
+                    Ok(n)
+                }
+            }
         })
         .await
         .unwrap();

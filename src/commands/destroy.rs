@@ -18,7 +18,12 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
     if !session.settings.quiet {
         eprint!("{}", render_human(&plan, session.settings.style()));
     }
-    let question = format!("\nDelete all {} resources of environment '{}' in {}?", plan.changes.len(), c.env, c.region_names().join(" and "));
+    let question = format!(
+        "\nDelete all {} resources of environment '{}' in {}?",
+        plan.changes.len(),
+        c.env,
+        c.region_names().join(" and ")
+    );
     if !confirm(&question, assume_yes)? {
         eprintln!("Nothing deleted.");
         return Ok(exit::ERROR);

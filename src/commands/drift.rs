@@ -12,7 +12,10 @@ pub async fn drift(session: &Session) -> miette::Result<u8> {
         if session.settings.output == OutputFormat::Json {
             print_plan(session, &plan)?;
         }
-        eprintln!("No drift: environment '{env}' matches its configuration ({} resources checked).", observed.len());
+        eprintln!(
+            "No drift: environment '{env}' matches its configuration ({} resources checked).",
+            observed.len()
+        );
         return Ok(exit::OK);
     }
     print_plan(session, &plan)?;

@@ -55,7 +55,11 @@ pub struct Settings {
 
 impl Settings {
     fn style(&self) -> Style {
-        if self.color { Style::Color } else { Style::Plain }
+        if self.color {
+            Style::Color
+        } else {
+            Style::Plain
+        }
     }
 }
 
@@ -68,8 +72,12 @@ pub struct Session {
 
 impl Session {
     pub async fn connect(settings: Settings) -> Session {
-        let clients =
-            Clients::new(&settings.config.aws, settings.endpoint_url.clone(), &settings.config.region_names()).await;
+        let clients = Clients::new(
+            &settings.config.aws,
+            settings.endpoint_url.clone(),
+            &settings.config.region_names(),
+        )
+        .await;
         Session { settings, clients, started: Instant::now() }
     }
 
@@ -108,7 +116,8 @@ fn credentials_hint(e: &crate::cloud::Error) -> String {
     if text.contains("credentials") || text.contains("Credentials") {
         "configure AWS credentials (AWS_PROFILE, `aws sso login`, or environment variables), or set aws.profile in the environment's config".into()
     } else if text.contains("dispatch failure") || text.contains("connect") {
-        "is the endpoint reachable? For the local environment start the emulator first: scripts/emulator".into()
+        "is the endpoint reachable? For the local environment start the emulator first: scripts/emulator"
+            .into()
     } else {
         "run again with -v for details".into()
     }
@@ -220,7 +229,8 @@ fn finish(session: &Session, command: &str, plan: &Plan, outcomes: &[Outcome]) -
         return Ok(exit::OK);
     }
     let _ = n;
-    let list: Vec<String> = failed.iter().map(|o| format!("  {} ({})", o.address, status_text(&o.status))).collect();
+    let list: Vec<String> =
+        failed.iter().map(|o| format!("  {} ({})", o.address, status_text(&o.status))).collect();
     Err(miette!(
         help = "everything that succeeded is kept and tagged; fix the cause and run the same command again to finish",
         "{} of {} changes did not complete:\n{}",

@@ -23,9 +23,11 @@ pub async fn plan(session: &Session, detailed_exitcode: bool) -> miette::Result<
 /// The plan on stdout: for people, or as JSON.
 pub(super) fn print_plan(session: &Session, plan: &Plan) -> miette::Result<()> {
     match session.settings.output {
-        OutputFormat::Json => {
-            print_json(&PlanReport { env: &session.config().env, counts: plan.counts(), changes: &plan.changes })
-        }
+        OutputFormat::Json => print_json(&PlanReport {
+            env: &session.config().env,
+            counts: plan.counts(),
+            changes: &plan.changes,
+        }),
         OutputFormat::Human => {
             emit(&render_human(plan, session.settings.style()));
             Ok(())

@@ -63,19 +63,27 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
     let _ = writeln!(out, "Environment '{env}' (app '{}')", session.config().app);
     for (region, rows) in &regions {
         let role = if *region == session.config().primary_region { "primary" } else { "secondary" };
-        let _ = writeln!(out, "\n{region} ({role}): {} resources", rows.iter().filter(|r| r.sync != "missing").count());
+        let _ = writeln!(
+            out,
+            "\n{region} ({role}): {} resources",
+            rows.iter().filter(|r| r.sync != "missing").count()
+        );
         let width = rows.iter().map(|r| r.address.len()).max().unwrap_or(0);
         let id_width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
         let state_width = rows.iter().map(|r| r.state.len()).max().unwrap_or(0);
         for r in rows {
-            let _ = writeln!(out, "  {:width$}  {:id_width$}  {:state_width$}  {}", r.address, r.id, r.state, r.sync);
+            let _ = writeln!(
+                out,
+                "  {:width$}  {:id_width$}  {:state_width$}  {}",
+                r.address, r.id, r.state, r.sync
+            );
         }
     }
     let counts = plan.counts();
     if plan.is_empty() {
         let _ = writeln!(out, "\nEverything matches the configuration.");
     } else {
-        let _ = writeln!(out, 
+        let _ = writeln!(out,
             "\nNot converged: {} missing, {} differ, {} orphaned. Run `deployer plan --env {env}` for details.",
             counts.create,
             counts.update + counts.replace,

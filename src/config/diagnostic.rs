@@ -63,16 +63,10 @@ impl ConfigIssue {
                 self.location = file.name.clone();
                 self.source = Some(NamedSource::new(&file.name, Arc::clone(&file.text)));
                 self.source_file = Some(loc.file);
-                self.labels.push(LabeledSpan::new_primary_with_span(
-                    Some(label.into()),
-                    loc.span.clone(),
-                ));
+                self.labels.push(LabeledSpan::new_primary_with_span(Some(label.into()), loc.span.clone()));
             }
             Some(index) if index == loc.file => {
-                self.labels.push(LabeledSpan::new_with_span(
-                    Some(label.into()),
-                    loc.span.clone(),
-                ));
+                self.labels.push(LabeledSpan::new_with_span(Some(label.into()), loc.span.clone()));
             }
             Some(_) => {}
         }
@@ -111,9 +105,7 @@ impl Diagnostic for ConfigIssue {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+        self.help.as_ref().map(|help| Box::new(help) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -138,12 +130,7 @@ pub(crate) struct ConfigErrors {
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the configuration of environment `{}` has {} problems",
-            self.env,
-            self.issues.len()
-        )
+        write!(f, "the configuration of environment `{}` has {} problems", self.env, self.issues.len())
     }
 }
 
@@ -155,9 +142,7 @@ impl Diagnostic for ConfigErrors {
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        Some(Box::new(
-            self.issues.iter().map(|issue| issue as &dyn Diagnostic),
-        ))
+        Some(Box::new(self.issues.iter().map(|issue| issue as &dyn Diagnostic)))
     }
 }
 
@@ -166,18 +151,12 @@ pub(crate) fn into_result(env: &str, mut issues: Vec<ConfigIssue>) -> Result<(),
     match issues.len() {
         0 => Ok(()),
         1 => Err(miette::Report::new(issues.remove(0))),
-        _ => Err(miette::Report::new(ConfigErrors {
-            env: env.to_owned(),
-            issues,
-        })),
+        _ => Err(miette::Report::new(ConfigErrors { env: env.to_owned(), issues })),
     }
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()
@@ -203,10 +182,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// `a`, `b` and `c` — for lists of valid values in messages.
 pub(crate) fn list<S: AsRef<str>>(items: &[S]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|item| format!("`{}`", item.as_ref()))
-        .collect();
+    let quoted: Vec<String> = items.iter().map(|item| format!("`{}`", item.as_ref())).collect();
     match quoted.len() {
         0 => String::new(),
         1 => quoted[0].clone(),
@@ -224,10 +200,7 @@ mod tests {
         assert_eq!(closest("us-est-1", regions), Some("us-east-1"));
         assert_eq!(closest("eu-wset-1", regions), Some("eu-west-1"));
         assert_eq!(closest("mars-north-1", regions), None);
-        assert_eq!(
-            closest("az_cuont", ["az_count", "subnet_prefix"]),
-            Some("az_count")
-        );
+        assert_eq!(closest("az_cuont", ["az_count", "subnet_prefix"]), Some("az_count"));
     }
 
     #[test]

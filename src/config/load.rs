@@ -24,15 +24,12 @@ pub(crate) const ENV: usize = 1;
 
 pub(super) fn load(dir: &Path, env: &str) -> Result<Config, miette::Report> {
     if let Some(problem) = super::validate::name_problem(env) {
-        let issue = ConfigIssue::new(
-            "config::env_name",
-            "--env",
-            format!("environment name `{env}` {problem}"),
-        )
-        .help(
-            "environment names use lowercase letters, digits and single '-' inside, \
+        let issue =
+            ConfigIssue::new("config::env_name", "--env", format!("environment name `{env}` {problem}"))
+                .help(
+                    "environment names use lowercase letters, digits and single '-' inside, \
              e.g. `prod` or `eu-staging`; there must be a config/<env>.toml for it",
-        );
+                );
         return Err(miette::Report::new(issue));
     }
     if format!("{env}.toml") == BASE_FILE {
@@ -53,8 +50,7 @@ pub(super) fn load(dir: &Path, env: &str) -> Result<Config, miette::Report> {
     into_result(env, issues)?;
 
     let mut issues = Vec::new();
-    let parsed: Vec<Option<FileConfig>> =
-        files.iter().map(|file| parse(file, &mut issues)).collect();
+    let parsed: Vec<Option<FileConfig>> = files.iter().map(|file| parse(file, &mut issues)).collect();
     into_result(env, issues)?;
 
     let mut merged = Merged::default();
@@ -83,10 +79,7 @@ pub fn environments(dir: &Path) -> Vec<String> {
 fn environments_help(dir: &Path) -> String {
     let known = environments(dir);
     if known.is_empty() {
-        format!(
-            "{} defines no environment: add a <env>.toml next to {BASE_FILE}",
-            dir.display()
-        )
+        format!("{} defines no environment: add a <env>.toml next to {BASE_FILE}", dir.display())
     } else {
         format!("environments in {}: {}", dir.display(), list(&known))
     }
@@ -96,10 +89,7 @@ fn read(dir: &Path, name: &str, env: &str, issues: &mut Vec<ConfigIssue>) -> Opt
     let path = dir.join(name);
     let shown = path.display().to_string();
     match std::fs::read_to_string(&path) {
-        Ok(text) => Some(SourceFile {
-            name: shown,
-            text: Arc::new(text),
-        }),
+        Ok(text) => Some(SourceFile { name: shown, text: Arc::new(text) }),
         Err(error) => {
             let (message, help) = if error.kind() == std::io::ErrorKind::NotFound {
                 if name == BASE_FILE {
@@ -112,22 +102,12 @@ fn read(dir: &Path, name: &str, env: &str, issues: &mut Vec<ConfigIssue>) -> Opt
                         ),
                     )
                 } else {
-                    (
-                        format!("environment `{env}` has no configuration file"),
-                        environments_help(dir),
-                    )
+                    (format!("environment `{env}` has no configuration file"), environments_help(dir))
                 }
             } else {
-                (
-                    format!("cannot read the file: {error}"),
-                    environments_help(dir),
-                )
+                (format!("cannot read the file: {error}"), environments_help(dir))
             };
-            issues.push(
-                ConfigIssue::new("config::missing_file", "", message)
-                    .in_files(shown)
-                    .help(help),
-            );
+            issues.push(ConfigIssue::new("config::missing_file", "", message).in_files(shown).help(help));
             None
         }
     }
@@ -185,13 +165,7 @@ fn table_keys(path: &str) -> Option<&'static [&'static str]> {
     Some(match path {
         "" => &["app", "regions", "network", "aws", "engine"],
         "regions" => &["primary", "secondary"],
-        "network" => &[
-            "az_count",
-            "nat_gateways",
-            "subnet_prefix",
-            "vpc_cidr",
-            "availability_zones",
-        ],
+        "network" => &["az_count", "nat_gateways", "subnet_prefix", "vpc_cidr", "availability_zones"],
         "aws" => &["endpoint_url", "profile", "emulator_credentials"],
         "engine" => &["concurrency", "wait_timeout_secs"],
         _ => return None,
@@ -203,20 +177,16 @@ const TABLES: &[&str] = &["", "regions", "network", "aws", "engine"];
 fn parse(file: &SourceFile, issues: &mut Vec<ConfigIssue>) -> Option<FileConfig> {
     // Issues here concern this one file: index 0 of a one-file slice.
     let files = std::slice::from_ref(file);
-    let at = |span: Option<std::ops::Range<usize>>| Loc {
-        file: 0,
-        span: span.unwrap_or(0..0),
-    };
+    let at = |span: Option<std::ops::Range<usize>>| Loc { file: 0, span: span.unwrap_or(0..0) };
     let document = match DeTable::parse(&file.text) {
         Ok(document) => document,
         Err(error) => {
             issues.push(
-                ConfigIssue::new(
-                    "config::syntax",
-                    "",
-                    format!("invalid TOML: {}", error.message()),
-                )
-                .at(files, &at(error.span()), "here"),
+                ConfigIssue::new("config::syntax", "", format!("invalid TOML: {}", error.message())).at(
+                    files,
+                    &at(error.span()),
+                    "here",
+                ),
             );
             return None;
         }
@@ -231,8 +201,7 @@ fn parse(file: &SourceFile, issues: &mut Vec<ConfigIssue>) -> Option<FileConfig>
         Ok(config) => Some(config),
         Err(error) => {
             if !(unknown_keys && error.message().starts_with("unknown field")) {
-                let key =
-                    key_at(document.get_ref(), error.span().unwrap_or(0..0)).unwrap_or_default();
+                let key = key_at(document.get_ref(), error.span().unwrap_or(0..0)).unwrap_or_default();
                 let message = readable(error.message());
                 let label = expectation(&message);
                 issues.push(ConfigIssue::new("config::type", key, message).at(
@@ -252,41 +221,21 @@ fn check_keys(table: &DeTable<'_>, path: &str, file: &SourceFile, issues: &mut V
     };
     for (key, value) in table.iter() {
         let name: &str = key.get_ref();
-        let child = if path.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{path}.{name}")
-        };
+        let child = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
         if !valid.contains(&name) {
-            let shown = if path.is_empty() {
-                "at the top level".to_owned()
-            } else {
-                format!("in [{path}]")
-            };
+            let shown = if path.is_empty() { "at the top level".to_owned() } else { format!("in [{path}]") };
             let mut help = format!("valid keys {shown}: {}", list(valid));
             if let Some(near) = closest(name, valid.iter().copied()) {
                 help = format!("did you mean `{near}`? {help}");
-            } else if let Some(table) = TABLES
-                .iter()
-                .find(|table| table_keys(table).is_some_and(|keys| keys.contains(&name)))
+            } else if let Some(table) =
+                TABLES.iter().find(|table| table_keys(table).is_some_and(|keys| keys.contains(&name)))
             {
                 help = format!("`{name}` belongs in [{table}]; {help}");
             }
             issues.push(
-                ConfigIssue::new(
-                    "config::unknown_key",
-                    child,
-                    format!("unknown key `{name}` {shown}"),
-                )
-                .at(
-                    std::slice::from_ref(file),
-                    &Loc {
-                        file: 0,
-                        span: key.span(),
-                    },
-                    "not a known key",
-                )
-                .help(help),
+                ConfigIssue::new("config::unknown_key", child, format!("unknown key `{name}` {shown}"))
+                    .at(std::slice::from_ref(file), &Loc { file: 0, span: key.span() }, "not a known key")
+                    .help(help),
             );
         } else if let DeValue::Table(inner) = value.get_ref() {
             check_keys(inner, &child, file, issues);
@@ -394,19 +343,9 @@ impl Merged {
                 *slot = Some(val(value, file));
             }
         }
-        fn merge<T>(
-            slot: &mut BTreeMap<String, Entry<T>>,
-            table: Option<RegionMap<T>>,
-            file: usize,
-        ) {
+        fn merge<T>(slot: &mut BTreeMap<String, Entry<T>>, table: Option<RegionMap<T>>, file: usize) {
             for (key, value) in table.into_iter().flatten() {
-                let entry = Entry {
-                    key: Loc {
-                        file,
-                        span: key.span(),
-                    },
-                    value: val(value, file),
-                };
+                let entry = Entry { key: Loc { file, span: key.span() }, value: val(value, file) };
                 slot.insert(key.into_inner(), entry);
             }
         }
@@ -420,19 +359,11 @@ impl Merged {
         set(&mut self.nat_gateways, network.nat_gateways, index);
         set(&mut self.subnet_prefix, network.subnet_prefix, index);
         merge(&mut self.vpc_cidr, network.vpc_cidr, index);
-        merge(
-            &mut self.availability_zones,
-            network.availability_zones,
-            index,
-        );
+        merge(&mut self.availability_zones, network.availability_zones, index);
         let aws = file.aws.unwrap_or_default();
         set(&mut self.endpoint_url, aws.endpoint_url, index);
         set(&mut self.profile, aws.profile, index);
-        set(
-            &mut self.emulator_credentials,
-            aws.emulator_credentials,
-            index,
-        );
+        set(&mut self.emulator_credentials, aws.emulator_credentials, index);
         let engine = file.engine.unwrap_or_default();
         set(&mut self.concurrency, engine.concurrency, index);
         set(&mut self.wait_timeout_secs, engine.wait_timeout_secs, index);
@@ -441,8 +372,5 @@ impl Merged {
 
 fn val<T>(value: Spanned<T>, file: usize) -> Val<T> {
     let span = value.span();
-    Val {
-        value: value.into_inner(),
-        loc: Loc { file, span },
-    }
+    Val { value: value.into_inner(), loc: Loc { file, span } }
 }

@@ -74,9 +74,7 @@ pub struct EngineConfig {
 impl Config {
     /// Regions in order: primary first, then the secondaries.
     pub fn region_names(&self) -> Vec<String> {
-        std::iter::once(self.primary_region.clone())
-            .chain(self.secondary_regions.iter().cloned())
-            .collect()
+        std::iter::once(self.primary_region.clone()).chain(self.secondary_regions.iter().cloned()).collect()
     }
 }
 

@@ -23,11 +23,7 @@ us-east-2 = "10.20.0.0/16"
 "#;
 
 fn write_dir(base: &str, envs: &[(&str, &str)]) -> TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("deployer-config-")
-        .rand_bytes(8)
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("deployer-config-").rand_bytes(8).tempdir().unwrap();
     std::fs::write(dir.path().join("base.toml"), base).unwrap();
     for (env, text) in envs {
         std::fs::write(dir.path().join(format!("{env}.toml")), text).unwrap();
@@ -91,21 +87,13 @@ impl Problems {
             Some(related) => related.map(Problem::of).collect(),
             None => vec![Problem::of(diagnostic)],
         };
-        Self {
-            dir: dir.to_owned(),
-            list,
-            rendered: render(&report),
-        }
+        Self { dir: dir.to_owned(), list, rendered: render(&report) }
     }
 
     /// The single problem with this code; its text must name `file` (in the temp dir) and `key`.
     fn one(&self, code: &str, file: &str, key: &str) -> &Problem {
         let matching: Vec<&Problem> = self.list.iter().filter(|p| p.code == code).collect();
-        assert_eq!(
-            matching.len(),
-            1,
-            "one `{code}` problem expected in {self:#?}"
-        );
+        assert_eq!(matching.len(), 1, "one `{code}` problem expected in {self:#?}");
         let problem = matching[0];
         let path = self.dir.join(file).display().to_string();
         assert!(
@@ -137,10 +125,8 @@ impl Problem {
         let labeled = labels
             .iter()
             .map(|label| {
-                let contents = source
-                    .expect("labels need source code")
-                    .read_span(label.inner(), 0, 0)
-                    .unwrap();
+                let contents =
+                    source.expect("labels need source code").read_span(label.inner(), 0, 0).unwrap();
                 source_name = contents.name().map(str::to_owned);
                 String::from_utf8(contents.data().to_vec()).unwrap()
             })
@@ -161,29 +147,17 @@ impl Problem {
             Some(dir.join(file).display().to_string().as_str()),
             "{self:#?}"
         );
-        assert_eq!(
-            self.labeled.first().map(String::as_str),
-            Some(text),
-            "{self:#?}"
-        );
+        assert_eq!(self.labeled.first().map(String::as_str), Some(text), "{self:#?}");
         self
     }
 
     fn says(&self, fragment: &str) -> &Self {
-        assert!(
-            self.text.contains(fragment),
-            "`{}` should contain `{fragment}`",
-            self.text
-        );
+        assert!(self.text.contains(fragment), "`{}` should contain `{fragment}`", self.text);
         self
     }
 
     fn hints(&self, fragment: &str) -> &Self {
-        assert!(
-            self.help.contains(fragment),
-            "help `{}` should contain `{fragment}`",
-            self.help
-        );
+        assert!(self.help.contains(fragment), "help `{}` should contain `{fragment}`", self.help);
         self
     }
 }
@@ -226,10 +200,7 @@ fn shipped_environments_all_load() {
     // Environments may share an account: no two of them use the same blocks.
     for (i, (env_a, a)) in cidrs.iter().enumerate() {
         for (env_b, b) in &cidrs[i + 1..] {
-            assert!(
-                !a.contains(b) && !b.contains(a),
-                "{env_a} {a} / {env_b} {b}"
-            );
+            assert!(!a.contains(b) && !b.contains(a), "{env_a} {a} / {env_b} {b}");
         }
     }
 }
@@ -239,14 +210,8 @@ fn shipped_environments_have_their_shape() {
     let prod = load(&shipped(), "prod").unwrap();
     assert_eq!(prod.network.az_count, 3);
     assert_eq!(prod.network.nat_gateways, NatMode::PerAz);
-    assert_eq!(
-        prod.regions["us-east-1"].availability_zones,
-        ["us-east-1a", "us-east-1b", "us-east-1c"]
-    );
-    assert_eq!(
-        prod.regions["us-east-2"].availability_zones,
-        ["us-east-2a", "us-east-2b", "us-east-2c"]
-    );
+    assert_eq!(prod.regions["us-east-1"].availability_zones, ["us-east-1a", "us-east-1b", "us-east-1c"]);
+    assert_eq!(prod.regions["us-east-2"].availability_zones, ["us-east-2a", "us-east-2b", "us-east-2c"]);
     assert_eq!(prod.aws, AwsConfig::default());
 
     let dev = load(&shipped(), "dev").unwrap();
@@ -254,10 +219,7 @@ fn shipped_environments_have_their_shape() {
     assert_eq!(dev.network.az_count, 2);
 
     let local = load(&shipped(), "local").unwrap();
-    assert_eq!(
-        local.aws.endpoint_url.as_deref(),
-        Some("http://127.0.0.1:5000")
-    );
+    assert_eq!(local.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
     assert!(local.aws.emulator_credentials);
     assert_eq!(local.network.nat_gateways, NatMode::Single);
     assert_eq!(local.engine.wait_timeout, Duration::from_secs(120));
@@ -292,20 +254,9 @@ us-west-1 = "10.1.0.0/16"
                 }
             )]
             .into(),
-            network: NetworkConfig {
-                az_count: 2,
-                nat_gateways: NatMode::PerAz,
-                subnet_prefix: 20,
-            },
-            aws: AwsConfig {
-                endpoint_url: None,
-                profile: None,
-                emulator_credentials: false,
-            },
-            engine: EngineConfig {
-                concurrency: 8,
-                wait_timeout: Duration::from_secs(900),
-            },
+            network: NetworkConfig { az_count: 2, nat_gateways: NatMode::PerAz, subnet_prefix: 20 },
+            aws: AwsConfig { endpoint_url: None, profile: None, emulator_credentials: false },
+            engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(900) },
         }
     );
 }
@@ -347,22 +298,10 @@ wait_timeout_secs = 300
     assert_eq!(config.secondary_regions, ["us-east-2"]);
     assert_eq!(config.network.nat_gateways, NatMode::Single);
     assert_eq!(config.network.az_count, 2);
-    assert_eq!(
-        config.regions["us-east-1"].vpc_cidr,
-        "10.10.0.0/16".parse::<ipnet::Ipv4Net>().unwrap()
-    );
-    assert_eq!(
-        config.regions["us-east-2"].vpc_cidr,
-        "10.40.0.0/16".parse::<ipnet::Ipv4Net>().unwrap()
-    );
-    assert_eq!(
-        config.regions["us-east-1"].availability_zones,
-        ["us-east-1d", "us-east-1e"]
-    );
-    assert_eq!(
-        config.regions["us-east-2"].availability_zones,
-        ["us-east-2a", "us-east-2b"]
-    );
+    assert_eq!(config.regions["us-east-1"].vpc_cidr, "10.10.0.0/16".parse::<ipnet::Ipv4Net>().unwrap());
+    assert_eq!(config.regions["us-east-2"].vpc_cidr, "10.40.0.0/16".parse::<ipnet::Ipv4Net>().unwrap());
+    assert_eq!(config.regions["us-east-1"].availability_zones, ["us-east-1d", "us-east-1e"]);
+    assert_eq!(config.regions["us-east-2"].availability_zones, ["us-east-2a", "us-east-2b"]);
     assert_eq!(config.aws.profile.as_deref(), Some("base-profile"));
     assert_eq!(config.engine.concurrency, 4);
     assert_eq!(config.engine.wait_timeout, Duration::from_secs(300));
@@ -372,13 +311,7 @@ wait_timeout_secs = 300
 fn env_file_can_fix_a_bad_base_value_and_errors_name_the_file_the_value_came_from() {
     let base = format!("{BASE}\n[engine]\nconcurrency = 0\n");
     let problems = err(&base, "");
-    check!(
-        problems,
-        "config::out_of_range",
-        "base.toml",
-        "engine.concurrency",
-        "0"
-    );
+    check!(problems, "config::out_of_range", "base.toml", "engine.concurrency", "0");
 
     let config = ok(&base, "[engine]\nconcurrency = 2\n");
     assert_eq!(config.engine.concurrency, 2);
@@ -423,49 +356,27 @@ fn bad_environment_names_are_rejected_before_reading_files() {
     ] {
         let report = load(dir.path(), env).unwrap_err();
         let problems = Problems::new(dir.path(), report);
-        problems
-            .one("config::env_name", "", "")
-            .says("--env: ")
-            .says(why);
+        problems.one("config::env_name", "", "").says("--env: ").says(why);
     }
 }
 
 #[test]
 fn bad_app_name() {
     let problems = err(BASE, "app = \"Web_App\"\n");
-    check!(
-        problems,
-        "config::invalid_name",
-        "dev.toml",
-        "app",
-        "\"Web_App\""
-    )
-    .says("must start with a lowercase letter");
+    check!(problems, "config::invalid_name", "dev.toml", "app", "\"Web_App\"")
+        .says("must start with a lowercase letter");
     let problems = err(BASE, "app = \"web-\"\n");
-    check!(
-        problems,
-        "config::invalid_name",
-        "dev.toml",
-        "app",
-        "\"web-\""
-    )
-    .says("end with '-'");
+    check!(problems, "config::invalid_name", "dev.toml", "app", "\"web-\"").says("end with '-'");
 }
 
 #[test]
 fn app_and_env_too_long_for_aws_names() {
     // "webapp-checkout-service" + "-dev" = 27 characters
     let problems = err(BASE, "app = \"webapp-checkout-service\"\n");
-    check!(
-        problems,
-        "config::name_too_long",
-        "dev.toml",
-        "app",
-        "\"webapp-checkout-service\""
-    )
-    .says("`webapp-checkout-service-dev` (app-env) is 27 characters; it must be at most 24")
-    .hints("32 characters")
-    .hints("by 3 characters");
+    check!(problems, "config::name_too_long", "dev.toml", "app", "\"webapp-checkout-service\"")
+        .says("`webapp-checkout-service-dev` (app-env) is 27 characters; it must be at most 24")
+        .hints("32 characters")
+        .hints("by 3 characters");
     // 24 exactly is fine.
     ok(BASE, "app = \"webapp-checkout-se\"\n");
 }
@@ -481,9 +392,7 @@ fn missing_required_keys_name_both_files() {
             .iter()
             .find(|p| p.code == "config::missing_key" && p.text.contains(&format!(": {key}: ")))
             .unwrap_or_else(|| panic!("{key} missing: {problems:#?}"));
-        assert!(problem
-            .text
-            .starts_with(&format!("{both}: {key}: required key is missing")));
+        assert!(problem.text.starts_with(&format!("{both}: {key}: required key is missing")));
     }
 }
 
@@ -498,98 +407,47 @@ fn syntax_error_points_at_it() {
 
 #[test]
 fn unknown_keys_are_all_reported_with_the_valid_ones() {
-    let dev =
-        "[network]\naz_cuont = 3\n\n[engine]\nretries = 3\n\n[regoins]\nprimary = \"us-east-1\"\n";
+    let dev = "[network]\naz_cuont = 3\n\n[engine]\nretries = 3\n\n[regoins]\nprimary = \"us-east-1\"\n";
     let problems = err(BASE, dev);
     assert_eq!(problems.codes(), ["config::unknown_key"; 3]);
-    let typo = problems
-        .list
-        .iter()
-        .find(|p| p.text.contains("network.az_cuont"))
-        .unwrap();
-    assert!(typo
-        .text
-        .ends_with("network.az_cuont: unknown key `az_cuont` in [network]"));
+    let typo = problems.list.iter().find(|p| p.text.contains("network.az_cuont")).unwrap();
+    assert!(typo.text.ends_with("network.az_cuont: unknown key `az_cuont` in [network]"));
     assert!(typo.help.starts_with("did you mean `az_count`?"));
-    assert!(typo.help.contains(
-        "`az_count`, `nat_gateways`, `subnet_prefix`, `vpc_cidr` and `availability_zones`"
-    ));
+    assert!(typo
+        .help
+        .contains("`az_count`, `nat_gateways`, `subnet_prefix`, `vpc_cidr` and `availability_zones`"));
     typo.points_at(&problems.dir, "dev.toml", "az_cuont");
 
-    let unknown = problems
-        .list
-        .iter()
-        .find(|p| p.text.contains("engine.retries"))
-        .unwrap();
-    assert!(unknown
-        .help
-        .contains("`concurrency` and `wait_timeout_secs`"));
+    let unknown = problems.list.iter().find(|p| p.text.contains("engine.retries")).unwrap();
+    assert!(unknown.help.contains("`concurrency` and `wait_timeout_secs`"));
 
-    let table = problems
-        .list
-        .iter()
-        .find(|p| p.text.contains("regoins"))
-        .unwrap();
-    assert!(table
-        .text
-        .contains("unknown key `regoins` at the top level"));
+    let table = problems.list.iter().find(|p| p.text.contains("regoins")).unwrap();
+    assert!(table.text.contains("unknown key `regoins` at the top level"));
     assert!(table.help.starts_with("did you mean `regions`?"));
 }
 
 #[test]
 fn a_key_in_the_wrong_table_says_where_it_belongs() {
     let problems = err(BASE, "az_count = 3\n");
-    check!(
-        problems,
-        "config::unknown_key",
-        "dev.toml",
-        "az_count",
-        "az_count"
-    )
-    .hints("`az_count` belongs in [network]");
+    check!(problems, "config::unknown_key", "dev.toml", "az_count", "az_count")
+        .hints("`az_count` belongs in [network]");
 }
 
 #[test]
 fn wrong_types_name_the_key() {
     let problems = err(BASE, "[network]\naz_count = \"two\"\n");
-    check!(
-        problems,
-        "config::type",
-        "dev.toml",
-        "network.az_count",
-        "\"two\""
-    )
-    .says("expected an integer");
+    check!(problems, "config::type", "dev.toml", "network.az_count", "\"two\"").says("expected an integer");
 
     let problems = err(BASE, "[regions]\nsecondary = \"us-east-2\"\n");
-    check!(
-        problems,
-        "config::type",
-        "dev.toml",
-        "regions.secondary",
-        "\"us-east-2\""
-    )
-    .says("expected an array");
+    check!(problems, "config::type", "dev.toml", "regions.secondary", "\"us-east-2\"")
+        .says("expected an array");
 
     let problems = err(BASE, "[regions]\nsecondary = [\"us-east-2\", 7]\n");
-    check!(
-        problems,
-        "config::type",
-        "dev.toml",
-        "regions.secondary[1]",
-        "7"
-    )
-    .says("expected a string");
+    check!(problems, "config::type", "dev.toml", "regions.secondary[1]", "7").says("expected a string");
 
     let problems = err(BASE, "[aws]\nemulator_credentials = \"yes\"\n");
-    check!(
-        problems,
-        "config::type",
-        "dev.toml",
-        "aws.emulator_credentials",
-        "\"yes\""
-    )
-    .says("expected a boolean");
+    check!(problems, "config::type", "dev.toml", "aws.emulator_credentials", "\"yes\"")
+        .says("expected a boolean");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,55 +456,30 @@ fn wrong_types_name_the_key() {
 #[test]
 fn unknown_region_suggests_the_closest() {
     let problems = err(BASE, "[regions]\nprimary = \"us-est-1\"\n");
-    check!(
-        problems,
-        "config::unknown_region",
-        "dev.toml",
-        "regions.primary",
-        "\"us-est-1\""
-    )
-    .says("`us-est-1` is not a known AWS commercial region")
-    .hints("did you mean `us-east-1`?")
-    .hints("known regions: us-east-1, us-east-2, us-west-1");
+    check!(problems, "config::unknown_region", "dev.toml", "regions.primary", "\"us-est-1\"")
+        .says("`us-est-1` is not a known AWS commercial region")
+        .hints("did you mean `us-east-1`?")
+        .hints("known regions: us-east-1, us-east-2, us-west-1");
 }
 
 #[test]
 fn unknown_secondary_region() {
     let problems = err(BASE, "[regions]\nsecondary = [\"us-east-2\", \"mars-1\"]\n");
-    check!(
-        problems,
-        "config::unknown_region",
-        "dev.toml",
-        "regions.secondary[1]",
-        "\"mars-1\""
-    )
-    .hints("known regions:");
+    check!(problems, "config::unknown_region", "dev.toml", "regions.secondary[1]", "\"mars-1\"")
+        .hints("known regions:");
 }
 
 #[test]
 fn secondary_regions_are_distinct_and_not_the_primary() {
-    let problems = err(
-        BASE,
-        "[regions]\nsecondary = [\"us-east-2\", \"us-east-1\", \"us-east-2\"]\n",
-    );
+    let problems = err(BASE, "[regions]\nsecondary = [\"us-east-2\", \"us-east-1\", \"us-east-2\"]\n");
     assert_eq!(problems.codes(), ["config::duplicate_region"; 2]);
-    let primary = problems
-        .list
-        .iter()
-        .find(|p| p.text.contains("[1]"))
-        .unwrap();
+    let primary = problems.list.iter().find(|p| p.text.contains("[1]")).unwrap();
     assert!(primary.text.ends_with(
         "regions.secondary[1]: `us-east-1` is the primary region; a secondary region must be another one"
     ));
     primary.points_at(&problems.dir, "dev.toml", "\"us-east-1\"");
-    let twice = problems
-        .list
-        .iter()
-        .find(|p| p.text.contains("[2]"))
-        .unwrap();
-    assert!(twice
-        .text
-        .ends_with("regions.secondary[2]: `us-east-2` is listed twice"));
+    let twice = problems.list.iter().find(|p| p.text.contains("[2]")).unwrap();
+    assert!(twice.text.ends_with("regions.secondary[2]: `us-east-2` is listed twice"));
 }
 
 #[test]
@@ -659,9 +492,7 @@ fn availability_zone_override_must_belong_to_the_region() {
         "dev.toml: network.availability_zones.us-east-2[1]: `us-east-1b` is not an availability zone of us-east-2"
     ));
     first.points_at(&problems.dir, "dev.toml", "\"us-east-1b\"");
-    assert!(first
-        .help
-        .contains("known zones of us-east-2: us-east-2a, us-east-2b, us-east-2c"));
+    assert!(first.help.contains("known zones of us-east-2: us-east-2a, us-east-2b, us-east-2c"));
     problems.list[1].points_at(&problems.dir, "dev.toml", "\"us-east-2aa\"");
 }
 
@@ -719,23 +550,14 @@ us-west-1 = "10.20.0.0/16"
 fn az_count_range() {
     for bad in ["0", "7", "-1"] {
         let problems = err(BASE, &format!("[network]\naz_count = {bad}\n"));
-        check!(
-            problems,
-            "config::out_of_range",
-            "dev.toml",
-            "network.az_count",
-            bad
-        )
-        .says("must be between 1 and 6");
+        check!(problems, "config::out_of_range", "dev.toml", "network.az_count", bad)
+            .says("must be between 1 and 6");
     }
 }
 
 #[test]
 fn availability_zones_for_a_region_outside_the_environment() {
-    let problems = err(
-        BASE,
-        "[network.availability_zones]\neu-west-1 = [\"eu-west-1a\", \"eu-west-1b\"]\n",
-    );
+    let problems = err(BASE, "[network.availability_zones]\neu-west-1 = [\"eu-west-1a\", \"eu-west-1b\"]\n");
     check!(
         problems,
         "config::foreign_region",
@@ -752,14 +574,8 @@ fn availability_zones_for_a_region_outside_the_environment() {
 #[test]
 fn malformed_vpc_cidr() {
     let problems = err(BASE, "[network.vpc_cidr]\nus-east-2 = \"10.20.0/16\"\n");
-    check!(
-        problems,
-        "config::invalid_cidr",
-        "dev.toml",
-        "network.vpc_cidr.us-east-2",
-        "\"10.20.0/16\""
-    )
-    .says("`10.20.0/16` is not an IPv4 CIDR block");
+    check!(problems, "config::invalid_cidr", "dev.toml", "network.vpc_cidr.us-east-2", "\"10.20.0/16\"")
+        .says("`10.20.0/16` is not an IPv4 CIDR block");
 }
 
 #[test]
@@ -778,10 +594,7 @@ fn vpc_cidr_must_be_a_network_address() {
 #[test]
 fn vpc_cidr_prefix_within_aws_limits() {
     for bad in ["10.0.0.0/8", "10.20.0.0/29"] {
-        let problems = err(
-            BASE,
-            &format!("[network.vpc_cidr]\nus-east-2 = \"{bad}\"\n"),
-        );
+        let problems = err(BASE, &format!("[network.vpc_cidr]\nus-east-2 = \"{bad}\"\n"));
         check!(
             problems,
             "config::cidr_prefix",
@@ -798,51 +611,33 @@ fn every_region_needs_a_vpc_cidr() {
     let base = "app = \"webapp\"\n[regions]\nprimary = \"us-east-1\"\nsecondary = [\"us-east-2\"]\n[network.vpc_cidr]\nus-east-1 = \"10.10.0.0/16\"\n";
     let problems = err(base, "");
     let problem = problems.one("config::missing_key", "base.toml", "");
-    assert!(problem
-        .text
-        .contains("dev.toml: network.vpc_cidr.us-east-2: required key is missing"));
-    assert!(problem
-        .help
-        .contains("add `us-east-2 = \"10.x.0.0/16\"` under [network.vpc_cidr]"));
+    assert!(problem.text.contains("dev.toml: network.vpc_cidr.us-east-2: required key is missing"));
+    assert!(problem.help.contains("add `us-east-2 = \"10.x.0.0/16\"` under [network.vpc_cidr]"));
 }
 
 #[test]
 fn vpc_cidr_for_a_region_outside_the_environment() {
     // The env file drops us-east-2, but base still gives it a block.
     let problems = err(BASE, "[regions]\nsecondary = []\n");
-    check!(
-        problems,
-        "config::foreign_region",
-        "base.toml",
-        "network.vpc_cidr.us-east-2",
-        "us-east-2"
-    )
-    .says("`us-east-2` is not a region of environment `dev` (its regions: `us-east-1`)")
-    .hints("move network.vpc_cidr into each environment's file");
+    check!(problems, "config::foreign_region", "base.toml", "network.vpc_cidr.us-east-2", "us-east-2")
+        .says("`us-east-2` is not a region of environment `dev` (its regions: `us-east-1`)")
+        .hints("move network.vpc_cidr into each environment's file");
 }
 
 #[test]
 fn overlapping_vpcs_name_both_regions_and_files() {
     // us-east-1 comes from base.toml, us-east-2 from dev.toml.
     let problems = err(BASE, "[network.vpc_cidr]\nus-east-2 = \"10.10.128.0/17\"\n");
-    check!(
-        problems,
-        "config::cidr_overlap",
-        "dev.toml",
-        "network.vpc_cidr.us-east-2",
-        "\"10.10.128.0/17\""
-    )
-    .says("10.10.128.0/17 overlaps 10.10.0.0/16 of us-east-1 (network.vpc_cidr.us-east-1), set in ")
-    .says("base.toml")
-    .hints("peered VPCs must not overlap: pick a different /17 for us-east-2");
+    check!(problems, "config::cidr_overlap", "dev.toml", "network.vpc_cidr.us-east-2", "\"10.10.128.0/17\"")
+        .says("10.10.128.0/17 overlaps 10.10.0.0/16 of us-east-1 (network.vpc_cidr.us-east-1), set in ")
+        .says("base.toml")
+        .hints("peered VPCs must not overlap: pick a different /17 for us-east-2");
 }
 
 #[test]
 fn overlap_in_one_file_labels_both_blocks() {
-    let problems = err(
-        BASE,
-        "[network.vpc_cidr]\nus-east-1 = \"10.10.0.0/16\"\nus-east-2 = \"10.10.0.0/16\"\n",
-    );
+    let problems =
+        err(BASE, "[network.vpc_cidr]\nus-east-1 = \"10.10.0.0/16\"\nus-east-2 = \"10.10.0.0/16\"\n");
     let problem = check!(
         problems,
         "config::cidr_overlap",
@@ -874,53 +669,32 @@ fn subnets_must_fit_the_layout() {
     .hints("public subnets use slots 0..2 and private subnets slots 6..8")
     .hints("use a VPC of /23 or larger, or subnet_prefix = 27 or more");
     // 8 slots exactly fit.
-    ok(
-        BASE,
-        "[network]\nsubnet_prefix = 27\n[network.vpc_cidr]\nus-east-2 = \"10.20.0.0/24\"\n",
-    );
+    ok(BASE, "[network]\nsubnet_prefix = 27\n[network.vpc_cidr]\nus-east-2 = \"10.20.0.0/24\"\n");
 }
 
 #[test]
 fn subnet_prefix_must_be_longer_than_the_vpc_prefix() {
     let dev = "[network]\nsubnet_prefix = 20\n[network.vpc_cidr]\nus-east-2 = \"10.20.0.0/20\"\n";
     let problems = err(BASE, dev);
-    check!(
-        problems,
-        "config::subnet_prefix",
-        "dev.toml",
-        "network.subnet_prefix",
-        "20"
-    )
-    .says("/20 subnets do not fit in the /20 VPC of us-east-2 (10.20.0.0/20)");
+    check!(problems, "config::subnet_prefix", "dev.toml", "network.subnet_prefix", "20")
+        .says("/20 subnets do not fit in the /20 VPC of us-east-2 (10.20.0.0/20)");
 }
 
 #[test]
 fn subnet_prefix_range() {
     for bad in ["29", "16"] {
         let problems = err(BASE, &format!("[network]\nsubnet_prefix = {bad}\n"));
-        check!(
-            problems,
-            "config::out_of_range",
-            "dev.toml",
-            "network.subnet_prefix",
-            bad
-        )
-        .says("must be between 17 and 28");
+        check!(problems, "config::out_of_range", "dev.toml", "network.subnet_prefix", bad)
+            .says("must be between 17 and 28");
     }
 }
 
 #[test]
 fn nat_gateway_mode() {
     let problems = err(BASE, "[network]\nnat_gateways = \"per_az\"\n");
-    check!(
-        problems,
-        "config::invalid_value",
-        "dev.toml",
-        "network.nat_gateways",
-        "\"per_az\""
-    )
-    .says("use `per-az` or `single`")
-    .hints("did you mean `per-az`?");
+    check!(problems, "config::invalid_value", "dev.toml", "network.nat_gateways", "\"per_az\"")
+        .says("use `per-az` or `single`")
+        .hints("did you mean `per-az`?");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -943,32 +717,17 @@ fn endpoint_url_is_http() {
 #[test]
 fn emulator_credentials_need_an_endpoint() {
     let problems = err(BASE, "[aws]\nemulator_credentials = true\n");
-    check!(
-        problems,
-        "config::emulator_credentials",
-        "dev.toml",
-        "aws.emulator_credentials",
-        "true"
-    )
-    .says("is true but aws.endpoint_url is not set")
-    .hints("set aws.endpoint_url");
+    check!(problems, "config::emulator_credentials", "dev.toml", "aws.emulator_credentials", "true")
+        .says("is true but aws.endpoint_url is not set")
+        .hints("set aws.endpoint_url");
     // false without an endpoint is the normal case.
-    ok(
-        BASE,
-        "[aws]\nemulator_credentials = false\nprofile = \"admin\"\n",
-    );
+    ok(BASE, "[aws]\nemulator_credentials = false\nprofile = \"admin\"\n");
 }
 
 #[test]
 fn empty_profile() {
     let problems = err(BASE, "[aws]\nprofile = \" \"\n");
-    check!(
-        problems,
-        "config::invalid_value",
-        "dev.toml",
-        "aws.profile",
-        "\" \""
-    );
+    check!(problems, "config::invalid_value", "dev.toml", "aws.profile", "\" \"");
 }
 
 #[test]
@@ -981,9 +740,7 @@ fn engine_ranges() {
     ] {
         let problems = err(BASE, &format!("[engine]\n{key} = {bad}\n"));
         let problem = problems.one("config::out_of_range", "dev.toml", &format!("engine.{key}"));
-        problem
-            .points_at(&problems.dir, "dev.toml", bad)
-            .says(&format!("must be between {range}"));
+        problem.points_at(&problems.dir, "dev.toml", bad).says(&format!("must be between {range}"));
     }
 }
 
@@ -1024,15 +781,12 @@ fn all_problems_are_reported_together() {
     // The vpc_cidr entry for eu-west-1 is not reported as foreign: the unknown region's error
     // already asks "did you mean `eu-west-1`?".
     problems.list[0].hints("did you mean `eu-west-1`?");
-    assert!(problems
-        .rendered
-        .contains("the configuration of environment `dev` has 5 problems"));
+    assert!(problems.rendered.contains("the configuration of environment `dev` has 5 problems"));
 }
 
 #[test]
 fn rendered_report() {
     let (dir, result) = load_dev(BASE, MANY);
-    let rendered =
-        render(&result.unwrap_err()).replace(&dir.path().display().to_string(), "config");
+    let rendered = render(&result.unwrap_err()).replace(&dir.path().display().to_string(), "config");
     insta::assert_snapshot!(rendered);
 }

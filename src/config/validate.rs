@@ -34,13 +34,8 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
     if !first.is_ascii_lowercase() {
         return Some(format!("must start with a lowercase letter, not `{first}`"));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Some(format!(
-            "may contain only lowercase letters, digits and '-', not `{bad}`"
-        ));
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Some(format!("may contain only lowercase letters, digits and '-', not `{bad}`"));
     }
     if name.ends_with('-') {
         return Some("must not end with '-'".to_owned());
@@ -51,16 +46,8 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
     None
 }
 
-pub(super) fn resolve(
-    merged: &Merged,
-    env: &str,
-    files: &[SourceFile],
-) -> Result<Config, miette::Report> {
-    let mut check = Check {
-        files,
-        env,
-        issues: Vec::new(),
-    };
+pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Result<Config, miette::Report> {
+    let mut check = Check { files, env, issues: Vec::new() };
 
     let app = check.app(merged);
     let regions = check.regions(merged);
@@ -82,24 +69,10 @@ pub(super) fn resolve(
         .all
         .iter()
         .map(|region| {
-            let vpc_cidr = cidrs
-                .iter()
-                .find(|cidr| cidr.region == *region)
-                .expect("validated")
-                .net;
-            let availability_zones = zones
-                .iter()
-                .find(|(name, _)| name == region)
-                .expect("validated")
-                .1
-                .clone();
-            (
-                region.clone(),
-                RegionConfig {
-                    vpc_cidr,
-                    availability_zones,
-                },
-            )
+            let vpc_cidr = cidrs.iter().find(|cidr| cidr.region == *region).expect("validated").net;
+            let availability_zones =
+                zones.iter().find(|(name, _)| name == region).expect("validated").1.clone();
+            (region.clone(), RegionConfig { vpc_cidr, availability_zones })
         })
         .collect();
     Ok(Config {
@@ -140,9 +113,7 @@ impl Regions {
 
     /// The regions the deployer knows; unknown ones were reported and are not checked further.
     fn known(&self) -> impl Iterator<Item = &String> {
-        self.all
-            .iter()
-            .filter(|region| availability_zones(region).is_some())
+        self.all.iter().filter(|region| availability_zones(region).is_some())
     }
 }
 
@@ -226,11 +197,7 @@ impl Check<'_> {
                  (or the environment name) by {} characters",
                 prefix.len() - MAX_APP_ENV_LEN
             ));
-            let label = format!(
-                "with `-{}` this makes {} characters",
-                self.env,
-                prefix.len()
-            );
+            let label = format!("with `-{}` this makes {} characters", self.env, prefix.len());
             let issue = self.at(issue, app, label);
             self.issue(issue);
             return None;
@@ -244,10 +211,7 @@ impl Check<'_> {
         let known: Vec<&str> = names.clone().collect();
         let mut help = format!("known regions: {}", known.join(", "));
         let lowercase = region.to_ascii_lowercase();
-        let near = names
-            .clone()
-            .find(|name| *name == lowercase)
-            .or_else(|| closest(&lowercase, names));
+        let near = names.clone().find(|name| *name == lowercase).or_else(|| closest(&lowercase, names));
         if let Some(near) = near {
             help = format!("did you mean `{near}`? {help}");
         }
@@ -263,12 +227,8 @@ impl Check<'_> {
     }
 
     fn regions(&mut self, merged: &Merged) -> Regions {
-        let mut regions = Regions {
-            primary: None,
-            secondary: Vec::new(),
-            all: Vec::new(),
-            typo_of: Vec::new(),
-        };
+        let mut regions =
+            Regions { primary: None, secondary: Vec::new(), all: Vec::new(), typo_of: Vec::new() };
         match &merged.primary {
             None => self.missing(
                 "regions.primary",
@@ -276,8 +236,7 @@ impl Check<'_> {
             ),
             Some(primary) => {
                 if availability_zones(&primary.value).is_none() {
-                    let near =
-                        self.unknown_region("regions.primary".into(), &primary.value, &primary.loc);
+                    let near = self.unknown_region("regions.primary".into(), &primary.value, &primary.loc);
                     regions.typo_of.extend(near);
                 }
                 regions.primary = Some(primary.value.clone());
@@ -287,10 +246,7 @@ impl Check<'_> {
         if let Some(secondary) = &merged.secondary {
             for (index, region) in secondary.value.iter().enumerate() {
                 let key = format!("regions.secondary[{index}]");
-                let loc = Loc {
-                    file: secondary.loc.file,
-                    span: region.span(),
-                };
+                let loc = Loc { file: secondary.loc.file, span: region.span() };
                 let name = region.get_ref();
                 if regions.primary.as_ref() == Some(name) {
                     let issue = ConfigIssue::new(
@@ -350,11 +306,7 @@ impl Check<'_> {
             ),
         )
         .help(help.to_owned());
-        let issue = self.at(
-            issue,
-            value,
-            format!("not in {}..={}", range.start(), range.end()),
-        );
+        let issue = self.at(issue, value, format!("not in {}..={}", range.start(), range.end()));
         self.issue(issue);
         None
     }
@@ -414,13 +366,7 @@ impl Check<'_> {
     }
 
     /// An entry of a region-keyed table whose region is not one of the environment's.
-    fn foreign_region<T>(
-        &mut self,
-        table: &str,
-        region: &str,
-        entry: &Entry<T>,
-        regions: &Regions,
-    ) {
+    fn foreign_region<T>(&mut self, table: &str, region: &str, entry: &Entry<T>, regions: &Regions) {
         if regions.typo_of.contains(&region) {
             // The typo's own error already points here ("did you mean ...").
             return;
@@ -440,11 +386,7 @@ impl Check<'_> {
             format!(
                 "`{region}` is not a region of environment `{}` (its regions: {})",
                 self.env,
-                if regions.all.is_empty() {
-                    "none".to_owned()
-                } else {
-                    list(&regions.all)
-                }
+                if regions.all.is_empty() { "none".to_owned() } else { list(&regions.all) }
             ),
         )
         .help(help);
@@ -505,21 +447,14 @@ impl Check<'_> {
                 let issue = ConfigIssue::new(
                     "config::cidr_prefix",
                     key,
-                    format!(
-                        "a /{} VPC is not possible: AWS VPC blocks are /16 to /28",
-                        net.prefix_len()
-                    ),
+                    format!("a /{} VPC is not possible: AWS VPC blocks are /16 to /28", net.prefix_len()),
                 )
                 .help("use a prefix between /16 (65,536 addresses) and /28 (16 addresses), e.g. a /16");
                 let issue = self.at(issue, &entry.value, "prefix outside /16../28");
                 self.issue(issue);
                 continue;
             }
-            cidrs.push(Cidr {
-                region: region.clone(),
-                net,
-                entry,
-            });
+            cidrs.push(Cidr { region: region.clone(), net, entry });
         }
         cidrs
     }
@@ -530,10 +465,8 @@ impl Check<'_> {
                 if !(a.net.contains(&b.net.network()) || b.net.contains(&a.net.network())) {
                     continue;
                 }
-                let mut message = format!(
-                    "{} overlaps {} of {} (network.vpc_cidr.{})",
-                    b.net, a.net, a.region, a.region
-                );
+                let mut message =
+                    format!("{} overlaps {} of {} (network.vpc_cidr.{})", b.net, a.net, a.region, a.region);
                 if a.entry.value.loc.file != b.entry.value.loc.file {
                     message.push_str(&format!(", set in {}", self.file_name(&a.entry.value.loc)));
                 }
@@ -610,11 +543,7 @@ impl Check<'_> {
                     ),
                 )
                 .help(fit_hint(&layout, vpc_prefix, subnet_prefix, bits));
-                let issue = self.at(
-                    issue,
-                    &cidr.entry.value,
-                    format!("{slots} slots of /{subnet_prefix}"),
-                );
+                let issue = self.at(issue, &cidr.entry.value, format!("{slots} slots of /{subnet_prefix}"));
                 let issue = match &merged.subnet_prefix {
                     Some(value) => self.at(issue, value, "subnet size"),
                     None => issue,
@@ -651,17 +580,14 @@ impl Check<'_> {
                             known.len(),
                             known.join(", ")
                         );
-                        let issue =
-                            ConfigIssue::new("config::too_few_zones", "network.az_count", message)
-                                .help(format!(
-                                    "lower network.az_count to {}, or list {region}'s zones under \
+                        let issue = ConfigIssue::new("config::too_few_zones", "network.az_count", message)
+                            .help(format!(
+                                "lower network.az_count to {}, or list {region}'s zones under \
                                  [network.availability_zones] if your account has more",
-                                    known.len()
-                                ));
+                                known.len()
+                            ));
                         let issue = match &merged.az_count {
-                            Some(value) => {
-                                self.at(issue, value, format!("more AZs than {region} has"))
-                            }
+                            Some(value) => self.at(issue, value, format!("more AZs than {region} has")),
                             None => issue.in_files(self.both_files()),
                         };
                         self.issue(issue);
@@ -690,10 +616,7 @@ impl Check<'_> {
         let mut valid = true;
         let mut seen = BTreeSet::new();
         for (index, zone) in entry.value.value.iter().enumerate() {
-            let loc = Loc {
-                file: entry.value.loc.file,
-                span: zone.span(),
-            };
+            let loc = Loc { file: entry.value.loc.file, span: zone.span() };
             let name = zone.get_ref();
             if !zone_belongs_to(name, region) {
                 valid = false;
@@ -727,14 +650,9 @@ impl Check<'_> {
             let issue = ConfigIssue::new(
                 "config::too_few_zones",
                 key,
-                format!(
-                    "lists {} zones, but network.az_count is {count}",
-                    zones.len()
-                ),
+                format!("lists {} zones, but network.az_count is {count}", zones.len()),
             )
-            .help(format!(
-                "list at least {count} zones of {region}, or lower network.az_count"
-            ));
+            .help(format!("list at least {count} zones of {region}, or lower network.az_count"));
             let issue = self.at(issue, &entry.value, format!("{} zones", zones.len()));
             self.issue(issue);
         }
@@ -744,10 +662,7 @@ impl Check<'_> {
     fn aws(&mut self, merged: &Merged) -> Option<AwsConfig> {
         let mut ok = true;
         if let Some(url) = &merged.endpoint_url {
-            let rest = url
-                .value
-                .strip_prefix("http://")
-                .or_else(|| url.value.strip_prefix("https://"));
+            let rest = url.value.strip_prefix("http://").or_else(|| url.value.strip_prefix("https://"));
             if rest.is_none_or(|rest| rest.trim().is_empty()) {
                 ok = false;
                 let issue = ConfigIssue::new(
@@ -773,10 +688,7 @@ impl Check<'_> {
                 self.issue(issue);
             }
         }
-        let emulator_credentials = merged
-            .emulator_credentials
-            .as_ref()
-            .is_some_and(|value| value.value);
+        let emulator_credentials = merged.emulator_credentials.as_ref().is_some_and(|value| value.value);
         if emulator_credentials && merged.endpoint_url.is_none() {
             ok = false;
             let value = merged.emulator_credentials.as_ref().expect("set");

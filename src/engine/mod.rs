@@ -106,11 +106,14 @@ fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
                 // Whatever still references this resource lets go of it first: its own
                 // deletion, or an update that points it elsewhere.
                 for (j, m) in nodes.iter().enumerate() {
-                    let Some(found) = &m.change.found else { continue };
+                    let Some(found) = &m.change.found else {
+                        continue;
+                    };
                     if i == j || !found.spec.deps().contains(gone) {
                         continue;
                     }
-                    let still_wanted = m.change.desired.as_ref().is_some_and(|d| d.spec.deps().contains(gone));
+                    let still_wanted =
+                        m.change.desired.as_ref().is_some_and(|d| d.spec.deps().contains(gone));
                     if m.op == Op::Delete || !still_wanted {
                         edges.push((i, j));
                     }
@@ -161,7 +164,12 @@ pub async fn apply(
                 if let Some(&d) = failed_dep {
                     state[i] = State::Finished(false);
                     progressed = true;
-                    let outcome = outcome_of(&nodes[i], Status::Skipped(format!("{} failed", nodes[d].change.address)), None, Duration::ZERO);
+                    let outcome = outcome_of(
+                        &nodes[i],
+                        Status::Skipped(format!("{} failed", nodes[d].change.address)),
+                        None,
+                        Duration::ZERO,
+                    );
                     progress.finished(&outcome);
                     outcomes.push(outcome);
                     continue;
@@ -181,7 +189,9 @@ pub async fn apply(
                 }
             }
         }
-        let Some((i, result, elapsed)) = running.next().await else { break };
+        let Some((i, result, elapsed)) = running.next().await else {
+            break;
+        };
         let (status, id) = match result {
             Ok(id) => (Status::Done, id),
             Err(e) => (Status::Failed(e.to_string()), None),
@@ -194,7 +204,8 @@ pub async fn apply(
     // Anything still waiting sits in a dependency cycle: a bug, reported rather than hung on.
     for (i, n) in nodes.iter().enumerate() {
         if state[i] == State::Waiting {
-            let outcome = outcome_of(n, Status::Failed("dependency cycle in the plan".into()), None, Duration::ZERO);
+            let outcome =
+                outcome_of(n, Status::Failed("dependency cycle in the plan".into()), None, Duration::ZERO);
             progress.finished(&outcome);
             outcomes.push(outcome);
         }

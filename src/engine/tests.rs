@@ -1,0 +1,118 @@
+use super::*;
+use crate::config::NatMode;
+use crate::model::{desired, testing};
+use crate::plan::plan;
+use crate::plan::tests::converged;
+
+fn node<'a>(nodes: &'a [Node], address: &str, op: Op) -> (usize, &'a Node<'a>) {
+    nodes
+        .iter()
+        .enumerate()
+        .find(|(_, n)| n.change.address.as_str() == address && n.op == op)
+        .unwrap_or_else(|| panic!("no {op:?} node for {address}"))
+}
+
+fn waits_for(nodes: &[Node], a: (&str, Op), b: (&str, Op)) -> bool {
+    let (_, first) = node(nodes, a.0, a.1);
+    let (j, _) = node(nodes, b.0, b.1);
+    first.deps.contains(&j)
+}
+
+#[test]
+fn creates_wait_for_what_they_reference_across_regions() {
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz)), &[]);
+    let nodes = build_graph(&p);
+    let apply = Op::Apply;
+    assert!(waits_for(
+        &nodes,
+        ("us-east-1/network/subnet/public-a", apply),
+        ("us-east-1/network/vpc/main", apply)
+    ));
+    assert!(waits_for(
+        &nodes,
+        ("us-east-1/peering/vpc-peering/us-east-2", apply),
+        ("us-east-2/network/vpc/main", apply)
+    ));
+    assert!(waits_for(
+        &nodes,
+        ("us-east-2/network/route/private-a:10.10.0.0/16", apply),
+        ("us-east-1/peering/vpc-peering/us-east-2", apply)
+    ));
+    // The two regions' VPCs depend on nothing: they start together.
+    assert!(node(&nodes, "us-east-2/network/vpc/main", apply).1.deps.is_empty());
+}
+
+#[test]
+fn destroy_removes_dependents_first() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let p = plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d));
+    let nodes = build_graph(&p);
+    let del = Op::Delete;
+    let cases = [
+        ("us-east-1/network/nat-gateway/a", "us-east-1/network/route/private-a:0.0.0.0/0"),
+        ("us-east-1/network/elastic-ip/nat-a", "us-east-1/network/nat-gateway/a"),
+        ("us-east-1/network/subnet/public-a", "us-east-1/network/nat-gateway/a"),
+        ("us-east-1/network/subnet/public-a", "us-east-1/network/route-table/public"),
+        ("us-east-2/network/vpc/main", "us-east-1/peering/vpc-peering/us-east-2"),
+        ("us-east-1/peering/vpc-peering/us-east-2", "us-east-2/network/route/public:10.10.0.0/16"),
+        ("us-east-1/network/vpc/main", "us-east-1/network/internet-gateway/main"),
+    ];
+    for (later, first) in cases {
+        assert!(waits_for(&nodes, (later, del), (first, del)), "{later} should wait for {first}");
+    }
+}
+
+#[test]
+fn a_deleted_resource_waits_for_updates_that_let_go_of_it() {
+    let three = desired(&testing::config(3, NatMode::PerAz));
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz)), &converged(&three));
+    let nodes = build_graph(&p);
+    // The public table drops its association with public-c before the subnet goes.
+    assert!(waits_for(
+        &nodes,
+        ("us-east-1/network/subnet/public-c", Op::Delete),
+        ("us-east-1/network/route-table/public", Op::Apply)
+    ));
+}
+
+#[test]
+fn a_replacement_is_created_after_the_old_one_is_deleted() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    let vpc = observed.iter_mut().find(|f| f.address.as_str() == "us-east-2/network/vpc/main").unwrap();
+    let crate::resources::Spec::Vpc(v) = &mut vpc.spec else { panic!() };
+    v.cidr_block = "10.99.0.0/16".parse().unwrap();
+    let p = plan(&d, &observed);
+    let nodes = build_graph(&p);
+    let vpc = "us-east-2/network/vpc/main";
+    assert!(waits_for(&nodes, (vpc, Op::Apply), (vpc, Op::Delete)));
+    // Everything inside the old VPC goes before it does.
+    assert!(waits_for(&nodes, (vpc, Op::Delete), ("us-east-2/network/subnet/private-b", Op::Delete)));
+    assert!(waits_for(&nodes, (vpc, Op::Delete), ("us-east-1/peering/vpc-peering/us-east-2", Op::Delete)));
+}
+
+#[test]
+fn every_graph_is_acyclic() {
+    let d = desired(&testing::config(3, NatMode::PerAz));
+    let plans = [
+        plan(&d, &[]),
+        plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d)),
+        plan(&desired(&testing::config(1, NatMode::Single)), &converged(&d)),
+    ];
+    for p in &plans {
+        let nodes = build_graph(p);
+        // Kahn's algorithm must consume every node.
+        let mut done = vec![false; nodes.len()];
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            for (i, n) in nodes.iter().enumerate() {
+                if !done[i] && n.deps.iter().all(|&d| done[d]) {
+                    done[i] = true;
+                    progressed = true;
+                }
+            }
+        }
+        assert!(done.iter().all(|d| *d), "cycle in a plan of {} changes", p.changes.len());
+    }
+}

@@ -59,7 +59,11 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn add(&mut self, region: &str, tier: &str, kind: &str, name: &str, spec: Spec) -> Address {
         let address = Address::new(region, tier, kind, name);
-        let tags = if spec.taggable() { tags_for(&self.config.app, &self.config.env, &address) } else { Tags::new() };
+        let tags = if spec.taggable() {
+            tags_for(&self.config.app, &self.config.env, &address)
+        } else {
+            Tags::new()
+        };
         self.resources.push(Resource { address: address.clone(), spec, tags });
         address
     }
@@ -214,7 +218,10 @@ pub(crate) mod testing {
             env: "test".into(),
             primary_region: "us-east-1".into(),
             secondary_regions: vec!["us-east-2".into()],
-            regions: BTreeMap::from([region("us-east-1", "10.10.0.0/16"), region("us-east-2", "10.20.0.0/16")]),
+            regions: BTreeMap::from([
+                region("us-east-1", "10.10.0.0/16"),
+                region("us-east-2", "10.20.0.0/16"),
+            ]),
             network: NetworkConfig { az_count, nat_gateways: nat, subnet_prefix: 20 },
             aws: AwsConfig::default(),
             engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(60) },

@@ -138,7 +138,12 @@ pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
         if r.spec.taggable() {
             for (k, v) in missing_tags(&r.tags, &found.tags) {
                 let from = found.tags.get(&k).cloned().unwrap_or_else(|| "(none)".into());
-                diff.fields.push(FieldChange { field: format!("tags.{k}"), from, to: v, forces_replacement: false });
+                diff.fields.push(FieldChange {
+                    field: format!("tags.{k}"),
+                    from,
+                    to: v,
+                    forces_replacement: false,
+                });
             }
         }
         // A resource whose parent is replaced must be rebuilt in the new parent; one that
@@ -197,8 +202,16 @@ fn delete_change(f: &Found, reason: String) -> Change {
 
 /// Creation order of the kinds; deletes happen the other way round.
 pub fn kind_rank(a: &Address) -> usize {
-    const ORDER: [&str; 8] =
-        ["vpc", "internet-gateway", "subnet", "elastic-ip", "nat-gateway", "vpc-peering", "route-table", "route"];
+    const ORDER: [&str; 8] = [
+        "vpc",
+        "internet-gateway",
+        "subnet",
+        "elastic-ip",
+        "nat-gateway",
+        "vpc-peering",
+        "route-table",
+        "route",
+    ];
     ORDER.iter().position(|k| *k == a.kind()).unwrap_or(ORDER.len())
 }
 
@@ -219,4 +232,4 @@ fn creation_fields(spec: &Spec) -> Vec<FieldChange> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,7 @@ use crate::resources::Found;
 
 /// What AWS would hold after a perfect `up`: every desired resource, with made-up IDs and
 /// references written as IDs, the way observation sees them before resolution.
-fn converged(d: &Desired) -> Vec<Found> {
+pub(crate) fn converged(d: &Desired) -> Vec<Found> {
     let id_of = |a: &Address| format!("id-{}", a.as_str().replace('/', "_"));
     let mut found: Vec<Found> = d
         .resources
@@ -17,7 +17,13 @@ fn converged(d: &Desired) -> Vec<Found> {
                     *reference = Ref::Id(id_of(a));
                 }
             }
-            Found { address: r.address.clone(), id: id_of(&r.address), spec, tags: r.tags.clone(), state: "available".into() }
+            Found {
+                address: r.address.clone(),
+                id: id_of(&r.address),
+                spec,
+                tags: r.tags.clone(),
+                state: "available".into(),
+            }
         })
         .collect();
     resolve_references(&mut found);
@@ -75,7 +81,8 @@ fn lowering_the_az_count_deletes_the_extra_azs_resources() {
 fn a_changed_subnet_is_replaced_with_its_nat_and_repointed_references() {
     let d = desired(&testing::config(2, NatMode::PerAz));
     let mut observed = converged(&d);
-    let subnet = observed.iter_mut().find(|f| f.address.as_str() == "us-east-1/network/subnet/public-a").unwrap();
+    let subnet =
+        observed.iter_mut().find(|f| f.address.as_str() == "us-east-1/network/subnet/public-a").unwrap();
     let Spec::Subnet(s) = &mut subnet.spec else { panic!() };
     s.availability_zone = "us-east-1f".into();
     let p = plan(&d, &observed);
@@ -107,7 +114,10 @@ fn a_duplicate_is_deleted_and_the_first_kept() {
 fn a_reference_outside_the_environment_is_drift() {
     let d = desired(&testing::config(2, NatMode::PerAz));
     let mut observed = converged(&d);
-    let route = observed.iter_mut().find(|f| f.address.as_str() == "us-east-1/network/route/public:0.0.0.0/0").unwrap();
+    let route = observed
+        .iter_mut()
+        .find(|f| f.address.as_str() == "us-east-1/network/route/public:0.0.0.0/0")
+        .unwrap();
     let Spec::Route(r) = &mut route.spec else { panic!() };
     r.target = Ref::Id("igw-somebody-elses".into());
     let p = plan(&d, &observed);
@@ -135,5 +145,9 @@ fn json_plan_names_actions_and_fields() {
     let change = &v["changes"][0];
     assert_eq!(change["action"], "create");
     assert_eq!(change["address"], "us-east-1/peering/vpc-peering/us-east-2");
-    assert!(change["fields"].as_array().unwrap().iter().any(|f| f["field"] == "peer_region" && f["to"] == "us-east-2"));
+    assert!(change["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["field"] == "peer_region" && f["to"] == "us-east-2"));
 }

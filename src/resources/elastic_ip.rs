@@ -12,7 +12,12 @@ pub struct ElasticIpSpec {}
 
 /// DescribeAddresses is not paginated: one call returns every address of the region.
 pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
-    let out = client.describe_addresses().set_filters(Some(filters.to_vec())).send().await.op("DescribeAddresses")?;
+    let out = client
+        .describe_addresses()
+        .set_filters(Some(filters.to_vec()))
+        .send()
+        .await
+        .op("DescribeAddresses")?;
     Ok(out
         .addresses()
         .iter()
@@ -42,7 +47,9 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, tags: &Tags) -> Result<String, 
         .send()
         .await
         .op("AllocateAddress")?;
-    out.allocation_id().map(str::to_string).ok_or_else(|| Error::Failed("AllocateAddress returned no allocation ID".into()))
+    out.allocation_id()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Failed("AllocateAddress returned no allocation ID".into()))
 }
 
 /// The address stays in use until its NAT gateway is fully deleted; retry until AWS lets go.

@@ -40,7 +40,12 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
         .collect())
 }
 
-pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &InternetGatewaySpec, tags: &Tags) -> Result<String, Error> {
+pub async fn create(
+    ctx: &Ctx<'_>,
+    region: &str,
+    spec: &InternetGatewaySpec,
+    tags: &Tags,
+) -> Result<String, Error> {
     let out = ctx
         .ec2(region)
         .create_internet_gateway()
@@ -109,7 +114,12 @@ async fn detach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(
 pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
     // Read the attachment fresh: it may have changed since the plan was made.
-    let out = client.describe_internet_gateways().internet_gateway_ids(id).send().await.op("DescribeInternetGateways")?;
+    let out = client
+        .describe_internet_gateways()
+        .internet_gateway_ids(id)
+        .send()
+        .await
+        .op("DescribeInternetGateways")?;
     let attached: Vec<String> = out
         .internet_gateways()
         .iter()
@@ -123,7 +133,13 @@ pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> 
         }
     }
     retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
-        client.delete_internet_gateway().internet_gateway_id(id).send().await.op("DeleteInternetGateway").map(|_| ())
+        client
+            .delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+            .op("DeleteInternetGateway")
+            .map(|_| ())
     })
     .await
 }

@@ -141,7 +141,13 @@ pub struct Diff {
 }
 
 impl Diff {
-    pub fn field<T: Serialize + PartialEq>(&mut self, name: &str, desired: &T, observed: &T, replace: Replace) {
+    pub fn field<T: Serialize + PartialEq>(
+        &mut self,
+        name: &str,
+        desired: &T,
+        observed: &T,
+        replace: Replace,
+    ) {
         if desired != observed {
             self.fields.push(FieldChange {
                 field: name.to_string(),
@@ -226,7 +232,12 @@ impl Ctx<'_> {
 
 /// Finds every resource of every kind tagged for the environment in `region`: one batched
 /// describe per kind (plus a VPC attribute read per VPC), all kinds concurrently.
-pub async fn observe_region(clients: &Clients, region: &str, app: &str, env: &str) -> Result<Vec<Found>, Error> {
+pub async fn observe_region(
+    clients: &Clients,
+    region: &str,
+    app: &str,
+    env: &str,
+) -> Result<Vec<Found>, Error> {
     let client = clients.ec2(region);
     let filters = ec2::env_filters(app, env);
     let (vpcs, subnets, igws, eips, nats, (tables, routes), peerings) = tokio::try_join!(
@@ -276,7 +287,9 @@ pub async fn update(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> 
         }
         (Spec::RouteTable(s), _) => route_table::update(ctx, region, id, s).await,
         (Spec::Route(s), _) => route::update(ctx, region, s).await,
-        (Spec::VpcPeering(s), Spec::VpcPeering(o)) => vpc_peering::update(ctx, region, id, s, o, &r.tags).await,
+        (Spec::VpcPeering(s), Spec::VpcPeering(o)) => {
+            vpc_peering::update(ctx, region, id, s, o, &r.tags).await
+        }
         _ => Ok(()),
     }
 }

@@ -28,7 +28,10 @@ fn is_gone(state: Option<&NatGatewayState>) -> bool {
 }
 
 pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
-    let nats = describe_all!(client.describe_nat_gateways().set_filter(Some(filters.to_vec())), "DescribeNatGateways")?;
+    let nats = describe_all!(
+        client.describe_nat_gateways().set_filter(Some(filters.to_vec())),
+        "DescribeNatGateways"
+    )?;
     Ok(nats
         .iter()
         .filter(|n| !is_gone(n.state()))
@@ -52,7 +55,12 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
 
 /// Creates with a client token derived from the address, then waits until `available`
 /// (a few minutes on AWS). A gateway that ends `failed` is an error with AWS's reason.
-pub async fn create(ctx: &Ctx<'_>, address: &Address, spec: &NatGatewaySpec, tags: &Tags) -> Result<String, Error> {
+pub async fn create(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    spec: &NatGatewaySpec,
+    tags: &Tags,
+) -> Result<String, Error> {
     let region = address.region();
     let client = ctx.ec2(region);
     let out = client
@@ -70,7 +78,13 @@ pub async fn create(ctx: &Ctx<'_>, address: &Address, spec: &NatGatewaySpec, tag
         .ok_or_else(|| Error::Failed("CreateNatGateway returned no ID".into()))?
         .to_string();
     wait_until(&format!("{id} to become available"), ctx.timeout, || async {
-        let out = match client.describe_nat_gateways().nat_gateway_ids(&id).send().await.op("DescribeNatGateways") {
+        let out = match client
+            .describe_nat_gateways()
+            .nat_gateway_ids(&id)
+            .send()
+            .await
+            .op("DescribeNatGateways")
+        {
             Err(e) if e.is_not_found() => return Ok(Waited::NotYet("not visible yet".into())),
             other => other?,
         };
@@ -81,7 +95,9 @@ pub async fn create(ctx: &Ctx<'_>, address: &Address, spec: &NatGatewaySpec, tag
                 "{id} failed: {}",
                 nat.and_then(|n| n.failure_message()).unwrap_or("no reason given")
             ))),
-            other => Ok(Waited::NotYet(other.map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into()))),
+            other => {
+                Ok(Waited::NotYet(other.map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into())))
+            }
         }
     })
     .await?;
@@ -93,10 +109,11 @@ pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> 
     let client = ctx.ec2(region);
     client.delete_nat_gateway().nat_gateway_id(id).send().await.op("DeleteNatGateway")?;
     wait_until(&format!("{id} to be deleted"), ctx.timeout, || async {
-        let out = match client.describe_nat_gateways().nat_gateway_ids(id).send().await.op("DescribeNatGateways") {
-            Err(e) if e.is_not_found() => return Ok(Waited::Done(())),
-            other => other?,
-        };
+        let out =
+            match client.describe_nat_gateways().nat_gateway_ids(id).send().await.op("DescribeNatGateways") {
+                Err(e) if e.is_not_found() => return Ok(Waited::Done(())),
+                other => other?,
+            };
         match out.nat_gateways().first().and_then(|n| n.state()) {
             None | Some(NatGatewayState::Deleted) => Ok(Waited::Done(())),
             Some(s) => Ok(Waited::NotYet(s.as_str().to_string())),

@@ -77,7 +77,11 @@ fn with_target(
 pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<String, Error> {
     let table = ctx.id(&spec.route_table)?;
     let target = ctx.id(&spec.target)?;
-    let b = ctx.ec2(region).create_route().route_table_id(&table).destination_cidr_block(spec.destination.to_string());
+    let b = ctx
+        .ec2(region)
+        .create_route()
+        .route_table_id(&table)
+        .destination_cidr_block(spec.destination.to_string());
     with_target(b, &target).send().await.op("CreateRoute")?;
     Ok(format!("{table}:{}", spec.destination))
 }
@@ -85,7 +89,11 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<Str
 pub async fn update(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<(), Error> {
     let table = ctx.id(&spec.route_table)?;
     let target = ctx.id(&spec.target)?;
-    let b = ctx.ec2(region).replace_route().route_table_id(&table).destination_cidr_block(spec.destination.to_string());
+    let b = ctx
+        .ec2(region)
+        .replace_route()
+        .route_table_id(&table)
+        .destination_cidr_block(spec.destination.to_string());
     let b = match target.split('-').next() {
         Some("nat") => b.nat_gateway_id(&target),
         Some("pcx") => b.vpc_peering_connection_id(&target),

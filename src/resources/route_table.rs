@@ -23,15 +23,24 @@ pub fn diff(desired: &RouteTableSpec, observed: &RouteTableSpec, d: &mut Diff) {
 
 /// One DescribeRouteTables gives the tables and, inside them, their routes: routes are found
 /// here too, so they cost no extra read.
-pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<(Vec<Found>, Vec<Found>), Error> {
-    let tables =
-        describe_all!(client.describe_route_tables().set_filters(Some(filters.to_vec())), "DescribeRouteTables")?;
+pub async fn observe(
+    client: &aws_sdk_ec2::Client,
+    filters: &[Filter],
+) -> Result<(Vec<Found>, Vec<Found>), Error> {
+    let tables = describe_all!(
+        client.describe_route_tables().set_filters(Some(filters.to_vec())),
+        "DescribeRouteTables"
+    )?;
     let mut found_tables = Vec::new();
     let mut found_routes = Vec::new();
     for t in &tables {
-        let (Some(id), Some(vpc)) = (t.route_table_id(), t.vpc_id()) else { continue };
+        let (Some(id), Some(vpc)) = (t.route_table_id(), t.vpc_id()) else {
+            continue;
+        };
         let tags = ec2::tags_of(t.tags());
-        let Some(address) = ec2::address_of(&tags, id) else { continue };
+        let Some(address) = ec2::address_of(&tags, id) else {
+            continue;
+        };
         found_routes.extend(route::found_in_table(&address, t));
         found_tables.push(Found {
             address,
@@ -55,7 +64,12 @@ fn subnet_ids(t: &RouteTable) -> Vec<Ref> {
     ids
 }
 
-pub async fn create(ctx: &Ctx<'_>, address: &Address, spec: &RouteTableSpec, tags: &Tags) -> Result<String, Error> {
+pub async fn create(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    spec: &RouteTableSpec,
+    tags: &Tags,
+) -> Result<String, Error> {
     let region = address.region();
     let out = ctx
         .ec2(region)
@@ -108,7 +122,8 @@ async fn associate(ctx: &Ctx<'_>, region: &str, table_id: &str, subnet_id: &str)
     let result = client.associate_route_table().route_table_id(table_id).subnet_id(subnet_id).send().await;
     match result.op("AssociateRouteTable") {
         Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-            let f = aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(subnet_id).build();
+            let f =
+                aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(subnet_id).build();
             let out = client.describe_route_tables().filters(f).send().await.op("DescribeRouteTables")?;
             let assoc = out
                 .route_tables()

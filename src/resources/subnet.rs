@@ -31,7 +31,8 @@ pub fn diff(desired: &SubnetSpec, observed: &SubnetSpec, d: &mut Diff) {
 }
 
 pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
-    let subnets = describe_all!(client.describe_subnets().set_filters(Some(filters.to_vec())), "DescribeSubnets")?;
+    let subnets =
+        describe_all!(client.describe_subnets().set_filters(Some(filters.to_vec())), "DescribeSubnets")?;
     Ok(subnets
         .iter()
         .filter_map(|s| {
@@ -85,7 +86,13 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags)
     Ok(id)
 }
 
-pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str, spec: &SubnetSpec, diff: &Diff) -> Result<(), Error> {
+pub async fn update(
+    ctx: &Ctx<'_>,
+    region: &str,
+    id: &str,
+    spec: &SubnetSpec,
+    diff: &Diff,
+) -> Result<(), Error> {
     if diff.has("map_public_ip_on_launch") {
         set_map_public_ip(ctx, region, id, spec.map_public_ip_on_launch).await?;
     }

@@ -18,7 +18,12 @@ pub struct VpcSpec {
 pub fn diff(desired: &VpcSpec, observed: &VpcSpec, d: &mut Diff) {
     d.field("cidr_block", &desired.cidr_block, &observed.cidr_block, Replace::Yes);
     d.field("enable_dns_support", &desired.enable_dns_support, &observed.enable_dns_support, Replace::No);
-    d.field("enable_dns_hostnames", &desired.enable_dns_hostnames, &observed.enable_dns_hostnames, Replace::No);
+    d.field(
+        "enable_dns_hostnames",
+        &desired.enable_dns_hostnames,
+        &observed.enable_dns_hostnames,
+        Replace::No,
+    );
 }
 
 /// One DescribeVpcs for the region, then the two DNS attributes of each VPC found (the only
@@ -27,9 +32,13 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
     let vpcs = describe_all!(client.describe_vpcs().set_filters(Some(filters.to_vec())), "DescribeVpcs")?;
     let mut found = Vec::new();
     for v in vpcs {
-        let (Some(id), Some(cidr)) = (v.vpc_id(), v.cidr_block()) else { continue };
+        let (Some(id), Some(cidr)) = (v.vpc_id(), v.cidr_block()) else {
+            continue;
+        };
         let tags = ec2::tags_of(v.tags());
-        let Some(address) = ec2::address_of(&tags, id) else { continue };
+        let Some(address) = ec2::address_of(&tags, id) else {
+            continue;
+        };
         let (dns_support, dns_hostnames) = tokio::try_join!(
             attribute(client, id, VpcAttributeName::EnableDnsSupport),
             attribute(client, id, VpcAttributeName::EnableDnsHostnames),
@@ -50,7 +59,13 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
 }
 
 async fn attribute(client: &aws_sdk_ec2::Client, id: &str, name: VpcAttributeName) -> Result<bool, Error> {
-    let out = client.describe_vpc_attribute().vpc_id(id).attribute(name.clone()).send().await.op("DescribeVpcAttribute")?;
+    let out = client
+        .describe_vpc_attribute()
+        .vpc_id(id)
+        .attribute(name.clone())
+        .send()
+        .await
+        .op("DescribeVpcAttribute")?;
     let value = match name {
         VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
         _ => out.enable_dns_hostnames(),
@@ -67,11 +82,16 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &VpcSpec, tags: &Tags) ->
         .send()
         .await
         .op("CreateVpc")?;
-    let id = out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| Error::Failed("CreateVpc returned no VPC ID".into()))?;
+    let id = out
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or_else(|| Error::Failed("CreateVpc returned no VPC ID".into()))?;
     wait_until(&format!("{id} to become available"), ctx.timeout, || async {
         let out = client.describe_vpcs().vpc_ids(id).send().await.op("DescribeVpcs");
         match out {
-            Ok(o) if o.vpcs().first().and_then(|v| v.state()) == Some(&VpcState::Available) => Ok(Waited::Done(())),
+            Ok(o) if o.vpcs().first().and_then(|v| v.state()) == Some(&VpcState::Available) => {
+                Ok(Waited::Done(()))
+            }
             Ok(_) => Ok(Waited::NotYet("pending".into())),
             // Eventual consistency: a new ID can be unknown to reads for a moment.
             Err(e) if e.is_not_found() => Ok(Waited::NotYet("not visible yet".into())),
@@ -80,7 +100,8 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &VpcSpec, tags: &Tags) ->
     })
     .await?;
     // A new VPC has DNS support on and DNS hostnames off: set only what differs from that.
-    let fresh = VpcSpec { cidr_block: spec.cidr_block, enable_dns_support: true, enable_dns_hostnames: false };
+    let fresh =
+        VpcSpec { cidr_block: spec.cidr_block, enable_dns_support: true, enable_dns_hostnames: false };
     let mut d = Diff::default();
     diff(spec, &fresh, &mut d);
     update(ctx, region, id, spec, &d).await?;
@@ -113,8 +134,11 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str, spec: &VpcSpec, diff:
 
 pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
-    crate::cloud::retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
-        client.delete_vpc().vpc_id(id).send().await.op("DeleteVpc").map(|_| ())
-    })
+    crate::cloud::retry_on_codes(
+        &format!("{id} to be deletable"),
+        &["DependencyViolation"],
+        ctx.timeout,
+        || async { client.delete_vpc().vpc_id(id).send().await.op("DeleteVpc").map(|_| ()) },
+    )
     .await
 }

@@ -4,7 +4,8 @@
 //! that region's client.
 
 use aws_sdk_ec2::types::{
-    Filter, PeeringConnectionOptionsRequest, ResourceType, VpcPeeringConnection, VpcPeeringConnectionStateReasonCode,
+    Filter, PeeringConnectionOptionsRequest, ResourceType, VpcPeeringConnection,
+    VpcPeeringConnectionStateReasonCode,
 };
 use serde::Serialize;
 
@@ -53,7 +54,11 @@ fn is_gone(code: Option<&VpcPeeringConnectionStateReasonCode>) -> bool {
 
 /// Finds the connections this region requested (the accepter's view of the same connection is
 /// not a second resource).
-pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter], region: &str) -> Result<Vec<Found>, Error> {
+pub async fn observe(
+    client: &aws_sdk_ec2::Client,
+    filters: &[Filter],
+    region: &str,
+) -> Result<Vec<Found>, Error> {
     let all = describe_all!(
         client.describe_vpc_peering_connections().set_filters(Some(filters.to_vec())),
         "DescribeVpcPeeringConnections"
@@ -88,7 +93,12 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter], region: &
         .collect())
 }
 
-pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &VpcPeeringSpec, tags: &Tags) -> Result<String, Error> {
+pub async fn create(
+    ctx: &Ctx<'_>,
+    region: &str,
+    spec: &VpcPeeringSpec,
+    tags: &Tags,
+) -> Result<String, Error> {
     let out = ctx
         .ec2(region)
         .create_vpc_peering_connection()
@@ -154,11 +164,14 @@ pub async fn update(
         ec2::create_tags(peer, id, tags).await?;
         let requester = ctx.ec2(region);
         wait_until(&format!("{id} to become active"), ctx.timeout, || async {
-            let out = requester.describe_vpc_peering_connections().vpc_peering_connection_ids(id).send().await;
+            let out =
+                requester.describe_vpc_peering_connections().vpc_peering_connection_ids(id).send().await;
             let out = out.op("DescribeVpcPeeringConnections")?;
             match out.vpc_peering_connections().first().and_then(status_code) {
                 Some(VpcPeeringConnectionStateReasonCode::Active) => Ok(Waited::Done(())),
-                Some(code) if is_gone(Some(code)) => Err(Error::Failed(format!("{id} became {}", code.as_str()))),
+                Some(code) if is_gone(Some(code)) => {
+                    Err(Error::Failed(format!("{id} became {}", code.as_str())))
+                }
                 other => Ok(Waited::NotYet(other.map(|c| c.as_str().to_string()).unwrap_or_default())),
             }
         })

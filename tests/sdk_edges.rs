@@ -1,0 +1,144 @@
+//! SDK edge cases the emulator cannot produce on demand: `DependencyViolation` while AWS
+//! releases network interfaces, resources already gone, a NAT gateway that fails. The real SDK
+//! client runs; only the HTTP layer answers from `aws-smithy-mocks` rules.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ec2::operation::create_nat_gateway::CreateNatGatewayOutput;
+use aws_sdk_ec2::operation::delete_subnet::{DeleteSubnetError, DeleteSubnetOutput};
+use aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput;
+use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesError;
+use aws_sdk_ec2::types::{NatGateway, NatGatewayState};
+use aws_sdk_ec2::Client;
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use deployer::cloud::Clients;
+use deployer::model::{Address, Ref};
+use deployer::resources::nat_gateway::NatGatewaySpec;
+use deployer::resources::route_table::RouteTableSpec;
+use deployer::resources::subnet::SubnetSpec;
+use deployer::resources::{self, Ctx, Found, IdMap, Resource, Spec};
+
+fn clients(rules: &[&Rule]) -> Clients {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
+    for rule in rules {
+        interceptor = interceptor.with_rule(rule);
+    }
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor)
+        .build();
+    Clients::from_ec2(BTreeMap::from([("us-east-1".to_string(), Client::from_conf(conf))]))
+}
+
+fn error(code: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message("from the mock").build()
+}
+
+fn found(address: &str, id: &str, spec: Spec) -> Found {
+    Found {
+        address: Address::parse(address).unwrap(),
+        id: id.into(),
+        spec,
+        tags: Default::default(),
+        state: String::new(),
+    }
+}
+
+fn subnet_spec() -> Spec {
+    Spec::Subnet(SubnetSpec {
+        vpc: Ref::Id("vpc-1".into()),
+        cidr_block: "10.0.0.0/20".parse().unwrap(),
+        availability_zone: "us-east-1a".into(),
+        map_public_ip_on_launch: false,
+    })
+}
+
+#[tokio::test]
+async fn subnet_delete_retries_dependency_violation_until_aws_lets_go() {
+    let rule = mock!(Client::delete_subnet)
+        .sequence()
+        .error(|| DeleteSubnetError::generic(error("DependencyViolation")))
+        .times(2)
+        .output(|| DeleteSubnetOutput::builder().build())
+        .build();
+    let clients = clients(&[&rule]);
+    let ids = IdMap::default();
+    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_secs(30) };
+    resources::delete(&ctx, &found("us-east-1/network/subnet/public-a", "subnet-1", subnet_spec()))
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn dependency_violation_past_the_timeout_is_an_error_naming_the_wait() {
+    let rule = mock!(Client::delete_subnet)
+        .sequence()
+        .error(|| DeleteSubnetError::generic(error("DependencyViolation")))
+        .repeatedly()
+        .build();
+    let clients = clients(&[&rule]);
+    let ids = IdMap::default();
+    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_millis(600) };
+    let err = resources::delete(&ctx, &found("us-east-1/network/subnet/public-a", "subnet-1", subnet_spec()))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("timed out") && text.contains("subnet-1"), "{text}");
+    assert!(rule.num_calls() >= 2);
+}
+
+#[tokio::test]
+async fn deleting_what_is_already_gone_succeeds() {
+    let rule = mock!(Client::describe_route_tables)
+        .then_error(|| DescribeRouteTablesError::generic(error("InvalidRouteTableID.NotFound")));
+    let clients = clients(&[&rule]);
+    let ids = IdMap::default();
+    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_secs(5) };
+    let spec = Spec::RouteTable(RouteTableSpec { vpc: Ref::Id("vpc-1".into()), subnets: vec![] });
+    resources::delete(&ctx, &found("us-east-1/network/route-table/public", "rtb-1", spec)).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_nat_gateway_that_fails_reports_aws_reason() {
+    let nat = |state: NatGatewayState| {
+        NatGateway::builder()
+            .nat_gateway_id("nat-1")
+            .state(state)
+            .failure_message("Elastic IP is in use")
+            .build()
+    };
+    let create = mock!(Client::create_nat_gateway).then_output(move || {
+        CreateNatGatewayOutput::builder().nat_gateway(nat(NatGatewayState::Pending)).build()
+    });
+    let describe = mock!(Client::describe_nat_gateways)
+        .sequence()
+        .output(move || {
+            DescribeNatGatewaysOutput::builder().nat_gateways(nat(NatGatewayState::Pending)).build()
+        })
+        .output(move || {
+            DescribeNatGatewaysOutput::builder().nat_gateways(nat(NatGatewayState::Failed)).build()
+        })
+        .build();
+    let clients = clients(&[&create, &describe]);
+    let ids = IdMap::default();
+    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_secs(30) };
+    let resource = Resource {
+        address: Address::parse("us-east-1/network/nat-gateway/a").unwrap(),
+        spec: Spec::NatGateway(NatGatewaySpec {
+            subnet: Ref::Id("subnet-1".into()),
+            elastic_ip: Ref::Id("eipalloc-1".into()),
+        }),
+        tags: Default::default(),
+    };
+    let err = resources::create(&ctx, &resource).await.unwrap_err().to_string();
+    assert!(err.contains("nat-1 failed: Elastic IP is in use"), "{err}");
+    assert_eq!(describe.num_calls(), 2);
+}

@@ -6,7 +6,6 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use serde_json::Value;
 use support::{
@@ -16,16 +15,6 @@ use support::{
 
 const APP: &str = "harness";
 const ENV: &str = "test";
-
-async fn ec2(emu: &Emulator, region: &'static str) -> aws_sdk_ec2::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .endpoint_url(emu.url())
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_ec2::Client::new(&config)
-}
 
 fn tags(kind: ResourceType, env: &str) -> TagSpecification {
     TagSpecification::builder()
@@ -63,8 +52,8 @@ fn regions(objects: &[Value]) -> Vec<String> {
 async fn finds_tagged_vpcs_per_region_and_records_actions() {
     let emu = Emulator::start();
     emu.start_recording();
-    let east1 = ec2(&emu, "us-east-1").await;
-    let east2 = ec2(&emu, "us-east-2").await;
+    let east1 = support::ec2_client(&emu, "us-east-1").await;
+    let east2 = support::ec2_client(&emu, "us-east-2").await;
 
     let vpc1 = create_vpc(&east1, "10.10.0.0/16", ENV).await;
     let vpc2 = create_vpc(&east2, "10.20.0.0/16", ENV).await;
@@ -126,7 +115,7 @@ async fn network_shapes_in_data_json() {
     for (region, cidr, subnet_cidr) in
         [("us-east-1", "10.1.0.0/16", "10.1.1.0/24"), ("us-east-2", "10.2.0.0/16", "10.2.1.0/24")]
     {
-        let ec2 = ec2(&emu, region).await;
+        let ec2 = support::ec2_client(&emu, region).await;
         let vpc = create_vpc(&ec2, cidr, ENV).await;
         let subnet = ec2
             .create_subnet()

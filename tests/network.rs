@@ -5,7 +5,6 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use aws_config::BehaviorVersion;
 use serde_json::Value;
 use support::{deployer, deployer_ok, stderr_text, stdout_json, stdout_text, Emulator, Project};
 
@@ -49,16 +48,6 @@ fn set_network(project: &Project, az_count: usize, nat: &str) {
         s.replace("[network]\n", &format!("[network]\naz_count = {az_count}\n"))
             .replace("nat_gateways = \"single\"", &format!("nat_gateways = \"{nat}\""))
     });
-}
-
-async fn ec2(emu: &Emulator, region: &'static str) -> aws_sdk_ec2::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .endpoint_url(emu.url())
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_ec2::Client::new(&config)
 }
 
 /// Checks the whole network of both regions in the emulator's state.
@@ -194,7 +183,7 @@ fn drift_names_what_was_changed_out_of_band_and_up_repairs_it() {
             .to_string();
 
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let east2 = ec2(&emu, "us-east-2").await;
+        let east2 = support::ec2_client(&emu, "us-east-2").await;
         east2
             .delete_route()
             .route_table_id(&table)
@@ -202,7 +191,7 @@ fn drift_names_what_was_changed_out_of_band_and_up_repairs_it() {
             .send()
             .await
             .unwrap();
-        let east1 = ec2(&emu, "us-east-1").await;
+        let east1 = support::ec2_client(&emu, "us-east-1").await;
         let rt = east1.describe_route_tables().route_table_ids(&private_b_table).send().await.unwrap();
         for assoc in rt.route_tables()[0].associations() {
             if assoc.subnet_id() == Some(subnet_id.as_str()) {

@@ -46,8 +46,11 @@ pub async fn create_tags(client: &aws_sdk_ec2::Client, id: &str, tags: &Tags) ->
     Ok(())
 }
 
-/// An idempotency token derived from the address and its tags (app and env), so a retried
-/// create returns the resource the first attempt made. At most 64 ASCII characters.
+/// An idempotency token for one create: derived from the address and this run, so the SDK's
+/// own retries of a request whose response was lost get the resource the first attempt made.
+/// A later run never needs the old token (it finds the resource by its tags), and must not get
+/// it: AWS would answer a re-create after a delete or replacement with the deleted resource.
+/// At most 64 ASCII characters.
 pub fn client_token(address: &Address, tags: &Tags) -> String {
     // FNV-1a: stable across Rust versions and platforms, unlike DefaultHasher.
     let mut h: u64 = 0xcbf29ce484222325;
@@ -60,7 +63,35 @@ pub fn client_token(address: &Address, tags: &Tags) -> String {
     feed(address.as_str());
     feed(tags.get(TAG_APP).map(String::as_str).unwrap_or(""));
     feed(tags.get(TAG_ENV).map(String::as_str).unwrap_or(""));
+    feed(run_id());
     format!("deployer-{h:016x}")
+}
+
+/// Unique to this process: its start time and PID.
+fn run_id() -> &'static str {
+    static RUN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN_ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("{nanos}-{}", std::process::id())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_tokens_are_stable_within_a_run_and_distinct_per_address() {
+        let a = Address::new("us-east-1", "network", "nat-gateway", "a");
+        let b = Address::new("us-east-1", "network", "nat-gateway", "b");
+        let tags = Tags::new();
+        assert_eq!(client_token(&a, &tags), client_token(&a, &tags));
+        assert_ne!(client_token(&a, &tags), client_token(&b, &tags));
+        assert!(client_token(&a, &tags).len() <= 64);
+    }
 }
 
 /// Collects a paginated describe into a `Vec`, mapping the error.

@@ -62,16 +62,16 @@ pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
         .collect()
 }
 
-/// The route targets differ by parameter; the ID's prefix says which one it is.
-fn with_target(
-    b: aws_sdk_ec2::operation::create_route::builders::CreateRouteFluentBuilder,
-    target: &str,
-) -> aws_sdk_ec2::operation::create_route::builders::CreateRouteFluentBuilder {
-    match target.split('-').next() {
-        Some("nat") => b.nat_gateway_id(target),
-        Some("pcx") => b.vpc_peering_connection_id(target),
-        _ => b.gateway_id(target),
-    }
+/// CreateRoute and ReplaceRoute name the target by a parameter of its kind; the ID's prefix
+/// says which kind it is.
+macro_rules! with_target {
+    ($builder:expr, $target:expr) => {
+        match $target.split('-').next() {
+            Some("nat") => $builder.nat_gateway_id($target),
+            Some("pcx") => $builder.vpc_peering_connection_id($target),
+            _ => $builder.gateway_id($target),
+        }
+    };
 }
 
 pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<String, Error> {
@@ -82,7 +82,7 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<Str
         .create_route()
         .route_table_id(&table)
         .destination_cidr_block(spec.destination.to_string());
-    with_target(b, &target).send().await.op("CreateRoute")?;
+    with_target!(b, &target).send().await.op("CreateRoute")?;
     Ok(format!("{table}:{}", spec.destination))
 }
 
@@ -94,12 +94,7 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<(),
         .replace_route()
         .route_table_id(&table)
         .destination_cidr_block(spec.destination.to_string());
-    let b = match target.split('-').next() {
-        Some("nat") => b.nat_gateway_id(&target),
-        Some("pcx") => b.vpc_peering_connection_id(&target),
-        _ => b.gateway_id(&target),
-    };
-    b.send().await.op("ReplaceRoute")?;
+    with_target!(b, &target).send().await.op("ReplaceRoute")?;
     Ok(())
 }
 

@@ -1083,3 +1083,14 @@ fn show_output(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// An EC2 client of `region` talking to `emu`, for changes made out of band in a test.
+pub async fn ec2_client(emu: &Emulator, region: &'static str) -> aws_sdk_ec2::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .endpoint_url(emu.url())
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    aws_sdk_ec2::Client::new(&config)
+}

@@ -79,6 +79,15 @@ fn run_id() -> &'static str {
     })
 }
 
+/// Collects a paginated describe into a `Vec`, mapping the error.
+#[macro_export]
+macro_rules! describe_all {
+    ($builder:expr, $op:literal) => {{
+        use $crate::cloud::AwsResultExt;
+        $builder.into_paginator().items().send().try_collect().await.op($op)
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,13 +101,4 @@ mod tests {
         assert_ne!(client_token(&a, &tags), client_token(&b, &tags));
         assert!(client_token(&a, &tags).len() <= 64);
     }
-}
-
-/// Collects a paginated describe into a `Vec`, mapping the error.
-#[macro_export]
-macro_rules! describe_all {
-    ($builder:expr, $op:literal) => {{
-        use $crate::cloud::AwsResultExt;
-        $builder.into_paginator().items().send().try_collect().await.op($op)
-    }};
 }

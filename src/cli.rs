@@ -118,6 +118,20 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+
+    /// Release the environment lock a crashed or killed `up`/`destroy` left behind.
+    ///
+    /// `up` and `destroy` hold a lock (an SSM parameter in the primary region) while they change
+    /// anything; a second run fails fast naming the holder. Use this only when that holder is
+    /// no longer running.
+    #[command(after_help = "Example:\n  deployer unlock --env prod")]
+    Unlock {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Release without asking. Required when standard input is not a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 impl Command {
@@ -127,7 +141,8 @@ impl Command {
             | Command::Up { env, .. }
             | Command::Drift { env }
             | Command::Status { env }
-            | Command::Destroy { env, .. } => &env.env,
+            | Command::Destroy { env, .. }
+            | Command::Unlock { env, .. } => &env.env,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod lock;
 pub mod model;
 pub mod observe;
 pub mod plan;

@@ -39,6 +39,9 @@ fn main() -> ExitCode {
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("\ninterrupted: changes in flight may be half done; run the same command again to finish (re-running converges)");
+                if let Err(e) = deployer::lock::release_held_by_this_process().await {
+                    eprintln!("could not release the environment lock: {e}; release it with `deployer unlock`");
+                }
                 130
             }
         }
@@ -68,6 +71,7 @@ async fn run(cli: Cli, color: bool) -> miette::Result<u8> {
         Command::Drift { .. } => commands::drift(&session).await,
         Command::Status { .. } => commands::status(&session).await,
         Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
+        Command::Unlock { yes, .. } => commands::unlock(&session, yes).await,
     }
 }
 

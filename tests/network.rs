@@ -296,3 +296,42 @@ fn status_shows_each_region() {
     assert!(text.contains("us-east-2 (secondary): 17 resources"), "{text}");
     assert!(text.contains("Everything matches the configuration."), "{text}");
 }
+
+#[test]
+fn a_held_lock_stops_a_second_writer_until_unlocked() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    let holder = r#"{"who":"alice@ops-box","pid":4242,"command":"up","since":1700000000}"#;
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region("us-east-1")
+            .endpoint_url(emu.url())
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
+            .load()
+            .await;
+        aws_sdk_ssm::Client::new(&config)
+            .put_parameter()
+            .name("/deployer/webapp/local/lock")
+            .value(holder)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+    });
+
+    emu.start_recording();
+    let blocked = deployer(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    assert_eq!(blocked.status.code(), Some(1));
+    let err = stderr_text(&blocked);
+    assert!(err.contains("locked by alice@ops-box") && err.contains("deployer unlock --env local"), "{err}");
+    assert_eq!(mutating(&emu.recorded_actions()), vec!["PutParameter"], "only the refused lock attempt");
+    assert!(ours(&emu.ec2_state(), "us-east-1", "vpcs").is_empty());
+
+    let released = deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+    assert!(stderr_text(&released).contains("Lock released"));
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    assert_network(&emu.ec2_state(), 2, 1);
+    // The run let go of its own lock.
+    let after = deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+    assert!(stderr_text(&after).contains("not locked"), "{}", stderr_text(&after));
+}

@@ -22,10 +22,13 @@ use crate::config::AwsConfig;
 mod wait;
 pub use wait::{retry_on_codes, wait_until, Waited};
 
-/// The EC2 client of each region of the environment, and the counter every one of them reports to.
+/// The EC2 client of each region of the environment, SSM in the primary region, and the
+/// counter every one of them reports to.
 #[derive(Clone, Debug)]
 pub struct Clients {
     ec2: BTreeMap<String, aws_sdk_ec2::Client>,
+    /// SSM in the primary region: where the environment lock lives.
+    pub ssm: aws_sdk_ssm::Client,
     pub calls: CallCounter,
 }
 
@@ -68,12 +71,23 @@ impl Clients {
                 (region.clone(), aws_sdk_ec2::Client::from_conf(conf))
             })
             .collect();
-        Clients { ec2, calls }
+        let ssm_conf = aws_sdk_ssm::config::Builder::from(&shared)
+            .region(Region::new(regions[0].clone()))
+            .interceptor(calls.clone())
+            .build();
+        Clients { ec2, ssm: aws_sdk_ssm::Client::from_conf(ssm_conf), calls }
     }
 
     /// Clients built elsewhere (tests with `aws-smithy-mocks`).
+    /// SSM gets a client that is never used by the resource operations.
     pub fn from_ec2(ec2: BTreeMap<String, aws_sdk_ec2::Client>) -> Clients {
-        Clients { ec2, calls: CallCounter::default() }
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .build(),
+        );
+        Clients { ec2, ssm, calls: CallCounter::default() }
     }
 
     pub fn ec2(&self, region: &str) -> &aws_sdk_ec2::Client {

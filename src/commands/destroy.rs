@@ -7,7 +7,8 @@ use crate::plan::{self, render_human};
 pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> {
     let observed = session.observe().await?;
     let c = session.config();
-    let plan = plan::plan(&Desired::empty(&c.app, &c.env), &observed);
+    let nothing = Desired::empty(&c.app, &c.env);
+    let plan = plan::plan(&nothing, &observed);
     if plan.is_empty() {
         if session.settings.output == OutputFormat::Json {
             return finish(session, "destroy", &plan, &[]);
@@ -29,6 +30,10 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         return Ok(exit::ERROR);
     }
     eprintln!();
-    let outcomes = session.apply(&plan, &observed).await;
-    finish(session, "destroy", &plan, &outcomes)
+    session
+        .under_lock("destroy", &nothing, &plan, |observed, plan| async move {
+            let outcomes = session.apply(&plan, &observed).await;
+            finish(session, "destroy", &plan, &outcomes)
+        })
+        .await
 }

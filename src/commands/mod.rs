@@ -5,12 +5,14 @@ mod destroy;
 mod drift;
 mod plan;
 mod status;
+mod unlock;
 mod up;
 
 pub use destroy::destroy;
 pub use drift::drift;
 pub use plan::plan;
 pub use status::status;
+pub use unlock::unlock;
 pub use up::up;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -22,7 +24,8 @@ use serde::Serialize;
 use crate::cloud::{CallSummary, Clients};
 use crate::config::Config;
 use crate::engine::{self, Outcome, Progress, Status};
-use crate::model::Address;
+use crate::lock;
+use crate::model::{Address, Desired};
 use crate::plan::{Plan, Style};
 use crate::resources::Found;
 
@@ -92,6 +95,54 @@ impl Session {
             .map_err(|e| miette!(help = credentials_hint(&e), "could not read the environment from AWS: {e}"))
     }
 
+    /// Takes the environment lock, then observes and plans again under it, so what is applied
+    /// is what AWS holds now. If that is no longer the plan the operator confirmed, nothing is
+    /// changed. Calls `apply` with the fresh observation and releases the lock afterwards,
+    /// whatever happened.
+    async fn under_lock<F, Fut>(
+        &self,
+        command: &str,
+        desired: &Desired,
+        confirmed: &Plan,
+        apply: F,
+    ) -> miette::Result<u8>
+    where
+        F: FnOnce(Vec<Found>, Plan) -> Fut,
+        Fut: std::future::Future<Output = miette::Result<u8>>,
+    {
+        let c = self.config();
+        let holder = lock::Holder::this_process(command);
+        let held = lock::acquire(&self.clients.ssm, &c.app, &c.env, &holder).await.map_err(|e| match e {
+            lock::LockError::Aws(e) => miette!(help = credentials_hint(&e), "could not take the environment lock: {e}"),
+            other => miette!(
+                help = format!(
+                    "wait for that run to finish. If it is no longer running (it crashed or was killed), release the lock with `deployer unlock --env {}`",
+                    c.env
+                ),
+                "{other}; nothing was changed"
+            ),
+        })?;
+        let result = async {
+            let observed = self.observe().await?;
+            let plan = crate::plan::plan(desired, &observed);
+            if summary(&plan) != summary(confirmed) {
+                return Err(miette!(
+                    help = "run the command again to see the new plan",
+                    "the environment changed after the plan was shown; nothing was changed"
+                ));
+            }
+            apply(observed, plan).await
+        }
+        .await;
+        if let Err(e) = held.release().await {
+            tracing::error!(
+                "could not release the environment lock: {e}; release it with `deployer unlock --env {}`",
+                c.env
+            );
+        }
+        result
+    }
+
     fn elapsed(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }
@@ -109,6 +160,11 @@ impl Session {
         let progress = LineProgress { quiet: self.settings.quiet };
         engine::apply(&self.clients, plan, observed, &options, &progress).await
     }
+}
+
+/// What a plan does, for comparing two plans (states and IDs of unchanged parts aside).
+fn summary(plan: &Plan) -> Vec<(&Address, crate::plan::Action, &[crate::resources::FieldChange])> {
+    plan.changes.iter().map(|c| (&c.address, c.action, c.fields.as_slice())).collect()
 }
 
 fn credentials_hint(e: &crate::cloud::Error) -> String {

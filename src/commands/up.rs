@@ -5,8 +5,9 @@ use crate::plan::{self, render_human};
 /// `deployer up`: converge every region to the configuration. On a converged environment it
 /// reads and sends nothing that changes anything.
 pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
+    let desired = model::desired(session.config());
     let observed = session.observe().await?;
-    let plan = plan::plan(&model::desired(session.config()), &observed);
+    let plan = plan::plan(&desired, &observed);
     let env = &session.config().env;
     if plan.is_empty() {
         if session.settings.output == OutputFormat::Json {
@@ -23,6 +24,10 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
         return Ok(exit::ERROR);
     }
     eprintln!();
-    let outcomes = session.apply(&plan, &observed).await;
-    finish(session, "up", &plan, &outcomes)
+    session
+        .under_lock("up", &desired, &plan, |observed, plan| async move {
+            let outcomes = session.apply(&plan, &observed).await;
+            finish(session, "up", &plan, &outcomes)
+        })
+        .await
 }

@@ -1,0 +1,30 @@
+use miette::miette;
+
+use super::{confirm, exit, Session};
+use crate::lock;
+
+/// `deployer unlock`: remove the environment lock a crashed or killed run left behind.
+pub async fn unlock(session: &Session, assume_yes: bool) -> miette::Result<u8> {
+    let c = session.config();
+    let ssm = &session.clients.ssm;
+    let holder = lock::holder_of(ssm, &c.app, &c.env)
+        .await
+        .map_err(|e| miette!("could not read the environment lock: {e}"))?;
+    let who = match holder {
+        None => {
+            eprintln!("Environment '{}' is not locked.", c.env);
+            return Ok(exit::OK);
+        }
+        Some(Ok(h)) => h.describe(),
+        Some(Err(raw)) => format!("an unreadable holder ({raw})"),
+    };
+    eprintln!("Environment '{}' is locked by {who}.", c.env);
+    let question = "Release it? Only do this if that run is no longer running.";
+    if !confirm(question, assume_yes)? {
+        eprintln!("Lock kept.");
+        return Ok(exit::ERROR);
+    }
+    lock::force_release(ssm, &c.app, &c.env).await.map_err(|e| miette!("could not release the lock: {e}"))?;
+    eprintln!("Lock released.");
+    Ok(exit::OK)
+}

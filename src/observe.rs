@@ -19,6 +19,5 @@ pub async fn observe(
         try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))).await?;
     let mut found: Vec<Found> = per_region.into_iter().flatten().collect();
     resolve_references(&mut found);
-    found.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(found)
 }

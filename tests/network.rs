@@ -140,7 +140,7 @@ fn up_builds_both_regions_and_a_second_run_changes_nothing() {
     let emu = Emulator::start();
     let project = Project::new();
     let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
-    assert!(stderr_text(&out).contains("Plan: 35 to create"), "{}", stderr_text(&out));
+    assert!(stderr_text(&out).contains("Plan: 43 to create"), "{}", stderr_text(&out));
     assert_network(&emu.ec2_state(), 2, 1);
 
     let plan = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
@@ -208,7 +208,7 @@ fn drift_names_what_was_changed_out_of_band_and_up_repairs_it() {
     assert!(text.contains("us-east-2/network/route/private-a:10.90.0.0/16"), "{text}");
     assert!(text.contains("us-east-1/network/subnet/private-b"), "{text}");
     let json = stdout_json(&deployer(&emu, &project, &["drift", "--env", ENV, "--output", "json"]));
-    assert_eq!(json["counts"]["create"], 2, "{json:#}");
+    assert_eq!(json["counts"]["create"], 3, "{json:#}");
 
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     assert_network(&emu.ec2_state(), 2, 1);
@@ -246,7 +246,7 @@ fn destroy_asks_and_then_leaves_nothing_in_either_region() {
     assert_network(&emu.ec2_state(), 2, 1);
 
     let out = deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes"]);
-    assert!(stderr_text(&out).contains("35 deleted"), "{}", stderr_text(&out));
+    assert!(stderr_text(&out).contains("43 deleted"), "{}", stderr_text(&out));
     let state = emu.ec2_state();
     for region in REGIONS {
         for kind in [
@@ -292,8 +292,8 @@ fn status_shows_each_region() {
     let project = Project::new();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
     let text = stdout_text(&deployer_ok(&emu, &project, &["status", "--env", ENV]));
-    assert!(text.contains("us-east-1 (primary): 18 resources"), "{text}");
-    assert!(text.contains("us-east-2 (secondary): 17 resources"), "{text}");
+    assert!(text.contains("us-east-1 (primary): 22 resources"), "{text}");
+    assert!(text.contains("us-east-2 (secondary): 21 resources"), "{text}");
     assert!(text.contains("Everything matches the configuration."), "{text}");
 }
 
@@ -334,4 +334,22 @@ fn a_held_lock_stops_a_second_writer_until_unlocked() {
     // The run let go of its own lock.
     let after = deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
     assert!(stderr_text(&after).contains("not locked"), "{}", stderr_text(&after));
+}
+
+#[test]
+fn a_new_subnet_layout_replaces_subnets_nats_and_associations_in_one_run() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    // /20 → /21: every subnet moves, and the new public-b overlaps the old public-a.
+    project.edit("local.toml", |s| s.replace("[network]\n", "[network]\nsubnet_prefix = 21\n"));
+    let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    assert!(stderr_text(&out).contains("to replace"), "{}", stderr_text(&out));
+    let state = emu.ec2_state();
+    assert_network(&state, 2, 1);
+    let public_b =
+        by_address(&ours(&state, "us-east-1", "subnets"), "us-east-1/network/subnet/public-b").clone();
+    assert_eq!(public_b["cidr_block"], "10.90.8.0/21");
+    let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
 }

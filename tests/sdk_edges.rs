@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::operation::create_nat_gateway::CreateNatGatewayOutput;
+use aws_sdk_ec2::operation::delete_route_table::DeleteRouteTableError;
 use aws_sdk_ec2::operation::delete_subnet::{DeleteSubnetError, DeleteSubnetOutput};
 use aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput;
-use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesError;
 use aws_sdk_ec2::types::{NatGateway, NatGatewayState};
 use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
@@ -96,12 +96,12 @@ async fn dependency_violation_past_the_timeout_is_an_error_naming_the_wait() {
 
 #[tokio::test]
 async fn deleting_what_is_already_gone_succeeds() {
-    let rule = mock!(Client::describe_route_tables)
-        .then_error(|| DescribeRouteTablesError::generic(error("InvalidRouteTableID.NotFound")));
+    let rule = mock!(Client::delete_route_table)
+        .then_error(|| DeleteRouteTableError::generic(error("InvalidRouteTableID.NotFound")));
     let clients = clients(&[&rule]);
     let ids = IdMap::default();
     let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_secs(5) };
-    let spec = Spec::RouteTable(RouteTableSpec { vpc: Ref::Id("vpc-1".into()), subnets: vec![] });
+    let spec = Spec::RouteTable(RouteTableSpec { vpc: Ref::Id("vpc-1".into()) });
     resources::delete(&ctx, &found("us-east-1/network/route-table/public", "rtb-1", spec)).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
 }

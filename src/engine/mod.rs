@@ -96,9 +96,16 @@ fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
                         edges.push((i, j));
                     }
                 }
-                // A replacement is created once the old one is gone.
+                // A replacement is created once the old one is gone, and so is anything new
+                // that cannot stand beside something old (overlapping subnets).
                 if let Some(j) = find(&nodes, &n.change.address, Op::Delete) {
                     edges.push((i, j));
+                }
+                for (j, m) in nodes.iter().enumerate() {
+                    let Some(old) = &m.change.found else { continue };
+                    if m.op == Op::Delete && j != i && desired.spec.conflicts_with(&old.spec) {
+                        edges.push((i, j));
+                    }
                 }
             }
             Op::Delete => {

@@ -52,7 +52,8 @@ fn destroy_removes_dependents_first() {
         ("us-east-1/network/nat-gateway/a", "us-east-1/network/route/private-a:0.0.0.0/0"),
         ("us-east-1/network/elastic-ip/nat-a", "us-east-1/network/nat-gateway/a"),
         ("us-east-1/network/subnet/public-a", "us-east-1/network/nat-gateway/a"),
-        ("us-east-1/network/subnet/public-a", "us-east-1/network/route-table/public"),
+        ("us-east-1/network/subnet/public-a", "us-east-1/network/route-table-association/public-a"),
+        ("us-east-1/network/route-table/public", "us-east-1/network/route-table-association/public-b"),
         ("us-east-2/network/vpc/main", "us-east-1/peering/vpc-peering/us-east-2"),
         ("us-east-1/peering/vpc-peering/us-east-2", "us-east-2/network/route/public:10.10.0.0/16"),
         ("us-east-1/network/vpc/main", "us-east-1/network/internet-gateway/main"),
@@ -64,14 +65,29 @@ fn destroy_removes_dependents_first() {
 
 #[test]
 fn a_deleted_resource_waits_for_updates_that_let_go_of_it() {
-    let three = desired(&testing::config(3, NatMode::PerAz));
-    let p = plan(&desired(&testing::config(2, NatMode::PerAz)), &converged(&three));
+    let per_az = desired(&testing::config(2, NatMode::PerAz));
+    let p = plan(&desired(&testing::config(2, NatMode::Single)), &converged(&per_az));
     let nodes = build_graph(&p);
-    // The public table drops its association with public-c before the subnet goes.
+    // The private-b default route moves to NAT a before NAT b goes.
     assert!(waits_for(
         &nodes,
-        ("us-east-1/network/subnet/public-c", Op::Delete),
-        ("us-east-1/network/route-table/public", Op::Apply)
+        ("us-east-1/network/nat-gateway/b", Op::Delete),
+        ("us-east-1/network/route/private-b:0.0.0.0/0", Op::Apply)
+    ));
+}
+
+#[test]
+fn a_new_subnet_waits_for_an_old_one_whose_cidr_it_overlaps() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut smaller = testing::config(2, NatMode::PerAz);
+    smaller.network.subnet_prefix = 21;
+    let p = plan(&desired(&smaller), &converged(&d));
+    let nodes = build_graph(&p);
+    // public-b moves from 10.10.16.0/20 to 10.10.8.0/21, inside the old public-a's /20.
+    assert!(waits_for(
+        &nodes,
+        ("us-east-1/network/subnet/public-b", Op::Apply),
+        ("us-east-1/network/subnet/public-a", Op::Delete)
     ));
 }
 

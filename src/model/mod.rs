@@ -15,6 +15,7 @@ use crate::resources::internet_gateway::InternetGatewaySpec;
 use crate::resources::nat_gateway::NatGatewaySpec;
 use crate::resources::route::{self, RouteSpec};
 use crate::resources::route_table::RouteTableSpec;
+use crate::resources::route_table_association::{self, RouteTableAssociationSpec};
 use crate::resources::subnet::SubnetSpec;
 use crate::resources::vpc::VpcSpec;
 use crate::resources::vpc_peering::{self, VpcPeeringSpec};
@@ -66,6 +67,15 @@ impl Builder<'_> {
         };
         self.resources.push(Resource { address: address.clone(), spec, tags });
         address
+    }
+
+    fn associate(&mut self, subnet: &Address, table: &Address) {
+        let address = route_table_association::address(subnet);
+        let spec = Spec::RouteTableAssociation(RouteTableAssociationSpec {
+            subnet: Ref::Addr(subnet.clone()),
+            route_table: Ref::Addr(table.clone()),
+        });
+        self.add(address.region(), address.tier(), address.kind(), address.name(), spec);
     }
 
     fn route(&mut self, table: &Address, destination: Ipv4Net, target: &Address) {
@@ -138,15 +148,16 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
         nats.push(b.add(region, n, "nat-gateway", x, Spec::NatGateway(spec)));
     }
     let default_route: Ipv4Net = "0.0.0.0/0".parse().expect("literal CIDR");
-    let mut subnets = public.iter().map(|s| Ref::Addr(s.clone())).collect::<Vec<_>>();
-    subnets.sort();
     let public_table = b.add(
         region,
         n,
         "route-table",
         "public",
-        Spec::RouteTable(RouteTableSpec { vpc: Ref::Addr(vpc.clone()), subnets }),
+        Spec::RouteTable(RouteTableSpec { vpc: Ref::Addr(vpc.clone()) }),
     );
+    for subnet in &public {
+        b.associate(subnet, &public_table);
+    }
     b.route(&public_table, default_route, &igw);
     let mut tables = vec![public_table];
     for (i, az) in rc.availability_zones.iter().enumerate() {
@@ -155,11 +166,9 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
             n,
             "route-table",
             &format!("private-{}", az_letter(az)),
-            Spec::RouteTable(RouteTableSpec {
-                vpc: Ref::Addr(vpc.clone()),
-                subnets: vec![Ref::Addr(private[i].clone())],
-            }),
+            Spec::RouteTable(RouteTableSpec { vpc: Ref::Addr(vpc.clone()) }),
         );
+        b.associate(&private[i], &table);
         // With a single NAT gateway every private table routes through the first AZ's.
         b.route(&table, default_route, &nats[i.min(nats.len() - 1)]);
         tables.push(table);
@@ -247,11 +256,12 @@ mod tests {
             assert_eq!(count(&d, "nat-gateway", region), 2);
             assert_eq!(count(&d, "elastic-ip", region), 2);
             assert_eq!(count(&d, "route-table", region), 3);
+            assert_eq!(count(&d, "route-table-association", region), 4);
             // A default route and a peer route in each table.
             assert_eq!(count(&d, "route", region), 6);
         }
         assert_eq!(count(&d, "vpc-peering", "us-east-1"), 1);
-        assert_eq!(d.resources.len(), 2 * 19 + 1);
+        assert_eq!(d.resources.len(), 2 * 23 + 1);
     }
 
     #[test]

@@ -85,31 +85,40 @@ impl Plan {
 }
 
 /// Rewrites references to physical IDs as the addresses of the resources they name, wherever
-/// that resource is ours, so observed specs compare directly with desired ones.
+/// that resource is ours, so observed specs compare directly with desired ones. Then orders the
+/// resources by address; where two carry the same address (a create retried after a lost
+/// response), the one something else references comes first, and [`plan`] keeps the first.
 pub fn resolve_references(found: &mut [Found]) {
     let by_id: BTreeMap<String, Address> = found.iter().map(|f| (f.id.clone(), f.address.clone())).collect();
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
     for f in found.iter_mut() {
         for r in f.spec.refs_mut() {
             if let Ref::Id(id) = r {
+                referenced.insert(id.clone());
                 if let Some(a) = by_id.get(id.as_str()) {
                     *r = Ref::Addr(a.clone());
                 }
             }
         }
-        if let Spec::RouteTable(t) = &mut f.spec {
-            t.subnets.sort();
+        if let Some(a) = f.spec.derived_address(&f.address) {
+            f.address = a;
         }
     }
+    found.sort_by(|a, b| {
+        (&a.address, !referenced.contains(&a.id), &a.id).cmp(&(
+            &b.address,
+            !referenced.contains(&b.id),
+            &b.id,
+        ))
+    });
 }
 
 /// What `desired` needs done to what was `observed` (references already resolved).
 pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
-    // One resource per address; extra copies (a create retried after a lost response) go.
+    // One resource per address, the first of each (see `resolve_references`); extra copies go.
     let mut by_address: BTreeMap<&Address, &Found> = BTreeMap::new();
     let mut duplicates = Vec::new();
-    let mut sorted: Vec<&Found> = observed.iter().collect();
-    sorted.sort_by(|a, b| (&a.address, &a.id).cmp(&(&b.address, &b.id)));
-    for f in sorted {
+    for f in observed {
         match by_address.get(&f.address) {
             Some(kept) => duplicates.push((f, kept.id.clone())),
             None => {
@@ -220,8 +229,12 @@ fn creation_fields(spec: &Spec) -> Vec<FieldChange> {
     let serde_json::Value::Object(map) = serde_json::to_value(spec).unwrap_or_default() else {
         return vec![];
     };
-    map.into_iter()
-        .filter(|(k, _)| k != "kind")
+    // Sorted by name whatever serde_json's map order is (dev-dependencies switch on
+    // `preserve_order`, which would make test and release builds print differently).
+    let mut fields: Vec<(String, serde_json::Value)> = map.into_iter().filter(|(k, _)| k != "kind").collect();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    fields
+        .into_iter()
         .map(|(k, v)| FieldChange {
             field: k,
             from: String::new(),

@@ -6,9 +6,15 @@ use crate::resources::Found;
 /// What AWS would hold after a perfect `up`: every desired resource, with made-up IDs and
 /// references written as IDs, the way observation sees them before resolution.
 pub(crate) fn converged(d: &Desired) -> Vec<Found> {
+    let mut found = unresolved(d);
+    resolve_references(&mut found);
+    found
+}
+
+/// As observation returns it: references still physical IDs.
+fn unresolved(d: &Desired) -> Vec<Found> {
     let id_of = |a: &Address| format!("id-{}", a.as_str().replace('/', "_"));
-    let mut found: Vec<Found> = d
-        .resources
+    d.resources
         .iter()
         .map(|r| {
             let mut spec = r.spec.clone();
@@ -25,9 +31,7 @@ pub(crate) fn converged(d: &Desired) -> Vec<Found> {
                 state: "available".into(),
             }
         })
-        .collect();
-    resolve_references(&mut found);
-    found
+        .collect()
 }
 
 fn actions(plan: &Plan) -> Vec<(String, Action)> {
@@ -67,11 +71,10 @@ fn lowering_the_az_count_deletes_the_extra_azs_resources() {
     let two = desired(&testing::config(2, NatMode::PerAz));
     let p = plan(&two, &converged(&three));
     let n = p.counts();
-    // Per region: 2 subnets, EIP, NAT, table, default route and peer route in that table.
-    assert_eq!(n.delete, 2 * 7);
-    // Each region's public table loses a subnet association.
-    assert_eq!(n.update, 2);
-    assert_eq!(n.create + n.replace, 0);
+    // Per region: 2 subnets with their associations, EIP, NAT, table, and the default and
+    // peer routes in that table.
+    assert_eq!(n.delete, 2 * 9);
+    assert_eq!(n.create + n.update + n.replace, 0);
     let deletes: Vec<_> = p.changes.iter().filter(|c| c.action == Action::Delete).collect();
     assert!(deletes.iter().all(|c| c.reason.as_deref() == Some("not in the configuration (orphan)")));
     assert!(deletes.iter().all(|c| c.address.name().contains('c')), "{:?}", actions(&p));
@@ -90,24 +93,28 @@ fn a_changed_subnet_is_replaced_with_its_nat_and_repointed_references() {
     assert!(got.contains(&("us-east-1/network/subnet/public-a".into(), Action::Replace)));
     // The NAT gateway lives in the subnet: it must be rebuilt there.
     assert!(got.contains(&("us-east-1/network/nat-gateway/a".into(), Action::Replace)));
-    // The public table and the route through that NAT are re-pointed, not rebuilt.
-    assert!(got.contains(&("us-east-1/network/route-table/public".into(), Action::Update)));
+    // So is the subnet's association; the route through that NAT is re-pointed, not rebuilt.
+    assert!(got.contains(&("us-east-1/network/route-table-association/public-a".into(), Action::Replace)));
     assert!(got.contains(&("us-east-1/network/route/private-a:0.0.0.0/0".into(), Action::Update)));
+    assert_eq!(got.len(), 4, "{got:?}");
     let subnet_change = p.changes.iter().find(|c| c.address.name() == "public-a").unwrap();
     assert!(subnet_change.fields.iter().any(|f| f.field == "availability_zone" && f.forces_replacement));
 }
 
 #[test]
-fn a_duplicate_is_deleted_and_the_first_kept() {
+fn of_two_copies_the_one_in_use_is_kept() {
     let d = desired(&testing::config(2, NatMode::PerAz));
-    let mut observed = converged(&d);
-    let mut dup = observed.iter().find(|f| f.address.kind() == "elastic-ip").unwrap().clone();
-    dup.id = "zzz-later".into();
-    observed.push(dup);
+    let mut observed = unresolved(&d);
+    let eip = observed.iter().find(|f| f.address.as_str() == "us-east-1/network/elastic-ip/nat-a").unwrap();
+    // A copy whose ID sorts first, but which no NAT gateway uses.
+    let mut spare = eip.clone();
+    spare.id = "aaa-unused".into();
+    observed.push(spare);
+    resolve_references(&mut observed);
     let p = plan(&d, &observed);
-    assert_eq!(p.changes.len(), 1);
-    assert_eq!(p.changes[0].action, Action::Delete);
-    assert_eq!(p.changes[0].id.as_deref(), Some("zzz-later"));
+    assert_eq!(actions(&p), vec![("us-east-1/network/elastic-ip/nat-a".into(), Action::Delete)]);
+    assert_eq!(p.changes[0].id.as_deref(), Some("aaa-unused"));
+    assert_eq!(p.changes[0].reason.as_deref(), Some("duplicate of id-us-east-1_network_elastic-ip_nat-a"));
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod internet_gateway;
 pub mod nat_gateway;
 pub mod route;
 pub mod route_table;
+pub mod route_table_association;
 pub mod subnet;
 pub mod vpc;
 pub mod vpc_peering;
@@ -39,6 +40,7 @@ pub enum Spec {
     ElasticIp(elastic_ip::ElasticIpSpec),
     NatGateway(nat_gateway::NatGatewaySpec),
     RouteTable(route_table::RouteTableSpec),
+    RouteTableAssociation(route_table_association::RouteTableAssociationSpec),
     Route(route::RouteSpec),
     VpcPeering(vpc_peering::VpcPeeringSpec),
 }
@@ -51,9 +53,31 @@ impl Spec {
             Spec::Subnet(s) => vec![&mut s.vpc],
             Spec::InternetGateway(s) => s.vpc.iter_mut().collect(),
             Spec::NatGateway(s) => vec![&mut s.subnet, &mut s.elastic_ip],
-            Spec::RouteTable(s) => std::iter::once(&mut s.vpc).chain(s.subnets.iter_mut()).collect(),
+            Spec::RouteTable(s) => vec![&mut s.vpc],
+            Spec::RouteTableAssociation(s) => vec![&mut s.subnet, &mut s.route_table],
             Spec::Route(s) => vec![&mut s.route_table, &mut s.target],
             Spec::VpcPeering(s) => vec![&mut s.vpc, &mut s.peer_vpc],
+        }
+    }
+
+    /// For kinds named after what they reference (an association after its subnet), the
+    /// address once references are resolved.
+    pub fn derived_address(&self, current: &Address) -> Option<Address> {
+        match self {
+            Spec::RouteTableAssociation(s) => Some(route_table_association::derived_address(s, current)),
+            _ => None,
+        }
+    }
+
+    /// True when this resource cannot exist beside `other` (a subnet whose CIDR overlaps
+    /// another's in the same VPC): the other must be deleted first.
+    pub fn conflicts_with(&self, other: &Spec) -> bool {
+        match (self, other) {
+            (Spec::Subnet(a), Spec::Subnet(b)) => {
+                a.vpc == b.vpc
+                    && (a.cidr_block.contains(&b.cidr_block) || b.cidr_block.contains(&a.cidr_block))
+            }
+            _ => false,
         }
     }
 
@@ -67,15 +91,15 @@ impl Spec {
     /// simply re-pointed by an update.
     pub fn parent_deps(&self) -> Vec<Address> {
         match self {
-            Spec::RouteTable(s) => s.vpc.addr().cloned().into_iter().collect(),
             Spec::Route(s) => s.route_table.addr().cloned().into_iter().collect(),
+            Spec::RouteTableAssociation(s) => s.subnet.addr().cloned().into_iter().collect(),
             _ => self.deps(),
         }
     }
 
-    /// Only routes live inside another resource and carry no tags of their own.
+    /// Routes and associations live inside a route table and carry no tags of their own.
     pub fn taggable(&self) -> bool {
-        !matches!(self, Spec::Route(_))
+        !matches!(self, Spec::Route(_) | Spec::RouteTableAssociation(_))
     }
 
     /// Differences in the fields the deployer manages, desired (`self`) against observed.
@@ -89,6 +113,9 @@ impl Spec {
             (Spec::NatGateway(a), Spec::NatGateway(b)) => nat_gateway::diff(a, b, &mut d),
             (Spec::RouteTable(a), Spec::RouteTable(b)) => route_table::diff(a, b, &mut d),
             (Spec::Route(a), Spec::Route(b)) => route::diff(a, b, &mut d),
+            (Spec::RouteTableAssociation(a), Spec::RouteTableAssociation(b)) => {
+                route_table_association::diff(a, b, &mut d)
+            }
             (Spec::VpcPeering(a), Spec::VpcPeering(b)) => vpc_peering::diff(a, b, &mut d),
             (a, b) => d.field("kind", &kind_of(a), &kind_of(b), Replace::Yes),
         }
@@ -240,7 +267,7 @@ pub async fn observe_region(
 ) -> Result<Vec<Found>, Error> {
     let client = clients.ec2(region);
     let filters = ec2::env_filters(app, env);
-    let (vpcs, subnets, igws, eips, nats, (tables, routes), peerings) = tokio::try_join!(
+    let (vpcs, subnets, igws, eips, nats, tables, peerings) = tokio::try_join!(
         vpc::observe(client, &filters),
         subnet::observe(client, &filters),
         internet_gateway::observe(client, &filters),
@@ -249,7 +276,10 @@ pub async fn observe_region(
         route_table::observe(client, &filters),
         vpc_peering::observe(client, &filters, region),
     )?;
-    Ok([vpcs, subnets, igws, eips, nats, tables, routes, peerings].into_iter().flatten().collect())
+    Ok([vpcs, subnets, igws, eips, nats, tables.tables, tables.routes, tables.associations, peerings]
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// Creates the resource (tagged in the same request) and waits until it is usable.
@@ -264,6 +294,7 @@ pub async fn create(ctx: &Ctx<'_>, r: &Resource) -> Result<String, Error> {
         Spec::NatGateway(s) => nat_gateway::create(ctx, &r.address, s, &r.tags).await,
         Spec::RouteTable(s) => route_table::create(ctx, &r.address, s, &r.tags).await,
         Spec::Route(s) => route::create(ctx, region, s).await,
+        Spec::RouteTableAssociation(s) => route_table_association::create(ctx, region, s).await,
         Spec::VpcPeering(s) => vpc_peering::create(ctx, region, s, &r.tags).await,
     }
 }
@@ -285,7 +316,9 @@ pub async fn update(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> 
         (Spec::InternetGateway(s), Spec::InternetGateway(o)) => {
             internet_gateway::update(ctx, region, id, s, o).await
         }
-        (Spec::RouteTable(s), _) => route_table::update(ctx, region, id, s).await,
+        (Spec::RouteTableAssociation(s), _) => {
+            route_table_association::update(ctx, region, id, s).await.map(|_| ())
+        }
         (Spec::Route(s), _) => route::update(ctx, region, s).await,
         (Spec::VpcPeering(s), Spec::VpcPeering(o)) => {
             vpc_peering::update(ctx, region, id, s, o, &r.tags).await
@@ -306,6 +339,7 @@ pub async fn delete(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
         Spec::NatGateway(_) => nat_gateway::delete(ctx, region, id).await,
         Spec::RouteTable(_) => route_table::delete(ctx, region, id).await,
         Spec::Route(s) => route::delete(ctx, region, id, s).await,
+        Spec::RouteTableAssociation(_) => route_table_association::delete(ctx, region, id).await,
         Spec::VpcPeering(_) => vpc_peering::delete(ctx, region, id).await,
     };
     match result {

@@ -4,6 +4,9 @@
 
 Extensions (served next to moto's own API):
 
+Fix: deleting a NAT gateway releases its Elastic IP association, as AWS does (moto only marks
+    the gateway deleted, so re-creating a NAT gateway with the same address fails there).
+
 GET /_deployer/ec2-state
     The live EC2 state of every region, read straight from moto's backends: VPCs, subnets,
     internet gateways, NAT gateways, Elastic IPs, route tables (with routes and associations) and
@@ -135,7 +138,27 @@ def with_extensions(app):
     return wsgi
 
 
+def _patch_nat_gateway_delete():
+    from moto.ec2.models import EC2Backend
+
+    original = EC2Backend.delete_nat_gateway
+
+    def delete_nat_gateway(self, nat_gateway_id):
+        nat = original(self, nat_gateway_id)
+        for address in getattr(nat, "address_set", []):
+            association_id = address.get("associationId")
+            if association_id:
+                try:
+                    self.disassociate_address(association_id=association_id)
+                except Exception:  # already disassociated or released
+                    pass
+        return nat
+
+    EC2Backend.delete_nat_gateway = delete_nat_gateway
+
+
 def main():
+    _patch_nat_gateway_delete()
     original_run_simple = moto_server.run_simple
 
     def run_simple(host, port, app, *args, **kwargs):

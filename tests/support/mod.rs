@@ -985,7 +985,15 @@ pub fn deployer_command(emu: &Emulator, project: &Project) -> Command {
             cmd.env_remove(&name);
         }
     }
+    // Empty shared config files: no profile from the machine leaks in (and the SDK has
+    // nothing to warn about).
     let nowhere = project.dir().join(".no-aws-config");
+    std::fs::create_dir_all(&nowhere).expect("create the empty AWS config directory");
+    for file in ["config", "credentials"] {
+        if !nowhere.join(file).exists() {
+            std::fs::write(nowhere.join(file), "").expect("write an empty AWS config file");
+        }
+    }
     cmd.env("AWS_ENDPOINT_URL", emu.url())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Build and run a web service on AWS across two regions, by calling the AWS APIs directly.
+/// Build and run a web service on AWS across regions, by calling the AWS APIs directly.
 ///
 /// Every command works on one environment (`--env`): `config/base.toml` merged with
 /// `config/<env>.toml`. Start with `deployer plan --env dev` to see what `up` would do.
@@ -57,7 +57,7 @@ pub struct EnvArg {
 pub enum Command {
     /// Show what `up` would change, changing nothing.
     ///
-    /// Reads both regions and compares them with the configuration: `+` create, `~` update in
+    /// Reads every region and compares them with the configuration: `+` create, `~` update in
     /// place, `-/+` replace, `-` delete (resources tagged for the environment that the
     /// configuration no longer asks for).
     #[command(

@@ -15,9 +15,9 @@ use cli::{Cli, Command, OutputArg};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color = Color::from_env();
     miette::set_hook(Box::new(move |_| {
-        Box::new(miette::MietteHandlerOpts::new().color(color && std::io::stderr().is_terminal()).build())
+        Box::new(miette::MietteHandlerOpts::new().color(color.stderr).build())
     }))
     .ok();
 
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
                 }
             },
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("\ninterrupted: changes in flight may be half done; run the same command again to finish (re-running converges)");
+                eprintln!("\ninterrupted. If changes were being applied, some may be half done: run the same command again to finish (re-running converges).");
                 if let Err(e) = deployer::lock::release_held_by_this_process().await {
                     eprintln!("could not release the environment lock: {e}; release it with `deployer unlock`");
                 }
@@ -46,10 +46,29 @@ fn main() -> ExitCode {
             }
         }
     });
+    // Don't wait for a blocking read (a confirmation prompt) that Ctrl-C interrupted.
+    runtime.shutdown_background();
     ExitCode::from(code)
 }
 
-async fn run(cli: Cli, color: bool) -> miette::Result<u8> {
+/// Colour where it lands on a terminal, unless `NO_COLOR` is set to something.
+#[derive(Clone, Copy)]
+struct Color {
+    stdout: bool,
+    stderr: bool,
+}
+
+impl Color {
+    fn from_env() -> Color {
+        let allowed = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Color {
+            stdout: allowed && std::io::stdout().is_terminal(),
+            stderr: allowed && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     // Everything that can be checked without AWS is checked here, before any request.
     let config = deployer::config::load(&cli.global.config_dir, cli.command.env())?;
     let endpoint_url =
@@ -60,7 +79,8 @@ async fn run(cli: Cli, color: bool) -> miette::Result<u8> {
             OutputArg::Human => OutputFormat::Human,
             OutputArg::Json => OutputFormat::Json,
         },
-        color,
+        color_stdout: color.stdout,
+        color_stderr: color.stderr,
         quiet: cli.global.quiet,
         endpoint_url,
     };
@@ -91,6 +111,6 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
-        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal())
+        .with_ansi(Color::from_env().stderr)
         .init();
 }

@@ -17,7 +17,7 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         return Ok(exit::OK);
     }
     if !session.settings.quiet {
-        eprint!("{}", render_human(&plan, session.settings.style()));
+        eprint!("{}", render_human(&plan, session.settings.style_stderr()));
     }
     let question = format!(
         "\nDelete all {} resources of environment '{}' in {}?",
@@ -25,7 +25,7 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         c.env,
         c.region_names().join(" and ")
     );
-    if !confirm(&question, assume_yes)? {
+    if !confirm(&question, assume_yes).await? {
         eprintln!("Nothing deleted.");
         return Ok(exit::ERROR);
     }

@@ -48,8 +48,9 @@ pub enum OutputFormat {
 pub struct Settings {
     pub config: Config,
     pub output: OutputFormat,
-    /// Colour on stderr/stdout (off with `NO_COLOR` or when not a terminal).
-    pub color: bool,
+    /// Colour on stdout and on stderr (each off with `NO_COLOR` or when not a terminal).
+    pub color_stdout: bool,
+    pub color_stderr: bool,
     /// `-q`: no per-change progress lines.
     pub quiet: bool,
     /// The endpoint to use: `AWS_ENDPOINT_URL` if set, else the config's `aws.endpoint_url`.
@@ -57,8 +58,18 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How to render for stdout (`plan`, `drift`).
     fn style(&self) -> Style {
-        if self.color {
+        if self.color_stdout {
+            Style::Color
+        } else {
+            Style::Plain
+        }
+    }
+
+    /// How to render for stderr (the plan `up` and `destroy` show before asking).
+    fn style_stderr(&self) -> Style {
+        if self.color_stderr {
             Style::Color
         } else {
             Style::Plain
@@ -205,7 +216,8 @@ impl Progress for LineProgress {
 }
 
 /// Asks on the terminal before changing anything; refuses without `--yes` off a terminal.
-fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
+/// The answer is read on a blocking thread, so Ctrl-C at the prompt still ends the run.
+async fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
     if assume_yes {
         return Ok(true);
     }
@@ -217,8 +229,13 @@ fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
     }
     eprint!("{question} Only 'yes' will be accepted: ");
     std::io::stderr().flush().into_diagnostic()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).map(|_| answer)
+    })
+    .await
+    .into_diagnostic()?
+    .into_diagnostic()?;
     Ok(answer.trim() == "yes")
 }
 

@@ -20,7 +20,7 @@ pub async fn unlock(session: &Session, assume_yes: bool) -> miette::Result<u8> {
     };
     eprintln!("Environment '{}' is locked by {who}.", c.env);
     let question = "Release it? Only do this if that run is no longer running.";
-    if !confirm(question, assume_yes)? {
+    if !confirm(question, assume_yes).await? {
         eprintln!("Lock kept.");
         return Ok(exit::ERROR);
     }

@@ -13,13 +13,17 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
         if session.settings.output == OutputFormat::Json {
             return finish(session, "up", &plan, &[]);
         }
-        eprintln!("No changes. Environment '{env}' is up to date ({} resources).", observed.len());
+        eprintln!(
+            "No changes. Environment '{env}' is up to date ({} resources; {} AWS reads, no changes sent).",
+            observed.len(),
+            session.calls().reads
+        );
         return Ok(exit::OK);
     }
     if !session.settings.quiet {
-        eprint!("{}", render_human(&plan, session.settings.style()));
+        eprint!("{}", render_human(&plan, session.settings.style_stderr()));
     }
-    if !confirm(&format!("\nApply these changes to environment '{env}'?"), assume_yes)? {
+    if !confirm(&format!("\nApply these changes to environment '{env}'?"), assume_yes).await? {
         eprintln!("Nothing changed.");
         return Ok(exit::ERROR);
     }

@@ -135,6 +135,7 @@ async fn a_nat_gateway_that_fails_reports_aws_reason() {
         spec: Spec::NatGateway(NatGatewaySpec {
             subnet: Ref::Id("subnet-1".into()),
             elastic_ip: Ref::Id("eipalloc-1".into()),
+            state: "available".into(),
         }),
         tags: Default::default(),
     };

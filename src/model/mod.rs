@@ -12,7 +12,7 @@ use ipnet::Ipv4Net;
 use crate::config::{private_subnet_cidr, public_subnet_cidr, Config, NatMode};
 use crate::resources::elastic_ip::ElasticIpSpec;
 use crate::resources::internet_gateway::InternetGatewaySpec;
-use crate::resources::nat_gateway::NatGatewaySpec;
+use crate::resources::nat_gateway::{self, NatGatewaySpec};
 use crate::resources::route::{self, RouteSpec};
 use crate::resources::route_table::RouteTableSpec;
 use crate::resources::route_table_association::{self, RouteTableAssociationSpec};
@@ -144,7 +144,11 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
     for (i, az) in rc.availability_zones.iter().take(nat_count).enumerate() {
         let x = az_letter(az);
         let eip = b.add(region, n, "elastic-ip", &format!("nat-{x}"), Spec::ElasticIp(ElasticIpSpec {}));
-        let spec = NatGatewaySpec { subnet: Ref::Addr(public[i].clone()), elastic_ip: Ref::Addr(eip) };
+        let spec = NatGatewaySpec {
+            subnet: Ref::Addr(public[i].clone()),
+            elastic_ip: Ref::Addr(eip),
+            state: nat_gateway::AVAILABLE.to_string(),
+        };
         nats.push(b.add(region, n, "nat-gateway", x, Spec::NatGateway(spec)));
     }
     let default_route: Ipv4Net = "0.0.0.0/0".parse().expect("literal CIDR");

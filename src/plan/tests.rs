@@ -158,3 +158,15 @@ fn json_plan_names_actions_and_fields() {
         .iter()
         .any(|f| f["field"] == "peer_region" && f["to"] == "us-east-2"));
 }
+
+#[test]
+fn a_nat_gateway_left_pending_is_waited_for_not_taken_as_done() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    let nat = observed.iter_mut().find(|f| f.address.as_str() == "us-east-2/network/nat-gateway/b").unwrap();
+    let Spec::NatGateway(n) = &mut nat.spec else { panic!() };
+    n.state = "pending".into();
+    let p = plan(&d, &observed);
+    assert_eq!(actions(&p), vec![("us-east-2/network/nat-gateway/b".into(), Action::Update)]);
+    assert_eq!(p.changes[0].fields[0].field, "state");
+}

@@ -316,6 +316,7 @@ pub async fn update(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> 
         (Spec::InternetGateway(s), Spec::InternetGateway(o)) => {
             internet_gateway::update(ctx, region, id, s, o).await
         }
+        (Spec::NatGateway(_), _) => nat_gateway::update(ctx, region, id).await,
         (Spec::RouteTableAssociation(s), _) => {
             route_table_association::update(ctx, region, id, s).await.map(|_| ())
         }

@@ -14,11 +14,17 @@ pub struct NatGatewaySpec {
     /// The public subnet it lives in.
     pub subnet: Ref,
     pub elastic_ip: Ref,
+    /// `available` when desired. A gateway an interrupted run left `pending` differs, and the
+    /// next run waits for it instead of calling it done.
+    pub state: String,
 }
+
+pub const AVAILABLE: &str = "available";
 
 pub fn diff(desired: &NatGatewaySpec, observed: &NatGatewaySpec, d: &mut Diff) {
     d.field("subnet", &desired.subnet, &observed.subnet, Replace::Yes);
     d.field("elastic_ip", &desired.elastic_ip, &observed.elastic_ip, Replace::Yes);
+    d.field("state", &desired.state, &observed.state, Replace::No);
 }
 
 /// Gateways that are deleted or failed are history, not resources: AWS keeps showing them for
@@ -45,6 +51,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
                 spec: Spec::NatGateway(NatGatewaySpec {
                     subnet: Ref::Id(n.subnet_id()?.to_string()),
                     elastic_ip: Ref::Id(allocation.to_string()),
+                    state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 }),
                 tags,
                 state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -77,17 +84,23 @@ pub async fn create(
         .and_then(|n| n.nat_gateway_id())
         .ok_or_else(|| Error::Failed("CreateNatGateway returned no ID".into()))?
         .to_string();
+    wait_available(ctx, region, &id).await?;
+    Ok(id)
+}
+
+/// The only thing to update in place: waiting for a gateway that is not yet available.
+pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
+    wait_available(ctx, region, id).await
+}
+
+async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
+    let client = ctx.ec2(region);
     wait_until(&format!("{id} to become available"), ctx.timeout, || async {
-        let out = match client
-            .describe_nat_gateways()
-            .nat_gateway_ids(&id)
-            .send()
-            .await
-            .op("DescribeNatGateways")
-        {
-            Err(e) if e.is_not_found() => return Ok(Waited::NotYet("not visible yet".into())),
-            other => other?,
-        };
+        let out =
+            match client.describe_nat_gateways().nat_gateway_ids(id).send().await.op("DescribeNatGateways") {
+                Err(e) if e.is_not_found() => return Ok(Waited::NotYet("not visible yet".into())),
+                other => other?,
+            };
         let nat = out.nat_gateways().first();
         match nat.and_then(|n| n.state()) {
             Some(NatGatewayState::Available) => Ok(Waited::Done(())),
@@ -100,8 +113,7 @@ pub async fn create(
             }
         }
     })
-    .await?;
-    Ok(id)
+    .await
 }
 
 /// Deletes and waits until `deleted`: only then are its EIP and subnet free to go.

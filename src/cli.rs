@@ -10,9 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// `config/<env>.toml`. Start with `deployer plan --env dev` to see what `up` would do.
 #[derive(Debug, Parser)]
 #[command(name = "deployer", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes or drift present.\n\
+#[command(
+    after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes or drift present, 130 interrupted.\n\
 Credentials come from the standard AWS chain (env vars, AWS_PROFILE, SSO, …).\n\
-AWS_ENDPOINT_URL points every call at an emulator, e.g. the one `scripts/emulator` starts.")]
+AWS_ENDPOINT_URL points every call at an emulator, e.g. the one `scripts/emulator` starts."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::ERROR);
         }
     };
+    let env = cli.command.env().to_string();
     let code = runtime.block_on(async {
         tokio::select! {
             result = run(cli, color) => match result {
@@ -37,10 +38,10 @@ fn main() -> ExitCode {
                     exit::ERROR
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupted() => {
                 eprintln!("\ninterrupted. If changes were being applied, some may be half done: run the same command again to finish (re-running converges).");
                 if let Err(e) = deployer::lock::release_held_by_this_process().await {
-                    eprintln!("could not release the environment lock: {e}; release it with `deployer unlock`");
+                    eprintln!("could not release the environment lock: {e}; release it with `deployer unlock --env {env}`");
                 }
                 130
             }
@@ -49,6 +50,25 @@ fn main() -> ExitCode {
     // Don't wait for a blocking read (a confirmation prompt) that Ctrl-C interrupted.
     runtime.shutdown_background();
     ExitCode::from(code)
+}
+
+/// Ctrl-C, or SIGTERM (a cancelled CI job): either way the run stops and lets go of its lock.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Colour where it lands on a terminal, unless `NO_COLOR` is set to something.

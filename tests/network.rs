@@ -353,3 +353,25 @@ fn a_new_subnet_layout_replaces_subnets_nats_and_associations_in_one_run() {
     let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
     assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
 }
+
+#[test]
+fn moving_the_first_az_with_a_single_nat_converges_in_one_run() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    // The single NAT gateway lives in the first AZ: it moves with it, and the new public
+    // subnet takes the old one's CIDR.
+    project.edit("local.toml", |s| {
+        s + "\n[network.availability_zones]\nus-east-1 = [\"us-east-1d\", \"us-east-1b\"]\n"
+    });
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let state = emu.ec2_state();
+    assert_network(&state, 2, 1);
+    let azs: BTreeSet<String> = ours(&state, "us-east-1", "subnets")
+        .iter()
+        .map(|s| s["availability_zone"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(azs, BTreeSet::from(["us-east-1b".to_string(), "us-east-1d".to_string()]));
+    let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
+}

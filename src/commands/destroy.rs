@@ -30,10 +30,6 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         return Ok(exit::ERROR);
     }
     eprintln!();
-    session
-        .under_lock("destroy", &nothing, &plan, |observed, plan| async move {
-            let outcomes = session.apply(&plan, &observed).await;
-            finish(session, "destroy", &plan, &outcomes)
-        })
-        .await
+    let (plan, outcomes) = session.under_lock("destroy", &nothing, &plan).await?;
+    finish(session, "destroy", &plan, &outcomes)
 }

@@ -108,19 +108,13 @@ impl Session {
 
     /// Takes the environment lock, then observes and plans again under it, so what is applied
     /// is what AWS holds now. If that is no longer the plan the operator confirmed, nothing is
-    /// changed. Calls `apply` with the fresh observation and releases the lock afterwards,
-    /// whatever happened.
-    async fn under_lock<F, Fut>(
+    /// changed. Applies the fresh plan and releases the lock afterwards, whatever happened.
+    async fn under_lock(
         &self,
         command: &str,
         desired: &Desired,
         confirmed: &Plan,
-        apply: F,
-    ) -> miette::Result<u8>
-    where
-        F: FnOnce(Vec<Found>, Plan) -> Fut,
-        Fut: std::future::Future<Output = miette::Result<u8>>,
-    {
+    ) -> miette::Result<(Plan, Vec<Outcome>)> {
         let c = self.config();
         let holder = lock::Holder::this_process(command);
         let held = lock::acquire(&self.clients.ssm, &c.app, &c.env, &holder).await.map_err(|e| match e {
@@ -142,7 +136,8 @@ impl Session {
                     "the environment changed after the plan was shown; nothing was changed"
                 ));
             }
-            apply(observed, plan).await
+            let outcomes = self.apply(&plan, &observed).await;
+            Ok((plan, outcomes))
         }
         .await;
         if let Err(e) = held.release().await {

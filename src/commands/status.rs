@@ -13,7 +13,7 @@ struct Row<'a> {
     address: &'a str,
     id: &'a str,
     state: &'a str,
-    /// `in sync`, `differs`, `missing` or `orphan`.
+    /// `in sync`, `differs`, `missing`, `orphan` or `duplicate`.
     sync: &'static str,
 }
 
@@ -23,10 +23,17 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
     let observed = session.observe().await?;
     let desired = model::desired(session.config());
     let plan = plan::plan(&desired, &observed);
-    let sync_of = |address: &model::Address| -> &'static str {
-        match plan.changes.iter().find(|c| &c.address == address).map(|c| c.action) {
+    // A change to this very resource: a delete names its ID (an orphan, or the spare copy of a
+    // duplicate); the other actions apply to the copy that is kept.
+    let sync_of = |f: &crate::resources::Found| -> &'static str {
+        let change = plan.changes.iter().find(|c| {
+            c.address == f.address
+                && (c.action != plan::Action::Delete || c.id.as_deref() == Some(f.id.as_str()))
+        });
+        match change {
             None => "in sync",
-            Some(plan::Action::Delete) => "orphan",
+            Some(c) if c.action == plan::Action::Delete && desired.get(&f.address).is_some() => "duplicate",
+            Some(c) if c.action == plan::Action::Delete => "orphan",
             Some(_) => "differs",
         }
     };
@@ -37,7 +44,7 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
             address: f.address.as_str(),
             id: &f.id,
             state: &f.state,
-            sync: sync_of(&f.address),
+            sync: sync_of(f),
         });
     }
     let observed_addresses: Vec<&model::Address> = observed.iter().map(|f| &f.address).collect();
@@ -84,7 +91,7 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
         let _ = writeln!(out, "\nEverything matches the configuration.");
     } else {
         let _ = writeln!(out,
-            "\nNot converged: {} missing, {} differ, {} orphaned. Run `deployer plan --env {env}` for details.",
+            "\nNot converged: {} missing, {} differ, {} to delete (orphans or duplicates). Run `deployer plan --env {env}` for details.",
             counts.create,
             counts.update + counts.replace,
             counts.delete

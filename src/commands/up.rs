@@ -28,10 +28,6 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
         return Ok(exit::ERROR);
     }
     eprintln!();
-    session
-        .under_lock("up", &desired, &plan, |observed, plan| async move {
-            let outcomes = session.apply(&plan, &observed).await;
-            finish(session, "up", &plan, &outcomes)
-        })
-        .await
+    let (plan, outcomes) = session.under_lock("up", &desired, &plan).await?;
+    finish(session, "up", &plan, &outcomes)
 }

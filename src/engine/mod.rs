@@ -111,7 +111,9 @@ fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
             Op::Delete => {
                 let gone = &n.change.address;
                 // Whatever still references this resource lets go of it first: its own
-                // deletion, or an update that points it elsewhere.
+                // deletion, or an update that points it elsewhere. An update waits only where
+                // AWS insists (not for a route's target: waiting there can form a cycle when
+                // the route's new target needs the old one gone, e.g. a moved first AZ).
                 for (j, m) in nodes.iter().enumerate() {
                     let Some(found) = &m.change.found else {
                         continue;
@@ -121,7 +123,7 @@ fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
                     }
                     let still_wanted =
                         m.change.desired.as_ref().is_some_and(|d| d.spec.deps().contains(gone));
-                    if m.op == Op::Delete || !still_wanted {
+                    if m.op == Op::Delete || (!still_wanted && found.spec.holds(gone)) {
                         edges.push((i, j));
                     }
                 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::NatMode;
+use crate::model::Ref;
 use crate::model::{desired, testing};
 use crate::plan::plan;
 use crate::plan::tests::converged;
@@ -63,15 +64,54 @@ fn destroy_removes_dependents_first() {
     }
 }
 
+/// The first AZ of us-east-1 moved from `a` to `d`.
+fn first_az_moved(nat: NatMode) -> crate::config::Config {
+    let mut c = testing::config(2, nat);
+    c.regions.get_mut("us-east-1").unwrap().availability_zones[0] = "us-east-1d".into();
+    c
+}
+
 #[test]
-fn a_deleted_resource_waits_for_updates_that_let_go_of_it() {
-    let per_az = desired(&testing::config(2, NatMode::PerAz));
-    let p = plan(&desired(&testing::config(2, NatMode::Single)), &converged(&per_az));
+fn a_table_waits_for_its_associations_to_move_before_it_goes() {
+    // Switching the association of a subnet to another table: the old table cannot be
+    // deleted while the association still points at it.
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    observed.retain(|f| f.address.as_str() != "us-east-1/network/route-table/private-b");
+    let mut stray = converged(&d)
+        .into_iter()
+        .find(|f| f.address.as_str() == "us-east-1/network/route-table/private-b")
+        .unwrap();
+    stray.address = Address::parse("us-east-1/network/route-table/old").unwrap();
+    for f in observed.iter_mut() {
+        if let crate::resources::Spec::RouteTableAssociation(a) = &mut f.spec {
+            if f.address.name() == "private-b" {
+                a.route_table = Ref::Addr(stray.address.clone());
+            }
+        }
+    }
+    observed.push(stray);
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz)), &observed);
     let nodes = build_graph(&p);
-    // The private-b default route moves to NAT a before NAT b goes.
     assert!(waits_for(
         &nodes,
-        ("us-east-1/network/nat-gateway/b", Op::Delete),
+        ("us-east-1/network/route-table/old", Op::Delete),
+        ("us-east-1/network/route-table-association/private-b", Op::Apply)
+    ));
+}
+
+#[test]
+fn a_nat_gateway_does_not_wait_for_routes_to_be_repointed() {
+    // With a single NAT gateway, moving the first AZ moves the NAT: the new one needs the old
+    // subnet's CIDR free, so the old NAT must not wait for the routes that will use the new.
+    let p = plan(
+        &desired(&first_az_moved(NatMode::Single)),
+        &converged(&desired(&testing::config(2, NatMode::Single))),
+    );
+    let nodes = build_graph(&p);
+    assert!(!waits_for(
+        &nodes,
+        ("us-east-1/network/nat-gateway/a", Op::Delete),
         ("us-east-1/network/route/private-b:0.0.0.0/0", Op::Apply)
     ));
 }
@@ -114,6 +154,14 @@ fn every_graph_is_acyclic() {
         plan(&d, &[]),
         plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d)),
         plan(&desired(&testing::config(1, NatMode::Single)), &converged(&d)),
+        plan(
+            &desired(&first_az_moved(NatMode::Single)),
+            &converged(&desired(&testing::config(2, NatMode::Single))),
+        ),
+        plan(
+            &desired(&first_az_moved(NatMode::PerAz)),
+            &converged(&desired(&testing::config(2, NatMode::PerAz))),
+        ),
     ];
     for p in &plans {
         let nodes = build_graph(p);

@@ -211,7 +211,7 @@ fn delete_change(f: &Found, reason: String) -> Change {
 
 /// Creation order of the kinds; deletes happen the other way round.
 pub fn kind_rank(a: &Address) -> usize {
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 9] = [
         "vpc",
         "internet-gateway",
         "subnet",
@@ -219,6 +219,7 @@ pub fn kind_rank(a: &Address) -> usize {
         "nat-gateway",
         "vpc-peering",
         "route-table",
+        "route-table-association",
         "route",
     ];
     ORDER.iter().position(|k| *k == a.kind()).unwrap_or(ORDER.len())

@@ -97,6 +97,16 @@ impl Spec {
         }
     }
 
+    /// Whether AWS refuses to delete `address` while this resource references it. A route's
+    /// target does not hold (the route turns into a blackhole until it is re-pointed); every
+    /// other reference does.
+    pub fn holds(&self, address: &Address) -> bool {
+        match self {
+            Spec::Route(s) => s.route_table.addr() == Some(address),
+            _ => self.deps().contains(address),
+        }
+    }
+
     /// Routes and associations live inside a route table and carry no tags of their own.
     pub fn taggable(&self) -> bool {
         !matches!(self, Spec::Route(_) | Spec::RouteTableAssociation(_))

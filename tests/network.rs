@@ -303,13 +303,7 @@ fn a_held_lock_stops_a_second_writer_until_unlocked() {
     let project = Project::new();
     let holder = r#"{"who":"alice@ops-box","pid":4242,"command":"up","since":1700000000}"#;
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region("us-east-1")
-            .endpoint_url(emu.url())
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
-            .load()
-            .await;
-        aws_sdk_ssm::Client::new(&config)
+        aws_sdk_ssm::Client::new(&support::sdk_config(&emu, "us-east-1").await)
             .put_parameter()
             .name("/deployer/webapp/local/lock")
             .value(holder)

@@ -95,10 +95,6 @@ impl Clients {
             .get(region)
             .unwrap_or_else(|| panic!("no EC2 client for region {region}: not in the environment"))
     }
-
-    pub fn regions(&self) -> impl Iterator<Item = &String> {
-        self.ec2.keys()
-    }
 }
 
 /// Counts requests by operation name. An operation is a read when its name starts with

@@ -1092,13 +1092,18 @@ fn show_output(out: &Output) -> String {
     )
 }
 
-/// An EC2 client of `region` talking to `emu`, for changes made out of band in a test.
-pub async fn ec2_client(emu: &Emulator, region: &'static str) -> aws_sdk_ec2::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// SDK configuration for `region` talking to `emu` with dummy credentials, for clients that
+/// make changes out of band in a test.
+pub async fn sdk_config(emu: &Emulator, region: &'static str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(region)
         .endpoint_url(emu.url())
         .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
         .load()
-        .await;
-    aws_sdk_ec2::Client::new(&config)
+        .await
+}
+
+/// An EC2 client of `region` talking to `emu`.
+pub async fn ec2_client(emu: &Emulator, region: &'static str) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&sdk_config(emu, region).await)
 }

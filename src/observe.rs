@@ -8,16 +8,19 @@ use crate::cloud::{Clients, Error};
 use crate::plan::resolve_references;
 use crate::resources::{self, Found};
 
-/// Everything tagged for `app`/`env` in `regions`, with references resolved to addresses.
+/// Everything tagged for `app`/`env` in `regions` and in the global scope, with references
+/// resolved to addresses.
 pub async fn observe(
     clients: &Clients,
     regions: &[String],
     app: &str,
     env: &str,
 ) -> Result<Vec<Found>, Error> {
-    let per_region =
-        try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))).await?;
-    let mut found: Vec<Found> = per_region.into_iter().flatten().collect();
+    let (per_region, global) = tokio::try_join!(
+        try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))),
+        resources::observe_global(clients, app, env),
+    )?;
+    let mut found: Vec<Found> = per_region.into_iter().flatten().chain(global).collect();
     resolve_references(&mut found);
     Ok(found)
 }

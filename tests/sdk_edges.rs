@@ -33,7 +33,14 @@ fn clients(rules: &[&Rule]) -> Clients {
         .http_client(create_mock_http_client())
         .interceptor(interceptor)
         .build();
-    Clients::from_ec2(BTreeMap::from([("us-east-1".to_string(), Client::from_conf(conf))]))
+    let shared = aws_types::SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+    let clients = Clients::from_shared(shared, &["us-east-1".to_string()]);
+    clients.insert("us-east-1", Client::from_conf(conf));
+    clients
+}
+
+fn ctx<'a>(clients: &'a Clients, ids: &'a IdMap, timeout: Duration) -> Ctx<'a> {
+    Ctx { clients, ids, timeout, timeouts: BTreeMap::new() }
 }
 
 fn error(code: &str) -> ErrorMetadata {
@@ -69,7 +76,7 @@ async fn subnet_delete_retries_dependency_violation_until_aws_lets_go() {
         .build();
     let clients = clients(&[&rule]);
     let ids = IdMap::default();
-    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_secs(30) };
+    let ctx = ctx(&clients, &ids, Duration::from_secs(30));
     resources::delete(&ctx, &found("us-east-1/network/subnet/public-a", "subnet-1", subnet_spec()))
         .await
         .unwrap();
@@ -85,7 +92,7 @@ async fn dependency_violation_past_the_timeout_is_an_error_naming_the_wait() {
         .build();
     let clients = clients(&[&rule]);
     let ids = IdMap::default();
-    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_millis(600) };
+    let ctx = ctx(&clients, &ids, Duration::from_millis(600));
     let err = resources::delete(&ctx, &found("us-east-1/network/subnet/public-a", "subnet-1", subnet_spec()))
         .await
         .unwrap_err();
@@ -100,7 +107,7 @@ async fn deleting_what_is_already_gone_succeeds() {
         .then_error(|| DeleteRouteTableError::generic(error("InvalidRouteTableID.NotFound")));
     let clients = clients(&[&rule]);
     let ids = IdMap::default();
-    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_secs(5) };
+    let ctx = ctx(&clients, &ids, Duration::from_secs(5));
     let spec = Spec::RouteTable(RouteTableSpec { vpc: Ref::Id("vpc-1".into()) });
     resources::delete(&ctx, &found("us-east-1/network/route-table/public", "rtb-1", spec)).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
@@ -129,13 +136,12 @@ async fn a_nat_gateway_that_fails_reports_aws_reason() {
         .build();
     let clients = clients(&[&create, &describe]);
     let ids = IdMap::default();
-    let ctx = Ctx { clients: &clients, ids: &ids, timeout: Duration::from_secs(30) };
+    let ctx = ctx(&clients, &ids, Duration::from_secs(30));
     let resource = Resource {
         address: Address::parse("us-east-1/network/nat-gateway/a").unwrap(),
         spec: Spec::NatGateway(NatGatewaySpec {
             subnet: Ref::Id("subnet-1".into()),
             elastic_ip: Ref::Id("eipalloc-1".into()),
-            state: "available".into(),
         }),
         tags: Default::default(),
     };

@@ -1,20 +1,25 @@
-//! AWS clients per region: one shared credential chain, endpoint override, retry policy, timeouts,
-//! and call accounting (how many read and mutating requests a run sent).
+//! AWS clients per (service, region): one shared credential chain and `SdkConfig`, endpoint
+//! override, one retry policy tuned for throttling, timeouts, and call accounting (how many read
+//! and mutating requests a run sent, whatever the service).
 
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 use crate::config::AwsConfig;
@@ -22,21 +27,69 @@ use crate::config::AwsConfig;
 mod wait;
 pub use wait::{retry_on_codes, wait_until, Waited};
 
-/// The EC2 client of each region of the environment, SSM in the primary region, and the
-/// counter every one of them reports to.
-#[derive(Clone, Debug)]
+/// A service client the deployer can build for a region from the shared configuration. Every
+/// client gets the same retry partition and the call counter.
+pub trait Service: Clone + Send + Sync + 'static {
+    fn build(shared: &SdkConfig, region: &str, calls: &CallCounter, retries: &RetryPartition) -> Self;
+}
+
+/// Implements [`Service`] for an SDK crate's client; one line per service the kinds use.
+macro_rules! service {
+    ($($krate:ident),* $(,)?) => {$(
+        impl Service for $krate::Client {
+            fn build(shared: &SdkConfig, region: &str, calls: &CallCounter, retries: &RetryPartition) -> Self {
+                let conf = $krate::config::Builder::from(shared)
+                    .region(Region::new(region.to_string()))
+                    .retry_partition(retries.clone())
+                    .interceptor(calls.clone())
+                    .build();
+                $krate::Client::from_conf(conf)
+            }
+        }
+    )*};
+}
+
+service!(aws_sdk_ec2, aws_sdk_ssm);
+
+/// The region global services (IAM, Route 53) are called in.
+pub const GLOBAL_REGION: &str = "us-east-1";
+
+/// Built clients by (service type, region).
+type ClientCache = HashMap<(TypeId, String), Box<dyn Any + Send + Sync>>;
+
+/// Clients per (service, region), built lazily from one `SdkConfig`, and the counter every one
+/// of them reports to. Cloning is cheap and shares the clients.
+#[derive(Clone)]
 pub struct Clients {
-    ec2: BTreeMap<String, aws_sdk_ec2::Client>,
-    /// SSM in the primary region: where the environment lock lives.
-    pub ssm: aws_sdk_ssm::Client,
+    shared: SdkConfig,
+    /// The environment's regions, primary first.
+    regions: Vec<String>,
+    retries: RetryPartition,
+    cache: Arc<Mutex<ClientCache>>,
     pub calls: CallCounter,
 }
 
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients").field("regions", &self.regions).finish_non_exhaustive()
+    }
+}
+
+/// Attempts per request, the first included. Tuned for throttling: with a fifth of all requests
+/// throttled and one in twenty failing with a 5xx, a request fails all eight attempts about once
+/// in 65,000 tries (0.25^8).
+pub const MAX_ATTEMPTS: u32 = 8;
+
 impl Clients {
-    /// Builds clients for `regions`. Resolves the credential chain once; no request is sent.
+    /// Resolves the credential chain once; builds no client and sends no request.
     pub async fn new(aws: &AwsConfig, endpoint_url: Option<String>, regions: &[String]) -> Clients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(10)),
+            )
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -58,42 +111,60 @@ impl Clients {
                 "deployer-emulator",
             ));
         }
-        // The loader needs some region to build; each client below sets its own.
+        // The loader needs some region to build; each client sets its own.
         let shared = loader.region(Region::new(regions[0].clone())).load().await;
-        let calls = CallCounter::default();
-        let ec2 = regions
-            .iter()
-            .map(|region| {
-                let conf = aws_sdk_ec2::config::Builder::from(&shared)
-                    .region(Region::new(region.clone()))
-                    .interceptor(calls.clone())
-                    .build();
-                (region.clone(), aws_sdk_ec2::Client::from_conf(conf))
-            })
-            .collect();
-        let ssm_conf = aws_sdk_ssm::config::Builder::from(&shared)
-            .region(Region::new(regions[0].clone()))
-            .interceptor(calls.clone())
-            .build();
-        Clients { ec2, ssm: aws_sdk_ssm::Client::from_conf(ssm_conf), calls }
+        Clients::from_shared(shared, regions)
     }
 
-    /// Clients built elsewhere (tests with `aws-smithy-mocks`).
-    /// SSM gets a client that is never used by the resource operations.
-    pub fn from_ec2(ec2: BTreeMap<String, aws_sdk_ec2::Client>) -> Clients {
-        let ssm = aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .build(),
-        );
-        Clients { ec2, ssm, calls: CallCounter::default() }
+    /// Clients over an `SdkConfig` built elsewhere (tests with `aws-smithy-mocks` put their
+    /// mock HTTP client in it).
+    pub fn from_shared(shared: SdkConfig, regions: &[String]) -> Clients {
+        // The SDK's default retry quota (500 tokens, 5 per retry) runs dry in a throttle storm
+        // and then fails requests that would have succeeded on the next attempt; the attempt
+        // limit and backoff above already bound the retrying.
+        let retries = RetryPartition::custom("deployer").token_bucket(TokenBucket::unlimited()).build();
+        Clients {
+            shared,
+            regions: regions.to_vec(),
+            retries,
+            cache: Arc::default(),
+            calls: CallCounter::default(),
+        }
     }
 
-    pub fn ec2(&self, region: &str) -> &aws_sdk_ec2::Client {
-        self.ec2
-            .get(region)
-            .unwrap_or_else(|| panic!("no EC2 client for region {region}: not in the environment"))
+    /// The client of service `C` in `region`, built on first use.
+    pub fn get<C: Service>(&self, region: &str) -> C {
+        let mut cache = self.cache.lock().expect("client cache lock");
+        let entry = cache
+            .entry((TypeId::of::<C>(), region.to_string()))
+            .or_insert_with(|| Box::new(C::build(&self.shared, region, &self.calls, &self.retries)));
+        entry.downcast_ref::<C>().expect("client cache holds the type it is keyed by").clone()
+    }
+
+    /// Puts a client built elsewhere in place (tests with `aws-smithy-mocks`).
+    pub fn insert<C: Service>(&self, region: &str, client: C) {
+        self.cache
+            .lock()
+            .expect("client cache lock")
+            .insert((TypeId::of::<C>(), region.to_string()), Box::new(client));
+    }
+
+    /// The client of a global service (IAM, Route 53).
+    pub fn global<C: Service>(&self) -> C {
+        self.get(GLOBAL_REGION)
+    }
+
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        self.get(region)
+    }
+
+    /// SSM in the primary region: where the environment lock lives.
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        self.get(self.primary())
+    }
+
+    pub fn primary(&self) -> &str {
+        &self.regions[0]
     }
 }
 
@@ -171,11 +242,20 @@ impl Intercept for CallCounter {
 }
 
 /// An AWS call that failed, or a wait that gave up. Callers branch on `code`
-/// (`DependencyViolation`, `InvalidVpcID.NotFound`…); the message is the service's own.
+/// (`DependencyViolation`…) or on [`Error::is_not_found`]; the message is the service's own.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{operation}: {message}")]
-    Aws { operation: &'static str, code: Option<String>, message: String },
+    Aws {
+        operation: &'static str,
+        code: Option<String>,
+        message: String,
+        /// The service said the resource does not exist, as decided by the kind's typed check
+        /// ([`AwsResultExt::op_or_gone`]).
+        not_found: bool,
+        /// The service refused because of throttling (after the SDK's own retries).
+        throttled: bool,
+    },
     #[error("timed out after {}s waiting for {what} (last seen: {last})", .after.as_secs())]
     Timeout { what: String, after: Duration, last: String },
     #[error("{0}")]
@@ -183,18 +263,18 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn aws<E, R>(operation: &'static str, err: aws_sdk_ec2::error::SdkError<E, R>) -> Error
+    pub fn aws<E, R>(operation: &'static str, err: &SdkError<E, R>, not_found: bool) -> Error
     where
-        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + 'static,
     {
-        use aws_sdk_ec2::error::ProvideErrorMetadata;
         let code = err.code().map(str::to_string);
         let message = match err.message() {
             Some(m) => format!("{} ({m})", code.as_deref().unwrap_or("error")),
-            None => error_chain(&err),
+            None => error_chain(err),
         };
-        Error::Aws { operation, code, message }
+        let throttled = code.as_deref().is_some_and(is_throttling_code);
+        Error::Aws { operation, code, message, not_found, throttled }
     }
 
     pub fn code(&self) -> Option<&str> {
@@ -204,10 +284,30 @@ impl Error {
         }
     }
 
-    /// True when the error says the resource is already gone: deleting it again is a success.
+    /// True when the service said the resource does not exist (deleting it again is a success).
     pub fn is_not_found(&self) -> bool {
-        is_not_found(self.code())
+        matches!(self, Error::Aws { not_found: true, .. })
     }
+}
+
+/// The throttling codes the AWS services answer with (the SDK retries them with backoff).
+pub fn is_throttling_code(code: &str) -> bool {
+    matches!(
+        code,
+        "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "ProvisionedThroughputExceededException"
+            | "TransactionInProgressException"
+            | "RequestLimitExceeded"
+            | "BandwidthLimitExceeded"
+            | "RequestThrottled"
+            | "SlowDown"
+            | "PriorRequestNotComplete"
+            | "EC2ThrottledException"
+    )
 }
 
 /// `outer: inner: innermost`, each cause once (the SDK's own context printer adds Debug dumps).
@@ -224,23 +324,37 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-pub fn is_not_found(code: Option<&str>) -> bool {
-    code.is_some_and(|c| c.ends_with("NotFound"))
-}
-
 /// `Result` of an AWS call, mapping the SDK error into [`Error`] with the operation's name.
-pub trait AwsResultExt<T> {
+pub trait AwsResultExt<T, E> {
     fn op(self, operation: &'static str) -> Result<T, Error>;
+
+    /// Like [`AwsResultExt::op`], marking the error as "not found" when `gone` says the
+    /// service's typed error means the resource does not exist. Each kind passes its service's
+    /// own check (`DeleteRepositoryError::is_repository_not_found_exception`, or for EC2, whose
+    /// errors are not modelled, the exact documented code such as `InvalidVpcID.NotFound`).
+    fn op_or_gone(self, operation: &'static str, gone: impl Fn(&E) -> bool) -> Result<T, Error>;
 }
 
-impl<T, E, R> AwsResultExt<T> for Result<T, aws_sdk_ec2::error::SdkError<E, R>>
+impl<T, E, R> AwsResultExt<T, E> for Result<T, SdkError<E, R>>
 where
-    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
     fn op(self, operation: &'static str) -> Result<T, Error> {
-        self.map_err(|e| Error::aws(operation, e))
+        self.map_err(|e| Error::aws(operation, &e, false))
     }
+
+    fn op_or_gone(self, operation: &'static str, gone: impl Fn(&E) -> bool) -> Result<T, Error> {
+        self.map_err(|e| {
+            let not_found = e.as_service_error().is_some_and(&gone);
+            Error::aws(operation, &e, not_found)
+        })
+    }
+}
+
+/// For EC2, whose errors are not modelled as types: true when the error's code is `code`.
+pub fn ec2_code<E: ProvideErrorMetadata>(code: &'static str) -> impl Fn(&E) -> bool {
+    move |e: &E| e.code() == Some(code)
 }
 
 #[cfg(test)]
@@ -260,10 +374,9 @@ mod tests {
     }
 
     #[test]
-    fn not_found_codes() {
-        assert!(is_not_found(Some("InvalidVpcID.NotFound")));
-        assert!(is_not_found(Some("NatGatewayNotFound")));
-        assert!(!is_not_found(Some("DependencyViolation")));
-        assert!(!is_not_found(None));
+    fn throttling_codes() {
+        assert!(is_throttling_code("RequestLimitExceeded"));
+        assert!(is_throttling_code("ThrottlingException"));
+        assert!(!is_throttling_code("DependencyViolation"));
     }
 }

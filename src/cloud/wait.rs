@@ -82,6 +82,8 @@ mod tests {
             operation: "DeleteSubnet",
             code: Some("DependencyViolation".into()),
             message: "has dependencies".into(),
+            not_found: false,
+            throttled: false,
         }
     }
 

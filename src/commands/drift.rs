@@ -3,17 +3,25 @@ use crate::model;
 use crate::plan;
 
 /// `deployer drift`: read-only. Exit 0 when AWS matches the configuration, 2 when anything
-/// differs (each drifted resource named), 1 on error. Made for cron and CI.
+/// differs (each drifted resource named), 1 on error. Made for cron and CI. A resource AWS is
+/// still working on (a NAT gateway `pending`, a database `modifying`) is reported as in progress,
+/// not as drift.
 pub async fn drift(session: &Session) -> miette::Result<u8> {
     let observed = session.observe().await?;
     let plan = plan::plan(&model::desired(session.config()), &observed);
     let env = &session.config().env;
-    if plan.is_empty() {
-        if session.settings.output == OutputFormat::Json {
+    if !plan.has_changes() {
+        if session.settings.output == OutputFormat::Json || !plan.is_empty() {
             print_plan(session, &plan)?;
         }
+        let busy = plan.counts().wait;
+        let in_progress = if busy > 0 {
+            format!("; {busy} still in progress (AWS is working on them)")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "No drift: environment '{env}' matches its configuration ({} resources checked).",
+            "No drift: environment '{env}' matches its configuration ({} resources checked{in_progress}).",
             observed.len()
         );
         return Ok(exit::OK);
@@ -21,7 +29,7 @@ pub async fn drift(session: &Session) -> miette::Result<u8> {
     print_plan(session, &plan)?;
     eprintln!(
         "Drift detected in environment '{env}': {} resource(s) differ from the configuration. `deployer up --env {env}` repairs it.",
-        plan.changes.len()
+        plan.changes.iter().filter(|c| c.is_change()).count()
     );
     Ok(exit::CHANGES)
 }

@@ -27,7 +27,7 @@ use crate::engine::{self, Outcome, Progress, Status};
 use crate::lock;
 use crate::model::{Address, Desired};
 use crate::plan::{Plan, Style};
-use crate::resources::Found;
+use crate::resources::{Ctx, Found, IdMap};
 
 /// Exit codes are an interface (README, "Exit codes").
 pub mod exit {
@@ -117,7 +117,7 @@ impl Session {
     ) -> miette::Result<(Plan, Vec<Outcome>)> {
         let c = self.config();
         let holder = lock::Holder::this_process(command);
-        let held = lock::acquire(&self.clients.ssm, &c.app, &c.env, &holder).await.map_err(|e| match e {
+        let held = lock::acquire(&self.clients.ssm(), &c.app, &c.env, &holder).await.map_err(|e| match e {
             lock::LockError::Aws(e) => miette!(help = credentials_hint(&e), "could not take the environment lock: {e}"),
             other => miette!(
                 help = format!(
@@ -159,18 +159,23 @@ impl Session {
 
     /// Runs the plan through the engine with progress on stderr.
     async fn apply(&self, plan: &Plan, observed: &[Found]) -> Vec<Outcome> {
-        let options = engine::Options {
-            concurrency: self.config().engine.concurrency,
-            timeout: self.config().engine.wait_timeout,
-        };
+        let options = engine::Options { concurrency: self.config().engine.concurrency };
         let progress = LineProgress { quiet: self.settings.quiet };
-        engine::apply(&self.clients, plan, observed, &options, &progress).await
+        let ids = IdMap::default();
+        let ctx = Ctx {
+            clients: &self.clients,
+            ids: &ids,
+            timeout: self.config().engine.wait_timeout,
+            timeouts: self.config().wait_timeouts(),
+        };
+        let executor = engine::Aws::new(ctx, observed);
+        engine::apply(&executor, plan, &options, &progress).await
     }
 }
 
 /// What a plan does, for comparing two plans (states and IDs of unchanged parts aside).
 fn summary(plan: &Plan) -> Vec<(&Address, crate::plan::Action, &[crate::resources::FieldChange])> {
-    plan.changes.iter().map(|c| (&c.address, c.action, c.fields.as_slice())).collect()
+    plan.changes.iter().map(|c| (c.address(), c.action(), c.fields())).collect()
 }
 
 fn credentials_hint(e: &crate::cloud::Error) -> String {

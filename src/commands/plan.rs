@@ -12,12 +12,12 @@ struct PlanReport<'a> {
 }
 
 /// `deployer plan`: what `up` would change, changing nothing. Exit 2 with
-/// `--detailed-exitcode` when there are changes.
+/// `--detailed-exitcode` when there are changes (a resource AWS is still working on is not one).
 pub async fn plan(session: &Session, detailed_exitcode: bool) -> miette::Result<u8> {
     let observed = session.observe().await?;
     let plan = plan::plan(&model::desired(session.config()), &observed);
     print_plan(session, &plan)?;
-    Ok(if detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+    Ok(if detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
 }
 
 /// The plan on stdout: for people, or as JSON.

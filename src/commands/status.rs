@@ -27,13 +27,13 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
     // duplicate); the other actions apply to the copy that is kept.
     let sync_of = |f: &crate::resources::Found| -> &'static str {
         let change = plan.changes.iter().find(|c| {
-            c.address == f.address
-                && (c.action != plan::Action::Delete || c.id.as_deref() == Some(f.id.as_str()))
+            c.address() == &f.address && (c.action() != plan::Action::Delete || c.id() == Some(f.id.as_str()))
         });
         match change {
             None => "in sync",
-            Some(c) if c.action == plan::Action::Delete && desired.get(&f.address).is_some() => "duplicate",
-            Some(c) if c.action == plan::Action::Delete => "orphan",
+            Some(c) if c.action() == plan::Action::Delete && desired.get(&f.address).is_some() => "duplicate",
+            Some(c) if c.action() == plan::Action::Delete => "orphan",
+            Some(c) if c.action() == plan::Action::Wait => "in progress",
             Some(_) => "differs",
         }
     };

@@ -6,7 +6,7 @@ use crate::lock;
 /// `deployer unlock`: remove the environment lock a crashed or killed run left behind.
 pub async fn unlock(session: &Session, assume_yes: bool) -> miette::Result<u8> {
     let c = session.config();
-    let ssm = &session.clients.ssm;
+    let ssm = &session.clients.ssm();
     let holder = lock::holder_of(ssm, &c.app, &c.env)
         .await
         .map_err(|e| miette!("could not read the environment lock: {e}"))?;

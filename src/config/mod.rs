@@ -72,6 +72,11 @@ pub struct EngineConfig {
 }
 
 impl Config {
+    /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
+    pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {
+        BTreeMap::new()
+    }
+
     /// Regions in order: primary first, then the secondaries.
     pub fn region_names(&self) -> Vec<String> {
         std::iter::once(self.primary_region.clone()).chain(self.secondary_regions.iter().cloned()).collect()

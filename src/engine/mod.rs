@@ -5,13 +5,65 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 
-use crate::cloud::{Clients, Error};
+use crate::cloud::Error;
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan};
-use crate::resources::{self, Ctx, Found, IdMap};
+use crate::resources::{self, Ctx, Diff, Found, Resource};
+
+/// What carries out each step. The engine only schedules: what runs when, how many at once,
+/// and what is skipped after a failure. [`Aws`] is the real one; tests use a fake.
+pub trait Executor: Sync {
+    /// Creates the resource and returns its physical ID.
+    fn create(&self, desired: &Resource) -> impl Future<Output = Result<String, Error>>;
+    fn update(
+        &self,
+        desired: &Resource,
+        found: &Found,
+        diff: &Diff,
+    ) -> impl Future<Output = Result<(), Error>>;
+    fn delete(&self, found: &Found) -> impl Future<Output = Result<(), Error>>;
+    /// Waits until a busy resource is usable.
+    fn wait(&self, found: &Found) -> impl Future<Output = Result<(), Error>>;
+}
+
+/// Runs each step against AWS, keeping the physical IDs that references resolve to.
+pub struct Aws<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl<'a> Aws<'a> {
+    /// `observed` seeds the physical IDs.
+    pub fn new(ctx: Ctx<'a>, observed: &[Found]) -> Aws<'a> {
+        for f in observed {
+            ctx.ids.insert(f.address.clone(), f.id.clone());
+        }
+        Aws { ctx }
+    }
+}
+
+impl Executor for Aws<'_> {
+    async fn create(&self, desired: &Resource) -> Result<String, Error> {
+        let id = resources::create(&self.ctx, desired).await?;
+        self.ctx.ids.insert(desired.address.clone(), id.clone());
+        Ok(id)
+    }
+    async fn update(&self, desired: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
+        resources::update(&self.ctx, desired, found, diff).await
+    }
+    async fn delete(&self, found: &Found) -> Result<(), Error> {
+        resources::delete(&self.ctx, found).await?;
+        self.ctx.ids.remove(&found.address);
+        Ok(())
+    }
+    async fn wait(&self, found: &Found) -> Result<(), Error> {
+        resources::wait_ready(&self.ctx, found).await
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -58,6 +110,7 @@ impl Outcome {
             (Action::Replace, "delete") => "deleted (for replacement)",
             (Action::Replace, _) => "re-created",
             (Action::Delete, _) => "deleted",
+            (Action::Wait, _) => "ready",
         }
     }
 }
@@ -70,27 +123,26 @@ pub trait Progress: Sync {
 
 pub struct Options {
     pub concurrency: usize,
-    pub timeout: Duration,
 }
 
 fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
     let mut nodes = Vec::new();
     for c in &plan.changes {
-        if matches!(c.action, Action::Delete | Action::Replace) {
+        if matches!(c.action(), Action::Delete | Action::Replace) {
             nodes.push(Node { change: c, op: Op::Delete, deps: BTreeSet::new() });
         }
-        if c.action != Action::Delete {
+        if c.action() != Action::Delete {
             nodes.push(Node { change: c, op: Op::Apply, deps: BTreeSet::new() });
         }
     }
     let find = |nodes: &[Node], address: &Address, op: Op| {
-        nodes.iter().position(|n| n.op == op && &n.change.address == address)
+        nodes.iter().position(|n| n.op == op && n.change.address() == address)
     };
     let mut edges = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         match n.op {
             Op::Apply => {
-                let desired = n.change.desired.as_ref().expect("apply has a desired resource");
+                let desired = n.change.desired().expect("apply has a desired resource");
                 for dep in desired.spec.deps() {
                     if let Some(j) = find(&nodes, &dep, Op::Apply) {
                         edges.push((i, j));
@@ -98,31 +150,30 @@ fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
                 }
                 // A replacement is created once the old one is gone, and so is anything new
                 // that cannot stand beside something old (overlapping subnets).
-                if let Some(j) = find(&nodes, &n.change.address, Op::Delete) {
+                if let Some(j) = find(&nodes, n.change.address(), Op::Delete) {
                     edges.push((i, j));
                 }
                 for (j, m) in nodes.iter().enumerate() {
-                    let Some(old) = &m.change.found else { continue };
+                    let Some(old) = m.change.found() else { continue };
                     if m.op == Op::Delete && j != i && desired.spec.conflicts_with(&old.spec) {
                         edges.push((i, j));
                     }
                 }
             }
             Op::Delete => {
-                let gone = &n.change.address;
+                let gone = n.change.address();
                 // Whatever still references this resource lets go of it first: its own
                 // deletion, or an update that points it elsewhere. An update waits only where
                 // AWS insists (not for a route's target: waiting there can form a cycle when
                 // the route's new target needs the old one gone, e.g. a moved first AZ).
                 for (j, m) in nodes.iter().enumerate() {
-                    let Some(found) = &m.change.found else {
+                    let Some(found) = m.change.found() else {
                         continue;
                     };
                     if i == j || !found.spec.deps().contains(gone) {
                         continue;
                     }
-                    let still_wanted =
-                        m.change.desired.as_ref().is_some_and(|d| d.spec.deps().contains(gone));
+                    let still_wanted = m.change.desired().is_some_and(|d| d.spec.deps().contains(gone));
                     if m.op == Op::Delete || (!still_wanted && found.spec.holds(gone)) {
                         edges.push((i, j));
                     }
@@ -143,19 +194,13 @@ enum State {
     Finished(bool),
 }
 
-/// Applies `plan`. `observed` seeds the physical IDs that references resolve to.
-pub async fn apply(
-    clients: &Clients,
+/// Applies `plan` with `executor`.
+pub async fn apply<E: Executor>(
+    executor: &E,
     plan: &Plan,
-    observed: &[Found],
     options: &Options,
     progress: &dyn Progress,
 ) -> Vec<Outcome> {
-    let ids = IdMap::default();
-    for f in observed {
-        ids.insert(f.address.clone(), f.id.clone());
-    }
-    let ctx = Ctx { clients, ids: &ids, timeout: options.timeout };
     let nodes = build_graph(plan);
     let mut state = vec![State::Waiting; nodes.len()];
     let mut outcomes = Vec::new();
@@ -175,7 +220,7 @@ pub async fn apply(
                     progressed = true;
                     let outcome = outcome_of(
                         &nodes[i],
-                        Status::Skipped(format!("{} failed", nodes[d].change.address)),
+                        Status::Skipped(format!("{} failed", nodes[d].change.address())),
                         None,
                         Duration::ZERO,
                     );
@@ -188,11 +233,10 @@ pub async fn apply(
                     state[i] = State::Running;
                     progressed = true;
                     let node = &nodes[i];
-                    progress.started(&node.change.address, step_label(node));
-                    let ctx = &ctx;
+                    progress.started(node.change.address(), step_label(node));
                     running.push(async move {
                         let start = Instant::now();
-                        let result = run(ctx, node).await;
+                        let result = run(executor, node).await;
                         (i, result, start.elapsed())
                     });
                 }
@@ -223,8 +267,9 @@ pub async fn apply(
 }
 
 fn step_label(n: &Node) -> &'static str {
-    match (n.change.action, n.op) {
+    match (n.change.action(), n.op) {
         (Action::Create, _) => "creating",
+        (Action::Wait, _) => "waiting for",
         (Action::Update, _) => "updating",
         (Action::Replace, Op::Delete) => "deleting (for replacement)",
         (Action::Replace, Op::Apply) => "re-creating",
@@ -234,35 +279,33 @@ fn step_label(n: &Node) -> &'static str {
 
 fn outcome_of(n: &Node, status: Status, id: Option<String>, elapsed: Duration) -> Outcome {
     Outcome {
-        address: n.change.address.clone(),
-        action: n.change.action,
-        step: if n.op == Op::Delete && n.change.action == Action::Replace { "delete" } else { "apply" },
+        address: n.change.address().clone(),
+        action: n.change.action(),
+        step: if n.op == Op::Delete && n.change.action() == Action::Replace { "delete" } else { "apply" },
         status,
-        id: id.or_else(|| n.change.id.clone()),
+        id: id.or_else(|| n.change.id().map(str::to_string)),
         elapsed_ms: elapsed.as_millis(),
     }
 }
 
-async fn run(ctx: &Ctx<'_>, n: &Node<'_>) -> Result<Option<String>, Error> {
-    let c = n.change;
-    match (n.op, c.action) {
-        (Op::Delete, _) => {
-            let found = c.found.as_ref().expect("delete has something found");
-            resources::delete(ctx, found).await?;
-            ctx.ids.remove(&c.address);
+async fn run<E: Executor>(executor: &E, n: &Node<'_>) -> Result<Option<String>, Error> {
+    match (n.op, n.change) {
+        (Op::Delete, c) => {
+            executor.delete(c.found().expect("a delete step has something found")).await?;
             Ok(None)
         }
-        (Op::Apply, Action::Update) => {
-            let (desired, found) = (c.desired.as_ref().expect("desired"), c.found.as_ref().expect("found"));
-            resources::update(ctx, desired, found, &c.diff).await?;
+        (Op::Apply, Change::Create { desired, .. } | Change::Replace { desired, .. }) => {
+            Ok(Some(executor.create(desired).await?))
+        }
+        (Op::Apply, Change::Update { desired, found, diff, .. }) => {
+            executor.update(desired, found, diff).await?;
             Ok(Some(found.id.clone()))
         }
-        (Op::Apply, _) => {
-            let desired = c.desired.as_ref().expect("desired");
-            let id = resources::create(ctx, desired).await?;
-            ctx.ids.insert(c.address.clone(), id.clone());
-            Ok(Some(id))
+        (Op::Apply, Change::Wait { found, .. }) => {
+            executor.wait(found).await?;
+            Ok(Some(found.id.clone()))
         }
+        (Op::Apply, Change::Delete { .. }) => unreachable!("a delete has no apply step"),
     }
 }
 

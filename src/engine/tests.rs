@@ -9,7 +9,7 @@ fn node<'a>(nodes: &'a [Node], address: &str, op: Op) -> (usize, &'a Node<'a>) {
     nodes
         .iter()
         .enumerate()
-        .find(|(_, n)| n.change.address.as_str() == address && n.op == op)
+        .find(|(_, n)| n.change.address().as_str() == address && n.op == op)
         .unwrap_or_else(|| panic!("no {op:?} node for {address}"))
 }
 
@@ -179,4 +179,110 @@ fn every_graph_is_acyclic() {
         }
         assert!(done.iter().all(|d| *d), "cycle in a plan of {} changes", p.changes.len());
     }
+}
+
+/// An executor that touches nothing: it records what ran and when, sleeps a little per step
+/// (tokio's paused clock), and fails the addresses it is told to.
+#[derive(Default)]
+struct Fake {
+    fail: Vec<&'static str>,
+    log: std::sync::Mutex<Vec<(String, &'static str)>>,
+    running: std::sync::atomic::AtomicUsize,
+    most_at_once: std::sync::atomic::AtomicUsize,
+}
+
+impl Fake {
+    async fn step(&self, address: &Address, what: &'static str) -> Result<(), Error> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most_at_once.fetch_max(now, SeqCst);
+        self.log.lock().unwrap().push((address.to_string(), "start"));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        self.running.fetch_sub(1, SeqCst);
+        self.log.lock().unwrap().push((address.to_string(), what));
+        if self.fail.contains(&address.as_str()) {
+            return Err(Error::Failed("injected".into()));
+        }
+        Ok(())
+    }
+
+    fn position(&self, address: &str, what: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|(a, w)| a == address && *w == what)
+            .unwrap_or_else(|| panic!("{address} never {what}"))
+    }
+}
+
+impl Executor for Fake {
+    async fn create(&self, desired: &Resource) -> Result<String, Error> {
+        self.step(&desired.address, "created").await.map(|_| format!("id-{}", desired.address))
+    }
+    async fn update(&self, desired: &Resource, _: &Found, _: &Diff) -> Result<(), Error> {
+        self.step(&desired.address, "updated").await
+    }
+    async fn delete(&self, found: &Found) -> Result<(), Error> {
+        self.step(&found.address, "deleted").await
+    }
+    async fn wait(&self, found: &Found) -> Result<(), Error> {
+        self.step(&found.address, "waited").await
+    }
+}
+
+struct Silent;
+impl Progress for Silent {
+    fn started(&self, _: &Address, _: &str) {}
+    fn finished(&self, _: &Outcome) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_starts_only_after_what_it_depends_on_is_done_and_concurrency_is_bounded() {
+    let p = plan(&desired(&testing::config(3, NatMode::PerAz)), &[]);
+    let fake = Fake::default();
+    let outcomes = apply(&fake, &p, &Options { concurrency: 3 }, &Silent).await;
+    assert_eq!(outcomes.len(), p.changes.len());
+    assert!(outcomes.iter().all(|o| o.status == Status::Done));
+    assert!(fake.most_at_once.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    assert_eq!(fake.most_at_once.load(std::sync::atomic::Ordering::SeqCst), 3, "the bound is used");
+    for c in &p.changes {
+        for dep in c.desired().unwrap().spec.deps() {
+            assert!(
+                fake.position(dep.as_str(), "created") < fake.position(c.address().as_str(), "start"),
+                "{} started before {dep} was created",
+                c.address()
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_skips_its_dependents_and_lets_the_rest_finish() {
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz)), &[]);
+    let fake = Fake { fail: vec!["us-east-2/network/vpc/main"], ..Fake::default() };
+    let outcomes = apply(&fake, &p, &Options { concurrency: 8 }, &Silent).await;
+    let status_of = |a: &str| outcomes.iter().find(|o| o.address.as_str() == a).unwrap().status.clone();
+    assert!(matches!(status_of("us-east-2/network/vpc/main"), Status::Failed(_)));
+    assert!(matches!(status_of("us-east-2/network/subnet/public-a"), Status::Skipped(_)));
+    assert!(matches!(status_of("us-east-1/peering/vpc-peering/us-east-2"), Status::Skipped(_)));
+    // The primary region does not depend on the secondary's VPC.
+    assert_eq!(status_of("us-east-1/network/nat-gateway/a"), Status::Done);
+    assert_eq!(status_of("us-east-1/network/route/private-b:0.0.0.0/0"), Status::Done);
+    let skipped: Vec<_> = outcomes.iter().filter(|o| matches!(o.status, Status::Skipped(_))).collect();
+    assert!(skipped.iter().all(|o| fake.log.lock().unwrap().iter().all(|(a, _)| a != o.address.as_str())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_resource_is_waited_for_not_changed() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    observed.iter_mut().find(|f| f.address.kind() == "nat-gateway").unwrap().state = "pending".into();
+    let p = plan(&d, &observed);
+    let fake = Fake::default();
+    apply(&fake, &p, &Options { concurrency: 8 }, &Silent).await;
+    let log = fake.log.lock().unwrap();
+    let done: Vec<_> = log.iter().filter(|(_, w)| *w != "start").collect();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].1, "waited");
 }

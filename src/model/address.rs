@@ -3,9 +3,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The stable name of a resource: `<region>/<tier>/<kind>/<name>`, e.g.
-/// `us-east-1/network/subnet/private-b`. It is stored on the resource as the `deployer:address`
+/// `us-east-1/network/subnet/private-b`, or `global/<tier>/<kind>/<name>` for the kinds of global
+/// services (IAM, Route 53), e.g. `global/iam/role/task-execution`. It is stored on the resource as the `deployer:address`
 /// tag, so observation finds each resource by what it is, not by its physical ID.
 /// The name part may itself contain `/` (a route's name holds its destination CIDR).
+/// The scope part of global addresses.
+pub const GLOBAL: &str = "global";
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Address(String);
@@ -13,6 +17,15 @@ pub struct Address(String);
 impl Address {
     pub fn new(region: &str, tier: &str, kind: &str, name: &str) -> Address {
         Address(format!("{region}/{tier}/{kind}/{name}"))
+    }
+
+    /// An address in the global scope.
+    pub fn global(tier: &str, kind: &str, name: &str) -> Address {
+        Address::new(GLOBAL, tier, kind, name)
+    }
+
+    pub fn is_global(&self) -> bool {
+        self.region() == GLOBAL
     }
 
     /// Parses an address read back from a tag; `None` when it is not of our shape.
@@ -91,8 +104,11 @@ mod tests {
         assert_eq!(a.region(), "us-east-1");
         assert_eq!(a.kind(), "route");
         assert_eq!(a.name(), "private-a:10.20.0.0/16");
-        assert_eq!(Address::parse(a.as_str()), Some(a));
+        assert_eq!(Address::parse(a.as_str()), Some(a.clone()));
         assert_eq!(Address::parse("vpc-123"), None);
         assert_eq!(Address::parse("a//b/c"), None);
+        let g = Address::global("iam", "role", "task-execution");
+        assert!(g.is_global() && !a.is_global());
+        assert_eq!(g.as_str(), "global/iam/role/task-execution");
     }
 }

@@ -12,7 +12,7 @@ use ipnet::Ipv4Net;
 use crate::config::{private_subnet_cidr, public_subnet_cidr, Config, NatMode};
 use crate::resources::elastic_ip::ElasticIpSpec;
 use crate::resources::internet_gateway::InternetGatewaySpec;
-use crate::resources::nat_gateway::{self, NatGatewaySpec};
+use crate::resources::nat_gateway::NatGatewaySpec;
 use crate::resources::route::{self, RouteSpec};
 use crate::resources::route_table::RouteTableSpec;
 use crate::resources::route_table_association::{self, RouteTableAssociationSpec};
@@ -58,8 +58,9 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn add(&mut self, region: &str, tier: &str, kind: &str, name: &str, spec: Spec) -> Address {
-        let address = Address::new(region, tier, kind, name);
+    /// Adds a resource at `<region>/<tier>/<its kind>/<name>`.
+    fn add(&mut self, region: &str, tier: &str, name: &str, spec: Spec) -> Address {
+        let address = Address::new(region, tier, spec.kind(), name);
         let tags = if spec.taggable() {
             tags_for(&self.config.app, &self.config.env, &address)
         } else {
@@ -75,7 +76,7 @@ impl Builder<'_> {
             subnet: Ref::Addr(subnet.clone()),
             route_table: Ref::Addr(table.clone()),
         });
-        self.add(address.region(), address.tier(), address.kind(), address.name(), spec);
+        self.add(address.region(), address.tier(), address.name(), spec);
     }
 
     fn route(&mut self, table: &Address, destination: Ipv4Net, target: &Address) {
@@ -85,7 +86,7 @@ impl Builder<'_> {
             destination,
             target: Ref::Addr(target.clone()),
         });
-        self.add(address.region(), address.tier(), address.kind(), address.name(), spec);
+        self.add(address.region(), address.tier(), address.name(), spec);
     }
 }
 
@@ -107,14 +108,12 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
     let vpc = b.add(
         region,
         n,
-        "vpc",
         "main",
         Spec::Vpc(VpcSpec { cidr_block: rc.vpc_cidr, enable_dns_support: true, enable_dns_hostnames: true }),
     );
     let igw = b.add(
         region,
         n,
-        "internet-gateway",
         "main",
         Spec::InternetGateway(InternetGatewaySpec { vpc: Some(Ref::Addr(vpc.clone())) }),
     );
@@ -132,9 +131,9 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
             })
         };
         let p = subnet(public_subnet_cidr(rc.vpc_cidr, net.subnet_prefix, i), true);
-        public.push(b.add(region, n, "subnet", &format!("public-{x}"), p));
+        public.push(b.add(region, n, &format!("public-{x}"), p));
         let q = subnet(private_subnet_cidr(rc.vpc_cidr, net.subnet_prefix, i), false);
-        private.push(b.add(region, n, "subnet", &format!("private-{x}"), q));
+        private.push(b.add(region, n, &format!("private-{x}"), q));
     }
     let nat_count = match net.nat_gateways {
         NatMode::PerAz => rc.availability_zones.len(),
@@ -143,22 +142,13 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
     let mut nats = Vec::new();
     for (i, az) in rc.availability_zones.iter().take(nat_count).enumerate() {
         let x = az_letter(az);
-        let eip = b.add(region, n, "elastic-ip", &format!("nat-{x}"), Spec::ElasticIp(ElasticIpSpec {}));
-        let spec = NatGatewaySpec {
-            subnet: Ref::Addr(public[i].clone()),
-            elastic_ip: Ref::Addr(eip),
-            state: nat_gateway::AVAILABLE.to_string(),
-        };
-        nats.push(b.add(region, n, "nat-gateway", x, Spec::NatGateway(spec)));
+        let eip = b.add(region, n, &format!("nat-{x}"), Spec::ElasticIp(ElasticIpSpec {}));
+        let spec = NatGatewaySpec { subnet: Ref::Addr(public[i].clone()), elastic_ip: Ref::Addr(eip) };
+        nats.push(b.add(region, n, x, Spec::NatGateway(spec)));
     }
     let default_route: Ipv4Net = "0.0.0.0/0".parse().expect("literal CIDR");
-    let public_table = b.add(
-        region,
-        n,
-        "route-table",
-        "public",
-        Spec::RouteTable(RouteTableSpec { vpc: Ref::Addr(vpc.clone()) }),
-    );
+    let public_table =
+        b.add(region, n, "public", Spec::RouteTable(RouteTableSpec { vpc: Ref::Addr(vpc.clone()) }));
     for subnet in &public {
         b.associate(subnet, &public_table);
     }
@@ -168,7 +158,6 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
         let table = b.add(
             region,
             n,
-            "route-table",
             &format!("private-{}", az_letter(az)),
             Spec::RouteTable(RouteTableSpec { vpc: Ref::Addr(vpc.clone()) }),
         );
@@ -191,7 +180,6 @@ pub fn desired(config: &Config) -> Desired {
         let peering = b.add(
             primary,
             "peering",
-            "vpc-peering",
             region,
             Spec::VpcPeering(VpcPeeringSpec {
                 vpc: Ref::Addr(primary_net.vpc.clone()),

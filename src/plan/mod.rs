@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::model::{Address, Desired, Ref};
-use crate::resources::{missing_tags, Diff, FieldChange, Found, Resource, Spec};
+use crate::resources::{missing_tags, Diff, FieldChange, Found, Readiness, Resource, Spec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -18,6 +18,9 @@ pub enum Action {
     Update,
     Replace,
     Delete,
+    /// Nothing to change: AWS is still working on it (a NAT gateway `pending`, a database
+    /// `modifying`). `up` waits for it; `drift` reports it as in progress, not as drift.
+    Wait,
 }
 
 impl Action {
@@ -27,29 +30,141 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Wait => "...",
         }
     }
 }
 
-/// One change to one resource.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Change {
-    pub address: Address,
-    pub action: Action,
-    /// The physical ID of what exists now (update, replace, delete).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// For create: the fields being set (`from` empty); otherwise what differs.
-    pub fields: Vec<FieldChange>,
-    /// Why, when the fields alone do not say (an orphan, a duplicate, a replaced dependency).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip)]
-    pub desired: Option<Resource>,
-    #[serde(skip)]
-    pub found: Option<Found>,
-    #[serde(skip)]
-    pub diff: Diff,
+/// One change to one resource. Each variant holds exactly what its action needs, so a create
+/// cannot lack its desired resource nor a delete what it deletes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Create {
+        desired: Resource,
+        /// The fields being set, as `field = value`.
+        fields: Vec<FieldChange>,
+    },
+    Update {
+        desired: Resource,
+        found: Found,
+        diff: Diff,
+        /// Why, when the fields alone do not say (a referenced resource is replaced).
+        reason: Option<String>,
+    },
+    Replace {
+        desired: Resource,
+        found: Found,
+        diff: Diff,
+        reason: Option<String>,
+    },
+    /// A resource that matches but is busy: wait until it is usable.
+    Wait {
+        desired: Resource,
+        found: Found,
+        state: String,
+    },
+    Delete {
+        found: Found,
+        /// An orphan, or a duplicate of the copy that is kept.
+        reason: String,
+    },
+}
+
+impl Change {
+    pub fn address(&self) -> &Address {
+        match self {
+            Change::Create { desired, .. } => &desired.address,
+            Change::Update { desired, .. }
+            | Change::Replace { desired, .. }
+            | Change::Wait { desired, .. } => &desired.address,
+            Change::Delete { found, .. } => &found.address,
+        }
+    }
+
+    pub fn action(&self) -> Action {
+        match self {
+            Change::Create { .. } => Action::Create,
+            Change::Update { .. } => Action::Update,
+            Change::Replace { .. } => Action::Replace,
+            Change::Wait { .. } => Action::Wait,
+            Change::Delete { .. } => Action::Delete,
+        }
+    }
+
+    /// What should exist afterwards (all but deletes).
+    pub fn desired(&self) -> Option<&Resource> {
+        match self {
+            Change::Create { desired, .. }
+            | Change::Update { desired, .. }
+            | Change::Replace { desired, .. }
+            | Change::Wait { desired, .. } => Some(desired),
+            Change::Delete { .. } => None,
+        }
+    }
+
+    /// What exists now (all but creates).
+    pub fn found(&self) -> Option<&Found> {
+        match self {
+            Change::Create { .. } => None,
+            Change::Update { found, .. }
+            | Change::Replace { found, .. }
+            | Change::Wait { found, .. }
+            | Change::Delete { found, .. } => Some(found),
+        }
+    }
+
+    /// The physical ID of what exists now.
+    pub fn id(&self) -> Option<&str> {
+        self.found().map(|f| f.id.as_str())
+    }
+
+    /// For a create the fields being set (`from` empty); otherwise what differs.
+    pub fn fields(&self) -> &[FieldChange] {
+        match self {
+            Change::Create { fields, .. } => fields,
+            Change::Update { diff, .. } | Change::Replace { diff, .. } => &diff.fields,
+            Change::Wait { .. } | Change::Delete { .. } => &[],
+        }
+    }
+
+    /// Why, when the fields alone do not say.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Change::Create { .. } => None,
+            Change::Update { reason, .. } | Change::Replace { reason, .. } => reason.clone(),
+            Change::Wait { state, .. } => Some(format!("in progress ({state}): waiting until it is usable")),
+            Change::Delete { reason, .. } => Some(reason.clone()),
+        }
+    }
+
+    /// Whether applying it changes something in AWS (a wait does not).
+    pub fn is_change(&self) -> bool {
+        self.action() != Action::Wait
+    }
+}
+
+impl Serialize for Change {
+    /// `{address, action, id?, fields, reason?}`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            address: &'a Address,
+            action: Action,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<&'a str>,
+            fields: &'a [FieldChange],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<String>,
+        }
+        View {
+            address: self.address(),
+            action: self.action(),
+            id: self.id(),
+            fields: self.fields(),
+            reason: self.reason(),
+        }
+        .serialize(s)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -63,21 +178,30 @@ pub struct Counts {
     pub update: usize,
     pub replace: usize,
     pub delete: usize,
+    /// Busy resources waited for (not changes).
+    pub wait: usize,
 }
 
 impl Plan {
+    /// Nothing to change and nothing to wait for.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// Whether anything would be changed (waits aside).
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(Change::is_change)
     }
 
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for ch in &self.changes {
-            match ch.action {
+            match ch.action() {
                 Action::Create => c.create += 1,
                 Action::Update => c.update += 1,
                 Action::Replace => c.replace += 1,
                 Action::Delete => c.delete += 1,
+                Action::Wait => c.wait += 1,
             }
         }
         c
@@ -92,7 +216,7 @@ pub fn resolve_references(found: &mut [Found]) {
     let by_id: BTreeMap<String, Address> = found.iter().map(|f| (f.id.clone(), f.address.clone())).collect();
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     for f in found.iter_mut() {
-        for r in f.spec.refs_mut() {
+        for (_, r) in f.spec.refs() {
             if let Ref::Id(id) = r {
                 referenced.insert(id.clone());
                 if let Some(a) = by_id.get(id.as_str()) {
@@ -131,19 +255,14 @@ pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
     let mut replaced: BTreeSet<Address> = BTreeSet::new();
     for r in &desired.resources {
         let Some(found) = by_address.get(&r.address) else {
-            changes.push(Change {
-                address: r.address.clone(),
-                action: Action::Create,
-                id: None,
-                fields: creation_fields(&r.spec),
-                reason: None,
-                desired: Some(r.clone()),
-                found: None,
-                diff: Diff::default(),
-            });
+            changes.push(Change::Create { desired: r.clone(), fields: creation_fields(&r.spec) });
             continue;
         };
-        let mut diff = r.spec.diff(&found.spec);
+        // Both sides normalised, so AWS's spelling of a value is not a difference.
+        let (mut want, mut have) = (r.spec.clone(), found.spec.clone());
+        want.normalize();
+        have.normalize();
+        let mut diff = want.diff(&have);
         if r.spec.taggable() {
             for (k, v) in missing_tags(&r.tags, &found.tags) {
                 let from = found.tags.get(&k).cloned().unwrap_or_else(|| "(none)".into());
@@ -159,70 +278,78 @@ pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
         // merely points at a replaced resource is re-pointed in place.
         let replaced_parent = r.spec.parent_deps().into_iter().find(|d| replaced.contains(d));
         let replaced_ref = r.spec.deps().into_iter().find(|d| replaced.contains(d));
-        let action = if diff.replace() || replaced_parent.is_some() {
-            replaced.insert(r.address.clone());
-            Action::Replace
-        } else if diff.is_empty() && replaced_ref.is_none() {
-            continue;
-        } else {
-            Action::Update
-        };
-        let reason = match (replaced_parent.or(replaced_ref), diff.replace()) {
+        let reason = match (replaced_parent.as_ref().or(replaced_ref.as_ref()), diff.replace()) {
             (Some(d), false) => Some(format!("{d} is replaced")),
             _ => None,
         };
-        changes.push(Change {
-            address: r.address.clone(),
-            action,
-            id: Some(found.id.clone()),
-            fields: diff.fields.clone(),
-            reason,
-            desired: Some(r.clone()),
-            found: Some((*found).clone()),
-            diff,
-        });
+        let (desired, found) = (r.clone(), (*found).clone());
+        if diff.replace() || replaced_parent.is_some() {
+            replaced.insert(r.address.clone());
+            changes.push(Change::Replace { desired, found, diff, reason });
+        } else if !diff.is_empty() || replaced_ref.is_some() {
+            changes.push(Change::Update { desired, found, diff, reason });
+        } else if let Readiness::Busy(state) = found.readiness() {
+            changes.push(Change::Wait { desired, found, state });
+        }
     }
 
     let wanted: BTreeSet<&Address> = desired.resources.iter().map(|r| &r.address).collect();
     let mut deletes: Vec<Change> = by_address
         .values()
         .filter(|f| !wanted.contains(&f.address))
-        .map(|f| delete_change(f, "not in the configuration (orphan)".to_string()))
-        .chain(duplicates.into_iter().map(|(f, kept)| delete_change(f, format!("duplicate of {kept}"))))
+        .map(|f| Change::Delete {
+            found: (*f).clone(),
+            reason: "not in the configuration (orphan)".to_string(),
+        })
+        .chain(
+            duplicates
+                .into_iter()
+                .map(|(f, kept)| Change::Delete { found: f.clone(), reason: format!("duplicate of {kept}") }),
+        )
         .collect();
     // Dependents first, so the listing reads in the order things will go.
-    deletes.sort_by_key(|c| std::cmp::Reverse(kind_rank(&c.address)));
+    let depth = dependency_depths(observed);
+    deletes.sort_by_key(|c| std::cmp::Reverse(depth.get(c.address()).copied().unwrap_or(0)));
     changes.extend(deletes);
     Plan { changes }
 }
 
-fn delete_change(f: &Found, reason: String) -> Change {
-    Change {
-        address: f.address.clone(),
-        action: Action::Delete,
-        id: Some(f.id.clone()),
-        fields: vec![],
-        reason: Some(reason),
-        desired: None,
-        found: Some(f.clone()),
-        diff: Diff::default(),
+/// How many references deep each observed resource sits (a VPC 0, its subnet 1, a NAT gateway
+/// in that subnet 2…): the order of creation, from the references alone.
+fn dependency_depths(observed: &[Found]) -> BTreeMap<Address, usize> {
+    let deps: BTreeMap<&Address, Vec<Address>> =
+        observed.iter().map(|f| (&f.address, f.spec.deps())).collect();
+    fn depth_of<'a>(
+        a: &'a Address,
+        deps: &BTreeMap<&'a Address, Vec<Address>>,
+        memo: &mut BTreeMap<Address, usize>,
+        visiting: &mut BTreeSet<Address>,
+    ) -> usize {
+        if let Some(d) = memo.get(a) {
+            return *d;
+        }
+        // A reference cycle is a bug elsewhere; it must not hang the plan.
+        if !visiting.insert(a.clone()) {
+            return 0;
+        }
+        let d = deps
+            .get(a)
+            .map(|ds| {
+                ds.iter()
+                    .filter_map(|d| deps.get_key_value(d).map(|(k, _)| *k))
+                    .map(|d| depth_of(d, deps, memo, visiting) + 1)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        memo.insert(a.clone(), d);
+        d
     }
-}
-
-/// Creation order of the kinds; deletes happen the other way round.
-pub fn kind_rank(a: &Address) -> usize {
-    const ORDER: [&str; 9] = [
-        "vpc",
-        "internet-gateway",
-        "subnet",
-        "elastic-ip",
-        "nat-gateway",
-        "vpc-peering",
-        "route-table",
-        "route-table-association",
-        "route",
-    ];
-    ORDER.iter().position(|k| *k == a.kind()).unwrap_or(ORDER.len())
+    let mut memo = BTreeMap::new();
+    for a in deps.keys() {
+        depth_of(a, &deps, &mut memo, &mut BTreeSet::new());
+    }
+    memo
 }
 
 /// The fields of a new resource, as `field = value` lines.

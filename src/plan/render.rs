@@ -20,6 +20,7 @@ fn paint(style: Style, action: Action, s: &str) -> String {
         Action::Update => "33",
         Action::Replace => "35",
         Action::Delete => "31",
+        Action::Wait => "36",
     };
     format!("\x1b[{code}m{s}\x1b[0m")
 }
@@ -31,17 +32,17 @@ pub fn render_human(plan: &Plan, style: Style) -> String {
         return out;
     }
     for c in &plan.changes {
-        let head = format!("{:>3} {}", c.action.symbol(), c.address);
-        let _ = write!(out, "{}", paint(style, c.action, &head));
-        if let Some(id) = &c.id {
+        let head = format!("{:>3} {}", c.action().symbol(), c.address());
+        let _ = write!(out, "{}", paint(style, c.action(), &head));
+        if let Some(id) = c.id() {
             let _ = write!(out, " ({id})");
         }
         out.push('\n');
-        if let Some(reason) = &c.reason {
+        if let Some(reason) = c.reason() {
             let _ = writeln!(out, "      # {reason}");
         }
-        for f in &c.fields {
-            if c.action == Action::Create {
+        for f in c.fields() {
+            if c.action() == Action::Create {
                 let _ = writeln!(out, "      {} = {}", f.field, f.to);
             } else {
                 let forces = if f.forces_replacement { "  # forces replacement" } else { "" };
@@ -50,10 +51,14 @@ pub fn render_human(plan: &Plan, style: Style) -> String {
         }
     }
     let n = plan.counts();
-    let _ = writeln!(
+    let _ = write!(
         out,
         "\nPlan: {} to create, {} to update, {} to replace, {} to delete.",
         n.create, n.update, n.replace, n.delete
     );
+    if n.wait > 0 {
+        let _ = write!(out, " {} in progress (waited for, not changed).", n.wait);
+    }
+    out.push('\n');
     out
 }

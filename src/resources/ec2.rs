@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use super::{Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
+use super::{Readiness, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::Address;
 
@@ -39,6 +39,15 @@ pub fn address_of(tags: &Tags, id: &str) -> Option<Address> {
         tracing::warn!("{id} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it");
     }
     address
+}
+
+/// For EC2 kinds whose only busy state is `pending`.
+pub fn pending_is_busy(state: &str) -> Readiness {
+    if state == "pending" {
+        Readiness::Busy(state.to_string())
+    } else {
+        Readiness::Ready
+    }
 }
 
 pub async fn create_tags(client: &aws_sdk_ec2::Client, id: &str, tags: &Tags) -> Result<(), Error> {

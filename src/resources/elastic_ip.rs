@@ -3,8 +3,67 @@
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Found, Spec, Tags};
-use crate::cloud::{retry_on_codes, AwsResultExt, Error};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+pub struct ElasticIp;
+
+impl Kind for ElasticIp {
+    type Spec = ElasticIpSpec;
+    const NAME: &'static str = "elastic-ip";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(_: &mut ElasticIpSpec) -> Vec<(Role, &mut Ref)> {
+        vec![]
+    }
+    fn normalize(_: &mut ElasticIpSpec) {}
+    fn diff(_: &ElasticIpSpec, _: &ElasticIpSpec, _: &mut Diff) {
+        // Nothing to configure: it exists or it does not.
+    }
+    fn readiness(_: &ElasticIpSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(_: &ElasticIpSpec, _: &ElasticIpSpec) -> bool {
+        false
+    }
+    fn derived_address(_: &ElasticIpSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &ElasticIpSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address.region(), tags).await
+    }
+    async fn update(
+        _: &Ctx<'_>,
+        _: &Address,
+        _: &str,
+        _: &ElasticIpSpec,
+        _: &ElasticIpSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        // No field to change; tags are repaired by `repair_tags`.
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ElasticIpSpec) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
+    }
+}
 
 /// An Elastic IP has nothing to configure beyond its tags; it exists or it does not.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,7 +118,15 @@ pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> 
         &format!("{id} to be released"),
         &["InvalidIPAddress.InUse", "DependencyViolation"],
         ctx.timeout,
-        || async { client.release_address().allocation_id(id).send().await.op("ReleaseAddress").map(|_| ()) },
+        || async {
+            client
+                .release_address()
+                .allocation_id(id)
+                .send()
+                .await
+                .op_or_gone("ReleaseAddress", ec2_code("InvalidAllocationID.NotFound"))
+                .map(|_| ())
+        },
     )
     .await
 }

@@ -3,10 +3,75 @@
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Replace, Spec, Tags};
-use crate::cloud::{retry_on_codes, AwsResultExt, Error};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
-use crate::model::Ref;
+use crate::model::{Address, Ref};
+
+const NOT_FOUND: &str = "InvalidInternetGatewayID.NotFound";
+
+pub struct InternetGateway;
+
+impl Kind for InternetGateway {
+    type Spec = InternetGatewaySpec;
+    const NAME: &'static str = "internet-gateway";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut InternetGatewaySpec) -> Vec<(Role, &mut Ref)> {
+        spec.vpc.iter_mut().map(|v| (Role::Parent, v)).collect()
+    }
+    fn normalize(_: &mut InternetGatewaySpec) {}
+    fn diff(desired: &InternetGatewaySpec, observed: &InternetGatewaySpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &InternetGatewaySpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(_: &InternetGatewaySpec, _: &InternetGatewaySpec) -> bool {
+        false
+    }
+    fn derived_address(_: &InternetGatewaySpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &InternetGatewaySpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address.region(), spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        desired: &InternetGatewaySpec,
+        observed: &InternetGatewaySpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        update(ctx, address.region(), id, desired, observed).await
+    }
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        _: &InternetGatewaySpec,
+    ) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        // Usable as soon as it exists.
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InternetGatewaySpec {
@@ -105,7 +170,7 @@ async fn detach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(
             .vpc_id(vpc_id)
             .send()
             .await
-            .op("DetachInternetGateway")
+            .op_or_gone("DetachInternetGateway", ec2_code(NOT_FOUND))
             .map(|_| ())
     })
     .await
@@ -138,7 +203,7 @@ pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> 
             .internet_gateway_id(id)
             .send()
             .await
-            .op("DeleteInternetGateway")
+            .op_or_gone("DeleteInternetGateway", ec2_code(NOT_FOUND))
             .map(|_| ())
     })
     .await

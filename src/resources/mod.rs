@@ -2,11 +2,25 @@
 //! want, plain data), its diff (pure), and its I/O: observe (batched describe by tag), create
 //! (tagged in the same request), update in place, delete. This module only dispatches.
 
-use std::collections::BTreeMap;
+//! Every resource kind the deployer manages, one file each. A kind's file holds its spec (what we
+//! want, plain data), its pure diff and normalisation, and its I/O: observe (batched), create
+//! (tagged in the same request), update in place, delete, wait until ready, repair tags. Each
+//! kind implements [`Kind`]; the [`kinds!`] list below generates the dispatch enum [`Spec`] and
+//! the observe fan-out from one line per kind, with no catch-all arm, so a kind cannot forget a
+//! hook and still compile.
+//!
+//! Adding a kind: write `resources/<kind>.rs` with its spec and `impl Kind`, add one line to the
+//! `kinds!` list, and add its resources to the model (`model/`).
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::cloud::{Clients, Error};
@@ -30,111 +44,268 @@ pub const TAG_ENV: &str = "deployer:env";
 pub const TAG_ADDRESS: &str = "deployer:address";
 pub const TAG_MANAGED_BY: &str = "deployer:managed-by";
 
-/// What a resource should be (desired) or is (observed, references resolved to addresses).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Spec {
-    Vpc(vpc::VpcSpec),
-    Subnet(subnet::SubnetSpec),
-    InternetGateway(internet_gateway::InternetGatewaySpec),
-    ElasticIp(elastic_ip::ElasticIpSpec),
-    NatGateway(nat_gateway::NatGatewaySpec),
-    RouteTable(route_table::RouteTableSpec),
-    RouteTableAssociation(route_table_association::RouteTableAssociationSpec),
-    Route(route::RouteSpec),
-    VpcPeering(vpc_peering::VpcPeeringSpec),
+/// Where a kind lives: in each region, or once for the account (IAM, Route 53), at addresses
+/// `global/<tier>/<kind>/<name>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Regional,
+    Global,
+}
+
+/// What a reference means for ordering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The resource lives inside its target (a subnet in its VPC): replacing the target replaces
+    /// it, and the target cannot be deleted while it exists.
+    Parent,
+    /// The target cannot be deleted while this resource points at it, but an update re-points
+    /// it (an association's route table).
+    Holds,
+    /// A plain pointer that AWS lets dangle (a route's target turns into a blackhole).
+    Points,
+}
+
+/// Whether a resource that exists is usable yet. A busy resource is not a difference: the plan
+/// waits for it, and `drift` reports it as in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "readiness", content = "state")]
+pub enum Readiness {
+    Ready,
+    /// AWS is still working on it; the state word says what (`pending`, `modifying`…).
+    Busy(String),
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One kind of resource: the same hooks, with the same signatures, for every kind of every
+/// service. I/O hooks are idempotent: each may be called again after a crash.
+pub trait Kind {
+    /// What the deployer manages of it: plain data, references as [`Ref`].
+    type Spec: Clone + Debug + PartialEq + Serialize + Send + Sync + 'static;
+    /// The kind part of its addresses, e.g. `nat-gateway`.
+    const NAME: &'static str;
+    const SCOPE: Scope;
+    /// Whether it carries the environment's tags (routes and associations live inside a
+    /// tagged route table and have none of their own).
+    const TAGGED: bool;
+
+    /// Its references to other resources, each with what it means for ordering.
+    fn refs(spec: &mut Self::Spec) -> Vec<(Role, &mut Ref)>;
+    /// Brings a spec (desired or observed) to the form diffs compare: AWS's defaults filled in,
+    /// order-insensitive lists sorted, fields owned by another AWS service set aside.
+    fn normalize(spec: &mut Self::Spec);
+    /// Differences in the fields the deployer manages, desired against observed (both
+    /// normalised).
+    fn diff(desired: &Self::Spec, observed: &Self::Spec, d: &mut Diff);
+    /// Whether the observed resource, in AWS state `state`, is usable yet.
+    fn readiness(observed: &Self::Spec, state: &str) -> Readiness;
+    /// True when `a` cannot exist beside `b` (overlapping subnets): `b` is deleted first.
+    fn conflicts(a: &Self::Spec, b: &Self::Spec) -> bool;
+    /// For kinds named after what they reference, the address once references are resolved.
+    fn derived_address(spec: &Self::Spec, current: &Address) -> Option<Address>;
+
+    /// Everything of this kind tagged for the environment in `ctx`'s region (or globally): a
+    /// number of reads that does not grow with the number of resources.
+    fn observe(ctx: &ObserveCtx<'_>) -> impl Future<Output = Result<Vec<Found>, Error>> + Send;
+    /// Creates it, tagged in the same request, and waits until it is usable. Returns its ID.
+    fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &Self::Spec,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+    /// Changes what `diff` says differs, in place. `tags` are the resource's desired tags.
+    fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        desired: &Self::Spec,
+        observed: &Self::Spec,
+        diff: &Diff,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Deletes it and waits until AWS lets go of it. "Not found" is reported as such
+    /// ([`Error::is_not_found`]) and counts as success.
+    fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        observed: &Self::Spec,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Waits until a busy resource is usable.
+    fn wait_ready(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Puts back the environment's tags that are missing or changed on it.
+    fn repair_tags(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        missing: &Tags,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The kind list: generates [`Spec`] (one variant per kind), its dispatch methods, and the
+/// observe fan-out. Every arm is generated for every kind.
+macro_rules! kinds {
+    ($($variant:ident => $kind:ty),* $(,)?) => {
+        /// What a resource should be (desired) or is (observed, references resolved to addresses).
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Spec {
+            $($variant(<$kind as Kind>::Spec)),*
+        }
+
+        /// Every kind's name, in the order of the list.
+        pub const KIND_NAMES: &[&str] = &[$(<$kind as Kind>::NAME),*];
+
+        impl Spec {
+            /// The kind's name, e.g. `subnet`.
+            pub fn kind(&self) -> &'static str {
+                match self { $(Spec::$variant(_) => <$kind as Kind>::NAME),* }
+            }
+
+            pub fn scope(&self) -> Scope {
+                match self { $(Spec::$variant(_) => <$kind as Kind>::SCOPE),* }
+            }
+
+            pub fn taggable(&self) -> bool {
+                match self { $(Spec::$variant(_) => <$kind as Kind>::TAGGED),* }
+            }
+
+            /// The references this spec holds, each with its role.
+            pub fn refs(&mut self) -> Vec<(Role, &mut Ref)> {
+                match self { $(Spec::$variant(s) => <$kind as Kind>::refs(s)),* }
+            }
+
+            pub fn normalize(&mut self) {
+                match self { $(Spec::$variant(s) => <$kind as Kind>::normalize(s)),* }
+            }
+
+            /// Whether the observed resource in AWS state `state` is usable.
+            pub fn readiness(&self, state: &str) -> Readiness {
+                match self { $(Spec::$variant(s) => <$kind as Kind>::readiness(s, state)),* }
+            }
+
+            /// Differences in the fields the deployer manages, desired (`self`) against observed.
+            pub fn diff(&self, observed: &Spec) -> Diff {
+                let mut d = Diff::default();
+                match (self, observed) {
+                    $((Spec::$variant(a), Spec::$variant(b)) => <$kind as Kind>::diff(a, b, &mut d),)*
+                    (a, b) => d.field("kind", &a.kind(), &b.kind(), Replace::Yes),
+                }
+                d
+            }
+
+            /// True when this resource cannot exist beside `other`: the other is deleted first.
+            pub fn conflicts_with(&self, other: &Spec) -> bool {
+                match (self, other) {
+                    $((Spec::$variant(a), Spec::$variant(b)) => <$kind as Kind>::conflicts(a, b),)*
+                    _ => false,
+                }
+            }
+
+            /// For kinds named after what they reference, the address once references are resolved.
+            pub fn derived_address(&self, current: &Address) -> Option<Address> {
+                match self { $(Spec::$variant(s) => <$kind as Kind>::derived_address(s, current)),* }
+            }
+
+            fn serialize_inner(&self) -> serde_json::Result<serde_json::Value> {
+                match self { $(Spec::$variant(s) => serde_json::to_value(s)),* }
+            }
+        }
+
+        /// Every kind of `scope`, observed concurrently in `ctx`'s region.
+        async fn observe_kinds(ctx: &ObserveCtx<'_>, scope: Scope) -> Result<Vec<Found>, Error> {
+            let mut all: Vec<BoxFuture<'_, Result<Vec<Found>, Error>>> = Vec::new();
+            $(if <$kind as Kind>::SCOPE == scope {
+                all.push(Box::pin(<$kind as Kind>::observe(ctx)));
+            })*
+            Ok(try_join_all(all).await?.into_iter().flatten().collect())
+        }
+
+        async fn create_dispatch(ctx: &Ctx<'_>, r: &Resource) -> Result<String, Error> {
+            match &r.spec { $(Spec::$variant(s) => <$kind as Kind>::create(ctx, &r.address, s, &r.tags).await),* }
+        }
+
+        async fn update_dispatch(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
+            match (&r.spec, &found.spec) {
+                $((Spec::$variant(d), Spec::$variant(o)) => {
+                    <$kind as Kind>::update(ctx, &r.address, &found.id, d, o, diff, &r.tags).await
+                })*
+                (d, o) => Err(Error::Failed(format!(
+                    "{} is a {} but was found as a {}: it must be replaced, not updated",
+                    r.address, d.kind(), o.kind()
+                ))),
+            }
+        }
+
+        async fn delete_dispatch(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
+            match &found.spec {
+                $(Spec::$variant(s) => <$kind as Kind>::delete(ctx, &found.address, &found.id, s).await),*
+            }
+        }
+
+        async fn wait_dispatch(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
+            match &found.spec {
+                $(Spec::$variant(_) => <$kind as Kind>::wait_ready(ctx, &found.address, &found.id).await),*
+            }
+        }
+
+        async fn repair_tags_dispatch(ctx: &Ctx<'_>, found: &Found, missing: &Tags) -> Result<(), Error> {
+            match &found.spec {
+                $(Spec::$variant(_) => <$kind as Kind>::repair_tags(ctx, &found.address, &found.id, missing).await),*
+            }
+        }
+    };
+}
+
+// The kinds, in no particular order: ordering comes from references, not from this list.
+kinds! {
+    Vpc => vpc::Vpc,
+    Subnet => subnet::Subnet,
+    InternetGateway => internet_gateway::InternetGateway,
+    ElasticIp => elastic_ip::ElasticIp,
+    NatGateway => nat_gateway::NatGateway,
+    RouteTable => route_table::RouteTable,
+    RouteTableAssociation => route_table_association::RouteTableAssociation,
+    Route => route::Route,
+    VpcPeering => vpc_peering::VpcPeering,
+}
+
+impl Serialize for Spec {
+    /// The spec's own fields plus `"kind"`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut value = self.serialize_inner().map_err(serde::ser::Error::custom)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("kind".into(), serde_json::Value::String(self.kind().into()));
+        }
+        value.serialize(s)
+    }
 }
 
 impl Spec {
-    /// The references this spec holds; a desired resource depends on each of them.
-    pub fn refs_mut(&mut self) -> Vec<&mut Ref> {
-        match self {
-            Spec::Vpc(_) | Spec::ElasticIp(_) => vec![],
-            Spec::Subnet(s) => vec![&mut s.vpc],
-            Spec::InternetGateway(s) => s.vpc.iter_mut().collect(),
-            Spec::NatGateway(s) => vec![&mut s.subnet, &mut s.elastic_ip],
-            Spec::RouteTable(s) => vec![&mut s.vpc],
-            Spec::RouteTableAssociation(s) => vec![&mut s.subnet, &mut s.route_table],
-            Spec::Route(s) => vec![&mut s.route_table, &mut s.target],
-            Spec::VpcPeering(s) => vec![&mut s.vpc, &mut s.peer_vpc],
-        }
-    }
-
-    /// For kinds named after what they reference (an association after its subnet), the
-    /// address once references are resolved.
-    pub fn derived_address(&self, current: &Address) -> Option<Address> {
-        match self {
-            Spec::RouteTableAssociation(s) => Some(route_table_association::derived_address(s, current)),
-            _ => None,
-        }
-    }
-
-    /// True when this resource cannot exist beside `other` (a subnet whose CIDR overlaps
-    /// another's in the same VPC): the other must be deleted first.
-    pub fn conflicts_with(&self, other: &Spec) -> bool {
-        match (self, other) {
-            (Spec::Subnet(a), Spec::Subnet(b)) => {
-                a.vpc == b.vpc
-                    && (a.cidr_block.contains(&b.cidr_block) || b.cidr_block.contains(&a.cidr_block))
-            }
-            _ => false,
-        }
-    }
-
     /// Addresses of the resources this one needs to exist first.
     pub fn deps(&self) -> Vec<Address> {
-        self.clone().refs_mut().into_iter().filter_map(|r| r.addr().cloned()).collect()
+        self.clone().refs().into_iter().filter_map(|(_, r)| r.addr().cloned()).collect()
     }
 
     /// The references that, when their target is replaced, force this resource to be replaced
-    /// too (its parent). The others (a table's subnet associations, a route's target) are
-    /// simply re-pointed by an update.
+    /// too (its parent). The others are re-pointed by an update.
     pub fn parent_deps(&self) -> Vec<Address> {
-        match self {
-            Spec::Route(s) => s.route_table.addr().cloned().into_iter().collect(),
-            Spec::RouteTableAssociation(s) => s.subnet.addr().cloned().into_iter().collect(),
-            _ => self.deps(),
-        }
+        self.clone()
+            .refs()
+            .into_iter()
+            .filter(|(role, _)| *role == Role::Parent)
+            .filter_map(|(_, r)| r.addr().cloned())
+            .collect()
     }
 
-    /// Whether AWS refuses to delete `address` while this resource references it. A route's
-    /// target does not hold (the route turns into a blackhole until it is re-pointed); every
-    /// other reference does.
+    /// Whether AWS refuses to delete `address` while this resource references it.
     pub fn holds(&self, address: &Address) -> bool {
-        match self {
-            Spec::Route(s) => s.route_table.addr() == Some(address),
-            _ => self.deps().contains(address),
-        }
+        self.clone().refs().into_iter().any(|(role, r)| role != Role::Points && r.addr() == Some(address))
     }
-
-    /// Routes and associations live inside a route table and carry no tags of their own.
-    pub fn taggable(&self) -> bool {
-        !matches!(self, Spec::Route(_) | Spec::RouteTableAssociation(_))
-    }
-
-    /// Differences in the fields the deployer manages, desired (`self`) against observed.
-    pub fn diff(&self, observed: &Spec) -> Diff {
-        let mut d = Diff::default();
-        match (self, observed) {
-            (Spec::Vpc(a), Spec::Vpc(b)) => vpc::diff(a, b, &mut d),
-            (Spec::Subnet(a), Spec::Subnet(b)) => subnet::diff(a, b, &mut d),
-            (Spec::InternetGateway(a), Spec::InternetGateway(b)) => internet_gateway::diff(a, b, &mut d),
-            (Spec::ElasticIp(_), Spec::ElasticIp(_)) => {}
-            (Spec::NatGateway(a), Spec::NatGateway(b)) => nat_gateway::diff(a, b, &mut d),
-            (Spec::RouteTable(a), Spec::RouteTable(b)) => route_table::diff(a, b, &mut d),
-            (Spec::Route(a), Spec::Route(b)) => route::diff(a, b, &mut d),
-            (Spec::RouteTableAssociation(a), Spec::RouteTableAssociation(b)) => {
-                route_table_association::diff(a, b, &mut d)
-            }
-            (Spec::VpcPeering(a), Spec::VpcPeering(b)) => vpc_peering::diff(a, b, &mut d),
-            (a, b) => d.field("kind", &kind_of(a), &kind_of(b), Replace::Yes),
-        }
-        d
-    }
-}
-
-fn kind_of(s: &Spec) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// A desired resource: where it lives, what it is, and the tags it must carry.
@@ -153,8 +324,14 @@ pub struct Found {
     pub id: String,
     pub spec: Spec,
     pub tags: Tags,
-    /// AWS's own state word (`available`, `pending`, `active`…), for `status`.
+    /// AWS's own state word (`available`, `pending`, `active`…), for `status` and readiness.
     pub state: String,
+}
+
+impl Found {
+    pub fn readiness(&self) -> Readiness {
+        self.spec.readiness(&self.state)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,11 +420,14 @@ impl IdMap {
     }
 }
 
-/// What a resource operation needs: clients, the IDs resolved so far, and the wait bound.
+/// What a resource operation needs: clients, the IDs resolved so far, and the wait bounds.
 pub struct Ctx<'a> {
     pub clients: &'a Clients,
     pub ids: &'a IdMap,
+    /// The bound on any one wait, unless the kind has its own in `timeouts`.
     pub timeout: Duration,
+    /// Waits bounded per kind (a database takes far longer than a NAT gateway).
+    pub timeouts: BTreeMap<&'static str, Duration>,
 }
 
 impl Ctx<'_> {
@@ -262,98 +442,102 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn ec2(&self, region: &str) -> &aws_sdk_ec2::Client {
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         self.clients.ec2(region)
+    }
+
+    /// The wait bound for `kind`.
+    pub fn timeout_for(&self, kind: &str) -> Duration {
+        self.timeouts.get(kind).copied().unwrap_or(self.timeout)
     }
 }
 
-/// Finds every resource of every kind tagged for the environment in `region`: one batched
-/// describe per kind (plus a VPC attribute read per VPC), all kinds concurrently.
+/// One shared describe's result, loaded once.
+type SharedCell = tokio::sync::OnceCell<Arc<dyn Any + Send + Sync>>;
+
+/// What observing one region (or the global scope) needs, and the describes several kinds share:
+/// one DescribeRouteTables yields tables, routes and associations, and is sent once.
+pub struct ObserveCtx<'a> {
+    pub clients: &'a Clients,
+    /// The region observed; [`crate::cloud::GLOBAL_REGION`] for the global scope.
+    pub region: String,
+    pub app: &'a str,
+    pub env: &'a str,
+    shared: Mutex<HashMap<&'static str, Arc<SharedCell>>>,
+}
+
+impl<'a> ObserveCtx<'a> {
+    pub fn new(clients: &'a Clients, region: &str, app: &'a str, env: &'a str) -> ObserveCtx<'a> {
+        ObserveCtx { clients, region: region.to_string(), app, env, shared: Mutex::default() }
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        self.clients.ec2(&self.region)
+    }
+
+    /// The result of `load`, run once per `key` however many kinds ask for it.
+    pub async fn shared<T, F, Fut>(&self, key: &'static str, load: F) -> Result<Arc<T>, Error>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let cell = self.shared.lock().expect("observe cache lock").entry(key).or_default().clone();
+        let value = cell
+            .get_or_try_init(|| async { load().await.map(|v| Arc::new(v) as Arc<dyn Any + Send + Sync>) })
+            .await?
+            .clone();
+        value.downcast::<T>().map_err(|_| Error::Failed(format!("observe cache {key} holds another type")))
+    }
+}
+
+/// Finds every resource of every regional kind tagged for the environment in `region`: a fixed
+/// number of batched reads per kind, all kinds concurrently.
 pub async fn observe_region(
     clients: &Clients,
     region: &str,
     app: &str,
     env: &str,
 ) -> Result<Vec<Found>, Error> {
-    let client = clients.ec2(region);
-    let filters = ec2::env_filters(app, env);
-    let (vpcs, subnets, igws, eips, nats, tables, peerings) = tokio::try_join!(
-        vpc::observe(client, &filters),
-        subnet::observe(client, &filters),
-        internet_gateway::observe(client, &filters),
-        elastic_ip::observe(client, &filters),
-        nat_gateway::observe(client, &filters),
-        route_table::observe(client, &filters),
-        vpc_peering::observe(client, &filters, region),
-    )?;
-    Ok([vpcs, subnets, igws, eips, nats, tables.tables, tables.routes, tables.associations, peerings]
-        .into_iter()
-        .flatten()
-        .collect())
+    observe_kinds(&ObserveCtx::new(clients, region, app, env), Scope::Regional).await
+}
+
+/// Finds every resource of every global kind (IAM, Route 53) owned by the environment.
+pub async fn observe_global(clients: &Clients, app: &str, env: &str) -> Result<Vec<Found>, Error> {
+    observe_kinds(&ObserveCtx::new(clients, crate::cloud::GLOBAL_REGION, app, env), Scope::Global).await
 }
 
 /// Creates the resource (tagged in the same request) and waits until it is usable.
 /// Returns its physical ID.
 pub async fn create(ctx: &Ctx<'_>, r: &Resource) -> Result<String, Error> {
-    let region = r.address.region();
-    match &r.spec {
-        Spec::Vpc(s) => vpc::create(ctx, region, s, &r.tags).await,
-        Spec::Subnet(s) => subnet::create(ctx, region, s, &r.tags).await,
-        Spec::InternetGateway(s) => internet_gateway::create(ctx, region, s, &r.tags).await,
-        Spec::ElasticIp(_) => elastic_ip::create(ctx, region, &r.tags).await,
-        Spec::NatGateway(s) => nat_gateway::create(ctx, &r.address, s, &r.tags).await,
-        Spec::RouteTable(s) => route_table::create(ctx, &r.address, s, &r.tags).await,
-        Spec::Route(s) => route::create(ctx, region, s).await,
-        Spec::RouteTableAssociation(s) => route_table_association::create(ctx, region, s).await,
-        Spec::VpcPeering(s) => vpc_peering::create(ctx, region, s, &r.tags).await,
-    }
+    create_dispatch(ctx, r).await
 }
 
-/// Brings an existing resource in line with its spec without replacing it. Idempotent: it
-/// only touches what `diff` says differs.
+/// Brings an existing resource in line with its spec without replacing it: waits for it first
+/// if it is busy, puts back missing tags, then changes only what `diff` says differs (kinds'
+/// updates are idempotent).
 pub async fn update(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
-    let region = r.address.region();
-    let id = found.id.as_str();
+    if found.readiness() != Readiness::Ready {
+        wait_dispatch(ctx, found).await?;
+    }
     if r.spec.taggable() {
         let missing = missing_tags(&r.tags, &found.tags);
         if !missing.is_empty() {
-            ec2::create_tags(ctx.ec2(region), id, &missing).await?;
+            repair_tags_dispatch(ctx, found, &missing).await?;
         }
     }
-    match (&r.spec, &found.spec) {
-        (Spec::Vpc(s), _) => vpc::update(ctx, region, id, s, diff).await,
-        (Spec::Subnet(s), _) => subnet::update(ctx, region, id, s, diff).await,
-        (Spec::InternetGateway(s), Spec::InternetGateway(o)) => {
-            internet_gateway::update(ctx, region, id, s, o).await
-        }
-        (Spec::NatGateway(_), _) => nat_gateway::update(ctx, region, id).await,
-        (Spec::RouteTableAssociation(s), _) => {
-            route_table_association::update(ctx, region, id, s).await.map(|_| ())
-        }
-        (Spec::Route(s), _) => route::update(ctx, region, s).await,
-        (Spec::VpcPeering(s), Spec::VpcPeering(o)) => {
-            vpc_peering::update(ctx, region, id, s, o, &r.tags).await
-        }
-        _ => Ok(()),
-    }
+    // Also with no field differing: a reference whose target was replaced is re-pointed.
+    update_dispatch(ctx, r, found, diff).await
+}
+
+/// Waits until a busy resource is usable.
+pub async fn wait_ready(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
+    wait_dispatch(ctx, found).await
 }
 
 /// Deletes what was found, waiting until AWS lets go of it. Already gone is success.
 pub async fn delete(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
-    let region = found.address.region();
-    let id = found.id.as_str();
-    let result = match &found.spec {
-        Spec::Vpc(_) => vpc::delete(ctx, region, id).await,
-        Spec::Subnet(_) => subnet::delete(ctx, region, id).await,
-        Spec::InternetGateway(_) => internet_gateway::delete(ctx, region, id).await,
-        Spec::ElasticIp(_) => elastic_ip::delete(ctx, region, id).await,
-        Spec::NatGateway(_) => nat_gateway::delete(ctx, region, id).await,
-        Spec::RouteTable(_) => route_table::delete(ctx, region, id).await,
-        Spec::Route(s) => route::delete(ctx, region, id, s).await,
-        Spec::RouteTableAssociation(_) => route_table_association::delete(ctx, region, id).await,
-        Spec::VpcPeering(_) => vpc_peering::delete(ctx, region, id).await,
-    };
-    match result {
+    match delete_dispatch(ctx, found).await {
         Err(e) if e.is_not_found() => Ok(()),
         other => other,
     }

@@ -4,27 +4,82 @@
 use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Replace, Spec, Tags};
-use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::model::{Address, Ref};
+
+const NOT_FOUND: &str = "NatGatewayNotFound";
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NatGatewaySpec {
     /// The public subnet it lives in.
     pub subnet: Ref,
     pub elastic_ip: Ref,
-    /// `available` when desired. A gateway an interrupted run left `pending` differs, and the
-    /// next run waits for it instead of calling it done.
-    pub state: String,
 }
-
-pub const AVAILABLE: &str = "available";
 
 pub fn diff(desired: &NatGatewaySpec, observed: &NatGatewaySpec, d: &mut Diff) {
     d.field("subnet", &desired.subnet, &observed.subnet, Replace::Yes);
     d.field("elastic_ip", &desired.elastic_ip, &observed.elastic_ip, Replace::Yes);
-    d.field("state", &desired.state, &observed.state, Replace::No);
+}
+
+pub struct NatGateway;
+
+impl Kind for NatGateway {
+    type Spec = NatGatewaySpec;
+    const NAME: &'static str = "nat-gateway";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut NatGatewaySpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.subnet), (Role::Parent, &mut spec.elastic_ip)]
+    }
+    fn normalize(_: &mut NatGatewaySpec) {}
+    fn diff(desired: &NatGatewaySpec, observed: &NatGatewaySpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    /// A gateway an interrupted run left `pending` is waited for, not taken as done.
+    fn readiness(_: &NatGatewaySpec, state: &str) -> Readiness {
+        ec2::pending_is_busy(state)
+    }
+    fn conflicts(_: &NatGatewaySpec, _: &NatGatewaySpec) -> bool {
+        false
+    }
+    fn derived_address(_: &NatGatewaySpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &NatGatewaySpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address, spec, tags).await
+    }
+    async fn update(
+        _: &Ctx<'_>,
+        _: &Address,
+        _: &str,
+        _: &NatGatewaySpec,
+        _: &NatGatewaySpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        // Every managed field forces replacement; tags are repaired by `repair_tags`.
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &NatGatewaySpec) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
+        wait_available(ctx, address.region(), id).await
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
+    }
 }
 
 /// Gateways that are deleted or failed are history, not resources: AWS keeps showing them for
@@ -51,7 +106,6 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
                 spec: Spec::NatGateway(NatGatewaySpec {
                     subnet: Ref::Id(n.subnet_id()?.to_string()),
                     elastic_ip: Ref::Id(allocation.to_string()),
-                    state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 }),
                 tags,
                 state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -88,19 +142,19 @@ pub async fn create(
     Ok(id)
 }
 
-/// The only thing to update in place: waiting for a gateway that is not yet available.
-pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    wait_available(ctx, region, id).await
-}
-
 async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
     wait_until(&format!("{id} to become available"), ctx.timeout, || async {
-        let out =
-            match client.describe_nat_gateways().nat_gateway_ids(id).send().await.op("DescribeNatGateways") {
-                Err(e) if e.is_not_found() => return Ok(Waited::NotYet("not visible yet".into())),
-                other => other?,
-            };
+        let out = match client
+            .describe_nat_gateways()
+            .nat_gateway_ids(id)
+            .send()
+            .await
+            .op_or_gone("DescribeNatGateways", ec2_code(NOT_FOUND))
+        {
+            Err(e) if e.is_not_found() => return Ok(Waited::NotYet("not visible yet".into())),
+            other => other?,
+        };
         let nat = out.nat_gateways().first();
         match nat.and_then(|n| n.state()) {
             Some(NatGatewayState::Available) => Ok(Waited::Done(())),
@@ -119,13 +173,23 @@ async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Err
 /// Deletes and waits until `deleted`: only then are its EIP and subnet free to go.
 pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
-    client.delete_nat_gateway().nat_gateway_id(id).send().await.op("DeleteNatGateway")?;
+    client
+        .delete_nat_gateway()
+        .nat_gateway_id(id)
+        .send()
+        .await
+        .op_or_gone("DeleteNatGateway", ec2_code(NOT_FOUND))?;
     wait_until(&format!("{id} to be deleted"), ctx.timeout, || async {
-        let out =
-            match client.describe_nat_gateways().nat_gateway_ids(id).send().await.op("DescribeNatGateways") {
-                Err(e) if e.is_not_found() => return Ok(Waited::Done(())),
-                other => other?,
-            };
+        let out = match client
+            .describe_nat_gateways()
+            .nat_gateway_ids(id)
+            .send()
+            .await
+            .op_or_gone("DescribeNatGateways", ec2_code(NOT_FOUND))
+        {
+            Err(e) if e.is_not_found() => return Ok(Waited::Done(())),
+            other => other?,
+        };
         match out.nat_gateways().first().and_then(|n| n.state()) {
             None | Some(NatGatewayState::Deleted) => Ok(Waited::Done(())),
             Some(s) => Ok(Waited::NotYet(s.as_str().to_string())),

@@ -7,9 +7,65 @@ use aws_sdk_ec2::types::RouteTable;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Replace, Spec};
-use crate::cloud::{AwsResultExt, Error};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::model::{Address, Ref};
+
+pub struct Route;
+
+impl Kind for Route {
+    type Spec = RouteSpec;
+    const NAME: &'static str = "route";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = false;
+
+    /// A route lives in its table; its target does not hold (AWS turns the route into a
+    /// blackhole until it is re-pointed).
+    fn refs(spec: &mut RouteSpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.route_table), (Role::Points, &mut spec.target)]
+    }
+    fn normalize(_: &mut RouteSpec) {}
+    fn diff(desired: &RouteSpec, observed: &RouteSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &RouteSpec, _: &str) -> Readiness {
+        // `blackhole` is a difference in its target, not a wait.
+        Readiness::Ready
+    }
+    fn conflicts(_: &RouteSpec, _: &RouteSpec) -> bool {
+        false
+    }
+    fn derived_address(_: &RouteSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        Ok(route_table::observe_shared(ctx).await?.routes.clone())
+    }
+    async fn create(ctx: &Ctx<'_>, address: &Address, spec: &RouteSpec, _: &Tags) -> Result<String, Error> {
+        create(ctx, address.region(), spec).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        desired: &RouteSpec,
+        _: &RouteSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        update(ctx, address.region(), desired).await
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, observed: &RouteSpec) -> Result<(), Error> {
+        delete(ctx, address.region(), id, observed).await
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
+        // Untagged: it is ours because its route table is.
+        Ok(())
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteSpec {
@@ -106,6 +162,6 @@ pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str, spec: &RouteSpec) -> 
         .destination_cidr_block(spec.destination.to_string())
         .send()
         .await
-        .op("DeleteRoute")?;
+        .op_or_gone("DeleteRoute", ec2_code("InvalidRoute.NotFound"))?;
     Ok(())
 }

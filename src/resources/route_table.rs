@@ -5,10 +5,82 @@
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, route, route_table_association, Ctx, Diff, Found, Replace, Spec, Tags};
-use crate::cloud::{retry_on_codes, AwsResultExt, Error};
+use std::sync::Arc;
+
+use super::{
+    ec2, route, route_table_association, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope,
+    Spec, Tags,
+};
+use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::model::{Address, Ref};
+
+pub struct RouteTable;
+
+impl Kind for RouteTable {
+    type Spec = RouteTableSpec;
+    const NAME: &'static str = "route-table";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut RouteTableSpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.vpc)]
+    }
+    fn normalize(_: &mut RouteTableSpec) {}
+    fn diff(desired: &RouteTableSpec, observed: &RouteTableSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &RouteTableSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(_: &RouteTableSpec, _: &RouteTableSpec) -> bool {
+        false
+    }
+    fn derived_address(_: &RouteTableSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        Ok(observe_shared(ctx).await?.tables.clone())
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &RouteTableSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address, spec, tags).await
+    }
+    async fn update(
+        _: &Ctx<'_>,
+        _: &Address,
+        _: &str,
+        _: &RouteTableSpec,
+        _: &RouteTableSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        // Its only field forces replacement; its routes and associations are kinds of their own.
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &RouteTableSpec) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
+    }
+}
+
+/// The region's route tables with their routes and associations: one DescribeRouteTables,
+/// shared by the three kinds that live in it.
+pub async fn observe_shared(ctx: &ObserveCtx<'_>) -> Result<Arc<Tables>, Error> {
+    ctx.shared("ec2:DescribeRouteTables", || async {
+        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+    })
+    .await
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteTableSpec {
@@ -79,7 +151,13 @@ pub async fn create(
 pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
     retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
-        client.delete_route_table().route_table_id(id).send().await.op("DeleteRouteTable").map(|_| ())
+        client
+            .delete_route_table()
+            .route_table_id(id)
+            .send()
+            .await
+            .op_or_gone("DeleteRouteTable", ec2_code("InvalidRouteTableID.NotFound"))
+            .map(|_| ())
     })
     .await
 }

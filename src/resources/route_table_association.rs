@@ -9,11 +9,79 @@
 use aws_sdk_ec2::types::RouteTable;
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Replace, Spec};
-use crate::cloud::{AwsResultExt, Error};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
 pub const KIND: &str = "route-table-association";
+
+pub struct RouteTableAssociation;
+
+impl Kind for RouteTableAssociation {
+    type Spec = RouteTableAssociationSpec;
+    const NAME: &'static str = KIND;
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = false;
+
+    fn refs(spec: &mut RouteTableAssociationSpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.subnet), (Role::Holds, &mut spec.route_table)]
+    }
+    fn normalize(_: &mut RouteTableAssociationSpec) {}
+    fn diff(desired: &RouteTableAssociationSpec, observed: &RouteTableAssociationSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &RouteTableAssociationSpec, state: &str) -> Readiness {
+        if state == "associating" {
+            Readiness::Busy(state.to_string())
+        } else {
+            Readiness::Ready
+        }
+    }
+    fn conflicts(_: &RouteTableAssociationSpec, _: &RouteTableAssociationSpec) -> bool {
+        false
+    }
+    fn derived_address(spec: &RouteTableAssociationSpec, current: &Address) -> Option<Address> {
+        Some(derived_address(spec, current))
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        Ok(route_table::observe_shared(ctx).await?.associations.clone())
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &RouteTableAssociationSpec,
+        _: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address.region(), spec).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        desired: &RouteTableAssociationSpec,
+        _: &RouteTableAssociationSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        update(ctx, address.region(), id, desired).await.map(|_| ())
+    }
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        _: &RouteTableAssociationSpec,
+    ) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        // Associating takes effect at once for every purpose the deployer has.
+        Ok(())
+    }
+    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
+        // Untagged: it is ours because its route table is.
+        Ok(())
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RouteTableAssociationSpec {
@@ -123,6 +191,6 @@ pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> 
         .association_id(id)
         .send()
         .await
-        .op("DisassociateRouteTable")?;
+        .op_or_gone("DisassociateRouteTable", ec2_code("InvalidAssociationID.NotFound"))?;
     Ok(())
 }

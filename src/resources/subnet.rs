@@ -5,10 +5,68 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, SubnetStat
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Replace, Spec, Tags};
-use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
-use crate::model::Ref;
+use crate::model::{Address, Ref};
+
+pub struct Subnet;
+
+impl Kind for Subnet {
+    type Spec = SubnetSpec;
+    const NAME: &'static str = "subnet";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut SubnetSpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.vpc)]
+    }
+    fn normalize(_: &mut SubnetSpec) {}
+    fn diff(desired: &SubnetSpec, observed: &SubnetSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &SubnetSpec, state: &str) -> Readiness {
+        ec2::pending_is_busy(state)
+    }
+    /// Two subnets of one VPC cannot overlap: a moved subnet waits for the old one to go.
+    fn conflicts(a: &SubnetSpec, b: &SubnetSpec) -> bool {
+        a.vpc == b.vpc && (a.cidr_block.contains(&b.cidr_block) || b.cidr_block.contains(&a.cidr_block))
+    }
+    fn derived_address(_: &SubnetSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &SubnetSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address.region(), spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        desired: &SubnetSpec,
+        _: &SubnetSpec,
+        diff: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        update(ctx, address.region(), id, desired, diff).await
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &SubnetSpec) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
+        wait_available(ctx, address.region(), id).await
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SubnetSpec {
@@ -68,22 +126,33 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags)
     let subnet = out.subnet().ok_or_else(|| Error::Failed("CreateSubnet returned no subnet".into()))?;
     let id = subnet.subnet_id().unwrap_or_default().to_string();
     if subnet.state() != Some(&SubnetState::Available) {
-        wait_until(&format!("{id} to become available"), ctx.timeout, || async {
-            match client.describe_subnets().subnet_ids(&id).send().await.op("DescribeSubnets") {
-                Ok(o) if o.subnets().first().and_then(|s| s.state()) == Some(&SubnetState::Available) => {
-                    Ok(Waited::Done(()))
-                }
-                Ok(_) => Ok(Waited::NotYet("pending".into())),
-                Err(e) if e.is_not_found() => Ok(Waited::NotYet("not visible yet".into())),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+        wait_available(ctx, region, &id).await?;
     }
     if spec.map_public_ip_on_launch {
         set_map_public_ip(ctx, region, &id, true).await?;
     }
     Ok(id)
+}
+
+async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
+    let client = ctx.ec2(region);
+    wait_until(&format!("{id} to become available"), ctx.timeout, || async {
+        let out = client
+            .describe_subnets()
+            .subnet_ids(id)
+            .send()
+            .await
+            .op_or_gone("DescribeSubnets", ec2_code("InvalidSubnetID.NotFound"));
+        match out {
+            Ok(o) if o.subnets().first().and_then(|s| s.state()) == Some(&SubnetState::Available) => {
+                Ok(Waited::Done(()))
+            }
+            Ok(_) => Ok(Waited::NotYet("pending".into())),
+            Err(e) if e.is_not_found() => Ok(Waited::NotYet("not visible yet".into())),
+            Err(e) => Err(e),
+        }
+    })
+    .await
 }
 
 pub async fn update(
@@ -114,7 +183,13 @@ async fn set_map_public_ip(ctx: &Ctx<'_>, region: &str, id: &str, on: bool) -> R
 pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
     retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
-        client.delete_subnet().subnet_id(id).send().await.op("DeleteSubnet").map(|_| ())
+        client
+            .delete_subnet()
+            .subnet_id(id)
+            .send()
+            .await
+            .op_or_gone("DeleteSubnet", ec2_code("InvalidSubnetID.NotFound"))
+            .map(|_| ())
     })
     .await
 }

@@ -4,9 +4,62 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttribu
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Replace, Spec, Tags};
-use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
+use crate::model::{Address, Ref};
+
+pub struct Vpc;
+
+impl Kind for Vpc {
+    type Spec = VpcSpec;
+    const NAME: &'static str = "vpc";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(_: &mut VpcSpec) -> Vec<(Role, &mut Ref)> {
+        vec![]
+    }
+    fn normalize(_: &mut VpcSpec) {}
+    fn diff(desired: &VpcSpec, observed: &VpcSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &VpcSpec, state: &str) -> Readiness {
+        ec2::pending_is_busy(state)
+    }
+    fn conflicts(_: &VpcSpec, _: &VpcSpec) -> bool {
+        false
+    }
+    fn derived_address(_: &VpcSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+    }
+    async fn create(ctx: &Ctx<'_>, address: &Address, spec: &VpcSpec, tags: &Tags) -> Result<String, Error> {
+        create(ctx, address.region(), spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        desired: &VpcSpec,
+        _: &VpcSpec,
+        diff: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        update(ctx, address.region(), id, desired, diff).await
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &VpcSpec) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
+        wait_available(ctx, address.region(), id).await
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VpcSpec {
@@ -86,8 +139,25 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &VpcSpec, tags: &Tags) ->
         .vpc()
         .and_then(|v| v.vpc_id())
         .ok_or_else(|| Error::Failed("CreateVpc returned no VPC ID".into()))?;
+    wait_available(ctx, region, id).await?;
+    // A new VPC has DNS support on and DNS hostnames off: set only what differs from that.
+    let fresh =
+        VpcSpec { cidr_block: spec.cidr_block, enable_dns_support: true, enable_dns_hostnames: false };
+    let mut d = Diff::default();
+    diff(spec, &fresh, &mut d);
+    update(ctx, region, id, spec, &d).await?;
+    Ok(id.to_string())
+}
+
+async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
+    let client = ctx.ec2(region);
     wait_until(&format!("{id} to become available"), ctx.timeout, || async {
-        let out = client.describe_vpcs().vpc_ids(id).send().await.op("DescribeVpcs");
+        let out = client
+            .describe_vpcs()
+            .vpc_ids(id)
+            .send()
+            .await
+            .op_or_gone("DescribeVpcs", ec2_code("InvalidVpcID.NotFound"));
         match out {
             Ok(o) if o.vpcs().first().and_then(|v| v.state()) == Some(&VpcState::Available) => {
                 Ok(Waited::Done(()))
@@ -98,14 +168,7 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &VpcSpec, tags: &Tags) ->
             Err(e) => Err(e),
         }
     })
-    .await?;
-    // A new VPC has DNS support on and DNS hostnames off: set only what differs from that.
-    let fresh =
-        VpcSpec { cidr_block: spec.cidr_block, enable_dns_support: true, enable_dns_hostnames: false };
-    let mut d = Diff::default();
-    diff(spec, &fresh, &mut d);
-    update(ctx, region, id, spec, &d).await?;
-    Ok(id.to_string())
+    .await
 }
 
 pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str, spec: &VpcSpec, diff: &Diff) -> Result<(), Error> {
@@ -138,7 +201,15 @@ pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> 
         &format!("{id} to be deletable"),
         &["DependencyViolation"],
         ctx.timeout,
-        || async { client.delete_vpc().vpc_id(id).send().await.op("DeleteVpc").map(|_| ()) },
+        || async {
+            client
+                .delete_vpc()
+                .vpc_id(id)
+                .send()
+                .await
+                .op_or_gone("DeleteVpc", ec2_code("InvalidVpcID.NotFound"))
+                .map(|_| ())
+        },
     )
     .await
 }

@@ -9,12 +9,82 @@ use aws_sdk_ec2::types::{
 };
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Replace, Spec, Tags};
-use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
-use crate::model::Ref;
+use crate::model::{Address, Ref};
 
 pub const ACTIVE: &str = "active";
+const NOT_FOUND: &str = "InvalidVpcPeeringConnectionID.NotFound";
+/// Accepted, on its way to `active` with nothing left for the deployer to do but wait.
+const PROVISIONING: &str = "provisioning";
+
+pub struct VpcPeering;
+
+impl Kind for VpcPeering {
+    type Spec = VpcPeeringSpec;
+    const NAME: &'static str = "vpc-peering";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut VpcPeeringSpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.vpc), (Role::Parent, &mut spec.peer_vpc)]
+    }
+    /// `provisioning` is `active` in the making: readiness, not a difference.
+    fn normalize(spec: &mut VpcPeeringSpec) {
+        if spec.status == PROVISIONING {
+            spec.status = ACTIVE.to_string();
+        }
+    }
+    fn diff(desired: &VpcPeeringSpec, observed: &VpcPeeringSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &VpcPeeringSpec, state: &str) -> Readiness {
+        if state == PROVISIONING {
+            Readiness::Busy(state.to_string())
+        } else {
+            Readiness::Ready
+        }
+    }
+    fn conflicts(_: &VpcPeeringSpec, _: &VpcPeeringSpec) -> bool {
+        false
+    }
+    fn derived_address(_: &VpcPeeringSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env), &ctx.region).await
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &VpcPeeringSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address.region(), spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        desired: &VpcPeeringSpec,
+        observed: &VpcPeeringSpec,
+        _: &Diff,
+        tags: &Tags,
+    ) -> Result<(), Error> {
+        // The accepter's side carries its own copy of the tags.
+        update(ctx, address.region(), id, desired, observed, tags).await
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &VpcPeeringSpec) -> Result<(), Error> {
+        delete(ctx, address.region(), id).await
+    }
+    async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
+        wait_active(ctx, address.region(), id).await
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VpcPeeringSpec {
@@ -138,7 +208,7 @@ pub async fn update(
         // The request takes a moment to reach the peer region.
         let status = wait_until(&format!("{id} to reach {}", spec.peer_region), ctx.timeout, || async {
             let out = peer.describe_vpc_peering_connections().vpc_peering_connection_ids(id).send().await;
-            match out.op("DescribeVpcPeeringConnections") {
+            match out.op_or_gone("DescribeVpcPeeringConnections", ec2_code(NOT_FOUND)) {
                 Err(e) if e.is_not_found() => Ok(Waited::NotYet("not visible yet".into())),
                 Err(e) => Err(e),
                 Ok(o) => match o.vpc_peering_connections().first().and_then(status_code) {
@@ -161,21 +231,8 @@ pub async fn update(
                 .op("AcceptVpcPeeringConnection")?;
         }
         // Tags do not cross regions: the accepter's view of the connection is tagged separately.
-        ec2::create_tags(peer, id, tags).await?;
-        let requester = ctx.ec2(region);
-        wait_until(&format!("{id} to become active"), ctx.timeout, || async {
-            let out =
-                requester.describe_vpc_peering_connections().vpc_peering_connection_ids(id).send().await;
-            let out = out.op("DescribeVpcPeeringConnections")?;
-            match out.vpc_peering_connections().first().and_then(status_code) {
-                Some(VpcPeeringConnectionStateReasonCode::Active) => Ok(Waited::Done(())),
-                Some(code) if is_gone(Some(code)) => {
-                    Err(Error::Failed(format!("{id} became {}", code.as_str())))
-                }
-                other => Ok(Waited::NotYet(other.map(|c| c.as_str().to_string()).unwrap_or_default())),
-            }
-        })
-        .await?;
+        ec2::create_tags(&peer, id, tags).await?;
+        wait_active(ctx, region, id).await?;
     }
     if spec.allow_remote_dns_resolution != observed.allow_remote_dns_resolution {
         let options = || {
@@ -201,12 +258,26 @@ pub async fn update(
     Ok(())
 }
 
+async fn wait_active(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
+    let requester = ctx.ec2(region);
+    wait_until(&format!("{id} to become active"), ctx.timeout, || async {
+        let out = requester.describe_vpc_peering_connections().vpc_peering_connection_ids(id).send().await;
+        let out = out.op("DescribeVpcPeeringConnections")?;
+        match out.vpc_peering_connections().first().and_then(status_code) {
+            Some(VpcPeeringConnectionStateReasonCode::Active) => Ok(Waited::Done(())),
+            Some(code) if is_gone(Some(code)) => Err(Error::Failed(format!("{id} became {}", code.as_str()))),
+            other => Ok(Waited::NotYet(other.map(|c| c.as_str().to_string()).unwrap_or_default())),
+        }
+    })
+    .await
+}
+
 pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     ctx.ec2(region)
         .delete_vpc_peering_connection()
         .vpc_peering_connection_id(id)
         .send()
         .await
-        .op("DeleteVpcPeeringConnection")?;
+        .op_or_gone("DeleteVpcPeeringConnection", ec2_code(NOT_FOUND))?;
     Ok(())
 }

@@ -40,7 +40,7 @@ fn clients(rules: &[&Rule]) -> Clients {
 }
 
 fn ctx<'a>(clients: &'a Clients, ids: &'a IdMap, timeout: Duration) -> Ctx<'a> {
-    Ctx { clients, ids, timeout, timeouts: BTreeMap::new() }
+    Ctx { clients, ids, policy: Default::default(), timeout, timeouts: BTreeMap::new() }
 }
 
 fn error(code: &str) -> ErrorMetadata {

@@ -49,7 +49,7 @@ macro_rules! service {
     )*};
 }
 
-service!(aws_sdk_ec2, aws_sdk_ssm);
+service!(aws_sdk_ec2, aws_sdk_ecr, aws_sdk_rds, aws_sdk_ssm);
 
 /// The region global services (IAM, Route 53) are called in.
 pub const GLOBAL_REGION: &str = "us-east-1";

@@ -165,6 +165,7 @@ impl Session {
         let ctx = Ctx {
             clients: &self.clients,
             ids: &ids,
+            policy: self.config().deletion_policy(),
             timeout: self.config().engine.wait_timeout,
             timeouts: self.config().wait_timeouts(),
         };

@@ -77,6 +77,11 @@ impl Config {
         BTreeMap::new()
     }
 
+    /// What destroy keeps and how it deletes data.
+    pub fn deletion_policy(&self) -> crate::resources::DeletionPolicy {
+        crate::resources::DeletionPolicy::default()
+    }
+
     /// Regions in order: primary first, then the secondaries.
     pub fn region_names(&self) -> Vec<String> {
         std::iter::once(self.primary_region.clone()).chain(self.secondary_regions.iter().cloned()).collect()

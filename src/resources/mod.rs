@@ -420,10 +420,21 @@ impl IdMap {
     }
 }
 
-/// What a resource operation needs: clients, the IDs resolved so far, and the wait bounds.
+/// What the configuration says about deleting data: destroy is deliberate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeletionPolicy {
+    /// Keep a container repository that still holds images (`registry.keep_on_destroy`).
+    pub keep_repositories_with_images: bool,
+    /// Delete a database without a final snapshot (`database.skip_final_snapshot`).
+    pub skip_final_snapshot: bool,
+}
+
+/// What a resource operation needs: clients, the IDs resolved so far, the wait bounds, and the
+/// deletion policy.
 pub struct Ctx<'a> {
     pub clients: &'a Clients,
     pub ids: &'a IdMap,
+    pub policy: DeletionPolicy,
     /// The bound on any one wait, unless the kind has its own in `timeouts`.
     pub timeout: Duration,
     /// Waits bounded per kind (a database takes far longer than a NAT gateway).

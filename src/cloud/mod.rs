@@ -333,6 +333,10 @@ pub trait AwsResultExt<T, E> {
     /// own check (`DeleteRepositoryError::is_repository_not_found_exception`, or for EC2, whose
     /// errors are not modelled, the exact documented code such as `InvalidVpcID.NotFound`).
     fn op_or_gone(self, operation: &'static str, gone: impl Fn(&E) -> bool) -> Result<T, Error>;
+
+    /// `Ok(None)` when the call was refused with the error `expected` recognises (a create
+    /// answered "already exists" after its first response was lost), the output otherwise.
+    fn op_unless(self, operation: &'static str, expected: impl Fn(&E) -> bool) -> Result<Option<T>, Error>;
 }
 
 impl<T, E, R> AwsResultExt<T, E> for Result<T, SdkError<E, R>>
@@ -349,6 +353,14 @@ where
             let not_found = e.as_service_error().is_some_and(&gone);
             Error::aws(operation, &e, not_found)
         })
+    }
+
+    fn op_unless(self, operation: &'static str, expected: impl Fn(&E) -> bool) -> Result<Option<T>, Error> {
+        match self {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if e.as_service_error().is_some_and(&expected) => Ok(None),
+            Err(e) => Err(Error::aws(operation, &e, false)),
+        }
     }
 }
 

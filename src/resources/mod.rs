@@ -27,6 +27,8 @@ use crate::cloud::{Clients, Error};
 use crate::model::{Address, Ref};
 
 pub mod ec2;
+pub mod ecr_replication;
+pub mod ecr_repository;
 pub mod elastic_ip;
 pub mod internet_gateway;
 pub mod nat_gateway;
@@ -272,6 +274,8 @@ kinds! {
     RouteTableAssociation => route_table_association::RouteTableAssociation,
     Route => route::Route,
     VpcPeering => vpc_peering::VpcPeering,
+    EcrRepository => ecr_repository::EcrRepository,
+    EcrReplication => ecr_replication::EcrReplication,
 }
 
 impl Serialize for Spec {

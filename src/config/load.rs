@@ -88,26 +88,64 @@ fn environments_help(dir: &Path) -> String {
 fn read(dir: &Path, name: &str, env: &str, issues: &mut Vec<ConfigIssue>) -> Option<SourceFile> {
     let path = dir.join(name);
     let shown = path.display().to_string();
-    match std::fs::read_to_string(&path) {
+    let problem = |code, message: String, help: String| {
+        ConfigIssue::new(code, "", message).in_files(shown.clone()).help(help)
+    };
+    let bytes = match std::fs::metadata(&path).and_then(|meta| {
+        // Reading a directory fails with an error that names no file; say what it is instead.
+        if meta.is_dir() {
+            Ok(None)
+        } else {
+            std::fs::read(&path).map(Some)
+        }
+    }) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            issues.push(problem(
+                "config::not_a_file",
+                "is a directory, not a file".to_owned(),
+                format!("the configuration of an environment is the file {name}: replace the directory with it"),
+            ));
+            return None;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let (message, help) = if name == BASE_FILE {
+                (
+                    "the shared configuration file does not exist".to_owned(),
+                    format!(
+                        "every environment is {BASE_FILE} merged with <env>.toml; \
+                         is {} the configuration directory?",
+                        dir.display()
+                    ),
+                )
+            } else {
+                (format!("environment `{env}` has no configuration file"), environments_help(dir))
+            };
+            issues.push(problem("config::missing_file", message, help));
+            return None;
+        }
+        Err(error) => {
+            issues.push(problem(
+                "config::unreadable_file",
+                format!("cannot read the file: {error}"),
+                "check that the file is readable by the user running the deployer".to_owned(),
+            ));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
         Ok(text) => Some(SourceFile { name: shown, text: Arc::new(text) }),
         Err(error) => {
-            let (message, help) = if error.kind() == std::io::ErrorKind::NotFound {
-                if name == BASE_FILE {
-                    (
-                        "the shared configuration file does not exist".to_owned(),
-                        format!(
-                            "every environment is {BASE_FILE} merged with <env>.toml; \
-                             is {} the configuration directory?",
-                            dir.display()
-                        ),
-                    )
-                } else {
-                    (format!("environment `{env}` has no configuration file"), environments_help(dir))
-                }
-            } else {
-                (format!("cannot read the file: {error}"), environments_help(dir))
-            };
-            issues.push(ConfigIssue::new("config::missing_file", "", message).in_files(shown).help(help));
+            let offset = error.utf8_error().valid_up_to();
+            let line = error.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            issues.push(problem(
+                "config::not_utf8",
+                format!("is not valid UTF-8 (byte offset {offset})"),
+                format!(
+                    "the first byte that is not UTF-8 is on line {line}; TOML files are UTF-8: \
+                     save the file as UTF-8 (an editor may have written Latin-1 or UTF-16)"
+                ),
+            ));
             None
         }
     }

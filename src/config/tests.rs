@@ -790,3 +790,33 @@ fn rendered_report() {
     let rendered = render(&result.unwrap_err()).replace(&dir.path().display().to_string(), "config");
     insta::assert_snapshot!(rendered);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files that cannot be read as configuration
+
+#[test]
+fn a_file_that_is_not_utf8_says_where() {
+    let dir = write_dir(BASE, &[]);
+    std::fs::write(dir.path().join("dev.toml"), b"[network]\nnat_gateways = \"caf\xe9\"\n").unwrap();
+    let report = load(dir.path(), "dev").unwrap_err();
+    Problems::new(dir.path(), report)
+        .one("config::not_utf8", "dev.toml", "")
+        .says("dev.toml: is not valid UTF-8 (byte offset 29)")
+        .hints("line 2");
+}
+
+#[test]
+fn a_directory_in_place_of_a_file_is_named_as_such() {
+    let dir = write_dir(BASE, &[]);
+    std::fs::create_dir(dir.path().join("dev.toml")).unwrap();
+    let report = load(dir.path(), "dev").unwrap_err();
+    let problems = Problems::new(dir.path(), report);
+    problems.one("config::not_a_file", "dev.toml", "").says("dev.toml: is a directory, not a file");
+    assert!(!problems.rendered.contains("no configuration file"), "{}", problems.rendered);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("base.toml")).unwrap();
+    std::fs::write(dir.path().join("dev.toml"), "").unwrap();
+    let report = load(dir.path(), "dev").unwrap_err();
+    Problems::new(dir.path(), report).one("config::not_a_file", "base.toml", "").says("is a directory");
+}

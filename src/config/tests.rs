@@ -702,15 +702,40 @@ fn nat_gateway_mode() {
 
 #[test]
 fn endpoint_url_is_http() {
-    for bad in ["127.0.0.1:5000", "ftp://x", "http://"] {
+    for (bad, why) in [
+        ("127.0.0.1:5000", "does not start with http:// or https://"),
+        ("ftp://x", "the scheme is `ftp`"),
+        ("http://", "the host is empty"),
+        ("https://:5000", "the host is empty"),
+        ("http:///x", "the host is empty"),
+        ("http:// 127.0.0.1", "contains whitespace"),
+        ("http://127.0.0.1:5000 ", "contains whitespace"),
+        ("http://127.0.0.1:", "the port after `:` is empty"),
+        ("http://127.0.0.1:99999", "not a number from 1 to 65535"),
+        ("http://localhost:50x0", "not a number from 1 to 65535"),
+        ("http://user:pw@localhost", "credentials"),
+        ("http://local..host", "not a valid host name"),
+        ("http://local_host?x=1", "no query or fragment"),
+        ("http://[::1", "no closing `]`"),
+        ("http://[nope]:5000", "not an IPv6 address"),
+    ] {
         let problems = err(BASE, &format!("[aws]\nendpoint_url = \"{bad}\"\n"));
-        check!(
-            problems,
-            "config::invalid_url",
-            "dev.toml",
-            "aws.endpoint_url",
-            format!("\"{bad}\"").as_str()
-        );
+        check!(problems, "config::invalid_url", "dev.toml", "aws.endpoint_url", format!("\"{bad}\"").as_str())
+            .says(why);
+    }
+}
+
+#[test]
+fn endpoint_urls_that_work() {
+    for good in [
+        "http://127.0.0.1:5000",
+        "https://localhost",
+        "http://moto_server:5000/",
+        "HTTPS://emulator.internal.example.com.:443/aws",
+        "http://[::1]:5000",
+        "http://[2001:db8::1]",
+    ] {
+        assert_eq!(validate::endpoint_url_problem(good), None, "{good}");
     }
 }
 

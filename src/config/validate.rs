@@ -662,16 +662,18 @@ impl Check<'_> {
     fn aws(&mut self, merged: &Merged) -> Option<AwsConfig> {
         let mut ok = true;
         if let Some(url) = &merged.endpoint_url {
-            let rest = url.value.strip_prefix("http://").or_else(|| url.value.strip_prefix("https://"));
-            if rest.is_none_or(|rest| rest.trim().is_empty()) {
+            if let Some(problem) = endpoint_url_problem(&url.value) {
                 ok = false;
                 let issue = ConfigIssue::new(
                     "config::invalid_url",
                     "aws.endpoint_url",
-                    format!("`{}` is not an http:// or https:// URL", url.value),
+                    format!("`{}` is not a usable endpoint URL: {problem}", url.value),
                 )
-                .help("the endpoint of an AWS emulator, e.g. \"http://127.0.0.1:5000\"");
-                let issue = self.at(issue, url, "not an http(s) URL");
+                .help(
+                    "an endpoint is http:// or https://, a host name or IP address, an optional \
+                     port and path, e.g. \"http://127.0.0.1:5000\" for a local AWS emulator",
+                );
+                let issue = self.at(issue, url, problem);
                 self.issue(issue);
             }
         }
@@ -732,6 +734,74 @@ impl Check<'_> {
             wait_timeout: Duration::from_secs(wait_timeout? as u64),
         })
     }
+}
+
+/// What makes `url` unusable as an AWS endpoint, if anything: it must be `http://` or `https://`,
+/// a non-empty host (a name, an IPv4 address or a bracketed IPv6 address), an optional port
+/// `1..=65535` and an optional path, with no whitespace, user info, query or fragment.
+pub(crate) fn endpoint_url_problem(url: &str) -> Option<String> {
+    if let Some(bad) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Some(if bad.is_whitespace() {
+            "it contains whitespace".to_owned()
+        } else {
+            format!("it contains the control character {bad:?}")
+        });
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some("it does not start with http:// or https://".to_owned());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Some(format!("the scheme is `{scheme}`, not http or https"));
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(authority_end);
+    if after.contains(['?', '#']) {
+        return Some("an endpoint has no query or fragment (`?`, `#`)".to_owned());
+    }
+    if authority.contains('@') {
+        return Some("credentials do not belong in the URL (`user@`)".to_owned());
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some((address, after)) = bracketed.split_once(']') else {
+            return Some("the IPv6 address has no closing `]`".to_owned());
+        };
+        if address.parse::<std::net::Ipv6Addr>().is_err() {
+            return Some(format!("`{address}` is not an IPv6 address"));
+        }
+        match after {
+            "" => (address, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (address, Some(port)),
+                None => return Some(format!("unexpected `{after}` after the IPv6 address")),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Some("the host is empty".to_owned());
+    }
+    if !authority.starts_with('[') {
+        if let Some(bad) = host.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))) {
+            return Some(format!("the host `{host}` contains `{bad}`"));
+        }
+        // A trailing dot (a fully qualified name) is fine; an empty label elsewhere is not.
+        if host.trim_end_matches('.').split('.').any(|label| label.is_empty() || label.starts_with('-')) {
+            return Some(format!("`{host}` is not a valid host name"));
+        }
+    }
+    if let Some(port) = port {
+        if port.is_empty() {
+            return Some("the port after `:` is empty".to_owned());
+        }
+        if !port.bytes().all(|b| b.is_ascii_digit()) || !matches!(port.parse::<u32>(), Ok(1..=65535)) {
+            return Some(format!("the port `{port}` is not a number from 1 to 65535"));
+        }
+    }
+    None
 }
 
 /// The layout explanation plus the two ways out, where they are possible.

@@ -100,6 +100,7 @@ pub fn load(dir: &Path, env: &str) -> Result<Config, ConfigError> {
 mod diagnostic;
 mod load;
 mod regions;
+mod schema;
 mod validate;
 
 #[cfg(test)]
@@ -107,3 +108,4 @@ mod tests;
 
 pub use load::environments;
 pub use regions::KNOWN_REGIONS;
+pub use schema::docs_table;

@@ -450,6 +450,77 @@ fn wrong_types_name_the_key() {
         .says("expected a boolean");
 }
 
+#[test]
+fn a_table_written_as_an_array_is_rejected() {
+    // serde maps a sequence onto a struct by position: these all loaded once.
+    let base = r#"
+app = "webapp"
+regions = ["us-east-1", ["us-east-2"]]
+"#;
+    let problems = err(base, "");
+    check!(problems, "config::type", "base.toml", "regions", r#"["us-east-1", ["us-east-2"]]"#)
+        .says("`regions` must be a table ([regions]), not an array")
+        .hints("valid keys: `primary` and `secondary`");
+
+    let problems = err(BASE, "engine = [4, 600]\n");
+    check!(problems, "config::type", "dev.toml", "engine", "[4, 600]")
+        .says("`engine` must be a table ([engine]), not an array");
+
+    let problems = err(BASE, "network = [2, \"single\", 20]\n");
+    check!(problems, "config::type", "dev.toml", "network", "[2, \"single\", 20]")
+        .says("`network` must be a table ([network]), not an array");
+
+    let problems = err(BASE, "aws = \"http://127.0.0.1:5000\"\n");
+    check!(problems, "config::type", "dev.toml", "aws", "\"http://127.0.0.1:5000\"")
+        .says("`aws` must be a table ([aws]), not a string");
+
+    let problems = err(BASE, "[[engine]]\nconcurrency = 2\n");
+    problems.one("config::type", "dev.toml", "engine").says("not an array");
+
+    let problems = err(BASE, "[network]\nvpc_cidr = [\"10.0.0.0/16\", \"10.1.0.0/16\"]\n");
+    check!(problems, "config::type", "dev.toml", "network.vpc_cidr", r#"["10.0.0.0/16", "10.1.0.0/16"]"#)
+        .says("`network.vpc_cidr` must be a table ([network.vpc_cidr]), not an array")
+        .hints("one `<region> = ...` line per region");
+
+    let problems = err(BASE, "[network]\navailability_zones = 3\n");
+    problems.one("config::type", "dev.toml", "network.availability_zones").says("not an integer");
+
+    // Inline tables are tables.
+    let config =
+        ok(BASE, "engine = { concurrency = 2 }\nnetwork.vpc_cidr = { us-east-2 = \"10.40.0.0/16\" }\n");
+    assert_eq!(config.engine.concurrency, 2);
+}
+
+#[test]
+fn every_type_problem_of_both_files_is_reported() {
+    let base = format!("{BASE}\n[engine]\nconcurrency = 2.5\n");
+    let dev = r#"
+[network]
+az_count = 99999999999999999999
+nat_gateways = 1
+[network.vpc_cidr]
+us-east-2 = 10
+[network.availability_zones]
+us-east-1 = "us-east-1a"
+[aws]
+profile = 1979-05-27
+"#;
+    let problems = err(&base, dev);
+    assert_eq!(problems.codes(), ["config::type"; 6], "{problems:#?}");
+    let float = problems.list.iter().find(|p| p.text.contains("engine.concurrency")).unwrap();
+    float.points_at(&problems.dir, "base.toml", "2.5").says("expected an integer, found a float");
+    let texts: Vec<&str> = problems.list.iter().map(|p| p.text.as_str()).collect();
+    for expected in [
+        "network.az_count: 99999999999999999999 is too large",
+        "network.nat_gateways: expected a string, found an integer",
+        "network.vpc_cidr.us-east-2: expected a string, found an integer",
+        "network.availability_zones.us-east-1: expected an array, found a string",
+        "aws.profile: expected a string, found a datetime",
+    ] {
+        assert!(texts.iter().any(|text| text.ends_with(expected)), "`{expected}` in {texts:#?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Regions and availability zones
 
@@ -720,8 +791,14 @@ fn endpoint_url_is_http() {
         ("http://[nope]:5000", "not an IPv6 address"),
     ] {
         let problems = err(BASE, &format!("[aws]\nendpoint_url = \"{bad}\"\n"));
-        check!(problems, "config::invalid_url", "dev.toml", "aws.endpoint_url", format!("\"{bad}\"").as_str())
-            .says(why);
+        check!(
+            problems,
+            "config::invalid_url",
+            "dev.toml",
+            "aws.endpoint_url",
+            format!("\"{bad}\"").as_str()
+        )
+        .says(why);
     }
 }
 

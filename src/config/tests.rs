@@ -922,3 +922,62 @@ fn a_directory_in_place_of_a_file_is_named_as_such() {
     let report = load(dir.path(), "dev").unwrap_err();
     Problems::new(dir.path(), report).one("config::not_a_file", "base.toml", "").says("is a directory");
 }
+
+// ---------------------------------------------------------------------------------------------
+// docs/configuration.md
+
+/// The marker line in docs/configuration.md after which a section's generated table goes.
+fn docs_marker(path: &str) -> String {
+    format!(
+        "<!-- schema table: {} (generated; see src/config/schema.rs) -->",
+        if path.is_empty() { "top level" } else { path }
+    )
+}
+
+/// `doc` with the table after each section's marker replaced by the one rendered from the schema.
+fn with_generated_tables(doc: &str) -> Result<String, String> {
+    let mut lines: Vec<String> = doc.lines().map(str::to_owned).collect();
+    for section in schema::SECTIONS {
+        let marker = docs_marker(section.path);
+        let Some(at) = lines.iter().position(|line| *line == marker) else {
+            return Err(format!("no `{marker}` line: add it where the table of {} belongs", section.shown()));
+        };
+        let table_end = lines[at + 1..]
+            .iter()
+            .position(|line| !line.starts_with('|'))
+            .map_or(lines.len(), |n| at + 1 + n);
+        let table = docs_table(section.path).expect("a section of the schema");
+        lines.splice(at + 1..table_end, table.lines().map(str::to_owned));
+    }
+    Ok(lines.join("\n") + "\n")
+}
+
+#[test]
+fn docs_tables_match_the_schema() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let updated =
+        with_generated_tables(&doc).unwrap_or_else(|problem| panic!("docs/configuration.md: {problem}"));
+    if std::env::var_os("UPDATE_DOCS").is_some_and(|value| value == "1") {
+        if updated != doc {
+            std::fs::write(&path, &updated).unwrap();
+        }
+        return;
+    }
+    let stale: Vec<String> = schema::SECTIONS
+        .iter()
+        .filter(|section| {
+            let table = docs_table(section.path).unwrap();
+            !doc.contains(&format!("{}\n{table}", docs_marker(section.path)))
+        })
+        .map(|section| section.shown())
+        .collect();
+    assert!(
+        stale.is_empty() && updated == doc,
+        "the tables of docs/configuration.md for {} do not match the configuration schema in \
+         src/config/schema.rs; regenerate them with\n\n    \
+         UPDATE_DOCS=1 cargo test --lib config::tests::docs_tables_match_the_schema\n\n\
+         and review the diff",
+        stale.join(", ")
+    );
+}

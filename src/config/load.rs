@@ -242,7 +242,11 @@ impl Walk<'_> {
         };
         let valid: Vec<&str> = section.keys.iter().map(|key| key.name).collect();
         let mut help = format!("valid keys {shown}: {}", list(&valid));
-        if let Some(near) = closest(name, valid.iter().copied()) {
+        // A typo, or a key written shorter than it is (`immutable` for `immutable_tags`).
+        let near = closest(name, valid.iter().copied()).or_else(|| {
+            (name.len() >= 3).then(|| valid.iter().copied().find(|key| key.starts_with(name)))?
+        });
+        if let Some(near) = near {
             help = format!("did you mean `{near}`? {help}");
         } else if let Some(home) = schema::sections_with_key(name).next() {
             help = format!("`{name}` belongs in {}; {help}", home.shown());

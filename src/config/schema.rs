@@ -40,6 +40,8 @@ pub(crate) enum DefaultValue {
     Str(&'static str),
     /// An empty array.
     Empty,
+    /// Computed when the configuration is resolved; the text says how (`"{app}-{env}"`).
+    Derived(&'static str),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -107,7 +109,7 @@ const fn region_keyed(path: &'static str, key: &'static [Key; 1]) -> Section {
     Section { path, region_keyed: true, keys: key }
 }
 
-use DefaultValue::{Empty, Required, Unset};
+use DefaultValue::{Derived, Empty, Required, Unset};
 use Kind::{Bool, Str, Strings, Table};
 
 const TOP: Section = section(
@@ -122,6 +124,7 @@ const TOP: Section = section(
         key("network", Table, Unset(""), ""),
         key("aws", Table, Unset(""), ""),
         key("engine", Table, Unset(""), ""),
+        key("registry", Table, Unset(""), ""),
     ],
 );
 
@@ -250,9 +253,83 @@ const ENGINE: Section = section(
     ],
 );
 
+const REGISTRY: Section = section(
+    "registry",
+    &[
+        key(
+            "enabled",
+            Bool,
+            DefaultValue::Bool(true),
+            "Whether the environment has a container image repository.",
+        ),
+        key(
+            "name",
+            Str,
+            Derived("`\"{app}-{env}\"`"),
+            "ECR repository name, the same in the primary region and every replica region.",
+        )
+        .rule(
+            "2 to 256 characters matching \
+             `^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$` (ECR's rule): \
+             lowercase letters and digits, single `.`, `_` or `-` between them, `/` between path \
+             parts.",
+        ),
+        key(
+            "immutable_tags",
+            Bool,
+            DefaultValue::Bool(false),
+            "A tag cannot be pushed twice (`IMMUTABLE`), so a tag always names the same image.",
+        ),
+        key("scan_on_push", Bool, DefaultValue::Bool(true), "Scan every pushed image for vulnerabilities."),
+        key(
+            "encryption",
+            Str,
+            DefaultValue::Str("AES256"),
+            "`\"AES256\"`: encrypted with keys ECR manages. `\"KMS\"`: encrypted with the KMS key of \
+             each region in `[registry.kms_key]`.",
+        )
+        .rule("`\"AES256\"` or `\"KMS\"`. Fixed when the repository is created: changing it replaces the repository."),
+        key("kms_key", Table, Unset(""), ""),
+        key(
+            "keep_tagged_images",
+            int(1, 1000),
+            DefaultValue::Int(30),
+            "The lifecycle policy keeps this many tagged images, the most recently pushed.",
+        ),
+        key(
+            "expire_untagged_after_days",
+            int(1, 3650),
+            DefaultValue::Int(7),
+            "The lifecycle policy deletes an untagged image this many days after it was pushed.",
+        ),
+        key(
+            "keep_on_destroy",
+            Bool,
+            DefaultValue::Bool(false),
+            "`destroy` keeps the repository if it still holds images (an empty one is deleted).",
+        ),
+    ],
+);
+
+const REGISTRY_KMS_KEY: Section = region_keyed(
+    "registry.kms_key",
+    &[key(
+        "<region>",
+        Str,
+        Unset("none"),
+        "The KMS key that encrypts the repository in that region (the primary's and each replica's).",
+    )
+    .format("KMS key ARN")
+    .rule(
+        "Required for every region of the environment when `encryption = \"KMS\"`, rejected \
+         otherwise; `arn:aws:kms:<that region>:<account>:key/<key id>` or \
+         `arn:aws:kms:<that region>:<account>:alias/<name>`.",
+    )],
+);
+
 /// Every section, parents before their sub-tables.
 pub(crate) const SECTIONS: &[&Section] =
-    &[&TOP, &REGIONS, &NETWORK, &VPC_CIDR, &AVAILABILITY_ZONES, &AWS, &ENGINE];
+    &[&TOP, &REGIONS, &NETWORK, &VPC_CIDR, &AVAILABILITY_ZONES, &AWS, &ENGINE, &REGISTRY, &REGISTRY_KMS_KEY];
 
 /// The section at dotted `path` (`""` for the top level).
 pub(crate) fn section_at(path: &str) -> Option<&'static Section> {
@@ -322,7 +399,7 @@ pub fn docs_table(path: &str) -> Option<String> {
         let default = match key.default {
             DefaultValue::Required if section.region_keyed => "— (required for each region)".to_owned(),
             DefaultValue::Required => "— (required)".to_owned(),
-            DefaultValue::Unset(text) => text.to_owned(),
+            DefaultValue::Unset(text) | DefaultValue::Derived(text) => text.to_owned(),
             DefaultValue::Bool(value) => format!("`{value}`"),
             DefaultValue::Int(value) => format!("`{value}`"),
             DefaultValue::Str(value) => format!("`\"{value}\"`"),
@@ -331,6 +408,7 @@ pub fn docs_table(path: &str) -> Option<String> {
         let constraints = match (key.kind, key.constraints) {
             (Kind::Int { min, max }, "") => format!("`{min}..={max}`."),
             (Kind::Int { min, max }, rule) => format!("`{min}..={max}`; {rule}"),
+            (_, "") => "—".to_owned(),
             (_, rule) => rule.to_owned(),
         };
         let cells = [name, ty, default, key.meaning.to_owned(), constraints];
@@ -372,7 +450,7 @@ mod tests {
         for section in SECTIONS {
             for key in section.keys {
                 let fits = match (key.kind, key.default) {
-                    (_, DefaultValue::Required | DefaultValue::Unset(_)) => true,
+                    (_, DefaultValue::Required | DefaultValue::Unset(_) | DefaultValue::Derived(_)) => true,
                     (Kind::Bool, DefaultValue::Bool(_)) | (Kind::Str, DefaultValue::Str(_)) => true,
                     (Kind::Strings, DefaultValue::Empty) => true,
                     (Kind::Int { min, max }, DefaultValue::Int(value)) => (min..=max).contains(&value),

@@ -2,6 +2,7 @@
 //! `config/` directory. Error assertions check what a user reads: the file, the key, the message,
 //! and the exact text each label points at.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -213,8 +214,11 @@ fn shipped_environments_have_their_shape() {
     assert_eq!(prod.regions["us-east-1"].availability_zones, ["us-east-1a", "us-east-1b", "us-east-1c"]);
     assert_eq!(prod.regions["us-east-2"].availability_zones, ["us-east-2a", "us-east-2b", "us-east-2c"]);
     assert_eq!(prod.aws, AwsConfig::default());
+    assert!(prod.registry.enabled && prod.registry.immutable_tags && prod.registry.keep_on_destroy);
+    assert_eq!(prod.registry.name, "webapp-prod");
 
     let dev = load(&shipped(), "dev").unwrap();
+    assert!(dev.registry.enabled && !dev.registry.immutable_tags && !dev.registry.keep_on_destroy);
     assert_eq!(dev.network.nat_gateways, NatMode::Single);
     assert_eq!(dev.network.az_count, 2);
 
@@ -257,6 +261,17 @@ us-west-1 = "10.1.0.0/16"
             network: NetworkConfig { az_count: 2, nat_gateways: NatMode::PerAz, subnet_prefix: 20 },
             aws: AwsConfig { endpoint_url: None, profile: None, emulator_credentials: false },
             engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(900) },
+            registry: RegistryConfig {
+                enabled: true,
+                name: "webapp-dev".into(),
+                immutable_tags: false,
+                scan_on_push: true,
+                encryption: RegistryEncryption::Aes256,
+                kms_key: BTreeMap::new(),
+                keep_tagged_images: 30,
+                expire_untagged_after_days: 7,
+                keep_on_destroy: false,
+            },
         }
     );
 }
@@ -847,6 +862,173 @@ fn engine_ranges() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// [registry]
+
+const KMS_1: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const KMS_2: &str = "arn:aws:kms:us-east-2:123456789012:alias/webapp";
+
+#[test]
+fn registry_settings_merge_key_by_key() {
+    let base = format!(
+        "{BASE}\n[registry]\nencryption = \"KMS\"\nkeep_tagged_images = 50\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_2}\"\n"
+    );
+    let dev = r#"
+[registry]
+name = "team/webapp"
+immutable_tags = true
+keep_on_destroy = true
+scan_on_push = false
+expire_untagged_after_days = 1
+[registry.kms_key]
+us-east-2 = "arn:aws:kms:us-east-2:210987654321:key/mrk-0123"
+"#;
+    let registry = ok(&base, dev).registry;
+    assert_eq!(
+        registry,
+        RegistryConfig {
+            enabled: true,
+            name: "team/webapp".into(),
+            immutable_tags: true,
+            scan_on_push: false,
+            encryption: RegistryEncryption::Kms,
+            kms_key: BTreeMap::from([
+                ("us-east-1".to_owned(), KMS_1.to_owned()),
+                ("us-east-2".to_owned(), "arn:aws:kms:us-east-2:210987654321:key/mrk-0123".to_owned()),
+            ]),
+            keep_tagged_images: 50,
+            expire_untagged_after_days: 1,
+            keep_on_destroy: true,
+        }
+    );
+    assert_eq!(registry.encryption.as_str(), "KMS");
+    assert!(!ok(BASE, "[registry]\nenabled = false\n").registry.enabled);
+}
+
+#[test]
+fn registry_name_follows_ecr_rules() {
+    for (bad, why) in [
+        ("WebApp", "not `W`"),
+        ("x", "2 to 256"),
+        ("team//webapp", "empty path part"),
+        ("web--app", "`--`"),
+        ("-webapp", "start and end"),
+    ] {
+        let problems = err(BASE, &format!("[registry]\nname = \"{bad}\"\n"));
+        check!(problems, "config::invalid_name", "dev.toml", "registry.name", format!("\"{bad}\"").as_str())
+            .says(&format!("repository name `{bad}` "))
+            .says(why)
+            .hints("ECR repository names");
+    }
+}
+
+#[test]
+fn registry_encryption_is_aes256_or_kms() {
+    let problems = err(BASE, "[registry]\nencryption = \"kms\"\n");
+    check!(problems, "config::invalid_value", "dev.toml", "registry.encryption", "\"kms\"")
+        .says("`kms` is not one of `AES256` and `KMS`")
+        .hints("did you mean `KMS`?");
+}
+
+#[test]
+fn registry_kms_needs_a_key_in_every_region() {
+    let dev = format!("[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\n");
+    let problems = err(BASE, &dev);
+    let problem = problems.one("config::missing_key", "", "");
+    assert!(
+        problem.text.contains("dev.toml: registry.kms_key.us-east-2: required key is missing"),
+        "{problem:#?}"
+    );
+    problem
+        .hints("a key of their own region")
+        .hints("us-east-2 = \"arn:aws:kms:us-east-2:<account>:key/<key id>\"");
+
+    let problems = err(BASE, "[registry]\nencryption = \"KMS\"\n");
+    assert_eq!(problems.codes(), ["config::missing_key"; 2]);
+}
+
+#[test]
+fn registry_kms_key_must_be_of_its_region() {
+    let dev = format!(
+        "[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_1}\"\n"
+    );
+    let problems = err(BASE, &dev);
+    check!(
+        problems,
+        "config::invalid_kms_key",
+        "dev.toml",
+        "registry.kms_key.us-east-2",
+        format!("\"{KMS_1}\"").as_str()
+    )
+    .says("is a key of us-east-1, but it is listed for us-east-2")
+    .hints("arn:aws:kms:us-east-2:<12-digit account>:key/<key id>");
+
+    let dev = format!(
+        "[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"alias/aws/ecr\"\n"
+    );
+    let problems = err(BASE, &dev);
+    check!(
+        problems,
+        "config::invalid_kms_key",
+        "dev.toml",
+        "registry.kms_key.us-east-2",
+        "\"alias/aws/ecr\""
+    )
+    .says("is not an ARN");
+}
+
+#[test]
+fn registry_kms_key_is_rejected_without_kms_encryption() {
+    let problems = err(BASE, &format!("[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\n"));
+    check!(problems, "config::kms_key_unused", "dev.toml", "registry.kms_key.us-east-1", "us-east-1")
+        .says("a KMS key is set, but registry.encryption is `AES256`")
+        .hints("set registry.encryption = \"KMS\"");
+    let problems = err(
+        BASE,
+        &format!("[registry]\nencryption = \"AES256\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\n"),
+    );
+    let problem =
+        check!(problems, "config::kms_key_unused", "dev.toml", "registry.kms_key.us-east-1", "us-east-1");
+    assert_eq!(problem.labeled[1], "\"AES256\"");
+}
+
+#[test]
+fn registry_kms_key_for_a_region_outside_the_environment() {
+    let dev = format!(
+        "[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_2}\"\neu-west-1 = \"arn:aws:kms:eu-west-1:123456789012:key/abc\"\n"
+    );
+    let problems = err(BASE, &dev);
+    check!(problems, "config::foreign_region", "dev.toml", "registry.kms_key.eu-west-1", "eu-west-1")
+        .hints("add `eu-west-1` to regions.secondary");
+}
+
+#[test]
+fn registry_ranges() {
+    for (key, bad, range) in [
+        ("keep_tagged_images", "0", "1 and 1000"),
+        ("keep_tagged_images", "1001", "1 and 1000"),
+        ("expire_untagged_after_days", "0", "1 and 3650"),
+        ("expire_untagged_after_days", "3651", "1 and 3650"),
+    ] {
+        let problems = err(BASE, &format!("[registry]\n{key} = {bad}\n"));
+        check!(problems, "config::out_of_range", "dev.toml", &format!("registry.{key}"), bad)
+            .says(&format!("must be between {range}"));
+    }
+}
+
+#[test]
+fn registry_shape() {
+    let problems = err(BASE, "registry = [true, \"webapp\"]\n");
+    check!(problems, "config::type", "dev.toml", "registry", "[true, \"webapp\"]")
+        .says("`registry` must be a table ([registry]), not an array");
+    let problems = err(BASE, "[registry]\nkms_key = [\"arn:aws:kms:us-east-1:123456789012:key/a\"]\n");
+    problems.one("config::type", "dev.toml", "registry.kms_key").says("must be a table ([registry.kms_key])");
+    let problems = err(BASE, "[registry]\nenabled = \"yes\"\nimmutable = true\n");
+    check!(problems, "config::type", "dev.toml", "registry.enabled", "\"yes\"").says("expected a boolean");
+    check!(problems, "config::unknown_key", "dev.toml", "registry.immutable", "immutable")
+        .hints("did you mean `immutable_tags`?");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Many problems at once
 
 const MANY: &str = r#"
@@ -934,9 +1116,35 @@ fn docs_marker(path: &str) -> String {
     )
 }
 
-/// `doc` with the table after each section's marker replaced by the one rendered from the schema.
+/// The marker line in docs/configuration.md before the ```toml block that shows a shipped file.
+fn shipped_marker(file: &str) -> String {
+    format!("<!-- shipped file: config/{file} (generated; without its header comment) -->")
+}
+
+/// A shipped config file as the docs show it: without the comment lines it starts with.
+fn shipped_shown(file: &str) -> String {
+    let text = std::fs::read_to_string(shipped().join(file)).unwrap();
+    let body: Vec<&str> = text.lines().skip_while(|line| line.starts_with('#') || line.is_empty()).collect();
+    body.join("\n")
+}
+
+/// `doc` with the table after each section's marker replaced by the one rendered from the schema,
+/// and the block after each shipped file's marker by that file.
 fn with_generated_tables(doc: &str) -> Result<String, String> {
     let mut lines: Vec<String> = doc.lines().map(str::to_owned).collect();
+    let mut files = environments(&shipped());
+    files.insert(0, "base".to_owned());
+    for file in files.iter().map(|env| format!("{env}.toml")) {
+        let marker = shipped_marker(&file);
+        let Some(at) = lines.iter().position(|line| *line == marker) else {
+            return Err(format!("no `{marker}` line: add it before the block showing config/{file}"));
+        };
+        let end = lines[at + 2..].iter().position(|line| line == "```").map(|n| at + 2 + n);
+        let (Some("```toml"), Some(end)) = (lines.get(at + 1).map(String::as_str), end) else {
+            return Err(format!("`{marker}` must be followed by a ```toml block"));
+        };
+        lines.splice(at + 2..end, shipped_shown(&file).lines().map(str::to_owned));
+    }
     for section in schema::SECTIONS {
         let marker = docs_marker(section.path);
         let Some(at) = lines.iter().position(|line| *line == marker) else {
@@ -971,11 +1179,20 @@ fn docs_tables_match_the_schema() {
             !doc.contains(&format!("{}\n{table}", docs_marker(section.path)))
         })
         .map(|section| section.shown())
+        .chain(
+            ["base", "dev", "local", "prod", "staging"]
+                .iter()
+                .map(|env| format!("{env}.toml"))
+                .filter(|file| {
+                    !doc.contains(&format!("{}\n```toml\n{}\n```", shipped_marker(file), shipped_shown(file)))
+                })
+                .map(|file| format!("config/{file}")),
+        )
         .collect();
     assert!(
         stale.is_empty() && updated == doc,
-        "the tables of docs/configuration.md for {} do not match the configuration schema in \
-         src/config/schema.rs; regenerate them with\n\n    \
+        "docs/configuration.md does not match the configuration schema in src/config/schema.rs \
+         or the shipped files ({}); regenerate its tables and file blocks with\n\n    \
          UPDATE_DOCS=1 cargo test --lib config::tests::docs_tables_match_the_schema\n\n\
          and review the diff",
         stale.join(", ")

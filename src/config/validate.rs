@@ -13,6 +13,9 @@ use super::regions::{availability_zones, zone_belongs_to, KNOWN_REGIONS};
 use super::schema;
 use super::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig, MAX_AZS};
 
+mod kms;
+mod registry;
+
 /// `{app}-{env}` prefixes every resource name; ALB and target group names are limited to 32
 /// characters and get suffixes, so the prefix must stay short.
 pub(crate) const MAX_APP_ENV_LEN: usize = 24;
@@ -55,6 +58,7 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
     let zones = check.availability_zones(merged, &regions, az_count);
     let aws = check.aws(merged);
     let engine = check.engine(merged);
+    let registry = check.registry(merged, app.as_deref(), &regions);
 
     into_result(env, check.issues)?;
 
@@ -83,6 +87,7 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
         },
         aws: aws.expect("validated"),
         engine: engine.expect("validated"),
+        registry: registry.expect("validated"),
     })
 }
 
@@ -91,6 +96,9 @@ struct Check<'a> {
     env: &'a str,
     issues: Vec<ConfigIssue>,
 }
+
+/// A problem with the value was reported.
+struct Reported;
 
 /// The regions of the environment as written (known or not), primary first, without repeats.
 struct Regions {
@@ -274,6 +282,72 @@ impl Check<'_> {
             }
         }
         regions
+    }
+
+    /// A boolean key's value, or its default.
+    fn flag(&self, merged: &Merged, key: &str) -> bool {
+        merged.bool(key).map_or_else(|| schema::bool_default(key), |value| value.value)
+    }
+
+    /// A string key as written, if `problem` finds nothing wrong with it: `Ok(None)` when neither
+    /// file sets it. The message reads "{noun} `value` {problem}".
+    fn checked_str(
+        &mut self,
+        merged: &Merged,
+        key: &str,
+        code: &'static str,
+        noun: &str,
+        problem: impl Fn(&str) -> Option<String>,
+        help: &str,
+    ) -> Result<Option<String>, Reported> {
+        let Some(value) = merged.string(key) else {
+            return Ok(None);
+        };
+        match problem(&value.value) {
+            None => Ok(Some(value.value)),
+            Some(problem) => {
+                let issue =
+                    ConfigIssue::new(code, key, format!("{noun} `{}` {problem}", value.value)).help(help);
+                let issue = self.at(issue, &value, format!("invalid {noun}"));
+                self.issue(issue);
+                Err(Reported)
+            }
+        }
+    }
+
+    /// A string key with a fixed set of values (or its default), as the value it stands for.
+    fn choice<T: Copy>(
+        &mut self,
+        merged: &Merged,
+        key: &str,
+        choices: &[(&str, T)],
+        help: &str,
+    ) -> Option<T> {
+        let value = merged.string(key);
+        let written = value.as_ref().map_or(schema::str_default(key), |value| value.value.as_str());
+        if let Some((_, choice)) = choices.iter().find(|(name, _)| *name == written) {
+            return Some(*choice);
+        }
+        let value = value.as_ref().expect("the default is one of the choices");
+        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+        let near = names
+            .iter()
+            .copied()
+            .find(|name| name.eq_ignore_ascii_case(written))
+            .or_else(|| closest(written, names.iter().copied()));
+        let help = match near {
+            Some(near) => format!("did you mean `{near}`? {help}"),
+            None => help.to_owned(),
+        };
+        let issue = ConfigIssue::new(
+            "config::invalid_value",
+            key,
+            format!("`{written}` is not one of {}", list(&names)),
+        )
+        .help(help);
+        let issue = self.at(issue, value, format!("not one of {}", list(&names)));
+        self.issue(issue);
+        None
     }
 
     /// The value of an integer key (or its default), if it is in the key's range; `help` says

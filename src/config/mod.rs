@@ -27,6 +27,8 @@ pub struct Config {
     pub network: NetworkConfig,
     pub aws: AwsConfig,
     pub engine: EngineConfig,
+    /// The container image repository (ECR): in the primary region, replicated to every secondary.
+    pub registry: RegistryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,46 @@ pub struct EngineConfig {
     pub wait_timeout: Duration,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryConfig {
+    /// Whether the environment has a repository at all.
+    pub enabled: bool,
+    /// Repository name (`{app}-{env}` unless set), the same in the primary and every replica region.
+    pub name: String,
+    /// Tags cannot be overwritten (`IMMUTABLE`), so a release's tag always names the same image.
+    pub immutable_tags: bool,
+    pub scan_on_push: bool,
+    pub encryption: RegistryEncryption,
+    /// Region → KMS key ARN, for every region of the environment when `encryption` is
+    /// [`RegistryEncryption::Kms`]; empty otherwise.
+    pub kms_key: BTreeMap<String, String>,
+    /// The lifecycle policy keeps this many tagged images, the most recently pushed.
+    pub keep_tagged_images: u32,
+    /// The lifecycle policy deletes an untagged image this many days after it was pushed.
+    pub expire_untagged_after_days: u32,
+    /// `destroy` keeps a repository that still holds images.
+    pub keep_on_destroy: bool,
+}
+
+/// How a repository is encrypted at rest; fixed at creation (a change replaces the repository).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryEncryption {
+    /// Keys managed by ECR.
+    Aes256,
+    /// The KMS key of each region in [`RegistryConfig::kms_key`].
+    Kms,
+}
+
+impl RegistryEncryption {
+    /// The value ECR's API and the config file use: `AES256` or `KMS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistryEncryption::Aes256 => "AES256",
+            RegistryEncryption::Kms => "KMS",
+        }
+    }
+}
+
 impl Config {
     /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
     pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {
@@ -110,6 +152,7 @@ pub fn load(dir: &Path, env: &str) -> Result<Config, ConfigError> {
 mod diagnostic;
 mod load;
 mod regions;
+mod schema;
 mod validate;
 
 #[cfg(test)]
@@ -117,3 +160,4 @@ mod tests;
 
 pub use load::environments;
 pub use regions::KNOWN_REGIONS;
+pub use schema::docs_table;

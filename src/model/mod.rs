@@ -226,6 +226,17 @@ pub(crate) mod testing {
             network: NetworkConfig { az_count, nat_gateways: nat, subnet_prefix: 20 },
             aws: AwsConfig::default(),
             engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(60) },
+            registry: crate::config::RegistryConfig {
+                enabled: true,
+                name: "webapp-test".into(),
+                immutable_tags: false,
+                scan_on_push: true,
+                encryption: crate::config::RegistryEncryption::Aes256,
+                kms_key: BTreeMap::new(),
+                keep_tagged_images: 30,
+                expire_untagged_after_days: 7,
+                keep_on_destroy: false,
+            },
         }
     }
 }

@@ -121,7 +121,10 @@ impl Config {
 
     /// What destroy keeps and how it deletes data.
     pub fn deletion_policy(&self) -> crate::resources::DeletionPolicy {
-        crate::resources::DeletionPolicy::default()
+        crate::resources::DeletionPolicy {
+            keep_repositories_with_images: self.registry.keep_on_destroy,
+            ..Default::default()
+        }
     }
 
     /// Regions in order: primary first, then the secondaries.

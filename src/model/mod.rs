@@ -2,6 +2,7 @@
 //! its tags. References between resources are addresses, resolved to IDs only at apply time.
 
 mod address;
+pub mod registry;
 
 pub use address::{Address, Ref};
 
@@ -198,6 +199,7 @@ pub fn desired(config: &Config) -> Desired {
             b.route(table, primary_cidr, &peering);
         }
     }
+    registry::registry(&mut b, config);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
 
@@ -264,7 +266,13 @@ mod tests {
             assert_eq!(count(&d, "route", region), 6);
         }
         assert_eq!(count(&d, "vpc-peering", "us-east-1"), 1);
-        assert_eq!(d.resources.len(), 2 * 23 + 1);
+        let network = d.resources.iter().filter(|r| matches!(r.address.tier(), "network" | "peering"));
+        assert_eq!(network.count(), 2 * 23 + 1);
+        // The registry: a repository in each region, replicated from the primary.
+        assert_eq!(count(&d, "ecr-repository", "us-east-1"), 1);
+        assert_eq!(count(&d, "ecr-repository", "us-east-2"), 1);
+        assert_eq!(count(&d, "ecr-replication", "us-east-1"), 1);
+        assert_eq!(count(&d, "ecr-replication", "us-east-2"), 0);
     }
 
     #[test]

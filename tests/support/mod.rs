@@ -1092,6 +1092,13 @@ fn show_output(out: &Output) -> String {
     )
 }
 
+/// Whether a recorded action (see [`Emulator::recorded_actions`]) only reads: its operation
+/// (after any `Service.` prefix) starts with `Describe`, `List` or `Get`.
+pub fn is_read_action(action: &str) -> bool {
+    let op = action.rsplit('.').next().unwrap_or(action);
+    ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
+}
+
 /// SDK configuration for `region` talking to `emu` with dummy credentials, for clients that
 /// make changes out of band in a test.
 pub async fn sdk_config(emu: &Emulator, region: &'static str) -> aws_config::SdkConfig {

@@ -1,7 +1,9 @@
 //! Configuration: `config/base.toml` merged with `config/<env>.toml`, validated before any AWS call.
 //!
-//! The types here are the resolved, validated configuration the rest of the program consumes.
-//! Loading, merging and validation live in `load.rs` / `validate.rs`.
+//! The types here are the resolved, validated configuration the rest of the program consumes:
+//! defaults are applied and names derived (`{app}-{env}`), so consumers read final values.
+//! Every section and key is declared once, in `schema.rs`; loading and merging live in `load.rs`,
+//! validation in `validate.rs` (with one file per larger section under `validate/`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

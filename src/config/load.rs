@@ -175,11 +175,13 @@ fn parse(file: &SourceFile, index: usize, issues: &mut Vec<ConfigIssue>) -> Opti
             return None;
         }
     };
-    let before = issues.len();
-    let mut walk = Walk { file, index, issues, values: Merged::default() };
+    let mut walk = Walk { file, index, issues: Vec::new(), values: Merged::default() };
     walk.table(document.get_ref(), schema::section_at("").expect("the top level"));
-    let values = walk.values;
-    (issues.len() == before).then_some(values)
+    // The document's tables are not kept in file order: report in the order a reader meets them.
+    walk.issues.sort_by_key(|(offset, _)| *offset);
+    let ok = walk.issues.is_empty();
+    issues.extend(walk.issues.into_iter().map(|(_, issue)| issue));
+    ok.then_some(walk.values)
 }
 
 /// Reading one file's tables into [`Merged`] form, checked against the schema.
@@ -187,7 +189,8 @@ struct Walk<'a> {
     file: &'a SourceFile,
     /// Which file this is (`BASE` or `ENV`), for the locations of its values.
     index: usize,
-    issues: &'a mut Vec<ConfigIssue>,
+    /// Each with the offset it points at.
+    issues: Vec<(usize, ConfigIssue)>,
     values: Merged,
 }
 
@@ -198,8 +201,9 @@ impl Walk<'_> {
 
     /// An issue pointing into this file (index 0 of a one-file slice).
     fn report(&mut self, issue: ConfigIssue, span: Range<usize>, label: impl Into<String>) {
+        let offset = span.start;
         let issue = issue.at(std::slice::from_ref(self.file), &Loc { file: 0, span }, label);
-        self.issues.push(issue);
+        self.issues.push((offset, issue));
     }
 
     fn table(&mut self, table: &DeTable<'_>, section: &'static Section) {

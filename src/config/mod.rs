@@ -1,7 +1,9 @@
 //! Configuration: `config/base.toml` merged with `config/<env>.toml`, validated before any AWS call.
 //!
-//! The types here are the resolved, validated configuration the rest of the program consumes.
-//! Loading, merging and validation live in `load.rs` / `validate.rs`.
+//! The types here are the resolved, validated configuration the rest of the program consumes:
+//! defaults are applied and names derived (`{app}-{env}`), so consumers read final values.
+//! Every section and key is declared once, in `schema.rs`; loading and merging live in `load.rs`,
+//! validation in `validate.rs` (with one file per larger section under `validate/`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +31,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The container image repository (ECR): in the primary region, replicated to every secondary.
     pub registry: RegistryConfig,
+    /// The PostgreSQL database: a primary in the primary region, a read replica in each secondary.
+    pub database: DatabaseConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +117,45 @@ impl RegistryEncryption {
     }
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    /// Whether the environment has a database at all.
+    pub enabled: bool,
+    /// RDS identifier (`{app}-{env}` unless set) of the primary and of each replica.
+    pub identifier: String,
+    /// PostgreSQL `<major>.<minor>`, e.g. `16.4`.
+    pub engine_version: String,
+    pub instance_class: String,
+    /// The class of each cross-region read replica (`instance_class` unless set).
+    pub replica_instance_class: String,
+    pub allocated_storage_gib: u32,
+    /// Storage autoscaling limit; equal to `allocated_storage_gib` means no autoscaling.
+    pub max_allocated_storage_gib: u32,
+    pub multi_az: bool,
+    /// Region → KMS key ARN for every region of the environment, or empty for the AWS-managed key
+    /// `alias/aws/rds` in each region.
+    pub kms_key: BTreeMap<String, String>,
+    /// At least 1: a read replica needs automated backups on its source.
+    pub backup_retention_days: u32,
+    /// Daily, `hh24:mi-hh24:mi` UTC.
+    pub backup_window: String,
+    /// Weekly, `ddd:hh24:mi-ddd:hh24:mi` UTC.
+    pub maintenance_window: String,
+    pub deletion_protection: bool,
+    pub skip_final_snapshot: bool,
+    pub apply_immediately: bool,
+    /// As configured; a class without support gets none (see [`performance_insights_supported`]).
+    pub performance_insights: bool,
+    pub port: u16,
+    pub database_name: String,
+    pub master_username: String,
+    /// A change that would replace the database (engine, encryption, identifier) is refused
+    /// unless this is set.
+    pub allow_replacement: bool,
+    /// How long to wait for a database or replica to become available.
+    pub wait_timeout: Duration,
+}
+
 impl Config {
     /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
     pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {
@@ -164,3 +207,4 @@ mod tests;
 pub use load::environments;
 pub use regions::KNOWN_REGIONS;
 pub use schema::docs_table;
+pub use validate::database::performance_insights_supported;

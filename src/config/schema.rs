@@ -125,6 +125,7 @@ const TOP: Section = section(
         key("aws", Table, Unset(""), ""),
         key("engine", Table, Unset(""), ""),
         key("registry", Table, Unset(""), ""),
+        key("database", Table, Unset(""), ""),
     ],
 );
 
@@ -327,9 +328,167 @@ const REGISTRY_KMS_KEY: Section = region_keyed(
     )],
 );
 
+const DATABASE: Section = section(
+    "database",
+    &[
+        key(
+            "enabled",
+            Bool,
+            DefaultValue::Bool(true),
+            "Whether the environment has a database: a PostgreSQL primary in the primary region and \
+             a cross-region read replica in each secondary.",
+        ),
+        key(
+            "identifier",
+            Str,
+            Derived("`\"{app}-{env}\"`"),
+            "RDS identifier of the primary and of each replica (identifiers are per region).",
+        )
+        .rule(
+            "1 to 63 lowercase letters, digits and `-`; starts with a letter; no `--`, no trailing \
+             `-` (RDS's rule; RDS stores identifiers in lowercase). Changing it replaces the database.",
+        ),
+        key("engine_version", Str, DefaultValue::Str("16.4"), "PostgreSQL version, `<major>.<minor>`.").rule(
+            "`<major>.<minor>` with major 13 to 17 (the majors RDS supports), e.g. `\"16.4\"`; \
+             whether that minor is offered in the region is RDS's to say.",
+        ),
+        key("instance_class", Str, DefaultValue::Str("db.t4g.medium"), "Instance class of the primary.")
+            .rule("A class PostgreSQL runs on: see [Instance classes](#instance-classes)."),
+        key(
+            "replica_instance_class",
+            Str,
+            Derived("`instance_class`"),
+            "Instance class of each cross-region read replica.",
+        )
+        .rule("As `instance_class`."),
+        key(
+            "allocated_storage_gib",
+            int(20, 65536),
+            DefaultValue::Int(20),
+            "Storage allocated when the database is created, in GiB.",
+        ),
+        key(
+            "max_allocated_storage_gib",
+            int(20, 65536),
+            DefaultValue::Int(100),
+            "Upper limit for storage autoscaling, in GiB; equal to `allocated_storage_gib` turns \
+             autoscaling off.",
+        )
+        .rule("at least `allocated_storage_gib`."),
+        key(
+            "multi_az",
+            Bool,
+            DefaultValue::Bool(true),
+            "A standby in another availability zone takes over if the primary's zone fails.",
+        ),
+        key("kms_key", Table, Unset(""), ""),
+        key(
+            "backup_retention_days",
+            int(1, 35),
+            DefaultValue::Int(7),
+            "Days of automated backups (point-in-time recovery).",
+        )
+        .rule("at least 1: RDS cannot create a read replica of a database without automated backups."),
+        key(
+            "backup_window",
+            Str,
+            DefaultValue::Str("03:00-04:00"),
+            "Daily window for automated backups, `hh24:mi-hh24:mi` in UTC.",
+        )
+        .rule("At least 30 minutes; must not overlap `maintenance_window`."),
+        key(
+            "maintenance_window",
+            Str,
+            DefaultValue::Str("sun:05:00-sun:06:00"),
+            "Weekly window for maintenance, `ddd:hh24:mi-ddd:hh24:mi` in UTC (`mon` … `sun`).",
+        )
+        .rule("At least 30 minutes; must not overlap the backup window on any day."),
+        key(
+            "deletion_protection",
+            Bool,
+            DefaultValue::Bool(true),
+            "RDS refuses to delete the database (and `destroy` with it) until this is turned off.",
+        ),
+        key(
+            "skip_final_snapshot",
+            Bool,
+            DefaultValue::Bool(false),
+            "Delete the database without taking a final snapshot.",
+        ),
+        key(
+            "apply_immediately",
+            Bool,
+            DefaultValue::Bool(false),
+            "Apply changes now instead of in the next maintenance window (may restart the database).",
+        ),
+        key(
+            "performance_insights",
+            Bool,
+            DefaultValue::Bool(true),
+            "Turn on Performance Insights; left off for classes that do not support it \
+             (`*.micro`, `*.small`).",
+        ),
+        key("port", int(1150, 65535), DefaultValue::Int(5432), "Port the database listens on."),
+        key("database_name", Str, DefaultValue::Str("app"), "Database created in the new instance.").rule(
+            "1 to 63 letters, digits and `_`, starting with a letter (a PostgreSQL identifier); not \
+             `postgres`, `rdsadmin`, `template0` or `template1`, which exist already.",
+        ),
+        key(
+            "master_username",
+            Str,
+            DefaultValue::Str("app_admin"),
+            "Master user; its password is generated into Secrets Manager, never into the config.",
+        )
+        .rule(
+            "1 to 63 letters, digits and `_`, starting with a letter; not a name RDS or PostgreSQL \
+             reserves (`postgres`, `admin`, `rdsadmin`, `rds_superuser`, `pg_*`, …).",
+        ),
+        key(
+            "allow_replacement",
+            Bool,
+            DefaultValue::Bool(false),
+            "Allow a change that replaces the database (engine, encryption, identifier); refused \
+             otherwise.",
+        ),
+        key(
+            "wait_timeout_secs",
+            int(60, 86400),
+            DefaultValue::Int(3600),
+            "How long to wait for a database or replica to become available, in seconds.",
+        ),
+    ],
+);
+
+const DATABASE_KMS_KEY: Section = region_keyed(
+    "database.kms_key",
+    &[key(
+        "<region>",
+        Str,
+        Unset("`alias/aws/rds` (the AWS-managed key) in every region"),
+        "The KMS key that encrypts the primary (in the primary region) or the read replica (in a \
+         secondary).",
+    )
+    .format("KMS key ARN")
+    .rule(
+        "None, or one for every region of the environment; `arn:aws:kms:<that region>:<account>:key/<key id>` \
+         or `arn:aws:kms:<that region>:<account>:alias/<name>`.",
+    )],
+);
+
 /// Every section, parents before their sub-tables.
-pub(crate) const SECTIONS: &[&Section] =
-    &[&TOP, &REGIONS, &NETWORK, &VPC_CIDR, &AVAILABILITY_ZONES, &AWS, &ENGINE, &REGISTRY, &REGISTRY_KMS_KEY];
+pub(crate) const SECTIONS: &[&Section] = &[
+    &TOP,
+    &REGIONS,
+    &NETWORK,
+    &VPC_CIDR,
+    &AVAILABILITY_ZONES,
+    &AWS,
+    &ENGINE,
+    &REGISTRY,
+    &REGISTRY_KMS_KEY,
+    &DATABASE,
+    &DATABASE_KMS_KEY,
+];
 
 /// The section at dotted `path` (`""` for the top level).
 pub(crate) fn section_at(path: &str) -> Option<&'static Section> {

@@ -215,10 +215,25 @@ fn shipped_environments_have_their_shape() {
     assert_eq!(prod.regions["us-east-2"].availability_zones, ["us-east-2a", "us-east-2b", "us-east-2c"]);
     assert_eq!(prod.aws, AwsConfig::default());
     assert!(prod.registry.enabled && prod.registry.immutable_tags && prod.registry.keep_on_destroy);
+    let db = &prod.database;
+    assert!(
+        db.enabled
+            && db.multi_az
+            && db.deletion_protection
+            && !db.skip_final_snapshot
+            && !db.apply_immediately
+    );
+    assert_eq!(db.identifier, "webapp-prod");
     assert_eq!(prod.registry.name, "webapp-prod");
 
     let dev = load(&shipped(), "dev").unwrap();
     assert!(dev.registry.enabled && !dev.registry.immutable_tags && !dev.registry.keep_on_destroy);
+    let db = &dev.database;
+    assert!(!db.multi_az && !db.deletion_protection && db.skip_final_snapshot && db.apply_immediately);
+
+    let staging = load(&shipped(), "staging").unwrap();
+    let db = &staging.database;
+    assert!(db.multi_az && db.deletion_protection && !db.skip_final_snapshot && db.apply_immediately);
     assert_eq!(dev.network.nat_gateways, NatMode::Single);
     assert_eq!(dev.network.az_count, 2);
 
@@ -228,6 +243,19 @@ fn shipped_environments_have_their_shape() {
     assert_eq!(local.network.nat_gateways, NatMode::Single);
     assert_eq!(local.engine.wait_timeout, Duration::from_secs(120));
     assert_eq!(local.engine.concurrency, 8);
+    assert!(local.registry.enabled);
+    let db = &local.database;
+    assert!(
+        db.enabled
+            && db.multi_az
+            && !db.deletion_protection
+            && db.skip_final_snapshot
+            && db.apply_immediately
+    );
+    assert_eq!(db.instance_class, "db.t4g.micro");
+    assert!(!performance_insights_supported(&db.instance_class));
+    assert_eq!(db.backup_retention_days, 1);
+    assert_eq!(db.wait_timeout, Duration::from_secs(600));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,6 +299,29 @@ us-west-1 = "10.1.0.0/16"
                 keep_tagged_images: 30,
                 expire_untagged_after_days: 7,
                 keep_on_destroy: false,
+            },
+            database: DatabaseConfig {
+                enabled: true,
+                identifier: "webapp-dev".into(),
+                engine_version: "16.4".into(),
+                instance_class: "db.t4g.medium".into(),
+                replica_instance_class: "db.t4g.medium".into(),
+                allocated_storage_gib: 20,
+                max_allocated_storage_gib: 100,
+                multi_az: true,
+                kms_key: BTreeMap::new(),
+                backup_retention_days: 7,
+                backup_window: "03:00-04:00".into(),
+                maintenance_window: "sun:05:00-sun:06:00".into(),
+                deletion_protection: true,
+                skip_final_snapshot: false,
+                apply_immediately: false,
+                performance_insights: true,
+                port: 5432,
+                database_name: "app".into(),
+                master_username: "app_admin".into(),
+                allow_replacement: false,
+                wait_timeout: Duration::from_secs(3600),
             },
         }
     );
@@ -1026,6 +1077,301 @@ fn registry_shape() {
     check!(problems, "config::type", "dev.toml", "registry.enabled", "\"yes\"").says("expected a boolean");
     check!(problems, "config::unknown_key", "dev.toml", "registry.immutable", "immutable")
         .hints("did you mean `immutable_tags`?");
+}
+
+// ---------------------------------------------------------------------------------------------
+// [database]
+
+#[test]
+fn database_settings_merge_key_by_key() {
+    let base = format!(
+        "{BASE}\n[database]\ninstance_class = \"db.r6g.large\"\nport = 6543\n[database.kms_key]\nus-east-1 = \"{KMS_1}\"\n"
+    );
+    let dev = format!(
+        r#"
+[database]
+identifier = "shop-db"
+engine_version = "15.7"
+replica_instance_class = "db.r6g.xlarge"
+allocated_storage_gib = 100
+max_allocated_storage_gib = 100
+multi_az = false
+backup_retention_days = 35
+backup_window = "22:30-23:00"
+maintenance_window = "sat:23:30-sun:00:30"
+deletion_protection = false
+skip_final_snapshot = true
+apply_immediately = true
+performance_insights = false
+database_name = "Shop_1"
+master_username = "owner"
+allow_replacement = true
+wait_timeout_secs = 60
+[database.kms_key]
+us-east-2 = "{KMS_2}"
+"#
+    );
+    let database = ok(&base, &dev).database;
+    assert_eq!(
+        database,
+        DatabaseConfig {
+            enabled: true,
+            identifier: "shop-db".into(),
+            engine_version: "15.7".into(),
+            instance_class: "db.r6g.large".into(),
+            replica_instance_class: "db.r6g.xlarge".into(),
+            allocated_storage_gib: 100,
+            max_allocated_storage_gib: 100,
+            multi_az: false,
+            kms_key: BTreeMap::from([
+                ("us-east-1".to_owned(), KMS_1.to_owned()),
+                ("us-east-2".to_owned(), KMS_2.to_owned()),
+            ]),
+            backup_retention_days: 35,
+            backup_window: "22:30-23:00".into(),
+            maintenance_window: "sat:23:30-sun:00:30".into(),
+            deletion_protection: false,
+            skip_final_snapshot: true,
+            apply_immediately: true,
+            performance_insights: false,
+            port: 6543,
+            database_name: "Shop_1".into(),
+            master_username: "owner".into(),
+            allow_replacement: true,
+            wait_timeout: Duration::from_secs(60),
+        }
+    );
+    // The replica follows the primary's class unless told otherwise.
+    let database = ok(BASE, "[database]\ninstance_class = \"db.m7g.2xlarge\"\n").database;
+    assert_eq!(database.replica_instance_class, "db.m7g.2xlarge");
+    assert!(!ok(BASE, "[database]\nenabled = false\n").database.enabled);
+}
+
+#[test]
+fn database_bad_values_name_the_key() {
+    for (key, value, code, says, hints) in [
+        (
+            "identifier",
+            "\"1db\"",
+            "config::invalid_name",
+            "DB identifier `1db` must start with a letter",
+            "RDS identifiers",
+        ),
+        ("identifier", "\"WebApp\"", "config::invalid_name", "write `webapp`", "RDS identifiers"),
+        ("identifier", "\"web--db\"", "config::invalid_name", "'--'", "RDS identifiers"),
+        ("identifier", "\"web-db-\"", "config::invalid_name", "end with '-'", "RDS identifiers"),
+        (
+            "engine_version",
+            "\"16\"",
+            "config::invalid_value",
+            "engine version `16` is not `<major>.<minor>`",
+            "major 13 to 17",
+        ),
+        ("engine_version", "\"12.9\"", "config::invalid_value", "major version 12", "major 13 to 17"),
+        (
+            "instance_class",
+            "\"db.x9.large\"",
+            "config::instance_class",
+            "instance class `db.x9.large` has the family `x9`",
+            "`db.<family>.<size>`",
+        ),
+        (
+            "instance_class",
+            "\"db.m5.micro\"",
+            "config::instance_class",
+            "too small for the family `m5`",
+            "t3 and t4g come in micro",
+        ),
+        (
+            "instance_class",
+            "\"m5.large\"",
+            "config::instance_class",
+            "did you mean `db.m5.large`?",
+            "`db.<family>.<size>`",
+        ),
+        (
+            "replica_instance_class",
+            "\"db.t4g.4xlarge\"",
+            "config::instance_class",
+            "too large for the burstable family `t4g`",
+            "2xlarge",
+        ),
+        (
+            "backup_window",
+            "\"3:00-4:00\"",
+            "config::invalid_value",
+            "backup window `3:00-4:00` is not of the form `hh24:mi-hh24:mi`",
+            "UTC",
+        ),
+        (
+            "backup_window",
+            "\"03:00-03:20\"",
+            "config::invalid_value",
+            "lasts 20 minutes",
+            "at least 30 minutes",
+        ),
+        (
+            "maintenance_window",
+            "\"Sun:05:00-Sun:06:00\"",
+            "config::invalid_value",
+            "has the day `Sun`",
+            "mon, tue",
+        ),
+        (
+            "database_name",
+            "\"my-app\"",
+            "config::invalid_name",
+            "database name `my-app` may contain only letters, digits and '_'",
+            "1 to 63",
+        ),
+        ("database_name", "\"template1\"", "config::invalid_name", "exists already", "1 to 63"),
+        (
+            "master_username",
+            "\"postgres\"",
+            "config::invalid_name",
+            "master username `postgres` is a name RDS or PostgreSQL reserves",
+            "rdsadmin",
+        ),
+        ("master_username", "\"admin\"", "config::invalid_name", "reserves", "rdsadmin"),
+        ("master_username", "\"pg_owner\"", "config::invalid_name", "`pg_`", "rdsadmin"),
+        ("master_username", "\"1owner\"", "config::invalid_name", "start with a letter", "rdsadmin"),
+    ] {
+        let problems = err(BASE, &format!("[database]\n{key} = {value}\n"));
+        let problem = problems.one(code, "dev.toml", &format!("database.{key}"));
+        problem.points_at(&problems.dir, "dev.toml", value).says(says).hints(hints);
+    }
+}
+
+#[test]
+fn database_ranges() {
+    for (key, bad, range) in [
+        ("allocated_storage_gib", "19", "20 and 65536"),
+        ("allocated_storage_gib", "65537", "20 and 65536"),
+        ("max_allocated_storage_gib", "19", "20 and 65536"),
+        ("backup_retention_days", "0", "1 and 35"),
+        ("backup_retention_days", "36", "1 and 35"),
+        ("port", "1149", "1150 and 65535"),
+        ("port", "65536", "1150 and 65535"),
+        ("wait_timeout_secs", "59", "60 and 86400"),
+        ("wait_timeout_secs", "86401", "60 and 86400"),
+    ] {
+        let problems = err(BASE, &format!("[database]\n{key} = {bad}\n"));
+        check!(problems, "config::out_of_range", "dev.toml", &format!("database.{key}"), bad)
+            .says(&format!("must be between {range}"));
+    }
+    let problems = err(BASE, "[database]\nbackup_retention_days = 0\n");
+    problems.one("config::out_of_range", "dev.toml", "database.backup_retention_days").hints("read replica");
+}
+
+#[test]
+fn database_storage_min_above_max_names_both_keys() {
+    let problems = err(BASE, "[database]\nallocated_storage_gib = 200\nmax_allocated_storage_gib = 100\n");
+    let problem = check!(problems, "config::min_above_max", "dev.toml", "database.max_allocated_storage_gib", "100")
+        .says("database.allocated_storage_gib (200) is greater than database.max_allocated_storage_gib (100): min > max")
+        .hints("raise max_allocated_storage_gib to at least 200");
+    assert_eq!(problem.labeled, ["100", "200"]);
+
+    // Only the minimum written: the default maximum (100) is too small for it.
+    let problems = err(BASE, "[database]\nallocated_storage_gib = 500\n");
+    check!(problems, "config::min_above_max", "dev.toml", "database.allocated_storage_gib", "500")
+        .says("(500) is greater than database.max_allocated_storage_gib (100)");
+
+    // In different files: the message says where the other one is.
+    let problems = err(
+        &format!("{BASE}\n[database]\nmax_allocated_storage_gib = 50\n"),
+        "[database]\nallocated_storage_gib = 60\n",
+    );
+    let problem = problems.one("config::min_above_max", "base.toml", "database.max_allocated_storage_gib");
+    problem
+        .points_at(&problems.dir, "base.toml", "50")
+        .says("(database.allocated_storage_gib is set in ")
+        .says("dev.toml)");
+}
+
+#[test]
+fn database_windows_must_not_overlap() {
+    let problems = err(BASE, "[database]\nmaintenance_window = \"sun:03:30-sun:04:30\"\n");
+    check!(
+        problems,
+        "config::window_overlap",
+        "dev.toml",
+        "database.maintenance_window",
+        "\"sun:03:30-sun:04:30\""
+    )
+    .says("the maintenance window `sun:03:30-sun:04:30` overlaps the daily backup window `03:00-04:00`")
+    .hints("move one of them");
+
+    let problems = err(BASE, "[database]\nbackup_window = \"05:30-06:30\"\n");
+    check!(problems, "config::window_overlap", "dev.toml", "database.backup_window", "\"05:30-06:30\"");
+
+    let problems = err(
+        BASE,
+        "[database]\nbackup_window = \"23:30-00:30\"\nmaintenance_window = \"tue:00:00-tue:01:00\"\n",
+    );
+    let problem = problems.one("config::window_overlap", "dev.toml", "database.maintenance_window");
+    assert_eq!(problem.labeled, ["\"tue:00:00-tue:01:00\"", "\"23:30-00:30\""]);
+
+    ok(BASE, "[database]\nbackup_window = \"04:00-04:30\"\nmaintenance_window = \"mon:04:30-mon:05:00\"\n");
+}
+
+#[test]
+fn database_kms_keys_are_all_or_none() {
+    let problems = err(BASE, &format!("[database.kms_key]\nus-east-1 = \"{KMS_1}\"\n"));
+    let problem = problems.one("config::missing_key", "", "");
+    assert!(
+        problem.text.contains("dev.toml: database.kms_key.us-east-2: required key is missing"),
+        "{problem:#?}"
+    );
+    problem.hints("a key of its own region").hints("alias/aws/rds");
+
+    let dev = format!("[database.kms_key]\nus-east-1 = \"{KMS_2}\"\nus-east-2 = \"{KMS_2}\"\n");
+    let problems = err(BASE, &dev);
+    check!(
+        problems,
+        "config::invalid_kms_key",
+        "dev.toml",
+        "database.kms_key.us-east-1",
+        format!("\"{KMS_2}\"").as_str()
+    )
+    .says("is a key of us-east-2, but it is listed for us-east-1");
+
+    let dev = format!("[database.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_2}\"\nus-west-2 = \"arn:aws:kms:us-west-2:123456789012:key/a\"\n");
+    let problems = err(BASE, &dev);
+    check!(problems, "config::foreign_region", "dev.toml", "database.kms_key.us-west-2", "us-west-2");
+
+    assert!(ok(BASE, "").database.kms_key.is_empty());
+}
+
+#[test]
+fn database_shape() {
+    let problems = err(BASE, "database = [\"db.t4g.medium\", 20]\n");
+    check!(problems, "config::type", "dev.toml", "database", "[\"db.t4g.medium\", 20]")
+        .says("`database` must be a table ([database]), not an array");
+    let problems = err(BASE, "[database]\nkms_key = \"alias/aws/rds\"\n");
+    problems
+        .one("config::type", "dev.toml", "database.kms_key")
+        .says("must be a table ([database.kms_key]), not a string");
+    let problems = err(BASE, "[database]\nmulti_az = 1\nport = \"5432\"\nengine = \"postgres\"\n");
+    assert_eq!(problems.codes(), ["config::type", "config::type", "config::unknown_key"]);
+    let unknown = problems.one("config::unknown_key", "dev.toml", "database.engine");
+    unknown.hints("did you mean `engine_version`?");
+}
+
+#[test]
+fn schema_defaults_pass_their_own_rules() {
+    // Written out, every default must load: a default that breaks its key's rule is a bug.
+    let dev = r#"
+[registry]
+encryption = "AES256"
+[database]
+engine_version = "16.4"
+instance_class = "db.t4g.medium"
+backup_window = "03:00-04:00"
+maintenance_window = "sun:05:00-sun:06:00"
+database_name = "app"
+master_username = "app_admin"
+"#;
+    assert_eq!(ok(BASE, dev), ok(BASE, ""));
 }
 
 // ---------------------------------------------------------------------------------------------

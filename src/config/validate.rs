@@ -13,6 +13,7 @@ use super::regions::{availability_zones, zone_belongs_to, KNOWN_REGIONS};
 use super::schema;
 use super::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig, MAX_AZS};
 
+pub(super) mod database;
 mod kms;
 mod registry;
 
@@ -59,6 +60,7 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
     let aws = check.aws(merged);
     let engine = check.engine(merged);
     let registry = check.registry(merged, app.as_deref(), &regions);
+    let database = check.database(merged, app.as_deref(), &regions);
 
     into_result(env, check.issues)?;
 
@@ -88,6 +90,7 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
         aws: aws.expect("validated"),
         engine: engine.expect("validated"),
         registry: registry.expect("validated"),
+        database: database.expect("validated"),
     })
 }
 

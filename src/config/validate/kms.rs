@@ -11,6 +11,8 @@ use super::{Check, Regions};
 pub(super) enum KmsKeys {
     /// One for every region of the environment; `why` is the help of a missing one.
     EveryRegion { why: String },
+    /// None, or one for every region of the environment; `why` is the help of a missing one.
+    AllOrNone { why: String },
     /// None: `because` is the setting that makes them unused, `why` the help.
     Unused { because: Option<Val<String>>, message: String, why: String },
 }
@@ -46,6 +48,7 @@ impl Check<'_> {
         }
         let (needed, why) = match &policy {
             KmsKeys::EveryRegion { why } => (true, why),
+            KmsKeys::AllOrNone { why } => (entries.keys().any(|region| regions.contains(region)), why),
             KmsKeys::Unused { .. } => unreachable!("returned above"),
         };
         let mut keys = BTreeMap::new();

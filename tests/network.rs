@@ -17,7 +17,8 @@ const ENV: &str = "local";
 /// resources, and the other tiers have scenario tests of their own.
 fn network_project() -> Project {
     let project = Project::new();
-    project.edit("local.toml", |s| format!("{s}\n[registry]\nenabled = false\n"));
+    project.disable("registry");
+    project.disable("database");
     project
 }
 

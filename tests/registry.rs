@@ -15,7 +15,9 @@ const REPO: &str = "webapp-local";
 
 /// The shipped local configuration (the database has tests of its own).
 fn registry_project() -> Project {
-    Project::new()
+    let project = Project::new();
+    project.disable("database");
+    project
 }
 
 fn runtime() -> tokio::runtime::Runtime {

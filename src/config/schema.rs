@@ -273,7 +273,8 @@ const REGISTRY: Section = section(
             "2 to 256 characters matching \
              `^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$` (ECR's rule): \
              lowercase letters and digits, single `.`, `_` or `-` between them, `/` between path \
-             parts.",
+             parts; starts with `{app}-{env}` (e.g. `webapp-prod/api`), the prefix by which the \
+             deployer finds the environment's repositories.",
         ),
         key(
             "immutable_tags",

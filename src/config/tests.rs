@@ -919,13 +919,20 @@ const KMS_1: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-5
 const KMS_2: &str = "arn:aws:kms:us-east-2:123456789012:alias/webapp";
 
 #[test]
+fn a_repository_name_outside_the_environments_prefix_is_refused() {
+    let problems = err(BASE, "[registry]\nname = \"team/webapp\"\n");
+    let text = format!("{problems:?}");
+    assert!(text.contains("registry.name") && text.contains("does not start with `webapp-dev`"), "{text}");
+}
+
+#[test]
 fn registry_settings_merge_key_by_key() {
     let base = format!(
         "{BASE}\n[registry]\nencryption = \"KMS\"\nkeep_tagged_images = 50\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_2}\"\n"
     );
     let dev = r#"
 [registry]
-name = "team/webapp"
+name = "webapp-dev/api"
 immutable_tags = true
 keep_on_destroy = true
 scan_on_push = false
@@ -938,7 +945,7 @@ us-east-2 = "arn:aws:kms:us-east-2:210987654321:key/mrk-0123"
         registry,
         RegistryConfig {
             enabled: true,
-            name: "team/webapp".into(),
+            name: "webapp-dev/api".into(),
             immutable_tags: true,
             scan_on_push: false,
             encryption: RegistryEncryption::Kms,

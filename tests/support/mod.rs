@@ -968,6 +968,28 @@ impl Project {
         let contents = change(self.read(name));
         self.write(name, &contents);
     }
+
+    /// Turns a tier (`registry`, `database`) off in `local.toml`, so a test of another tier
+    /// neither waits for it nor counts its resources.
+    pub fn disable(&self, tier: &str) {
+        self.edit("local.toml", |s| {
+            let header = format!("[{tier}]\n");
+            match s.find(&header) {
+                Some(at) => {
+                    let body = at + header.len();
+                    let end = s[body..].find("\n[").map_or(s.len(), |i| body + i);
+                    let section = s[body..end].replace("enabled = true", "enabled = false");
+                    let section = if section.contains("enabled =") {
+                        section
+                    } else {
+                        format!("enabled = false\n{section}")
+                    };
+                    format!("{}{section}{}", &s[..body], &s[end..])
+                }
+                None => format!("{s}\n{header}enabled = false\n"),
+            }
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

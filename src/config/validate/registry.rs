@@ -12,14 +12,24 @@ impl Check<'_> {
         app: Option<&str>,
         regions: &Regions,
     ) -> Option<RegistryConfig> {
+        // The deployer finds its repositories by this prefix (ECR has no tag search that works
+        // everywhere; see src/resources/ecr_repository.rs).
+        let prefix = app.map(|app| format!("{app}-{}", self.env));
         let name = self.checked_str(
             merged,
             "registry.name",
             "config::invalid_name",
             "repository name",
-            ecr_name_problem,
+            |name| {
+                ecr_name_problem(name).or_else(|| {
+                    let prefix = prefix.as_deref()?;
+                    (!name.starts_with(prefix)).then(|| {
+                        format!("does not start with `{prefix}` (the environment's repositories are found by that prefix)")
+                    })
+                })
+            },
             "ECR repository names are 2 to 256 lowercase letters and digits, with single `.`, `_` \
-             or `-` between them and `/` between path parts, e.g. \"webapp-prod\" or \"team/webapp\"; \
+             or `-` between them and `/` between path parts, e.g. \"webapp-prod\" or \"webapp-prod/api\"; \
              the default is \"{app}-{env}\"",
         );
         let encryption = self.choice(

@@ -169,10 +169,12 @@ def main():
 
     moto_fixes.apply()
     _patch_nat_gateway_delete()
+    # After the NAT patch: the model's delete_nat_gateway wraps the EIP-releasing one.
+    aws_model.install()
     original_run_simple = moto_server.run_simple
 
     def run_simple(host, port, app, *args, **kwargs):
-        return original_run_simple(host, port, with_extensions(app), *args, **kwargs)
+        return original_run_simple(host, port, with_extensions(aws_model.wrap(app)), *args, **kwargs)
 
     moto_server.run_simple = run_simple
     moto_server.main()

@@ -4,7 +4,7 @@
 
 use futures::future::try_join_all;
 
-use crate::cloud::{Clients, Error};
+use crate::cloud::{retry_transient, Clients, Error};
 use crate::plan::resolve_references;
 use crate::resources::{self, Found};
 
@@ -16,10 +16,14 @@ pub async fn observe(
     app: &str,
     env: &str,
 ) -> Result<Vec<Found>, Error> {
-    let (per_region, global) = tokio::try_join!(
-        try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))),
-        resources::observe_global(clients, app, env),
-    )?;
+    // Reads only: a throttle storm that outlasts a request's retries just reads again.
+    let (per_region, global) = retry_transient("reading the environment", || async {
+        tokio::try_join!(
+            try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))),
+            resources::observe_global(clients, app, env),
+        )
+    })
+    .await?;
     let mut found: Vec<Found> = per_region.into_iter().flatten().chain(global).collect();
     resolve_references(&mut found);
     Ok(found)

@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::config::AwsConfig;
 
 mod wait;
-pub use wait::{retry_on_codes, wait_until, Waited};
+pub use wait::{retry_on_codes, retry_transient, wait_until, Waited, STEP_ATTEMPTS};
 
 /// A service client the deployer can build for a region from the shared configuration. Every
 /// client gets the same retry partition and the call counter.
@@ -281,6 +281,32 @@ impl Error {
         match self {
             Error::Aws { code, .. } => code.as_deref(),
             _ => None,
+        }
+    }
+
+    /// True when the call failed for a reason that passes by itself: throttling or a server-side
+    /// error (after the SDK's own retries). Whoever called it may run the whole step again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Aws { throttled: true, .. } => true,
+            Error::Aws { code: Some(code), .. } => matches!(
+                code.as_str(),
+                "InternalError"
+                    | "InternalFailure"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "ServiceUnavailableException"
+                    | "Unavailable"
+                    | "RequestTimeout"
+                    | "RequestTimeoutException"
+            ),
+            // No answer at all (a timeout, a dropped connection) after the SDK's retries.
+            Error::Aws { code: None, message, .. } => {
+                message.contains("dispatch failure")
+                    || message.contains("timeout")
+                    || message.contains("timed out")
+            }
+            _ => false,
         }
     }
 

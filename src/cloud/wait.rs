@@ -18,7 +18,8 @@ const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(15);
 
-/// Polls until `poll` says done, an error occurs, or `timeout` passes.
+/// Polls until `poll` says done, a real error occurs, or `timeout` passes. Transient poll
+/// errors (throttling, 5xx) are waited out like a "not yet".
 pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut poll: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
@@ -28,9 +29,13 @@ where
     let mut delay = FIRST_DELAY;
     let mut last_report = start;
     loop {
-        let state = match poll().await? {
-            Waited::Done(v) => return Ok(v),
-            Waited::NotYet(state) => state,
+        let state = match poll().await {
+            Ok(Waited::Done(v)) => return Ok(v),
+            Ok(Waited::NotYet(state)) => state,
+            // A throttled or failed poll says nothing about the thing waited for: keep waiting
+            // (with the same backoff), within the same bound.
+            Err(e) if e.is_transient() => format!("unknown ({e})"),
+            Err(e) => return Err(e),
         };
         if start.elapsed() >= timeout {
             return Err(Error::Timeout { what: what.to_string(), after: timeout, last: state });
@@ -41,6 +46,32 @@ where
         }
         tokio::time::sleep(delay.min(timeout.saturating_sub(start.elapsed()))).await;
         delay = (delay * 2).min(MAX_DELAY);
+    }
+}
+
+/// How often a whole step is tried when it keeps failing for a transient reason (after each
+/// request's own SDK retries), and the pause before the second and third try.
+pub const STEP_ATTEMPTS: u32 = 3;
+const STEP_PAUSE: Duration = Duration::from_secs(2);
+
+/// Runs `step` again (up to [`STEP_ATTEMPTS`] in all) when it fails with a transient error
+/// ([`Error::is_transient`]): a throttle storm can outlast one request's retries. Every step the
+/// deployer retries this way is idempotent. Any other error is returned at once.
+pub async fn retry_transient<T, F, Fut>(what: &str, mut step: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(e) if e.is_transient() && attempt < STEP_ATTEMPTS => {
+                tracing::warn!("{what}: {e}; trying the step again ({} of {STEP_ATTEMPTS})", attempt + 1);
+                tokio::time::sleep(STEP_PAUSE * attempt).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -109,6 +140,40 @@ mod tests {
     async fn other_errors_are_not_retried() {
         let tries = AtomicU32::new(0);
         let err = retry_on_codes("delete", &["IncorrectState"], Duration::from_secs(60), || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>(dependency_violation()) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), Some("DependencyViolation"));
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_failure_is_tried_again_and_a_real_one_is_not() {
+        let tries = AtomicU32::new(0);
+        let throttled = || Error::Aws {
+            operation: "DescribeVpcs",
+            code: Some("RequestLimitExceeded".into()),
+            message: "slow down".into(),
+            not_found: false,
+            throttled: true,
+        };
+        let out = retry_transient("observe", || {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(throttled())
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(out, 2);
+        tries.store(0, Ordering::SeqCst);
+        let err = retry_transient("delete", || {
             tries.fetch_add(1, Ordering::SeqCst);
             async { Err::<(), _>(dependency_violation()) }
         })

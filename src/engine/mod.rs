@@ -10,7 +10,7 @@ use std::future::Future;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 
-use crate::cloud::Error;
+use crate::cloud::{retry_transient, Error};
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan};
 use crate::resources::{self, Ctx, Diff, Found, Resource};
@@ -46,22 +46,29 @@ impl<'a> Aws<'a> {
     }
 }
 
+/// Each step is tried again when it fails for a transient reason (`retry_transient`): every
+/// kind's create, update, delete and wait is idempotent, and a create that made a second copy is
+/// caught by the verification round.
 impl Executor for Aws<'_> {
     async fn create(&self, desired: &Resource) -> Result<String, Error> {
-        let id = resources::create(&self.ctx, desired).await?;
+        let what = format!("creating {}", desired.address);
+        let id = retry_transient(&what, || resources::create(&self.ctx, desired)).await?;
         self.ctx.ids.insert(desired.address.clone(), id.clone());
         Ok(id)
     }
     async fn update(&self, desired: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
-        resources::update(&self.ctx, desired, found, diff).await
+        let what = format!("updating {}", desired.address);
+        retry_transient(&what, || resources::update(&self.ctx, desired, found, diff)).await
     }
     async fn delete(&self, found: &Found) -> Result<(), Error> {
-        resources::delete(&self.ctx, found).await?;
+        let what = format!("deleting {}", found.address);
+        retry_transient(&what, || resources::delete(&self.ctx, found)).await?;
         self.ctx.ids.remove(&found.address);
         Ok(())
     }
     async fn wait(&self, found: &Found) -> Result<(), Error> {
-        resources::wait_ready(&self.ctx, found).await
+        let what = format!("waiting for {}", found.address);
+        retry_transient(&what, || resources::wait_ready(&self.ctx, found)).await
     }
 }
 

@@ -132,14 +132,38 @@ pub async fn create(
         .tag_specifications(ec2::tag_spec(ResourceType::Natgateway, tags))
         .send()
         .await
-        .op("CreateNatGateway")?;
-    let id = out
-        .nat_gateway()
-        .and_then(|n| n.nat_gateway_id())
-        .ok_or_else(|| Error::Failed("CreateNatGateway returned no ID".into()))?
-        .to_string();
+        .op_unless("CreateNatGateway", ec2_code("Resource.AlreadyAssociated"))?;
+    let id = match out {
+        Some(out) => out
+            .nat_gateway()
+            .and_then(|n| n.nat_gateway_id())
+            .ok_or_else(|| Error::Failed("CreateNatGateway returned no ID".into()))?
+            .to_string(),
+        // The Elastic IP is taken: by this very gateway when the create's response was lost and
+        // the retry was not matched to it by its client token (AWS matches it; not every
+        // emulator does). Take the gateway that carries this address and this Elastic IP.
+        None => existing(ctx, address, &ctx.id(&spec.elastic_ip)?).await?,
+    };
     wait_available(ctx, region, &id).await?;
     Ok(id)
+}
+
+/// The live gateway tagged with `address` that uses the Elastic IP `allocation`.
+async fn existing(ctx: &Ctx<'_>, address: &Address, allocation: &str) -> Result<String, Error> {
+    let filter =
+        Filter::builder().name(format!("tag:{}", super::TAG_ADDRESS)).values(address.as_str()).build();
+    let nats = describe_all!(
+        ctx.ec2(address.region()).describe_nat_gateways().filter(filter),
+        "DescribeNatGateways"
+    )?;
+    nats.iter()
+        .filter(|n| !is_gone(n.state()))
+        .find(|n| n.nat_gateway_addresses().iter().any(|a| a.allocation_id() == Some(allocation)))
+        .and_then(|n| n.nat_gateway_id())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::Failed(format!("the Elastic IP {allocation} of {address} is in use by something else"))
+        })
 }
 
 async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {

@@ -295,6 +295,29 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
         serde_json::from_slice(&body).unwrap_or_else(|e| panic!("/_deployer/ec2-state is not JSON: {e}"))
     }
 
+    /// The AWS model's report (`GET /_deployer/model`, tests/emulator/aws_model.py): settings,
+    /// call counts (`totals.mutating`, `totals.throttled`, …), the kill hook, the waits.
+    pub fn model(&self) -> Value {
+        let body = self.get_bytes("/_deployer/model");
+        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("/_deployer/model is not JSON: {e}"))
+    }
+
+    /// Changes the AWS model's settings (`POST /_deployer/model`), e.g.
+    /// `json!({"throttle_rate": 0.0, "fault_rate": 0.0})`, and returns its report.
+    pub fn set_model(&self, settings: Value) -> Value {
+        let url = format!("{}/_deployer/model", self.url());
+        let mut resp = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(settings.to_string())
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = resp.status();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        assert!(status.is_success(), "POST {url}: {status}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/_deployer/model answered {body}: {e}"))
+    }
+
     /// Forgets every resource (`POST /moto-api/reset`). The recording is kept.
     pub fn reset(&self) {
         self.post("/moto-api/reset");
@@ -1037,6 +1060,23 @@ pub fn deployer(emu: &Emulator, project: &Project, args: &[&str]) -> Output {
     run(cmd)
 }
 
+/// Runs the deployer like [`deployer`], through `sh` so that its pid is in `pidfile` before it
+/// starts (the emulator's crash hook, `DEPLOYER_EMU_KILL_PIDFILE`, kills that pid).
+pub fn deployer_with_pidfile(emu: &Emulator, project: &Project, args: &[&str], pidfile: &Path) -> Output {
+    let inner = deployer_command(emu, project);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg("echo $$ > \"$0\"; exec \"$@\"").arg(pidfile).arg(inner.get_program());
+    cmd.args(inner.get_args()).args(args);
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.stdin(Stdio::null());
+    run(cmd)
+}
+
 /// Like [`deployer`], and panics with its stdout and stderr unless it exits 0.
 pub fn deployer_ok(emu: &Emulator, project: &Project, args: &[&str]) -> Output {
     let out = deployer(emu, project, args);
@@ -1106,7 +1146,7 @@ pub fn stderr_text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn show_output(out: &Output) -> String {
+pub fn show_output(out: &Output) -> String {
     format!(
         "--- stdout ---\n{}\n--- stderr ---\n{}",
         String::from_utf8_lossy(&out.stdout),

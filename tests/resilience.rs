@@ -1,0 +1,295 @@
+//! What a crash, a throttle storm, lost responses or a second writer do, against the emulator's
+//! model of AWS (tests/emulator/aws_model.py). Each test checks the result in the emulator's own
+//! state: no duplicate (two live resources with one address), no untagged leftover, and a plan
+//! that is empty once the run says it is done.
+//!
+//! `crash_anywhere_*` kill the deployer (SIGKILL) right after its K-th mutating call, then run
+//! again. By default they try a spread of K; `DEPLOYER_CRASH_ALL=1` tries every K of a cold
+//! `up` (and of a `destroy`), which takes several minutes:
+//!
+//! ```sh
+//! DEPLOYER_CRASH_ALL=1 scripts/test --test resilience -- crash_anywhere
+//! ```
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use support::{
+    deployer, deployer_ok, deployer_with_pidfile, show_output, stderr_text, stdout_json, Emulator, Project,
+};
+
+const ENV: &str = "local";
+
+/// The shipped local configuration, with the tiers these properties are proven on so far.
+fn project() -> Project {
+    let project = Project::new();
+    project.disable("database");
+    project
+}
+
+/// Live resources of the emulator's EC2 state, by region and kind: (kind, id, tags).
+fn live_ec2(state: &Value) -> Vec<(String, String, String, BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    let regions = state.as_object().expect("ec2 state is an object");
+    for (region, kinds) in regions {
+        let default_vpcs: Vec<&str> = kinds["vpcs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["is_default"].as_bool() == Some(true))
+            .filter_map(|v| v["id"].as_str())
+            .collect();
+        for (kind, list) in kinds.as_object().unwrap() {
+            for obj in list.as_array().unwrap() {
+                let vpc = obj.get("vpc_id").and_then(Value::as_str);
+                let aws_owned = obj["is_default"].as_bool() == Some(true)
+                    || vpc.is_some_and(|v| default_vpcs.contains(&v))
+                    || obj["main"].as_bool() == Some(true)
+                    || (kind == "internet_gateways"
+                        && obj["vpc_id"].as_str().is_some_and(|v| default_vpcs.contains(&v)));
+                let gone = matches!(obj["state"].as_str(), Some("deleted" | "deleting" | "failed"))
+                    || matches!(
+                        obj["status"].as_str(),
+                        Some("deleted" | "deleting" | "rejected" | "failed" | "expired")
+                    );
+                if aws_owned || gone {
+                    continue;
+                }
+                let tags: BTreeMap<String, String> = obj["tags"]
+                    .as_object()
+                    .map(|t| {
+                        t.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()
+                    })
+                    .unwrap_or_default();
+                let id = obj["id"].as_str().or(obj["allocation_id"].as_str()).unwrap_or("?").to_string();
+                out.push((region.clone(), kind.clone(), id, tags));
+            }
+        }
+    }
+    out
+}
+
+/// No two live resources carry one address, and every live resource the deployer could have
+/// made is tagged for the environment.
+fn assert_no_duplicate_or_untagged(emu: &Emulator, context: &str) {
+    let state = emu.ec2_state();
+    let mut by_address: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (region, kind, id, tags) in live_ec2(&state) {
+        // (A peering connection is listed by both of its regions, under one ID.)
+        match tags.get("deployer:address") {
+            Some(address) => by_address.entry(address.clone()).or_default().insert(id),
+            None => panic!("{context}: untagged {kind} {id} left in {region}"),
+        };
+    }
+    let duplicates: Vec<_> = by_address.iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(duplicates.is_empty(), "{context}: duplicates {duplicates:?}");
+}
+
+/// Nothing of the environment is left in the emulator.
+fn assert_nothing_left(emu: &Emulator, context: &str) {
+    let left = live_ec2(&emu.ec2_state());
+    assert!(left.is_empty(), "{context}: left after destroy: {left:?}");
+    let repos = runtime().block_on(async {
+        let mut names = Vec::new();
+        for region in ["us-east-1", "us-east-2"] {
+            let ecr = aws_sdk_ecr::Client::new(&support::sdk_config(emu, region).await);
+            let out = ecr.describe_repositories().send().await.unwrap();
+            names.extend(out.repositories().iter().filter_map(|r| r.repository_name().map(str::to_string)));
+        }
+        names
+    });
+    assert!(repos.is_empty(), "{context}: repositories left after destroy: {repos:?}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// `plan --detailed-exitcode` exits 0: nothing left to do.
+fn assert_converged(emu: &Emulator, project: &Project, context: &str) {
+    let plan = deployer(emu, project, &["plan", "--env", ENV, "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{context}: not converged\n{}", show_output(&plan));
+}
+
+fn killed(out: &std::process::Output) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    out.status.signal() == Some(9)
+}
+
+/// How many mutating calls a command makes from this state, measured by running it.
+fn mutating_calls(emu: &Emulator, project: &Project, args: &[&str]) -> u64 {
+    let before = emu.model()["totals"]["mutating"].as_u64().unwrap();
+    deployer_ok(emu, project, args);
+    emu.model()["totals"]["mutating"].as_u64().unwrap() - before
+}
+
+/// The K to try: every one with DEPLOYER_CRASH_ALL=1, else a spread that includes the first
+/// (right after the lock is taken), the last, and points between.
+fn points(n: u64) -> Vec<u64> {
+    if std::env::var("DEPLOYER_CRASH_ALL").is_ok_and(|v| v == "1") {
+        return (1..=n).collect();
+    }
+    let mut ks = vec![1, 2, n / 3, n / 2, 2 * n / 3, n.saturating_sub(1), n];
+    ks.retain(|k| *k >= 1 && *k <= n);
+    ks.dedup();
+    ks
+}
+
+fn crash_emulator(pidfile: &Path) -> Emulator {
+    Emulator::start_with_env(&[("DEPLOYER_EMU_KILL_PIDFILE", pidfile.to_str().unwrap())])
+}
+
+#[test]
+fn crash_anywhere_in_a_cold_up_then_up_converges_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("deployer.pid");
+    let project = project();
+    let n = {
+        let emu = crash_emulator(&pidfile);
+        mutating_calls(&emu, &project, &["up", "--env", ENV, "--yes", "-q"])
+    };
+    assert!(n > 20, "a cold up makes {n} mutating calls");
+    for k in points(n) {
+        let context = format!("killed after mutating call {k} of {n}");
+        let emu = crash_emulator(&pidfile);
+        emu.set_model(json!({ "kill_after": k, "kill_pidfile": pidfile.to_str().unwrap() }));
+        let out = deployer_with_pidfile(&emu, &project, &["up", "--env", ENV, "--yes", "-q"], &pidfile);
+        if !killed(&out) {
+            // The number of mutating calls varies a little from run to run (a verification
+            // round, a retried create): a run that made fewer than K finished normally.
+            let made = emu.model()["totals"]["mutating"].as_u64().unwrap();
+            assert!(
+                out.status.success() && made < k,
+                "{context}: not killed after {made} calls\n{}",
+                show_output(&out)
+            );
+            continue;
+        }
+        let hook = emu.model()["kill"].clone();
+        assert_eq!(hook["fired"], json!(true), "{context}");
+
+        // The dead run's lock is reported with its holder and age by a read-only command
+        // (unless the call it died after was the lock's own release).
+        let status = deployer(&emu, &project, &["status", "--env", ENV, "--output", "json"]);
+        let lock = &stdout_json(&status)["lock"];
+        if hook["operation"] != "DeleteParameter" {
+            assert!(
+                lock["description"].as_str().is_some_and(|d| d.contains("`deployer up`")),
+                "{context}: {lock}"
+            );
+            assert!(stderr_text(&status).contains("is locked by"), "{context}");
+            deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+        } else {
+            assert!(lock.is_null(), "{context}: {lock}");
+        }
+
+        deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        assert_no_duplicate_or_untagged(&emu, &context);
+        assert_converged(&emu, &project, &context);
+        deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"]);
+        assert_nothing_left(&emu, &context);
+    }
+}
+
+#[test]
+fn crash_anywhere_in_a_destroy_then_destroy_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("deployer.pid");
+    let project = project();
+    let n = {
+        let emu = crash_emulator(&pidfile);
+        deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        mutating_calls(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"])
+    };
+    let mut ks = points(n);
+    if std::env::var("DEPLOYER_CRASH_ALL").is_err() {
+        ks.truncate(4);
+    }
+    for k in ks {
+        let context = format!("destroy killed after mutating call {k} of {n}");
+        let emu = crash_emulator(&pidfile);
+        deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        emu.set_model(json!({ "kill_after": k, "kill_pidfile": pidfile.to_str().unwrap() }));
+        let out = deployer_with_pidfile(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"], &pidfile);
+        if !killed(&out) {
+            assert!(out.status.success(), "{context}: not killed, and failed\n{}", show_output(&out));
+            assert_nothing_left(&emu, &context);
+            continue;
+        }
+        deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+        deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"]);
+        assert_nothing_left(&emu, &context);
+    }
+}
+
+#[test]
+fn a_throttle_storm_with_server_errors_still_converges_in_one_up() {
+    let project = project();
+    for seed in 0..10 {
+        let context = format!("seed {seed}");
+        let emu = Emulator::start_with_env(&[
+            ("DEPLOYER_EMU_THROTTLE_RATE", "0.2"),
+            ("DEPLOYER_EMU_FAULT_RATE", "0.05"),
+            ("DEPLOYER_EMU_SEED", &seed.to_string()),
+        ]);
+        let out = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        assert!(out.status.success(), "{context}: up failed\n{}", show_output(&out));
+        let model = emu.model();
+        assert!(
+            model["totals"]["throttled"].as_u64().unwrap() > 10,
+            "{context}: the storm happened: {}",
+            model["totals"]
+        );
+        emu.set_model(json!({ "throttle_rate": 0.0, "fault_rate": 0.0 }));
+        assert_no_duplicate_or_untagged(&emu, &context);
+        assert_converged(&emu, &project, &context);
+    }
+}
+
+#[test]
+fn lost_responses_converge_in_one_up_without_duplicates() {
+    let project = project();
+    for seed in 0..5 {
+        let context = format!("seed {seed}");
+        let emu = Emulator::start_with_env(&[
+            ("DEPLOYER_EMU_LOST_RATE", "0.1"),
+            ("DEPLOYER_EMU_SEED", &seed.to_string()),
+        ]);
+        let out = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        assert!(out.status.success(), "{context}: up failed\n{}", show_output(&out));
+        assert!(emu.model()["totals"]["lost"].as_u64().unwrap() > 0, "{context}: no response was lost");
+        emu.set_model(json!({ "lost_rate": 0.0 }));
+        assert_no_duplicate_or_untagged(&emu, &context);
+        assert_converged(&emu, &project, &context);
+        // The lock was released although its own PutParameter may have lost its answer.
+        let status = deployer(&emu, &project, &["status", "--env", ENV]);
+        assert!(!stderr_text(&status).contains("is locked by"), "{context}: {}", stderr_text(&status));
+    }
+}
+
+#[test]
+fn two_writers_at_once_one_applies_the_other_names_the_holder() {
+    let emu = Emulator::start_with_env(&[("DEPLOYER_EMU_MODEL", "1")]);
+    let project = project();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cmd = support::deployer_command(&emu, &project);
+            cmd.args(["up", "--env", ENV, "--yes", "-q"]);
+            std::thread::spawn(move || support::run(cmd))
+        })
+        .collect();
+    let outs: Vec<_> = runs.into_iter().map(|t| t.join().unwrap()).collect();
+    let ok: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+    let refused: Vec<_> = outs.iter().filter(|o| o.status.code() == Some(1)).collect();
+    assert_eq!((ok.len(), refused.len()), (1, 1), "{}\n{}", show_output(&outs[0]), show_output(&outs[1]));
+    let why = stderr_text(refused[0]);
+    assert!(
+        why.contains("is locked by") && why.contains("`deployer up`") && why.contains("nothing was changed"),
+        "{why}"
+    );
+    assert_no_duplicate_or_untagged(&emu, "two writers");
+    assert_converged(&emu, &project, "two writers");
+}

@@ -1,5 +1,5 @@
-//! Bounded waiting: every wait has a timeout, polls with capped exponential backoff, and says
-//! what it is waiting for while it waits.
+//! Bounded waiting: every wait has a timeout, polls less and less often as it goes on, backs
+//! off when throttled, and says what it is waiting for while it waits.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +16,22 @@ pub enum Waited<T> {
 
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(10);
+/// The pause between polls is this fraction of the time waited so far (within the bounds
+/// above): a resource that takes T to become usable is seen at most T/20 late, so a run stays
+/// within about 5 % of its critical path, and a 15-minute database wait polls 166 times (about
+/// 11 a minute, most of them early; 6 a minute once the pause reaches its 10-second cap).
+const DELAY_FRACTION: u32 = 20;
+
+/// The pause before the next poll, `elapsed` into the wait; `throttled` when the last poll was
+/// refused for throttling or a server error, which doubles the previous pause instead.
+fn next_delay(elapsed: Duration, previous: Duration, throttled: bool) -> Duration {
+    let proportional = (elapsed / DELAY_FRACTION).clamp(FIRST_DELAY, MAX_DELAY);
+    if throttled {
+        proportional.max((previous * 2).min(MAX_DELAY))
+    } else {
+        proportional
+    }
+}
 const REPORT_EVERY: Duration = Duration::from_secs(15);
 
 /// Polls until `poll` says done, a real error occurs, or `timeout` passes. Transient poll
@@ -29,12 +45,16 @@ where
     let mut delay = FIRST_DELAY;
     let mut last_report = start;
     loop {
+        let mut throttled = false;
         let state = match poll().await {
             Ok(Waited::Done(v)) => return Ok(v),
             Ok(Waited::NotYet(state)) => state,
-            // A throttled or failed poll says nothing about the thing waited for: keep waiting
-            // (with the same backoff), within the same bound.
-            Err(e) if e.is_transient() => format!("unknown ({e})"),
+            // A throttled or failed poll says nothing about the thing waited for: keep waiting,
+            // backing off, within the same bound.
+            Err(e) if e.is_transient() => {
+                throttled = true;
+                format!("unknown ({e})")
+            }
             Err(e) => return Err(e),
         };
         if start.elapsed() >= timeout {
@@ -44,8 +64,8 @@ where
             tracing::info!("still waiting for {what}: {state} ({}s)", start.elapsed().as_secs());
             last_report = Instant::now();
         }
+        delay = next_delay(start.elapsed(), delay, throttled);
         tokio::time::sleep(delay.min(timeout.saturating_sub(start.elapsed()))).await;
-        delay = (delay * 2).min(MAX_DELAY);
     }
 }
 
@@ -181,6 +201,22 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code(), Some("DependencyViolation"));
         assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn polls_slow_down_with_the_wait_and_back_off_when_throttled() {
+        let s = Duration::from_secs;
+        assert_eq!(next_delay(s(1), FIRST_DELAY, false), FIRST_DELAY);
+        assert_eq!(next_delay(s(60), FIRST_DELAY, false), s(3));
+        assert_eq!(next_delay(s(3600), FIRST_DELAY, false), MAX_DELAY);
+        assert_eq!(next_delay(s(1), s(1), true), s(2));
+        // Polls in a 15-minute wait: about 11 a minute on average.
+        let (mut t, mut polls) = (Duration::ZERO, 0);
+        while t < s(900) {
+            t += next_delay(t, FIRST_DELAY, false);
+            polls += 1;
+        }
+        assert!((150..=180).contains(&polls), "{polls} polls in 15 minutes");
     }
 
     #[tokio::test(start_paused = true)]

@@ -270,6 +270,47 @@ fn lost_responses_converge_in_one_up_without_duplicates() {
     }
 }
 
+/// Every create and attach of a cold `up`, each with its first answer lost (applied by AWS,
+/// answered 500, retried by the SDK): one `up` converges, with no duplicate.
+#[test]
+fn each_create_with_its_first_answer_lost_converges_in_one_up() {
+    let project = project();
+    let operations = [
+        "CreateVpc",
+        "ModifyVpcAttribute",
+        "CreateSubnet",
+        "ModifySubnetAttribute",
+        "CreateInternetGateway",
+        "AttachInternetGateway",
+        "AllocateAddress",
+        "CreateNatGateway",
+        "CreateRouteTable",
+        "AssociateRouteTable",
+        "CreateRoute",
+        "CreateVpcPeeringConnection",
+        "AcceptVpcPeeringConnection",
+        "ModifyVpcPeeringConnectionOptions",
+        "CreateTags",
+        "CreateRepository",
+        "PutLifecyclePolicy",
+        "PutReplicationConfiguration",
+        "PutParameter",
+        "DeleteParameter",
+    ];
+    for op in operations {
+        let context = format!("first answer of {op} lost");
+        let emu = Emulator::start();
+        emu.set_model(json!({ "lose_next": { op: 1 } }));
+        let out = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        assert!(out.status.success(), "{context}: up failed\n{}", show_output(&out));
+        assert_eq!(emu.model()["totals"]["lost"], json!(1), "{context}: the answer was lost once");
+        assert_no_duplicate_or_untagged(&emu, &context);
+        assert_converged(&emu, &project, &context);
+        let status = deployer(&emu, &project, &["status", "--env", ENV]);
+        assert!(!stderr_text(&status).contains("is locked by"), "{context}: the lock was left held");
+    }
+}
+
 #[test]
 fn two_writers_at_once_one_applies_the_other_names_the_holder() {
     let emu = Emulator::start_with_env(&[("DEPLOYER_EMU_MODEL", "1")]);

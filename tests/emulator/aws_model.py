@@ -53,7 +53,9 @@ GET  /_deployer/model               settings, call counts by region and operatio
                                     calls for that kind arrived in its busy window).
 POST /_deployer/model               a JSON object with any of: model, scale, seed, throttle_rate,
                                     fault_rate, lost_rate, call_latency_ms, kill_after,
-                                    kill_pidfile (the variables above, lowercase, no prefix).
+                                    kill_pidfile (the variables above, lowercase, no prefix),
+                                    and lose_next: {"CreateVpc": 1} loses the next answer(s)
+                                    of those operations, deterministically.
                                     A seed reseeds the random; kill_after/kill_pidfile re-arm the
                                     hook and restart its count. Answers like GET.
 POST /_deployer/model/reset-counts  clears the counters and the decision log; waits that are
@@ -131,6 +133,9 @@ SETTING_TYPES = {
     "call_latency_ms": float,
     "kill_after": int,
     "kill_pidfile": str,
+    # Operation name -> how many of its next successful answers to lose (applied, answered 500),
+    # e.g. {"CreateVpc": 1}: a deterministic lost response, call by call. POST only.
+    "lose_next": dict,
 }
 
 
@@ -140,7 +145,7 @@ def _env_bool(value):
 
 def _env_setting(name, kind, default):
     raw = os.environ.get("DEPLOYER_EMU_" + name.upper(), "").strip()
-    if not raw:
+    if not raw or kind is dict:
         return default
     return _env_bool(raw) if kind is bool else kind(raw)
 
@@ -154,6 +159,10 @@ def _coerce(key, value):
         raise ValueError(f"{key} cannot be null")
     if kind is bool:
         return value if isinstance(value, bool) else _env_bool(value)
+    if kind is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, int) and v >= 0 for v in value.values()):
+            raise ValueError(f"{key} must be an object of operation names to counts")
+        return dict(value)
     return kind(value)
 
 
@@ -411,6 +420,7 @@ class Model:
             "call_latency_ms": 0.0,
             "kill_after": None,
             "kill_pidfile": None,
+            "lose_next": {},
         }
         self.rng = random.Random(0)
         self.patches_installed = False
@@ -481,7 +491,7 @@ class Model:
         s = self.settings
         return bool(
             s["model"] or s["throttle_rate"] or s["fault_rate"] or s["lost_rate"] or s["call_latency_ms"]
-            or (s["kill_after"] and s["kill_pidfile"])
+            or (s["kill_after"] and s["kill_pidfile"]) or any(s["lose_next"].values())
         )
 
     # -- counters
@@ -642,6 +652,10 @@ class Model:
                 # Lower half of the band a 500, upper half a 503: both kinds show up.
                 outcome = "fault" if u < throttle + fault / 2 else "unavailable"
             elif call.mutating and u < throttle + fault + lost:
+                outcome = "lost"
+            elif s["lose_next"].get(call.op, 0) > 0:
+                # Deterministic: the next answer of this very operation is lost.
+                s["lose_next"][call.op] -= 1
                 outcome = "lost"
             else:
                 outcome = "pass"

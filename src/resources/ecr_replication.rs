@@ -17,7 +17,9 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{
+    ecr_repository, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -64,10 +66,18 @@ impl Kind for EcrReplication {
     fn derived_address(_: &EcrReplicationSpec, _: &Address) -> Option<Address> {
         None
     }
+    fn data_loss(_: &EcrReplicationSpec) -> Option<DataLoss> {
+        None
+    }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(ctx: &Ctx<'_>, address: &Address, spec: &EcrReplicationSpec, _: &Tags) -> Result<String, Error> {
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &EcrReplicationSpec,
+        _: &Tags,
+    ) -> Result<String, Error> {
         put_rule(ctx, address.region(), &spec.prefix, Some(&spec.destinations)).await
     }
     async fn update(
@@ -81,7 +91,12 @@ impl Kind for EcrReplication {
     ) -> Result<(), Error> {
         put_rule(ctx, address.region(), &desired.prefix, Some(&desired.destinations)).await.map(|_| ())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, _: &str, observed: &EcrReplicationSpec) -> Result<(), Error> {
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        observed: &EcrReplicationSpec,
+    ) -> Result<(), Error> {
         put_rule(ctx, address.region(), &observed.prefix, None).await.map(|_| ())
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
@@ -97,7 +112,9 @@ impl Kind for EcrReplication {
 /// environment's name prefix.
 fn our_prefix<'r>(rule: &'r ReplicationRule, name_prefix: &str) -> Option<&'r str> {
     match rule.repository_filters() {
-        [f] if f.filter_type() == &RepositoryFilterType::PrefixMatch && f.filter().starts_with(name_prefix) => {
+        [f] if f.filter_type() == &RepositoryFilterType::PrefixMatch
+            && f.filter().starts_with(name_prefix) =>
+        {
             Some(f.filter())
         }
         _ => None,
@@ -114,7 +131,8 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         .iter()
         .filter_map(|rule| {
             let prefix = our_prefix(rule, &name_prefix)?;
-            let mut destinations: Vec<String> = rule.destinations().iter().map(|d| d.region().to_string()).collect();
+            let mut destinations: Vec<String> =
+                rule.destinations().iter().map(|d| d.region().to_string()).collect();
             destinations.sort();
             Some(Found {
                 address: Address::new(&ctx.region, "registry", EcrReplication::NAME, "main"),
@@ -134,7 +152,12 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
 /// Reads the registry's replication configuration, replaces this environment's rule with one
 /// replicating `prefix` to `destinations` (or removes it when `None`), and writes it back with
 /// every other rule unchanged. Writes nothing when nothing would change.
-async fn put_rule(ctx: &Ctx<'_>, region: &str, prefix: &str, destinations: Option<&[String]>) -> Result<String, Error> {
+async fn put_rule(
+    ctx: &Ctx<'_>,
+    region: &str,
+    prefix: &str,
+    destinations: Option<&[String]>,
+) -> Result<String, Error> {
     let client: aws_sdk_ecr::Client = ctx.clients.get(region);
     let out = client.describe_registry().send().await.op("DescribeRegistry")?;
     let registry = out.registry_id().unwrap_or_default().to_string();

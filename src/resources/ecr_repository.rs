@@ -15,7 +15,9 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{
+    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -100,6 +102,9 @@ impl Kind for EcrRepository {
     fn derived_address(_: &EcrRepositorySpec, _: &Address) -> Option<Address> {
         None
     }
+    fn data_loss(_: &EcrRepositorySpec) -> Option<DataLoss> {
+        None
+    }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
@@ -122,7 +127,12 @@ impl Kind for EcrRepository {
     ) -> Result<(), Error> {
         update(ctx, address.region(), desired, observed).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, _: &str, observed: &EcrRepositorySpec) -> Result<(), Error> {
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        observed: &EcrRepositorySpec,
+    ) -> Result<(), Error> {
         delete(ctx, address, observed).await
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
@@ -130,7 +140,13 @@ impl Kind for EcrRepository {
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let client: aws_sdk_ecr::Client = ctx.clients.get(address.region());
-        client.tag_resource().resource_arn(id).set_tags(Some(sdk_tags(missing))).send().await.op("TagResource")?;
+        client
+            .tag_resource()
+            .resource_arn(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("TagResource")?;
         Ok(())
     }
 }
@@ -150,7 +166,9 @@ fn spec_of(r: &Repository, lifecycle_policy: Option<serde_json::Value>) -> EcrRe
         name: r.repository_name().unwrap_or_default().to_string(),
         immutable_tags: r.image_tag_mutability() == Some(&ImageTagMutability::Immutable),
         scan_on_push: r.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
-        encryption: encryption.map(|e| e.encryption_type().as_str().to_string()).unwrap_or_else(|| "AES256".into()),
+        encryption: encryption
+            .map(|e| e.encryption_type().as_str().to_string())
+            .unwrap_or_else(|| "AES256".into()),
         kms_key: encryption.and_then(|e| e.kms_key()).map(str::to_string),
         lifecycle_policy,
     }
@@ -187,7 +205,9 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
             continue;
         }
         let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else {
-            tracing::warn!("{arn} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it");
+            tracing::warn!(
+                "{arn} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it"
+            );
             continue;
         };
         let name = r.repository_name().unwrap_or_default();
@@ -203,7 +223,10 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     Ok(found)
 }
 
-async fn lifecycle_policy_of(client: &aws_sdk_ecr::Client, name: &str) -> Result<Option<serde_json::Value>, Error> {
+async fn lifecycle_policy_of(
+    client: &aws_sdk_ecr::Client,
+    name: &str,
+) -> Result<Option<serde_json::Value>, Error> {
     let out = client
         .get_lifecycle_policy()
         .repository_name(name)
@@ -220,7 +243,12 @@ async fn lifecycle_policy_of(client: &aws_sdk_ecr::Client, name: &str) -> Result
 /// Creates the repository tagged in the same request. If it already exists (a create whose
 /// response was lost, or a crash right after it), the existing one is taken when it carries this
 /// address's tag, and brought to the spec; a repository of that name that is not ours is an error.
-async fn create(ctx: &Ctx<'_>, address: &Address, spec: &EcrRepositorySpec, tags: &Tags) -> Result<String, Error> {
+async fn create(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    spec: &EcrRepositorySpec,
+    tags: &Tags,
+) -> Result<String, Error> {
     let region = address.region();
     let client: aws_sdk_ecr::Client = ctx.clients.get(region);
     let encryption = EncryptionConfiguration::builder()
@@ -232,7 +260,9 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &EcrRepositorySpec, tags
         .create_repository()
         .repository_name(&spec.name)
         .image_tag_mutability(mutability(spec.immutable_tags))
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(spec.scan_on_push).build())
+        .image_scanning_configuration(
+            ImageScanningConfiguration::builder().scan_on_push(spec.scan_on_push).build(),
+        )
         .encryption_configuration(encryption)
         .set_tags(Some(sdk_tags(tags)))
         .send()
@@ -240,7 +270,9 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &EcrRepositorySpec, tags
         .op_unless("CreateRepository", |e| e.is_repository_already_exists_exception())?;
     let (arn, observed) = match result {
         Some(out) => {
-            let r = out.repository().ok_or_else(|| Error::Failed("CreateRepository returned no repository".into()))?;
+            let r = out
+                .repository()
+                .ok_or_else(|| Error::Failed("CreateRepository returned no repository".into()))?;
             (r.repository_arn().unwrap_or_default().to_string(), spec_of(r, None))
         }
         None => adopt(&client, address, &spec.name).await?,
@@ -250,8 +282,13 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &EcrRepositorySpec, tags
 }
 
 /// The existing repository `name`, if it is the one at `address`.
-async fn adopt(client: &aws_sdk_ecr::Client, address: &Address, name: &str) -> Result<(String, EcrRepositorySpec), Error> {
-    let out = client.describe_repositories().repository_names(name).send().await.op("DescribeRepositories")?;
+async fn adopt(
+    client: &aws_sdk_ecr::Client,
+    address: &Address,
+    name: &str,
+) -> Result<(String, EcrRepositorySpec), Error> {
+    let out =
+        client.describe_repositories().repository_names(name).send().await.op("DescribeRepositories")?;
     let r = out.repositories().first().ok_or_else(|| Error::Failed(format!("repository {name} vanished")))?;
     let arn = r.repository_arn().unwrap_or_default().to_string();
     let tags = client.list_tags_for_resource().resource_arn(&arn).send().await.op("ListTagsForResource")?;
@@ -276,7 +313,12 @@ fn mutability(immutable: bool) -> ImageTagMutability {
 
 /// Sets what differs: tag mutability, scan on push, the lifecycle policy. Each call is
 /// idempotent.
-async fn update(ctx: &Ctx<'_>, region: &str, desired: &EcrRepositorySpec, observed: &EcrRepositorySpec) -> Result<(), Error> {
+async fn update(
+    ctx: &Ctx<'_>,
+    region: &str,
+    desired: &EcrRepositorySpec,
+    observed: &EcrRepositorySpec,
+) -> Result<(), Error> {
     let client: aws_sdk_ecr::Client = ctx.clients.get(region);
     let name = desired.name.as_str();
     if desired.immutable_tags != observed.immutable_tags {
@@ -292,7 +334,9 @@ async fn update(ctx: &Ctx<'_>, region: &str, desired: &EcrRepositorySpec, observ
         client
             .put_image_scanning_configuration()
             .repository_name(name)
-            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(desired.scan_on_push).build())
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder().scan_on_push(desired.scan_on_push).build(),
+            )
             .send()
             .await
             .op("PutImageScanningConfiguration")?;

@@ -77,6 +77,31 @@ pub enum Readiness {
     Busy(String),
 }
 
+/// What replacing a resource that holds data (a database) destroys, and whether the
+/// configuration allows it. The plan says what would be lost; a replacement that is not allowed
+/// is refused before anything changes ([`crate::plan::Plan::refusals`]), and by the engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataLoss {
+    /// What would be lost, for people: `database webapp-prod and every row in it`.
+    pub what: String,
+    /// The configuration key that allows it, e.g. `database.allow_replacement`.
+    pub allow_key: &'static str,
+    /// Whether that key is set.
+    pub allowed: bool,
+}
+
+impl DataLoss {
+    /// Why a replacement of `address` is refused, or `None` when it is allowed.
+    pub fn refusal(&self, address: &Address) -> Option<String> {
+        (!self.allowed).then(|| {
+            format!(
+                "refusing to replace {address}: that deletes the {}. Set {} = true in the environment's config to allow it (take a snapshot first)",
+                self.what, self.allow_key
+            )
+        })
+    }
+}
+
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One kind of resource: the same hooks, with the same signatures, for every kind of every
@@ -105,6 +130,9 @@ pub trait Kind {
     fn conflicts(a: &Self::Spec, b: &Self::Spec) -> bool;
     /// For kinds named after what they reference, the address once references are resolved.
     fn derived_address(spec: &Self::Spec, current: &Address) -> Option<Address>;
+    /// For kinds that hold data (a database), what a replacement destroys and whether the
+    /// desired spec allows it; `None` for kinds whose replacement loses nothing.
+    fn data_loss(desired: &Self::Spec) -> Option<DataLoss>;
 
     /// Everything of this kind tagged for the environment in `ctx`'s region (or globally): a
     /// number of reads that does not grow with the number of resources.
@@ -211,6 +239,11 @@ macro_rules! kinds {
             /// For kinds named after what they reference, the address once references are resolved.
             pub fn derived_address(&self, current: &Address) -> Option<Address> {
                 match self { $(Spec::$variant(s) => <$kind as Kind>::derived_address(s, current)),* }
+            }
+
+            /// What replacing this resource destroys, for kinds that hold data.
+            pub fn data_loss(&self) -> Option<DataLoss> {
+                match self { $(Spec::$variant(s) => <$kind as Kind>::data_loss(s)),* }
             }
 
             fn serialize_inner(&self) -> serde_json::Result<serde_json::Value> {

@@ -35,6 +35,7 @@ pub mod nat_gateway;
 pub mod route;
 pub mod route_table;
 pub mod route_table_association;
+pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 pub mod vpc_peering;
@@ -309,6 +310,7 @@ kinds! {
     VpcPeering => vpc_peering::VpcPeering,
     EcrRepository => ecr_repository::EcrRepository,
     EcrReplication => ecr_replication::EcrReplication,
+    SecurityGroup => security_group::SecurityGroup,
 }
 
 impl Serialize for Spec {

@@ -26,12 +26,17 @@ use serde::Serialize;
 use crate::cloud::{Clients, Error};
 use crate::model::{Address, Ref};
 
+pub mod db_instance;
+pub mod db_parameter_group;
+pub mod db_replica;
+pub mod db_subnet_group;
 pub mod ec2;
 pub mod ecr_replication;
 pub mod ecr_repository;
 pub mod elastic_ip;
 pub mod internet_gateway;
 pub mod nat_gateway;
+pub mod rds;
 pub mod route;
 pub mod route_table;
 pub mod route_table_association;
@@ -311,6 +316,10 @@ kinds! {
     EcrRepository => ecr_repository::EcrRepository,
     EcrReplication => ecr_replication::EcrReplication,
     SecurityGroup => security_group::SecurityGroup,
+    DbSubnetGroup => db_subnet_group::DbSubnetGroup,
+    DbParameterGroup => db_parameter_group::DbParameterGroup,
+    DbInstance => db_instance::DbInstance,
+    DbReplica => db_replica::DbReplica,
 }
 
 impl Serialize for Spec {

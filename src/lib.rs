@@ -18,3 +18,4 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod resources;
+pub mod sensitive;

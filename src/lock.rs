@@ -45,7 +45,24 @@ impl Holder {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs().saturating_sub(self.since))
             .unwrap_or_default();
-        format!("{} (`deployer {}`, pid {}) for {}", self.who, self.command, self.pid, human_age(age))
+        let gone = if self.process_gone() == Some(true) {
+            "; that process is no longer running on this host: the run crashed or was killed"
+        } else {
+            ""
+        };
+        format!("{} (`deployer {}`, pid {}) for {}{gone}", self.who, self.command, self.pid, human_age(age))
+    }
+
+    /// Whether the holding process is gone: `Some` only when it ran on this host (same
+    /// `user@host`) and the process table can be read. The lock is never taken over on this
+    /// basis: a PID is reused, and two machines can share a host name (containers); the
+    /// operator decides with `deployer unlock`.
+    pub fn process_gone(&self) -> Option<bool> {
+        let here = Holder::this_process(&self.command);
+        if here.who != self.who || !std::path::Path::new("/proc/self").exists() {
+            return None;
+        }
+        Some(!std::path::Path::new(&format!("/proc/{}", self.pid)).exists())
     }
 }
 
@@ -103,19 +120,22 @@ pub async fn acquire(
         .set_tags(Some(tags))
         .send()
         .await
-        .op("PutParameter");
-    match put {
-        Ok(_) => {
-            *ACTIVE.lock().expect("active lock") = Some((client.clone(), name.clone()));
-            Ok(Lock { client: client.clone(), name })
-        }
-        Err(e) if e.code() == Some("ParameterAlreadyExists") => match holder_of(client, app, env).await? {
+        .op_unless("PutParameter", |e| e.is_parameter_already_exists());
+    let held = || {
+        *ACTIVE.lock().expect("active lock") = Some((client.clone(), name.clone()));
+        Ok(Lock { client: client.clone(), name: name.clone() })
+    };
+    match put? {
+        Some(_) => held(),
+        None => match holder_of(client, app, env).await? {
+            // Our own put, applied but its response lost: the SDK's retry was refused because
+            // the first attempt had already taken the lock.
+            Some(Ok(h)) if h == *holder => held(),
             Some(Ok(h)) => Err(LockError::Held(h)),
             Some(Err(raw)) => Err(LockError::HeldUnreadable(raw)),
             // Released between our put and our read: say so rather than retry silently.
             None => Err(LockError::HeldUnreadable("released just now; run again".into())),
         },
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -125,24 +145,27 @@ pub async fn holder_of(
     app: &str,
     env: &str,
 ) -> Result<Option<Result<Holder, String>>, Error> {
-    let got = client.get_parameter().name(parameter_name(app, env)).send().await.op("GetParameter");
-    match got {
-        Ok(out) => {
-            let raw = out.parameter().and_then(|p| p.value()).unwrap_or_default().to_string();
-            Ok(Some(serde_json::from_str(&raw).map_err(|_| raw)))
-        }
-        Err(e) if e.code() == Some("ParameterNotFound") => Ok(None),
-        Err(e) => Err(e),
-    }
+    let got = client
+        .get_parameter()
+        .name(parameter_name(app, env))
+        .send()
+        .await
+        .op_unless("GetParameter", |e| e.is_parameter_not_found())?;
+    Ok(got.map(|out| {
+        let raw = out.parameter().and_then(|p| p.value()).unwrap_or_default().to_string();
+        serde_json::from_str(&raw).map_err(|_| raw)
+    }))
 }
 
 /// Removes the lock whoever holds it (`deployer unlock`). Returns false if there was none.
 pub async fn force_release(client: &aws_sdk_ssm::Client, app: &str, env: &str) -> Result<bool, Error> {
-    match client.delete_parameter().name(parameter_name(app, env)).send().await.op("DeleteParameter") {
-        Ok(_) => Ok(true),
-        Err(e) if e.code() == Some("ParameterNotFound") => Ok(false),
-        Err(e) => Err(e),
-    }
+    let deleted = client
+        .delete_parameter()
+        .name(parameter_name(app, env))
+        .send()
+        .await
+        .op_unless("DeleteParameter", |e| e.is_parameter_not_found())?;
+    Ok(deleted.is_some())
 }
 
 impl Lock {
@@ -153,10 +176,13 @@ impl Lock {
 }
 
 async fn delete(client: &aws_sdk_ssm::Client, name: &str) -> Result<(), Error> {
-    match client.delete_parameter().name(name).send().await.op("DeleteParameter") {
-        Err(e) if e.code() != Some("ParameterNotFound") => Err(e),
-        _ => Ok(()),
-    }
+    client
+        .delete_parameter()
+        .name(name)
+        .send()
+        .await
+        .op_unless("DeleteParameter", |e| e.is_parameter_not_found())?;
+    Ok(())
 }
 
 /// The lock this process holds, so an interrupted run (Ctrl-C) can still let go of it.

@@ -13,6 +13,15 @@ const ENV: &str = "local";
 
 /// The objects of `kind` in `region` tagged for the `local` environment of `webapp`, minus
 /// what AWS keeps around as history (deleted NAT gateways and peering connections).
+/// The shipped configuration with only the network tier: these tests count and judge network
+/// resources, and the other tiers have scenario tests of their own.
+fn network_project() -> Project {
+    let project = Project::new();
+    project.disable("registry");
+    project.disable("database");
+    project
+}
+
 fn ours(state: &Value, region: &str, kind: &str) -> Vec<Value> {
     state[region][kind]
         .as_array()
@@ -138,7 +147,7 @@ fn mutating(actions: &[String]) -> Vec<&String> {
 #[test]
 fn up_builds_both_regions_and_a_second_run_changes_nothing() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     assert!(stderr_text(&out).contains("Plan: 43 to create"), "{}", stderr_text(&out));
     assert_network(&emu.ec2_state(), 2, 1);
@@ -161,7 +170,7 @@ fn up_builds_both_regions_and_a_second_run_changes_nothing() {
 #[test]
 fn drift_names_what_was_changed_out_of_band_and_up_repairs_it() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     let state = emu.ec2_state();
     let table =
@@ -219,7 +228,7 @@ fn drift_names_what_was_changed_out_of_band_and_up_repairs_it() {
 #[test]
 fn more_azs_grow_the_network_and_fewer_remove_the_extra_subnets_and_nats() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     set_network(&project, 3, "per-az");
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     assert_network(&emu.ec2_state(), 3, 3);
@@ -237,7 +246,7 @@ fn more_azs_grow_the_network_and_fewer_remove_the_extra_subnets_and_nats() {
 #[test]
 fn destroy_asks_and_then_leaves_nothing_in_either_region() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
 
     let refused = deployer(&emu, &project, &["destroy", "--env", ENV]);
@@ -270,7 +279,7 @@ fn destroy_asks_and_then_leaves_nothing_in_either_region() {
 #[test]
 fn a_bad_config_is_rejected_before_any_request() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     project
         .edit("local.toml", |s| s.replace("us-east-2 = \"10.100.0.0/16\"", "us-east-2 = \"10.90.128.0/17\""));
     emu.start_recording();
@@ -289,7 +298,7 @@ fn a_bad_config_is_rejected_before_any_request() {
 #[test]
 fn status_shows_each_region() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
     let text = stdout_text(&deployer_ok(&emu, &project, &["status", "--env", ENV]));
     assert!(text.contains("us-east-1 (primary): 22 resources"), "{text}");
@@ -300,7 +309,7 @@ fn status_shows_each_region() {
 #[test]
 fn a_held_lock_stops_a_second_writer_until_unlocked() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     let holder = r#"{"who":"alice@ops-box","pid":4242,"command":"up","since":1700000000}"#;
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         aws_sdk_ssm::Client::new(&support::sdk_config(&emu, "us-east-1").await)
@@ -333,7 +342,7 @@ fn a_held_lock_stops_a_second_writer_until_unlocked() {
 #[test]
 fn a_new_subnet_layout_replaces_subnets_nats_and_associations_in_one_run() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     // /20 → /21: every subnet moves, and the new public-b overlaps the old public-a.
     project.edit("local.toml", |s| s.replace("[network]\n", "[network]\nsubnet_prefix = 21\n"));
@@ -351,7 +360,7 @@ fn a_new_subnet_layout_replaces_subnets_nats_and_associations_in_one_run() {
 #[test]
 fn moving_the_first_az_with_a_single_nat_converges_in_one_run() {
     let emu = Emulator::start();
-    let project = Project::new();
+    let project = network_project();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     // The single NAT gateway lives in the first AZ: it moves with it, and the new public
     // subnet takes the old one's CIDR.

@@ -7,12 +7,13 @@ use crate::plan;
 /// still working on (a NAT gateway `pending`, a database `modifying`) is reported as in progress,
 /// not as drift.
 pub async fn drift(session: &Session) -> miette::Result<u8> {
-    let observed = session.observe().await?;
+    let (observed, lock) = tokio::join!(session.observe(), session.lock_notice());
+    let observed = observed?;
     let plan = plan::plan(&model::desired(session.config()), &observed);
     let env = &session.config().env;
     if !plan.has_changes() {
         if session.settings.output == OutputFormat::Json || !plan.is_empty() {
-            print_plan(session, &plan)?;
+            print_plan(session, &plan, lock.as_ref())?;
         }
         let busy = plan.counts().wait;
         let in_progress = if busy > 0 {
@@ -26,7 +27,7 @@ pub async fn drift(session: &Session) -> miette::Result<u8> {
         );
         return Ok(exit::OK);
     }
-    print_plan(session, &plan)?;
+    print_plan(session, &plan, lock.as_ref())?;
     eprintln!(
         "Drift detected in environment '{env}': {} resource(s) differ from the configuration. `deployer up --env {env}` repairs it.",
         plan.changes.iter().filter(|c| c.is_change()).count()

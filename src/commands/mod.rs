@@ -136,7 +136,8 @@ impl Session {
                     "the environment changed after the plan was shown; nothing was changed"
                 ));
             }
-            let outcomes = self.apply(&plan, &observed).await;
+            let mut outcomes = self.apply(&plan, &observed).await;
+            self.verify(desired, &mut outcomes).await?;
             Ok((plan, outcomes))
         }
         .await;
@@ -147,6 +148,96 @@ impl Session {
             );
         }
         result
+    }
+
+    /// After applying, reads the environment again and plans once more. A plan that is not
+    /// empty means AWS holds something the first pass could not see or did not expect: a
+    /// duplicate left by a create whose response was lost and that the SDK retried, a late
+    /// create, eventual consistency. Up to [`VERIFY_ROUNDS`] more rounds apply what is left; the
+    /// run succeeds only on an empty plan, and otherwise names exactly what is left. A run whose
+    /// first pass failed is not retried (its error is the story). A converged environment pays
+    /// nothing here: the first plan was empty and nothing was applied.
+    async fn verify(&self, desired: &Desired, outcomes: &mut Vec<Outcome>) -> miette::Result<()> {
+        for round in 1..=VERIFY_ROUNDS + 1 {
+            if outcomes.iter().any(|o| o.status != Status::Done) {
+                return Ok(());
+            }
+            let observed = self.observe().await?;
+            let mut plan = crate::plan::plan(desired, &observed);
+            // A delete that already succeeded in this run and still shows the same ID was
+            // kept on purpose (a repository holding images under registry.keep_on_destroy) or
+            // is still going away: not something another round can change.
+            plan.changes.retain(|c| {
+                !(c.action() == crate::plan::Action::Delete
+                    && outcomes.iter().any(|o| {
+                        o.action == crate::plan::Action::Delete
+                            && &o.address == c.address()
+                            && o.id.as_deref() == c.id()
+                            && o.status == Status::Done
+                    }))
+            });
+            if plan.is_empty() {
+                return Ok(());
+            }
+            if round > VERIFY_ROUNDS {
+                let left: Vec<String> = plan
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "  {} {} ({})",
+                            c.action().symbol(),
+                            c.address(),
+                            c.reason().unwrap_or_else(|| "differs".into())
+                        )
+                    })
+                    .collect();
+                return Err(miette!(
+                    help = "run the same command again; if the same changes remain, run `deployer plan` and see docs/runbooks/up-failed-midway.md",
+                    "the environment did not converge after {VERIFY_ROUNDS} verification rounds; still to do:\n{}",
+                    left.join("\n")
+                ));
+            }
+            eprintln!(
+                "\nverification: {} change(s) still needed after applying (round {round} of {VERIFY_ROUNDS}):",
+                plan.changes.len()
+            );
+            if !self.settings.quiet {
+                eprint!("{}", crate::plan::render_human(&plan, self.settings.style_stderr()));
+            }
+            outcomes.extend(self.apply(&plan, &observed).await);
+        }
+        Ok(())
+    }
+
+    /// Says on stderr when the environment's lock is held (a run in progress, or one that
+    /// crashed and left it), with who holds it and since when. One read. Returns what it found
+    /// for JSON reports. A lock that cannot be read is logged, not fatal: these are read-only
+    /// commands.
+    async fn lock_notice(&self) -> Option<LockReport> {
+        let c = self.config();
+        let found = match lock::holder_of(&self.clients.ssm(), &c.app, &c.env).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!("could not read the environment lock: {e}");
+                return None;
+            }
+        };
+        let report = match found {
+            Ok(h) => {
+                LockReport { description: h.describe(), process_gone: h.process_gone(), holder: Some(h) }
+            }
+            Err(raw) => LockReport {
+                description: format!("an unreadable holder ({raw})"),
+                process_gone: None,
+                holder: None,
+            },
+        };
+        eprintln!(
+            "warning: environment '{}' is locked by {}. If no run is in progress, release it with `deployer unlock --env {}`.",
+            c.env, report.description, c.env
+        );
+        Some(report)
     }
 
     fn elapsed(&self) -> f64 {
@@ -173,6 +264,19 @@ impl Session {
         engine::apply(&executor, plan, &options, &progress).await
     }
 }
+
+/// A held lock, as the read-only commands report it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LockReport {
+    /// Who, which command, which process, for how long.
+    pub description: String,
+    pub holder: Option<lock::Holder>,
+    /// True when the holder ran on this host and its process is gone (it crashed or was killed).
+    pub process_gone: Option<bool>,
+}
+
+/// How many extra rounds a run may apply after the first pass before it gives up.
+pub const VERIFY_ROUNDS: usize = 2;
 
 /// What a plan does, for comparing two plans (states and IDs of unchanged parts aside).
 fn summary(plan: &Plan) -> Vec<(&Address, crate::plan::Action, &[crate::resources::FieldChange])> {

@@ -20,7 +20,8 @@ struct Row<'a> {
 /// `deployer status`: what exists where, region by region, and whether each resource matches
 /// the configuration.
 pub async fn status(session: &Session) -> miette::Result<u8> {
-    let observed = session.observe().await?;
+    let (observed, lock) = tokio::join!(session.observe(), session.lock_notice());
+    let observed = observed?;
     let desired = model::desired(session.config());
     let plan = plan::plan(&desired, &observed);
     // A change to this very resource: a delete names its ID (an orphan, or the spare copy of a
@@ -61,8 +62,9 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
         struct Report<'a> {
             env: &'a str,
             regions: &'a BTreeMap<String, Vec<Row<'a>>>,
+            lock: Option<super::LockReport>,
         }
-        print_json(&Report { env: &session.config().env, regions: &regions })?;
+        print_json(&Report { env: &session.config().env, regions: &regions, lock })?;
         return Ok(exit::OK);
     }
     let env = &session.config().env;

@@ -10,6 +10,7 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
     let plan = plan::plan(&desired, &observed);
     let env = &session.config().env;
     if plan.is_empty() {
+        session.lock_notice().await;
         if session.settings.output == OutputFormat::Json {
             return finish(session, "up", &plan, &[]);
         }

@@ -1,19 +1,20 @@
 //! Reading `base.toml` and `<env>.toml`, checking their shape, and merging them.
 //!
-//! Each file is deserialized into an all-`Option` [`FileConfig`] whose values are
-//! [`toml::Spanned`], so every value remembers where it was written. The merge keeps, for every
-//! value, the file it came from ([`Val`]), so validation can point at the right line of the right
-//! file.
+//! Each file is parsed into a TOML document and walked against the [schema](super::schema): a
+//! table must be a table, a key must be one the schema lists, and a value must have its key's
+//! type. Every value keeps the file and span it was written at ([`Val`]), so validation can point
+//! at the right line of the right file.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::diagnostic::{closest, into_result, list, ConfigIssue, Loc, SourceFile};
+use super::schema::{self, Kind, Section};
 use super::Config;
 
 /// The shared file every environment starts from.
@@ -50,12 +51,13 @@ pub(super) fn load(dir: &Path, env: &str) -> Result<Config, miette::Report> {
     into_result(env, issues)?;
 
     let mut issues = Vec::new();
-    let parsed: Vec<Option<FileConfig>> = files.iter().map(|file| parse(file, &mut issues)).collect();
+    let parsed: Vec<Option<Merged>> =
+        files.iter().enumerate().map(|(index, file)| parse(file, index, &mut issues)).collect();
     into_result(env, issues)?;
 
     let mut merged = Merged::default();
-    for (index, file) in parsed.into_iter().enumerate() {
-        merged.layer(file.expect("parse errors were reported"), index);
+    for file in parsed {
+        merged.overlay(file.expect("problems in a file were reported"));
     }
     super::validate::resolve(&merged, env, &files)
 }
@@ -88,26 +90,66 @@ fn environments_help(dir: &Path) -> String {
 fn read(dir: &Path, name: &str, env: &str, issues: &mut Vec<ConfigIssue>) -> Option<SourceFile> {
     let path = dir.join(name);
     let shown = path.display().to_string();
-    match std::fs::read_to_string(&path) {
+    let problem = |code, message: String, help: String| {
+        ConfigIssue::new(code, "", message).in_files(shown.clone()).help(help)
+    };
+    let bytes = match std::fs::metadata(&path).and_then(|meta| {
+        // Reading a directory fails with an error that names no file; say what it is instead.
+        if meta.is_dir() {
+            Ok(None)
+        } else {
+            std::fs::read(&path).map(Some)
+        }
+    }) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            issues.push(problem(
+                "config::not_a_file",
+                "is a directory, not a file".to_owned(),
+                format!(
+                    "the configuration of an environment is the file {name}: replace the directory with it"
+                ),
+            ));
+            return None;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let (message, help) = if name == BASE_FILE {
+                (
+                    "the shared configuration file does not exist".to_owned(),
+                    format!(
+                        "every environment is {BASE_FILE} merged with <env>.toml; \
+                         is {} the configuration directory?",
+                        dir.display()
+                    ),
+                )
+            } else {
+                (format!("environment `{env}` has no configuration file"), environments_help(dir))
+            };
+            issues.push(problem("config::missing_file", message, help));
+            return None;
+        }
+        Err(error) => {
+            issues.push(problem(
+                "config::unreadable_file",
+                format!("cannot read the file: {error}"),
+                "check that the file is readable by the user running the deployer".to_owned(),
+            ));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
         Ok(text) => Some(SourceFile { name: shown, text: Arc::new(text) }),
         Err(error) => {
-            let (message, help) = if error.kind() == std::io::ErrorKind::NotFound {
-                if name == BASE_FILE {
-                    (
-                        "the shared configuration file does not exist".to_owned(),
-                        format!(
-                            "every environment is {BASE_FILE} merged with <env>.toml; \
-                             is {} the configuration directory?",
-                            dir.display()
-                        ),
-                    )
-                } else {
-                    (format!("environment `{env}` has no configuration file"), environments_help(dir))
-                }
-            } else {
-                (format!("cannot read the file: {error}"), environments_help(dir))
-            };
-            issues.push(ConfigIssue::new("config::missing_file", "", message).in_files(shown).help(help));
+            let offset = error.utf8_error().valid_up_to();
+            let line = error.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            issues.push(problem(
+                "config::not_utf8",
+                format!("is not valid UTF-8 (byte offset {offset})"),
+                format!(
+                    "the first byte that is not UTF-8 is on line {line}; TOML files are UTF-8: \
+                     save the file as UTF-8 (an editor may have written Latin-1 or UTF-16)"
+                ),
+            ));
             None
         }
     }
@@ -116,188 +158,198 @@ fn read(dir: &Path, name: &str, env: &str, issues: &mut Vec<ConfigIssue>) -> Opt
 // ---------------------------------------------------------------------------------------------
 // One file, as written
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileConfig {
-    pub app: Option<Spanned<String>>,
-    pub regions: Option<RegionsFile>,
-    pub network: Option<NetworkFile>,
-    pub aws: Option<AwsFile>,
-    pub engine: Option<EngineFile>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RegionsFile {
-    pub primary: Option<Spanned<String>>,
-    pub secondary: Option<Spanned<Vec<Spanned<String>>>>,
-}
-
-type RegionMap<T> = BTreeMap<Spanned<String>, Spanned<T>>;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NetworkFile {
-    pub az_count: Option<Spanned<i64>>,
-    pub nat_gateways: Option<Spanned<String>>,
-    pub subnet_prefix: Option<Spanned<i64>>,
-    pub vpc_cidr: Option<RegionMap<String>>,
-    pub availability_zones: Option<RegionMap<Vec<Spanned<String>>>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AwsFile {
-    pub endpoint_url: Option<Spanned<String>>,
-    pub profile: Option<Spanned<String>>,
-    pub emulator_credentials: Option<Spanned<bool>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EngineFile {
-    pub concurrency: Option<Spanned<i64>>,
-    pub wait_timeout_secs: Option<Spanned<i64>>,
-}
-
-/// The keys each table accepts; `None` for the region-keyed tables and for values.
-fn table_keys(path: &str) -> Option<&'static [&'static str]> {
-    Some(match path {
-        "" => &["app", "regions", "network", "aws", "engine"],
-        "regions" => &["primary", "secondary"],
-        "network" => &["az_count", "nat_gateways", "subnet_prefix", "vpc_cidr", "availability_zones"],
-        "aws" => &["endpoint_url", "profile", "emulator_credentials"],
-        "engine" => &["concurrency", "wait_timeout_secs"],
-        _ => return None,
-    })
-}
-
-const TABLES: &[&str] = &["", "regions", "network", "aws", "engine"];
-
-fn parse(file: &SourceFile, issues: &mut Vec<ConfigIssue>) -> Option<FileConfig> {
-    // Issues here concern this one file: index 0 of a one-file slice.
-    let files = std::slice::from_ref(file);
-    let at = |span: Option<std::ops::Range<usize>>| Loc { file: 0, span: span.unwrap_or(0..0) };
+/// Parse one file and check its shape against the schema: every table is a table, every key is
+/// known, every value has its key's type. All problems of the file are reported, not the first.
+fn parse(file: &SourceFile, index: usize, issues: &mut Vec<ConfigIssue>) -> Option<Merged> {
     let document = match DeTable::parse(&file.text) {
         Ok(document) => document,
         Err(error) => {
+            let loc = Loc { file: 0, span: error.span().unwrap_or(0..0) };
             issues.push(
                 ConfigIssue::new("config::syntax", "", format!("invalid TOML: {}", error.message())).at(
-                    files,
-                    &at(error.span()),
+                    std::slice::from_ref(file),
+                    &loc,
                     "here",
                 ),
             );
             return None;
         }
     };
-
-    // All unknown keys at once (serde would stop at the first), each with the valid ones.
-    let before = issues.len();
-    check_keys(document.get_ref(), "", file, issues);
-    let unknown_keys = issues.len() > before;
-
-    match toml::from_str::<FileConfig>(&file.text) {
-        Ok(config) => Some(config),
-        Err(error) => {
-            if !(unknown_keys && error.message().starts_with("unknown field")) {
-                let key = key_at(document.get_ref(), error.span().unwrap_or(0..0)).unwrap_or_default();
-                let message = readable(error.message());
-                let label = expectation(&message);
-                issues.push(ConfigIssue::new("config::type", key, message).at(
-                    files,
-                    &at(error.span()),
-                    label,
-                ));
-            }
-            None
-        }
-    }
+    let mut walk = Walk { file, index, issues: Vec::new(), values: Merged::default() };
+    walk.table(document.get_ref(), schema::section_at("").expect("the top level"));
+    // The document's tables are not kept in file order: report in the order a reader meets them.
+    walk.issues.sort_by_key(|(offset, _)| *offset);
+    let ok = walk.issues.is_empty();
+    issues.extend(walk.issues.into_iter().map(|(_, issue)| issue));
+    ok.then_some(walk.values)
 }
 
-fn check_keys(table: &DeTable<'_>, path: &str, file: &SourceFile, issues: &mut Vec<ConfigIssue>) {
-    let Some(valid) = table_keys(path) else {
-        return;
-    };
-    for (key, value) in table.iter() {
-        let name: &str = key.get_ref();
-        let child = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
-        if !valid.contains(&name) {
-            let shown = if path.is_empty() { "at the top level".to_owned() } else { format!("in [{path}]") };
-            let mut help = format!("valid keys {shown}: {}", list(valid));
-            if let Some(near) = closest(name, valid.iter().copied()) {
-                help = format!("did you mean `{near}`? {help}");
-            } else if let Some(table) =
-                TABLES.iter().find(|table| table_keys(table).is_some_and(|keys| keys.contains(&name)))
-            {
-                help = format!("`{name}` belongs in [{table}]; {help}");
-            }
-            issues.push(
-                ConfigIssue::new("config::unknown_key", child, format!("unknown key `{name}` {shown}"))
-                    .at(std::slice::from_ref(file), &Loc { file: 0, span: key.span() }, "not a known key")
-                    .help(help),
-            );
-        } else if let DeValue::Table(inner) = value.get_ref() {
-            check_keys(inner, &child, file, issues);
-        }
-    }
+/// Reading one file's tables into [`Merged`] form, checked against the schema.
+struct Walk<'a> {
+    file: &'a SourceFile,
+    /// Which file this is (`BASE` or `ENV`), for the locations of its values.
+    index: usize,
+    /// Each with the offset it points at.
+    issues: Vec<(usize, ConfigIssue)>,
+    values: Merged,
 }
 
-/// The dotted key whose key or value contains `span`, deepest first.
-fn key_at(table: &DeTable<'_>, span: std::ops::Range<usize>) -> Option<String> {
-    fn contains(outer: &std::ops::Range<usize>, inner: &std::ops::Range<usize>) -> bool {
-        outer.start <= inner.start && inner.end <= outer.end.max(inner.start)
+impl Walk<'_> {
+    fn val<T>(&self, value: T, span: Range<usize>) -> Val<T> {
+        Val { value, loc: Loc { file: self.index, span } }
     }
-    fn walk(value: &DeValue<'_>, span: &std::ops::Range<usize>) -> Option<String> {
-        match value {
-            DeValue::Table(table) => table.iter().find_map(|(key, value)| {
-                if let Some(deeper) = walk(value.get_ref(), span) {
-                    return Some(format!("{}.{deeper}", key.get_ref()));
+
+    /// An issue pointing into this file (index 0 of a one-file slice).
+    fn report(&mut self, issue: ConfigIssue, span: Range<usize>, label: impl Into<String>) {
+        let offset = span.start;
+        let issue = issue.at(std::slice::from_ref(self.file), &Loc { file: 0, span }, label);
+        self.issues.push((offset, issue));
+    }
+
+    fn table(&mut self, table: &DeTable<'_>, section: &'static Section) {
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let dotted = join(section.path, name);
+            if section.region_keyed {
+                let kind = section.keys[0].kind;
+                if let Some(typed) = self.typed(&dotted, value, kind) {
+                    let entry = Entry { key: Loc { file: self.index, span: key.span() }, value: typed };
+                    self.values
+                        .regions
+                        .entry(section.path.to_owned())
+                        .or_default()
+                        .insert(name.to_owned(), entry);
                 }
-                (contains(&key.span(), span) || contains(&value.span(), span))
-                    .then(|| key.get_ref().to_string())
-            }),
-            DeValue::Array(array) => array.iter().enumerate().find_map(|(index, item)| {
-                if let Some(deeper) = walk(item.get_ref(), span) {
-                    return Some(format!("[{index}].{deeper}"));
+                continue;
+            }
+            let Some(schema) = section.key(name) else {
+                self.unknown_key(section, name, dotted, key.span());
+                continue;
+            };
+            if schema.kind == Kind::Table {
+                let inner = schema::section_at(&dotted).expect("every table key has its section");
+                match value.get_ref() {
+                    DeValue::Table(table) => self.table(table, inner),
+                    other => self.not_a_table(inner, other, value.span()),
                 }
-                contains(&item.span(), span).then(|| format!("[{index}]"))
-            }),
-            _ => None,
+            } else if let Some(typed) = self.typed(&dotted, value, schema.kind) {
+                self.values.values.insert(dotted, typed);
+            }
         }
     }
-    let found = walk(&DeValue::Table(table.clone()), &span)?;
-    Some(found.replace(".[", "["))
-}
 
-/// serde speaks Rust; say what a TOML author writes instead.
-fn readable(message: &str) -> String {
-    if message.contains(" as i128") {
-        // An integer literal beyond 64 bits.
-        if let Some(number) = message.split('`').nth(1) {
-            return format!("{number} is too large");
+    fn unknown_key(&mut self, section: &Section, name: &str, dotted: String, span: Range<usize>) {
+        let shown = if section.path.is_empty() {
+            "at the top level".to_owned()
+        } else {
+            format!("in [{}]", section.path)
+        };
+        let valid: Vec<&str> = section.keys.iter().map(|key| key.name).collect();
+        let mut help = format!("valid keys {shown}: {}", list(&valid));
+        // A typo, or a key written shorter than it is (`immutable` for `immutable_tags`).
+        let near = closest(name, valid.iter().copied()).or_else(|| {
+            (name.len() >= 3).then(|| valid.iter().copied().find(|key| key.starts_with(name)))?
+        });
+        if let Some(near) = near {
+            help = format!("did you mean `{near}`? {help}");
+        } else if let Some(home) = schema::sections_with_key(name).next() {
+            help = format!("`{name}` belongs in {}; {help}", home.shown());
         }
+        let issue = ConfigIssue::new("config::unknown_key", dotted, format!("unknown key `{name}` {shown}"))
+            .help(help);
+        self.report(issue, span, "not a known key");
     }
-    let mut message = message
-        .replace("expected i64", "expected an integer")
-        .replace("invalid type: sequence", "invalid type: array")
-        .replace("invalid type: map", "invalid type: table")
-        .replace("expected a sequence", "expected an array")
-        .replace("expected a map", "expected a table");
-    // `expected struct NetworkFile` names one of ours: it is a table in the file.
-    if let Some(at) = message.find("expected struct ") {
-        message.truncate(at);
-        message.push_str("expected a table");
+
+    /// A table (`[engine]`) was expected; serde would have matched an array onto it by position.
+    fn not_a_table(&mut self, section: &Section, found: &DeValue<'_>, span: Range<usize>) {
+        let header = section.shown();
+        let help = if section.region_keyed {
+            format!("write the entries under a `{header}` line, one `<region> = ...` line per region")
+        } else {
+            let valid: Vec<&str> = section.keys.iter().map(|key| key.name).collect();
+            format!(
+                "write the keys under a `{header}` line, one `key = value` per line; valid keys: {}",
+                list(&valid)
+            )
+        };
+        let issue = ConfigIssue::new(
+            "config::type",
+            section.path,
+            format!("`{}` must be a table ({header}), not {}", section.path, a(found.type_str())),
+        )
+        .help(help);
+        self.report(issue, span, "expected a table");
     }
-    message
+
+    fn wrong_type(&mut self, dotted: &str, expected: &str, found: &DeValue<'_>, span: Range<usize>) {
+        let issue = ConfigIssue::new(
+            "config::type",
+            dotted,
+            format!("expected {expected}, found {}", a(found.type_str())),
+        );
+        self.report(issue, span, format!("expected {expected}"));
+    }
+
+    /// The value of a key of `kind`, or `None` after reporting that it has another type.
+    fn typed(&mut self, dotted: &str, value: &Spanned<DeValue<'_>>, kind: Kind) -> Option<Val<Value>> {
+        let span = value.span();
+        let typed = match (kind, value.get_ref()) {
+            (Kind::Bool, DeValue::Boolean(flag)) => Value::Bool(*flag),
+            (Kind::Int { .. }, DeValue::Integer(integer)) => {
+                match i64::from_str_radix(integer.as_str(), integer.radix()) {
+                    Ok(number) => Value::Int(number),
+                    Err(_) => {
+                        let issue =
+                            ConfigIssue::new("config::type", dotted, format!("{integer} is too large"));
+                        self.report(issue, span, "expected a 64-bit integer");
+                        return None;
+                    }
+                }
+            }
+            (Kind::Str, DeValue::String(text)) => Value::Str(text.to_string()),
+            (Kind::Strings, DeValue::Array(items)) => {
+                let mut strings = Vec::new();
+                for (position, item) in items.iter().enumerate() {
+                    match item.get_ref() {
+                        DeValue::String(text) => strings.push(self.val(text.to_string(), item.span())),
+                        other => {
+                            self.wrong_type(&format!("{dotted}[{position}]"), "a string", other, item.span())
+                        }
+                    }
+                }
+                if strings.len() != items.len() {
+                    return None;
+                }
+                Value::Strings(strings)
+            }
+            (kind, found) => {
+                let expected = match kind {
+                    Kind::Bool => "a boolean",
+                    Kind::Int { .. } => "an integer",
+                    Kind::Str => "a string",
+                    Kind::Strings => "an array",
+                    Kind::Table => "a table",
+                };
+                self.wrong_type(dotted, expected, found, span);
+                return None;
+            }
+        };
+        Some(self.val(typed, span))
+    }
 }
 
-/// The label under a type error: what should have been there.
-fn expectation(message: &str) -> String {
-    match message.rfind("expected ") {
-        Some(at) => message[at..].to_owned(),
-        None => "here".to_owned(),
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
     }
+}
+
+/// `a string`, `an integer`, `an array`.
+fn a(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {type_name}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -317,60 +369,100 @@ pub(crate) struct Entry<T> {
     pub value: Val<T>,
 }
 
+/// A value of one of the schema's kinds, as written.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    Strings(Vec<Val<String>>),
+}
+
 /// `base.toml` overlaid with `<env>.toml`: a key set in the env file replaces base's value,
 /// tables merge key by key, arrays are replaced whole.
+///
+/// Values are found by their dotted key (`network.az_count`); the accessors check the key against
+/// the schema, so a misspelt key in validation fails the tests instead of reading as "unset".
 #[derive(Debug, Default)]
 pub(crate) struct Merged {
-    pub app: Option<Val<String>>,
-    pub primary: Option<Val<String>>,
-    pub secondary: Option<Val<Vec<Spanned<String>>>>,
-    pub az_count: Option<Val<i64>>,
-    pub nat_gateways: Option<Val<String>>,
-    pub subnet_prefix: Option<Val<i64>>,
-    pub vpc_cidr: BTreeMap<String, Entry<String>>,
-    pub availability_zones: BTreeMap<String, Entry<Vec<Spanned<String>>>>,
-    pub endpoint_url: Option<Val<String>>,
-    pub profile: Option<Val<String>>,
-    pub emulator_credentials: Option<Val<bool>>,
-    pub concurrency: Option<Val<i64>>,
-    pub wait_timeout_secs: Option<Val<i64>>,
+    /// Every key set, by dotted path.
+    values: BTreeMap<String, Val<Value>>,
+    /// Region-keyed tables by dotted path (`network.vpc_cidr`), then region.
+    regions: BTreeMap<String, BTreeMap<String, Entry<Value>>>,
 }
 
 impl Merged {
-    fn layer(&mut self, file: FileConfig, index: usize) {
-        fn set<T>(slot: &mut Option<Val<T>>, value: Option<Spanned<T>>, file: usize) {
-            if let Some(value) = value {
-                *slot = Some(val(value, file));
-            }
+    fn overlay(&mut self, file: Merged) {
+        self.values.extend(file.values);
+        for (table, entries) in file.regions {
+            self.regions.entry(table).or_default().extend(entries);
         }
-        fn merge<T>(slot: &mut BTreeMap<String, Entry<T>>, table: Option<RegionMap<T>>, file: usize) {
-            for (key, value) in table.into_iter().flatten() {
-                let entry = Entry { key: Loc { file, span: key.span() }, value: val(value, file) };
-                slot.insert(key.into_inner(), entry);
-            }
-        }
-
-        set(&mut self.app, file.app, index);
-        let regions = file.regions.unwrap_or_default();
-        set(&mut self.primary, regions.primary, index);
-        set(&mut self.secondary, regions.secondary, index);
-        let network = file.network.unwrap_or_default();
-        set(&mut self.az_count, network.az_count, index);
-        set(&mut self.nat_gateways, network.nat_gateways, index);
-        set(&mut self.subnet_prefix, network.subnet_prefix, index);
-        merge(&mut self.vpc_cidr, network.vpc_cidr, index);
-        merge(&mut self.availability_zones, network.availability_zones, index);
-        let aws = file.aws.unwrap_or_default();
-        set(&mut self.endpoint_url, aws.endpoint_url, index);
-        set(&mut self.profile, aws.profile, index);
-        set(&mut self.emulator_credentials, aws.emulator_credentials, index);
-        let engine = file.engine.unwrap_or_default();
-        set(&mut self.concurrency, engine.concurrency, index);
-        set(&mut self.wait_timeout_secs, engine.wait_timeout_secs, index);
     }
-}
 
-fn val<T>(value: Spanned<T>, file: usize) -> Val<T> {
-    let span = value.span();
-    Val { value: value.into_inner(), loc: Loc { file, span } }
+    fn get(&self, dotted: &str, kind: fn(Kind) -> bool) -> Option<&Val<Value>> {
+        let schema = schema::key_at(dotted);
+        assert!(kind(schema.kind), "`{dotted}` is a {:?} key", schema.kind);
+        self.values.get(dotted)
+    }
+
+    pub fn int(&self, dotted: &str) -> Option<Val<i64>> {
+        self.get(dotted, |kind| matches!(kind, Kind::Int { .. })).map(|val| match &val.value {
+            Value::Int(number) => Val { value: *number, loc: val.loc.clone() },
+            other => unreachable!("the walk stores integers for integer keys, not {other:?}"),
+        })
+    }
+
+    pub fn bool(&self, dotted: &str) -> Option<Val<bool>> {
+        self.get(dotted, |kind| kind == Kind::Bool).map(|val| match &val.value {
+            Value::Bool(flag) => Val { value: *flag, loc: val.loc.clone() },
+            other => unreachable!("the walk stores booleans for boolean keys, not {other:?}"),
+        })
+    }
+
+    pub fn string(&self, dotted: &str) -> Option<Val<String>> {
+        self.get(dotted, |kind| kind == Kind::Str).map(|val| match &val.value {
+            Value::Str(text) => Val { value: text.clone(), loc: val.loc.clone() },
+            other => unreachable!("the walk stores strings for string keys, not {other:?}"),
+        })
+    }
+
+    pub fn strings(&self, dotted: &str) -> Option<Val<Vec<Val<String>>>> {
+        self.get(dotted, |kind| kind == Kind::Strings).map(|val| match &val.value {
+            Value::Strings(items) => Val { value: items.clone(), loc: val.loc.clone() },
+            other => unreachable!("the walk stores arrays for array keys, not {other:?}"),
+        })
+    }
+
+    fn region_table(&self, table: &str, kind: Kind) -> impl Iterator<Item = (&String, &Entry<Value>)> {
+        let section = schema::section_at(table).filter(|section| section.region_keyed);
+        let section = section.unwrap_or_else(|| panic!("`{table}` is not a region-keyed table"));
+        assert_eq!(section.keys[0].kind, kind, "the entries of `{table}`");
+        self.regions.get(table).into_iter().flatten()
+    }
+
+    /// A region-keyed table of strings, region → entry.
+    pub fn region_strings(&self, table: &str) -> BTreeMap<String, Entry<String>> {
+        self.region_table(table, Kind::Str)
+            .map(|(region, entry)| match &entry.value.value {
+                Value::Str(text) => {
+                    let value = Val { value: text.clone(), loc: entry.value.loc.clone() };
+                    (region.clone(), Entry { key: entry.key.clone(), value })
+                }
+                other => unreachable!("the walk stores strings in `{table}`, not {other:?}"),
+            })
+            .collect()
+    }
+
+    /// A region-keyed table of arrays of strings, region → entry.
+    pub fn region_lists(&self, table: &str) -> BTreeMap<String, Entry<Vec<Val<String>>>> {
+        self.region_table(table, Kind::Strings)
+            .map(|(region, entry)| match &entry.value.value {
+                Value::Strings(items) => {
+                    let value = Val { value: items.clone(), loc: entry.value.loc.clone() };
+                    (region.clone(), Entry { key: entry.key.clone(), value })
+                }
+                other => unreachable!("the walk stores arrays in `{table}`, not {other:?}"),
+            })
+            .collect()
+    }
 }

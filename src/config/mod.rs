@@ -1,7 +1,9 @@
 //! Configuration: `config/base.toml` merged with `config/<env>.toml`, validated before any AWS call.
 //!
-//! The types here are the resolved, validated configuration the rest of the program consumes.
-//! Loading, merging and validation live in `load.rs` / `validate.rs`.
+//! The types here are the resolved, validated configuration the rest of the program consumes:
+//! defaults are applied and names derived (`{app}-{env}`), so consumers read final values.
+//! Every section and key is declared once, in `schema.rs`; loading and merging live in `load.rs`,
+//! validation in `validate.rs` (with one file per larger section under `validate/`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +29,10 @@ pub struct Config {
     pub network: NetworkConfig,
     pub aws: AwsConfig,
     pub engine: EngineConfig,
+    /// The container image repository (ECR): in the primary region, replicated to every secondary.
+    pub registry: RegistryConfig,
+    /// The PostgreSQL database: a primary in the primary region, a read replica in each secondary.
+    pub database: DatabaseConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +77,85 @@ pub struct EngineConfig {
     pub wait_timeout: Duration,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryConfig {
+    /// Whether the environment has a repository at all.
+    pub enabled: bool,
+    /// Repository name (`{app}-{env}` unless set), the same in the primary and every replica region.
+    pub name: String,
+    /// Tags cannot be overwritten (`IMMUTABLE`), so a release's tag always names the same image.
+    pub immutable_tags: bool,
+    pub scan_on_push: bool,
+    pub encryption: RegistryEncryption,
+    /// Region → KMS key ARN, for every region of the environment when `encryption` is
+    /// [`RegistryEncryption::Kms`]; empty otherwise.
+    pub kms_key: BTreeMap<String, String>,
+    /// The lifecycle policy keeps this many tagged images, the most recently pushed.
+    pub keep_tagged_images: u32,
+    /// The lifecycle policy deletes an untagged image this many days after it was pushed.
+    pub expire_untagged_after_days: u32,
+    /// `destroy` keeps a repository that still holds images.
+    pub keep_on_destroy: bool,
+}
+
+/// How a repository is encrypted at rest; fixed at creation (a change replaces the repository).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryEncryption {
+    /// Keys managed by ECR.
+    Aes256,
+    /// The KMS key of each region in [`RegistryConfig::kms_key`].
+    Kms,
+}
+
+impl RegistryEncryption {
+    /// The value ECR's API and the config file use: `AES256` or `KMS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistryEncryption::Aes256 => "AES256",
+            RegistryEncryption::Kms => "KMS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    /// Whether the environment has a database at all.
+    pub enabled: bool,
+    /// RDS identifier (`{app}-{env}` unless set) of the primary and of each replica.
+    pub identifier: String,
+    /// PostgreSQL `<major>.<minor>`, e.g. `16.4`.
+    pub engine_version: String,
+    pub instance_class: String,
+    /// The class of each cross-region read replica (`instance_class` unless set).
+    pub replica_instance_class: String,
+    pub allocated_storage_gib: u32,
+    /// Storage autoscaling limit; equal to `allocated_storage_gib` means no autoscaling.
+    pub max_allocated_storage_gib: u32,
+    pub multi_az: bool,
+    /// Region → KMS key ARN for every region of the environment, or empty for the AWS-managed key
+    /// `alias/aws/rds` in each region.
+    pub kms_key: BTreeMap<String, String>,
+    /// At least 1: a read replica needs automated backups on its source.
+    pub backup_retention_days: u32,
+    /// Daily, `hh24:mi-hh24:mi` UTC.
+    pub backup_window: String,
+    /// Weekly, `ddd:hh24:mi-ddd:hh24:mi` UTC.
+    pub maintenance_window: String,
+    pub deletion_protection: bool,
+    pub skip_final_snapshot: bool,
+    pub apply_immediately: bool,
+    /// As configured; a class without support gets none (see [`performance_insights_supported`]).
+    pub performance_insights: bool,
+    pub port: u16,
+    pub database_name: String,
+    pub master_username: String,
+    /// A change that would replace the database (engine, encryption, identifier) is refused
+    /// unless this is set.
+    pub allow_replacement: bool,
+    /// How long to wait for a database or replica to become available.
+    pub wait_timeout: Duration,
+}
+
 impl Config {
     /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
     pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {
@@ -79,7 +164,10 @@ impl Config {
 
     /// What destroy keeps and how it deletes data.
     pub fn deletion_policy(&self) -> crate::resources::DeletionPolicy {
-        crate::resources::DeletionPolicy::default()
+        crate::resources::DeletionPolicy {
+            keep_repositories_with_images: self.registry.keep_on_destroy,
+            ..Default::default()
+        }
     }
 
     /// Regions in order: primary first, then the secondaries.
@@ -110,6 +198,7 @@ pub fn load(dir: &Path, env: &str) -> Result<Config, ConfigError> {
 mod diagnostic;
 mod load;
 mod regions;
+mod schema;
 mod validate;
 
 #[cfg(test)]
@@ -117,3 +206,5 @@ mod tests;
 
 pub use load::environments;
 pub use regions::KNOWN_REGIONS;
+pub use schema::docs_table;
+pub use validate::database::performance_insights_supported;

@@ -2,6 +2,7 @@
 //! `config/` directory. Error assertions check what a user reads: the file, the key, the message,
 //! and the exact text each label points at.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -213,8 +214,26 @@ fn shipped_environments_have_their_shape() {
     assert_eq!(prod.regions["us-east-1"].availability_zones, ["us-east-1a", "us-east-1b", "us-east-1c"]);
     assert_eq!(prod.regions["us-east-2"].availability_zones, ["us-east-2a", "us-east-2b", "us-east-2c"]);
     assert_eq!(prod.aws, AwsConfig::default());
+    assert!(prod.registry.enabled && prod.registry.immutable_tags && prod.registry.keep_on_destroy);
+    let db = &prod.database;
+    assert!(
+        db.enabled
+            && db.multi_az
+            && db.deletion_protection
+            && !db.skip_final_snapshot
+            && !db.apply_immediately
+    );
+    assert_eq!(db.identifier, "webapp-prod");
+    assert_eq!(prod.registry.name, "webapp-prod");
 
     let dev = load(&shipped(), "dev").unwrap();
+    assert!(dev.registry.enabled && !dev.registry.immutable_tags && !dev.registry.keep_on_destroy);
+    let db = &dev.database;
+    assert!(!db.multi_az && !db.deletion_protection && db.skip_final_snapshot && db.apply_immediately);
+
+    let staging = load(&shipped(), "staging").unwrap();
+    let db = &staging.database;
+    assert!(db.multi_az && db.deletion_protection && !db.skip_final_snapshot && db.apply_immediately);
     assert_eq!(dev.network.nat_gateways, NatMode::Single);
     assert_eq!(dev.network.az_count, 2);
 
@@ -224,6 +243,19 @@ fn shipped_environments_have_their_shape() {
     assert_eq!(local.network.nat_gateways, NatMode::Single);
     assert_eq!(local.engine.wait_timeout, Duration::from_secs(120));
     assert_eq!(local.engine.concurrency, 8);
+    assert!(local.registry.enabled);
+    let db = &local.database;
+    assert!(
+        db.enabled
+            && db.multi_az
+            && !db.deletion_protection
+            && db.skip_final_snapshot
+            && db.apply_immediately
+    );
+    assert_eq!(db.instance_class, "db.t4g.micro");
+    assert!(!performance_insights_supported(&db.instance_class));
+    assert_eq!(db.backup_retention_days, 1);
+    assert_eq!(db.wait_timeout, Duration::from_secs(600));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,6 +289,40 @@ us-west-1 = "10.1.0.0/16"
             network: NetworkConfig { az_count: 2, nat_gateways: NatMode::PerAz, subnet_prefix: 20 },
             aws: AwsConfig { endpoint_url: None, profile: None, emulator_credentials: false },
             engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(900) },
+            registry: RegistryConfig {
+                enabled: true,
+                name: "webapp-dev".into(),
+                immutable_tags: false,
+                scan_on_push: true,
+                encryption: RegistryEncryption::Aes256,
+                kms_key: BTreeMap::new(),
+                keep_tagged_images: 30,
+                expire_untagged_after_days: 7,
+                keep_on_destroy: false,
+            },
+            database: DatabaseConfig {
+                enabled: true,
+                identifier: "webapp-dev".into(),
+                engine_version: "16.4".into(),
+                instance_class: "db.t4g.medium".into(),
+                replica_instance_class: "db.t4g.medium".into(),
+                allocated_storage_gib: 20,
+                max_allocated_storage_gib: 100,
+                multi_az: true,
+                kms_key: BTreeMap::new(),
+                backup_retention_days: 7,
+                backup_window: "03:00-04:00".into(),
+                maintenance_window: "sun:05:00-sun:06:00".into(),
+                deletion_protection: true,
+                skip_final_snapshot: false,
+                apply_immediately: false,
+                performance_insights: true,
+                port: 5432,
+                database_name: "app".into(),
+                master_username: "app_admin".into(),
+                allow_replacement: false,
+                wait_timeout: Duration::from_secs(3600),
+            },
         }
     );
 }
@@ -448,6 +514,77 @@ fn wrong_types_name_the_key() {
     let problems = err(BASE, "[aws]\nemulator_credentials = \"yes\"\n");
     check!(problems, "config::type", "dev.toml", "aws.emulator_credentials", "\"yes\"")
         .says("expected a boolean");
+}
+
+#[test]
+fn a_table_written_as_an_array_is_rejected() {
+    // serde maps a sequence onto a struct by position: these all loaded once.
+    let base = r#"
+app = "webapp"
+regions = ["us-east-1", ["us-east-2"]]
+"#;
+    let problems = err(base, "");
+    check!(problems, "config::type", "base.toml", "regions", r#"["us-east-1", ["us-east-2"]]"#)
+        .says("`regions` must be a table ([regions]), not an array")
+        .hints("valid keys: `primary` and `secondary`");
+
+    let problems = err(BASE, "engine = [4, 600]\n");
+    check!(problems, "config::type", "dev.toml", "engine", "[4, 600]")
+        .says("`engine` must be a table ([engine]), not an array");
+
+    let problems = err(BASE, "network = [2, \"single\", 20]\n");
+    check!(problems, "config::type", "dev.toml", "network", "[2, \"single\", 20]")
+        .says("`network` must be a table ([network]), not an array");
+
+    let problems = err(BASE, "aws = \"http://127.0.0.1:5000\"\n");
+    check!(problems, "config::type", "dev.toml", "aws", "\"http://127.0.0.1:5000\"")
+        .says("`aws` must be a table ([aws]), not a string");
+
+    let problems = err(BASE, "[[engine]]\nconcurrency = 2\n");
+    problems.one("config::type", "dev.toml", "engine").says("not an array");
+
+    let problems = err(BASE, "[network]\nvpc_cidr = [\"10.0.0.0/16\", \"10.1.0.0/16\"]\n");
+    check!(problems, "config::type", "dev.toml", "network.vpc_cidr", r#"["10.0.0.0/16", "10.1.0.0/16"]"#)
+        .says("`network.vpc_cidr` must be a table ([network.vpc_cidr]), not an array")
+        .hints("one `<region> = ...` line per region");
+
+    let problems = err(BASE, "[network]\navailability_zones = 3\n");
+    problems.one("config::type", "dev.toml", "network.availability_zones").says("not an integer");
+
+    // Inline tables are tables.
+    let config =
+        ok(BASE, "engine = { concurrency = 2 }\nnetwork.vpc_cidr = { us-east-2 = \"10.40.0.0/16\" }\n");
+    assert_eq!(config.engine.concurrency, 2);
+}
+
+#[test]
+fn every_type_problem_of_both_files_is_reported() {
+    let base = format!("{BASE}\n[engine]\nconcurrency = 2.5\n");
+    let dev = r#"
+[network]
+az_count = 99999999999999999999
+nat_gateways = 1
+[network.vpc_cidr]
+us-east-2 = 10
+[network.availability_zones]
+us-east-1 = "us-east-1a"
+[aws]
+profile = 1979-05-27
+"#;
+    let problems = err(&base, dev);
+    assert_eq!(problems.codes(), ["config::type"; 6], "{problems:#?}");
+    let float = problems.list.iter().find(|p| p.text.contains("engine.concurrency")).unwrap();
+    float.points_at(&problems.dir, "base.toml", "2.5").says("expected an integer, found a float");
+    let texts: Vec<&str> = problems.list.iter().map(|p| p.text.as_str()).collect();
+    for expected in [
+        "network.az_count: 99999999999999999999 is too large",
+        "network.nat_gateways: expected a string, found an integer",
+        "network.vpc_cidr.us-east-2: expected a string, found an integer",
+        "network.availability_zones.us-east-1: expected an array, found a string",
+        "aws.profile: expected a string, found a datetime",
+    ] {
+        assert!(texts.iter().any(|text| text.ends_with(expected)), "`{expected}` in {texts:#?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,7 +839,23 @@ fn nat_gateway_mode() {
 
 #[test]
 fn endpoint_url_is_http() {
-    for bad in ["127.0.0.1:5000", "ftp://x", "http://"] {
+    for (bad, why) in [
+        ("127.0.0.1:5000", "does not start with http:// or https://"),
+        ("ftp://x", "the scheme is `ftp`"),
+        ("http://", "the host is empty"),
+        ("https://:5000", "the host is empty"),
+        ("http:///x", "the host is empty"),
+        ("http:// 127.0.0.1", "contains whitespace"),
+        ("http://127.0.0.1:5000 ", "contains whitespace"),
+        ("http://127.0.0.1:", "the port after `:` is empty"),
+        ("http://127.0.0.1:99999", "not a number from 1 to 65535"),
+        ("http://localhost:50x0", "not a number from 1 to 65535"),
+        ("http://user:pw@localhost", "credentials"),
+        ("http://local..host", "not a valid host name"),
+        ("http://local_host?x=1", "no query or fragment"),
+        ("http://[::1", "no closing `]`"),
+        ("http://[nope]:5000", "not an IPv6 address"),
+    ] {
         let problems = err(BASE, &format!("[aws]\nendpoint_url = \"{bad}\"\n"));
         check!(
             problems,
@@ -710,7 +863,22 @@ fn endpoint_url_is_http() {
             "dev.toml",
             "aws.endpoint_url",
             format!("\"{bad}\"").as_str()
-        );
+        )
+        .says(why);
+    }
+}
+
+#[test]
+fn endpoint_urls_that_work() {
+    for good in [
+        "http://127.0.0.1:5000",
+        "https://localhost",
+        "http://moto_server:5000/",
+        "HTTPS://emulator.internal.example.com.:443/aws",
+        "http://[::1]:5000",
+        "http://[2001:db8::1]",
+    ] {
+        assert_eq!(validate::endpoint_url_problem(good), None, "{good}");
     }
 }
 
@@ -742,6 +910,475 @@ fn engine_ranges() {
         let problem = problems.one("config::out_of_range", "dev.toml", &format!("engine.{key}"));
         problem.points_at(&problems.dir, "dev.toml", bad).says(&format!("must be between {range}"));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// [registry]
+
+const KMS_1: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const KMS_2: &str = "arn:aws:kms:us-east-2:123456789012:alias/webapp";
+
+#[test]
+fn a_repository_name_outside_the_environments_prefix_is_refused() {
+    let problems = err(BASE, "[registry]\nname = \"team/webapp\"\n");
+    let text = format!("{problems:?}");
+    assert!(text.contains("registry.name") && text.contains("does not start with `webapp-dev`"), "{text}");
+}
+
+#[test]
+fn registry_settings_merge_key_by_key() {
+    let base = format!(
+        "{BASE}\n[registry]\nencryption = \"KMS\"\nkeep_tagged_images = 50\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_2}\"\n"
+    );
+    let dev = r#"
+[registry]
+name = "webapp-dev/api"
+immutable_tags = true
+keep_on_destroy = true
+scan_on_push = false
+expire_untagged_after_days = 1
+[registry.kms_key]
+us-east-2 = "arn:aws:kms:us-east-2:210987654321:key/mrk-0123"
+"#;
+    let registry = ok(&base, dev).registry;
+    assert_eq!(
+        registry,
+        RegistryConfig {
+            enabled: true,
+            name: "webapp-dev/api".into(),
+            immutable_tags: true,
+            scan_on_push: false,
+            encryption: RegistryEncryption::Kms,
+            kms_key: BTreeMap::from([
+                ("us-east-1".to_owned(), KMS_1.to_owned()),
+                ("us-east-2".to_owned(), "arn:aws:kms:us-east-2:210987654321:key/mrk-0123".to_owned()),
+            ]),
+            keep_tagged_images: 50,
+            expire_untagged_after_days: 1,
+            keep_on_destroy: true,
+        }
+    );
+    assert_eq!(registry.encryption.as_str(), "KMS");
+    assert!(!ok(BASE, "[registry]\nenabled = false\n").registry.enabled);
+}
+
+#[test]
+fn registry_name_follows_ecr_rules() {
+    for (bad, why) in [
+        ("WebApp", "not `W`"),
+        ("x", "2 to 256"),
+        ("team//webapp", "empty path part"),
+        ("web--app", "`--`"),
+        ("-webapp", "start and end"),
+    ] {
+        let problems = err(BASE, &format!("[registry]\nname = \"{bad}\"\n"));
+        check!(problems, "config::invalid_name", "dev.toml", "registry.name", format!("\"{bad}\"").as_str())
+            .says(&format!("repository name `{bad}` "))
+            .says(why)
+            .hints("ECR repository names");
+    }
+}
+
+#[test]
+fn registry_encryption_is_aes256_or_kms() {
+    let problems = err(BASE, "[registry]\nencryption = \"kms\"\n");
+    check!(problems, "config::invalid_value", "dev.toml", "registry.encryption", "\"kms\"")
+        .says("`kms` is not one of `AES256` and `KMS`")
+        .hints("did you mean `KMS`?");
+}
+
+#[test]
+fn registry_kms_needs_a_key_in_every_region() {
+    let dev = format!("[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\n");
+    let problems = err(BASE, &dev);
+    let problem = problems.one("config::missing_key", "", "");
+    assert!(
+        problem.text.contains("dev.toml: registry.kms_key.us-east-2: required key is missing"),
+        "{problem:#?}"
+    );
+    problem
+        .hints("a key of their own region")
+        .hints("us-east-2 = \"arn:aws:kms:us-east-2:<account>:key/<key id>\"");
+
+    let problems = err(BASE, "[registry]\nencryption = \"KMS\"\n");
+    assert_eq!(problems.codes(), ["config::missing_key"; 2]);
+}
+
+#[test]
+fn registry_kms_key_must_be_of_its_region() {
+    let dev = format!(
+        "[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_1}\"\n"
+    );
+    let problems = err(BASE, &dev);
+    check!(
+        problems,
+        "config::invalid_kms_key",
+        "dev.toml",
+        "registry.kms_key.us-east-2",
+        format!("\"{KMS_1}\"").as_str()
+    )
+    .says("is a key of us-east-1, but it is listed for us-east-2")
+    .hints("arn:aws:kms:us-east-2:<12-digit account>:key/<key id>");
+
+    let dev = format!(
+        "[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"alias/aws/ecr\"\n"
+    );
+    let problems = err(BASE, &dev);
+    check!(
+        problems,
+        "config::invalid_kms_key",
+        "dev.toml",
+        "registry.kms_key.us-east-2",
+        "\"alias/aws/ecr\""
+    )
+    .says("is not an ARN");
+}
+
+#[test]
+fn registry_kms_key_is_rejected_without_kms_encryption() {
+    let problems = err(BASE, &format!("[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\n"));
+    check!(problems, "config::kms_key_unused", "dev.toml", "registry.kms_key.us-east-1", "us-east-1")
+        .says("a KMS key is set, but registry.encryption is `AES256`")
+        .hints("set registry.encryption = \"KMS\"");
+    let problems = err(
+        BASE,
+        &format!("[registry]\nencryption = \"AES256\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\n"),
+    );
+    let problem =
+        check!(problems, "config::kms_key_unused", "dev.toml", "registry.kms_key.us-east-1", "us-east-1");
+    assert_eq!(problem.labeled[1], "\"AES256\"");
+}
+
+#[test]
+fn registry_kms_key_for_a_region_outside_the_environment() {
+    let dev = format!(
+        "[registry]\nencryption = \"KMS\"\n[registry.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_2}\"\neu-west-1 = \"arn:aws:kms:eu-west-1:123456789012:key/abc\"\n"
+    );
+    let problems = err(BASE, &dev);
+    check!(problems, "config::foreign_region", "dev.toml", "registry.kms_key.eu-west-1", "eu-west-1")
+        .hints("add `eu-west-1` to regions.secondary");
+}
+
+#[test]
+fn registry_ranges() {
+    for (key, bad, range) in [
+        ("keep_tagged_images", "0", "1 and 1000"),
+        ("keep_tagged_images", "1001", "1 and 1000"),
+        ("expire_untagged_after_days", "0", "1 and 3650"),
+        ("expire_untagged_after_days", "3651", "1 and 3650"),
+    ] {
+        let problems = err(BASE, &format!("[registry]\n{key} = {bad}\n"));
+        check!(problems, "config::out_of_range", "dev.toml", &format!("registry.{key}"), bad)
+            .says(&format!("must be between {range}"));
+    }
+}
+
+#[test]
+fn registry_shape() {
+    let problems = err(BASE, "registry = [true, \"webapp\"]\n");
+    check!(problems, "config::type", "dev.toml", "registry", "[true, \"webapp\"]")
+        .says("`registry` must be a table ([registry]), not an array");
+    let problems = err(BASE, "[registry]\nkms_key = [\"arn:aws:kms:us-east-1:123456789012:key/a\"]\n");
+    problems.one("config::type", "dev.toml", "registry.kms_key").says("must be a table ([registry.kms_key])");
+    let problems = err(BASE, "[registry]\nenabled = \"yes\"\nimmutable = true\n");
+    check!(problems, "config::type", "dev.toml", "registry.enabled", "\"yes\"").says("expected a boolean");
+    check!(problems, "config::unknown_key", "dev.toml", "registry.immutable", "immutable")
+        .hints("did you mean `immutable_tags`?");
+}
+
+// ---------------------------------------------------------------------------------------------
+// [database]
+
+#[test]
+fn database_settings_merge_key_by_key() {
+    let base = format!(
+        "{BASE}\n[database]\ninstance_class = \"db.r6g.large\"\nport = 6543\n[database.kms_key]\nus-east-1 = \"{KMS_1}\"\n"
+    );
+    let dev = format!(
+        r#"
+[database]
+identifier = "shop-db"
+engine_version = "15.7"
+replica_instance_class = "db.r6g.xlarge"
+allocated_storage_gib = 100
+max_allocated_storage_gib = 100
+multi_az = false
+backup_retention_days = 35
+backup_window = "22:30-23:00"
+maintenance_window = "sat:23:30-sun:00:30"
+deletion_protection = false
+skip_final_snapshot = true
+apply_immediately = true
+performance_insights = false
+database_name = "Shop_1"
+master_username = "owner"
+allow_replacement = true
+wait_timeout_secs = 60
+[database.kms_key]
+us-east-2 = "{KMS_2}"
+"#
+    );
+    let database = ok(&base, &dev).database;
+    assert_eq!(
+        database,
+        DatabaseConfig {
+            enabled: true,
+            identifier: "shop-db".into(),
+            engine_version: "15.7".into(),
+            instance_class: "db.r6g.large".into(),
+            replica_instance_class: "db.r6g.xlarge".into(),
+            allocated_storage_gib: 100,
+            max_allocated_storage_gib: 100,
+            multi_az: false,
+            kms_key: BTreeMap::from([
+                ("us-east-1".to_owned(), KMS_1.to_owned()),
+                ("us-east-2".to_owned(), KMS_2.to_owned()),
+            ]),
+            backup_retention_days: 35,
+            backup_window: "22:30-23:00".into(),
+            maintenance_window: "sat:23:30-sun:00:30".into(),
+            deletion_protection: false,
+            skip_final_snapshot: true,
+            apply_immediately: true,
+            performance_insights: false,
+            port: 6543,
+            database_name: "Shop_1".into(),
+            master_username: "owner".into(),
+            allow_replacement: true,
+            wait_timeout: Duration::from_secs(60),
+        }
+    );
+    // The replica follows the primary's class unless told otherwise.
+    let database = ok(BASE, "[database]\ninstance_class = \"db.m7g.2xlarge\"\n").database;
+    assert_eq!(database.replica_instance_class, "db.m7g.2xlarge");
+    assert!(!ok(BASE, "[database]\nenabled = false\n").database.enabled);
+}
+
+#[test]
+fn database_bad_values_name_the_key() {
+    for (key, value, code, says, hints) in [
+        (
+            "identifier",
+            "\"1db\"",
+            "config::invalid_name",
+            "DB identifier `1db` must start with a letter",
+            "RDS identifiers",
+        ),
+        ("identifier", "\"WebApp\"", "config::invalid_name", "write `webapp`", "RDS identifiers"),
+        ("identifier", "\"web--db\"", "config::invalid_name", "'--'", "RDS identifiers"),
+        ("identifier", "\"web-db-\"", "config::invalid_name", "end with '-'", "RDS identifiers"),
+        (
+            "engine_version",
+            "\"16\"",
+            "config::invalid_value",
+            "engine version `16` is not `<major>.<minor>`",
+            "major 13 to 17",
+        ),
+        ("engine_version", "\"12.9\"", "config::invalid_value", "major version 12", "major 13 to 17"),
+        (
+            "instance_class",
+            "\"db.x9.large\"",
+            "config::instance_class",
+            "instance class `db.x9.large` has the family `x9`",
+            "`db.<family>.<size>`",
+        ),
+        (
+            "instance_class",
+            "\"db.m5.micro\"",
+            "config::instance_class",
+            "too small for the family `m5`",
+            "t3 and t4g come in micro",
+        ),
+        (
+            "instance_class",
+            "\"m5.large\"",
+            "config::instance_class",
+            "did you mean `db.m5.large`?",
+            "`db.<family>.<size>`",
+        ),
+        (
+            "replica_instance_class",
+            "\"db.t4g.4xlarge\"",
+            "config::instance_class",
+            "too large for the burstable family `t4g`",
+            "2xlarge",
+        ),
+        (
+            "backup_window",
+            "\"3:00-4:00\"",
+            "config::invalid_value",
+            "backup window `3:00-4:00` is not of the form `hh24:mi-hh24:mi`",
+            "UTC",
+        ),
+        (
+            "backup_window",
+            "\"03:00-03:20\"",
+            "config::invalid_value",
+            "lasts 20 minutes",
+            "at least 30 minutes",
+        ),
+        (
+            "maintenance_window",
+            "\"Sun:05:00-Sun:06:00\"",
+            "config::invalid_value",
+            "has the day `Sun`",
+            "mon, tue",
+        ),
+        (
+            "database_name",
+            "\"my-app\"",
+            "config::invalid_name",
+            "database name `my-app` may contain only letters, digits and '_'",
+            "1 to 63",
+        ),
+        ("database_name", "\"template1\"", "config::invalid_name", "exists already", "1 to 63"),
+        (
+            "master_username",
+            "\"postgres\"",
+            "config::invalid_name",
+            "master username `postgres` is a name RDS or PostgreSQL reserves",
+            "rdsadmin",
+        ),
+        ("master_username", "\"admin\"", "config::invalid_name", "reserves", "rdsadmin"),
+        ("master_username", "\"pg_owner\"", "config::invalid_name", "`pg_`", "rdsadmin"),
+        ("master_username", "\"1owner\"", "config::invalid_name", "start with a letter", "rdsadmin"),
+    ] {
+        let problems = err(BASE, &format!("[database]\n{key} = {value}\n"));
+        let problem = problems.one(code, "dev.toml", &format!("database.{key}"));
+        problem.points_at(&problems.dir, "dev.toml", value).says(says).hints(hints);
+    }
+}
+
+#[test]
+fn database_ranges() {
+    for (key, bad, range) in [
+        ("allocated_storage_gib", "19", "20 and 65536"),
+        ("allocated_storage_gib", "65537", "20 and 65536"),
+        ("max_allocated_storage_gib", "19", "20 and 65536"),
+        ("backup_retention_days", "0", "1 and 35"),
+        ("backup_retention_days", "36", "1 and 35"),
+        ("port", "1149", "1150 and 65535"),
+        ("port", "65536", "1150 and 65535"),
+        ("wait_timeout_secs", "59", "60 and 86400"),
+        ("wait_timeout_secs", "86401", "60 and 86400"),
+    ] {
+        let problems = err(BASE, &format!("[database]\n{key} = {bad}\n"));
+        check!(problems, "config::out_of_range", "dev.toml", &format!("database.{key}"), bad)
+            .says(&format!("must be between {range}"));
+    }
+    let problems = err(BASE, "[database]\nbackup_retention_days = 0\n");
+    problems.one("config::out_of_range", "dev.toml", "database.backup_retention_days").hints("read replica");
+}
+
+#[test]
+fn database_storage_min_above_max_names_both_keys() {
+    let problems = err(BASE, "[database]\nallocated_storage_gib = 200\nmax_allocated_storage_gib = 100\n");
+    let problem = check!(problems, "config::min_above_max", "dev.toml", "database.max_allocated_storage_gib", "100")
+        .says("database.allocated_storage_gib (200) is greater than database.max_allocated_storage_gib (100): min > max")
+        .hints("raise max_allocated_storage_gib to at least 200");
+    assert_eq!(problem.labeled, ["100", "200"]);
+
+    // Only the minimum written: the default maximum (100) is too small for it.
+    let problems = err(BASE, "[database]\nallocated_storage_gib = 500\n");
+    check!(problems, "config::min_above_max", "dev.toml", "database.allocated_storage_gib", "500")
+        .says("(500) is greater than database.max_allocated_storage_gib (100)");
+
+    // In different files: the message says where the other one is.
+    let problems = err(
+        &format!("{BASE}\n[database]\nmax_allocated_storage_gib = 50\n"),
+        "[database]\nallocated_storage_gib = 60\n",
+    );
+    let problem = problems.one("config::min_above_max", "base.toml", "database.max_allocated_storage_gib");
+    problem
+        .points_at(&problems.dir, "base.toml", "50")
+        .says("(database.allocated_storage_gib is set in ")
+        .says("dev.toml)");
+}
+
+#[test]
+fn database_windows_must_not_overlap() {
+    let problems = err(BASE, "[database]\nmaintenance_window = \"sun:03:30-sun:04:30\"\n");
+    check!(
+        problems,
+        "config::window_overlap",
+        "dev.toml",
+        "database.maintenance_window",
+        "\"sun:03:30-sun:04:30\""
+    )
+    .says("the maintenance window `sun:03:30-sun:04:30` overlaps the daily backup window `03:00-04:00`")
+    .hints("move one of them");
+
+    let problems = err(BASE, "[database]\nbackup_window = \"05:30-06:30\"\n");
+    check!(problems, "config::window_overlap", "dev.toml", "database.backup_window", "\"05:30-06:30\"");
+
+    let problems = err(
+        BASE,
+        "[database]\nbackup_window = \"23:30-00:30\"\nmaintenance_window = \"tue:00:00-tue:01:00\"\n",
+    );
+    let problem = problems.one("config::window_overlap", "dev.toml", "database.maintenance_window");
+    assert_eq!(problem.labeled, ["\"tue:00:00-tue:01:00\"", "\"23:30-00:30\""]);
+
+    ok(BASE, "[database]\nbackup_window = \"04:00-04:30\"\nmaintenance_window = \"mon:04:30-mon:05:00\"\n");
+}
+
+#[test]
+fn database_kms_keys_are_all_or_none() {
+    let problems = err(BASE, &format!("[database.kms_key]\nus-east-1 = \"{KMS_1}\"\n"));
+    let problem = problems.one("config::missing_key", "", "");
+    assert!(
+        problem.text.contains("dev.toml: database.kms_key.us-east-2: required key is missing"),
+        "{problem:#?}"
+    );
+    problem.hints("a key of its own region").hints("alias/aws/rds");
+
+    let dev = format!("[database.kms_key]\nus-east-1 = \"{KMS_2}\"\nus-east-2 = \"{KMS_2}\"\n");
+    let problems = err(BASE, &dev);
+    check!(
+        problems,
+        "config::invalid_kms_key",
+        "dev.toml",
+        "database.kms_key.us-east-1",
+        format!("\"{KMS_2}\"").as_str()
+    )
+    .says("is a key of us-east-2, but it is listed for us-east-1");
+
+    let dev = format!("[database.kms_key]\nus-east-1 = \"{KMS_1}\"\nus-east-2 = \"{KMS_2}\"\nus-west-2 = \"arn:aws:kms:us-west-2:123456789012:key/a\"\n");
+    let problems = err(BASE, &dev);
+    check!(problems, "config::foreign_region", "dev.toml", "database.kms_key.us-west-2", "us-west-2");
+
+    assert!(ok(BASE, "").database.kms_key.is_empty());
+}
+
+#[test]
+fn database_shape() {
+    let problems = err(BASE, "database = [\"db.t4g.medium\", 20]\n");
+    check!(problems, "config::type", "dev.toml", "database", "[\"db.t4g.medium\", 20]")
+        .says("`database` must be a table ([database]), not an array");
+    let problems = err(BASE, "[database]\nkms_key = \"alias/aws/rds\"\n");
+    problems
+        .one("config::type", "dev.toml", "database.kms_key")
+        .says("must be a table ([database.kms_key]), not a string");
+    let problems = err(BASE, "[database]\nmulti_az = 1\nport = \"5432\"\nengine = \"postgres\"\n");
+    assert_eq!(problems.codes(), ["config::type", "config::type", "config::unknown_key"]);
+    let unknown = problems.one("config::unknown_key", "dev.toml", "database.engine");
+    unknown.hints("did you mean `engine_version`?");
+}
+
+#[test]
+fn schema_defaults_pass_their_own_rules() {
+    // Written out, every default must load: a default that breaks its key's rule is a bug.
+    let dev = r#"
+[registry]
+encryption = "AES256"
+[database]
+engine_version = "16.4"
+instance_class = "db.t4g.medium"
+backup_window = "03:00-04:00"
+maintenance_window = "sun:05:00-sun:06:00"
+database_name = "app"
+master_username = "app_admin"
+"#;
+    assert_eq!(ok(BASE, dev), ok(BASE, ""));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,4 +1426,128 @@ fn rendered_report() {
     let (dir, result) = load_dev(BASE, MANY);
     let rendered = render(&result.unwrap_err()).replace(&dir.path().display().to_string(), "config");
     insta::assert_snapshot!(rendered);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that cannot be read as configuration
+
+#[test]
+fn a_file_that_is_not_utf8_says_where() {
+    let dir = write_dir(BASE, &[]);
+    std::fs::write(dir.path().join("dev.toml"), b"[network]\nnat_gateways = \"caf\xe9\"\n").unwrap();
+    let report = load(dir.path(), "dev").unwrap_err();
+    Problems::new(dir.path(), report)
+        .one("config::not_utf8", "dev.toml", "")
+        .says("dev.toml: is not valid UTF-8 (byte offset 29)")
+        .hints("line 2");
+}
+
+#[test]
+fn a_directory_in_place_of_a_file_is_named_as_such() {
+    let dir = write_dir(BASE, &[]);
+    std::fs::create_dir(dir.path().join("dev.toml")).unwrap();
+    let report = load(dir.path(), "dev").unwrap_err();
+    let problems = Problems::new(dir.path(), report);
+    problems.one("config::not_a_file", "dev.toml", "").says("dev.toml: is a directory, not a file");
+    assert!(!problems.rendered.contains("no configuration file"), "{}", problems.rendered);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("base.toml")).unwrap();
+    std::fs::write(dir.path().join("dev.toml"), "").unwrap();
+    let report = load(dir.path(), "dev").unwrap_err();
+    Problems::new(dir.path(), report).one("config::not_a_file", "base.toml", "").says("is a directory");
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/configuration.md
+
+/// The marker line in docs/configuration.md after which a section's generated table goes.
+fn docs_marker(path: &str) -> String {
+    format!(
+        "<!-- schema table: {} (generated; see src/config/schema.rs) -->",
+        if path.is_empty() { "top level" } else { path }
+    )
+}
+
+/// The marker line in docs/configuration.md before the ```toml block that shows a shipped file.
+fn shipped_marker(file: &str) -> String {
+    format!("<!-- shipped file: config/{file} (generated; without its header comment) -->")
+}
+
+/// A shipped config file as the docs show it: without the comment lines it starts with.
+fn shipped_shown(file: &str) -> String {
+    let text = std::fs::read_to_string(shipped().join(file)).unwrap();
+    let body: Vec<&str> = text.lines().skip_while(|line| line.starts_with('#') || line.is_empty()).collect();
+    body.join("\n")
+}
+
+/// `doc` with the table after each section's marker replaced by the one rendered from the schema,
+/// and the block after each shipped file's marker by that file.
+fn with_generated_tables(doc: &str) -> Result<String, String> {
+    let mut lines: Vec<String> = doc.lines().map(str::to_owned).collect();
+    let mut files = environments(&shipped());
+    files.insert(0, "base".to_owned());
+    for file in files.iter().map(|env| format!("{env}.toml")) {
+        let marker = shipped_marker(&file);
+        let Some(at) = lines.iter().position(|line| *line == marker) else {
+            return Err(format!("no `{marker}` line: add it before the block showing config/{file}"));
+        };
+        let end = lines[at + 2..].iter().position(|line| line == "```").map(|n| at + 2 + n);
+        let (Some("```toml"), Some(end)) = (lines.get(at + 1).map(String::as_str), end) else {
+            return Err(format!("`{marker}` must be followed by a ```toml block"));
+        };
+        lines.splice(at + 2..end, shipped_shown(&file).lines().map(str::to_owned));
+    }
+    for section in schema::SECTIONS {
+        let marker = docs_marker(section.path);
+        let Some(at) = lines.iter().position(|line| *line == marker) else {
+            return Err(format!("no `{marker}` line: add it where the table of {} belongs", section.shown()));
+        };
+        let table_end = lines[at + 1..]
+            .iter()
+            .position(|line| !line.starts_with('|'))
+            .map_or(lines.len(), |n| at + 1 + n);
+        let table = docs_table(section.path).expect("a section of the schema");
+        lines.splice(at + 1..table_end, table.lines().map(str::to_owned));
+    }
+    Ok(lines.join("\n") + "\n")
+}
+
+#[test]
+fn docs_tables_match_the_schema() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let updated =
+        with_generated_tables(&doc).unwrap_or_else(|problem| panic!("docs/configuration.md: {problem}"));
+    if std::env::var_os("UPDATE_DOCS").is_some_and(|value| value == "1") {
+        if updated != doc {
+            std::fs::write(&path, &updated).unwrap();
+        }
+        return;
+    }
+    let stale: Vec<String> = schema::SECTIONS
+        .iter()
+        .filter(|section| {
+            let table = docs_table(section.path).unwrap();
+            !doc.contains(&format!("{}\n{table}", docs_marker(section.path)))
+        })
+        .map(|section| section.shown())
+        .chain(
+            ["base", "dev", "local", "prod", "staging"]
+                .iter()
+                .map(|env| format!("{env}.toml"))
+                .filter(|file| {
+                    !doc.contains(&format!("{}\n```toml\n{}\n```", shipped_marker(file), shipped_shown(file)))
+                })
+                .map(|file| format!("config/{file}")),
+        )
+        .collect();
+    assert!(
+        stale.is_empty() && updated == doc,
+        "docs/configuration.md does not match the configuration schema in src/config/schema.rs \
+         or the shipped files ({}); regenerate its tables and file blocks with\n\n    \
+         UPDATE_DOCS=1 cargo test --lib config::tests::docs_tables_match_the_schema\n\n\
+         and review the diff",
+        stale.join(", ")
+    );
 }

@@ -1,7 +1,7 @@
 //! Defaults and validation: the merged files become a [`Config`], or every problem found is
 //! reported at once. Nothing here calls AWS.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -10,20 +10,18 @@ use ipnet::Ipv4Net;
 use super::diagnostic::{closest, into_result, list, ConfigIssue, Loc, SourceFile};
 use super::load::{Entry, Merged, Val, BASE, ENV};
 use super::regions::{availability_zones, zone_belongs_to, KNOWN_REGIONS};
+use super::schema;
 use super::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig, MAX_AZS};
 
-pub(crate) const DEFAULT_AZ_COUNT: usize = 2;
-pub(crate) const DEFAULT_SUBNET_PREFIX: u8 = 20;
-pub(crate) const DEFAULT_CONCURRENCY: usize = 8;
-pub(crate) const DEFAULT_WAIT_TIMEOUT_SECS: u64 = 900;
+pub(super) mod database;
+mod kms;
+mod registry;
+
 /// `{app}-{env}` prefixes every resource name; ALB and target group names are limited to 32
 /// characters and get suffixes, so the prefix must stay short.
 pub(crate) const MAX_APP_ENV_LEN: usize = 24;
 /// AWS accepts VPCs and subnets from /16 to /28.
 const VPC_PREFIXES: RangeInclusive<u8> = 16..=28;
-const SUBNET_PREFIXES: RangeInclusive<i64> = 17..=28;
-const CONCURRENCY: RangeInclusive<i64> = 1..=64;
-const WAIT_TIMEOUT_SECS: RangeInclusive<i64> = 1..=7200;
 
 /// What is wrong with an app or environment name, if anything: `^[a-z][a-z0-9-]*$`, with no
 /// trailing `-` and no `--`.
@@ -54,12 +52,15 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
     let az_count = check.az_count(merged);
     let nat_gateways = check.nat_gateways(merged);
     let subnet_prefix = check.subnet_prefix(merged);
-    let cidrs = check.vpc_cidrs(merged, &regions);
+    let vpc_cidr = merged.region_strings("network.vpc_cidr");
+    let cidrs = check.vpc_cidrs(&vpc_cidr, &regions);
     check.no_overlap(&cidrs);
     check.subnets_fit(merged, &cidrs, subnet_prefix, az_count);
     let zones = check.availability_zones(merged, &regions, az_count);
     let aws = check.aws(merged);
     let engine = check.engine(merged);
+    let registry = check.registry(merged, app.as_deref(), &regions);
+    let database = check.database(merged, app.as_deref(), &regions);
 
     into_result(env, check.issues)?;
 
@@ -88,6 +89,8 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
         },
         aws: aws.expect("validated"),
         engine: engine.expect("validated"),
+        registry: registry.expect("validated"),
+        database: database.expect("validated"),
     })
 }
 
@@ -96,6 +99,9 @@ struct Check<'a> {
     env: &'a str,
     issues: Vec<ConfigIssue>,
 }
+
+/// A problem with the value was reported.
+struct Reported;
 
 /// The regions of the environment as written (known or not), primary first, without repeats.
 struct Regions {
@@ -160,7 +166,7 @@ impl Check<'_> {
     }
 
     fn app(&mut self, merged: &Merged) -> Option<String> {
-        let Some(app) = &merged.app else {
+        let Some(app) = &merged.string("app") else {
             self.missing(
                 "app",
                 format!(
@@ -229,7 +235,7 @@ impl Check<'_> {
     fn regions(&mut self, merged: &Merged) -> Regions {
         let mut regions =
             Regions { primary: None, secondary: Vec::new(), all: Vec::new(), typo_of: Vec::new() };
-        match &merged.primary {
+        match &merged.string("regions.primary") {
             None => self.missing(
                 "regions.primary",
                 "set the primary region under [regions], e.g. `primary = \"us-east-1\"`".to_owned(),
@@ -243,11 +249,11 @@ impl Check<'_> {
                 regions.all.push(primary.value.clone());
             }
         }
-        if let Some(secondary) = &merged.secondary {
+        if let Some(secondary) = &merged.strings("regions.secondary") {
             for (index, region) in secondary.value.iter().enumerate() {
                 let key = format!("regions.secondary[{index}]");
-                let loc = Loc { file: secondary.loc.file, span: region.span() };
-                let name = region.get_ref();
+                let loc = region.loc.clone();
+                let name = &region.value;
                 if regions.primary.as_ref() == Some(name) {
                     let issue = ConfigIssue::new(
                         "config::duplicate_region",
@@ -281,15 +287,77 @@ impl Check<'_> {
         regions
     }
 
-    fn in_range(
+    /// A boolean key's value, or its default.
+    fn flag(&self, merged: &Merged, key: &str) -> bool {
+        merged.bool(key).map_or_else(|| schema::bool_default(key), |value| value.value)
+    }
+
+    /// A string key as written, if `problem` finds nothing wrong with it: `Ok(None)` when neither
+    /// file sets it. The message reads "{noun} `value` {problem}".
+    fn checked_str(
         &mut self,
-        value: &Option<Val<i64>>,
+        merged: &Merged,
         key: &str,
-        range: RangeInclusive<i64>,
-        default: i64,
+        code: &'static str,
+        noun: &str,
+        problem: impl Fn(&str) -> Option<String>,
         help: &str,
-    ) -> Option<i64> {
-        let Some(value) = value else {
+    ) -> Result<Option<String>, Reported> {
+        let Some(value) = merged.string(key) else {
+            return Ok(None);
+        };
+        match problem(&value.value) {
+            None => Ok(Some(value.value)),
+            Some(problem) => {
+                let issue =
+                    ConfigIssue::new(code, key, format!("{noun} `{}` {problem}", value.value)).help(help);
+                let issue = self.at(issue, &value, format!("invalid {noun}"));
+                self.issue(issue);
+                Err(Reported)
+            }
+        }
+    }
+
+    /// A string key with a fixed set of values (or its default), as the value it stands for.
+    fn choice<T: Copy>(
+        &mut self,
+        merged: &Merged,
+        key: &str,
+        choices: &[(&str, T)],
+        help: &str,
+    ) -> Option<T> {
+        let value = merged.string(key);
+        let written = value.as_ref().map_or(schema::str_default(key), |value| value.value.as_str());
+        if let Some((_, choice)) = choices.iter().find(|(name, _)| *name == written) {
+            return Some(*choice);
+        }
+        let value = value.as_ref().expect("the default is one of the choices");
+        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+        let near = names
+            .iter()
+            .copied()
+            .find(|name| name.eq_ignore_ascii_case(written))
+            .or_else(|| closest(written, names.iter().copied()));
+        let help = match near {
+            Some(near) => format!("did you mean `{near}`? {help}"),
+            None => help.to_owned(),
+        };
+        let issue = ConfigIssue::new(
+            "config::invalid_value",
+            key,
+            format!("`{written}` is not one of {}", list(&names)),
+        )
+        .help(help);
+        let issue = self.at(issue, value, format!("not one of {}", list(&names)));
+        self.issue(issue);
+        None
+    }
+
+    /// The value of an integer key (or its default), if it is in the key's range; `help` says
+    /// what the key is for.
+    fn in_range(&mut self, merged: &Merged, key: &str, help: &str) -> Option<i64> {
+        let (range, default) = schema::int_key(key);
+        let Some(value) = merged.int(key) else {
             return Some(default);
         };
         if range.contains(&value.value) {
@@ -305,29 +373,30 @@ impl Check<'_> {
                 range.end()
             ),
         )
-        .help(help.to_owned());
-        let issue = self.at(issue, value, format!("not in {}..={}", range.start(), range.end()));
+        .help(format!("{help}; the default is {default}"));
+        let issue = self.at(issue, &value, format!("not in {}..={}", range.start(), range.end()));
         self.issue(issue);
         None
     }
 
     fn az_count(&mut self, merged: &Merged) -> Option<usize> {
         self.in_range(
-            &merged.az_count,
+            merged,
             "network.az_count",
-            1..=MAX_AZS as i64,
-            DEFAULT_AZ_COUNT as i64,
             &format!(
                 "an environment spans 1 to {MAX_AZS} availability zones (subnet slots are laid \
-                 out for {MAX_AZS}); the default is {DEFAULT_AZ_COUNT}"
+                 out for {MAX_AZS})"
             ),
         )
         .map(|count| count as usize)
     }
 
     fn nat_gateways(&mut self, merged: &Merged) -> Option<NatMode> {
-        let Some(mode) = &merged.nat_gateways else {
-            return Some(NatMode::PerAz);
+        let Some(mode) = &merged.string("network.nat_gateways") else {
+            return Some(match schema::str_default("network.nat_gateways") {
+                "single" => NatMode::Single,
+                _ => NatMode::PerAz,
+            });
         };
         match mode.value.as_str() {
             "per-az" => Some(NatMode::PerAz),
@@ -355,12 +424,10 @@ impl Check<'_> {
 
     fn subnet_prefix(&mut self, merged: &Merged) -> Option<u8> {
         self.in_range(
-            &merged.subnet_prefix,
+            merged,
             "network.subnet_prefix",
-            SUBNET_PREFIXES,
-            i64::from(DEFAULT_SUBNET_PREFIX),
             "subnets must be smaller than their VPC (VPCs are /16 at the largest) and AWS \
-             subnets are /28 at the smallest; the default is 20",
+             subnets are /28 at the smallest",
         )
         .map(|prefix| prefix as u8)
     }
@@ -394,9 +461,13 @@ impl Check<'_> {
         self.issue(issue);
     }
 
-    fn vpc_cidrs<'m>(&mut self, merged: &'m Merged, regions: &Regions) -> Vec<Cidr<'m>> {
+    fn vpc_cidrs<'m>(
+        &mut self,
+        vpc_cidr: &'m BTreeMap<String, Entry<String>>,
+        regions: &Regions,
+    ) -> Vec<Cidr<'m>> {
         for region in regions.known() {
-            if !merged.vpc_cidr.contains_key(region) {
+            if !vpc_cidr.contains_key(region) {
                 let help = format!(
                     "every region of the environment needs a VPC block: add \
                      `{region} = \"10.x.0.0/16\"` under [network.vpc_cidr] in {}",
@@ -405,7 +476,7 @@ impl Check<'_> {
                 self.missing(&format!("network.vpc_cidr.{region}"), help);
             }
         }
-        for (region, entry) in &merged.vpc_cidr {
+        for (region, entry) in vpc_cidr {
             if !regions.contains(region) {
                 self.foreign_region("network.vpc_cidr", region, entry, regions);
             }
@@ -413,7 +484,7 @@ impl Check<'_> {
 
         let mut cidrs = Vec::new();
         for region in &regions.all {
-            let Some(entry) = merged.vpc_cidr.get(region) else {
+            let Some(entry) = vpc_cidr.get(region) else {
                 continue;
             };
             let key = format!("network.vpc_cidr.{region}");
@@ -520,12 +591,12 @@ impl Check<'_> {
                     ),
                 )
                 .help(fit_hint(&layout, vpc_prefix, subnet_prefix, bits));
-                let issue = match &merged.subnet_prefix {
+                let issue = match &merged.int("network.subnet_prefix") {
                     Some(value) => self.at(issue, value, "subnet prefix"),
                     None => self.at(
                         issue,
                         &cidr.entry.value,
-                        format!("default subnet_prefix {DEFAULT_SUBNET_PREFIX} does not fit"),
+                        format!("default subnet_prefix {subnet_prefix} does not fit"),
                     ),
                 };
                 self.issue(issue);
@@ -544,7 +615,7 @@ impl Check<'_> {
                 )
                 .help(fit_hint(&layout, vpc_prefix, subnet_prefix, bits));
                 let issue = self.at(issue, &cidr.entry.value, format!("{slots} slots of /{subnet_prefix}"));
-                let issue = match &merged.subnet_prefix {
+                let issue = match &merged.int("network.subnet_prefix") {
                     Some(value) => self.at(issue, value, "subnet size"),
                     None => issue,
                 };
@@ -559,7 +630,8 @@ impl Check<'_> {
         regions: &Regions,
         az_count: Option<usize>,
     ) -> Vec<(String, Vec<String>)> {
-        for (region, entry) in &merged.availability_zones {
+        let overrides = merged.region_lists("network.availability_zones");
+        for (region, entry) in &overrides {
             if !regions.contains(region) {
                 self.foreign_region("network.availability_zones", region, entry, regions);
             }
@@ -567,7 +639,7 @@ impl Check<'_> {
         let mut resolved = Vec::new();
         for region in regions.known() {
             let known = availability_zones(region).expect("known region");
-            let zones: Vec<String> = match merged.availability_zones.get(region) {
+            let zones: Vec<String> = match overrides.get(region) {
                 Some(entry) => match self.zone_override(region, entry, known, az_count) {
                     Some(zones) => zones,
                     None => continue,
@@ -586,7 +658,7 @@ impl Check<'_> {
                                  [network.availability_zones] if your account has more",
                                 known.len()
                             ));
-                        let issue = match &merged.az_count {
+                        let issue = match &merged.int("network.az_count") {
                             Some(value) => self.at(issue, value, format!("more AZs than {region} has")),
                             None => issue.in_files(self.both_files()),
                         };
@@ -607,7 +679,7 @@ impl Check<'_> {
     fn zone_override(
         &mut self,
         region: &str,
-        entry: &Entry<Vec<toml::Spanned<String>>>,
+        entry: &Entry<Vec<Val<String>>>,
         known: &[&str],
         az_count: Option<usize>,
     ) -> Option<Vec<String>> {
@@ -616,8 +688,8 @@ impl Check<'_> {
         let mut valid = true;
         let mut seen = BTreeSet::new();
         for (index, zone) in entry.value.value.iter().enumerate() {
-            let loc = Loc { file: entry.value.loc.file, span: zone.span() };
-            let name = zone.get_ref();
+            let loc = zone.loc.clone();
+            let name = &zone.value;
             if !zone_belongs_to(name, region) {
                 valid = false;
                 let issue = ConfigIssue::new(
@@ -661,21 +733,26 @@ impl Check<'_> {
 
     fn aws(&mut self, merged: &Merged) -> Option<AwsConfig> {
         let mut ok = true;
-        if let Some(url) = &merged.endpoint_url {
-            let rest = url.value.strip_prefix("http://").or_else(|| url.value.strip_prefix("https://"));
-            if rest.is_none_or(|rest| rest.trim().is_empty()) {
+        let endpoint_url = merged.string("aws.endpoint_url");
+        let profile = merged.string("aws.profile");
+        let emulator_credentials = merged.bool("aws.emulator_credentials");
+        if let Some(url) = &endpoint_url {
+            if let Some(problem) = endpoint_url_problem(&url.value) {
                 ok = false;
                 let issue = ConfigIssue::new(
                     "config::invalid_url",
                     "aws.endpoint_url",
-                    format!("`{}` is not an http:// or https:// URL", url.value),
+                    format!("`{}` is not a usable endpoint URL: {problem}", url.value),
                 )
-                .help("the endpoint of an AWS emulator, e.g. \"http://127.0.0.1:5000\"");
-                let issue = self.at(issue, url, "not an http(s) URL");
+                .help(
+                    "an endpoint is http:// or https://, a host name or IP address, an optional \
+                     port and path, e.g. \"http://127.0.0.1:5000\" for a local AWS emulator",
+                );
+                let issue = self.at(issue, url, problem);
                 self.issue(issue);
             }
         }
-        if let Some(profile) = &merged.profile {
+        if let Some(profile) = &profile {
             if profile.value.trim().is_empty() {
                 ok = false;
                 let issue = ConfigIssue::new(
@@ -688,10 +765,12 @@ impl Check<'_> {
                 self.issue(issue);
             }
         }
-        let emulator_credentials = merged.emulator_credentials.as_ref().is_some_and(|value| value.value);
-        if emulator_credentials && merged.endpoint_url.is_none() {
+        let dummy = emulator_credentials
+            .as_ref()
+            .map_or(schema::bool_default("aws.emulator_credentials"), |value| value.value);
+        if dummy && endpoint_url.is_none() {
             ok = false;
-            let value = merged.emulator_credentials.as_ref().expect("set");
+            let value = emulator_credentials.as_ref().expect("not the default");
             let issue = ConfigIssue::new(
                 "config::emulator_credentials",
                 "aws.emulator_credentials",
@@ -706,32 +785,94 @@ impl Check<'_> {
             self.issue(issue);
         }
         ok.then(|| AwsConfig {
-            endpoint_url: merged.endpoint_url.as_ref().map(|url| url.value.clone()),
-            profile: merged.profile.as_ref().map(|profile| profile.value.clone()),
-            emulator_credentials,
+            endpoint_url: endpoint_url.map(|url| url.value),
+            profile: profile.map(|profile| profile.value),
+            emulator_credentials: dummy,
         })
     }
 
     fn engine(&mut self, merged: &Merged) -> Option<EngineConfig> {
-        let concurrency = self.in_range(
-            &merged.concurrency,
-            "engine.concurrency",
-            CONCURRENCY,
-            DEFAULT_CONCURRENCY as i64,
-            "how many changes run at once across all regions; the default is 8",
-        );
+        let concurrency =
+            self.in_range(merged, "engine.concurrency", "how many changes run at once across all regions");
         let wait_timeout = self.in_range(
-            &merged.wait_timeout_secs,
+            merged,
             "engine.wait_timeout_secs",
-            WAIT_TIMEOUT_SECS,
-            DEFAULT_WAIT_TIMEOUT_SECS as i64,
-            "the longest single wait in seconds, at most 2 hours; the default is 900 (15 minutes)",
+            "the longest single wait in seconds, at most 2 hours",
         );
         Some(EngineConfig {
             concurrency: concurrency? as usize,
             wait_timeout: Duration::from_secs(wait_timeout? as u64),
         })
     }
+}
+
+/// What makes `url` unusable as an AWS endpoint, if anything: it must be `http://` or `https://`,
+/// a non-empty host (a name, an IPv4 address or a bracketed IPv6 address), an optional port
+/// `1..=65535` and an optional path, with no whitespace, user info, query or fragment.
+pub(crate) fn endpoint_url_problem(url: &str) -> Option<String> {
+    if let Some(bad) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Some(if bad.is_whitespace() {
+            "it contains whitespace".to_owned()
+        } else {
+            format!("it contains the control character {bad:?}")
+        });
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some("it does not start with http:// or https://".to_owned());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Some(format!("the scheme is `{scheme}`, not http or https"));
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(authority_end);
+    if after.contains(['?', '#']) {
+        return Some("an endpoint has no query or fragment (`?`, `#`)".to_owned());
+    }
+    if authority.contains('@') {
+        return Some("credentials do not belong in the URL (`user@`)".to_owned());
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some((address, after)) = bracketed.split_once(']') else {
+            return Some("the IPv6 address has no closing `]`".to_owned());
+        };
+        if address.parse::<std::net::Ipv6Addr>().is_err() {
+            return Some(format!("`{address}` is not an IPv6 address"));
+        }
+        match after {
+            "" => (address, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (address, Some(port)),
+                None => return Some(format!("unexpected `{after}` after the IPv6 address")),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Some("the host is empty".to_owned());
+    }
+    if !authority.starts_with('[') {
+        if let Some(bad) = host.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+        {
+            return Some(format!("the host `{host}` contains `{bad}`"));
+        }
+        // A trailing dot (a fully qualified name) is fine; an empty label elsewhere is not.
+        if host.trim_end_matches('.').split('.').any(|label| label.is_empty() || label.starts_with('-')) {
+            return Some(format!("`{host}` is not a valid host name"));
+        }
+    }
+    if let Some(port) = port {
+        if port.is_empty() {
+            return Some("the port after `:` is empty".to_owned());
+        }
+        if !port.bytes().all(|b| b.is_ascii_digit()) || !matches!(port.parse::<u32>(), Ok(1..=65535)) {
+            return Some(format!("the port `{port}` is not a number from 1 to 65535"));
+        }
+    }
+    None
 }
 
 /// The layout explanation plus the two ways out, where they are possible.
@@ -743,7 +884,7 @@ fn fit_hint(layout: &str, vpc_prefix: u8, subnet_prefix: u8, bits: u8) -> String
         }
     }
     let subnet = vpc_prefix + bits;
-    if SUBNET_PREFIXES.contains(&i64::from(subnet)) {
+    if schema::int_key("network.subnet_prefix").0.contains(&i64::from(subnet)) {
         ways.push(format!("subnet_prefix = {subnet} or more"));
     }
     if ways.is_empty() {

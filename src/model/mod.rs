@@ -2,6 +2,7 @@
 //! its tags. References between resources are addresses, resolved to IDs only at apply time.
 
 mod address;
+pub mod registry;
 
 pub use address::{Address, Ref};
 
@@ -198,6 +199,7 @@ pub fn desired(config: &Config) -> Desired {
             b.route(table, primary_cidr, &peering);
         }
     }
+    registry::registry(&mut b, config);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
 
@@ -226,6 +228,40 @@ pub(crate) mod testing {
             network: NetworkConfig { az_count, nat_gateways: nat, subnet_prefix: 20 },
             aws: AwsConfig::default(),
             engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(60) },
+            registry: crate::config::RegistryConfig {
+                enabled: true,
+                name: "webapp-test".into(),
+                immutable_tags: false,
+                scan_on_push: true,
+                encryption: crate::config::RegistryEncryption::Aes256,
+                kms_key: BTreeMap::new(),
+                keep_tagged_images: 30,
+                expire_untagged_after_days: 7,
+                keep_on_destroy: false,
+            },
+            database: crate::config::DatabaseConfig {
+                enabled: true,
+                identifier: "webapp-test".into(),
+                engine_version: "16.4".into(),
+                instance_class: "db.t4g.medium".into(),
+                replica_instance_class: "db.t4g.medium".into(),
+                allocated_storage_gib: 20,
+                max_allocated_storage_gib: 100,
+                multi_az: true,
+                kms_key: BTreeMap::new(),
+                backup_retention_days: 7,
+                backup_window: "03:00-04:00".into(),
+                maintenance_window: "sun:05:00-sun:06:00".into(),
+                deletion_protection: true,
+                skip_final_snapshot: false,
+                apply_immediately: false,
+                performance_insights: true,
+                port: 5432,
+                database_name: "app".into(),
+                master_username: "app_admin".into(),
+                allow_replacement: false,
+                wait_timeout: Duration::from_secs(3600),
+            },
         }
     }
 }
@@ -253,7 +289,13 @@ mod tests {
             assert_eq!(count(&d, "route", region), 6);
         }
         assert_eq!(count(&d, "vpc-peering", "us-east-1"), 1);
-        assert_eq!(d.resources.len(), 2 * 23 + 1);
+        let network = d.resources.iter().filter(|r| matches!(r.address.tier(), "network" | "peering"));
+        assert_eq!(network.count(), 2 * 23 + 1);
+        // The registry: a repository in each region, replicated from the primary.
+        assert_eq!(count(&d, "ecr-repository", "us-east-1"), 1);
+        assert_eq!(count(&d, "ecr-repository", "us-east-2"), 1);
+        assert_eq!(count(&d, "ecr-replication", "us-east-1"), 1);
+        assert_eq!(count(&d, "ecr-replication", "us-east-2"), 0);
     }
 
     #[test]

@@ -151,14 +151,30 @@ pub async fn update(
     Ok(())
 }
 
+/// Attaches the gateway. `Resource.AlreadyAssociated` (an attach whose response was lost and
+/// that the SDK retried) is success when the gateway is attached to this very VPC.
 async fn attach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(), Error> {
-    ctx.ec2(region)
+    let client = ctx.ec2(region);
+    let attached = client
         .attach_internet_gateway()
         .internet_gateway_id(id)
         .vpc_id(vpc_id)
         .send()
         .await
-        .op("AttachInternetGateway")?;
+        .op_unless("AttachInternetGateway", ec2_code("Resource.AlreadyAssociated"))?;
+    if attached.is_none() {
+        let out = client
+            .describe_internet_gateways()
+            .internet_gateway_ids(id)
+            .send()
+            .await
+            .op("DescribeInternetGateways")?;
+        let here =
+            out.internet_gateways().iter().flat_map(|g| g.attachments()).any(|a| a.vpc_id() == Some(vpc_id));
+        if !here {
+            return Err(Error::Failed(format!("{id} is attached to another VPC than {vpc_id}")));
+        }
+    }
     Ok(())
 }
 

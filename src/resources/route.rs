@@ -143,7 +143,13 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<Str
         .create_route()
         .route_table_id(&table)
         .destination_cidr_block(spec.destination.to_string());
-    with_target!(b, &target).send().await.op("CreateRoute")?;
+    let created =
+        with_target!(b, &target).send().await.op_unless("CreateRoute", ec2_code("RouteAlreadyExists"))?;
+    if created.is_none() {
+        // A create whose response was lost (the SDK's retry finds the route made), or a route
+        // left by a crashed run: point it where it must go; ReplaceRoute is idempotent.
+        update(ctx, region, spec).await?;
+    }
     Ok(format!("{table}:{}", spec.destination))
 }
 

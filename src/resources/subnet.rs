@@ -125,16 +125,57 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags)
         .tag_specifications(ec2::tag_spec(ResourceType::Subnet, tags))
         .send()
         .await
-        .op("CreateSubnet")?;
-    let subnet = out.subnet().ok_or_else(|| Error::Failed("CreateSubnet returned no subnet".into()))?;
-    let id = subnet.subnet_id().unwrap_or_default().to_string();
-    if subnet.state() != Some(&SubnetState::Available) {
-        wait_available(ctx, region, &id).await?;
-    }
+        .op_unless("CreateSubnet", ec2_code("InvalidSubnet.Conflict"))?;
+    let id = match &out {
+        Some(out) => {
+            let subnet =
+                out.subnet().ok_or_else(|| Error::Failed("CreateSubnet returned no subnet".into()))?;
+            let id = subnet.subnet_id().unwrap_or_default().to_string();
+            if subnet.state() != Some(&SubnetState::Available) {
+                wait_available(ctx, region, &id).await?;
+            }
+            id
+        }
+        // The CIDR is taken: by this very subnet when a create's response was lost and the SDK
+        // retried it. Take it if it carries this address; anything else is a real conflict.
+        None => existing(ctx, region, spec, tags).await?,
+    };
     if spec.map_public_ip_on_launch {
         set_map_public_ip(ctx, region, &id, true).await?;
     }
     Ok(id)
+}
+
+/// The subnet that holds `spec`'s CIDR in its VPC, if it is the one tagged with this address.
+async fn existing(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags) -> Result<String, Error> {
+    let vpc = ctx.id(&spec.vpc)?;
+    let filters = [
+        Filter::builder().name("vpc-id").values(&vpc).build(),
+        Filter::builder().name("cidr-block").values(spec.cidr_block.to_string()).build(),
+    ];
+    let out = ctx
+        .ec2(region)
+        .describe_subnets()
+        .set_filters(Some(filters.to_vec()))
+        .send()
+        .await
+        .op("DescribeSubnets")?;
+    let subnet = out.subnets().first();
+    let ours = subnet.is_some_and(|s| {
+        let found = ec2::tags_of(s.tags());
+        found.get(super::TAG_ADDRESS) == tags.get(super::TAG_ADDRESS)
+    });
+    match subnet.and_then(|s| s.subnet_id()) {
+        Some(id) if ours => {
+            wait_available(ctx, region, id).await?;
+            Ok(id.to_string())
+        }
+        other => Err(Error::Failed(format!(
+            "{} in {vpc} is taken by {} which is not this subnet",
+            spec.cidr_block,
+            other.unwrap_or("another subnet")
+        ))),
+    }
 }
 
 async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {

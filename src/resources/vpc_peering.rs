@@ -227,11 +227,14 @@ pub async fn update(
         })
         .await?;
         if status == VpcPeeringConnectionStateReasonCode::PendingAcceptance {
+            // An accept whose response was lost is retried by the SDK and refused as an invalid
+            // state transition: the connection is already past pending-acceptance, as wanted.
+            // The wait below tells whether it really is on its way to active.
             peer.accept_vpc_peering_connection()
                 .vpc_peering_connection_id(id)
                 .send()
                 .await
-                .op("AcceptVpcPeeringConnection")?;
+                .op_unless("AcceptVpcPeeringConnection", ec2_code("InvalidStateTransition"))?;
         }
         // Tags do not cross regions: the accepter's view of the connection is tagged separately.
         ec2::create_tags(&peer, id, tags).await?;

@@ -12,12 +12,19 @@ GET /_deployer/ec2-state
     internet gateways, NAT gateways, Elastic IPs, route tables (with routes and associations) and
     VPC peering connections, each with its tags. Tests judge the deployer by this, not by the
     deployer's own view. (moto's /moto-api/data.json is no judge for deletes: it lists every
-    object ever created, deleted ones included.)
+    object ever created, deleted ones included.) With the AWS model on, states are the modelled
+    ones (a NAT gateway still "pending", a peering still "provisioning", ...).
+
+GET/POST /_deployer/model, POST /_deployer/model/reset-counts
+    The realistic model of AWS (latency, throttling, faults, lost responses, a crash hook),
+    all off unless DEPLOYER_EMU_* variables (or a POST) turn it on: see aws_model.py.
 """
 
 import json
 
 import moto.server as moto_server
+
+import aws_model
 
 STATE_PATH = "/_deployer/ec2-state"
 
@@ -98,7 +105,7 @@ def _region_state(backend):
         "vpc_peering_connections": [
             {
                 "id": p.id,
-                "status": p._status.code,
+                "status": p.status["Code"],  # the model's view (provisioning) when it is on
                 "vpc_id": p.vpc.id,
                 "vpc_region": p.vpc.ec2_backend.region_name,
                 "peer_vpc_id": p.peer_vpc.id,
@@ -158,6 +165,9 @@ def _patch_nat_gateway_delete():
 
 
 def main():
+    import moto_fixes
+
+    moto_fixes.apply()
     _patch_nat_gateway_delete()
     original_run_simple = moto_server.run_simple
 

@@ -968,6 +968,28 @@ impl Project {
         let contents = change(self.read(name));
         self.write(name, &contents);
     }
+
+    /// Turns a tier (`registry`, `database`) off in `local.toml`, so a test of another tier
+    /// neither waits for it nor counts its resources.
+    pub fn disable(&self, tier: &str) {
+        self.edit("local.toml", |s| {
+            let header = format!("[{tier}]\n");
+            match s.find(&header) {
+                Some(at) => {
+                    let body = at + header.len();
+                    let end = s[body..].find("\n[").map_or(s.len(), |i| body + i);
+                    let section = s[body..end].replace("enabled = true", "enabled = false");
+                    let section = if section.contains("enabled =") {
+                        section
+                    } else {
+                        format!("enabled = false\n{section}")
+                    };
+                    format!("{}{section}{}", &s[..body], &s[end..])
+                }
+                None => format!("{s}\n{header}enabled = false\n"),
+            }
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1090,6 +1112,13 @@ fn show_output(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Whether a recorded action (see [`Emulator::recorded_actions`]) only reads: its operation
+/// (after any `Service.` prefix) starts with `Describe`, `List` or `Get`.
+pub fn is_read_action(action: &str) -> bool {
+    let op = action.rsplit('.').next().unwrap_or(action);
+    ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
 }
 
 /// SDK configuration for `region` talking to `emu` with dummy credentials, for clients that

@@ -1,7 +1,13 @@
 //! DB subnet group: the private subnets of one region a database (or replica) may place its
 //! network interfaces in, at `<region>/database/db-subnet-group/main`, named `{app}-{env}-db`.
-//! Its subnets are references that hold them: a subnet leaving the group is first removed from
-//! it (`ModifyDBSubnetGroup`), then deleted.
+//! Its subnets are plain pointers (`Role::Points`) for ordering: destroy still deletes the group
+//! before its subnets, but a subnet leaving the network does not wait for the group to drop it
+//! first. That order would deadlock when the subnet is replaced by one taking its CIDR (a moved
+//! first AZ: the new subnet waits for the old one to go, the group waits for the new subnet),
+//! and with two AZs RDS would refuse the one-subnet group in between anyway. So the old subnet
+//! goes first and `ModifyDBSubnetGroup` then sets the new list. A subnet the database itself
+//! runs in cannot go at all (its interfaces are there): EC2 answers `DependencyViolation` until
+//! the wait bound, and the operator moves the database first (docs/runbooks/database.md).
 //!
 //! Discovery: see [`super::rds`]: one paginated `DescribeDBSubnetGroups` per region, then
 //! `ListTagsForResource` only for the groups named `{app}-{env}-…` (one per environment). The
@@ -38,7 +44,7 @@ impl Kind for DbSubnetGroup {
     const TAGGED: bool = true;
 
     fn refs(spec: &mut DbSubnetGroupSpec) -> Vec<(Role, &mut Ref)> {
-        spec.subnets.iter_mut().map(|s| (Role::Holds, s)).collect()
+        spec.subnets.iter_mut().map(|s| (Role::Points, s)).collect()
     }
     fn normalize(spec: &mut DbSubnetGroupSpec) {
         spec.subnets.sort();
@@ -266,9 +272,10 @@ mod tests {
     }
 
     #[test]
-    fn its_subnets_are_held_not_parents() {
+    fn its_subnets_are_pointers_not_parents() {
         let s = spec(vec![subnet("a")]);
-        assert!(s.holds(subnet("a").addr().unwrap()));
+        assert!(!s.holds(subnet("a").addr().unwrap()));
         assert!(s.parent_deps().is_empty());
+        assert_eq!(s.deps(), vec![subnet("a").addr().unwrap().clone()], "created after its subnets");
     }
 }

@@ -372,7 +372,7 @@ impl Kind for DbInstance {
 
 /// `arn:aws:rds:us-east-1:123456789012:db:webapp-prod` → `webapp-prod`.
 pub fn identifier_of(arn: &str) -> &str {
-    arn.rsplit(':').next().unwrap_or(arn)
+    rds::name_of(arn)
 }
 
 /// The name of the snapshot RDS takes as it deletes the instance:
@@ -432,7 +432,7 @@ fn overlay_pending(i: &SdkInstance, spec: &mut DbInstanceSpec) -> Vec<String> {
         pending.push(format!("port={v}"));
     }
     if let Some(v) = p.db_subnet_group_name() {
-        spec.subnet_group = Ref::Id(v.to_string());
+        spec.subnet_group = Ref::Id(rds::sibling_arn(i.db_instance_arn().unwrap_or_default(), "subgrp", v));
         pending.push(format!("subnet_group={v}"));
     }
     pending
@@ -463,16 +463,8 @@ fn spec_of(i: &SdkInstance) -> DbInstanceSpec {
         copy_tags_to_snapshot: i.copy_tags_to_snapshot().unwrap_or(false),
         deletion_protection: i.deletion_protection().unwrap_or(false),
         performance_insights: i.performance_insights_enabled().unwrap_or(false),
-        subnet_group: Ref::Id(
-            i.db_subnet_group().and_then(|g| g.db_subnet_group_name()).unwrap_or_default().to_string(),
-        ),
-        parameter_group: Ref::Id(
-            i.db_parameter_groups()
-                .first()
-                .and_then(|g| g.db_parameter_group_name())
-                .unwrap_or_default()
-                .to_string(),
-        ),
+        subnet_group: subnet_group_of(i),
+        parameter_group: parameter_group_of(i),
         security_groups: security_groups_of(i),
         apply_immediately: false,
         allow_replacement: false,
@@ -481,6 +473,25 @@ fn spec_of(i: &SdkInstance) -> DbInstanceSpec {
     let pending = overlay_pending(i, &mut spec);
     spec.live = Some(live_of(i, pending));
     spec
+}
+
+/// The instance's DB subnet group, by ARN (the group kinds' physical ID).
+pub(crate) fn subnet_group_of(i: &SdkInstance) -> Ref {
+    let group = i.db_subnet_group();
+    let arn = group.and_then(|g| g.db_subnet_group_arn()).map(str::to_string).or_else(|| {
+        let name = group.and_then(|g| g.db_subnet_group_name())?;
+        Some(rds::sibling_arn(i.db_instance_arn()?, "subgrp", name))
+    });
+    Ref::Id(arn.unwrap_or_default())
+}
+
+/// The instance's parameter group, by ARN: RDS names it only, so the ARN is made from the
+/// instance's.
+pub(crate) fn parameter_group_of(i: &SdkInstance) -> Ref {
+    let name = i.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).unwrap_or_default();
+    Ref::Id(
+        i.db_instance_arn().map(|arn| rds::sibling_arn(arn, "pg", name)).unwrap_or_else(|| name.to_string()),
+    )
 }
 
 pub(crate) fn security_groups_of(i: &SdkInstance) -> Vec<Ref> {
@@ -636,8 +647,8 @@ async fn create(
         .deletion_protection(spec.deletion_protection)
         .enable_performance_insights(spec.performance_insights)
         .publicly_accessible(false)
-        .db_subnet_group_name(ctx.id(&spec.subnet_group)?)
-        .db_parameter_group_name(ctx.id(&spec.parameter_group)?)
+        .db_subnet_group_name(rds::name_of(&ctx.id(&spec.subnet_group)?))
+        .db_parameter_group_name(rds::name_of(&ctx.id(&spec.parameter_group)?))
         .set_vpc_security_group_ids(Some(security_groups))
         .set_tags(Some(rds::sdk_tags(tags)))
         .send()
@@ -751,10 +762,10 @@ async fn update(
         m = m.enable_performance_insights(desired.performance_insights);
     }
     if set("subnet_group") {
-        m = m.db_subnet_group_name(ctx.id(&desired.subnet_group)?);
+        m = m.db_subnet_group_name(rds::name_of(&ctx.id(&desired.subnet_group)?));
     }
     if set("parameter_group") {
-        m = m.db_parameter_group_name(ctx.id(&desired.parameter_group)?);
+        m = m.db_parameter_group_name(rds::name_of(&ctx.id(&desired.parameter_group)?));
     }
     if set("security_groups") {
         let ids = desired.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
@@ -967,8 +978,14 @@ mod tests {
 
     #[test]
     fn a_change_pending_for_the_maintenance_window_is_laid_over_the_observed_spec() {
-        use aws_sdk_rds::types::{DbInstance as I, PendingModifiedValues, Tag};
+        use aws_sdk_rds::types::{
+            DbInstance as I, DbParameterGroupStatus, DbSubnetGroup, PendingModifiedValues, Tag,
+        };
         let instance = I::builder()
+            .db_parameter_groups(
+                DbParameterGroupStatus::builder().db_parameter_group_name("webapp-test-postgres16").build(),
+            )
+            .db_subnet_group(DbSubnetGroup::builder().db_subnet_group_name("webapp-test-db").build())
             .db_instance_identifier("webapp-test")
             .db_instance_arn("arn:aws:rds:us-east-1:123456789012:db:webapp-test")
             .db_instance_status("available")
@@ -993,6 +1010,15 @@ mod tests {
         let Spec::DbInstance(observed) = &found.spec else { panic!("{found:?}") };
         assert_eq!(observed.instance_class, "db.t4g.medium");
         assert_eq!(observed.backup_retention_days, 7);
+        // Groups by ARN: their names repeat in every region.
+        assert_eq!(
+            observed.parameter_group,
+            Ref::Id("arn:aws:rds:us-east-1:123456789012:pg:webapp-test-postgres16".into())
+        );
+        assert_eq!(
+            observed.subnet_group,
+            Ref::Id("arn:aws:rds:us-east-1:123456789012:subgrp:webapp-test-db".into())
+        );
         assert!(!planned(&spec(), observed).has("instance_class"));
         assert_eq!(
             found.readiness(),

@@ -11,7 +11,7 @@
 //! Discovery: see [`super::rds`]: one paginated `DescribeDBParameterGroups` per region, then
 //! for each group named `{app}-{env}-…` (one per environment) `ListTagsForResource` and one
 //! `DescribeDBParameters` of the user-set parameters (`Source = user`). The physical ID is the
-//! group's name.
+//! group's ARN (its name repeats in every region); calls take the name.
 
 use std::collections::BTreeMap;
 
@@ -131,9 +131,7 @@ impl Kind for DbParameterGroup {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
-        let client = rds::client(ctx.clients, address.region());
-        let group = describe(&client, id).await?;
-        rds::add_tags(&client, group.db_parameter_group_arn().unwrap_or_default(), missing).await
+        rds::add_tags(&rds::client(ctx.clients, address.region()), id, missing).await
     }
 }
 
@@ -162,7 +160,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let Some(address) = rds::address_of(&tags, arn) else { continue };
         found.push(Found {
             address,
-            id: name.to_string(),
+            id: arn.to_string(),
             spec: Spec::DbParameterGroup(DbParameterGroupSpec {
                 name: name.to_string(),
                 family: g.db_parameter_group_family().unwrap_or_default().to_string(),
@@ -229,28 +227,25 @@ async fn create(
         .send()
         .await
         .op_unless("CreateDBParameterGroup", |e| e.is_db_parameter_group_already_exists_fault())?;
-    let current = match created {
-        Some(_) => BTreeMap::new(),
+    let (arn, current) = match created.and_then(|out| out.db_parameter_group().cloned()) {
+        Some(group) => (group.db_parameter_group_arn().map(str::to_string), BTreeMap::new()),
         None => {
             let group = describe(&client, &spec.name).await?;
-            let existing = rds::list_tags(
-                &client,
-                group.db_parameter_group_arn().unwrap_or_default(),
-                "DBParameterGroupNotFound",
-            )
-            .await?
-            .unwrap_or_default();
+            let arn = group.db_parameter_group_arn().unwrap_or_default();
+            let existing =
+                rds::list_tags(&client, arn, "DBParameterGroupNotFound").await?.unwrap_or_default();
             rds::ensure_ours(
                 &existing,
                 address,
                 &format!("DB parameter group {}", spec.name),
                 "database.identifier",
             )?;
-            user_parameters(&client, &spec.name).await?
+            (Some(arn.to_string()), user_parameters(&client, &spec.name).await?)
         }
     };
     set_parameters(ctx, region, spec, &current).await?;
-    Ok(spec.name.clone())
+    arn.filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for DB parameter group {}", spec.name)))
 }
 
 /// Sets the desired parameters whose value differs from `current`, at most 20 a call (RDS's
@@ -284,7 +279,8 @@ async fn set_parameters(
 
 /// The databases using it are deleted or moved first (the engine orders that); RDS may still
 /// count one that just went, so `InvalidDBParameterGroupState` is retried within the wait bound.
-async fn delete(ctx: &Ctx<'_>, region: &str, name: &str) -> Result<(), Error> {
+async fn delete(ctx: &Ctx<'_>, region: &str, arn: &str) -> Result<(), Error> {
+    let name = rds::name_of(arn);
     let client = rds::client(ctx.clients, region);
     retry_on_codes(
         &format!("DB parameter group {name} to be deletable"),

@@ -204,16 +204,8 @@ pub(crate) fn spec_of(i: &SdkInstance) -> DbReplicaSpec {
         copy_tags_to_snapshot: i.copy_tags_to_snapshot().unwrap_or(false),
         deletion_protection: i.deletion_protection().unwrap_or(false),
         performance_insights: i.performance_insights_enabled().unwrap_or(false),
-        subnet_group: Ref::Id(
-            i.db_subnet_group().and_then(|g| g.db_subnet_group_name()).unwrap_or_default().to_string(),
-        ),
-        parameter_group: Ref::Id(
-            i.db_parameter_groups()
-                .first()
-                .and_then(|g| g.db_parameter_group_name())
-                .unwrap_or_default()
-                .to_string(),
-        ),
+        subnet_group: db_instance::subnet_group_of(i),
+        parameter_group: db_instance::parameter_group_of(i),
         security_groups: db_instance::security_groups_of(i),
         apply_immediately: false,
         allow_replacement: false,
@@ -254,7 +246,7 @@ async fn create(
         .source_db_instance_identifier(&source_arn)
         .db_instance_class(&spec.instance_class)
         .kms_key_id(spec.kms_key.as_deref().unwrap_or(AWS_MANAGED_KEY))
-        .db_subnet_group_name(ctx.id(&spec.subnet_group)?)
+        .db_subnet_group_name(rds::name_of(&ctx.id(&spec.subnet_group)?))
         .set_vpc_security_group_ids(Some(security_groups))
         .copy_tags_to_snapshot(spec.copy_tags_to_snapshot)
         .deletion_protection(spec.deletion_protection)
@@ -284,7 +276,7 @@ async fn use_parameter_group(
     spec: &DbReplicaSpec,
     instance: &SdkInstance,
 ) -> Result<(), Error> {
-    let group = ctx.id(&spec.parameter_group)?;
+    let group = rds::name_of(&ctx.id(&spec.parameter_group)?).to_string();
     let current = instance.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name());
     let client = rds::client(ctx.clients, region);
     let instance = if current != Some(group.as_str()) {
@@ -343,10 +335,10 @@ async fn update(ctx: &Ctx<'_>, address: &Address, desired: &DbReplicaSpec, diff:
         m = m.enable_performance_insights(desired.performance_insights);
     }
     if set("subnet_group") {
-        m = m.db_subnet_group_name(ctx.id(&desired.subnet_group)?);
+        m = m.db_subnet_group_name(rds::name_of(&ctx.id(&desired.subnet_group)?));
     }
     if set("parameter_group") {
-        m = m.db_parameter_group_name(ctx.id(&desired.parameter_group)?);
+        m = m.db_parameter_group_name(rds::name_of(&ctx.id(&desired.parameter_group)?));
     }
     if set("security_groups") {
         let ids = desired.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;

@@ -11,7 +11,7 @@
 //!
 //! Discovery: see [`super::rds`]: one paginated `DescribeDBSubnetGroups` per region, then
 //! `ListTagsForResource` only for the groups named `{app}-{env}-…` (one per environment). The
-//! physical ID is the group's name, which is what every other RDS call takes.
+//! physical ID is the group's ARN (its name repeats in every region); calls take the name.
 
 use aws_sdk_rds::types::DbSubnetGroup as SdkGroup;
 use serde::Serialize;
@@ -94,9 +94,7 @@ impl Kind for DbSubnetGroup {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
-        let client = rds::client(ctx.clients, address.region());
-        let group = describe(&client, id).await?;
-        rds::add_tags(&client, group.db_subnet_group_arn().unwrap_or_default(), missing).await
+        rds::add_tags(&rds::client(ctx.clients, address.region()), id, missing).await
     }
 }
 
@@ -126,7 +124,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let prefix = rds::name_prefix(ctx.app, ctx.env);
     let mut found = Vec::new();
     for g in groups.iter().filter(|g| g.db_subnet_group_name().is_some_and(|n| n.starts_with(&prefix))) {
-        let (Some(name), Some(arn)) = (g.db_subnet_group_name(), g.db_subnet_group_arn()) else {
+        let Some(arn) = g.db_subnet_group_arn() else {
             continue;
         };
         let Some(tags) = rds::list_tags(&client, arn, "DBSubnetGroupNotFoundFault").await? else {
@@ -138,7 +136,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let Some(address) = rds::address_of(&tags, arn) else { continue };
         found.push(Found {
             address,
-            id: name.to_string(),
+            id: arn.to_string(),
             spec: Spec::DbSubnetGroup(spec_of(g)),
             tags,
             state: g.subnet_group_status().unwrap_or_default().to_string(),
@@ -183,24 +181,27 @@ async fn create(
         .send()
         .await
         .op_unless("CreateDBSubnetGroup", |e| e.is_db_subnet_group_already_exists_fault())?;
-    if created.is_none() {
-        let group = describe(&client, &spec.name).await?;
-        let existing = rds::list_tags(
-            &client,
-            group.db_subnet_group_arn().unwrap_or_default(),
-            "DBSubnetGroupNotFoundFault",
-        )
-        .await?
-        .unwrap_or_default();
-        rds::ensure_ours(
-            &existing,
-            address,
-            &format!("DB subnet group {}", spec.name),
-            "database.identifier",
-        )?;
-        modify(ctx, address.region(), spec).await?;
-    }
-    Ok(spec.name.clone())
+    let group = match created.and_then(|out| out.db_subnet_group().cloned()) {
+        Some(group) => group,
+        None => {
+            let group = describe(&client, &spec.name).await?;
+            let arn = group.db_subnet_group_arn().unwrap_or_default();
+            let existing =
+                rds::list_tags(&client, arn, "DBSubnetGroupNotFoundFault").await?.unwrap_or_default();
+            rds::ensure_ours(
+                &existing,
+                address,
+                &format!("DB subnet group {}", spec.name),
+                "database.identifier",
+            )?;
+            modify(ctx, address.region(), spec).await?;
+            group
+        }
+    };
+    group
+        .db_subnet_group_arn()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for DB subnet group {}", spec.name)))
 }
 
 /// Sets the description and the whole subnet list (the call replaces it).
@@ -219,7 +220,8 @@ async fn modify(ctx: &Ctx<'_>, region: &str, spec: &DbSubnetGroupSpec) -> Result
 /// The databases in it are deleted first (the engine orders that); RDS may still count a
 /// database that just went as a user for a moment, so `InvalidDBSubnetGroupStateFault` is
 /// retried within the wait bound.
-async fn delete(ctx: &Ctx<'_>, region: &str, name: &str) -> Result<(), Error> {
+async fn delete(ctx: &Ctx<'_>, region: &str, arn: &str) -> Result<(), Error> {
+    let name = rds::name_of(arn);
     let client = rds::client(ctx.clients, region);
     retry_on_codes(
         &format!("DB subnet group {name} to be deletable"),

@@ -9,8 +9,6 @@
 //! and ask `ListTagsForResource` for each of those: an environment has one of each per region,
 //! so the reads do not grow with the AZ count or any other count.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_rds::types::Tag;
 
 use super::{Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
@@ -95,7 +93,37 @@ pub fn ensure_ours(tags: &Tags, address: &Address, what: &str, key: &str) -> Res
     }
 }
 
-/// `name=value` pairs, for messages.
-pub fn describe_map(map: &BTreeMap<String, String>) -> String {
-    map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+/// The name in an RDS ARN (`arn:aws:rds:us-east-1:123456789012:subgrp:webapp-prod-db` →
+/// `webapp-prod-db`), which is what the RDS calls take. Physical IDs are ARNs because names
+/// repeat across regions (the environment's groups have the same name in every region) and
+/// references are resolved across all regions at once.
+pub fn name_of(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// The ARN of the `kind` (`pg`, `subgrp`) named `name` in the account and region of `arn`:
+/// `DescribeDBInstances` names an instance's parameter group without its ARN.
+pub fn sibling_arn(arn: &str, kind: &str, name: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    if parts.len() == 7 {
+        format!("{}:{kind}:{name}", parts[..5].join(":"))
+    } else {
+        name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_arns() {
+        let db = "arn:aws:rds:us-east-2:123456789012:db:webapp-prod";
+        assert_eq!(name_of(db), "webapp-prod");
+        assert_eq!(name_of("webapp-prod-db"), "webapp-prod-db");
+        assert_eq!(
+            sibling_arn(db, "pg", "webapp-prod-postgres16"),
+            "arn:aws:rds:us-east-2:123456789012:pg:webapp-prod-postgres16"
+        );
+    }
 }

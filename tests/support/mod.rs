@@ -999,8 +999,15 @@ impl Project {
 /// with dummy credentials and no AWS settings from the environment (every `AWS_*` variable is
 /// removed first, and the shared config/credentials files point nowhere), `NO_COLOR=1`, no
 /// `RUST_LOG`, stdin null. Add arguments and run it with [`run`], or use [`deployer`].
+///
+/// The binary is `$DEPLOYER_BIN` when set, else the one cargo built for these tests. Worktrees
+/// sharing one `CARGO_TARGET_DIR` share `target/debug/deployer` too, and another worktree's
+/// build replaces it under a running suite: point `DEPLOYER_BIN` at a copy of your own build.
 pub fn deployer_command(emu: &Emulator, project: &Project) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deployer"));
+    let bin = std::env::var_os("DEPLOYER_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_deployer")), PathBuf::from);
+    let mut cmd = Command::new(bin);
     cmd.arg("--config-dir").arg(project.dir());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {

@@ -389,6 +389,12 @@ fn moto_server_path() -> PathBuf {
     path
 }
 
+/// The Python of the emulator's virtualenv (next to its `moto_server`), which has boto3: for a
+/// test that must read what the deployer may not, e.g. a secret's value.
+pub fn emulator_python() -> PathBuf {
+    moto_server_path().with_file_name("python")
+}
+
 /// What to run: `tests/emulator/deployer_emulator.py` (moto's server plus our extensions,
 /// e.g. `/_deployer/ec2-state`) with the Python next to `moto`, if both exist; else `moto` itself.
 fn server_command(moto: &Path) -> Vec<PathBuf> {

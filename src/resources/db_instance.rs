@@ -580,23 +580,24 @@ pub(crate) async fn wait_usable(
     kind: &str,
 ) -> Result<SdkInstance, Error> {
     let client = rds::client(ctx.clients, region);
-    let mut seen = false;
+    // Seen once it has been listed: a new instance can be unknown to reads for a while (eventual
+    // consistency), but one that was listed and is gone was deleted under us.
+    let seen = std::sync::atomic::AtomicBool::new(false);
+    let seen = &seen;
     wait_until(&format!("database {identifier} in {region} to become available"), ctx.timeout_for(kind), || {
         let client = client.clone();
-        let first = !seen;
-        seen = true;
         async move {
+            use std::sync::atomic::Ordering::Relaxed;
             let Some(i) = describe(&client, identifier).await? else {
-                // A new instance can be unknown to reads for a moment; one that was there and
-                // is gone was deleted under us.
-                return if first {
-                    Ok(Waited::NotYet("not visible yet".into()))
-                } else {
+                return if seen.load(Relaxed) {
                     Err(Error::Failed(format!(
                         "database {identifier} in {region} disappeared while waiting for it (deleted?); run the command again to re-create it"
                     )))
+                } else {
+                    Ok(Waited::NotYet("not visible yet".into()))
                 };
             };
+            seen.store(true, Relaxed);
             let status = i.db_instance_status().unwrap_or_default().to_string();
             if USABLE_STATES.contains(&status.as_str()) {
                 Ok(Waited::Done(i))

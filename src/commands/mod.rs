@@ -250,7 +250,11 @@ impl Session {
 
     /// Runs the plan through the engine with progress on stderr.
     async fn apply(&self, plan: &Plan, observed: &[Found]) -> Vec<Outcome> {
-        let options = engine::Options { concurrency: self.config().engine.concurrency };
+        let c = self.config();
+        let options = engine::Options {
+            concurrency: c.engine.concurrency,
+            region_order: c.engine.one_region_at_a_time.then(|| c.region_names()),
+        };
         let progress = LineProgress { quiet: self.settings.quiet };
         let ids = IdMap::default();
         let ctx = Ctx {

@@ -75,6 +75,8 @@ pub struct EngineConfig {
     pub concurrency: usize,
     /// Upper bound on any single wait (a NAT gateway becoming available, a peering turning active…).
     pub wait_timeout: Duration,
+    /// Finish each region before starting the next (for comparison; slower).
+    pub one_region_at_a_time: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

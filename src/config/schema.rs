@@ -251,6 +251,14 @@ const ENGINE: Section = section(
             "Upper bound, in seconds, on any single wait (a NAT gateway becoming available, a \
              peering turning active…).",
         ),
+        key(
+            "one_region_at_a_time",
+            Bool,
+            DefaultValue::Bool(false),
+            "Finish every change of one region before starting the next (primary first; what spans \
+             regions, such as the peering, comes last), the way stack-per-region tools deploy. \
+             Slower; for comparison (`scripts/bench`) or to limit a change's blast radius.",
+        ),
     ],
 );
 

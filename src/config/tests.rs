@@ -288,7 +288,11 @@ us-west-1 = "10.1.0.0/16"
             .into(),
             network: NetworkConfig { az_count: 2, nat_gateways: NatMode::PerAz, subnet_prefix: 20 },
             aws: AwsConfig { endpoint_url: None, profile: None, emulator_credentials: false },
-            engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(900) },
+            engine: EngineConfig {
+                concurrency: 8,
+                wait_timeout: Duration::from_secs(900),
+                one_region_at_a_time: false
+            },
             registry: RegistryConfig {
                 enabled: true,
                 name: "webapp-dev".into(),
@@ -485,7 +489,11 @@ fn unknown_keys_are_all_reported_with_the_valid_ones() {
     typo.points_at(&problems.dir, "dev.toml", "az_cuont");
 
     let unknown = problems.list.iter().find(|p| p.text.contains("engine.retries")).unwrap();
-    assert!(unknown.help.contains("`concurrency` and `wait_timeout_secs`"));
+    assert!(
+        unknown.help.contains("`concurrency`, `wait_timeout_secs` and `one_region_at_a_time`"),
+        "{}",
+        unknown.help
+    );
 
     let table = problems.list.iter().find(|p| p.text.contains("regoins")).unwrap();
     assert!(table.text.contains("unknown key `regoins` at the top level"));

@@ -802,6 +802,7 @@ impl Check<'_> {
         Some(EngineConfig {
             concurrency: concurrency? as usize,
             wait_timeout: Duration::from_secs(wait_timeout? as u64),
+            one_region_at_a_time: self.flag(merged, "engine.one_region_at_a_time"),
         })
     }
 }

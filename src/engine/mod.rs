@@ -123,6 +123,8 @@ pub trait Progress: Sync {
 
 pub struct Options {
     pub concurrency: usize,
+    /// When set, the regions in this order go one after the other (see [`one_region_at_a_time`]).
+    pub region_order: Option<Vec<String>>,
 }
 
 fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
@@ -187,6 +189,37 @@ fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
     nodes
 }
 
+/// Adds the edges that make regions go one after the other, the way stack-per-region tools
+/// deploy: a node's phase is the latest region (in `order`) among its own and everything it
+/// depends on, directly or not, so the peering (which needs both VPCs) and the routes through it
+/// come last; every node waits for all nodes of earlier phases. Global resources go first.
+fn one_region_at_a_time(nodes: &mut [Node<'_>], order: &[String]) {
+    let index = |a: &Address| {
+        if a.is_global() {
+            0
+        } else {
+            order.iter().position(|r| r == a.region()).map_or(0, |i| i + 1)
+        }
+    };
+    let mut phase: Vec<usize> = nodes.iter().map(|n| index(n.change.address())).collect();
+    // Propagate through the dependencies until nothing changes (the graph is acyclic).
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..nodes.len() {
+            let highest = nodes[i].deps.iter().map(|&d| phase[d]).max().unwrap_or(0);
+            if highest > phase[i] {
+                phase[i] = highest;
+                changed = true;
+            }
+        }
+    }
+    for i in 0..nodes.len() {
+        let earlier: Vec<usize> = (0..nodes.len()).filter(|&j| phase[j] < phase[i]).collect();
+        nodes[i].deps.extend(earlier);
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum State {
     Waiting,
@@ -201,7 +234,10 @@ pub async fn apply<E: Executor>(
     options: &Options,
     progress: &dyn Progress,
 ) -> Vec<Outcome> {
-    let nodes = build_graph(plan);
+    let mut nodes = build_graph(plan);
+    if let Some(order) = &options.region_order {
+        one_region_at_a_time(&mut nodes, order);
+    }
     let mut state = vec![State::Waiting; nodes.len()];
     let mut outcomes = Vec::new();
     let mut running = FuturesUnordered::new();

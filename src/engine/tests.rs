@@ -241,7 +241,7 @@ impl Progress for Silent {
 async fn a_step_starts_only_after_what_it_depends_on_is_done_and_concurrency_is_bounded() {
     let p = plan(&desired(&testing::config(3, NatMode::PerAz)), &[]);
     let fake = Fake::default();
-    let outcomes = apply(&fake, &p, &Options { concurrency: 3 }, &Silent).await;
+    let outcomes = apply(&fake, &p, &Options { concurrency: 3, region_order: None }, &Silent).await;
     assert_eq!(outcomes.len(), p.changes.len());
     assert!(outcomes.iter().all(|o| o.status == Status::Done));
     assert!(fake.most_at_once.load(std::sync::atomic::Ordering::SeqCst) <= 3);
@@ -261,7 +261,7 @@ async fn a_step_starts_only_after_what_it_depends_on_is_done_and_concurrency_is_
 async fn a_failure_skips_its_dependents_and_lets_the_rest_finish() {
     let p = plan(&desired(&testing::config(2, NatMode::PerAz)), &[]);
     let fake = Fake { fail: vec!["us-east-2/network/vpc/main"], ..Fake::default() };
-    let outcomes = apply(&fake, &p, &Options { concurrency: 8 }, &Silent).await;
+    let outcomes = apply(&fake, &p, &Options { concurrency: 8, region_order: None }, &Silent).await;
     let status_of = |a: &str| outcomes.iter().find(|o| o.address.as_str() == a).unwrap().status.clone();
     assert!(matches!(status_of("us-east-2/network/vpc/main"), Status::Failed(_)));
     assert!(matches!(status_of("us-east-2/network/subnet/public-a"), Status::Skipped(_)));
@@ -280,11 +280,35 @@ async fn a_busy_resource_is_waited_for_not_changed() {
     observed.iter_mut().find(|f| f.address.kind() == "nat-gateway").unwrap().state = "pending".into();
     let p = plan(&d, &observed);
     let fake = Fake::default();
-    apply(&fake, &p, &Options { concurrency: 8 }, &Silent).await;
+    apply(&fake, &p, &Options { concurrency: 8, region_order: None }, &Silent).await;
     let log = fake.log.lock().unwrap();
     let done: Vec<_> = log.iter().filter(|(_, w)| *w != "start").collect();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].1, "waited");
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_region_at_a_time_finishes_the_primary_before_the_secondary_starts() {
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz)), &[]);
+    let fake = Fake::default();
+    let order = vec!["us-east-1".to_string(), "us-east-2".to_string()];
+    let outcomes = apply(&fake, &p, &Options { concurrency: 8, region_order: Some(order) }, &Silent).await;
+    assert!(outcomes.iter().all(|o| o.status == Status::Done), "no cycle, nothing skipped");
+    let log = fake.log.lock().unwrap();
+    let last_primary =
+        // (Its routes to the peer region go through the peering: they come last.)
+        log.iter()
+            .rposition(|(a, w)| *w != "start" && a.starts_with("us-east-1/network/") && !a.ends_with(":10.20.0.0/16"))
+            .unwrap();
+    let first_secondary = log.iter().position(|(a, _)| a.starts_with("us-east-2/")).unwrap();
+    assert!(
+        last_primary < first_secondary,
+        "us-east-2 started before us-east-1's network was done: {:?} then {:?}",
+        log[last_primary],
+        log[first_secondary]
+    );
+    let peering = log.iter().position(|(a, _)| a.contains("vpc-peering")).unwrap();
+    assert!(peering > first_secondary, "the peering needs both regions");
 }
 
 #[tokio::test(start_paused = true)]
@@ -299,7 +323,7 @@ async fn a_database_is_not_replaced_without_the_allowance_even_if_the_plan_gets_
     let p = plan(&d, &observed);
     assert!(!p.refusals().is_empty());
     let fake = Fake::default();
-    let outcomes = apply(&fake, &p, &Options { concurrency: 8 }, &Silent).await;
+    let outcomes = apply(&fake, &p, &Options { concurrency: 8, region_order: None }, &Silent).await;
     // The replica goes first (its parent is replaced) and is refused; the primary is skipped.
     let db: Vec<&Outcome> =
         outcomes.iter().filter(|o| o.address.as_str().contains("/database/db-")).collect();

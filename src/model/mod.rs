@@ -229,7 +229,11 @@ pub(crate) mod testing {
             ]),
             network: NetworkConfig { az_count, nat_gateways: nat, subnet_prefix: 20 },
             aws: AwsConfig::default(),
-            engine: EngineConfig { concurrency: 8, wait_timeout: Duration::from_secs(60) },
+            engine: EngineConfig {
+                concurrency: 8,
+                wait_timeout: Duration::from_secs(60),
+                one_region_at_a_time: false,
+            },
             registry: crate::config::RegistryConfig {
                 enabled: true,
                 name: "webapp-test".into(),

@@ -155,6 +155,10 @@ impl Serialize for Change {
             fields: &'a [FieldChange],
             #[serde(skip_serializing_if = "Option::is_none")]
             reason: Option<String>,
+            /// What must exist first (the references of the desired resource), for tools that
+            /// draw or time the graph (`scripts/bench` computes the critical path from it).
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            depends_on: Vec<Address>,
         }
         View {
             address: self.address(),
@@ -162,6 +166,7 @@ impl Serialize for Change {
             id: self.id(),
             fields: self.fields(),
             reason: self.reason(),
+            depends_on: self.desired().map(|d| d.spec.deps()).unwrap_or_default(),
         }
         .serialize(s)
     }

@@ -24,12 +24,7 @@ import json
 
 import moto.server as moto_server
 
-try:
-    # The realistic AWS model is being added on another branch: its module is not in the
-    # repository yet, and nothing here uses it, so a clean checkout must still start.
-    import aws_model  # noqa: F401
-except ModuleNotFoundError:
-    aws_model = None
+import aws_model
 
 STATE_PATH = "/_deployer/ec2-state"
 
@@ -174,10 +169,12 @@ def main():
 
     moto_fixes.apply()
     _patch_nat_gateway_delete()
+    # After the NAT patch: the model's delete_nat_gateway wraps the EIP-releasing one.
+    aws_model.install()
     original_run_simple = moto_server.run_simple
 
     def run_simple(host, port, app, *args, **kwargs):
-        return original_run_simple(host, port, with_extensions(app), *args, **kwargs)
+        return original_run_simple(host, port, with_extensions(aws_model.wrap(app)), *args, **kwargs)
 
     moto_server.run_simple = run_simple
     moto_server.main()

@@ -543,6 +543,8 @@ fn the_emulator_treats_cross_region_replicas_as_aws_does() {
             "the subnet group of the replica's own region"
         );
         assert!(replica.master_user_secret().is_none(), "a replica has no master secret");
+        let group = replica.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name());
+        assert_eq!(group, Some("default.postgres16"), "the engine's default group of its own region");
 
         // Deleting the replica works (moto: HTTP 500) and leaves the primary's secret.
         east2
@@ -588,6 +590,60 @@ fn a_new_az_joins_the_db_subnet_groups_in_place() {
             assert_eq!(private.len(), 3, "{region}");
             assert_eq!(subnets, private, "{region}: the group spans the three private subnets");
         }
+    });
+    let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
+}
+
+/// With the emulator's model of AWS on, databases take their time ("creating" for 9 s, a
+/// replica 12 s, at the default scale). A run killed while the replica is still being created
+/// leaves it busy and on its engine's default parameter group; the next `up` waits for it and
+/// finishes the job.
+#[test]
+fn an_up_killed_while_the_replica_is_created_is_finished_by_the_next_up() {
+    let emu = Emulator::start_with_env(&[("DEPLOYER_EMU_MODEL", "1")]);
+    let project = db_project();
+    let mut cmd = support::deployer_command(&emu, &project);
+    cmd.args(["up", "--env", ENV, "--yes", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut first = cmd.spawn().expect("run deployer up");
+    let creating = runtime().block_on(async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            if let Some(r) = instances(&emu, SECONDARY).await.first() {
+                return r.db_instance_status().map(str::to_string);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        None
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(creating.as_deref(), Some("creating"), "the replica was being created when the run died");
+
+    let status = stdout_json(&deployer_ok(&emu, &project, &["status", "--env", ENV, "--output", "json"]));
+    let replica = status["regions"][SECONDARY]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "us-east-2/database/db-replica/replica")
+        .cloned()
+        .unwrap();
+    assert_eq!(replica["state"], "creating", "{replica:#}");
+
+    // The killed run held the lock.
+    deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+    let second = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let text = stderr_text(&second);
+    assert!(text.contains("us-east-2/database/db-replica/replica"), "{text}");
+    assert!(!text.contains("created arn:aws:rds"), "nothing is created twice: {text}");
+    runtime().block_on(async {
+        let replicas = instances(&emu, SECONDARY).await;
+        assert_eq!(replicas.len(), 1);
+        assert_eq!(replicas[0].db_instance_status(), Some("available"));
+        let group = replicas[0].db_parameter_groups().first().and_then(|g| g.db_parameter_group_name());
+        assert_eq!(group, Some("webapp-local-postgres16"));
     });
     let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
     assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));

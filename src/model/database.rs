@@ -346,6 +346,33 @@ mod tests {
     }
 
     #[test]
+    fn a_database_still_creating_or_waiting_for_its_window_is_in_progress_not_drift() {
+        use crate::resources::db_instance::DbLive;
+        let d = desired(&config());
+        let primary = "us-east-1/database/db-instance/primary";
+        let mut observed = converged(&d);
+        let found = observed.iter_mut().find(|f| f.address.as_str() == primary).unwrap();
+        found.state = "creating".into();
+        let p = plan(&d, &observed);
+        let actions: Vec<(String, Action)> =
+            p.changes.iter().map(|c| (c.address().to_string(), c.action())).collect();
+        assert_eq!(actions, [(primary.to_string(), Action::Wait)]);
+        assert!(!p.has_changes(), "drift exits 0 for it");
+
+        let found = observed.iter_mut().find(|f| f.address.as_str() == primary).unwrap();
+        found.state = "available".into();
+        let Spec::DbInstance(s) = &mut found.spec else { panic!() };
+        s.live = Some(DbLive { pending: vec!["instance_class=db.t4g.medium".into()], ..DbLive::default() });
+        let p = plan(&d, &observed);
+        assert_eq!(p.changes.len(), 1);
+        assert_eq!(p.changes[0].action(), Action::Wait);
+        assert_eq!(
+            p.changes[0].reason().unwrap(),
+            "in progress (pending-maintenance: instance_class=db.t4g.medium): waiting until it is usable"
+        );
+    }
+
+    #[test]
     fn the_database_kinds_wait_by_their_own_bound_and_destroy_follows_the_snapshot_policy() {
         let mut c = config();
         let timeouts = c.wait_timeouts();

@@ -13,7 +13,9 @@ RDS cross-region read replicas (CreateDBInstanceReadReplica in another region th
     still belongs to the source's region, so `DBSubnetGroupName` is looked up there; AWS looks
     it up in the replica's own region. The copy also keeps the source's master secret, so
     deleting the replica deletes the primary's secret; on AWS the secret belongs to the primary
-    and a replica has none. And moto accepts an encrypted source without `KmsKeyId`; AWS
+    and a replica has none. The copy keeps the source's parameter group too; AWS gives a
+    cross-region replica "the default DBParameterGroup for the specified DB engine" unless the
+    request names one. And moto accepts an encrypted source without `KmsKeyId`; AWS
     requires a key of the destination region ("If you create an encrypted read replica in a
     different AWS Region, then you must specify a KMS key identifier for the destination AWS
     Region", API reference of CreateDBInstanceReadReplica). `PreSignedUrl` is not checked: AWS
@@ -86,7 +88,10 @@ def _patch_rds_cross_region_replicas():
             )
         # Set after the copy has moved to this region (its setter looks the group up there).
         subnet_group = db_kwargs.pop("db_subnet_group_name", None)
+        parameter_group = db_kwargs.get("db_parameter_group_name")
         replica = original(self, db_kwargs)
+        if cross_region and parameter_group is None:
+            replica.db_parameter_group_name = None  # the engine's default group of this region
         if subnet_group is not None:
             replica.db_subnet_group_name = subnet_group
         # The copy shares the source's lists; a replica's tags are its own.

@@ -24,6 +24,15 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
     if !session.settings.quiet {
         eprint!("{}", render_human(&plan, session.settings.style_stderr()));
     }
+    // Replacing a database deletes its data: refused before asking, unless the config allows it.
+    let refusals = plan.refusals();
+    if !refusals.is_empty() {
+        return Err(miette::miette!(
+            help = "if losing that data is intended, set the key named above and run `deployer up` again; otherwise change the configuration back",
+            "{}; nothing was changed",
+            refusals.join("\n")
+        ));
+    }
     if !confirm(&format!("\nApply these changes to environment '{env}'?"), assume_yes).await? {
         eprintln!("Nothing changed.");
         return Ok(exit::ERROR);

@@ -161,14 +161,21 @@ pub struct DatabaseConfig {
 impl Config {
     /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
     pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {
-        BTreeMap::new()
+        use crate::resources::{db_instance::DbInstance, db_replica::DbReplica, Kind};
+        let mut timeouts = BTreeMap::new();
+        if self.database.enabled {
+            // Creating a Multi-AZ primary takes 15–40 minutes on AWS, a replica longer.
+            timeouts.insert(DbInstance::NAME, self.database.wait_timeout);
+            timeouts.insert(DbReplica::NAME, self.database.wait_timeout);
+        }
+        timeouts
     }
 
     /// What destroy keeps and how it deletes data.
     pub fn deletion_policy(&self) -> crate::resources::DeletionPolicy {
         crate::resources::DeletionPolicy {
             keep_repositories_with_images: self.registry.keep_on_destroy,
-            ..Default::default()
+            skip_final_snapshot: self.database.skip_final_snapshot,
         }
     }
 

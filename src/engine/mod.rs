@@ -332,6 +332,13 @@ fn outcome_of(n: &Node, status: Status, id: Option<String>, elapsed: Duration) -
 }
 
 async fn run<E: Executor>(executor: &E, n: &Node<'_>) -> Result<Option<String>, Error> {
+    // The last guard against replacing a database the configuration does not allow to go
+    // (commands refuse such a plan before it gets here).
+    if let Change::Replace { desired, .. } = n.change {
+        if let Some(refusal) = desired.spec.data_loss().and_then(|loss| loss.refusal(&desired.address)) {
+            return Err(Error::Failed(refusal));
+        }
+    }
     match (n.op, n.change) {
         (Op::Delete, c) => {
             executor.delete(c.found().expect("a delete step has something found")).await?;

@@ -310,3 +310,26 @@ async fn one_region_at_a_time_finishes_the_primary_before_the_secondary_starts()
     let peering = log.iter().position(|(a, _)| a.contains("vpc-peering")).unwrap();
     assert!(peering > first_secondary, "the peering needs both regions");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_database_is_not_replaced_without_the_allowance_even_if_the_plan_gets_here() {
+    let d = desired(&testing::config(2, NatMode::PerAz));
+    let mut observed = converged(&d);
+    for f in &mut observed {
+        if let crate::resources::Spec::DbInstance(s) = &mut f.spec {
+            s.identifier = "webapp-old".into();
+        }
+    }
+    let p = plan(&d, &observed);
+    assert!(!p.refusals().is_empty());
+    let fake = Fake::default();
+    let outcomes = apply(&fake, &p, &Options { concurrency: 8, region_order: None }, &Silent).await;
+    // The replica goes first (its parent is replaced) and is refused; the primary is skipped.
+    let db: Vec<&Outcome> =
+        outcomes.iter().filter(|o| o.address.as_str().contains("/database/db-")).collect();
+    let refused =
+        |o: &&Outcome| matches!(&o.status, Status::Failed(e) if e.contains("database.allow_replacement"));
+    assert!(db.iter().any(refused), "{db:#?}");
+    assert!(db.iter().all(|o| refused(o) || matches!(o.status, Status::Skipped(_))), "{db:#?}");
+    assert!(fake.log.lock().unwrap().iter().all(|(a, _)| !a.contains("/database/db-")), "nothing of it ran");
+}

@@ -2,6 +2,7 @@
 //! its tags. References between resources are addresses, resolved to IDs only at apply time.
 
 mod address;
+pub mod database;
 pub mod registry;
 
 pub use address::{Address, Ref};
@@ -200,6 +201,7 @@ pub fn desired(config: &Config) -> Desired {
         }
     }
     registry::registry(&mut b, config);
+    database::database(&mut b, config);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
 

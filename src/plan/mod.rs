@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::model::{Address, Desired, Ref};
-use crate::resources::{missing_tags, Diff, FieldChange, Found, Readiness, Resource, Spec};
+use crate::resources::{missing_tags, DataLoss, Diff, FieldChange, Found, Readiness, Resource, Spec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,6 +198,18 @@ impl Plan {
         self.changes.iter().any(Change::is_change)
     }
 
+    /// Why the plan must not be applied: replacements of resources that hold data (a database)
+    /// without the configuration's allowance. Empty when it may go ahead.
+    pub fn refusals(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Replace { desired, .. } => desired.spec.data_loss()?.refusal(&desired.address),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for ch in &self.changes {
@@ -211,6 +223,17 @@ impl Plan {
         }
         c
     }
+}
+
+/// `DATA LOSS: …`, with the cause of the replacement when the fields do not say it.
+fn data_loss_reason(loss: &DataLoss, cause: Option<&str>) -> String {
+    let verdict = if loss.allowed {
+        format!("allowed by {} = true", loss.allow_key)
+    } else {
+        format!("refused unless {} = true", loss.allow_key)
+    };
+    let cause = cause.map(|c| format!("{c}; ")).unwrap_or_default();
+    format!("{cause}DATA LOSS: replacing it deletes the {} ({verdict})", loss.what)
 }
 
 /// Rewrites references to physical IDs as the addresses of the resources they name, wherever
@@ -290,6 +313,12 @@ pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
         let (desired, found) = (r.clone(), (*found).clone());
         if diff.replace() || replaced_parent.is_some() {
             replaced.insert(r.address.clone());
+            // A resource that holds data says what its replacement destroys, and whether the
+            // configuration allows that (see `Plan::refusals`).
+            let reason = match r.spec.data_loss() {
+                Some(loss) => Some(data_loss_reason(&loss, reason.as_deref())),
+                None => reason,
+            };
             changes.push(Change::Replace { desired, found, diff, reason });
         } else if !diff.is_empty() || replaced_ref.is_some() {
             changes.push(Change::Update { desired, found, diff, reason });

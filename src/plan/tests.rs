@@ -74,7 +74,14 @@ fn lowering_the_az_count_deletes_the_extra_azs_resources() {
     // Per region: 2 subnets with their associations, EIP, NAT, table, and the default and
     // peer routes in that table.
     assert_eq!(n.delete, 2 * 9);
-    assert_eq!(n.create + n.update + n.replace, 0);
+    // Each region's DB subnet group lets go of the removed private subnet.
+    assert_eq!(n.update, 2);
+    assert!(p
+        .changes
+        .iter()
+        .filter(|c| c.action() == Action::Update)
+        .all(|c| c.address().kind() == "db-subnet-group"));
+    assert_eq!(n.create + n.replace, 0);
     let deletes: Vec<_> = p.changes.iter().filter(|c| c.action() == Action::Delete).collect();
     assert!(deletes.iter().all(|c| c.reason().as_deref() == Some("not in the configuration (orphan)")));
     assert!(deletes.iter().all(|c| c.address().name().contains('c')), "{:?}", actions(&p));

@@ -18,7 +18,7 @@ use aws_sdk_ecr::types::{
 use serde::Serialize;
 
 use super::{
-    ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    ecr_repository, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
 };
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
@@ -64,6 +64,9 @@ impl Kind for EcrReplication {
         false
     }
     fn derived_address(_: &EcrReplicationSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &EcrReplicationSpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

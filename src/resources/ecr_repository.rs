@@ -15,7 +15,9 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{
+    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -98,6 +100,9 @@ impl Kind for EcrRepository {
         a.name == b.name
     }
     fn derived_address(_: &EcrRepositorySpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &EcrRepositorySpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

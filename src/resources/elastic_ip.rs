@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -29,6 +29,9 @@ impl Kind for ElasticIp {
         false
     }
     fn derived_address(_: &ElasticIpSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &ElasticIpSpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::model::{Address, Ref};
@@ -32,6 +32,9 @@ impl Kind for InternetGateway {
         false
     }
     fn derived_address(_: &InternetGatewaySpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &InternetGatewaySpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

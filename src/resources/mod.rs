@@ -26,15 +26,21 @@ use serde::Serialize;
 use crate::cloud::{Clients, Error};
 use crate::model::{Address, Ref};
 
+pub mod db_instance;
+pub mod db_parameter_group;
+pub mod db_replica;
+pub mod db_subnet_group;
 pub mod ec2;
 pub mod ecr_replication;
 pub mod ecr_repository;
 pub mod elastic_ip;
 pub mod internet_gateway;
 pub mod nat_gateway;
+pub mod rds;
 pub mod route;
 pub mod route_table;
 pub mod route_table_association;
+pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 pub mod vpc_peering;
@@ -77,6 +83,31 @@ pub enum Readiness {
     Busy(String),
 }
 
+/// What replacing a resource that holds data (a database) destroys, and whether the
+/// configuration allows it. The plan says what would be lost; a replacement that is not allowed
+/// is refused before anything changes ([`crate::plan::Plan::refusals`]), and by the engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataLoss {
+    /// What would be lost, for people: `database webapp-prod and every row in it`.
+    pub what: String,
+    /// The configuration key that allows it, e.g. `database.allow_replacement`.
+    pub allow_key: &'static str,
+    /// Whether that key is set.
+    pub allowed: bool,
+}
+
+impl DataLoss {
+    /// Why a replacement of `address` is refused, or `None` when it is allowed.
+    pub fn refusal(&self, address: &Address) -> Option<String> {
+        (!self.allowed).then(|| {
+            format!(
+                "refusing to replace {address}: that deletes the {}. Set {} = true in the environment's config to allow it (take a snapshot first)",
+                self.what, self.allow_key
+            )
+        })
+    }
+}
+
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One kind of resource: the same hooks, with the same signatures, for every kind of every
@@ -105,6 +136,9 @@ pub trait Kind {
     fn conflicts(a: &Self::Spec, b: &Self::Spec) -> bool;
     /// For kinds named after what they reference, the address once references are resolved.
     fn derived_address(spec: &Self::Spec, current: &Address) -> Option<Address>;
+    /// For kinds that hold data (a database), what a replacement destroys and whether the
+    /// desired spec allows it; `None` for kinds whose replacement loses nothing.
+    fn data_loss(desired: &Self::Spec) -> Option<DataLoss>;
 
     /// Everything of this kind tagged for the environment in `ctx`'s region (or globally): a
     /// number of reads that does not grow with the number of resources.
@@ -213,6 +247,11 @@ macro_rules! kinds {
                 match self { $(Spec::$variant(s) => <$kind as Kind>::derived_address(s, current)),* }
             }
 
+            /// What replacing this resource destroys, for kinds that hold data.
+            pub fn data_loss(&self) -> Option<DataLoss> {
+                match self { $(Spec::$variant(s) => <$kind as Kind>::data_loss(s)),* }
+            }
+
             fn serialize_inner(&self) -> serde_json::Result<serde_json::Value> {
                 match self { $(Spec::$variant(s) => serde_json::to_value(s)),* }
             }
@@ -276,6 +315,11 @@ kinds! {
     VpcPeering => vpc_peering::VpcPeering,
     EcrRepository => ecr_repository::EcrRepository,
     EcrReplication => ecr_replication::EcrReplication,
+    SecurityGroup => security_group::SecurityGroup,
+    DbSubnetGroup => db_subnet_group::DbSubnetGroup,
+    DbParameterGroup => db_parameter_group::DbParameterGroup,
+    DbInstance => db_instance::DbInstance,
+    DbReplica => db_replica::DbReplica,
 }
 
 impl Serialize for Spec {

@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::model::{Address, Ref};
@@ -46,6 +46,9 @@ impl Kind for NatGateway {
         false
     }
     fn derived_address(_: &NatGatewaySpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &NatGatewaySpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

@@ -7,7 +7,9 @@ use aws_sdk_ec2::types::RouteTable;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{
+    route_table, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -36,6 +38,9 @@ impl Kind for Route {
         false
     }
     fn derived_address(_: &RouteSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &RouteSpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

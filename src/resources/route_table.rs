@@ -8,8 +8,8 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use super::{
-    ec2, route, route_table_association, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope,
-    Spec, Tags,
+    ec2, route, route_table_association, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace,
+    Role, Scope, Spec, Tags,
 };
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
@@ -37,6 +37,9 @@ impl Kind for RouteTable {
         false
     }
     fn derived_address(_: &RouteTableSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &RouteTableSpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

@@ -9,7 +9,9 @@
 use aws_sdk_ec2::types::RouteTable;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{
+    route_table, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -42,6 +44,9 @@ impl Kind for RouteTableAssociation {
     }
     fn derived_address(spec: &RouteTableAssociationSpec, current: &Address) -> Option<Address> {
         Some(derived_address(spec, current))
+    }
+    fn data_loss(_: &RouteTableAssociationSpec) -> Option<DataLoss> {
+        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(route_table::observe_shared(ctx).await?.associations.clone())

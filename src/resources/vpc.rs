@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttribu
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::model::{Address, Ref};
@@ -31,6 +31,9 @@ impl Kind for Vpc {
         false
     }
     fn derived_address(_: &VpcSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &VpcSpec) -> Option<DataLoss> {
         None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {

@@ -1,5 +1,5 @@
-"""Where moto 5.2.5 refuses what AWS allows, in ways the deployer's tests meet: each fix makes
-moto follow AWS's documented behaviour. Applied by deployer_emulator.py at start-up.
+"""Where moto 5.2.5 differs from AWS in ways the deployer's tests meet (it refuses what AWS allows,
+or allows what AWS refuses): each fix makes moto follow AWS's documented behaviour. Applied by deployer_emulator.py at start-up.
 
 ECR PutReplicationConfiguration
     moto refuses more than one rule ("This feature is disabled"). AWS allows up to 10 rules per
@@ -7,6 +7,35 @@ ECR PutReplicationConfiguration
     (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ReplicationConfiguration.html),
     and refuses a destination that is the source registry itself. The deployer keeps rules that
     belong to others when it writes its own, so its tests need a registry with several rules.
+
+RDS cross-region read replicas (CreateDBInstanceReadReplica in another region than the source)
+    moto copies the source instance and then sets the request's fields on the copy while it
+    still belongs to the source's region, so `DBSubnetGroupName` is looked up there; AWS looks
+    it up in the replica's own region. The copy also keeps the source's master secret, so
+    deleting the replica deletes the primary's secret; on AWS the secret belongs to the primary
+    and a replica has none. The copy keeps the source's parameter group too; AWS gives a
+    cross-region replica "the default DBParameterGroup for the specified DB engine" unless the
+    request names one. And moto accepts an encrypted source without `KmsKeyId`; AWS
+    requires a key of the destination region ("If you create an encrypted read replica in a
+    different AWS Region, then you must specify a KMS key identifier for the destination AWS
+    Region", API reference of CreateDBInstanceReadReplica). `PreSignedUrl` is not checked: AWS
+    needs it only in GovCloud and China regions.
+
+RDS DeleteDBInstance of a cross-region replica
+    moto records a cross-region replica on its source by ARN and removes it by identifier:
+    HTTP 500. AWS deletes it.
+
+RDS ModifyDBSubnetGroup
+    moto removes the group from its table and assigns a read-only property: HTTP 500, and the
+    group is gone. AWS replaces the group's subnets (and description) in place.
+
+RDS PerformanceInsightsEnabled
+    moto takes `EnablePerformanceInsights` but never reports it; AWS reports it in
+    DescribeDBInstances.
+
+RDS ManageMasterUserPassword
+    moto stores the same password ("P@55w0rd!", user "admin") in every managed secret; AWS
+    generates a random password for the instance's own master username.
 """
 
 MAX_REPLICATION_RULES = 10
@@ -43,5 +72,97 @@ def _patch_ecr_replication_rules():
     ECRBackend.put_replication_configuration = put_replication_configuration
 
 
+def _patch_rds_cross_region_replicas():
+    from moto.rds.exceptions import InvalidParameterCombination
+    from moto.rds.models import DBInstance, RDSBackend
+
+    original = RDSBackend.create_db_instance_read_replica
+
+    def create_db_instance_read_replica(self, db_kwargs):
+        source = self.find_db_from_id(db_kwargs["source_db_instance_identifier"])
+        cross_region = source.region != self.region_name
+        if cross_region and source.storage_encrypted and not db_kwargs.get("kms_key_id"):
+            raise InvalidParameterCombination(
+                "KmsKeyId is required for an encrypted read replica in another region than its "
+                "source: name a KMS key of the replica's region"
+            )
+        # Set after the copy has moved to this region (its setter looks the group up there).
+        subnet_group = db_kwargs.pop("db_subnet_group_name", None)
+        parameter_group = db_kwargs.get("db_parameter_group_name")
+        replica = original(self, db_kwargs)
+        if cross_region and parameter_group is None:
+            replica.db_parameter_group_name = None  # the engine's default group of this region
+        if subnet_group is not None:
+            replica.db_subnet_group_name = subnet_group
+        # The copy shares the source's lists; a replica's tags are its own.
+        replica.tags = list(replica.tags or [])
+        if getattr(replica, "manage_master_user_password", False):
+            replica.__dict__.pop("master_user_secret", None)
+            replica.manage_master_user_password = False
+        return replica
+
+    def remove_replica(self, replica):
+        for key in (replica.db_instance_identifier, replica.db_instance_arn):
+            if key in self.replicas:
+                self.replicas.remove(key)
+                return
+
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
+    DBInstance.remove_replica = remove_replica
+
+
+def _patch_rds_modify_db_subnet_group():
+    from moto.rds.exceptions import DBSubnetGroupNotFoundError
+    from moto.rds.models import RDSBackend
+
+    def modify_db_subnet_group(self, subnet_name, description, subnets):
+        group = self.subnet_groups.get(subnet_name)
+        if group is None:
+            raise DBSubnetGroupNotFoundError(subnet_name)
+        group._subnets = subnets
+        if description is not None:
+            group.description = description
+        return group
+
+    RDSBackend.modify_db_subnet_group = modify_db_subnet_group
+
+
+def _patch_rds_performance_insights():
+    from moto.rds.models import DBInstance
+
+    original_init = DBInstance.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.enable_performance_insights = bool(kwargs.get("enable_performance_insights") or False)
+
+    DBInstance.__init__ = __init__
+    # ModifyDBInstance sets `enable_performance_insights` by name; describe reads this.
+    DBInstance.performance_insights_enabled = property(
+        lambda self: bool(getattr(self, "enable_performance_insights", False))
+    )
+
+
+def _patch_rds_master_user_secret():
+    import json
+    import secrets
+    import string
+
+    from moto.rds.models import MasterUserSecret
+
+    alphabet = string.ascii_letters + string.digits + "!#$%&()*+,-.:;<=>?[]^_{|}~"
+
+    def _generate_secret_string(self):
+        password = "".join(secrets.choice(alphabet) for _ in range(32))
+        username = getattr(self.resource, "master_username", None) or "admin"
+        return json.dumps({"username": username, "password": password})
+
+    MasterUserSecret._generate_secret_string = _generate_secret_string
+
+
 def apply():
     _patch_ecr_replication_rules()
+    _patch_rds_cross_region_replicas()
+    _patch_rds_modify_db_subnet_group()
+    _patch_rds_performance_insights()
+    _patch_rds_master_user_secret()

@@ -412,6 +412,12 @@ fn moto_server_path() -> PathBuf {
     path
 }
 
+/// The Python of the emulator's virtualenv (next to its `moto_server`), which has boto3: for a
+/// test that must read what the deployer may not, e.g. a secret's value.
+pub fn emulator_python() -> PathBuf {
+    moto_server_path().with_file_name("python")
+}
+
 /// What to run: `tests/emulator/deployer_emulator.py` (moto's server plus our extensions,
 /// e.g. `/_deployer/ec2-state`) with the Python next to `moto`, if both exist; else `moto` itself.
 fn server_command(moto: &Path) -> Vec<PathBuf> {
@@ -1022,8 +1028,15 @@ impl Project {
 /// with dummy credentials and no AWS settings from the environment (every `AWS_*` variable is
 /// removed first, and the shared config/credentials files point nowhere), `NO_COLOR=1`, no
 /// `RUST_LOG`, stdin null. Add arguments and run it with [`run`], or use [`deployer`].
+///
+/// The binary is `$DEPLOYER_BIN` when set, else the one cargo built for these tests. Worktrees
+/// sharing one `CARGO_TARGET_DIR` share `target/debug/deployer` too, and another worktree's
+/// build replaces it under a running suite: point `DEPLOYER_BIN` at a copy of your own build.
 pub fn deployer_command(emu: &Emulator, project: &Project) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deployer"));
+    let bin = std::env::var_os("DEPLOYER_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_deployer")), PathBuf::from);
+    let mut cmd = Command::new(bin);
     cmd.arg("--config-dir").arg(project.dir());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {

@@ -23,11 +23,9 @@ use support::{
 
 const ENV: &str = "local";
 
-/// The shipped local configuration, with the tiers these properties are proven on so far.
+/// The shipped local configuration: network, registry and database tiers.
 fn project() -> Project {
-    let project = Project::new();
-    project.disable("database");
-    project
+    Project::new()
 }
 
 /// Live resources of the emulator's EC2 state, by region and kind: (kind, id, tags).
@@ -92,16 +90,34 @@ fn assert_no_duplicate_or_untagged(emu: &Emulator, context: &str) {
 fn assert_nothing_left(emu: &Emulator, context: &str) {
     let left = live_ec2(&emu.ec2_state());
     assert!(left.is_empty(), "{context}: left after destroy: {left:?}");
-    let repos = runtime().block_on(async {
+    let left = runtime().block_on(async {
         let mut names = Vec::new();
         for region in ["us-east-1", "us-east-2"] {
-            let ecr = aws_sdk_ecr::Client::new(&support::sdk_config(emu, region).await);
+            let config = support::sdk_config(emu, region).await;
+            let ecr = aws_sdk_ecr::Client::new(&config);
             let out = ecr.describe_repositories().send().await.unwrap();
-            names.extend(out.repositories().iter().filter_map(|r| r.repository_name().map(str::to_string)));
+            names.extend(
+                out.repositories().iter().filter_map(|r| r.repository_name().map(|n| format!("ecr {n}"))),
+            );
+            let rds = aws_sdk_rds::Client::new(&config);
+            let out = rds.describe_db_instances().send().await.unwrap();
+            names.extend(
+                out.db_instances()
+                    .iter()
+                    .filter_map(|d| d.db_instance_identifier().map(|n| format!("db {region} {n}"))),
+            );
+            let out = rds.describe_db_subnet_groups().send().await.unwrap();
+            names.extend(
+                out.db_subnet_groups()
+                    .iter()
+                    .filter_map(|g| g.db_subnet_group_name())
+                    .filter(|n| *n != "default")
+                    .map(|n| format!("db subnet group {region} {n}")),
+            );
         }
         names
     });
-    assert!(repos.is_empty(), "{context}: repositories left after destroy: {repos:?}");
+    assert!(left.is_empty(), "{context}: left after destroy: {left:?}");
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -294,6 +310,13 @@ fn each_create_with_its_first_answer_lost_converges_in_one_up() {
         "CreateRepository",
         "PutLifecyclePolicy",
         "PutReplicationConfiguration",
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupIngress",
+        "CreateDBSubnetGroup",
+        "CreateDBParameterGroup",
+        "ModifyDBParameterGroup",
+        "CreateDBInstance",
+        "CreateDBInstanceReadReplica",
         "PutParameter",
         "DeleteParameter",
     ];

@@ -362,7 +362,9 @@ pub async fn update(
             .set_ip_permissions(Some(permissions))
             .send()
             .await
-            .op("AuthorizeSecurityGroupIngress")?;
+            // An authorize whose answer was lost is retried by the SDK and refused as a
+            // duplicate: the rules are in place, as wanted (EC2 applies the list all or nothing).
+            .op_unless("AuthorizeSecurityGroupIngress", ec2_code("InvalidPermission.Duplicate"))?;
     }
     if !extra.is_empty() {
         let permissions = extra.iter().map(|r| permission(ctx, r)).collect::<Result<Vec<_>, _>>()?;
@@ -372,7 +374,8 @@ pub async fn update(
             .set_ip_permissions(Some(permissions))
             .send()
             .await
-            .op("RevokeSecurityGroupIngress")?;
+            // Likewise a revoke retried after its answer was lost: the rules are already gone.
+            .op_unless("RevokeSecurityGroupIngress", ec2_code("InvalidPermission.NotFound"))?;
     }
     Ok(())
 }

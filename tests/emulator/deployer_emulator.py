@@ -9,8 +9,9 @@ Fix: deleting a NAT gateway releases its Elastic IP association, as AWS does (mo
 
 GET /_deployer/ec2-state
     The live EC2 state of every region, read straight from moto's backends: VPCs, subnets,
-    internet gateways, NAT gateways, Elastic IPs, route tables (with routes and associations) and
-    VPC peering connections, each with its tags. Tests judge the deployer by this, not by the
+    internet gateways, NAT gateways, Elastic IPs, route tables (with routes and associations),
+    security groups (a VPC's own "default" group marked "main") and VPC peering connections, each
+    with its tags. Tests judge the deployer by this, not by the
     deployer's own view. (moto's /moto-api/data.json is no judge for deletes: it lists every
     object ever created, deleted ones included.) With the AWS model on, states are the modelled
     ones (a NAT gateway still "pending", a peering still "provisioning", ...).
@@ -101,6 +102,18 @@ def _region_state(backend):
                 "tags": _tags(t),
             }
             for t in backend.route_tables.values()
+        ],
+        "security_groups": [
+            {
+                "id": g.id,
+                "vpc_id": g.vpc_id,
+                "name": g.name,
+                # Every VPC's own "default" group is AWS's, not the deployer's.
+                "main": g.name == "default",
+                "tags": _tags(g),
+            }
+            for by_vpc in backend.groups.values()
+            for g in by_vpc.values()
         ],
         "vpc_peering_connections": [
             {

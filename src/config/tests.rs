@@ -927,6 +927,15 @@ const KMS_1: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-5
 const KMS_2: &str = "arn:aws:kms:us-east-2:123456789012:alias/webapp";
 
 #[test]
+fn a_database_in_a_single_zone_is_refused_before_any_request() {
+    let problems = err(BASE, "[network]\naz_count = 1\n");
+    let text = format!("{problems:?}");
+    assert!(text.contains("network.az_count") && text.contains("at least 2 availability zones"), "{text}");
+    let config = ok(BASE, "[network]\naz_count = 1\n[database]\nenabled = false\n");
+    assert_eq!(config.network.az_count, 1);
+}
+
+#[test]
 fn a_repository_name_outside_the_environments_prefix_is_refused() {
     let problems = err(BASE, "[registry]\nname = \"team/webapp\"\n");
     let text = format!("{problems:?}");

@@ -11,7 +11,7 @@ use super::diagnostic::{closest, into_result, list, ConfigIssue, Loc, SourceFile
 use super::load::{Entry, Merged, Val, BASE, ENV};
 use super::regions::{availability_zones, zone_belongs_to, KNOWN_REGIONS};
 use super::schema;
-use super::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig, MAX_AZS};
+use super::{AwsConfig, Config, DatabaseConfig, EngineConfig, NatMode, NetworkConfig, RegionConfig, MAX_AZS};
 
 pub(super) mod database;
 mod kms;
@@ -61,6 +61,7 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
     let engine = check.engine(merged);
     let registry = check.registry(merged, app.as_deref(), &regions);
     let database = check.database(merged, app.as_deref(), &regions);
+    check.database_needs_two_zones(merged, database.as_ref(), az_count);
 
     into_result(env, check.issues)?;
 
@@ -789,6 +790,31 @@ impl Check<'_> {
             profile: profile.map(|profile| profile.value),
             emulator_credentials: dummy,
         })
+    }
+
+    /// RDS refuses a DB subnet group that does not span two availability zones: a database
+    /// needs `network.az_count >= 2` (said here, before any AWS call, not by RDS midway).
+    fn database_needs_two_zones(
+        &mut self,
+        merged: &Merged,
+        database: Option<&DatabaseConfig>,
+        az_count: Option<usize>,
+    ) {
+        let (Some(database), Some(count)) = (database, az_count) else { return };
+        if !database.enabled || count >= 2 {
+            return;
+        }
+        let issue = ConfigIssue::new(
+            "config::database_zones",
+            "network.az_count",
+            format!("a database needs subnets in at least 2 availability zones, but network.az_count is {count}"),
+        )
+        .help("RDS refuses a DB subnet group within one zone (and Multi-AZ needs a second): set network.az_count = 2 or more, or [database] enabled = false");
+        let issue = match merged.int("network.az_count") {
+            Some(value) => self.at(issue, &value, "only one zone"),
+            None => issue.in_files(self.both_files()),
+        };
+        self.issue(issue);
     }
 
     fn engine(&mut self, merged: &Merged) -> Option<EngineConfig> {

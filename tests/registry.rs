@@ -172,3 +172,41 @@ fn another_owners_replication_rule_survives_up_and_destroy_and_destroy_leaves_no
         }
     });
 }
+
+#[test]
+fn destroy_keeps_a_repository_holding_images_when_configured_and_says_so() {
+    let emu = Emulator::start();
+    let project = registry_project();
+    project.edit("local.toml", |s| s.replace("[registry]\n", "[registry]\nkeep_on_destroy = true\n"));
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                   "digest": "sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"},
+        "layers": []
+    });
+    runtime().block_on(async {
+        let client = ecr(&emu, "us-east-1").await;
+        client
+            .put_image()
+            .repository_name(REPO)
+            .image_manifest(manifest.to_string())
+            .image_tag("v1")
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes"]);
+    let err = stderr_text(&out);
+    assert!(
+        err.contains("kept us-east-1/registry/ecr-repository/main") && err.contains("keep_on_destroy"),
+        "{err}"
+    );
+    runtime().block_on(async {
+        let kept = ecr(&emu, "us-east-1").await.describe_repositories().repository_names(REPO).send().await;
+        assert!(kept.is_ok(), "the repository holding an image is kept");
+        let gone = ecr(&emu, "us-east-2").await.describe_repositories().send().await.unwrap();
+        assert!(gone.repositories().is_empty(), "the empty replica repository is deleted");
+    });
+}

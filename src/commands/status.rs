@@ -71,7 +71,13 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
     let mut out = String::new();
     let _ = writeln!(out, "Environment '{env}' (app '{}')", session.config().app);
     for (region, rows) in &regions {
-        let role = if *region == session.config().primary_region { "primary" } else { "secondary" };
+        let role = if region == crate::model::GLOBAL {
+            "global services: IAM, Route 53"
+        } else if *region == session.config().primary_region {
+            "primary"
+        } else {
+            "secondary"
+        };
         let _ = writeln!(
             out,
             "\n{region} ({role}): {} resources",

@@ -5,7 +5,7 @@ mod address;
 pub mod database;
 pub mod registry;
 
-pub use address::{Address, Ref};
+pub use address::{Address, Ref, GLOBAL};
 
 use std::collections::BTreeMap;
 

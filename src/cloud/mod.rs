@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::config::AwsConfig;
 
 mod wait;
-pub use wait::{retry_on_codes, retry_transient, wait_until, Waited, STEP_ATTEMPTS};
+pub use wait::{retry_on_codes, retry_transient, wait_until, Waited};
 
 /// A service client the deployer can build for a region from the shared configuration. Every
 /// client gets the same retry partition and the call counter.

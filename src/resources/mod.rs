@@ -193,9 +193,6 @@ macro_rules! kinds {
             $($variant(<$kind as Kind>::Spec)),*
         }
 
-        /// Every kind's name, in the order of the list.
-        pub const KIND_NAMES: &[&str] = &[$(<$kind as Kind>::NAME),*];
-
         impl Spec {
             /// The kind's name, e.g. `subnet`.
             pub fn kind(&self) -> &'static str {

@@ -93,6 +93,7 @@ fn primary(deletion_protection: bool) -> Found {
         }),
         tags: Default::default(),
         state: "available".into(),
+        attrs: Default::default(),
     }
 }
 
@@ -232,6 +233,7 @@ async fn a_security_group_still_in_use_is_retried_until_aws_lets_go() {
         }),
         tags: Default::default(),
         state: String::new(),
+        attrs: Default::default(),
     };
     resources::delete(&ctx(&clients, &ids, DeletionPolicy::default()), &group).await.unwrap();
     assert_eq!(delete.num_calls(), 3);

@@ -54,6 +54,7 @@ fn found(address: &str, id: &str, spec: Spec) -> Found {
         spec,
         tags: Default::default(),
         state: String::new(),
+        attrs: Default::default(),
     }
 }
 

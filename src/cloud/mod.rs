@@ -49,7 +49,22 @@ macro_rules! service {
     )*};
 }
 
-service!(aws_sdk_ec2, aws_sdk_ecr, aws_sdk_rds, aws_sdk_ssm);
+service!(
+    aws_sdk_acm,
+    aws_sdk_applicationautoscaling,
+    aws_sdk_cloudwatch,
+    aws_sdk_cloudwatchlogs,
+    aws_sdk_codedeploy,
+    aws_sdk_ec2,
+    aws_sdk_ecr,
+    aws_sdk_ecs,
+    aws_sdk_elasticloadbalancingv2,
+    aws_sdk_iam,
+    aws_sdk_rds,
+    aws_sdk_route53,
+    aws_sdk_ssm,
+    aws_sdk_sts,
+);
 
 /// The region global services (IAM, Route 53) are called in.
 pub const GLOBAL_REGION: &str = "us-east-1";
@@ -165,6 +180,19 @@ impl Clients {
 
     pub fn primary(&self) -> &str {
         &self.regions[0]
+    }
+
+    /// The account (and partition) the credentials act in: one STS `GetCallerIdentity`.
+    pub async fn account(&self) -> Result<crate::model::Account, Error> {
+        let out = self
+            .get::<aws_sdk_sts::Client>(self.primary())
+            .get_caller_identity()
+            .send()
+            .await
+            .op("GetCallerIdentity")?;
+        let id = out.account().ok_or_else(|| Error::Failed("GetCallerIdentity returned no account".into()))?;
+        let partition = out.arn().and_then(crate::model::Account::partition_of).unwrap_or("aws");
+        Ok(crate::model::Account { id: id.to_string(), partition: partition.to_string() })
     }
 }
 

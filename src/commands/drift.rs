@@ -1,5 +1,4 @@
 use super::{exit, plan::print_plan, OutputFormat, Session};
-use crate::model;
 use crate::plan;
 
 /// `deployer drift`: read-only. Exit 0 when AWS matches the configuration, 2 when anything
@@ -7,9 +6,9 @@ use crate::plan;
 /// still working on (a NAT gateway `pending`, a database `modifying`) is reported as in progress,
 /// not as drift.
 pub async fn drift(session: &Session) -> miette::Result<u8> {
-    let (observed, lock) = tokio::join!(session.observe(), session.lock_notice());
+    let (observed, desired, lock) = tokio::join!(session.observe(), session.desired(), session.lock_notice());
     let observed = observed?;
-    let plan = plan::plan(&model::desired(session.config()), &observed);
+    let plan = plan::plan(&desired?, &observed);
     let env = &session.config().env;
     if !plan.has_changes() {
         if session.settings.output == OutputFormat::Json || !plan.is_empty() {

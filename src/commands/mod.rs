@@ -99,6 +99,17 @@ impl Session {
         &self.settings.config
     }
 
+    /// What the configuration asks for. The service tier writes the account's ARNs into IAM
+    /// policies, so this reads the account (one STS `GetCallerIdentity`).
+    async fn desired(&self) -> miette::Result<Desired> {
+        let account = self
+            .clients
+            .account()
+            .await
+            .map_err(|e| miette!(help = credentials_hint(&e), "could not read the AWS account: {e}"))?;
+        Ok(crate::model::desired(self.config(), &account))
+    }
+
     async fn observe(&self) -> miette::Result<Vec<Found>> {
         let c = self.config();
         crate::observe::observe(&self.clients, &c.region_names(), &c.app, &c.env)

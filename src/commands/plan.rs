@@ -1,7 +1,6 @@
 use serde::Serialize;
 
 use super::{emit, exit, print_json, LockReport, OutputFormat, Session};
-use crate::model;
 use crate::plan::{self, render_human, Counts, Plan};
 
 #[derive(Serialize)]
@@ -16,8 +15,8 @@ struct PlanReport<'a> {
 /// `deployer plan`: what `up` would change, changing nothing. Exit 2 with
 /// `--detailed-exitcode` when there are changes (a resource AWS is still working on is not one).
 pub async fn plan(session: &Session, detailed_exitcode: bool) -> miette::Result<u8> {
-    let (observed, lock) = tokio::join!(session.observe(), session.lock_notice());
-    let plan = plan::plan(&model::desired(session.config()), &observed?);
+    let (observed, desired, lock) = tokio::join!(session.observe(), session.desired(), session.lock_notice());
+    let plan = plan::plan(&desired?, &observed?);
     print_plan(session, &plan, lock.as_ref())?;
     Ok(if detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
 }

@@ -5,7 +5,6 @@ use serde::Serialize;
 use std::fmt::Write;
 
 use super::{emit, exit, print_json, OutputFormat, Session};
-use crate::model;
 use crate::plan;
 
 #[derive(Serialize)]
@@ -20,9 +19,8 @@ struct Row<'a> {
 /// `deployer status`: what exists where, region by region, and whether each resource matches
 /// the configuration.
 pub async fn status(session: &Session) -> miette::Result<u8> {
-    let (observed, lock) = tokio::join!(session.observe(), session.lock_notice());
-    let observed = observed?;
-    let desired = model::desired(session.config());
+    let (observed, desired, lock) = tokio::join!(session.observe(), session.desired(), session.lock_notice());
+    let (observed, desired) = (observed?, desired?);
     let plan = plan::plan(&desired, &observed);
     // A change to this very resource: a delete names its ID (an orphan, or the spare copy of a
     // duplicate); the other actions apply to the copy that is kept.
@@ -48,7 +46,7 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
             sync: sync_of(f),
         });
     }
-    let observed_addresses: Vec<&model::Address> = observed.iter().map(|f| &f.address).collect();
+    let observed_addresses: Vec<&crate::model::Address> = observed.iter().map(|f| &f.address).collect();
     for r in desired.resources.iter().filter(|r| !observed_addresses.contains(&&r.address)) {
         regions.entry(r.address.region().to_string()).or_default().push(Row {
             address: r.address.as_str(),

@@ -1,12 +1,11 @@
 use super::{confirm, exit, finish, OutputFormat, Session};
-use crate::model;
 use crate::plan::{self, render_human};
 
 /// `deployer up`: converge every region to the configuration. On a converged environment it
 /// reads and sends nothing that changes anything.
 pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
-    let desired = model::desired(session.config());
-    let observed = session.observe().await?;
+    let (desired, observed) = tokio::join!(session.desired(), session.observe());
+    let (desired, observed) = (desired?, observed?);
     let plan = plan::plan(&desired, &observed);
     let env = &session.config().env;
     if plan.is_empty() {

@@ -33,6 +33,12 @@ pub struct Config {
     pub registry: RegistryConfig,
     /// The PostgreSQL database: a primary in the primary region, a read replica in each secondary.
     pub database: DatabaseConfig,
+    /// The application: IAM roles, load balancer, ECS Fargate service, auto-scaling.
+    pub service: ServiceConfig,
+    /// The HTTPS certificates of the load balancers (ACM).
+    pub tls: TlsConfig,
+    /// How releases reach the service: the CodeDeploy blue/green deployment group.
+    pub release: ReleaseConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +164,144 @@ pub struct DatabaseConfig {
     pub wait_timeout: Duration,
 }
 
+/// `[service]`: the application in every region. Enabling it needs `registry.enabled` (the
+/// image comes from the environment's repository).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    pub enabled: bool,
+    /// The port the container listens on (and the target groups forward to).
+    pub container_port: u16,
+    /// The image tag of `<repository URI>:<tag>`; `up --image` overrides it for one run (release issue).
+    pub image_tag: String,
+    /// Fargate task size: CPU units and MiB, one of the combinations Fargate allows.
+    pub cpu: u32,
+    pub memory: u32,
+    pub cpu_architecture: CpuArchitecture,
+    /// The service's task count: desired = min at creation, then auto-scaling owns it.
+    pub min_tasks: u32,
+    pub max_tasks: u32,
+    pub cpu_target_percent: u32,
+    pub memory_target_percent: u32,
+    pub scale_in_cooldown_secs: u32,
+    pub scale_out_cooldown_secs: u32,
+    pub health_check_grace_secs: u32,
+    pub read_only_root_filesystem: bool,
+    /// The container's user (`"1000"`, `"1000:1000"`, a name); `None` runs as the image says.
+    pub user: Option<String>,
+    /// Plain environment variables of the container (never secrets).
+    pub environment: BTreeMap<String, String>,
+    /// Environment variable → name of a Secrets Manager secret of the same region (each region
+    /// holds a secret of that name, e.g. a replica), injected with `valueFrom`.
+    pub secrets: BTreeMap<String, String>,
+    /// KMS keys (ARNs) the execution role may decrypt the secrets with, beyond AWS-managed keys.
+    pub secrets_kms_keys: Vec<String>,
+    /// The task role's statements: the application's own AWS permissions. Empty by default.
+    pub task_role_statements: Vec<PolicyStatementConfig>,
+    /// The container's health check command (`["CMD-SHELL", "…"]` or `["CMD", …]`).
+    pub container_health_check: Vec<String>,
+    pub log_retention_days: u32,
+    /// Region → KMS key ARN encrypting the log group; empty: CloudWatch's own encryption.
+    pub log_kms_key: BTreeMap<String, String>,
+    /// The target groups' health check.
+    pub health_check: HealthCheckConfig,
+    pub deregistration_delay_secs: u32,
+    /// Who may reach ports 443 and 80 of the load balancer (IPv4 and IPv6 CIDRs).
+    pub ingress_cidrs: Vec<String>,
+    /// Who may reach the test listener (never public by default: empty).
+    pub operator_cidrs: Vec<String>,
+    pub test_listener_port: u16,
+    pub idle_timeout_secs: u32,
+    /// The load balancer's deletion protection (on in prod).
+    pub deletion_protection: bool,
+    /// The HTTPS listeners' security policy (TLS 1.3).
+    pub ssl_policy: String,
+    /// The cluster's default capacity provider strategy.
+    pub capacity: CapacityConfig,
+    /// How long to wait for the service to become stable, or to drain when deleted.
+    pub wait_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuArchitecture {
+    X86_64,
+    Arm64,
+}
+
+impl CpuArchitecture {
+    /// ECS's spelling: `X86_64` or `ARM64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuArchitecture::X86_64 => "X86_64",
+            CpuArchitecture::Arm64 => "ARM64",
+        }
+    }
+}
+
+/// One statement of the task role's policy, as configured (checked to be well formed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStatementConfig {
+    pub sid: Option<String>,
+    /// `Allow` or `Deny`.
+    pub effect: String,
+    /// `service:Action` each (wildcards allowed in the action part).
+    pub actions: Vec<String>,
+    /// ARNs (or `*`).
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// Starts with `/`.
+    pub path: String,
+    pub interval_secs: u32,
+    pub timeout_secs: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// HTTP codes, e.g. `200` or `200-299`.
+    pub matcher: String,
+}
+
+/// The cluster's default capacity provider strategy: `on_demand_base` tasks on FARGATE first,
+/// the rest split by weight between FARGATE and FARGATE_SPOT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapacityConfig {
+    pub on_demand_base: u32,
+    pub on_demand_weight: u32,
+    pub spot_weight: u32,
+}
+
+/// `[tls]`: each region's load balancer certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsConfig {
+    /// The names the certificate covers (the first is its domain name, the rest alternative
+    /// names); each within `hosted_zone`.
+    pub domain_names: Vec<String>,
+    /// The Route 53 hosted zone (its name, e.g. `example.com`) the DNS validation records go
+    /// into. The deployer never creates or deletes the zone.
+    pub hosted_zone: Option<String>,
+    /// Region → an existing certificate's ARN, used as it is (no certificate is requested then).
+    pub certificate_arns: BTreeMap<String, String>,
+}
+
+/// `[release]`: the CodeDeploy deployment group's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseConfig {
+    pub deployment_config: DeploymentConfigChoice,
+    /// Minutes the old (blue) task set keeps running after a successful deployment.
+    pub termination_wait_minutes: u32,
+}
+
+/// A predefined CodeDeploy ECS configuration, or a custom one the deployer creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeploymentConfigChoice {
+    /// `CodeDeployDefault.ECSAllAtOnce`, `CodeDeployDefault.ECSCanary10Percent5Minutes`, …
+    Predefined(String),
+    /// `percent` of traffic first, the rest `minutes` later.
+    Canary { percent: u32, minutes: u32 },
+    /// `percent` more traffic every `minutes`.
+    Linear { percent: u32, minutes: u32 },
+}
+
 impl Config {
     /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
     pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {
@@ -217,3 +361,64 @@ pub use load::environments;
 pub use regions::KNOWN_REGIONS;
 pub use schema::docs_table;
 pub use validate::database::performance_insights_supported;
+
+// Until `[service]`, `[tls]` and `[release]` are resolved from the schema (validate.rs), the
+// built-in defaults, with the tier off. The config work replaces this block.
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            enabled: false,
+            container_port: 8080,
+            image_tag: "latest".into(),
+            cpu: 512,
+            memory: 1024,
+            cpu_architecture: CpuArchitecture::X86_64,
+            min_tasks: 2,
+            max_tasks: 10,
+            cpu_target_percent: 70,
+            memory_target_percent: 80,
+            scale_in_cooldown_secs: 300,
+            scale_out_cooldown_secs: 60,
+            health_check_grace_secs: 60,
+            read_only_root_filesystem: true,
+            user: Some("1000".into()),
+            environment: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            secrets_kms_keys: vec![],
+            task_role_statements: vec![],
+            container_health_check: vec![
+                "CMD-SHELL".into(),
+                "curl -fsS http://localhost:8080/health || exit 1".into(),
+            ],
+            log_retention_days: 30,
+            log_kms_key: BTreeMap::new(),
+            health_check: HealthCheckConfig {
+                path: "/health".into(),
+                interval_secs: 15,
+                timeout_secs: 5,
+                healthy_threshold: 3,
+                unhealthy_threshold: 3,
+                matcher: "200-299".into(),
+            },
+            deregistration_delay_secs: 30,
+            ingress_cidrs: vec!["0.0.0.0/0".into(), "::/0".into()],
+            operator_cidrs: vec![],
+            test_listener_port: 8443,
+            idle_timeout_secs: 60,
+            deletion_protection: false,
+            ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
+            capacity: CapacityConfig { on_demand_base: 0, on_demand_weight: 1, spot_weight: 0 },
+            wait_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+
+impl Default for ReleaseConfig {
+    fn default() -> Self {
+        ReleaseConfig {
+            deployment_config: DeploymentConfigChoice::Predefined("CodeDeployDefault.ECSAllAtOnce".into()),
+            termination_wait_minutes: 5,
+        }
+    }
+}

@@ -327,6 +327,9 @@ us-west-1 = "10.1.0.0/16"
                 allow_replacement: false,
                 wait_timeout: Duration::from_secs(3600),
             },
+            service: Default::default(),
+            tls: Default::default(),
+            release: Default::default(),
         }
     );
 }

@@ -92,6 +92,9 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
         engine: engine.expect("validated"),
         registry: registry.expect("validated"),
         database: database.expect("validated"),
+        service: Default::default(),
+        tls: Default::default(),
+        release: Default::default(),
     })
 }
 

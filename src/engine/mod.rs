@@ -39,9 +39,7 @@ pub struct Aws<'a> {
 impl<'a> Aws<'a> {
     /// `observed` seeds the physical IDs.
     pub fn new(ctx: Ctx<'a>, observed: &[Found]) -> Aws<'a> {
-        for f in observed {
-            ctx.ids.insert(f.address.clone(), f.id.clone());
-        }
+        ctx.ids.seed(observed);
         Aws { ctx }
     }
 }

@@ -61,21 +61,34 @@ impl fmt::Display for Address {
     }
 }
 
-/// A reference from one resource to another. Desired specs always use `Addr`; an observed
-/// reference becomes `Addr` when the referenced resource is ours, and stays `Id` otherwise
-/// (something outside the environment), which then shows up as a difference.
+/// A reference from one resource to another. Desired specs always use `Addr` (or `Attr`); an
+/// observed reference becomes `Addr` when the referenced resource is ours, and stays `Id`
+/// otherwise (something outside the environment), which then shows up as a difference.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Ref {
+    /// The resource's physical ID (for most kinds of the service tier, its ARN).
     Addr(Address),
     Id(String),
+    /// A value AWS assigns to another resource besides its ID (the ARN of the secret RDS keeps a
+    /// database's password in, a database's endpoint), followed by a fixed suffix
+    /// (`:password::` selects a JSON key of a secret). Known once that resource exists: at
+    /// apply time from what its create reported, when planning from what was observed (the
+    /// kind's [`crate::resources::Found::attrs`]). Orders like `Addr`.
+    Attr { of: Address, attr: &'static str, suffix: String },
 }
 
 impl Ref {
+    /// The resource this reference names, when it is ours.
     pub fn addr(&self) -> Option<&Address> {
         match self {
-            Ref::Addr(a) => Some(a),
+            Ref::Addr(a) | Ref::Attr { of: a, .. } => Some(a),
             Ref::Id(_) => None,
         }
+    }
+
+    /// The attribute `attr` of the resource at `of`, as it is.
+    pub fn attr(of: Address, attr: &'static str) -> Ref {
+        Ref::Attr { of, attr, suffix: String::new() }
     }
 }
 
@@ -84,6 +97,7 @@ impl fmt::Display for Ref {
         match self {
             Ref::Addr(a) => write!(f, "{a}"),
             Ref::Id(id) => write!(f, "{id} (not managed by this environment)"),
+            Ref::Attr { of, attr, suffix } => write!(f, "({of} {attr}){suffix}"),
         }
     }
 }

@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn every_region_gets_its_groups_the_primary_one_database_and_each_secondary_a_replica() {
-        let d = desired(&config());
+        let d = desired(&config(), &crate::model::Account::test());
         let kinds = |region: &str| -> Vec<String> {
             d.resources
                 .iter()
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_database_admits_only_the_application_on_its_port() {
-        let d = desired(&config());
+        let d = desired(&config(), &crate::model::Account::test());
         let Spec::SecurityGroup(sg) = spec_at(&d, "us-east-2/database/security-group/db") else { panic!() };
         assert_eq!(sg.ingress.len(), 1);
         let rule = &sg.ingress[0];
@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn the_subnet_group_spans_the_private_subnets_and_the_parameters_force_tls() {
-        let d = desired(&config());
+        let d = desired(&config(), &crate::model::Account::test());
         let Spec::DbSubnetGroup(g) = spec_at(&d, "us-east-1/database/db-subnet-group/main") else { panic!() };
         let names: Vec<String> = g.subnets.iter().map(|s| s.to_string()).collect();
         assert_eq!(
@@ -316,7 +316,7 @@ mod tests {
             ("us-east-2".to_string(), "arn:aws:kms:us-east-2:1:key/b".to_string()),
         ]);
         c.database.replica_instance_class = "db.t4g.small".into();
-        let d = desired(&c);
+        let d = desired(&c, &crate::model::Account::test());
         let Spec::DbInstance(p) = spec_at(&d, "us-east-1/database/db-instance/primary") else { panic!() };
         assert!(p.storage_encrypted && p.multi_az && p.manage_master_user_password && p.deletion_protection);
         assert_eq!((p.engine.as_str(), p.storage_type.as_str()), ("postgres", "gp3"));
@@ -337,7 +337,7 @@ mod tests {
         let mut c = config();
         c.database.instance_class = "db.t4g.micro".into();
         c.database.max_allocated_storage_gib = c.database.allocated_storage_gib;
-        let d = desired(&c);
+        let d = desired(&c, &crate::model::Account::test());
         let Spec::DbInstance(p) = spec_at(&d, "us-east-1/database/db-instance/primary") else { panic!() };
         assert!(!p.performance_insights);
         assert_eq!(p.max_allocated_storage_gib, None);
@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn a_database_still_creating_or_waiting_for_its_window_is_in_progress_not_drift() {
         use crate::resources::db_instance::DbLive;
-        let d = desired(&config());
+        let d = desired(&config(), &crate::model::Account::test());
         let primary = "us-east-1/database/db-instance/primary";
         let mut observed = converged(&d);
         let found = observed.iter_mut().find(|f| f.address.as_str() == primary).unwrap();
@@ -389,7 +389,7 @@ mod tests {
     fn disabled_means_no_database_and_no_outputs() {
         let mut c = config();
         c.database.enabled = false;
-        let d = desired(&c);
+        let d = desired(&c, &crate::model::Account::test());
         assert!(d.resources.iter().all(|r| r.address.tier() != "database"));
         assert_eq!(outputs(&c), None);
         let o = outputs(&config()).unwrap();
@@ -400,13 +400,13 @@ mod tests {
     #[test]
     fn a_new_engine_replaces_the_database_only_with_the_allowance_and_the_plan_says_so() {
         let c = config();
-        let mut observed = converged(&desired(&c));
+        let mut observed = converged(&desired(&c, &crate::model::Account::test()));
         for f in &mut observed {
             if let Spec::DbInstance(s) = &mut f.spec {
                 s.storage_encrypted = false;
             }
         }
-        let p = plan(&desired(&c), &observed);
+        let p = plan(&desired(&c, &crate::model::Account::test()), &observed);
         let replace: Vec<_> = p.changes.iter().filter(|ch| ch.action() == Action::Replace).collect();
         let addresses: Vec<String> = replace.iter().map(|c| c.address().to_string()).collect();
         assert_eq!(
@@ -425,7 +425,7 @@ mod tests {
 
         let mut allowed = c.clone();
         allowed.database.allow_replacement = true;
-        let p = plan(&desired(&allowed), &observed);
+        let p = plan(&desired(&allowed, &crate::model::Account::test()), &observed);
         assert!(p.refusals().is_empty());
         let reason = p.changes.iter().find(|ch| ch.action() == Action::Replace).unwrap().reason().unwrap();
         assert!(
@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn destroy_deletes_the_replica_before_the_primary_and_the_databases_before_their_groups() {
-        let d = desired(&config());
+        let d = desired(&config(), &crate::model::Account::test());
         let p = plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d));
         let order: Vec<String> = p.changes.iter().map(|c| c.address().to_string()).collect();
         let at = |a: &str| order.iter().position(|x| x == a).unwrap_or_else(|| panic!("{a} not deleted"));

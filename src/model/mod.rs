@@ -1,10 +1,13 @@
 //! The pure model: `Config → Desired`. Every resource gets a stable address, its full spec and
 //! its tags. References between resources are addresses, resolved to IDs only at apply time.
 
+mod account;
 mod address;
 pub mod database;
 pub mod registry;
+pub mod service;
 
+pub use account::Account;
 pub use address::{Address, Ref, GLOBAL};
 
 use std::collections::BTreeMap;
@@ -171,8 +174,9 @@ fn network(b: &mut Builder, region: &str) -> RegionNetwork {
     RegionNetwork { vpc, tables }
 }
 
-/// The whole environment the config describes.
-pub fn desired(config: &Config) -> Desired {
+/// The whole environment the config describes, in `account` (the service tier writes its ARNs
+/// into IAM policies).
+pub fn desired(config: &Config, account: &Account) -> Desired {
     let mut b = Builder { config, resources: Vec::new() };
     let primary = config.primary_region.as_str();
     let primary_net = network(&mut b, primary);
@@ -202,6 +206,7 @@ pub fn desired(config: &Config) -> Desired {
     }
     registry::registry(&mut b, config);
     database::database(&mut b, config);
+    service::service(&mut b, config, account);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
 
@@ -268,6 +273,13 @@ pub(crate) mod testing {
                 allow_replacement: false,
                 wait_timeout: Duration::from_secs(3600),
             },
+            service: crate::config::ServiceConfig { enabled: true, ..Default::default() },
+            tls: crate::config::TlsConfig {
+                domain_names: vec!["app.test.example.com".into()],
+                hosted_zone: Some("example.com".into()),
+                certificate_arns: BTreeMap::new(),
+            },
+            release: Default::default(),
         }
     }
 }
@@ -283,7 +295,7 @@ mod tests {
 
     #[test]
     fn two_regions_two_azs_per_az_nat() {
-        let d = desired(&testing::config(2, NatMode::PerAz));
+        let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
         for region in ["us-east-1", "us-east-2"] {
             assert_eq!(count(&d, "vpc", region), 1);
             assert_eq!(count(&d, "subnet", region), 4);
@@ -306,7 +318,7 @@ mod tests {
 
     #[test]
     fn single_nat_serves_every_private_table() {
-        let d = desired(&testing::config(3, NatMode::Single));
+        let d = desired(&testing::config(3, NatMode::Single), &crate::model::Account::test());
         assert_eq!(count(&d, "nat-gateway", "us-east-1"), 1);
         let targets: Vec<_> = d
             .resources
@@ -324,7 +336,7 @@ mod tests {
 
     #[test]
     fn every_resource_comes_after_what_it_references_and_is_tagged() {
-        let d = desired(&testing::config(3, NatMode::PerAz));
+        let d = desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test());
         let mut seen = std::collections::BTreeSet::new();
         for r in &d.resources {
             for dep in r.spec.deps() {
@@ -340,8 +352,8 @@ mod tests {
 
     #[test]
     fn growing_the_az_count_keeps_existing_subnets_in_place() {
-        let two = desired(&testing::config(2, NatMode::PerAz));
-        let three = desired(&testing::config(3, NatMode::PerAz));
+        let two = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+        let three = desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test());
         for r in two.resources.iter().filter(|r| r.address.kind() == "subnet") {
             assert_eq!(three.get(&r.address).map(|x| &x.spec), Some(&r.spec), "{} moved", r.address);
         }

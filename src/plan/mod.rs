@@ -242,6 +242,13 @@ fn data_loss_reason(loss: &DataLoss, cause: Option<&str>) -> String {
 /// response), the one something else references comes first, and [`plan`] keeps the first.
 pub fn resolve_references(found: &mut [Found]) {
     let by_id: BTreeMap<String, Address> = found.iter().map(|f| (f.id.clone(), f.address.clone())).collect();
+    // Attribute values, longest first, so a value that extends another is matched whole.
+    let mut by_attr: Vec<(String, Address, &'static str)> = found
+        .iter()
+        .flat_map(|f| f.attrs.iter().map(|(attr, value)| (value.clone(), f.address.clone(), *attr)))
+        .filter(|(value, _, _)| !value.is_empty())
+        .collect();
+    by_attr.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.cmp(b)));
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     for f in found.iter_mut() {
         for (_, r) in f.spec.refs() {
@@ -249,6 +256,8 @@ pub fn resolve_references(found: &mut [Found]) {
                 referenced.insert(id.clone());
                 if let Some(a) = by_id.get(id.as_str()) {
                     *r = Ref::Addr(a.clone());
+                } else if let Some((value, of, attr)) = by_attr.iter().find(|(v, _, _)| attr_of(id, v)) {
+                    *r = Ref::Attr { of: of.clone(), attr, suffix: id[value.len()..].to_string() };
                 }
             }
         }
@@ -263,6 +272,12 @@ pub fn resolve_references(found: &mut [Found]) {
             &b.id,
         ))
     });
+}
+
+/// Whether `id` is the attribute value `value`, whole or followed by a `:`-suffix (a secret's
+/// ARN with `:password::`). A bare prefix is not enough: `webapp-prod` is not `webapp-prod-blue`.
+fn attr_of(id: &str, value: &str) -> bool {
+    id.strip_prefix(value).is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
 }
 
 /// What `desired` needs done to what was `observed` (references already resolved).
@@ -321,6 +336,9 @@ pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
             };
             changes.push(Change::Replace { desired, found, diff, reason });
         } else if !diff.is_empty() || replaced_ref.is_some() {
+            // The kind's own word on what the update means, when the fields alone do not say
+            // it (a new task definition revision is registered, not yet released).
+            let reason = reason.or_else(|| diff.note.clone());
             changes.push(Change::Update { desired, found, diff, reason });
         } else if let Readiness::Busy(state) = found.readiness() {
             changes.push(Change::Wait { desired, found, state });

@@ -29,6 +29,7 @@ fn unresolved(d: &Desired) -> Vec<Found> {
                 spec,
                 tags: r.tags.clone(),
                 state: "available".into(),
+                attrs: Default::default(),
             }
         })
         .collect()
@@ -40,21 +41,21 @@ fn actions(plan: &Plan) -> Vec<(String, Action)> {
 
 #[test]
 fn nothing_observed_means_create_everything() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let plan = plan(&d, &[]);
     assert_eq!(plan.counts(), Counts { create: d.resources.len(), ..Counts::default() });
 }
 
 #[test]
 fn converged_environment_plans_nothing() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let plan = plan(&d, &converged(&d));
     assert!(plan.is_empty(), "{}", render_human(&plan, Style::Plain));
 }
 
 #[test]
 fn extra_tags_from_others_are_not_drift_but_a_lost_tag_is() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let mut observed = converged(&d);
     observed[0].tags.insert("cost-center".into(), "42".into());
     assert!(plan(&d, &observed).is_empty());
@@ -67,8 +68,8 @@ fn extra_tags_from_others_are_not_drift_but_a_lost_tag_is() {
 
 #[test]
 fn lowering_the_az_count_deletes_the_extra_azs_resources() {
-    let three = desired(&testing::config(3, NatMode::PerAz));
-    let two = desired(&testing::config(2, NatMode::PerAz));
+    let three = desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test());
+    let two = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let p = plan(&two, &converged(&three));
     let n = p.counts();
     // Per region: 2 subnets with their associations, EIP, NAT, table, and the default and
@@ -89,7 +90,7 @@ fn lowering_the_az_count_deletes_the_extra_azs_resources() {
 
 #[test]
 fn a_changed_subnet_is_replaced_with_its_nat_and_repointed_references() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let mut observed = converged(&d);
     let subnet =
         observed.iter_mut().find(|f| f.address.as_str() == "us-east-1/network/subnet/public-a").unwrap();
@@ -110,7 +111,7 @@ fn a_changed_subnet_is_replaced_with_its_nat_and_repointed_references() {
 
 #[test]
 fn of_two_copies_the_one_in_use_is_kept() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let mut observed = unresolved(&d);
     let eip = observed.iter().find(|f| f.address.as_str() == "us-east-1/network/elastic-ip/nat-a").unwrap();
     // A copy whose ID sorts first, but which no NAT gateway uses.
@@ -126,7 +127,7 @@ fn of_two_copies_the_one_in_use_is_kept() {
 
 #[test]
 fn a_reference_outside_the_environment_is_drift() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let mut observed = converged(&d);
     let route = observed
         .iter_mut()
@@ -144,14 +145,14 @@ fn rendered_plan_for_a_new_single_nat_region() {
     let mut config = testing::config(1, NatMode::Single);
     config.secondary_regions.clear();
     config.regions.remove("us-east-2");
-    let p = plan(&desired(&config), &[]);
+    let p = plan(&desired(&config, &crate::model::Account::test()), &[]);
     insta::assert_snapshot!(render_human(&p, Style::Plain));
     insta::assert_json_snapshot!(p.counts());
 }
 
 #[test]
 fn json_plan_names_actions_and_fields() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let mut observed = converged(&d);
     observed.retain(|f| f.address.kind() != "vpc-peering");
     let p = plan(&d, &observed);
@@ -168,7 +169,7 @@ fn json_plan_names_actions_and_fields() {
 
 #[test]
 fn a_nat_gateway_left_pending_is_waited_for_not_taken_as_done() {
-    let d = desired(&testing::config(2, NatMode::PerAz));
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
     let mut observed = converged(&d);
     let nat = observed.iter_mut().find(|f| f.address.as_str() == "us-east-2/network/nat-gateway/b").unwrap();
     nat.state = "pending".into();

@@ -550,6 +550,7 @@ fn found_of(i: &SdkInstance, app: &str, env: &str) -> Option<Found> {
         spec,
         tags,
         state: i.db_instance_status().unwrap_or_default().to_string(),
+        attrs: attrs_of(i),
     })
 }
 
@@ -660,8 +661,30 @@ async fn create(
         None => adopt(&client, address, &spec.identifier).await?,
     };
     let instance = wait_usable(ctx, region, &spec.identifier, DbInstance::NAME).await?;
+    for (attr, value) in attrs_of(&instance) {
+        ctx.ids.set_attr(address, attr, value);
+    }
     arn.or_else(|| instance.db_instance_arn().map(str::to_string))
         .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for database {}", spec.identifier)))
+}
+
+/// The attribute holding a database's (or replica's) endpoint host name, for [`Ref::Attr`].
+pub const ATTR_ENDPOINT: &str = "endpoint";
+/// The attribute holding the ARN of the secret RDS keeps the master password in (the primary
+/// only): the service tier's task definition reads the password from it with `valueFrom`.
+pub const ATTR_MASTER_SECRET_ARN: &str = "master_secret_arn";
+
+/// The attributes other resources may reference: the endpoint and the master secret's ARN,
+/// once RDS reports them.
+pub(crate) fn attrs_of(i: &SdkInstance) -> crate::resources::Attrs {
+    let mut attrs = crate::resources::Attrs::new();
+    if let Some(host) = i.endpoint().and_then(|e| e.address()) {
+        attrs.insert(ATTR_ENDPOINT, host.to_string());
+    }
+    if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
+        attrs.insert(ATTR_MASTER_SECRET_ARN, arn.to_string());
+    }
+    attrs
 }
 
 /// The ARN of the existing instance `identifier`, if it is the one at `address`.

@@ -169,6 +169,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
             }),
             tags,
             state: "available".into(),
+            attrs: Default::default(),
         });
     }
     Ok(found)

@@ -265,6 +265,9 @@ async fn create(
         .or_else(|| instance.db_instance_arn().map(str::to_string))
         .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for replica {}", spec.identifier)))?;
     use_parameter_group(ctx, region, spec, &instance).await?;
+    for (attr, value) in db_instance::attrs_of(&instance) {
+        ctx.ids.set_attr(address, attr, value);
+    }
     Ok(arn)
 }
 

@@ -140,6 +140,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
             spec: Spec::DbSubnetGroup(spec_of(g)),
             tags,
             state: g.subnet_group_status().unwrap_or_default().to_string(),
+            attrs: Default::default(),
         });
     }
     Ok(found)

@@ -144,6 +144,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
                 }),
                 tags: Tags::new(),
                 state: "enabled".into(),
+                attrs: Default::default(),
             })
         })
         .collect())

@@ -218,6 +218,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
             spec: Spec::EcrRepository(spec_of(r, policy)),
             tags,
             state: r.repository_uri().unwrap_or_default().to_string(),
+            attrs: Default::default(),
         });
     }
     Ok(found)

@@ -95,6 +95,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
                     Some(_) => format!("{} (associated)", a.public_ip().unwrap_or_default()),
                     None => format!("{} (unassociated)", a.public_ip().unwrap_or_default()),
                 },
+                attrs: Default::default(),
             })
         })
         .collect())

@@ -103,6 +103,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
                 state: if vpc.is_some() { "attached" } else { "detached" }.to_string(),
                 spec: Spec::InternetGateway(InternetGatewaySpec { vpc }),
                 tags,
+                attrs: Default::default(),
             })
         })
         .collect())

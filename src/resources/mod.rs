@@ -47,6 +47,25 @@ pub mod vpc_peering;
 
 pub type Tags = BTreeMap<String, String>;
 
+/// Names of the attributes kinds report in [`Found::attrs`] (and record with
+/// [`IdMap::set_attr`] when they create), for [`Ref::Attr`] references. A kind reports an
+/// attribute exactly as AWS spells it where another resource refers to it, so the observed
+/// reference resolves back to the address.
+pub mod attr {
+    /// The resource's name where AWS refers to it by name (a target group in a deployment
+    /// group, a cluster or service in a deployment group).
+    pub const NAME: &str = "name";
+    /// The CloudWatch dimension value of a load balancer (`app/<name>/<id>`) or target group
+    /// (`targetgroup/<name>/<id>`).
+    pub const DIMENSION: &str = "dimension";
+    /// A load balancer's DNS name and its canonical hosted zone (for alias records).
+    pub const DNS_NAME: &str = "dns_name";
+    pub const ZONE_ID: &str = "zone_id";
+    /// A resource's ARN, for kinds whose ID is not their ARN.
+    pub const ARN: &str = "arn";
+    pub use super::db_instance::{ATTR_ENDPOINT as ENDPOINT, ATTR_MASTER_SECRET_ARN as MASTER_SECRET_ARN};
+}
+
 pub const TAG_APP: &str = "deployer:app";
 pub const TAG_ENV: &str = "deployer:env";
 pub const TAG_ADDRESS: &str = "deployer:address";
@@ -371,7 +390,14 @@ pub struct Found {
     pub tags: Tags,
     /// AWS's own state word (`available`, `pending`, `active`…), for `status` and readiness.
     pub state: String,
+    /// Values AWS assigned to it that other resources reference ([`Ref::Attr`]): a database's
+    /// endpoint and master secret ARN, a target group's CloudWatch dimension.
+    #[serde(skip_serializing_if = "Attrs::is_empty")]
+    pub attrs: Attrs,
 }
+
+/// A resource's attributes by name (see [`Found::attrs`]).
+pub type Attrs = BTreeMap<&'static str, String>;
 
 impl Found {
     pub fn readiness(&self) -> Readiness {
@@ -397,6 +423,9 @@ pub struct FieldChange {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Diff {
     pub fields: Vec<FieldChange>,
+    /// What an in-place update of these fields means, for the plan when the fields alone do
+    /// not say it: `new revision registered; released by the next release`.
+    pub note: Option<String>,
 }
 
 impl Diff {
@@ -419,6 +448,11 @@ impl Diff {
 
     pub fn replace(&self) -> bool {
         self.fields.iter().any(|f| f.forces_replacement)
+    }
+
+    /// Says what an in-place update of the differing fields means (see [`Diff::note`]).
+    pub fn note(&mut self, note: &str) {
+        self.note = Some(note.to_string());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -449,19 +483,40 @@ pub fn missing_tags(desired: &Tags, observed: &Tags) -> Tags {
         .collect()
 }
 
-/// Physical IDs of resources, by address: seeded from observation, filled in as creates finish.
+/// Physical IDs and attributes of resources, by address: seeded from observation, filled in as
+/// creates finish (a kind's create records the attributes it reports with [`IdMap::set_attr`]).
 #[derive(Debug, Default)]
-pub struct IdMap(Mutex<BTreeMap<Address, String>>);
+pub struct IdMap {
+    ids: Mutex<BTreeMap<Address, String>>,
+    attrs: Mutex<BTreeMap<Address, Attrs>>,
+}
 
 impl IdMap {
     pub fn insert(&self, address: Address, id: String) {
-        self.0.lock().expect("id map lock").insert(address, id);
+        self.ids.lock().expect("id map lock").insert(address, id);
     }
     pub fn remove(&self, address: &Address) {
-        self.0.lock().expect("id map lock").remove(address);
+        self.ids.lock().expect("id map lock").remove(address);
+        self.attrs.lock().expect("id map lock").remove(address);
     }
     pub fn get(&self, address: &Address) -> Option<String> {
-        self.0.lock().expect("id map lock").get(address).cloned()
+        self.ids.lock().expect("id map lock").get(address).cloned()
+    }
+    /// Records an attribute of the resource at `address` (see [`Ref::Attr`]).
+    pub fn set_attr(&self, address: &Address, attr: &'static str, value: String) {
+        self.attrs.lock().expect("id map lock").entry(address.clone()).or_default().insert(attr, value);
+    }
+    pub fn attr(&self, address: &Address, attr: &str) -> Option<String> {
+        self.attrs.lock().expect("id map lock").get(address).and_then(|a| a.get(attr)).cloned()
+    }
+    /// Seeds the IDs and attributes of what was found.
+    pub fn seed(&self, found: &[Found]) {
+        for f in found {
+            self.insert(f.address.clone(), f.id.clone());
+            for (attr, value) in &f.attrs {
+                self.set_attr(&f.address, attr, value.clone());
+            }
+        }
     }
 }
 
@@ -495,6 +550,11 @@ impl Ctx<'_> {
                 .ids
                 .get(a)
                 .ok_or_else(|| Error::Failed(format!("{a} has no physical ID yet (it was not created)"))),
+            Ref::Attr { of, attr, suffix } => self
+                .ids
+                .attr(of, attr)
+                .map(|value| format!("{value}{suffix}"))
+                .ok_or_else(|| Error::Failed(format!("{of} has no {attr} yet (it was not created)"))),
         }
     }
 

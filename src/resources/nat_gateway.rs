@@ -112,6 +112,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
                 }),
                 tags,
                 state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                attrs: Default::default(),
             })
         })
         .collect())

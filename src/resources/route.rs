@@ -118,6 +118,7 @@ pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
                 }),
                 tags: Default::default(),
                 state: r.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                attrs: Default::default(),
             })
         })
         .collect()

@@ -123,6 +123,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
             spec: Spec::RouteTable(RouteTableSpec { vpc: Ref::Id(vpc.to_string()) }),
             tags,
             state: format!("{} routes", t.routes().len()),
+            attrs: Default::default(),
         });
     }
     Ok(found)

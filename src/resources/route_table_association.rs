@@ -103,7 +103,7 @@ pub fn address(subnet: &Address) -> Address {
 /// subnet that is not ours keeps its ID as the name, and shows up as an orphan).
 pub fn derived_address(spec: &RouteTableAssociationSpec, current: &Address) -> Address {
     match &spec.subnet {
-        Ref::Addr(subnet) => address(subnet),
+        Ref::Addr(subnet) | Ref::Attr { of: subnet, .. } => address(subnet),
         Ref::Id(id) => Address::new(current.region(), current.tier(), KIND, id),
     }
 }
@@ -134,6 +134,7 @@ pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
                     .and_then(|s| s.state())
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
+                attrs: Default::default(),
             })
         })
         .collect()

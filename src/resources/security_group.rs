@@ -244,6 +244,7 @@ fn found_of(g: &SdkGroup) -> Option<Found> {
         }),
         tags,
         state: format!("{} ingress rules", g.ip_permissions().len()),
+        attrs: Default::default(),
     })
 }
 

@@ -161,6 +161,7 @@ pub async fn observe(
                 }),
                 tags,
                 state: status,
+                attrs: Default::default(),
             })
         })
         .collect())

@@ -1,0 +1,126 @@
+//! The service tier, when `service.enabled`: the application behind HTTPS in every region,
+//! ready for blue/green releases. Each part lives in its own file; this one holds the addresses
+//! and names they share, so the parts reference each other without importing each other.
+//!
+//! Addresses (`R` any region of the environment):
+//!
+//! | Address | What |
+//! |---|---|
+//! | `global/iam/iam-role/task-execution` | pulls the image, writes logs, reads the secrets |
+//! | `global/iam/iam-role/task` | the application's own permissions (`service.task_role_statements`) |
+//! | `global/iam/iam-role/codedeploy` | what CodeDeploy needs for ECS blue/green |
+//! | `R/service/acm-certificate/main` | the load balancer's certificate (unless `tls.certificate_arns`) |
+//! | `R/service/security-group/alb` | 443 and 80 from `service.ingress_cidrs`; the test port from `service.operator_cidrs` |
+//! | `R/service/security-group/app` | the tasks: the container port from the ALB's group only |
+//! | `R/service/load-balancer/main` | `{app}-{env}`, internet-facing, public subnets |
+//! | `R/service/target-group/blue`, `…/green` | `{app}-{env}-blue`, `{app}-{env}-green`, type `ip` |
+//! | `R/service/listener/https`, `…/http`, `…/test` | 443 → blue, 80 → 301 to 443, the test port → green |
+//! | `R/service/ecs-cluster/main` | `{app}-{env}` |
+//! | `R/service/log-group/app` | `/ecs/{app}-{env}` |
+//! | `R/service/task-definition/app` | family `{app}-{env}`, container `app` |
+//! | `R/service/ecs-service/app` | `{app}-{env}`, on the CODE_DEPLOY controller |
+//! | `R/service/scalable-target/app`, `R/service/scaling-policy/cpu`, `…/memory` | auto-scaling |
+//! | `R/release/codedeploy-app/main`, `R/release/deployment-group/main` | `{app}-{env}` |
+//! | `R/release/deployment-config/main` | a custom canary or linear configuration, when configured |
+//! | `R/release/metric-alarm/<blue|green>-5xx`, `…/<blue|green>-unhealthy-hosts` | the alarms the deployment group watches: each metric on both target groups, since the colours swap roles with every release |
+
+use super::{Account, Address, Builder};
+use crate::config::Config;
+
+pub const TIER: &str = "service";
+pub const IAM_TIER: &str = "iam";
+pub const RELEASE_TIER: &str = "release";
+
+/// The name of the application's container in the task definition.
+pub const CONTAINER_NAME: &str = "app";
+
+/// `{app}-{env}`: the load balancer, cluster, service, task family, CodeDeploy application and
+/// deployment group are all named this (config validation keeps it within every limit).
+pub fn base_name(config: &Config) -> String {
+    format!("{}-{}", config.app, config.env)
+}
+
+/// The IAM path every role of the environment lives under: `/deployer/<app>/<env>/`. The
+/// global observation lists roles by it.
+pub fn iam_path(app: &str, env: &str) -> String {
+    format!("/deployer/{app}/{env}/")
+}
+
+pub fn role(name: &str) -> Address {
+    Address::global(IAM_TIER, "iam-role", name)
+}
+pub fn task_execution_role() -> Address {
+    role("task-execution")
+}
+pub fn task_role() -> Address {
+    role("task")
+}
+pub fn codedeploy_role() -> Address {
+    role("codedeploy")
+}
+
+pub fn certificate(region: &str) -> Address {
+    Address::new(region, TIER, "acm-certificate", "main")
+}
+pub fn alb_security_group(region: &str) -> Address {
+    Address::new(region, TIER, "security-group", "alb")
+}
+pub fn app_security_group(region: &str) -> Address {
+    super::database::app_security_group(region)
+}
+pub fn load_balancer(region: &str) -> Address {
+    Address::new(region, TIER, "load-balancer", "main")
+}
+/// `blue` or `green`.
+pub fn target_group(region: &str, color: &str) -> Address {
+    Address::new(region, TIER, "target-group", color)
+}
+/// `https`, `http` or `test`.
+pub fn listener(region: &str, name: &str) -> Address {
+    Address::new(region, TIER, "listener", name)
+}
+pub fn cluster(region: &str) -> Address {
+    Address::new(region, TIER, "ecs-cluster", "main")
+}
+pub fn log_group(region: &str) -> Address {
+    Address::new(region, TIER, "log-group", "app")
+}
+pub fn log_group_name(config: &Config) -> String {
+    format!("/ecs/{}", base_name(config))
+}
+pub fn task_definition(region: &str) -> Address {
+    Address::new(region, TIER, "task-definition", "app")
+}
+pub fn ecs_service(region: &str) -> Address {
+    Address::new(region, TIER, "ecs-service", "app")
+}
+pub fn scalable_target(region: &str) -> Address {
+    Address::new(region, TIER, "scalable-target", "app")
+}
+/// `cpu` or `memory`.
+pub fn scaling_policy(region: &str, metric: &str) -> Address {
+    Address::new(region, TIER, "scaling-policy", metric)
+}
+pub fn codedeploy_app(region: &str) -> Address {
+    Address::new(region, RELEASE_TIER, "codedeploy-app", "main")
+}
+pub fn deployment_group(region: &str) -> Address {
+    Address::new(region, RELEASE_TIER, "deployment-group", "main")
+}
+pub fn deployment_config(region: &str) -> Address {
+    Address::new(region, RELEASE_TIER, "deployment-config", "main")
+}
+/// `blue-5xx`, `green-5xx`, `blue-unhealthy-hosts` or `green-unhealthy-hosts`.
+pub fn alarm(region: &str, name: &str) -> Address {
+    Address::new(region, RELEASE_TIER, "metric-alarm", name)
+}
+
+/// Adds the tier's resources: the global roles, then each region's parts, each in the order
+/// of what it references.
+pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
+    if !config.service.enabled {
+        return;
+    }
+    // Each part adds its resources here (iam, tls, alb, ecs, codedeploy).
+    let _ = (b, account);
+}

@@ -190,7 +190,8 @@ impl Clients {
             .send()
             .await
             .op("GetCallerIdentity")?;
-        let id = out.account().ok_or_else(|| Error::Failed("GetCallerIdentity returned no account".into()))?;
+        let id =
+            out.account().ok_or_else(|| Error::Failed("GetCallerIdentity returned no account".into()))?;
         let partition = out.arn().and_then(crate::model::Account::partition_of).unwrap_or("aws");
         Ok(crate::model::Account { id: id.to_string(), partition: partition.to_string() })
     }

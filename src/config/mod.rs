@@ -413,7 +413,6 @@ impl Default for ServiceConfig {
     }
 }
 
-
 impl Default for ReleaseConfig {
     fn default() -> Self {
         ReleaseConfig {

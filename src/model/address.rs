@@ -74,7 +74,11 @@ pub enum Ref {
     /// (`:password::` selects a JSON key of a secret). Known once that resource exists: at
     /// apply time from what its create reported, when planning from what was observed (the
     /// kind's [`crate::resources::Found::attrs`]). Orders like `Addr`.
-    Attr { of: Address, attr: &'static str, suffix: String },
+    Attr {
+        of: Address,
+        attr: &'static str,
+        suffix: String,
+    },
 }
 
 impl Ref {

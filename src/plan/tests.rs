@@ -11,16 +11,26 @@ pub(crate) fn converged(d: &Desired) -> Vec<Found> {
     found
 }
 
-/// As observation returns it: references still physical IDs.
+/// As observation returns it: references still physical IDs, and attributes (a secret's ARN)
+/// as values reported by the resources they belong to.
 fn unresolved(d: &Desired) -> Vec<Found> {
     let id_of = |a: &Address| format!("id-{}", a.as_str().replace('/', "_"));
-    d.resources
+    let attr_of = |a: &Address, attr: &str| format!("{attr}-of-{}", a.as_str().replace('/', "_"));
+    let mut attrs: BTreeMap<Address, crate::resources::Attrs> = BTreeMap::new();
+    let mut found: Vec<Found> = d
+        .resources
         .iter()
         .map(|r| {
             let mut spec = r.spec.clone();
             for (_, reference) in spec.refs() {
-                if let Ref::Addr(a) = reference {
-                    *reference = Ref::Id(id_of(a));
+                match reference {
+                    Ref::Addr(a) => *reference = Ref::Id(id_of(a)),
+                    Ref::Attr { of, attr, suffix } => {
+                        let value = attr_of(of, attr);
+                        attrs.entry(of.clone()).or_default().insert(attr, value.clone());
+                        *reference = Ref::Id(format!("{value}{suffix}"));
+                    }
+                    Ref::Id(_) => {}
                 }
             }
             Found {
@@ -32,7 +42,11 @@ fn unresolved(d: &Desired) -> Vec<Found> {
                 attrs: Default::default(),
             }
         })
-        .collect()
+        .collect();
+    for f in &mut found {
+        f.attrs = attrs.remove(&f.address).unwrap_or_default();
+    }
+    found
 }
 
 fn actions(plan: &Plan) -> Vec<(String, Action)> {
@@ -177,4 +191,47 @@ fn a_nat_gateway_left_pending_is_waited_for_not_taken_as_done() {
     assert_eq!(actions(&p), vec![("us-east-2/network/nat-gateway/b".into(), Action::Wait)]);
     assert!(p.changes[0].fields().is_empty());
     assert!(!p.has_changes(), "waiting is not a change");
+}
+
+#[test]
+fn an_attribute_reference_resolves_back_to_its_resource_with_its_suffix() {
+    use crate::resources::attr;
+    let primary = Address::new("us-east-1", "database", "db-instance", "primary");
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf".to_string();
+    let mut found = vec![Found {
+        address: primary.clone(),
+        id: "arn:aws:rds:us-east-1:123456789012:db:webapp-test".into(),
+        spec: Spec::SecurityGroup(crate::resources::security_group::SecurityGroupSpec {
+            vpc: Ref::Id("vpc-1".into()),
+            name: "x".into(),
+            description: "x".into(),
+            ingress: vec![],
+        }),
+        tags: Default::default(),
+        state: "available".into(),
+        attrs: [(attr::MASTER_SECRET_ARN, arn.clone()), (attr::ENDPOINT, "db.example".into())].into(),
+    }];
+    let mut group = found[0].clone();
+    group.address = Address::new("us-east-1", "database", "security-group", "other");
+    group.id = "sg-2".into();
+    group.attrs = Default::default();
+    // The observed spec names the secret's JSON key after its ARN; a value that merely starts
+    // like an attribute (`db.example-2`) is not that attribute.
+    if let Spec::SecurityGroup(s) = &mut group.spec {
+        s.vpc = Ref::Id(format!("{arn}:password::"));
+        s.ingress = vec![crate::resources::security_group::IngressRule {
+            protocol: "tcp".into(),
+            from_port: Some(1),
+            to_port: Some(1),
+            source: crate::resources::security_group::RuleSource::Group(Ref::Id("db.example-2".into())),
+        }];
+    }
+    found.push(group);
+    resolve_references(&mut found);
+    let Spec::SecurityGroup(s) = &found[1].spec else { unreachable!() };
+    assert_eq!(s.vpc, Ref::Attr { of: primary, attr: attr::MASTER_SECRET_ARN, suffix: ":password::".into() });
+    let crate::resources::security_group::RuleSource::Group(other) = &s.ingress[0].source else {
+        unreachable!()
+    };
+    assert_eq!(other, &Ref::Id("db.example-2".into()));
 }

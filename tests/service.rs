@@ -138,25 +138,28 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
         let names: BTreeSet<&str> = roles.roles().iter().map(|r| r.role_name()).collect();
         assert_eq!(
             names,
-            BTreeSet::from([
-                "webapp-local-task-execution",
-                "webapp-local-task",
-                "webapp-local-codedeploy"
-            ]),
+            BTreeSet::from(["webapp-local-task-execution", "webapp-local-task", "webapp-local-codedeploy"]),
             "the roles"
         );
         let policies = role_policies(&c.iam).await;
         assert!(policies.iter().any(|(r, _)| r == "webapp-local-task-execution"), "{policies:#?}");
         assert_eq!(star_statements(&policies), Vec::<String>::new(), "no `*` resource but the allowed ones");
         let execution = &policies.iter().find(|(r, _)| r == "webapp-local-task-execution").unwrap().1;
-        let resources: Vec<String> = statements(execution).iter().flat_map(|s| strings(&s["Resource"])).collect();
+        let resources: Vec<String> =
+            statements(execution).iter().flat_map(|s| strings(&s["Resource"])).collect();
         for region in REGIONS {
             assert!(
-                resources.iter().any(|r| r.contains(&format!(":ecr:{region}:")) && r.ends_with(&format!("repository/{NAME}"))),
+                resources
+                    .iter()
+                    .any(|r| r.contains(&format!(":ecr:{region}:"))
+                        && r.ends_with(&format!("repository/{NAME}"))),
                 "pulls from the repository in {region}: {resources:#?}"
             );
         }
-        assert!(resources.iter().any(|r| r.contains(":secretsmanager:us-east-1:") && r.contains("rds")), "reads the database's master secret: {resources:#?}");
+        assert!(
+            resources.iter().any(|r| r.contains(":secretsmanager:us-east-1:") && r.contains("rds")),
+            "reads the database's master secret: {resources:#?}"
+        );
     });
 
     for region in REGIONS {
@@ -211,7 +214,11 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
             assert_eq!(https.protocol().map(|p| p.as_str()), Some("HTTPS"), "{region}");
             assert_eq!(https.ssl_policy(), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"), "{region}");
             assert_eq!(https.certificates()[0].certificate_arn(), Some(cert_arn.as_str()), "{region}");
-            assert_eq!(https.default_actions()[0].target_group_arn(), blue.target_group_arn(), "{region}: 443 → blue");
+            assert_eq!(
+                https.default_actions()[0].target_group_arn(),
+                blue.target_group_arn(),
+                "{region}: 443 → blue"
+            );
             let http = listener(80);
             let redirect = http.default_actions()[0].redirect_config().expect("80 redirects");
             assert_eq!(
@@ -221,7 +228,11 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
             );
             let test = listener(8443);
             assert_eq!(test.protocol().map(|p| p.as_str()), Some("HTTPS"), "{region}");
-            assert_eq!(test.default_actions()[0].target_group_arn(), green.target_group_arn(), "{region}: 8443 → green");
+            assert_eq!(
+                test.default_actions()[0].target_group_arn(),
+                green.target_group_arn(),
+                "{region}: 8443 → green"
+            );
 
             // ECS: the cluster, the task definition, the CODE_DEPLOY service.
             let clusters = c
@@ -244,7 +255,11 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
                 Some("CODE_DEPLOY"),
                 "{region}"
             );
-            assert_eq!(service.load_balancers()[0].target_group_arn(), blue.target_group_arn(), "{region}: on blue");
+            assert_eq!(
+                service.load_balancers()[0].target_group_arn(),
+                blue.target_group_arn(),
+                "{region}: on blue"
+            );
             let network = service.network_configuration().and_then(|n| n.awsvpc_configuration()).unwrap();
             assert_eq!(
                 network.assign_public_ip().map(|a| a.as_str()),
@@ -270,13 +285,19 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
                 .unwrap();
             let container = &td.task_definition().unwrap().container_definitions()[0];
             let secrets: Vec<&str> = container.secrets().iter().map(|s| s.name()).collect();
-            assert!(secrets.contains(&"DB_PASSWORD"), "{region}: the password comes by valueFrom: {secrets:?}");
+            assert!(
+                secrets.contains(&"DB_PASSWORD"),
+                "{region}: the password comes by valueFrom: {secrets:?}"
+            );
             for s in container.secrets() {
                 assert!(s.value_from().starts_with("arn:") || !s.value_from().is_empty(), "{region}");
             }
             for e in container.environment() {
                 let value = e.value().unwrap_or_default();
-                assert!(!value.contains("P@55w0rd") && !e.name().unwrap_or_default().contains("PASSWORD"), "{region}: a secret in the environment: {e:?}");
+                assert!(
+                    !value.contains("P@55w0rd") && !e.name().unwrap_or_default().contains("PASSWORD"),
+                    "{region}: a secret in the environment: {e:?}"
+                );
             }
 
             // Auto-scaling: the target and its two policies.
@@ -290,7 +311,10 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
                 .await
                 .unwrap();
             assert_eq!(targets.scalable_targets().len(), 1, "{region}");
-            assert_eq!((targets.scalable_targets()[0].min_capacity(), targets.scalable_targets()[0].max_capacity()), (2, 10));
+            assert_eq!(
+                (targets.scalable_targets()[0].min_capacity(), targets.scalable_targets()[0].max_capacity()),
+                (2, 10)
+            );
             let policies = c
                 .scaling
                 .describe_scaling_policies()
@@ -324,7 +348,8 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
                 Some(vec![test.listener_arn().unwrap().to_string()]),
                 "{region}: test traffic on 8443"
             );
-            let alarms = c.cloudwatch.describe_alarms().alarm_name_prefix(format!("{NAME}-")).send().await.unwrap();
+            let alarms =
+                c.cloudwatch.describe_alarms().alarm_name_prefix(format!("{NAME}-")).send().await.unwrap();
             assert!(alarms.metric_alarms().len() >= 2, "{region}: the watched alarms");
         });
     }
@@ -362,8 +387,7 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
                 Action::builder()
                     .r#type(ActionTypeEnum::Forward)
                     .target_group_arn(tgs.target_groups()[0].target_group_arn().unwrap())
-                    .build()
-                    .unwrap(),
+                    .build(),
             )
             .send()
             .await
@@ -371,7 +395,12 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
         let sg = c
             .ec2
             .describe_security_groups()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values(format!("{NAME}-alb")).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-name")
+                    .values(format!("{NAME}-alb"))
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
@@ -393,7 +422,9 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
             .delete_scaling_policy()
             .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
             .resource_id(format!("service/{NAME}/{NAME}"))
-            .scalable_dimension(aws_sdk_applicationautoscaling::types::ScalableDimension::EcsServiceDesiredCount)
+            .scalable_dimension(
+                aws_sdk_applicationautoscaling::types::ScalableDimension::EcsServiceDesiredCount,
+            )
             .policy_name(format!("{NAME}-cpu"))
             .send()
             .await
@@ -465,7 +496,8 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
             assert!(targets.scalable_targets().is_empty(), "{region}: scalable targets left");
             let apps = c.codedeploy.list_applications().send().await.unwrap();
             assert!(apps.applications().is_empty(), "{region}: CodeDeploy applications left");
-            let alarms = c.cloudwatch.describe_alarms().alarm_name_prefix(format!("{NAME}-")).send().await.unwrap();
+            let alarms =
+                c.cloudwatch.describe_alarms().alarm_name_prefix(format!("{NAME}-")).send().await.unwrap();
             assert!(alarms.metric_alarms().is_empty(), "{region}: alarms left");
             let certs = c.acm.list_certificates().send().await.unwrap();
             assert!(certs.certificate_summary_list().is_empty(), "{region}: certificates left");

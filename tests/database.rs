@@ -24,6 +24,7 @@ const SECONDARY: &str = "us-east-2";
 fn db_project() -> Project {
     let project = Project::new();
     project.disable("registry");
+    project.disable("service");
     project
 }
 

@@ -19,6 +19,7 @@ fn network_project() -> Project {
     let project = Project::new();
     project.disable("registry");
     project.disable("database");
+    project.disable("service");
     project
 }
 

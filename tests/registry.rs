@@ -17,6 +17,7 @@ const REPO: &str = "webapp-local";
 fn registry_project() -> Project {
     let project = Project::new();
     project.disable("database");
+    project.disable("service");
     project
 }
 

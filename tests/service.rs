@@ -504,3 +504,55 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
         }
     });
 }
+
+/// `local.toml` with `line` set in table `[table]` (added at the end when the file has none).
+fn with_setting(table: &str, line: &str) -> Project {
+    let project = Project::new();
+    project.edit("local.toml", |s| {
+        let header = format!("[{table}]\n");
+        let key = line.split('=').next().unwrap().trim();
+        match s.find(&header) {
+            Some(at) => {
+                let body = at + header.len();
+                let end = s[body..].find("\n[").map_or(s.len(), |i| body + i);
+                let kept: Vec<&str> = s[body..end]
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with(&format!("{key} =")))
+                    .collect();
+                format!("{}{line}\n{}\n{}", &s[..body], kept.join("\n"), &s[end..])
+            }
+            None => format!("{s}\n{header}{line}\n"),
+        }
+    });
+    project
+}
+
+#[test]
+fn a_bad_service_config_is_refused_naming_the_file_and_key_before_any_request() {
+    let emu = Emulator::start();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("service", "memory = 3000", "service.memory", "Fargate does not offer 3000 MiB"),
+        ("service", "min_tasks = 5\nmax_tasks = 3", "service.min_tasks", "greater than max_tasks"),
+        ("service.health_check", "path = \"health\"", "service.health_check.path", "does not start with `/`"),
+        ("service", "container_port = 70000", "service.container_port", "out of range"),
+        (
+            "release",
+            "deployment_config = \"CodeDeployDefault.ECSBlueGreen\"",
+            "release.deployment_config",
+            "not a CodeDeploy deployment configuration",
+        ),
+        ("service.secrets", "API_KEY = \"webapp key!\"", "service.secrets.API_KEY", "does not allow"),
+        ("tls", "domain_names = [\"app.example.org\"]", "tls.domain_names", "not in the hosted zone"),
+    ];
+    for (table, line, key, why) in cases {
+        let project = with_setting(table, line);
+        emu.start_recording();
+        let out = deployer(&emu, &project, &["plan", "--env", ENV]);
+        let err = stderr_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{line}: {err}");
+        // The report wraps long lines behind a gutter: compare its words.
+        let flat = err.replace(['│', '╭', '╰', '─'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("local.toml") && flat.contains(key) && flat.contains(why), "{line}: {err}");
+        assert_eq!(emu.recorded_actions(), Vec::<String>::new(), "{line}: no AWS request for a bad config");
+    }
+}

@@ -362,8 +362,9 @@ pub use regions::KNOWN_REGIONS;
 pub use schema::docs_table;
 pub use validate::database::performance_insights_supported;
 
-// Until `[service]`, `[tls]` and `[release]` are resolved from the schema (validate.rs), the
-// built-in defaults, with the tier off. The config work replaces this block.
+// The schema's defaults, for the pure core's test fixtures (`model::testing`); the program
+// resolves them from the schema.
+#[cfg(test)]
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
@@ -413,6 +414,7 @@ impl Default for ServiceConfig {
     }
 }
 
+#[cfg(test)]
 impl Default for ReleaseConfig {
     fn default() -> Self {
         ReleaseConfig {

@@ -109,6 +109,12 @@ const fn region_keyed(path: &'static str, key: &'static [Key; 1]) -> Section {
     Section { path, region_keyed: true, keys: key }
 }
 
+/// A table whose keys are names the user chooses (environment variables), each described by
+/// the one entry; read like a region-keyed table.
+const fn keyed(path: &'static str, key: &'static [Key; 1]) -> Section {
+    Section { path, region_keyed: true, keys: key }
+}
+
 use DefaultValue::{Derived, Empty, Required, Unset};
 use Kind::{Bool, Str, Strings, Table};
 
@@ -126,6 +132,9 @@ const TOP: Section = section(
         key("engine", Table, Unset(""), ""),
         key("registry", Table, Unset(""), ""),
         key("database", Table, Unset(""), ""),
+        key("service", Table, Unset(""), ""),
+        key("tls", Table, Unset(""), ""),
+        key("release", Table, Unset(""), ""),
     ],
 );
 
@@ -484,6 +493,351 @@ const DATABASE_KMS_KEY: Section = region_keyed(
     )],
 );
 
+const SERVICE: Section = section(
+    "service",
+    &[
+        key(
+            "enabled",
+            Bool,
+            DefaultValue::Bool(true),
+            "Whether the environment runs the application: IAM roles, a certificate, a load \
+             balancer, an ECS Fargate service on the CodeDeploy controller, auto-scaling and the \
+             CodeDeploy deployment group, in every region.",
+        )
+        .rule("Needs `registry.enabled` (the image comes from that repository) and `[tls]`."),
+        key("container_port", int(1, 65535), DefaultValue::Int(8080), "The port the application listens on."),
+        key(
+            "image_tag",
+            Str,
+            DefaultValue::Str("latest"),
+            "The tag of the image in the environment's repository that the task definition runs.",
+        )
+        .rule("A Docker tag: 1 to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`."),
+        key("cpu", int(256, 16384), DefaultValue::Int(512), "CPU units of a task (1024 = one vCPU).")
+            .rule("With `memory`, a combination Fargate offers (see [Task sizes](#task-sizes))."),
+        key("memory", int(512, 122880), DefaultValue::Int(1024), "Memory of a task, in MiB.")
+            .rule("With `cpu`, a combination Fargate offers."),
+        key(
+            "cpu_architecture",
+            Str,
+            DefaultValue::Str("X86_64"),
+            "The CPU architecture the image is built for.",
+        )
+        .rule("`\"X86_64\"` or `\"ARM64\"`."),
+        key(
+            "min_tasks",
+            int(1, 1000),
+            DefaultValue::Int(2),
+            "Fewest tasks per region; the service starts with this many.",
+        )
+        .rule("At most `max_tasks`."),
+        key("max_tasks", int(1, 1000), DefaultValue::Int(10), "Most tasks per region that auto-scaling may run."),
+        key(
+            "cpu_target_percent",
+            int(10, 95),
+            DefaultValue::Int(70),
+            "Auto-scaling keeps the service's average CPU near this.",
+        ),
+        key(
+            "memory_target_percent",
+            int(10, 95),
+            DefaultValue::Int(80),
+            "Auto-scaling keeps the service's average memory near this.",
+        ),
+        key(
+            "scale_in_cooldown_secs",
+            int(0, 3600),
+            DefaultValue::Int(300),
+            "Seconds after a scale-in before the next one.",
+        ),
+        key(
+            "scale_out_cooldown_secs",
+            int(0, 3600),
+            DefaultValue::Int(60),
+            "Seconds after a scale-out before the next one.",
+        ),
+        key(
+            "health_check_grace_secs",
+            int(0, 2147483647),
+            DefaultValue::Int(60),
+            "Seconds ECS ignores failing load balancer health checks of a new task.",
+        ),
+        key(
+            "read_only_root_filesystem",
+            Bool,
+            DefaultValue::Bool(true),
+            "The container cannot write to its root file system.",
+        ),
+        key("user", Str, DefaultValue::Str("1000"), "The user the container runs as (not root).").rule(
+            "A user name or numeric ID, optionally `:group`; `root` and `0` are refused.",
+        ),
+        key("environment", Table, Unset(""), ""),
+        key("secrets", Table, Unset(""), ""),
+        key(
+            "secrets_kms_keys",
+            Strings,
+            Empty,
+            "Customer-managed KMS keys that encrypt the secrets of `[service.secrets]`: the \
+             execution role may decrypt with them.",
+        )
+        .format("KMS key ARNs")
+        .rule("`arn:aws:kms:<region>:<account>:key/<key id>`."),
+        key(
+            "task_role_policy",
+            Str,
+            Unset("none: the task role has no permissions"),
+            "The application's own AWS permissions: an IAM policy document (JSON) for the task role.",
+        )
+        .rule(
+            "A JSON object with a `Statement` array (or object); each statement has `Effect` \
+             (`Allow` or `Deny`), `Action` (`service:Action`, wildcards allowed) and `Resource` \
+             (ARNs or `*`), and optionally `Sid`; other statement keys are refused.",
+        ),
+        key(
+            "container_health_check",
+            Strings,
+            Derived("`[\"CMD-SHELL\", \"curl -fsS http://localhost:<container_port>/health || exit 1\"]`"),
+            "The container's own health check (the default needs `curl` in the image).",
+        )
+        .rule("`CMD` or `CMD-SHELL` first, then at least one more element."),
+        key(
+            "log_retention_days",
+            int(1, 3653),
+            DefaultValue::Int(30),
+            "Days CloudWatch Logs keeps the application's log (`/ecs/{app}-{env}`).",
+        )
+        .rule("One of CloudWatch Logs' values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."),
+        key("log_kms_key", Table, Unset(""), ""),
+        key("health_check", Table, Unset(""), ""),
+        key(
+            "deregistration_delay_secs",
+            int(0, 3600),
+            DefaultValue::Int(30),
+            "Seconds the load balancer lets a leaving task finish its requests.",
+        ),
+        key(
+            "ingress_cidrs",
+            Strings,
+            Derived("`[\"0.0.0.0/0\", \"::/0\"]` (the whole internet)"),
+            "Who may reach the load balancer's ports 443 and 80.",
+        )
+        .format("IPv4 or IPv6 CIDRs")
+        .rule("Network addresses (`10.0.0.0/8`, not `10.0.0.1/8`); at least one."),
+        key(
+            "operator_cidrs",
+            Strings,
+            Empty,
+            "Who may reach the test listener (releases test the new version there before it \
+             takes traffic). Never public by default.",
+        )
+        .format("IPv4 or IPv6 CIDRs")
+        .rule("Network addresses."),
+        key(
+            "test_listener_port",
+            int(1, 65535),
+            DefaultValue::Int(8443),
+            "The port of the HTTPS test listener, which forwards to the green target group.",
+        )
+        .rule("Not 80 or 443."),
+        key(
+            "idle_timeout_secs",
+            int(1, 4000),
+            DefaultValue::Int(60),
+            "Seconds the load balancer keeps an idle connection open.",
+        ),
+        key(
+            "deletion_protection",
+            Bool,
+            DefaultValue::Bool(false),
+            "AWS refuses to delete the load balancer (and `destroy` with it) until this is off.",
+        ),
+        key(
+            "ssl_policy",
+            Str,
+            DefaultValue::Str("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+            "The TLS policy of the HTTPS listeners.",
+        )
+        .rule("A TLS 1.3 policy of Elastic Load Balancing (`ELBSecurityPolicy-TLS13-…`)."),
+        key("capacity", Table, Unset(""), ""),
+        key(
+            "wait_timeout_secs",
+            int(60, 86400),
+            DefaultValue::Int(1800),
+            "How long to wait for the load balancer, certificate or service to be ready, or gone, \
+             in seconds.",
+        ),
+    ],
+);
+
+const SERVICE_ENVIRONMENT: Section = keyed(
+    "service.environment",
+    &[key(
+        "<NAME>",
+        Str,
+        Unset("none"),
+        "A plain environment variable of the container (never a secret: those go in \
+         `[service.secrets]`).",
+    )
+    .rule(
+        "Names `[A-Za-z_][A-Za-z0-9_]*`; not `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USERNAME` or \
+         `DB_PASSWORD`, which the deployer sets when there is a database.",
+    )],
+);
+
+const SERVICE_SECRETS: Section = keyed(
+    "service.secrets",
+    &[key(
+        "<NAME>",
+        Str,
+        Unset("none"),
+        "An environment variable filled from the Secrets Manager secret of that name in the \
+         task's region (`valueFrom`); its value never appears in the task definition.",
+    )
+    .format("secret name")
+    .rule(
+        "Names as in `[service.environment]`, not also set there; the secret's name is 1 to 512 \
+         of `A-Z a-z 0-9 / _ + = . @ -` (Secrets Manager's rule), not an ARN.",
+    )],
+);
+
+const SERVICE_LOG_KMS_KEY: Section = region_keyed(
+    "service.log_kms_key",
+    &[key("<region>", Str, Unset("none (CloudWatch Logs' own encryption)"), "The KMS key that encrypts the log group in that region.")
+        .format("KMS key ARN")
+        .rule("None, or one for every region of the environment; `arn:aws:kms:<that region>:<account>:key/<key id>`.")],
+);
+
+const SERVICE_HEALTH_CHECK: Section = section(
+    "service.health_check",
+    &[
+        key("path", Str, DefaultValue::Str("/health"), "The path the load balancer checks on each task.")
+            .rule("Starts with `/`; at most 1024 characters."),
+        key("interval_secs", int(5, 300), DefaultValue::Int(15), "Seconds between checks."),
+        key("timeout_secs", int(2, 120), DefaultValue::Int(5), "Seconds a check may take.")
+            .rule("Less than `interval_secs`."),
+        key(
+            "healthy_threshold",
+            int(2, 10),
+            DefaultValue::Int(3),
+            "Passed checks in a row that make a task healthy.",
+        ),
+        key(
+            "unhealthy_threshold",
+            int(2, 10),
+            DefaultValue::Int(3),
+            "Failed checks in a row that make a task unhealthy.",
+        ),
+        key("matcher", Str, DefaultValue::Str("200-299"), "The HTTP codes that pass.")
+            .rule("Codes 200 to 499: one (`200`), a list (`200,204`) or a range (`200-299`)."),
+    ],
+);
+
+const SERVICE_CAPACITY: Section = section(
+    "service.capacity",
+    &[
+        key(
+            "on_demand_base",
+            int(0, 100000),
+            DefaultValue::Int(0),
+            "Tasks that always run on on-demand Fargate before any weight applies.",
+        ),
+        key(
+            "on_demand_weight",
+            int(0, 1000),
+            DefaultValue::Int(1),
+            "Share of the tasks beyond the base that run on on-demand Fargate.",
+        ),
+        key(
+            "spot_weight",
+            int(0, 1000),
+            DefaultValue::Int(0),
+            "Share of the tasks beyond the base that run on Fargate Spot (cheaper; AWS may stop them).",
+        )
+        .rule("Not both weights 0."),
+    ],
+);
+
+const TLS: Section = section(
+    "tls",
+    &[
+        key(
+            "domain_names",
+            Strings,
+            Empty,
+            "The names the load balancers' certificate covers (the first is its domain name); \
+             ACM validates them with DNS records in `hosted_zone`.",
+        )
+        .rule(
+            "Required when the service is enabled, unless `[tls.certificate_arns]` names a \
+             certificate for every region; DNS names (a leading `*.` allowed), each the zone or \
+             inside it, no repeats.",
+        ),
+        key(
+            "hosted_zone",
+            Str,
+            Unset("none"),
+            "The Route 53 public hosted zone (its name) the validation records go into. The \
+             deployer never creates or deletes the zone.",
+        )
+        .rule("Required with `domain_names`; a DNS name (`example.com`)."),
+        key("certificate_arns", Table, Unset(""), ""),
+    ],
+);
+
+const TLS_CERTIFICATE_ARNS: Section = region_keyed(
+    "tls.certificate_arns",
+    &[key(
+        "<region>",
+        Str,
+        Unset("none: the deployer requests a certificate"),
+        "An existing ACM certificate the region's load balancer uses as it is.",
+    )
+    .format("ACM certificate ARN")
+    .rule("None, or one for every region; `arn:aws:acm:<that region>:<account>:certificate/<id>`.")],
+);
+
+const RELEASE: Section = section(
+    "release",
+    &[
+        key(
+            "deployment_config",
+            Str,
+            DefaultValue::Str("CodeDeployDefault.ECSAllAtOnce"),
+            "How CodeDeploy moves traffic to a new version: a predefined ECS configuration, or \
+             `\"canary\"` / `\"linear\"` with `traffic_percent` and `interval_minutes` (the \
+             deployer creates that configuration).",
+        )
+        .rule(
+            "`CodeDeployDefault.ECSAllAtOnce`, `CodeDeployDefault.ECSCanary10Percent5Minutes`, \
+             `CodeDeployDefault.ECSCanary10Percent15Minutes`, \
+             `CodeDeployDefault.ECSLinear10PercentEvery1Minutes`, \
+             `CodeDeployDefault.ECSLinear10PercentEvery3Minutes`, `canary` or `linear`.",
+        ),
+        key(
+            "traffic_percent",
+            int(1, 99),
+            Unset("none"),
+            "`canary`: the share of traffic the new version gets first; `linear`: the share \
+             added at each step.",
+        )
+        .rule("Required with `canary` and `linear`, refused otherwise."),
+        key(
+            "interval_minutes",
+            int(1, 2880),
+            Unset("none"),
+            "`canary`: minutes before the rest of the traffic moves; `linear`: minutes between steps.",
+        )
+        .rule("Required with `canary` and `linear`, refused otherwise."),
+        key(
+            "termination_wait_minutes",
+            int(0, 2880),
+            DefaultValue::Int(5),
+            "Minutes the old version's tasks keep running after a successful release (a quick \
+             way back).",
+        ),
+    ],
+);
+
 /// Every section, parents before their sub-tables.
 pub(crate) const SECTIONS: &[&Section] = &[
     &TOP,
@@ -497,6 +851,15 @@ pub(crate) const SECTIONS: &[&Section] = &[
     &REGISTRY_KMS_KEY,
     &DATABASE,
     &DATABASE_KMS_KEY,
+    &SERVICE,
+    &SERVICE_ENVIRONMENT,
+    &SERVICE_SECRETS,
+    &SERVICE_LOG_KMS_KEY,
+    &SERVICE_HEALTH_CHECK,
+    &SERVICE_CAPACITY,
+    &TLS,
+    &TLS_CERTIFICATE_ARNS,
+    &RELEASE,
 ];
 
 /// The section at dotted `path` (`""` for the top level).
@@ -608,7 +971,7 @@ mod tests {
             }
             if section.region_keyed {
                 assert_eq!(section.keys.len(), 1, "{}", section.path);
-                assert_eq!(section.keys[0].name, "<region>", "{}", section.path);
+                assert!(["<region>", "<NAME>"].contains(&section.keys[0].name), "{}", section.path);
             }
         }
     }

@@ -16,6 +16,7 @@ use super::{AwsConfig, Config, DatabaseConfig, EngineConfig, NatMode, NetworkCon
 pub(super) mod database;
 mod kms;
 mod registry;
+pub(crate) mod service;
 
 /// `{app}-{env}` prefixes every resource name; ALB and target group names are limited to 32
 /// characters and get suffixes, so the prefix must stay short.
@@ -61,6 +62,11 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
     let engine = check.engine(merged);
     let registry = check.registry(merged, app.as_deref(), &regions);
     let database = check.database(merged, app.as_deref(), &regions);
+    let registry_enabled = registry.as_ref().is_none_or(|r| r.enabled);
+    let service = check.service(merged, &regions, registry_enabled);
+    let service_enabled = service.as_ref().is_none_or(|s| s.enabled);
+    let tls = check.tls(merged, &regions, service_enabled);
+    let release = check.release(merged);
     check.database_needs_two_zones(merged, database.as_ref(), az_count);
 
     into_result(env, check.issues)?;
@@ -92,9 +98,9 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
         engine: engine.expect("validated"),
         registry: registry.expect("validated"),
         database: database.expect("validated"),
-        service: Default::default(),
-        tls: Default::default(),
-        release: Default::default(),
+        service: service.expect("validated"),
+        tls: tls.expect("validated"),
+        release: release.expect("validated"),
     })
 }
 

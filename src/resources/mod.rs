@@ -34,6 +34,8 @@ pub mod ec2;
 pub mod ecr_replication;
 pub mod ecr_repository;
 pub mod elastic_ip;
+pub mod iam_policy;
+pub mod iam_role;
 pub mod internet_gateway;
 pub mod nat_gateway;
 pub mod rds;
@@ -336,6 +338,7 @@ kinds! {
     DbParameterGroup => db_parameter_group::DbParameterGroup,
     DbInstance => db_instance::DbInstance,
     DbReplica => db_replica::DbReplica,
+    IamRole => iam_role::IamRole,
 }
 
 impl Serialize for Spec {

@@ -24,6 +24,8 @@
 //! | `R/release/deployment-config/main` | a custom canary or linear configuration, when configured |
 //! | `R/release/metric-alarm/<blue|green>-5xx`, `…/<blue|green>-unhealthy-hosts` | the alarms the deployment group watches: each metric on both target groups, since the colours swap roles with every release |
 
+mod iam;
+
 use super::{Account, Address, Builder};
 use crate::config::Config;
 
@@ -121,6 +123,5 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
     if !config.service.enabled {
         return;
     }
-    // Each part adds its resources here (iam, tls, alb, ecs, codedeploy).
-    let _ = (b, account);
+    iam::roles(b, config, account);
 }

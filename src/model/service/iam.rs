@@ -1,0 +1,240 @@
+//! The service tier's IAM roles (global): what ECS needs to start the tasks (the execution
+//! role), what the application may do (the task role) and what CodeDeploy needs to run a
+//! blue/green release (the CodeDeploy role). Every policy lists this environment's ARNs, never
+//! `*`, except where AWS offers no resource-level permission (`ecr:GetAuthorizationToken`,
+//! Elastic Load Balancing's `Describe*`).
+
+use super::{base_name, codedeploy_role, iam_path, log_group_name, task_execution_role, task_role, IAM_TIER};
+use crate::config::Config;
+use crate::model::{database, registry, Account, Builder, Ref};
+use crate::resources::attr;
+use crate::resources::iam_policy::{PolicyDocument, Statement};
+use crate::resources::iam_role::IamRoleSpec;
+use crate::resources::Spec;
+
+const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+const CODEDEPLOY: &str = "codedeploy.amazonaws.com";
+
+fn literal(arns: impl IntoIterator<Item = String>) -> Vec<Ref> {
+    arns.into_iter().map(Ref::Id).collect()
+}
+
+/// Only ECS, acting for tasks of this account, may assume the task roles (the "confused deputy"
+/// conditions AWS documents for them).
+fn ecs_trust(account: &Account) -> PolicyDocument {
+    PolicyDocument::new(vec![Statement::trust(ECS_TASKS)
+        .condition("StringEquals", "aws:SourceAccount", &[&account.id])
+        .condition("ArnLike", "aws:SourceArn", &[&account.arn("ecs", "*", "*")])])
+}
+
+/// Pull the image, write the log, read the secrets: everything ECS does before the application
+/// starts.
+pub fn execution_policy(config: &Config, account: &Account) -> PolicyDocument {
+    let regions = config.region_names();
+    let mut statements = vec![
+        Statement::allow(&["ecr:GetAuthorizationToken"], literal(["*".to_string()])).sid("RegistryLogin"),
+        Statement::allow(
+            &["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            // The repositories are ours, and a repository's ID is its ARN.
+            regions.iter().map(|r| Ref::Addr(registry::repository(r))).collect(),
+        )
+        .sid("PullImage"),
+        Statement::allow(
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            literal(
+                regions
+                    .iter()
+                    .map(|r| account.arn("logs", r, &format!("log-group:{}:*", log_group_name(config)))),
+            ),
+        )
+        .sid("WriteLog"),
+    ];
+    let mut secrets: Vec<Ref> = Vec::new();
+    if config.database.enabled {
+        secrets.push(Ref::attr(database::primary(config), attr::MASTER_SECRET_ARN));
+    }
+    for name in config.service.secrets.values() {
+        // Secrets Manager appends `-` and six random characters to a secret's name in its ARN.
+        secrets.extend(literal(
+            regions.iter().map(|r| account.arn("secretsmanager", r, &format!("secret:{name}-??????"))),
+        ));
+    }
+    if !secrets.is_empty() {
+        statements.push(Statement::allow(&["secretsmanager:GetSecretValue"], secrets).sid("ReadSecrets"));
+    }
+    if !config.service.secrets_kms_keys.is_empty() {
+        statements.push(
+            Statement::allow(&["kms:Decrypt"], literal(config.service.secrets_kms_keys.iter().cloned()))
+                .sid("DecryptSecrets"),
+        );
+    }
+    PolicyDocument::new(statements)
+}
+
+/// The application's own permissions, from `service.task_role_policy`.
+pub fn task_policy(config: &Config) -> Option<PolicyDocument> {
+    let statements: Vec<Statement> = config
+        .service
+        .task_role_statements
+        .iter()
+        .map(|s| {
+            let actions: Vec<&str> = s.actions.iter().map(String::as_str).collect();
+            let mut statement = Statement::allow(&actions, literal(s.resources.iter().cloned()));
+            statement.effect = s.effect.clone();
+            statement.sid = s.sid.clone();
+            statement
+        })
+        .collect();
+    (!statements.is_empty()).then(|| PolicyDocument::new(statements))
+}
+
+/// What CodeDeploy needs for an ECS blue/green deployment of this environment's service, and no
+/// more: AWS's `AWSCodeDeployRoleForECS`, scoped to this environment's cluster, service,
+/// listeners and alarms.
+pub fn codedeploy_policy(config: &Config, account: &Account) -> PolicyDocument {
+    let name = base_name(config);
+    let regions = config.region_names();
+    let per_region = |f: &dyn Fn(&str) -> String| literal(regions.iter().map(|r| f(r)));
+    PolicyDocument::new(vec![
+        Statement::allow(
+            &[
+                "ecs:DescribeServices",
+                "ecs:CreateTaskSet",
+                "ecs:UpdateServicePrimaryTaskSet",
+                "ecs:DeleteTaskSet",
+            ],
+            [
+                per_region(&|r| account.arn("ecs", r, &format!("service/{name}/{name}"))),
+                per_region(&|r| account.arn("ecs", r, &format!("task-set/{name}/{name}/*"))),
+            ]
+            .concat(),
+        )
+        .sid("TaskSets"),
+        // Elastic Load Balancing's describe actions have no resource-level permissions.
+        Statement::allow(
+            &[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeRules",
+            ],
+            literal(["*".to_string()]),
+        )
+        .sid("DescribeLoadBalancing"),
+        Statement::allow(
+            &["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+            [
+                per_region(&|r| account.arn("elasticloadbalancing", r, &format!("listener/app/{name}/*"))),
+                per_region(&|r| {
+                    account.arn("elasticloadbalancing", r, &format!("listener-rule/app/{name}/*"))
+                }),
+            ]
+            .concat(),
+        )
+        .sid("ShiftTraffic"),
+        Statement::allow(
+            &["cloudwatch:DescribeAlarms"],
+            per_region(&|r| account.arn("cloudwatch", r, &format!("alarm:{name}-*"))),
+        )
+        .sid("WatchAlarms"),
+        Statement::allow(&["iam:PassRole"], vec![Ref::Addr(task_execution_role()), Ref::Addr(task_role())])
+            .condition("StringEquals", "iam:PassedToService", &[ECS_TASKS])
+            .sid("PassTaskRoles"),
+    ])
+}
+
+pub(super) fn roles(b: &mut Builder, config: &Config, account: &Account) {
+    let path = iam_path(&config.app, &config.env);
+    let base = base_name(config);
+    let role = |name: &str, description: String, trust: PolicyDocument, policy: Option<PolicyDocument>| {
+        Spec::IamRole(IamRoleSpec {
+            name: format!("{base}-{name}"),
+            path: path.clone(),
+            description,
+            trust,
+            policy,
+            other_inline_policies: vec![],
+            managed_policies: vec![],
+        })
+    };
+    let (app, env) = (&config.app, &config.env);
+    for (address, spec) in [
+        (
+            task_execution_role(),
+            role(
+                "task-execution",
+                format!("{app} {env}: ECS pulls the image, writes the log and reads the secrets"),
+                ecs_trust(account),
+                Some(execution_policy(config, account)),
+            ),
+        ),
+        (
+            task_role(),
+            role(
+                "task",
+                format!("{app} {env}: the application's own permissions"),
+                ecs_trust(account),
+                task_policy(config),
+            ),
+        ),
+        (
+            codedeploy_role(),
+            role(
+                "codedeploy",
+                format!("{app} {env}: CodeDeploy runs blue/green releases of the service"),
+                PolicyDocument::new(vec![Statement::trust(CODEDEPLOY).condition(
+                    "StringEquals",
+                    "aws:SourceAccount",
+                    &[&account.id],
+                )]),
+                Some(codedeploy_policy(config, account)),
+            ),
+        ),
+    ] {
+        b.add(crate::model::GLOBAL, IAM_TIER, address.name(), spec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NatMode;
+    use crate::model::testing;
+
+    fn resources(doc: &PolicyDocument) -> Vec<String> {
+        doc.statements.iter().flat_map(|s| s.resources.iter().map(|r| r.to_string())).collect()
+    }
+
+    #[test]
+    fn no_policy_grants_a_wildcard_resource_beyond_what_aws_requires() {
+        let config = testing::config(2, NatMode::PerAz);
+        let account = Account::test();
+        for doc in [execution_policy(&config, &account), codedeploy_policy(&config, &account)] {
+            for s in &doc.statements {
+                if s.resources.contains(&Ref::Id("*".into())) {
+                    assert!(
+                        s.actions.iter().all(|a| a == "ecr:GetAuthorizationToken"
+                            || a.starts_with("elasticloadbalancing:Describe")),
+                        "{s:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_execution_role_names_this_environment_s_repository_log_and_secret() {
+        let mut config = testing::config(2, NatMode::PerAz);
+        config.service.secrets.insert("API_KEY".into(), "webapp/test/api-key".into());
+        let got = resources(&execution_policy(&config, &Account::test()));
+        for expected in [
+            "us-east-1/registry/ecr-repository/main",
+            "us-east-2/registry/ecr-repository/main",
+            "arn:aws:logs:us-east-2:123456789012:log-group:/ecs/webapp-test:*",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:webapp/test/api-key-??????",
+            "(us-east-1/database/db-instance/primary master_secret_arn)",
+        ] {
+            assert!(got.iter().any(|r| r.starts_with(expected)), "{expected} in {got:#?}");
+        }
+        assert!(task_policy(&config).is_none(), "no permissions unless configured");
+    }
+}

@@ -33,10 +33,12 @@ pub mod db_subnet_group;
 pub mod ec2;
 pub mod ecr_replication;
 pub mod ecr_repository;
+pub mod ecs_cluster;
 pub mod elastic_ip;
 pub mod iam_policy;
 pub mod iam_role;
 pub mod internet_gateway;
+pub mod log_group;
 pub mod nat_gateway;
 pub mod rds;
 pub mod route;
@@ -339,6 +341,8 @@ kinds! {
     DbInstance => db_instance::DbInstance,
     DbReplica => db_replica::DbReplica,
     IamRole => iam_role::IamRole,
+    EcsCluster => ecs_cluster::EcsCluster,
+    LogGroup => log_group::LogGroup,
 }
 
 impl Serialize for Spec {

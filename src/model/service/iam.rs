@@ -4,7 +4,7 @@
 //! `*`, except where AWS offers no resource-level permission (`ecr:GetAuthorizationToken`,
 //! Elastic Load Balancing's `Describe*`).
 
-use super::{base_name, codedeploy_role, iam_path, log_group_name, task_execution_role, task_role, IAM_TIER};
+use super::{base_name, codedeploy_role, iam_path, log_group, task_execution_role, task_role, IAM_TIER};
 use crate::config::Config;
 use crate::model::{database, registry, Account, Builder, Ref};
 use crate::resources::attr;
@@ -41,11 +41,11 @@ pub fn execution_policy(config: &Config, account: &Account) -> PolicyDocument {
         .sid("PullImage"),
         Statement::allow(
             &["logs:CreateLogStream", "logs:PutLogEvents"],
-            literal(
-                regions
-                    .iter()
-                    .map(|r| account.arn("logs", r, &format!("log-group:{}:*", log_group_name(config)))),
-            ),
+            // The log groups are ours: their ARN is an attribute, and `:*` covers their streams.
+            regions
+                .iter()
+                .map(|r| Ref::Attr { of: log_group(r), attr: attr::ARN, suffix: ":*".into() })
+                .collect(),
         )
         .sid("WriteLog"),
     ];
@@ -229,7 +229,7 @@ mod tests {
         for expected in [
             "us-east-1/registry/ecr-repository/main",
             "us-east-2/registry/ecr-repository/main",
-            "arn:aws:logs:us-east-2:123456789012:log-group:/ecs/webapp-test:*",
+            "(us-east-2/service/log-group/app arn):*",
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:webapp/test/api-key-??????",
             "(us-east-1/database/db-instance/primary master_secret_arn)",
         ] {

@@ -24,6 +24,7 @@
 //! | `R/release/deployment-config/main` | a custom canary or linear configuration, when configured |
 //! | `R/release/metric-alarm/<blue|green>-5xx`, `…/<blue|green>-unhealthy-hosts` | the alarms the deployment group watches: each metric on both target groups, since the colours swap roles with every release |
 
+mod ecs;
 mod iam;
 
 use super::{Account, Address, Builder};
@@ -88,7 +89,11 @@ pub fn log_group(region: &str) -> Address {
     Address::new(region, TIER, "log-group", "app")
 }
 pub fn log_group_name(config: &Config) -> String {
-    format!("/ecs/{}", base_name(config))
+    log_group_name_prefix(&config.app, &config.env)
+}
+/// `/ecs/{app}-{env}`: the log group's name, and the prefix it is found by.
+pub fn log_group_name_prefix(app: &str, env: &str) -> String {
+    format!("/ecs/{app}-{env}")
 }
 pub fn task_definition(region: &str) -> Address {
     Address::new(region, TIER, "task-definition", "app")
@@ -124,4 +129,7 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
         return;
     }
     iam::roles(b, config, account);
+    for region in config.region_names() {
+        ecs::ecs(b, config, account, &region);
+    }
 }

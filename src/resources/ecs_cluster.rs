@@ -1,0 +1,277 @@
+//! ECS cluster: `{app}-{env}` in every region, with Container Insights on and the capacity
+//! providers FARGATE and FARGATE_SPOT under a default strategy from the configuration, at
+//! `<region>/service/ecs-cluster/main`.
+//!
+//! Discovery: the cluster's name is fixed by the environment, so one `DescribeClusters` of that
+//! name (with its tags and settings) finds it; an `INACTIVE` cluster is a deleted one. Its ID is
+//! its ARN; its name is the attribute `name` (a deployment group names its cluster).
+
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, Cluster, ClusterField, ClusterSetting, ClusterSettingName, Tag,
+};
+use serde::Serialize;
+
+use super::{
+    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    TAG_ADDRESS, TAG_APP, TAG_ENV,
+};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct StrategyItem {
+    pub provider: String,
+    pub base: i32,
+    pub weight: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EcsClusterSpec {
+    pub name: String,
+    pub container_insights: bool,
+    /// Sorted once normalised.
+    pub capacity_providers: Vec<String>,
+    /// The default strategy, sorted by provider once normalised.
+    pub default_strategy: Vec<StrategyItem>,
+}
+
+pub fn diff(desired: &EcsClusterSpec, observed: &EcsClusterSpec, d: &mut Diff) {
+    d.field("name", &desired.name, &observed.name, Replace::Yes);
+    d.field("container_insights", &desired.container_insights, &observed.container_insights, Replace::No);
+    d.field("capacity_providers", &desired.capacity_providers, &observed.capacity_providers, Replace::No);
+    d.field("default_strategy", &desired.default_strategy, &observed.default_strategy, Replace::No);
+}
+
+pub struct EcsCluster;
+
+impl Kind for EcsCluster {
+    type Spec = EcsClusterSpec;
+    const NAME: &'static str = "ecs-cluster";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(_: &mut EcsClusterSpec) -> Vec<(Role, &mut Ref)> {
+        vec![]
+    }
+    fn normalize(spec: &mut EcsClusterSpec) {
+        spec.capacity_providers.sort();
+        spec.default_strategy.sort();
+    }
+    fn diff(desired: &EcsClusterSpec, observed: &EcsClusterSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &EcsClusterSpec, state: &str) -> Readiness {
+        match state {
+            "PROVISIONING" | "DEPROVISIONING" => Readiness::Busy(state.to_lowercase()),
+            _ => Readiness::Ready,
+        }
+    }
+    fn conflicts(a: &EcsClusterSpec, b: &EcsClusterSpec) -> bool {
+        a.name == b.name
+    }
+    fn derived_address(_: &EcsClusterSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &EcsClusterSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
+        let name = format!("{}-{}", ctx.app, ctx.env);
+        let Some(cluster) = describe(&client, &name).await? else { return Ok(vec![]) };
+        Ok(found_of(&cluster, ctx.app, ctx.env).into_iter().collect())
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &EcsClusterSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address, spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        desired: &EcsClusterSpec,
+        _: &EcsClusterSpec,
+        diff: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        update(ctx, address.region(), desired, diff).await
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &EcsClusterSpec) -> Result<(), Error> {
+        let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+        client
+            .delete_cluster()
+            .cluster(id)
+            .send()
+            .await
+            .op_or_gone("DeleteCluster", |e| e.is_cluster_not_found_exception())?;
+        Ok(())
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+        client
+            .tag_resource()
+            .resource_arn(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("TagResource")?;
+        Ok(())
+    }
+}
+
+pub(crate) fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+pub(crate) fn tags_of(tags: &[Tag]) -> Tags {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect()
+}
+
+/// Whether `tags` say the resource belongs to the environment.
+pub(crate) fn is_ours(tags: &Tags, app: &str, env: &str) -> bool {
+    tags.get(TAG_APP).map(String::as_str) == Some(app) && tags.get(TAG_ENV).map(String::as_str) == Some(env)
+}
+
+/// The cluster `name`, unless it does not exist or was deleted (`INACTIVE`).
+async fn describe(client: &aws_sdk_ecs::Client, name: &str) -> Result<Option<Cluster>, Error> {
+    let out = client
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .include(ClusterField::Settings)
+        .send()
+        .await
+        .op("DescribeClusters")?;
+    Ok(out.clusters().iter().find(|c| c.status() != Some("INACTIVE")).cloned())
+}
+
+fn spec_of(c: &Cluster) -> EcsClusterSpec {
+    EcsClusterSpec {
+        name: c.cluster_name().unwrap_or_default().to_string(),
+        container_insights: c.settings().iter().any(|s| {
+            s.name() == Some(&ClusterSettingName::ContainerInsights)
+                && matches!(s.value(), Some("enabled" | "enhanced"))
+        }),
+        capacity_providers: c.capacity_providers().to_vec(),
+        default_strategy: c
+            .default_capacity_provider_strategy()
+            .iter()
+            .map(|s| StrategyItem {
+                provider: s.capacity_provider().to_string(),
+                base: s.base(),
+                weight: s.weight(),
+            })
+            .collect(),
+    }
+}
+
+fn found_of(c: &Cluster, app: &str, env: &str) -> Option<Found> {
+    let tags = tags_of(c.tags());
+    if !is_ours(&tags, app, env) {
+        return None;
+    }
+    let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a))?;
+    Some(Found {
+        address,
+        id: c.cluster_arn()?.to_string(),
+        spec: Spec::EcsCluster(spec_of(c)),
+        tags,
+        state: c.status().unwrap_or_default().to_string(),
+        attrs: [(attr::NAME, c.cluster_name().unwrap_or_default().to_string())].into(),
+    })
+}
+
+fn strategy(spec: &EcsClusterSpec) -> Vec<CapacityProviderStrategyItem> {
+    spec.default_strategy
+        .iter()
+        .filter_map(|s| {
+            CapacityProviderStrategyItem::builder()
+                .capacity_provider(&s.provider)
+                .base(s.base)
+                .weight(s.weight)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+fn insights(on: bool) -> ClusterSetting {
+    ClusterSetting::builder()
+        .name(ClusterSettingName::ContainerInsights)
+        .value(if on { "enabled" } else { "disabled" })
+        .build()
+}
+
+/// `CreateCluster` is idempotent for a cluster of the same name (ECS returns the existing one),
+/// so a retried create makes no second cluster; an existing cluster that is not ours (tags) is
+/// an error.
+async fn create(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    spec: &EcsClusterSpec,
+    tags: &Tags,
+) -> Result<String, Error> {
+    let region = address.region();
+    let client: aws_sdk_ecs::Client = ctx.clients.get(region);
+    if let Some(existing) = describe(&client, &spec.name).await? {
+        if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+            return Err(Error::Failed(format!(
+                "an ECS cluster named {} already exists in {region} and is not this environment's {address}",
+                spec.name
+            )));
+        }
+    }
+    let out = client
+        .create_cluster()
+        .cluster_name(&spec.name)
+        .settings(insights(spec.container_insights))
+        .set_capacity_providers(Some(spec.capacity_providers.clone()))
+        .set_default_capacity_provider_strategy(Some(strategy(spec)))
+        .set_tags(Some(sdk_tags(tags)))
+        .send()
+        .await
+        .op("CreateCluster")?;
+    let cluster = out.cluster().ok_or_else(|| Error::Failed("CreateCluster returned no cluster".into()))?;
+    let observed = spec_of(cluster);
+    let mut d = Diff::default();
+    let (mut want, mut have) = (spec.clone(), observed);
+    EcsCluster::normalize(&mut want);
+    EcsCluster::normalize(&mut have);
+    diff(&want, &have, &mut d);
+    update(ctx, region, spec, &d).await?;
+    ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+    Ok(cluster.cluster_arn().unwrap_or_default().to_string())
+}
+
+/// Container Insights through `UpdateCluster` (moto's `UpdateClusterSettings` is a 500; AWS
+/// takes either), the providers and strategy through `PutClusterCapacityProviders`.
+async fn update(ctx: &Ctx<'_>, region: &str, desired: &EcsClusterSpec, diff: &Diff) -> Result<(), Error> {
+    let client: aws_sdk_ecs::Client = ctx.clients.get(region);
+    if diff.has("container_insights") {
+        client
+            .update_cluster()
+            .cluster(&desired.name)
+            .settings(insights(desired.container_insights))
+            .send()
+            .await
+            .op("UpdateCluster")?;
+    }
+    if diff.has("capacity_providers") || diff.has("default_strategy") {
+        client
+            .put_cluster_capacity_providers()
+            .cluster(&desired.name)
+            .set_capacity_providers(Some(desired.capacity_providers.clone()))
+            .set_default_capacity_provider_strategy(Some(strategy(desired)))
+            .send()
+            .await
+            .op("PutClusterCapacityProviders")?;
+    }
+    Ok(())
+}

@@ -254,7 +254,8 @@ mod tests {
             d.resources
                 .iter()
                 .filter(|r| {
-                    r.address.region() == region && ["database", "service"].contains(&r.address.tier())
+                    r.address.region() == region
+                        && (r.address.tier() == "database" || r.address.kind() == "security-group")
                 })
                 .map(|r| r.address.to_string())
                 .collect()

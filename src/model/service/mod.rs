@@ -128,8 +128,8 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
     if !config.service.enabled {
         return;
     }
-    iam::roles(b, config, account);
     for region in config.region_names() {
         ecs::ecs(b, config, account, &region);
     }
+    iam::roles(b, config, account);
 }

@@ -149,18 +149,23 @@ fn a_replacement_is_created_after_the_old_one_is_deleted() {
 
 #[test]
 fn every_graph_is_acyclic() {
-    let d = desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test());
+    // With every tier on, the service tier included.
+    let on = testing::with_service;
+    let d = desired(&on(testing::config(3, NatMode::PerAz)), &crate::model::Account::test());
     let plans = [
         plan(&d, &[]),
         plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d)),
-        plan(&desired(&testing::config(1, NatMode::Single), &crate::model::Account::test()), &converged(&d)),
         plan(
-            &desired(&first_az_moved(NatMode::Single), &crate::model::Account::test()),
-            &converged(&desired(&testing::config(2, NatMode::Single), &crate::model::Account::test())),
+            &desired(&on(testing::config(1, NatMode::Single)), &crate::model::Account::test()),
+            &converged(&d),
         ),
         plan(
-            &desired(&first_az_moved(NatMode::PerAz), &crate::model::Account::test()),
-            &converged(&desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test())),
+            &desired(&on(first_az_moved(NatMode::Single)), &crate::model::Account::test()),
+            &converged(&desired(&on(testing::config(2, NatMode::Single)), &crate::model::Account::test())),
+        ),
+        plan(
+            &desired(&on(first_az_moved(NatMode::PerAz)), &crate::model::Account::test()),
+            &converged(&desired(&on(testing::config(2, NatMode::PerAz)), &crate::model::Account::test())),
         ),
     ];
     for p in &plans {
@@ -336,7 +341,8 @@ async fn a_database_is_not_replaced_without_the_allowance_even_if_the_plan_gets_
 
 #[tokio::test(start_paused = true)]
 async fn global_roles_run_first_one_region_at_a_time_unless_they_name_a_regional_resource() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d =
+        desired(&testing::with_service(testing::config(2, NatMode::PerAz)), &crate::model::Account::test());
     let p = plan(&d, &[]);
     assert!(p.changes.iter().any(|c| c.address().is_global()), "the IAM roles are planned");
     let fake = Fake::default();

@@ -14,9 +14,8 @@
 //! | `P/database/db-instance/primary` | the primary |
 //! | `S/database/db-replica/replica` | the primary's read replica in `S` |
 //!
-//! The application's group is built here because the database's rule needs it; it is the
-//! service tier's to use (see [`DatabaseOutputs`]), and its model should take it over when it
-//! lands.
+//! The application's group (`R/service/security-group/app`) belongs to the service tier
+//! (`model::service::alb`), which builds it before this tier whenever either is enabled.
 
 use std::collections::BTreeMap;
 
@@ -108,18 +107,9 @@ struct RegionParts {
 fn region_parts(b: &mut Builder, config: &Config, region: &str) -> RegionParts {
     let (app, env, db) = (&config.app, &config.env, &config.database);
     let vpc = Ref::Addr(Address::new(region, "network", "vpc", "main"));
+    // The application's group is the service tier's (`model::service::alb`); it is built before
+    // this tier, since the database's rule names it.
     let app_sg = app_security_group(region);
-    b.add(
-        app_sg.region(),
-        app_sg.tier(),
-        app_sg.name(),
-        Spec::SecurityGroup(SecurityGroupSpec {
-            vpc: vpc.clone(),
-            name: format!("{app}-{env}-app"),
-            description: format!("{app} {env}: application tasks"),
-            ingress: vec![],
-        }),
-    );
     let db_security_group = b.add(
         region,
         TIER,

@@ -205,6 +205,12 @@ pub fn desired(config: &Config, account: &Account) -> Desired {
         }
     }
     registry::registry(&mut b, config);
+    if config.service.enabled {
+        for region in config.region_names() {
+            service::alb::alb_security_group_resource(&mut b, config, &region);
+        }
+    }
+    service::alb::app_security_groups(&mut b, config);
     database::database(&mut b, config);
     service::service(&mut b, config, account);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
@@ -217,6 +223,12 @@ pub(crate) mod testing {
     use std::time::Duration;
 
     use crate::config::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig};
+
+    /// `config` with the service tier on.
+    pub fn with_service(mut config: Config) -> Config {
+        config.service.enabled = true;
+        config
+    }
 
     pub fn config(az_count: usize, nat: NatMode) -> Config {
         let region = |name: &str, cidr: &str| {
@@ -273,7 +285,8 @@ pub(crate) mod testing {
                 allow_replacement: false,
                 wait_timeout: Duration::from_secs(3600),
             },
-            service: crate::config::ServiceConfig { enabled: true, ..Default::default() },
+            // The network and data tiers' tests leave the service out; `with_service` adds it.
+            service: crate::config::ServiceConfig { enabled: false, ..Default::default() },
             tls: crate::config::TlsConfig {
                 domain_names: vec!["app.test.example.com".into()],
                 hosted_zone: Some("example.com".into()),
@@ -288,6 +301,7 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
     use crate::config::NatMode;
+    use testing::with_service;
 
     fn count(d: &Desired, kind: &str, region: &str) -> usize {
         d.resources.iter().filter(|r| r.address.kind() == kind && r.address.region() == region).count()
@@ -336,7 +350,7 @@ mod tests {
 
     #[test]
     fn every_resource_comes_after_what_it_references_and_is_tagged() {
-        let d = desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test());
+        let d = desired(&with_service(testing::config(3, NatMode::PerAz)), &crate::model::Account::test());
         let mut seen = std::collections::BTreeSet::new();
         for r in &d.resources {
             for dep in r.spec.deps() {

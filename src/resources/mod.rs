@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::cloud::{Clients, Error};
 use crate::model::{Address, Ref};
 
+pub mod acm_certificate;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_replica;
@@ -35,9 +36,12 @@ pub mod ecr_replication;
 pub mod ecr_repository;
 pub mod ecs_cluster;
 pub mod elastic_ip;
+pub mod elbv2;
 pub mod iam_policy;
 pub mod iam_role;
 pub mod internet_gateway;
+pub mod listener;
+pub mod load_balancer;
 pub mod log_group;
 pub mod nat_gateway;
 pub mod rds;
@@ -46,6 +50,7 @@ pub mod route_table;
 pub mod route_table_association;
 pub mod security_group;
 pub mod subnet;
+pub mod target_group;
 pub mod vpc;
 pub mod vpc_peering;
 
@@ -343,6 +348,10 @@ kinds! {
     IamRole => iam_role::IamRole,
     EcsCluster => ecs_cluster::EcsCluster,
     LogGroup => log_group::LogGroup,
+    AcmCertificate => acm_certificate::AcmCertificate,
+    LoadBalancer => load_balancer::LoadBalancer,
+    TargetGroup => target_group::TargetGroup,
+    Listener => listener::Listener,
 }
 
 impl Serialize for Spec {

@@ -19,9 +19,12 @@ GET /_deployer/ec2-state
 GET/POST /_deployer/model, POST /_deployer/model/reset-counts
     The realistic model of AWS (latency, throttling, faults, lost responses, a crash hook),
     all off unless DEPLOYER_EMU_* variables (or a POST) turn it on: see aws_model.py.
+DEPLOYER_EMU_HOSTED_ZONES=deployer.test
+    Public Route 53 hosted zones that exist from the start, as an account's own zone would.
 """
 
 import json
+import os
 
 import moto.server as moto_server
 
@@ -177,10 +180,29 @@ def _patch_nat_gateway_delete():
     EC2Backend.delete_nat_gateway = delete_nat_gateway
 
 
+def _create_hosted_zones():
+    """A real account has its DNS zone before anyone deploys into it; the emulator starts empty.
+    DEPLOYER_EMU_HOSTED_ZONES (comma-separated names, e.g. `deployer.test`) creates those public
+    hosted zones at startup, in the default account, as the account's own. moto.api's reset
+    forgets them like everything else."""
+    names = [n.strip() for n in os.environ.get("DEPLOYER_EMU_HOSTED_ZONES", "").split(",") if n.strip()]
+    if not names:
+        return
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.route53.models import route53_backends
+
+    backend = route53_backends[DEFAULT_ACCOUNT_ID]["global"]
+    for name in names:
+        # As the API stores them: fully qualified, with the trailing dot.
+        fqdn = name if name.endswith(".") else f"{name}."
+        backend.create_hosted_zone(fqdn, private_zone=False, caller_reference=f"deployer-emulator-{name}")
+
+
 def main():
     import moto_fixes
 
     moto_fixes.apply()
+    _create_hosted_zones()
     _patch_nat_gateway_delete()
     # After the NAT patch: the model's delete_nat_gateway wraps the EIP-releasing one.
     aws_model.install()

@@ -212,6 +212,11 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
                 .env("MOTO_ENABLE_RECORDING", "True")
                 .env("MOTO_RECORDER_FILEPATH", dir.path().join("moto_recording"))
                 .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+                // ACM issues a DNS-validated certificate after this many seconds (AWS: minutes).
+                .env("MOTO_ACM_VALIDATION_WAIT", "1")
+                // The zone the local environment's certificates are validated in, as a real
+                // account has its zone before anyone deploys.
+                .env("DEPLOYER_EMU_HOSTED_ZONES", "deployer.test")
                 .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(log)

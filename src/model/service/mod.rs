@@ -24,6 +24,7 @@
 //! | `R/release/deployment-config/main` | a custom canary or linear configuration, when configured |
 //! | `R/release/metric-alarm/<blue|green>-5xx`, `…/<blue|green>-unhealthy-hosts` | the alarms the deployment group watches: each metric on both target groups, since the colours swap roles with every release |
 
+pub(super) mod alb;
 mod ecs;
 mod iam;
 
@@ -129,6 +130,7 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
         return;
     }
     for region in config.region_names() {
+        alb::load_balancing(b, config, &region);
         ecs::ecs(b, config, account, &region);
     }
     iam::roles(b, config, account);

@@ -1,0 +1,358 @@
+//! ACM certificate: the TLS certificate of a region's load balancer, for the environment's
+//! domain names, validated by DNS, at `<region>/service/acm-certificate/main`. Not built when
+//! `[tls.certificate_arns]` names one for the region (the listeners use that one as it is).
+//!
+//! Create: `RequestCertificate` (DNS validation, an idempotency token derived from the address,
+//! tags in the request), then the validation CNAMEs ACM asks for are UPSERTed into the hosted
+//! zone `tls.hosted_zone` (found with `ListHostedZonesByName`; the deployer never creates a
+//! zone), then it waits for `ISSUED`. Every region's certificate for the same names asks for the
+//! same CNAMEs, so the UPSERT is idempotent across regions and runs.
+//!
+//! The validation records stay in the zone when a certificate is deleted: the same records
+//! validate the other regions' certificates (and their renewals), and a stale CNAME under a
+//! `_<hash>` name answers nothing. Remove them by hand once no certificate of the names exists.
+//!
+//! Discovery: one paginated `ListCertificates` (every status), then `ListTagsForCertificate`
+//! for each certificate of the region — ACM has no tag filter, so these reads grow with the
+//! certificates the account holds in the region, not with the environment — and
+//! `DescribeCertificate` for ours. A different set of names replaces the certificate; the
+//! listeners are re-pointed to the new one before the old one is deleted.
+
+use aws_sdk_acm::types::{CertificateStatus, CertificateSummary, DomainValidation, Tag, ValidationMethod};
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use serde::Serialize;
+
+use super::{
+    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+};
+use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AcmCertificateSpec {
+    /// The certificate's domain name (the first configured name).
+    pub domain_name: String,
+    /// The other names, sorted once normalised.
+    pub alternative_names: Vec<String>,
+    /// The hosted zone the validation records go into (not compared: where a record was
+    /// written is not a property of the certificate).
+    pub hosted_zone: String,
+}
+
+pub fn diff(desired: &AcmCertificateSpec, observed: &AcmCertificateSpec, d: &mut Diff) {
+    d.field("domain_name", &desired.domain_name, &observed.domain_name, Replace::Yes);
+    d.field("alternative_names", &desired.alternative_names, &observed.alternative_names, Replace::Yes);
+}
+
+pub struct AcmCertificate;
+
+impl Kind for AcmCertificate {
+    type Spec = AcmCertificateSpec;
+    const NAME: &'static str = "acm-certificate";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(_: &mut AcmCertificateSpec) -> Vec<(Role, &mut Ref)> {
+        vec![]
+    }
+    fn normalize(spec: &mut AcmCertificateSpec) {
+        // ACM lists the domain name among the alternative names too.
+        let domain = spec.domain_name.clone();
+        spec.alternative_names.retain(|n| *n != domain);
+        spec.alternative_names.sort();
+        spec.alternative_names.dedup();
+    }
+    fn diff(desired: &AcmCertificateSpec, observed: &AcmCertificateSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &AcmCertificateSpec, state: &str) -> Readiness {
+        match state {
+            "PENDING_VALIDATION" => Readiness::Busy("pending validation".into()),
+            _ => Readiness::Ready,
+        }
+    }
+    fn conflicts(_: &AcmCertificateSpec, _: &AcmCertificateSpec) -> bool {
+        // Certificates of the same names can coexist: the new one is made before the old goes.
+        false
+    }
+    fn derived_address(_: &AcmCertificateSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &AcmCertificateSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(ctx).await
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &AcmCertificateSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address, spec, tags).await
+    }
+    async fn update(
+        _: &Ctx<'_>,
+        _: &Address,
+        _: &str,
+        _: &AcmCertificateSpec,
+        _: &AcmCertificateSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        // Every compared field replaces the certificate: nothing changes in place.
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &AcmCertificateSpec) -> Result<(), Error> {
+        let client = client(ctx, address.region());
+        // A listener lets go of it a moment after it is re-pointed or deleted.
+        retry_on_codes(
+            &format!("{id} to be deletable"),
+            &["ResourceInUseException"],
+            ctx.timeout_for(AcmCertificate::NAME),
+            || async {
+                client
+                    .delete_certificate()
+                    .certificate_arn(id)
+                    .send()
+                    .await
+                    .op_or_gone("DeleteCertificate", |e| e.is_resource_not_found_exception())
+                    .map(|_| ())
+            },
+        )
+        .await
+    }
+    async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
+        let client = client(ctx, address.region());
+        let spec = describe_spec(&client, id).await?;
+        validate(ctx, address, id, &spec.hosted_zone_hint()).await
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        client(ctx, address.region())
+            .add_tags_to_certificate()
+            .certificate_arn(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("AddTagsToCertificate")?;
+        Ok(())
+    }
+}
+
+fn client(ctx: &Ctx<'_>, region: &str) -> aws_sdk_acm::Client {
+    ctx.clients.get(region)
+}
+
+fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
+}
+
+/// The certificate's names as ACM describes them.
+struct Described {
+    domain_name: String,
+    alternative_names: Vec<String>,
+}
+
+impl Described {
+    /// The zone is not recorded on the certificate; for a certificate found busy, the zone is
+    /// the one holding its domain name, looked up by the longest matching zone name.
+    fn hosted_zone_hint(&self) -> String {
+        self.domain_name.trim_start_matches("*.").to_string()
+    }
+}
+
+async fn describe_spec(client: &aws_sdk_acm::Client, arn: &str) -> Result<Described, Error> {
+    let out = client.describe_certificate().certificate_arn(arn).send().await.op("DescribeCertificate")?;
+    let c = out.certificate().ok_or_else(|| Error::Failed(format!("ACM described no certificate {arn}")))?;
+    Ok(Described {
+        domain_name: c.domain_name().unwrap_or_default().to_string(),
+        alternative_names: c.subject_alternative_names().to_vec(),
+    })
+}
+
+async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+    let client: aws_sdk_acm::Client = ctx.clients.get(&ctx.region);
+    let summaries: Vec<CertificateSummary> = client
+        .list_certificates()
+        .certificate_statuses(CertificateStatus::PendingValidation)
+        .certificate_statuses(CertificateStatus::Issued)
+        .certificate_statuses(CertificateStatus::Inactive)
+        .certificate_statuses(CertificateStatus::Expired)
+        .certificate_statuses(CertificateStatus::Failed)
+        .certificate_statuses(CertificateStatus::ValidationTimedOut)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .op("ListCertificates")?;
+    let mut found = Vec::new();
+    for s in &summaries {
+        let Some(arn) = s.certificate_arn() else { continue };
+        let tags: Tags = client
+            .list_tags_for_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .op("ListTagsForCertificate")?
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+            .collect();
+        if !super::ecs_cluster::is_ours(&tags, ctx.app, ctx.env) {
+            continue;
+        }
+        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+        let described = describe_spec(&client, arn).await?;
+        found.push(Found {
+            address,
+            id: arn.to_string(),
+            spec: Spec::AcmCertificate(AcmCertificateSpec {
+                hosted_zone: described.hosted_zone_hint(),
+                domain_name: described.domain_name,
+                alternative_names: described.alternative_names,
+            }),
+            tags,
+            state: s.status().map(|st| st.as_str().to_string()).unwrap_or_default(),
+            attrs: Default::default(),
+        });
+    }
+    Ok(found)
+}
+
+/// ACM takes up to 32 alphanumeric characters as an idempotency token: a request repeated with
+/// the same token within an hour returns the first certificate. (moto ignores the token and
+/// makes a second one; the verification round after `up` deletes such a duplicate.)
+fn idempotency_token(address: &Address) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    address.as_str().hash(&mut h);
+    format!("deployer{:016x}", h.finish())
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    spec: &AcmCertificateSpec,
+    tags: &Tags,
+) -> Result<String, Error> {
+    let client = client(ctx, address.region());
+    let out = client
+        .request_certificate()
+        .domain_name(&spec.domain_name)
+        .set_subject_alternative_names((!spec.alternative_names.is_empty()).then(|| {
+            std::iter::once(spec.domain_name.clone()).chain(spec.alternative_names.iter().cloned()).collect()
+        }))
+        .validation_method(ValidationMethod::Dns)
+        .idempotency_token(idempotency_token(address))
+        .set_tags(Some(sdk_tags(tags)))
+        .send()
+        .await
+        .op("RequestCertificate")?;
+    let arn =
+        out.certificate_arn().ok_or_else(|| Error::Failed("RequestCertificate returned no ARN".into()))?;
+    validate(ctx, address, arn, &spec.hosted_zone).await?;
+    Ok(arn.to_string())
+}
+
+/// Writes the validation records ACM asks for into the zone, then waits for `ISSUED`.
+async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) -> Result<(), Error> {
+    let client = client(ctx, address.region());
+    let timeout = ctx.timeout_for(AcmCertificate::NAME);
+    // ACM fills in the records a few seconds after the request.
+    let records = wait_until(&format!("{address}: the DNS validation records of {arn}"), timeout, || async {
+        let out =
+            client.describe_certificate().certificate_arn(arn).send().await.op("DescribeCertificate")?;
+        let options: Vec<DomainValidation> =
+            out.certificate().map(|c| c.domain_validation_options().to_vec()).unwrap_or_default();
+        let records: Vec<(String, String)> = options
+            .iter()
+            .filter_map(|o| o.resource_record())
+            .map(|r| (r.name().to_string(), r.value().to_string()))
+            .collect();
+        Ok(if !options.is_empty() && records.len() == options.len() {
+            Waited::Done(records)
+        } else {
+            Waited::NotYet("validation records not issued yet".into())
+        })
+    })
+    .await?;
+    let route53: aws_sdk_route53::Client = ctx.clients.global();
+    let zone = hosted_zone_id(&route53, zone_name).await?;
+    let mut changes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, value) in records.into_iter().filter(|r| seen.insert(r.clone())) {
+        let set = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(RrType::Cname)
+            .ttl(300)
+            .resource_records(
+                ResourceRecord::builder().value(value).build().map_err(|e| Error::Failed(e.to_string()))?,
+            )
+            .build()
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(set)
+                .build()
+                .map_err(|e| Error::Failed(e.to_string()))?,
+        );
+    }
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .map_err(|e| Error::Failed(e.to_string()))?,
+        )
+        .send()
+        .await
+        .op("ChangeResourceRecordSets")?;
+    tracing::info!("{address}: validation records written to {zone_name}; waiting for ACM to issue {arn}");
+    wait_until(&format!("{address}: certificate {arn} to be issued"), timeout, || async {
+        let out = client.describe_certificate().certificate_arn(arn).send().await.op("DescribeCertificate")?;
+        let status = out.certificate().and_then(|c| c.status()).cloned();
+        match status {
+            Some(CertificateStatus::Issued) => Ok(Waited::Done(())),
+            Some(CertificateStatus::PendingValidation) | None => Ok(Waited::NotYet("pending validation".into())),
+            Some(other) => Err(Error::Failed(format!(
+                "{address}: ACM will not issue {arn}: it is {} (check that the validation records are in {zone_name} and that the zone is the public one the names resolve in)",
+                other.as_str()
+            ))),
+        }
+    })
+    .await
+}
+
+/// The ID of the public hosted zone named `name` (or the zone holding it).
+async fn hosted_zone_id(route53: &aws_sdk_route53::Client, name: &str) -> Result<String, Error> {
+    let wanted = |n: &str| format!("{}.", n.trim_end_matches('.'));
+    // Try the name, then its parents: a certificate found busy knows only its domain name.
+    let mut candidate = name.trim_end_matches('.').to_string();
+    loop {
+        let out = route53
+            .list_hosted_zones_by_name()
+            .dns_name(&candidate)
+            .max_items(1)
+            .send()
+            .await
+            .op("ListHostedZonesByName")?;
+        if let Some(zone) = out.hosted_zones().iter().find(|z| z.name() == wanted(&candidate)) {
+            if !zone.config().is_some_and(|c| c.private_zone()) {
+                return Ok(zone.id().trim_start_matches("/hostedzone/").to_string());
+            }
+        }
+        match candidate.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => candidate = parent.to_string(),
+            _ => {
+                return Err(Error::Failed(format!(
+                    "no public Route 53 hosted zone named {name} (tls.hosted_zone): the deployer writes the certificate's validation records there and never creates zones; create it, or name an existing one"
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! What the Elastic Load Balancing kinds (load balancer, target group, listener) share: tags,
+//! read in batches of 20 ARNs (the most `DescribeTags` takes), and the environment's names.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticloadbalancingv2::types::Tag;
+
+use super::{ObserveCtx, Tags, TAG_ADDRESS};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::Address;
+
+pub fn client_of(clients: &crate::cloud::Clients, region: &str) -> aws_sdk_elasticloadbalancingv2::Client {
+    clients.get(region)
+}
+
+pub fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// The tags of each of `arns`, by ARN: one `DescribeTags` per 20 ARNs.
+pub async fn tags_of(
+    client: &aws_sdk_elasticloadbalancingv2::Client,
+    arns: &[String],
+) -> Result<BTreeMap<String, Tags>, Error> {
+    let mut out = BTreeMap::new();
+    for chunk in arns.chunks(20) {
+        let described =
+            client.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.op("DescribeTags")?;
+        for d in described.tag_descriptions() {
+            let tags: Tags = d
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                .collect();
+            out.insert(d.resource_arn().unwrap_or_default().to_string(), tags);
+        }
+    }
+    Ok(out)
+}
+
+/// The environment's address in `tags`, if they say the resource is the environment's.
+pub fn address_if_ours(ctx: &ObserveCtx<'_>, tags: &Tags) -> Option<Address> {
+    if !super::ecs_cluster::is_ours(tags, ctx.app, ctx.env) {
+        return None;
+    }
+    tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a))
+}
+
+/// The part of an ARN after `marker` (`…:loadbalancer/app/x/123` → `app/x/123`): the value
+/// CloudWatch's `LoadBalancer` and `TargetGroup` dimensions take.
+pub fn arn_suffix(arn: &str, marker: &str) -> String {
+    arn.split_once(marker).map(|(_, rest)| rest.to_string()).unwrap_or_default()
+}

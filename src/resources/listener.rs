@@ -1,0 +1,322 @@
+//! Load balancer listener, three per region (the load balancer is their parent): `https` (443,
+//! TLS 1.3 policy, the certificate, forward to blue), `http` (80, a 301 redirect to HTTPS:443)
+//! and `test` (the test port, HTTPS, forward to green), at `<region>/service/listener/<name>`.
+//!
+//! **Who owns the forwarding.** A release through CodeDeploy swaps which target group the
+//! `https` and `test` listeners forward to (blue ↔ green). So their forward target is not drift
+//! while it is either of the environment's pair: the spec carries the pair CodeDeploy may swap
+//! between (`swappable_with`), and the diff accepts either. A forward anywhere else, or a
+//! redirect in its place, is drift that `up` repairs — and `up` puts back the configured colour
+//! only then, never undoing a release.
+//!
+//! Discovery: for each of the environment's load balancers, `DescribeListeners` and one
+//! `DescribeTags` for its listeners. ID: the listener's ARN.
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Certificate, Listener as SdkListener, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum,
+};
+use serde::Serialize;
+
+use super::elbv2::{address_if_ours, client_of, sdk_tags, tags_of};
+use super::{
+    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ListenerAction {
+    Forward {
+        target_group: Ref,
+        /// The other target group of the blue/green pair: forwarding to it is a release's doing,
+        /// not drift. `None` on observed specs.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        swappable_with: Option<Ref>,
+    },
+    Redirect {
+        protocol: String,
+        port: String,
+        status_code: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ListenerSpec {
+    pub load_balancer: Ref,
+    pub port: i32,
+    /// `HTTP` or `HTTPS`.
+    pub protocol: String,
+    pub ssl_policy: Option<String>,
+    pub certificate: Option<Ref>,
+    pub action: ListenerAction,
+}
+
+/// Whether the observed action is what the desired one allows (see the module doc).
+fn action_matches(desired: &ListenerAction, observed: &ListenerAction) -> bool {
+    match (desired, observed) {
+        (
+            ListenerAction::Forward { target_group, swappable_with },
+            ListenerAction::Forward { target_group: theirs, .. },
+        ) => theirs == target_group || Some(theirs) == swappable_with.as_ref(),
+        (d, o) => d == o,
+    }
+}
+
+pub fn diff(desired: &ListenerSpec, observed: &ListenerSpec, d: &mut Diff) {
+    d.field("load_balancer", &desired.load_balancer, &observed.load_balancer, Replace::Yes);
+    d.field("port", &desired.port, &observed.port, Replace::No);
+    d.field("protocol", &desired.protocol, &observed.protocol, Replace::No);
+    d.field("ssl_policy", &desired.ssl_policy, &observed.ssl_policy, Replace::No);
+    d.field("certificate", &desired.certificate, &observed.certificate, Replace::No);
+    if !action_matches(&desired.action, &observed.action) {
+        d.field("action", &desired.action, &observed.action, Replace::No);
+    }
+}
+
+pub struct Listener;
+
+impl Kind for Listener {
+    type Spec = ListenerSpec;
+    const NAME: &'static str = "listener";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut ListenerSpec) -> Vec<(Role, &mut Ref)> {
+        let mut refs = vec![(Role::Parent, &mut spec.load_balancer)];
+        if let Some(c) = &mut spec.certificate {
+            // ACM refuses to delete a certificate a listener uses.
+            refs.push((Role::Holds, c));
+        }
+        if let ListenerAction::Forward { target_group, swappable_with } = &mut spec.action {
+            // ELB refuses to delete a target group a listener forwards to.
+            refs.push((Role::Holds, target_group));
+            if let Some(other) = swappable_with {
+                refs.push((Role::Holds, other));
+            }
+        }
+        refs
+    }
+    fn normalize(spec: &mut ListenerSpec) {
+        // A plain-HTTP listener has no TLS policy or certificate (moto reports a default policy
+        // on it anyway; AWS reports none).
+        if spec.protocol == "HTTP" {
+            spec.ssl_policy = None;
+            spec.certificate = None;
+        }
+    }
+    fn diff(desired: &ListenerSpec, observed: &ListenerSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &ListenerSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(a: &ListenerSpec, b: &ListenerSpec) -> bool {
+        // One listener per port on a load balancer.
+        a.load_balancer == b.load_balancer && a.port == b.port
+    }
+    fn derived_address(_: &ListenerSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &ListenerSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        observe(ctx).await
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &ListenerSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address, spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        desired: &ListenerSpec,
+        _: &ListenerSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        let client = client_of(ctx.clients, address.region());
+        let mut m = client
+            .modify_listener()
+            .listener_arn(id)
+            .port(desired.port)
+            .protocol(ProtocolEnum::from(desired.protocol.as_str()))
+            .default_actions(action(ctx, &desired.action)?);
+        if let Some(policy) = &desired.ssl_policy {
+            m = m.ssl_policy(policy);
+        }
+        if let Some(cert) = &desired.certificate {
+            m = m.certificates(Certificate::builder().certificate_arn(ctx.id(cert)?).build());
+        }
+        m.send().await.op("ModifyListener")?;
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ListenerSpec) -> Result<(), Error> {
+        client_of(ctx.clients, address.region())
+            .delete_listener()
+            .listener_arn(id)
+            .send()
+            .await
+            .op_or_gone("DeleteListener", |e| e.is_listener_not_found_exception())?;
+        Ok(())
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        client_of(ctx.clients, address.region())
+            .add_tags()
+            .resource_arns(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("AddTags")?;
+        Ok(())
+    }
+}
+
+fn action(ctx: &Ctx<'_>, a: &ListenerAction) -> Result<Action, Error> {
+    Ok(match a {
+        ListenerAction::Forward { target_group, .. } => {
+            Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(ctx.id(target_group)?).build()
+        }
+        ListenerAction::Redirect { protocol, port, status_code } => Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol(protocol)
+                    .port(port)
+                    .status_code(RedirectActionStatusCodeEnum::from(status_code.as_str()))
+                    .build(),
+            )
+            .build(),
+    })
+}
+
+fn action_of(l: &SdkListener) -> ListenerAction {
+    let a = l.default_actions().first();
+    match a.and_then(|a| a.redirect_config()) {
+        Some(r) if a.and_then(|a| a.r#type()) == Some(&ActionTypeEnum::Redirect) => {
+            ListenerAction::Redirect {
+                protocol: r.protocol().unwrap_or("#{protocol}").to_string(),
+                port: r.port().unwrap_or("#{port}").to_string(),
+                status_code: r.status_code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+            }
+        }
+        _ => ListenerAction::Forward {
+            target_group: Ref::Id(a.and_then(|a| a.target_group_arn()).unwrap_or_default().to_string()),
+            swappable_with: None,
+        },
+    }
+}
+
+fn spec_of(l: &SdkListener) -> ListenerSpec {
+    ListenerSpec {
+        load_balancer: Ref::Id(l.load_balancer_arn().unwrap_or_default().to_string()),
+        port: l.port().unwrap_or_default(),
+        protocol: l.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
+        ssl_policy: l.ssl_policy().map(str::to_string),
+        certificate: l
+            .certificates()
+            .first()
+            .and_then(|c| c.certificate_arn())
+            .map(|c| Ref::Id(c.to_string())),
+        action: action_of(l),
+    }
+}
+
+async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+    let client = client_of(ctx.clients, &ctx.region);
+    let name = format!("{}-{}", ctx.app, ctx.env);
+    let lbs = match client.describe_load_balancers().names(&name).send().await {
+        Ok(out) => out.load_balancers().to_vec(),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_load_balancer_not_found_exception()) => vec![],
+        Err(e) => return Err(e).op("DescribeLoadBalancers"),
+    };
+    let mut found = Vec::new();
+    for lb in &lbs {
+        let Some(lb_arn) = lb.load_balancer_arn() else { continue };
+        let listeners: Vec<SdkListener> = client
+            .describe_listeners()
+            .load_balancer_arn(lb_arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("DescribeListeners")?;
+        let arns: Vec<String> =
+            listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
+        let tags = tags_of(&client, &arns).await?;
+        for l in &listeners {
+            let Some(arn) = l.listener_arn() else { continue };
+            let Some(tags) = tags.get(arn) else { continue };
+            let Some(address) = address_if_ours(ctx, tags) else { continue };
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::Listener(spec_of(l)),
+                tags: tags.clone(),
+                state: String::new(),
+                attrs: Default::default(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// ELB takes no token for listeners, and a load balancer has one listener per port: a create
+/// answered `DuplicateListener` (its first answer lost) takes the listener on that port if it
+/// carries this address's tag, and brings it to the spec.
+async fn create(ctx: &Ctx<'_>, address: &Address, spec: &ListenerSpec, tags: &Tags) -> Result<String, Error> {
+    let client = client_of(ctx.clients, address.region());
+    let lb = ctx.id(&spec.load_balancer)?;
+    let mut c = client
+        .create_listener()
+        .load_balancer_arn(&lb)
+        .port(spec.port)
+        .protocol(ProtocolEnum::from(spec.protocol.as_str()))
+        .default_actions(action(ctx, &spec.action)?)
+        .set_tags(Some(sdk_tags(tags)));
+    if let Some(policy) = &spec.ssl_policy {
+        c = c.ssl_policy(policy);
+    }
+    if let Some(cert) = &spec.certificate {
+        c = c.certificates(Certificate::builder().certificate_arn(ctx.id(cert)?).build());
+    }
+    let created = c.send().await.op_unless("CreateListener", |e| e.is_duplicate_listener_exception())?;
+    if let Some(arn) =
+        created.and_then(|out| out.listeners().first().and_then(|l| l.listener_arn().map(str::to_string)))
+    {
+        return Ok(arn);
+    }
+    let out = client.describe_listeners().load_balancer_arn(&lb).send().await.op("DescribeListeners")?;
+    let existing = out
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(spec.port))
+        .and_then(|l| l.listener_arn())
+        .ok_or_else(|| {
+            Error::Failed(format!(
+                "{address}: a listener on port {} was reported but is not there",
+                spec.port
+            ))
+        })?
+        .to_string();
+    let theirs = tags_of(&client, std::slice::from_ref(&existing)).await?;
+    if theirs.get(&existing).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
+        return Err(Error::Failed(format!(
+            "{address}: the load balancer already has a listener on port {} that is not this environment's",
+            spec.port
+        )));
+    }
+    Listener::update(ctx, address, &existing, spec, spec, &Diff::default(), tags).await?;
+    Ok(existing)
+}

@@ -35,6 +35,7 @@ pub mod ec2;
 pub mod ecr_replication;
 pub mod ecr_repository;
 pub mod ecs_cluster;
+pub mod ecs_service;
 pub mod elastic_ip;
 pub mod elbv2;
 pub mod iam_policy;
@@ -48,9 +49,12 @@ pub mod rds;
 pub mod route;
 pub mod route_table;
 pub mod route_table_association;
+pub mod scalable_target;
+pub mod scaling_policy;
 pub mod security_group;
 pub mod subnet;
 pub mod target_group;
+pub mod task_definition;
 pub mod vpc;
 pub mod vpc_peering;
 
@@ -352,6 +356,10 @@ kinds! {
     LoadBalancer => load_balancer::LoadBalancer,
     TargetGroup => target_group::TargetGroup,
     Listener => listener::Listener,
+    TaskDefinition => task_definition::TaskDefinition,
+    EcsService => ecs_service::EcsService,
+    ScalableTarget => scalable_target::ScalableTarget,
+    ScalingPolicy => scaling_policy::ScalingPolicy,
 }
 
 impl Serialize for Spec {

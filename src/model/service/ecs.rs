@@ -1,11 +1,22 @@
 //! The service tier's ECS part in one region: the cluster, the log group, the task definition,
 //! the service on the CodeDeploy controller and its auto-scaling.
 
-use super::{base_name, cluster, log_group, log_group_name, TIER};
+use std::collections::BTreeMap;
+
+use super::{
+    app_security_group, base_name, cluster, ecs_service, listener, log_group, log_group_name,
+    scalable_target, scaling_policy, target_group, task_definition, task_execution_role, task_role,
+    CONTAINER_NAME, TIER,
+};
 use crate::config::Config;
-use crate::model::{Account, Builder};
+use crate::model::{az_letter, database, Account, Address, Builder, Ref};
+use crate::resources::attr;
 use crate::resources::ecs_cluster::{EcsClusterSpec, StrategyItem};
+use crate::resources::ecs_service::EcsServiceSpec;
 use crate::resources::log_group::LogGroupSpec;
+use crate::resources::scalable_target::{self, ScalableTargetSpec};
+use crate::resources::scaling_policy::ScalingPolicySpec;
+use crate::resources::task_definition::{ContainerSpec, TaskDefinitionSpec};
 use crate::resources::Spec;
 
 pub const FARGATE: &str = "FARGATE";
@@ -30,7 +41,49 @@ pub fn default_strategy(config: &Config) -> Vec<StrategyItem> {
     items
 }
 
-pub(super) fn ecs(b: &mut Builder, config: &Config, _account: &Account, region: &str) {
+/// The image the task definition runs: the environment's repository in this region.
+pub fn image(config: &Config, account: &Account, region: &str) -> String {
+    format!(
+        "{}.dkr.ecr.{region}.amazonaws.com/{}:{}",
+        account.id, config.registry.name, config.service.image_tag
+    )
+}
+
+/// The application's container: plain variables, the database's address and, by `valueFrom`
+/// only, its credentials and the configured secrets.
+fn container(config: &Config, account: &Account, region: &str) -> ContainerSpec {
+    let s = &config.service;
+    let mut environment: BTreeMap<String, String> = s.environment.clone();
+    let mut referenced_environment = BTreeMap::new();
+    let mut secrets: BTreeMap<String, Ref> =
+        s.secrets.iter().map(|(k, v)| (k.clone(), Ref::Id(v.clone()))).collect();
+    if config.database.enabled {
+        let primary = database::primary(config);
+        environment.insert("DB_PORT".into(), config.database.port.to_string());
+        environment.insert("DB_NAME".into(), config.database.database_name.clone());
+        referenced_environment.insert("DB_HOST".into(), Ref::attr(primary.clone(), attr::ENDPOINT));
+        for (var, key) in [("DB_USERNAME", "username"), ("DB_PASSWORD", "password")] {
+            let from =
+                Ref::Attr { of: primary.clone(), attr: attr::MASTER_SECRET_ARN, suffix: format!(":{key}::") };
+            secrets.insert(var.into(), from);
+        }
+    }
+    ContainerSpec {
+        name: CONTAINER_NAME.into(),
+        image: image(config, account, region),
+        port: i32::from(s.container_port),
+        environment,
+        referenced_environment,
+        secrets,
+        health_check: s.container_health_check.clone(),
+        read_only_root_filesystem: s.read_only_root_filesystem,
+        user: s.user.clone(),
+        log_group: log_group_name(config),
+        log_region: region.to_string(),
+    }
+}
+
+pub(super) fn ecs(b: &mut Builder, config: &Config, region: &str) {
     let s = &config.service;
     let c = cluster(region);
     b.add(
@@ -54,4 +107,78 @@ pub(super) fn ecs(b: &mut Builder, config: &Config, _account: &Account, region: 
             kms_key: s.log_kms_key.get(region).cloned(),
         }),
     );
+}
+
+/// The task definition, the service and its auto-scaling (after the load balancing and the roles).
+pub(super) fn service(b: &mut Builder, config: &Config, account: &Account, region: &str) {
+    let s = &config.service;
+    let name = base_name(config);
+    b.add(
+        region,
+        TIER,
+        task_definition(region).name(),
+        Spec::TaskDefinition(TaskDefinitionSpec {
+            family: name.clone(),
+            cpu: s.cpu.to_string(),
+            memory: s.memory.to_string(),
+            cpu_architecture: s.cpu_architecture.as_str().into(),
+            execution_role: Ref::Addr(task_execution_role()),
+            task_role: Ref::Addr(task_role()),
+            container: container(config, account, region),
+        }),
+    );
+    let private_subnets: Vec<Ref> = config.regions[region]
+        .availability_zones
+        .iter()
+        .map(|az| Ref::Addr(Address::new(region, "network", "subnet", &format!("private-{}", az_letter(az)))))
+        .collect();
+    b.add(
+        region,
+        TIER,
+        ecs_service(region).name(),
+        Spec::EcsService(EcsServiceSpec {
+            name: name.clone(),
+            cluster: Ref::Addr(cluster(region)),
+            task_definition: Ref::Addr(task_definition(region)),
+            target_group: Ref::Addr(target_group(region, "blue")),
+            container_name: CONTAINER_NAME.into(),
+            container_port: i32::from(s.container_port),
+            subnets: private_subnets,
+            security_groups: vec![Ref::Addr(app_security_group(region))],
+            desired_count: i32::try_from(s.min_tasks).unwrap_or(i32::MAX),
+            health_check_grace_secs: i32::try_from(s.health_check_grace_secs).unwrap_or(i32::MAX),
+            after: Some(Ref::Addr(listener(region, "https"))),
+        }),
+    );
+    let resource_id = scalable_target::resource_id(&config.app, &config.env);
+    b.add(
+        region,
+        TIER,
+        scalable_target(region).name(),
+        Spec::ScalableTarget(ScalableTargetSpec {
+            resource_id: resource_id.clone(),
+            service: Ref::Addr(ecs_service(region)),
+            min: i32::try_from(s.min_tasks).unwrap_or(i32::MAX),
+            max: i32::try_from(s.max_tasks).unwrap_or(i32::MAX),
+        }),
+    );
+    for (metric, aws_metric, target) in [
+        ("cpu", "ECSServiceAverageCPUUtilization", s.cpu_target_percent),
+        ("memory", "ECSServiceAverageMemoryUtilization", s.memory_target_percent),
+    ] {
+        b.add(
+            region,
+            TIER,
+            scaling_policy(region, metric).name(),
+            Spec::ScalingPolicy(ScalingPolicySpec {
+                name: format!("{name}-{metric}"),
+                resource_id: resource_id.clone(),
+                target: Ref::Addr(scalable_target(region)),
+                metric: aws_metric.into(),
+                target_value: f64::from(target),
+                scale_in_cooldown_secs: i32::try_from(s.scale_in_cooldown_secs).unwrap_or(i32::MAX),
+                scale_out_cooldown_secs: i32::try_from(s.scale_out_cooldown_secs).unwrap_or(i32::MAX),
+            }),
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! `*`, except where AWS offers no resource-level permission (`ecr:GetAuthorizationToken`,
 //! Elastic Load Balancing's `Describe*`).
 
-use super::{base_name, codedeploy_role, iam_path, log_group, task_execution_role, task_role, IAM_TIER};
+use super::{
+    base_name, codedeploy_role, ecs_service, iam_path, log_group, task_execution_role, task_role, IAM_TIER,
+};
 use crate::config::Config;
 use crate::model::{database, registry, Account, Builder, Ref};
 use crate::resources::attr;
@@ -104,7 +106,8 @@ pub fn codedeploy_policy(config: &Config, account: &Account) -> PolicyDocument {
                 "ecs:DeleteTaskSet",
             ],
             [
-                per_region(&|r| account.arn("ecs", r, &format!("service/{name}/{name}"))),
+                // The services are ours, and a service's ID is its ARN.
+                regions.iter().map(|r| Ref::Addr(ecs_service(r))).collect(),
                 per_region(&|r| account.arn("ecs", r, &format!("task-set/{name}/{name}/*"))),
             ]
             .concat(),

@@ -131,7 +131,10 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
     }
     for region in config.region_names() {
         alb::load_balancing(b, config, &region);
-        ecs::ecs(b, config, account, &region);
+        ecs::ecs(b, config, &region);
     }
     iam::roles(b, config, account);
+    for region in config.region_names() {
+        ecs::service(b, config, account, &region);
+    }
 }

@@ -1,0 +1,349 @@
+//! ECS service `{app}-{env}` in the cluster, on the CodeDeploy deployment controller, at
+//! `<region>/service/ecs-service/app`: the first task definition revision, the blue target
+//! group, the private subnets and the application's security group (no public IP), a
+//! health-check grace period, tags propagated from the service, the cluster's default capacity
+//! provider strategy.
+//!
+//! **Who owns what.** On a `CODE_DEPLOY` service, AWS refuses `UpdateService` of the task
+//! definition, the load balancers and the network configuration: those change only through a
+//! deployment. So the task definition and the target group are the releases' (CodeDeploy moves
+//! the service between blue and green, and to each new revision) and are not compared; the
+//! desired count is auto-scaling's (set once, at creation, to `min_tasks`) and is not compared
+//! either; a changed subnet or security group list replaces the service (there is no other way
+//! to change it outside a release). `up` only ever updates the grace period in place, which AWS
+//! allows; the emulator is made to refuse the rest the way AWS does (`moto_fixes.py`).
+//!
+//! Discovery: one `DescribeServices` of the known name in the cluster, with tags. ID: its ARN;
+//! attribute `name`.
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, DeploymentController, DeploymentControllerType, LoadBalancer,
+    NetworkConfiguration, PropagateTags, Service as SdkService,
+};
+use serde::Serialize;
+
+use super::ecs_cluster::{is_ours, sdk_tags, tags_of};
+use super::{
+    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    TAG_ADDRESS,
+};
+use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EcsServiceSpec {
+    pub name: String,
+    pub cluster: Ref,
+    /// The first revision; afterwards the releases' (not compared).
+    pub task_definition: Ref,
+    /// The blue target group at creation; afterwards CodeDeploy's (not compared).
+    pub target_group: Ref,
+    pub container_name: String,
+    pub container_port: i32,
+    /// Sorted once normalised.
+    pub subnets: Vec<Ref>,
+    pub security_groups: Vec<Ref>,
+    /// Set at creation; afterwards auto-scaling's (not compared).
+    pub desired_count: i32,
+    pub health_check_grace_secs: i32,
+    /// The HTTPS listener: AWS refuses a service whose target group no load balancer uses, so
+    /// the service is created after it. Ordering only (not compared).
+    pub after: Option<Ref>,
+}
+
+pub fn diff(desired: &EcsServiceSpec, observed: &EcsServiceSpec, d: &mut Diff) {
+    d.field("name", &desired.name, &observed.name, Replace::Yes);
+    d.field("cluster", &desired.cluster, &observed.cluster, Replace::Yes);
+    d.field("container_name", &desired.container_name, &observed.container_name, Replace::Yes);
+    d.field("container_port", &desired.container_port, &observed.container_port, Replace::Yes);
+    d.field("subnets", &desired.subnets, &observed.subnets, Replace::Yes);
+    d.field("security_groups", &desired.security_groups, &observed.security_groups, Replace::Yes);
+    d.field(
+        "health_check_grace_secs",
+        &desired.health_check_grace_secs,
+        &observed.health_check_grace_secs,
+        Replace::No,
+    );
+}
+
+pub struct EcsService;
+
+impl Kind for EcsService {
+    type Spec = EcsServiceSpec;
+    const NAME: &'static str = "ecs-service";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut EcsServiceSpec) -> Vec<(Role, &mut Ref)> {
+        let mut refs = vec![
+            (Role::Parent, &mut spec.cluster),
+            (Role::Points, &mut spec.task_definition),
+            (Role::Holds, &mut spec.target_group),
+        ];
+        refs.extend(spec.subnets.iter_mut().map(|r| (Role::Points, r)));
+        refs.extend(spec.security_groups.iter_mut().map(|r| (Role::Holds, r)));
+        if let Some(after) = &mut spec.after {
+            refs.push((Role::Points, after));
+        }
+        refs
+    }
+    fn normalize(spec: &mut EcsServiceSpec) {
+        spec.subnets.sort();
+        spec.security_groups.sort();
+    }
+    fn diff(desired: &EcsServiceSpec, observed: &EcsServiceSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &EcsServiceSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(a: &EcsServiceSpec, b: &EcsServiceSpec) -> bool {
+        a.name == b.name && a.cluster == b.cluster
+    }
+    fn derived_address(_: &EcsServiceSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &EcsServiceSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
+        let name = format!("{}-{}", ctx.app, ctx.env);
+        let Some(s) = describe(&client, &name, &name).await? else { return Ok(vec![]) };
+        let tags = tags_of(s.tags());
+        if !is_ours(&tags, ctx.app, ctx.env) {
+            return Ok(vec![]);
+        }
+        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { return Ok(vec![]) };
+        Ok(vec![Found {
+            address,
+            id: s.service_arn().unwrap_or_default().to_string(),
+            spec: Spec::EcsService(spec_of(&s)),
+            tags,
+            state: s.status().unwrap_or_default().to_string(),
+            attrs: [(attr::NAME, name)].into(),
+        }])
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &EcsServiceSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        create(ctx, address, spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        desired: &EcsServiceSpec,
+        _: &EcsServiceSpec,
+        diff: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        if diff.has("health_check_grace_secs") {
+            let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+            client
+                .update_service()
+                .cluster(ctx.id(&desired.cluster)?)
+                .service(&desired.name)
+                .health_check_grace_period_seconds(desired.health_check_grace_secs)
+                .send()
+                .await
+                .op("UpdateService")?;
+        }
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &EcsServiceSpec) -> Result<(), Error> {
+        delete(ctx, address, id).await
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+        client
+            .tag_resource()
+            .resource_arn(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("TagResource")?;
+        Ok(())
+    }
+}
+
+/// The service, unless it does not exist or is deleted (`INACTIVE`; `DRAINING` counts as there).
+async fn describe(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<SdkService>, Error> {
+    let out = client
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out.services().iter().find(|s| s.status() != Some("INACTIVE")).cloned()),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_cluster_not_found_exception()) => Ok(None),
+        Err(e) => Err(e).op("DescribeServices"),
+    }
+}
+
+fn spec_of(s: &SdkService) -> EcsServiceSpec {
+    let lb = s.load_balancers().first();
+    let net = s.network_configuration().and_then(|n| n.awsvpc_configuration());
+    EcsServiceSpec {
+        name: s.service_name().unwrap_or_default().to_string(),
+        cluster: Ref::Id(s.cluster_arn().unwrap_or_default().to_string()),
+        task_definition: Ref::Id(s.task_definition().unwrap_or_default().to_string()),
+        target_group: Ref::Id(lb.and_then(|l| l.target_group_arn()).unwrap_or_default().to_string()),
+        container_name: lb.and_then(|l| l.container_name()).unwrap_or_default().to_string(),
+        container_port: lb.and_then(|l| l.container_port()).unwrap_or_default(),
+        subnets: net.map(|n| n.subnets().iter().map(|s| Ref::Id(s.clone())).collect()).unwrap_or_default(),
+        security_groups: net
+            .map(|n| n.security_groups().iter().map(|s| Ref::Id(s.clone())).collect())
+            .unwrap_or_default(),
+        desired_count: s.desired_count(),
+        health_check_grace_secs: s.health_check_grace_period_seconds().unwrap_or(0),
+        after: None,
+    }
+}
+
+/// A client token derived from the address (ECS: up to 36 ASCII characters): a create retried
+/// after its answer was lost returns the same service.
+fn client_token(address: &Address) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    address.as_str().hash(&mut h);
+    format!("deployer-{:016x}", h.finish())
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    spec: &EcsServiceSpec,
+    tags: &Tags,
+) -> Result<String, Error> {
+    let region = address.region();
+    let client: aws_sdk_ecs::Client = ctx.clients.get(region);
+    let cluster = ctx.id(&spec.cluster)?;
+    if let Some(existing) = describe(&client, &cluster, &spec.name).await? {
+        if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+            return Err(Error::Failed(format!(
+                "a service named {} already exists in the cluster and is not this environment's {address}",
+                spec.name
+            )));
+        }
+        return Ok(existing.service_arn().unwrap_or_default().to_string());
+    }
+    let subnets = spec.subnets.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
+    let groups = spec.security_groups.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
+    let network = AwsVpcConfiguration::builder()
+        .set_subnets(Some(subnets))
+        .set_security_groups(Some(groups))
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    // ECS refuses a role IAM created a moment ago ("unable to assume the role") until IAM's
+    // change reaches it: that refusal is retried within the wait bound.
+    let created = wait_until(
+        &format!("{address}: ECS to accept the service"),
+        ctx.timeout_for(EcsService::NAME),
+        || async {
+            let out = client
+                .create_service()
+                .cluster(&cluster)
+                .service_name(&spec.name)
+                .task_definition(ctx.id(&spec.task_definition)?)
+                .load_balancers(
+                    LoadBalancer::builder()
+                        .target_group_arn(ctx.id(&spec.target_group)?)
+                        .container_name(&spec.container_name)
+                        .container_port(spec.container_port)
+                        .build(),
+                )
+                .desired_count(spec.desired_count)
+                .deployment_controller(
+                    DeploymentController::builder()
+                        .r#type(DeploymentControllerType::CodeDeploy)
+                        .build()
+                        .map_err(|e| Error::Failed(e.to_string()))?,
+                )
+                .network_configuration(
+                    NetworkConfiguration::builder().awsvpc_configuration(network.clone()).build(),
+                )
+                .health_check_grace_period_seconds(spec.health_check_grace_secs)
+                .propagate_tags(PropagateTags::Service)
+                .enable_ecs_managed_tags(true)
+                .client_token(client_token(address))
+                .set_tags(Some(sdk_tags(tags)))
+                .send()
+                .await;
+            match out {
+                Ok(out) => Ok(Waited::Done(out)),
+                Err(e)
+                    if e.as_service_error().is_some_and(|s| {
+                        s.is_invalid_parameter_exception() && e.to_string().contains("assume the role")
+                    }) =>
+                {
+                    Ok(Waited::NotYet("the new role is not visible to ECS yet".into()))
+                }
+                Err(e) => Err(e).op("CreateService"),
+            }
+        },
+    )
+    .await?;
+    let arn = created
+        .service()
+        .and_then(|s| s.service_arn())
+        .ok_or_else(|| Error::Failed("CreateService returned no service".into()))?;
+    ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+    Ok(arn.to_string())
+}
+
+/// Scales the service to zero, deletes it, and waits until ECS reports it `INACTIVE`, so the
+/// cluster can go after it.
+async fn delete(ctx: &Ctx<'_>, address: &Address, arn: &str) -> Result<(), Error> {
+    let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+    // `…:service/<cluster>/<name>`.
+    let mut parts = arn.rsplit('/');
+    let (name, cluster) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let gone = |e: &aws_sdk_ecs::operation::update_service::UpdateServiceError| {
+        e.is_service_not_found_exception()
+            || e.is_service_not_active_exception()
+            || e.is_cluster_not_found_exception()
+    };
+    match client
+        .update_service()
+        .cluster(cluster)
+        .service(name)
+        .desired_count(0)
+        .send()
+        .await
+        .op_or_gone("UpdateService", gone)
+    {
+        Err(e) if e.is_not_found() => return Ok(()),
+        other => other.map(|_| ())?,
+    }
+    client
+        .delete_service()
+        .cluster(cluster)
+        .service(name)
+        .force(true)
+        .send()
+        .await
+        .op_or_gone("DeleteService", |e| {
+            e.is_service_not_found_exception() || e.is_cluster_not_found_exception()
+        })?;
+    wait_until(&format!("{address} to be deleted"), ctx.timeout_for(EcsService::NAME), || async {
+        Ok(match describe(&client, cluster, name).await? {
+            None => Waited::Done(()),
+            Some(s) => Waited::NotYet(s.status().unwrap_or("draining").to_lowercase()),
+        })
+    })
+    .await
+}

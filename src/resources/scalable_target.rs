@@ -1,0 +1,148 @@
+//! Application Auto Scaling target: the service's desired count between `min_tasks` and
+//! `max_tasks`, at `<region>/service/scalable-target/app` (namespace `ecs`, resource ID
+//! `service/<cluster>/<service>`, dimension `ecs:service:DesiredCount`).
+//!
+//! Not tagged: found by its resource ID, which names the environment's cluster and service and
+//! so is the environment's alone. Discovery: one `DescribeScalableTargets` of that ID. ID: the
+//! resource ID.
+
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+use serde::Serialize;
+
+use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScalableTargetSpec {
+    /// `service/<cluster>/<service>`.
+    pub resource_id: String,
+    /// The service, for ordering: the target is registered after it and removed before it.
+    pub service: Ref,
+    pub min: i32,
+    pub max: i32,
+}
+
+/// `service/<cluster>/<service>` for the environment's service.
+pub fn resource_id(app: &str, env: &str) -> String {
+    format!("service/{app}-{env}/{app}-{env}")
+}
+
+pub(crate) fn client(
+    clients: &crate::cloud::Clients,
+    region: &str,
+) -> aws_sdk_applicationautoscaling::Client {
+    clients.get(region)
+}
+
+pub struct ScalableTarget;
+
+impl Kind for ScalableTarget {
+    type Spec = ScalableTargetSpec;
+    const NAME: &'static str = "scalable-target";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = false;
+
+    fn refs(spec: &mut ScalableTargetSpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.service)]
+    }
+    fn normalize(_: &mut ScalableTargetSpec) {}
+    fn diff(desired: &ScalableTargetSpec, observed: &ScalableTargetSpec, d: &mut Diff) {
+        d.field("resource_id", &desired.resource_id, &observed.resource_id, Replace::Yes);
+        d.field("min", &desired.min, &observed.min, Replace::No);
+        d.field("max", &desired.max, &observed.max, Replace::No);
+    }
+    fn readiness(_: &ScalableTargetSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(a: &ScalableTargetSpec, b: &ScalableTargetSpec) -> bool {
+        a.resource_id == b.resource_id
+    }
+    fn derived_address(_: &ScalableTargetSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &ScalableTargetSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        let id = resource_id(ctx.app, ctx.env);
+        let out = client(ctx.clients, &ctx.region)
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .op("DescribeScalableTargets")?;
+        Ok(out
+            .scalable_targets()
+            .iter()
+            .map(|t| Found {
+                address: crate::model::service::scalable_target(&ctx.region),
+                id: t.resource_id().to_string(),
+                spec: Spec::ScalableTarget(ScalableTargetSpec {
+                    resource_id: t.resource_id().to_string(),
+                    service: Ref::Addr(crate::model::service::ecs_service(&ctx.region)),
+                    min: t.min_capacity(),
+                    max: t.max_capacity(),
+                }),
+                tags: Tags::new(),
+                state: String::new(),
+                attrs: Default::default(),
+            })
+            .collect())
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &ScalableTargetSpec,
+        _: &Tags,
+    ) -> Result<String, Error> {
+        register(ctx, address.region(), spec).await?;
+        Ok(spec.resource_id.clone())
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        desired: &ScalableTargetSpec,
+        _: &ScalableTargetSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        register(ctx, address.region(), desired).await
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ScalableTargetSpec) -> Result<(), Error> {
+        client(ctx.clients, address.region())
+            .deregister_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .op_or_gone("DeregisterScalableTarget", |e| e.is_object_not_found_exception())?;
+        Ok(())
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
+        // Not tagged (see the module doc).
+        Ok(())
+    }
+}
+
+/// `RegisterScalableTarget` creates or updates: repeating it is harmless.
+async fn register(ctx: &Ctx<'_>, region: &str, spec: &ScalableTargetSpec) -> Result<(), Error> {
+    client(ctx.clients, region)
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&spec.resource_id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(spec.min)
+        .max_capacity(spec.max)
+        .send()
+        .await
+        .op("RegisterScalableTarget")?;
+    Ok(())
+}

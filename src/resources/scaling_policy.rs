@@ -1,0 +1,183 @@
+//! Target-tracking scaling policy on the service's desired count: average CPU
+//! (`R/service/scaling-policy/cpu`) or memory (`…/memory`) kept near a target, with scale-in and
+//! scale-out cooldowns, named `{app}-{env}-cpu|memory`.
+//!
+//! Not taggable (Application Auto Scaling policies take no tags): found by the service's
+//! resource ID and the environment's names with one `DescribeScalingPolicies`. A policy deleted
+//! by hand is missing, and `up` puts it back. ID: the policy's name.
+
+use aws_sdk_applicationautoscaling::types::{
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+    TargetTrackingScalingPolicyConfiguration,
+};
+use serde::Serialize;
+
+use super::scalable_target::{client, resource_id};
+use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScalingPolicySpec {
+    pub name: String,
+    pub resource_id: String,
+    /// The scalable target, which must exist first.
+    pub target: Ref,
+    /// `ECSServiceAverageCPUUtilization` or `ECSServiceAverageMemoryUtilization`.
+    pub metric: String,
+    pub target_value: f64,
+    pub scale_in_cooldown_secs: i32,
+    pub scale_out_cooldown_secs: i32,
+}
+
+pub struct ScalingPolicy;
+
+impl Kind for ScalingPolicy {
+    type Spec = ScalingPolicySpec;
+    const NAME: &'static str = "scaling-policy";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = false;
+
+    fn refs(spec: &mut ScalingPolicySpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Parent, &mut spec.target)]
+    }
+    fn normalize(_: &mut ScalingPolicySpec) {}
+    fn diff(desired: &ScalingPolicySpec, observed: &ScalingPolicySpec, d: &mut Diff) {
+        d.field("name", &desired.name, &observed.name, Replace::Yes);
+        d.field("metric", &desired.metric, &observed.metric, Replace::No);
+        d.field("target_value", &desired.target_value, &observed.target_value, Replace::No);
+        d.field(
+            "scale_in_cooldown_secs",
+            &desired.scale_in_cooldown_secs,
+            &observed.scale_in_cooldown_secs,
+            Replace::No,
+        );
+        d.field(
+            "scale_out_cooldown_secs",
+            &desired.scale_out_cooldown_secs,
+            &observed.scale_out_cooldown_secs,
+            Replace::No,
+        );
+    }
+    fn readiness(_: &ScalingPolicySpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(a: &ScalingPolicySpec, b: &ScalingPolicySpec) -> bool {
+        a.name == b.name
+    }
+    fn derived_address(_: &ScalingPolicySpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &ScalingPolicySpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        let id = resource_id(ctx.app, ctx.env);
+        let prefix = format!("{}-{}-", ctx.app, ctx.env);
+        let out = client(ctx.clients, &ctx.region)
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .op("DescribeScalingPolicies")?;
+        let mut found = Vec::new();
+        for p in out.scaling_policies() {
+            let Some(metric_name) = p.policy_name().strip_prefix(&prefix) else { continue };
+            let Some(config) = p.target_tracking_scaling_policy_configuration() else { continue };
+            found.push(Found {
+                address: crate::model::service::scaling_policy(&ctx.region, metric_name),
+                id: p.policy_name().to_string(),
+                spec: Spec::ScalingPolicy(ScalingPolicySpec {
+                    name: p.policy_name().to_string(),
+                    resource_id: p.resource_id().to_string(),
+                    target: Ref::Addr(crate::model::service::scalable_target(&ctx.region)),
+                    metric: config
+                        .predefined_metric_specification()
+                        .map(|m| m.predefined_metric_type().as_str().to_string())
+                        .unwrap_or_default(),
+                    target_value: config.target_value(),
+                    scale_in_cooldown_secs: config.scale_in_cooldown().unwrap_or(0),
+                    scale_out_cooldown_secs: config.scale_out_cooldown().unwrap_or(0),
+                }),
+                tags: Tags::new(),
+                state: String::new(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &ScalingPolicySpec,
+        _: &Tags,
+    ) -> Result<String, Error> {
+        put(ctx, address.region(), spec).await?;
+        Ok(spec.name.clone())
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        desired: &ScalingPolicySpec,
+        _: &ScalingPolicySpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        put(ctx, address.region(), desired).await
+    }
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        observed: &ScalingPolicySpec,
+    ) -> Result<(), Error> {
+        client(ctx.clients, address.region())
+            .delete_scaling_policy()
+            .policy_name(id)
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&observed.resource_id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .op_or_gone("DeleteScalingPolicy", |e| e.is_object_not_found_exception())?;
+        Ok(())
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
+        // Not taggable (see the module doc).
+        Ok(())
+    }
+}
+
+/// `PutScalingPolicy` creates or replaces the policy of that name: repeating it is harmless.
+async fn put(ctx: &Ctx<'_>, region: &str, spec: &ScalingPolicySpec) -> Result<(), Error> {
+    let config = TargetTrackingScalingPolicyConfiguration::builder()
+        .target_value(spec.target_value)
+        .predefined_metric_specification(
+            PredefinedMetricSpecification::builder()
+                .predefined_metric_type(MetricType::from(spec.metric.as_str()))
+                .build()
+                .map_err(|e| Error::Failed(e.to_string()))?,
+        )
+        .scale_in_cooldown(spec.scale_in_cooldown_secs)
+        .scale_out_cooldown(spec.scale_out_cooldown_secs)
+        .build()
+        .map_err(|e| Error::Failed(e.to_string()))?;
+    client(ctx.clients, region)
+        .put_scaling_policy()
+        .policy_name(&spec.name)
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&spec.resource_id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(config)
+        .send()
+        .await
+        .op("PutScalingPolicy")?;
+    Ok(())
+}

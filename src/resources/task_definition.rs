@@ -1,0 +1,383 @@
+//! ECS task definition (family `{app}-{env}`), at `<region>/service/task-definition/app`:
+//! Fargate, `awsvpc`, the task size and CPU architecture, the execution and task roles, and the
+//! one application container: the image `<repository URI>:<tag>`, its port, awslogs logging,
+//! plain environment variables, secrets by `valueFrom` only (the database's master secret's JSON
+//! keys and the secrets named in `[service.secrets]`), a health check, a read-only root file
+//! system and a non-root user.
+//!
+//! Task definitions are immutable revisions. The spec is compared with the family's latest
+//! ACTIVE revision, on the fields the deployer sets (AWS's defaults for the others are not read),
+//! so an unchanged definition registers nothing. A change registers a new revision: an update
+//! whose plan says "new revision registered; released by the next release" — on a service under
+//! the CodeDeploy controller a revision reaches the tasks only through a deployment, never by
+//! `UpdateService`. Older revisions stay ACTIVE: a rollback deploys them. `destroy` deregisters
+//! every ACTIVE revision of the family.
+//!
+//! Discovery: one `DescribeTaskDefinition` of the family (its latest ACTIVE revision, with tags).
+//! ID: the revision's ARN; attribute `family`.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, CpuArchitecture, HealthCheck, KeyValuePair, LogConfiguration,
+    LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret,
+    TaskDefinition as SdkTaskDefinition, TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
+};
+use serde::Serialize;
+
+use super::ecs_cluster::{is_ours, sdk_tags, tags_of};
+use super::{
+    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    TAG_ADDRESS,
+};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+/// The environment variables whose value is a reference (an attribute of another resource).
+pub const REFERENCED_ENV: &[&str] = &["DB_HOST"];
+
+pub const UPDATE_NOTE: &str = "new revision registered; released by the next release";
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub port: i32,
+    /// Plain values.
+    pub environment: BTreeMap<String, String>,
+    /// Values that are attributes of other resources (`DB_HOST`: the database's endpoint); kept
+    /// apart so that a plain value is never mistaken for a reference.
+    pub referenced_environment: BTreeMap<String, Ref>,
+    /// Variable → `valueFrom` (a secret's ARN with a JSON key, or a secret's name).
+    pub secrets: BTreeMap<String, Ref>,
+    pub health_check: Vec<String>,
+    pub read_only_root_filesystem: bool,
+    pub user: Option<String>,
+    pub log_group: String,
+    pub log_region: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskDefinitionSpec {
+    pub family: String,
+    pub cpu: String,
+    pub memory: String,
+    pub cpu_architecture: String,
+    pub execution_role: Ref,
+    pub task_role: Ref,
+    pub container: ContainerSpec,
+}
+
+pub fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut Diff) {
+    d.field("family", &desired.family, &observed.family, Replace::Yes);
+    d.field("cpu", &desired.cpu, &observed.cpu, Replace::No);
+    d.field("memory", &desired.memory, &observed.memory, Replace::No);
+    d.field("cpu_architecture", &desired.cpu_architecture, &observed.cpu_architecture, Replace::No);
+    d.field("execution_role", &desired.execution_role, &observed.execution_role, Replace::No);
+    d.field("task_role", &desired.task_role, &observed.task_role, Replace::No);
+    d.field("container", &desired.container, &observed.container, Replace::No);
+    if !d.is_empty() {
+        d.note(UPDATE_NOTE);
+    }
+}
+
+pub struct TaskDefinition;
+
+impl Kind for TaskDefinition {
+    type Spec = TaskDefinitionSpec;
+    const NAME: &'static str = "task-definition";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut TaskDefinitionSpec) -> Vec<(Role, &mut Ref)> {
+        let mut refs = vec![(Role::Points, &mut spec.execution_role), (Role::Points, &mut spec.task_role)];
+        refs.extend(spec.container.referenced_environment.values_mut().map(|r| (Role::Points, r)));
+        refs.extend(spec.container.secrets.values_mut().map(|r| (Role::Points, r)));
+        refs
+    }
+    fn normalize(_: &mut TaskDefinitionSpec) {}
+    fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut Diff) {
+        diff(desired, observed, d)
+    }
+    fn readiness(_: &TaskDefinitionSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(_: &TaskDefinitionSpec, _: &TaskDefinitionSpec) -> bool {
+        false
+    }
+    fn derived_address(_: &TaskDefinitionSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &TaskDefinitionSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
+        let family = format!("{}-{}", ctx.app, ctx.env);
+        let Some((td, tags)) = describe(&client, &family).await? else { return Ok(vec![]) };
+        if !is_ours(&tags, ctx.app, ctx.env) {
+            return Ok(vec![]);
+        }
+        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { return Ok(vec![]) };
+        Ok(vec![Found {
+            address,
+            id: td.task_definition_arn().unwrap_or_default().to_string(),
+            spec: Spec::TaskDefinition(spec_of(&td)),
+            tags,
+            state: format!("revision {}", td.revision()),
+            attrs: [(attr::NAME, family)].into(),
+        }])
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &TaskDefinitionSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        register(ctx, address, spec, tags).await
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        _: &str,
+        desired: &TaskDefinitionSpec,
+        _: &TaskDefinitionSpec,
+        diff: &Diff,
+        tags: &Tags,
+    ) -> Result<(), Error> {
+        // Only the tags differ: a new revision would be a change to the tasks for nothing.
+        if diff.fields.iter().all(|f| f.field.starts_with("tags.")) {
+            return Ok(());
+        }
+        let arn = register(ctx, address, desired, tags).await?;
+        // What references the definition from now on is the new revision.
+        ctx.ids.insert(address.clone(), arn);
+        Ok(())
+    }
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        observed: &TaskDefinitionSpec,
+    ) -> Result<(), Error> {
+        deregister_all(ctx, address.region(), id, &observed.family).await
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+        client
+            .tag_resource()
+            .resource_arn(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("TagResource")?;
+        Ok(())
+    }
+}
+
+/// The family's latest ACTIVE revision and its tags; `None` when the family has none.
+async fn describe(
+    client: &aws_sdk_ecs::Client,
+    family: &str,
+) -> Result<Option<(SdkTaskDefinition, Tags)>, Error> {
+    let out = client
+        .describe_task_definition()
+        .task_definition(family)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out
+            .task_definition()
+            .filter(|td| td.status() == Some(&TaskDefinitionStatus::Active))
+            .map(|td| (td.clone(), tags_of(out.tags())))),
+        // ECS answers a family with no revision with a ClientException.
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_client_exception()) => Ok(None),
+        Err(e) => Err(e).op("DescribeTaskDefinition"),
+    }
+}
+
+fn spec_of(td: &SdkTaskDefinition) -> TaskDefinitionSpec {
+    let c = td.container_definitions().first();
+    let mut environment = BTreeMap::new();
+    let mut referenced_environment = BTreeMap::new();
+    for kv in c.map(|c| c.environment()).unwrap_or_default() {
+        let (Some(name), Some(value)) = (kv.name(), kv.value()) else { continue };
+        if REFERENCED_ENV.contains(&name) {
+            referenced_environment.insert(name.to_string(), Ref::Id(value.to_string()));
+        } else {
+            environment.insert(name.to_string(), value.to_string());
+        }
+    }
+    let log = c
+        .and_then(|c| c.log_configuration())
+        .map(|l| l.options().cloned().unwrap_or_default())
+        .unwrap_or_default();
+    TaskDefinitionSpec {
+        family: td.family().unwrap_or_default().to_string(),
+        cpu: td.cpu().unwrap_or_default().to_string(),
+        memory: td.memory().unwrap_or_default().to_string(),
+        cpu_architecture: td
+            .runtime_platform()
+            .and_then(|p| p.cpu_architecture())
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| "X86_64".into()),
+        execution_role: Ref::Id(td.execution_role_arn().unwrap_or_default().to_string()),
+        task_role: Ref::Id(td.task_role_arn().unwrap_or_default().to_string()),
+        container: ContainerSpec {
+            name: c.and_then(|c| c.name()).unwrap_or_default().to_string(),
+            image: c.and_then(|c| c.image()).unwrap_or_default().to_string(),
+            port: c
+                .and_then(|c| c.port_mappings().first())
+                .and_then(|p| p.container_port())
+                .unwrap_or_default(),
+            environment,
+            referenced_environment,
+            secrets: c
+                .map(|c| c.secrets())
+                .unwrap_or_default()
+                .iter()
+                .map(|s| (s.name().to_string(), Ref::Id(s.value_from().to_string())))
+                .collect(),
+            health_check: c.and_then(|c| c.health_check()).map(|h| h.command().to_vec()).unwrap_or_default(),
+            read_only_root_filesystem: c.and_then(|c| c.readonly_root_filesystem()).unwrap_or(false),
+            user: c.and_then(|c| c.user()).map(str::to_string),
+            log_group: log.get("awslogs-group").cloned().unwrap_or_default(),
+            log_region: log.get("awslogs-region").cloned().unwrap_or_default(),
+        },
+    }
+}
+
+/// Registers a revision, tagged. `RegisterTaskDefinition` takes no idempotency token: a
+/// register whose answer was lost and that the SDK retried makes two identical revisions, the
+/// latest of which matches the spec, so the next plan is empty and nothing is lost.
+async fn register(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    spec: &TaskDefinitionSpec,
+    tags: &Tags,
+) -> Result<String, Error> {
+    let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+    let c = &spec.container;
+    let mut environment = Vec::new();
+    for (name, value) in &c.environment {
+        environment.push(KeyValuePair::builder().name(name).value(value).build());
+    }
+    for (name, value) in &c.referenced_environment {
+        environment.push(KeyValuePair::builder().name(name).value(ctx.id(value)?).build());
+    }
+    let secrets = c
+        .secrets
+        .iter()
+        .map(|(name, from)| {
+            Ok(Secret::builder()
+                .name(name)
+                .value_from(ctx.id(from)?)
+                .build()
+                .map_err(|e| Error::Failed(e.to_string()))?)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let container = ContainerDefinition::builder()
+        .name(&c.name)
+        .image(&c.image)
+        .essential(true)
+        .port_mappings(PortMapping::builder().container_port(c.port).protocol(TransportProtocol::Tcp).build())
+        .set_environment(Some(environment))
+        .set_secrets(Some(secrets))
+        .set_health_check(if c.health_check.is_empty() {
+            None
+        } else {
+            Some(
+                HealthCheck::builder()
+                    .set_command(Some(c.health_check.clone()))
+                    .interval(30)
+                    .timeout(5)
+                    .retries(3)
+                    .start_period(60)
+                    .build()
+                    .map_err(|e| Error::Failed(e.to_string()))?,
+            )
+        })
+        .readonly_root_filesystem(c.read_only_root_filesystem)
+        .set_user(c.user.clone())
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", &c.log_group)
+                .options("awslogs-region", &c.log_region)
+                .options("awslogs-stream-prefix", "app")
+                .build()
+                .map_err(|e| Error::Failed(e.to_string()))?,
+        )
+        .build();
+    let out = client
+        .register_task_definition()
+        .family(&spec.family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu(&spec.cpu)
+        .memory(&spec.memory)
+        .runtime_platform(
+            RuntimePlatform::builder()
+                .operating_system_family(OsFamily::Linux)
+                .cpu_architecture(CpuArchitecture::from(spec.cpu_architecture.as_str()))
+                .build(),
+        )
+        .execution_role_arn(ctx.id(&spec.execution_role)?)
+        .task_role_arn(ctx.id(&spec.task_role)?)
+        .container_definitions(container)
+        .set_tags(Some(sdk_tags(tags)))
+        .send()
+        .await
+        .op("RegisterTaskDefinition")?;
+    ctx.ids.set_attr(address, attr::NAME, spec.family.clone());
+    out.task_definition()
+        .and_then(|td| td.task_definition_arn())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Failed("RegisterTaskDefinition returned no ARN".into()))
+}
+
+/// Deregisters every ACTIVE revision of the family (only this family: a prefix also lists
+/// `<family>2`'s).
+async fn deregister_all(ctx: &Ctx<'_>, region: &str, id: &str, family: &str) -> Result<(), Error> {
+    let client: aws_sdk_ecs::Client = ctx.clients.get(region);
+    let family = if family.is_empty() { family_of(id) } else { family.to_string() };
+    let arns: Vec<String> = client
+        .list_task_definitions()
+        .family_prefix(&family)
+        .status(TaskDefinitionStatus::Active)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .op("ListTaskDefinitions")?;
+    for arn in arns.iter().filter(|a| family_of(a) == family) {
+        client
+            .deregister_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .op_or_gone("DeregisterTaskDefinition", |e| e.is_client_exception())?;
+    }
+    Ok(())
+}
+
+/// `…:task-definition/<family>:<revision>` → `<family>`.
+fn family_of(arn: &str) -> String {
+    let tail = arn.rsplit_once(":task-definition/").map_or(arn, |(_, t)| t);
+    tail.rsplit_once(':').map_or(tail, |(f, _)| f).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_is_read_from_a_revision_arn() {
+        assert_eq!(family_of("arn:aws:ecs:us-east-1:1:task-definition/webapp-prod:12"), "webapp-prod");
+    }
+}

@@ -145,7 +145,14 @@ pub fn codedeploy_policy(config: &Config, account: &Account) -> PolicyDocument {
     ])
 }
 
-pub(super) fn roles(b: &mut Builder, config: &Config, account: &Account) {
+/// Adds the roles at `addresses` (the task roles before the services, the CodeDeploy role,
+/// which names the services, after them).
+pub(super) fn roles(
+    b: &mut Builder,
+    config: &Config,
+    account: &Account,
+    addresses: &[crate::model::Address],
+) {
     let path = iam_path(&config.app, &config.env);
     let base = base_name(config);
     let role = |name: &str, description: String, trust: PolicyDocument, policy: Option<PolicyDocument>| {
@@ -193,7 +200,9 @@ pub(super) fn roles(b: &mut Builder, config: &Config, account: &Account) {
             ),
         ),
     ] {
-        b.add(crate::model::GLOBAL, IAM_TIER, address.name(), spec);
+        if addresses.contains(&address) {
+            b.add(crate::model::GLOBAL, IAM_TIER, address.name(), spec);
+        }
     }
 }
 

@@ -133,8 +133,9 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
         alb::load_balancing(b, config, &region);
         ecs::ecs(b, config, &region);
     }
-    iam::roles(b, config, account);
+    iam::roles(b, config, account, &[task_execution_role(), task_role()]);
     for region in config.region_names() {
         ecs::service(b, config, account, &region);
     }
+    iam::roles(b, config, account, &[codedeploy_role()]);
 }

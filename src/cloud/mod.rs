@@ -81,6 +81,8 @@ pub struct Clients {
     regions: Vec<String>,
     retries: RetryPartition,
     cache: Arc<Mutex<ClientCache>>,
+    /// The account, read once (`account`).
+    account: Arc<tokio::sync::OnceCell<crate::model::Account>>,
     pub calls: CallCounter,
 }
 
@@ -143,6 +145,7 @@ impl Clients {
             regions: regions.to_vec(),
             retries,
             cache: Arc::default(),
+            account: Arc::default(),
             calls: CallCounter::default(),
         }
     }
@@ -182,8 +185,13 @@ impl Clients {
         &self.regions[0]
     }
 
-    /// The account (and partition) the credentials act in: one STS `GetCallerIdentity`.
+    /// The account (and partition) the credentials act in: one STS `GetCallerIdentity`, the
+    /// first time it is asked for.
     pub async fn account(&self) -> Result<crate::model::Account, Error> {
+        self.account.get_or_try_init(|| self.read_account()).await.cloned()
+    }
+
+    async fn read_account(&self) -> Result<crate::model::Account, Error> {
         let out = self
             .get::<aws_sdk_sts::Client>(self.primary())
             .get_caller_identity()

@@ -27,10 +27,12 @@ use crate::cloud::{Clients, Error};
 use crate::model::{Address, Ref};
 
 pub mod acm_certificate;
+pub mod codedeploy_app;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_replica;
 pub mod db_subnet_group;
+pub mod deployment_group;
 pub mod ec2;
 pub mod ecr_replication;
 pub mod ecr_repository;
@@ -44,6 +46,7 @@ pub mod internet_gateway;
 pub mod listener;
 pub mod load_balancer;
 pub mod log_group;
+pub mod metric_alarm;
 pub mod nat_gateway;
 pub mod rds;
 pub mod route;
@@ -63,7 +66,12 @@ pub type Tags = BTreeMap<String, String>;
 /// Names of the attributes kinds report in [`Found::attrs`] (and record with
 /// [`IdMap::set_attr`] when they create), for [`Ref::Attr`] references. A kind reports an
 /// attribute exactly as AWS spells it where another resource refers to it, so the observed
-/// reference resolves back to the address.
+/// reference resolves back to the address. Only a value that is unique across the environment
+/// can be referenced this way (an ARN, an endpoint, a dimension with its random ID): names repeat
+/// across regions and kinds (`webapp-prod` is a cluster, a service and an application in every
+/// region), so a kind that names another by name keeps the name as a plain value and orders
+/// itself after it with a plain reference. For the same reason physical IDs are ARNs wherever a
+/// name would repeat.
 pub mod attr {
     /// The resource's name where AWS refers to it by name (a target group in a deployment
     /// group, a cluster or service in a deployment group).
@@ -360,6 +368,9 @@ kinds! {
     EcsService => ecs_service::EcsService,
     ScalableTarget => scalable_target::ScalableTarget,
     ScalingPolicy => scaling_policy::ScalingPolicy,
+    CodedeployApp => codedeploy_app::CodedeployApp,
+    MetricAlarm => metric_alarm::MetricAlarm,
+    DeploymentGroup => deployment_group::DeploymentGroup,
 }
 
 impl Serialize for Spec {

@@ -160,7 +160,53 @@ def _patch_rds_master_user_secret():
     MasterUserSecret._generate_secret_string = _generate_secret_string
 
 
+def _patch_ecs_services():
+    """Two ways moto's ECS differs from AWS for a service:
+    - CreateService drops healthCheckGracePeriodSeconds (UpdateService keeps it): kept here.
+    - UpdateService of the task definition, load balancers, network configuration or platform
+      version of a service on the CODE_DEPLOY controller is accepted; AWS refuses it
+      (InvalidParameterException: only a CodeDeploy deployment changes those), and so does the
+      emulator now, so a test proves the deployer never sends it."""
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original_create = EC2ContainerServiceResponse.create_service
+    original_update = EC2ContainerServiceResponse.update_service
+
+    def create_service(self):
+        grace = self._get_param("healthCheckGracePeriodSeconds")
+        result = original_create(self)
+        if grace is not None:
+            service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+            service.health_check_grace_period_seconds = grace
+        return result
+
+    def update_service(self):
+        service = self.ecs_backend._get_service(
+            self._get_param("cluster", "default"), self._get_param("service").split("/")[-1]
+        )
+        controller = (getattr(service, "deployment_controller", None) or {}).get("type")
+        refused = [
+            key
+            for key in ("taskDefinition", "loadBalancers", "networkConfiguration", "platformVersion")
+            if self._get_param(key) is not None
+        ]
+        if controller == "CODE_DEPLOY" and refused:
+            raise InvalidParameterException(
+                f"Unable to update {', '.join(refused)} on services with a CODE_DEPLOY deployment "
+                "controller. Use AWS CodeDeploy to trigger a new deployment."
+            )
+        return original_update(self)
+
+    EC2ContainerServiceResponse.create_service = create_service
+    EC2ContainerServiceResponse.update_service = update_service
+
+
 def apply():
+    import codedeploy
+
+    _patch_ecs_services()
+    codedeploy.apply()
     _patch_ecr_replication_rules()
     _patch_rds_cross_region_replicas()
     _patch_rds_modify_db_subnet_group()

@@ -25,6 +25,7 @@
 //! | `R/release/metric-alarm/<blue|green>-5xx`, `…/<blue|green>-unhealthy-hosts` | the alarms the deployment group watches: each metric on both target groups, since the colours swap roles with every release |
 
 pub(super) mod alb;
+mod codedeploy;
 mod ecs;
 mod iam;
 
@@ -138,4 +139,7 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
         ecs::service(b, config, account, &region);
     }
     iam::roles(b, config, account, &[codedeploy_role()]);
+    for region in config.region_names() {
+        codedeploy::release(b, config, &region);
+    }
 }

@@ -1,0 +1,101 @@
+//! The service tier's release plumbing in one region: the CodeDeploy application, the alarms it
+//! watches, and the blue/green deployment group wired to the service, target groups and
+//! listeners.
+
+use super::{
+    alarm, base_name, cluster, codedeploy_app, codedeploy_role, ecs_service, listener, load_balancer,
+    target_group, RELEASE_TIER,
+};
+use crate::config::{Config, DeploymentConfigChoice};
+use crate::model::{Builder, Ref};
+use crate::resources::attr;
+use crate::resources::codedeploy_app::CodedeployAppSpec;
+use crate::resources::deployment_group::DeploymentGroupSpec;
+use crate::resources::metric_alarm::MetricAlarmSpec;
+use crate::resources::Spec;
+
+/// The predefined configuration CodeDeploy offers for a canary or linear shape, when there is
+/// one (10 % then the rest after 5 or 15 minutes; 10 % every 1 or 3 minutes).
+pub fn deployment_config_name(choice: &DeploymentConfigChoice) -> Option<String> {
+    match choice {
+        DeploymentConfigChoice::Predefined(name) => Some(name.clone()),
+        DeploymentConfigChoice::Canary { percent: 10, minutes: m @ (5 | 15) } => {
+            Some(format!("CodeDeployDefault.ECSCanary10Percent{m}Minutes"))
+        }
+        DeploymentConfigChoice::Linear { percent: 10, minutes: m @ (1 | 3) } => {
+            Some(format!("CodeDeployDefault.ECSLinear10PercentEvery{m}Minutes"))
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
+    let name = base_name(config);
+    b.add(
+        region,
+        RELEASE_TIER,
+        codedeploy_app(region).name(),
+        Spec::CodedeployApp(CodedeployAppSpec { name: name.clone(), compute_platform: "ECS".into() }),
+    );
+    let mut alarms: Vec<(String, crate::model::Address)> = Vec::new();
+    for color in ["blue", "green"] {
+        for (suffix, metric, statistic, threshold, periods) in [
+            ("5xx", "HTTPCode_Target_5XX_Count", "Sum", 10.0, 1),
+            ("unhealthy-hosts", "UnHealthyHostCount", "Maximum", 1.0, 2),
+        ] {
+            let short = format!("{color}-{suffix}");
+            let address = b.add(
+                region,
+                RELEASE_TIER,
+                alarm(region, &short).name(),
+                Spec::MetricAlarm(MetricAlarmSpec {
+                    name: format!("{name}-{short}"),
+                    namespace: "AWS/ApplicationELB".into(),
+                    metric: metric.into(),
+                    statistic: statistic.into(),
+                    period_secs: 60,
+                    evaluation_periods: periods,
+                    threshold,
+                    comparison: "GreaterThanOrEqualToThreshold".into(),
+                    treat_missing_data: "notBreaching".into(),
+                    load_balancer: Ref::attr(load_balancer(region), attr::DIMENSION),
+                    target_group: Ref::attr(target_group(region, color), attr::DIMENSION),
+                }),
+            );
+            alarms.push((format!("{name}-{short}"), address));
+        }
+    }
+    let deployment_config = deployment_config_name(&config.release.deployment_config)
+        .expect("config validation admits only configurations CodeDeploy predefines");
+    b.add(
+        region,
+        RELEASE_TIER,
+        "main",
+        Spec::DeploymentGroup(DeploymentGroupSpec {
+            app: name.clone(),
+            name: name.clone(),
+            service_role: Ref::Addr(codedeploy_role()),
+            cluster: name.clone(),
+            service: name.clone(),
+            target_groups: vec![format!("{name}-blue"), format!("{name}-green")],
+            prod_listener: Ref::Addr(listener(region, "https")),
+            test_listener: Ref::Addr(listener(region, "test")),
+            deployment_config,
+            termination_wait_minutes: i32::try_from(config.release.termination_wait_minutes)
+                .unwrap_or(i32::MAX),
+            auto_rollback_events: vec!["DEPLOYMENT_FAILURE".into(), "DEPLOYMENT_STOP_ON_ALARM".into()],
+            alarms: alarms.iter().map(|(n, _)| n.clone()).collect(),
+            after: [
+                codedeploy_app(region),
+                cluster(region),
+                ecs_service(region),
+                target_group(region, "blue"),
+                target_group(region, "green"),
+            ]
+            .into_iter()
+            .chain(alarms.into_iter().map(|(_, a)| a))
+            .map(Ref::Addr)
+            .collect(),
+        }),
+    );
+}

@@ -1,0 +1,177 @@
+//! CodeDeploy application `{app}-{env}` (compute platform ECS) in every region, at
+//! `<region>/release/codedeploy-app/main`: the home of the deployment group releases go through.
+//!
+//! Discovery: the name is fixed by the environment: one `GetApplication` and one
+//! `ListTagsForResource`. ID: its ARN (its name is the same in every region).
+
+use aws_sdk_codedeploy::types::{ComputePlatform, Tag};
+use serde::Serialize;
+
+use super::{
+    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CodedeployAppSpec {
+    pub name: String,
+    /// `ECS`.
+    pub compute_platform: String,
+}
+
+pub(crate) fn client(clients: &crate::cloud::Clients, region: &str) -> aws_sdk_codedeploy::Client {
+    clients.get(region)
+}
+
+pub(crate) fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// The tags of the CodeDeploy resource `arn`.
+pub(crate) async fn tags_of(client: &aws_sdk_codedeploy::Client, arn: &str) -> Result<Tags, Error> {
+    let out = client.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource")?;
+    Ok(out
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect())
+}
+
+/// The ARN of a CodeDeploy resource (`application:<name>`, `deploymentgroup:<app>/<group>`),
+/// which CodeDeploy's tag calls take and its describes do not return.
+pub(crate) async fn arn(
+    clients: &crate::cloud::Clients,
+    region: &str,
+    resource: &str,
+) -> Result<String, Error> {
+    Ok(clients.account().await?.arn("codedeploy", region, resource))
+}
+
+pub struct CodedeployApp;
+
+impl Kind for CodedeployApp {
+    type Spec = CodedeployAppSpec;
+    const NAME: &'static str = "codedeploy-app";
+    const SCOPE: Scope = Scope::Regional;
+    const TAGGED: bool = true;
+
+    fn refs(_: &mut CodedeployAppSpec) -> Vec<(Role, &mut Ref)> {
+        vec![]
+    }
+    fn normalize(_: &mut CodedeployAppSpec) {}
+    fn diff(desired: &CodedeployAppSpec, observed: &CodedeployAppSpec, d: &mut Diff) {
+        d.field("name", &desired.name, &observed.name, Replace::Yes);
+        d.field("compute_platform", &desired.compute_platform, &observed.compute_platform, Replace::Yes);
+    }
+    fn readiness(_: &CodedeployAppSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(a: &CodedeployAppSpec, b: &CodedeployAppSpec) -> bool {
+        a.name == b.name
+    }
+    fn derived_address(_: &CodedeployAppSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &CodedeployAppSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        let client = client(ctx.clients, &ctx.region);
+        let name = format!("{}-{}", ctx.app, ctx.env);
+        let app = match client.get_application().application_name(&name).send().await {
+            Ok(out) => match out.application {
+                Some(app) => app,
+                None => return Ok(vec![]),
+            },
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_application_does_not_exist_exception()) => {
+                return Ok(vec![])
+            }
+            Err(e) => return Err(e).op("GetApplication"),
+        };
+        let tags =
+            tags_of(&client, &arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?).await?;
+        if !super::ecs_cluster::is_ours(&tags, ctx.app, ctx.env) {
+            return Ok(vec![]);
+        }
+        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { return Ok(vec![]) };
+        Ok(vec![Found {
+            address,
+            id: arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?,
+            spec: Spec::CodedeployApp(CodedeployAppSpec {
+                name,
+                compute_platform: app.compute_platform().map(|p| p.as_str().to_string()).unwrap_or_default(),
+            }),
+            tags,
+            state: String::new(),
+            attrs: Default::default(),
+        }])
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &CodedeployAppSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        let client = client(ctx.clients, address.region());
+        let created = client
+            .create_application()
+            .application_name(&spec.name)
+            .compute_platform(ComputePlatform::from(spec.compute_platform.as_str()))
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateApplication", |e| e.is_application_already_exists_exception())?;
+        if created.is_none() {
+            // Its first answer lost, or a crash after it: take it only if it is this one.
+            let theirs = tags_of(
+                &client,
+                &arn(ctx.clients, address.region(), &format!("application:{}", spec.name)).await?,
+            )
+            .await?;
+            if theirs.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+                return Err(Error::Failed(format!(
+                    "a CodeDeploy application named {} already exists and is not this environment's {address}",
+                    spec.name
+                )));
+            }
+        }
+        arn(ctx.clients, address.region(), &format!("application:{}", spec.name)).await
+    }
+    async fn update(
+        _: &Ctx<'_>,
+        _: &Address,
+        _: &str,
+        _: &CodedeployAppSpec,
+        _: &CodedeployAppSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        // Every compared field replaces it.
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &CodedeployAppSpec) -> Result<(), Error> {
+        // Deletes its deployment groups with it; AWS answers success for one already gone.
+        let name = id.rsplit_once(":application:").map_or(id, |(_, n)| n);
+        client(ctx.clients, address.region())
+            .delete_application()
+            .application_name(name)
+            .send()
+            .await
+            .op("DeleteApplication")?;
+        Ok(())
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        client(ctx.clients, address.region())
+            .tag_resource()
+            .resource_arn(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("TagResource")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+"""CodeDeploy as AWS answers it, where moto 5.2.5 stops short (see ../shared/codedeploy-facts.md).
+
+moto stores applications and deployment groups but returns HTTP 500 for BatchGetDeploymentGroups,
+UpdateDeploymentGroup, DeleteDeploymentGroup and DeleteApplication, and always answers an empty
+alarmConfiguration. This module adds those operations to moto's CodeDeploy backend and responses,
+the way the AWS API reference describes them. It is the start of the emulator's CodeDeploy: the
+ECS blue/green deployment engine (the release issue) grows here.
+"""
+
+from typing import Any
+
+
+def _alarm_configuration(dg) -> dict[str, Any]:
+    config = dg.alarm_configuration
+    if isinstance(config, dict):
+        return {
+            "enabled": bool(config.get("enabled", False)),
+            "ignorePollAlarmFailure": bool(config.get("ignorePollAlarmFailure", False)),
+            "alarms": list(config.get("alarms", [])),
+        }
+    return {"enabled": False, "ignorePollAlarmFailure": False, "alarms": []}
+
+
+def apply():
+    from moto.codedeploy import responses as r
+    from moto.codedeploy.exceptions import (
+        ApplicationDoesNotExistException,
+        DeploymentGroupDoesNotExistException,
+    )
+    from moto.codedeploy.models import CodeDeployBackend
+    from moto.core.responses import ActionResult
+
+    original_info = r._deployment_group_info
+
+    def deployment_group_info(dg):
+        info = original_info(dg)
+        info["alarmConfiguration"] = _alarm_configuration(dg)
+        return info
+
+    r._deployment_group_info = deployment_group_info
+
+    def _group(self, application_name, name):
+        if application_name not in self.applications:
+            raise ApplicationDoesNotExistException(
+                f"The application {application_name} does not exist with the user or AWS account."
+            )
+        group = self.deployment_groups.get(application_name, {}).get(name)
+        if group is None:
+            raise DeploymentGroupDoesNotExistException(f"The deployment group {name} does not exist.")
+        return group
+
+    def update_deployment_group(self, application_name, current_name, changes):
+        group = _group(self, application_name, current_name)
+        fields = {
+            "deploymentConfigName": "deployment_config_name",
+            "serviceRoleArn": "service_role_arn",
+            "alarmConfiguration": "alarm_configuration",
+            "autoRollbackConfiguration": "auto_rollback_configuration",
+            "deploymentStyle": "deployment_style",
+            "blueGreenDeploymentConfiguration": "blue_green_deployment_configuration",
+            "loadBalancerInfo": "load_balancer_info",
+            "ecsServices": "ecs_services",
+            "triggerConfigurations": "trigger_configurations",
+            "outdatedInstancesStrategy": "outdated_instances_strategy",
+        }
+        for key, attr in fields.items():
+            if changes.get(key) is not None:
+                setattr(group, attr, changes[key])
+        new_name = changes.get("newDeploymentGroupName")
+        if new_name and new_name != current_name:
+            groups = self.deployment_groups[application_name]
+            groups[new_name] = groups.pop(current_name)
+            group.deployment_group_name = new_name
+        return []
+
+    def delete_deployment_group(self, application_name, name):
+        if application_name in self.applications:
+            groups = self.deployment_groups.get(application_name, {})
+            if name in groups:
+                del groups[name]
+                self.tagger.delete_all_tags_for_resource(self._deployment_group_arn(application_name, name))
+        # AWS answers success for a group that is already gone.
+        return []
+
+    def delete_application(self, application_name):
+        if application_name in self.applications:
+            for name in list(self.deployment_groups.get(application_name, {})):
+                delete_deployment_group(self, application_name, name)
+            self.deployment_groups.pop(application_name, None)
+            del self.applications[application_name]
+            self.tagger.delete_all_tags_for_resource(self._application_arn(application_name))
+
+    CodeDeployBackend.update_deployment_group = update_deployment_group
+    CodeDeployBackend.delete_deployment_group = delete_deployment_group
+    CodeDeployBackend.delete_application = delete_application
+
+    def batch_get_deployment_groups(self):
+        application_name = self._get_param("applicationName")
+        names = self._get_param("deploymentGroupNames") or []
+        backend = self.codedeploy_backend
+        if application_name not in backend.applications:
+            raise ApplicationDoesNotExistException(
+                f"The application {application_name} does not exist with the user or AWS account."
+            )
+        groups = backend.deployment_groups.get(application_name, {})
+        infos = [deployment_group_info(groups[n]) for n in names if n in groups]
+        missing = [n for n in names if n not in groups]
+        result = {"deploymentGroupsInfo": infos}
+        if missing:
+            result["errorMessage"] = f"Deployment groups not found: {', '.join(missing)}"
+        return ActionResult(result)
+
+    def update_deployment_group_response(self):
+        changes = {}
+        for key in [
+            "newDeploymentGroupName",
+            "deploymentConfigName",
+            "serviceRoleArn",
+            "alarmConfiguration",
+            "autoRollbackConfiguration",
+            "deploymentStyle",
+            "blueGreenDeploymentConfiguration",
+            "loadBalancerInfo",
+            "ecsServices",
+            "triggerConfigurations",
+            "outdatedInstancesStrategy",
+        ]:
+            value = self._get_param(key)
+            if value is not None:
+                changes[key] = value
+        hooks = self.codedeploy_backend.update_deployment_group(
+            self._get_param("applicationName"), self._get_param("currentDeploymentGroupName"), changes
+        )
+        return ActionResult({"hooksNotCleanedUp": hooks})
+
+    def delete_deployment_group_response(self):
+        hooks = self.codedeploy_backend.delete_deployment_group(
+            self._get_param("applicationName"), self._get_param("deploymentGroupName")
+        )
+        return ActionResult({"hooksNotCleanedUp": hooks})
+
+    def delete_application_response(self):
+        self.codedeploy_backend.delete_application(self._get_param("applicationName"))
+        return ActionResult({})
+
+    r.CodeDeployResponse.batch_get_deployment_groups = batch_get_deployment_groups
+    r.CodeDeployResponse.update_deployment_group = update_deployment_group_response
+    r.CodeDeployResponse.delete_deployment_group = delete_deployment_group_response
+    r.CodeDeployResponse.delete_application = delete_application_response

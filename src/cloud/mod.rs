@@ -206,7 +206,7 @@ impl Clients {
 }
 
 /// Counts requests by operation name. An operation is a read when its name starts with
-/// `Describe`, `List` or `Get`; everything else changes something.
+/// `Describe`, `List`, `Get` or `BatchGet`; everything else changes something.
 #[derive(Clone, Debug, Default)]
 pub struct CallCounter {
     inner: Arc<Counts>,
@@ -228,7 +228,7 @@ pub struct CallSummary {
 }
 
 pub fn is_read_operation(name: &str) -> bool {
-    ["Describe", "List", "Get"].iter().any(|p| name.starts_with(p))
+    ["Describe", "List", "Get", "BatchGet"].iter().any(|p| name.starts_with(p))
 }
 
 impl CallCounter {

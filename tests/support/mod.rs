@@ -1173,14 +1173,14 @@ pub fn show_output(out: &Output) -> String {
 }
 
 /// Whether a recorded action (see [`Emulator::recorded_actions`]) only reads: its operation
-/// (after any `Service.` prefix) starts with `Describe`, `List` or `Get`, or, for a REST
+/// (after any `Service.` prefix) starts with `Describe`, `List`, `Get` or `BatchGet`, or, for a REST
 /// service (Route 53), it is a `GET`.
 pub fn is_read_action(action: &str) -> bool {
     if action.starts_with("GET ") {
         return true;
     }
     let op = action.rsplit('.').next().unwrap_or(action);
-    ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
+    ["Describe", "List", "Get", "BatchGet"].iter().any(|p| op.starts_with(p))
 }
 
 /// SDK configuration for `region` talking to `emu` with dummy credentials, for clients that

@@ -302,6 +302,25 @@ pub enum DeploymentConfigChoice {
     Linear { percent: u32, minutes: u32 },
 }
 
+impl DeploymentConfigChoice {
+    /// The CodeDeploy configuration's name: a predefined one as it is, and a canary or linear
+    /// shape that CodeDeploy predefines (10 % then the rest after 5 or 15 minutes; 10 % every 1
+    /// or 3 minutes) by its predefined name. `None` for other shapes, which need a custom
+    /// configuration the deployer does not create yet (validation refuses them).
+    pub fn codedeploy_name(&self) -> Option<String> {
+        match self {
+            DeploymentConfigChoice::Predefined(name) => Some(name.clone()),
+            DeploymentConfigChoice::Canary { percent: 10, minutes: m @ (5 | 15) } => {
+                Some(format!("CodeDeployDefault.ECSCanary10Percent{m}Minutes"))
+            }
+            DeploymentConfigChoice::Linear { percent: 10, minutes: m @ (1 | 3) } => {
+                Some(format!("CodeDeployDefault.ECSLinear10PercentEvery{m}Minutes"))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Config {
     /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
     pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {

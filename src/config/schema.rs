@@ -820,7 +820,11 @@ const RELEASE: Section = section(
             "`canary`: the share of traffic the new version gets first; `linear`: the share \
              added at each step.",
         )
-        .rule("Required with `canary` and `linear`, refused otherwise."),
+        .rule(
+            "Required with `canary` and `linear`, refused otherwise. For now only the shapes \
+             CodeDeploy predefines (10 %: canary after 5 or 15 minutes, linear every 1 or 3 \
+             minutes); another needs a custom configuration the deployer does not create yet.",
+        ),
         key(
             "interval_minutes",
             int(1, 2880),

@@ -14,7 +14,7 @@
 //! every ACTIVE revision of the family.
 //!
 //! Discovery: one `DescribeTaskDefinition` of the family (its latest ACTIVE revision, with tags).
-//! ID: the revision's ARN; attribute `family`.
+//! ID: the revision's ARN.
 
 use std::collections::BTreeMap;
 
@@ -273,11 +273,7 @@ async fn register(
         .secrets
         .iter()
         .map(|(name, from)| {
-            Ok(Secret::builder()
-                .name(name)
-                .value_from(ctx.id(from)?)
-                .build()
-                .map_err(|e| Error::Failed(e.to_string()))?)
+            Secret::builder().name(name).value_from(ctx.id(from)?).build().map_err(|e| Error::Failed(e.to_string()))
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let container = ContainerDefinition::builder()

@@ -6,28 +6,13 @@ use super::{
     alarm, base_name, cluster, codedeploy_app, codedeploy_role, ecs_service, listener, load_balancer,
     target_group, RELEASE_TIER,
 };
-use crate::config::{Config, DeploymentConfigChoice};
+use crate::config::Config;
 use crate::model::{Builder, Ref};
 use crate::resources::attr;
 use crate::resources::codedeploy_app::CodedeployAppSpec;
 use crate::resources::deployment_group::DeploymentGroupSpec;
 use crate::resources::metric_alarm::MetricAlarmSpec;
 use crate::resources::Spec;
-
-/// The predefined configuration CodeDeploy offers for a canary or linear shape, when there is
-/// one (10 % then the rest after 5 or 15 minutes; 10 % every 1 or 3 minutes).
-pub fn deployment_config_name(choice: &DeploymentConfigChoice) -> Option<String> {
-    match choice {
-        DeploymentConfigChoice::Predefined(name) => Some(name.clone()),
-        DeploymentConfigChoice::Canary { percent: 10, minutes: m @ (5 | 15) } => {
-            Some(format!("CodeDeployDefault.ECSCanary10Percent{m}Minutes"))
-        }
-        DeploymentConfigChoice::Linear { percent: 10, minutes: m @ (1 | 3) } => {
-            Some(format!("CodeDeployDefault.ECSLinear10PercentEvery{m}Minutes"))
-        }
-        _ => None,
-    }
-}
 
 pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
     let name = base_name(config);
@@ -65,7 +50,10 @@ pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
             alarms.push((format!("{name}-{short}"), address));
         }
     }
-    let deployment_config = deployment_config_name(&config.release.deployment_config)
+    let deployment_config = config
+        .release
+        .deployment_config
+        .codedeploy_name()
         .expect("config validation admits only configurations CodeDeploy predefines");
     b.add(
         region,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The stable name of a resource: `<region>/<tier>/<kind>/<name>`, e.g.
 /// `us-east-1/network/subnet/private-b`, or `global/<tier>/<kind>/<name>` for the kinds of global
-/// services (IAM, Route 53), e.g. `global/iam/role/task-execution`. It is stored on the resource as the `deployer:address`
+/// services (IAM, Route 53), e.g. `global/iam/iam-role/task-execution`. It is stored on the resource as the `deployer:address`
 /// tag, so observation finds each resource by what it is, not by its physical ID.
 /// The name part may itself contain `/` (a route's name holds its destination CIDR).
 /// The scope part of global addresses.

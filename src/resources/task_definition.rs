@@ -273,7 +273,11 @@ async fn register(
         .secrets
         .iter()
         .map(|(name, from)| {
-            Secret::builder().name(name).value_from(ctx.id(from)?).build().map_err(|e| Error::Failed(e.to_string()))
+            Secret::builder()
+                .name(name)
+                .value_from(ctx.id(from)?)
+                .build()
+                .map_err(|e| Error::Failed(e.to_string()))
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let container = ContainerDefinition::builder()

@@ -305,8 +305,8 @@ pub enum DeploymentConfigChoice {
 impl DeploymentConfigChoice {
     /// The CodeDeploy configuration's name: a predefined one as it is, and a canary or linear
     /// shape that CodeDeploy predefines (10 % then the rest after 5 or 15 minutes; 10 % every 1
-    /// or 3 minutes) by its predefined name. `None` for other shapes, which need a custom
-    /// configuration the deployer does not create yet (validation refuses them).
+    /// or 3 minutes) by its predefined name. `None` for other shapes: the deployer creates a
+    /// custom configuration for them.
     pub fn codedeploy_name(&self) -> Option<String> {
         match self {
             DeploymentConfigChoice::Predefined(name) => Some(name.clone()),

@@ -821,9 +821,9 @@ const RELEASE: Section = section(
              added at each step.",
         )
         .rule(
-            "Required with `canary` and `linear`, refused otherwise. For now only the shapes \
-             CodeDeploy predefines (10 %: canary after 5 or 15 minutes, linear every 1 or 3 \
-             minutes); another needs a custom configuration the deployer does not create yet.",
+            "Required with `canary` and `linear`, refused otherwise. A shape CodeDeploy \
+             predefines (10 %: canary after 5 or 15 minutes, linear every 1 or 3 minutes) uses \
+             that configuration; another is created as `{app}-{env}-<shape>-<n>pct-<n>min`.",
         ),
         key(
             "interval_minutes",

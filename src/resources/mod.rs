@@ -32,6 +32,7 @@ pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_replica;
 pub mod db_subnet_group;
+pub mod deployment_config;
 pub mod deployment_group;
 pub mod ec2;
 pub mod ecr_replication;
@@ -370,6 +371,7 @@ kinds! {
     ScalingPolicy => scaling_policy::ScalingPolicy,
     CodedeployApp => codedeploy_app::CodedeployApp,
     MetricAlarm => metric_alarm::MetricAlarm,
+    DeploymentConfig => deployment_config::DeploymentConfig,
     DeploymentGroup => deployment_group::DeploymentGroup,
 }
 

@@ -143,7 +143,120 @@ def apply():
         self.codedeploy_backend.delete_application(self._get_param("applicationName"))
         return ActionResult({})
 
+    _deployment_configs(r, CodeDeployBackend, ActionResult)
+
     r.CodeDeployResponse.batch_get_deployment_groups = batch_get_deployment_groups
     r.CodeDeployResponse.update_deployment_group = update_deployment_group_response
     r.CodeDeployResponse.delete_deployment_group = delete_deployment_group_response
     r.CodeDeployResponse.delete_application = delete_application_response
+
+
+# The predefined ECS configurations: (type, percent, interval in minutes).
+PREDEFINED_ECS = {
+    "CodeDeployDefault.ECSAllAtOnce": ("AllAtOnce", None, None),
+    "CodeDeployDefault.ECSCanary10Percent5Minutes": ("TimeBasedCanary", 10, 5),
+    "CodeDeployDefault.ECSCanary10Percent15Minutes": ("TimeBasedCanary", 10, 15),
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": ("TimeBasedLinear", 10, 1),
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": ("TimeBasedLinear", 10, 3),
+}
+
+
+def _routing(kind, percent, minutes):
+    if kind == "TimeBasedCanary":
+        return {"type": kind, "timeBasedCanary": {"canaryPercentage": percent, "canaryInterval": minutes}}
+    if kind == "TimeBasedLinear":
+        return {"type": kind, "timeBasedLinear": {"linearPercentage": percent, "linearInterval": minutes}}
+    return {"type": "AllAtOnce"}
+
+
+def _deployment_configs(r, CodeDeployBackend, ActionResult):
+    """Get/List/Create/DeleteDeploymentConfig, which moto 5.2.5 lacks: the predefined ECS
+    configurations are there from the start and cannot be deleted; a custom one is ECS with
+    time-based canary or linear routing; one a deployment group uses cannot be deleted."""
+    import datetime
+
+    from moto.codedeploy.exceptions import CodeDeployException
+
+    class DeploymentConfigDoesNotExistException(CodeDeployException):
+        def __init__(self, message):
+            super().__init__("DeploymentConfigDoesNotExistException", message)
+
+    class DeploymentConfigAlreadyExistsException(CodeDeployException):
+        def __init__(self, message):
+            super().__init__("DeploymentConfigAlreadyExistsException", message)
+
+    class DeploymentConfigInUseException(CodeDeployException):
+        def __init__(self, message):
+            super().__init__("DeploymentConfigInUseException", message)
+
+    class InvalidOperationException(CodeDeployException):
+        def __init__(self, message):
+            super().__init__("InvalidOperationException", message)
+
+    class InvalidTrafficRoutingConfigurationException(CodeDeployException):
+        def __init__(self, message):
+            super().__init__("InvalidTrafficRoutingConfigurationException", message)
+
+    def configs(backend):
+        if not hasattr(backend, "deployment_configs"):
+            backend.deployment_configs = {
+                name: {
+                    "deploymentConfigId": name,
+                    "deploymentConfigName": name,
+                    "computePlatform": "ECS",
+                    "trafficRoutingConfig": _routing(*spec),
+                    "createTime": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+                }
+                for name, spec in PREDEFINED_ECS.items()
+            }
+        return backend.deployment_configs
+
+    def get_deployment_config(self):
+        name = self._get_param("deploymentConfigName")
+        config = configs(self.codedeploy_backend).get(name)
+        if config is None:
+            raise DeploymentConfigDoesNotExistException(f"The deployment configuration {name} does not exist.")
+        return ActionResult({"deploymentConfigInfo": config})
+
+    def list_deployment_configs(self):
+        return ActionResult({"deploymentConfigsList": sorted(configs(self.codedeploy_backend))})
+
+    def create_deployment_config(self):
+        import uuid
+
+        name = self._get_param("deploymentConfigName")
+        platform = self._get_param("computePlatform") or "Server"
+        routing = self._get_param("trafficRoutingConfig") or {"type": "AllAtOnce"}
+        existing = configs(self.codedeploy_backend)
+        if name in existing:
+            raise DeploymentConfigAlreadyExistsException(f"A deployment configuration named {name} already exists.")
+        if platform == "ECS":
+            kind = routing.get("type")
+            part = {"TimeBasedCanary": "timeBasedCanary", "TimeBasedLinear": "timeBasedLinear"}.get(kind)
+            if kind != "AllAtOnce" and (part is None or part not in routing):
+                raise InvalidTrafficRoutingConfigurationException("The traffic routing configuration is invalid.")
+        existing[name] = {
+            "deploymentConfigId": str(uuid.uuid4()),
+            "deploymentConfigName": name,
+            "computePlatform": platform,
+            "trafficRoutingConfig": routing,
+            "createTime": datetime.datetime.now(datetime.timezone.utc),
+        }
+        return ActionResult({"deploymentConfigId": existing[name]["deploymentConfigId"]})
+
+    def delete_deployment_config(self):
+        name = self._get_param("deploymentConfigName")
+        backend = self.codedeploy_backend
+        if name.startswith("CodeDeployDefault."):
+            raise InvalidOperationException("A predefined deployment configuration cannot be deleted.")
+        for groups in backend.deployment_groups.values():
+            if any(str(g.deployment_config_name) == name for g in groups.values()):
+                raise DeploymentConfigInUseException(f"The deployment configuration {name} is in use.")
+        # AWS answers success for one that is already gone.
+        configs(backend).pop(name, None)
+        return ActionResult({})
+
+    r.CodeDeployResponse.get_deployment_config = get_deployment_config
+    r.CodeDeployResponse.list_deployment_configs = list_deployment_configs
+    r.CodeDeployResponse.create_deployment_config = create_deployment_config
+    r.CodeDeployResponse.delete_deployment_config = delete_deployment_config

@@ -50,6 +50,34 @@ class CodeDeployTest(unittest.TestCase):
         self.assertEqual(cd.list_applications()["applications"], [])
 
 
+class DeploymentConfigTest(unittest.TestCase):
+    @mock_aws
+    def test_predefined_and_custom_configurations(self):
+        cd = boto3.client("codedeploy", region_name="us-east-1")
+        got = cd.get_deployment_config(deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes")
+        routing = got["deploymentConfigInfo"]["trafficRoutingConfig"]
+        self.assertEqual(routing["timeBasedCanary"], {"canaryPercentage": 10, "canaryInterval": 5})
+        cd.create_deployment_config(
+            deploymentConfigName="app-canary-20pct-10min",
+            computePlatform="ECS",
+            trafficRoutingConfig={
+                "type": "TimeBasedCanary",
+                "timeBasedCanary": {"canaryPercentage": 20, "canaryInterval": 10},
+            },
+        )
+        self.assertIn("app-canary-20pct-10min", cd.list_deployment_configs()["deploymentConfigsList"])
+        cd.create_application(applicationName="app", computePlatform="ECS")
+        cd.create_deployment_group(**dict(GROUP, deploymentConfigName="app-canary-20pct-10min"))
+        with self.assertRaises(cd.exceptions.DeploymentConfigInUseException):
+            cd.delete_deployment_config(deploymentConfigName="app-canary-20pct-10min")
+        with self.assertRaises(cd.exceptions.InvalidOperationException):
+            cd.delete_deployment_config(deploymentConfigName="CodeDeployDefault.ECSAllAtOnce")
+        cd.delete_deployment_group(applicationName="app", deploymentGroupName="group")
+        cd.delete_deployment_config(deploymentConfigName="app-canary-20pct-10min")
+        with self.assertRaises(cd.exceptions.DeploymentConfigDoesNotExistException):
+            cd.get_deployment_config(deploymentConfigName="app-canary-20pct-10min")
+
+
 class EcsTest(unittest.TestCase):
     @mock_aws
     def test_a_code_deploy_service_keeps_its_grace_period_and_refuses_a_new_task_definition(self):

@@ -739,26 +739,14 @@ impl Check<'_> {
                 }
                 Some(v) => Some(v.value as u32),
             };
-            let percent_val = percent.clone();
             let p = get(self, "release.traffic_percent", &percent, (1, 99));
             let m = get(self, "release.interval_minutes", &minutes, (1, 2880));
             if let (Some(percent), Some(minutes)) = (p, m) {
-                let custom = if name == "canary" {
+                choice = Some(if name == "canary" {
                     DeploymentConfigChoice::Canary { percent, minutes }
                 } else {
                     DeploymentConfigChoice::Linear { percent, minutes }
-                };
-                if custom.codedeploy_name().is_some() {
-                    choice = Some(custom);
-                } else {
-                    self.bad(
-                        "config::unsupported_deployment_config",
-                        "release.traffic_percent",
-                        percent_val.as_ref(),
-                        format!("a {name} of {percent} % and {minutes} minutes needs a custom CodeDeploy configuration, which the deployer does not create yet"),
-                        "use a shape CodeDeploy predefines: canary with traffic_percent = 10 and interval_minutes = 5 or 15, or linear with traffic_percent = 10 and interval_minutes = 1 or 3",
-                    );
-                }
+                });
             }
         } else if PREDEFINED_ECS_CONFIGS.contains(&name.as_str()) {
             for (key, value) in

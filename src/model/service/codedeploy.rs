@@ -6,10 +6,11 @@ use super::{
     alarm, base_name, cluster, codedeploy_app, codedeploy_role, ecs_service, listener, load_balancer,
     target_group, RELEASE_TIER,
 };
-use crate::config::Config;
+use crate::config::{Config, DeploymentConfigChoice};
 use crate::model::{Builder, Ref};
 use crate::resources::attr;
 use crate::resources::codedeploy_app::CodedeployAppSpec;
+use crate::resources::deployment_config::{shape_name, DeploymentConfigSpec};
 use crate::resources::deployment_group::DeploymentGroupSpec;
 use crate::resources::metric_alarm::MetricAlarmSpec;
 use crate::resources::Spec;
@@ -50,11 +51,18 @@ pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
             alarms.push((format!("{name}-{short}"), address));
         }
     }
-    let deployment_config = config
-        .release
-        .deployment_config
-        .codedeploy_name()
-        .expect("config validation admits only configurations CodeDeploy predefines");
+    let mut after = vec![];
+    let deployment_config =
+        match (&config.release.deployment_config, config.release.deployment_config.codedeploy_name()) {
+            (_, Some(predefined)) => predefined,
+            (DeploymentConfigChoice::Canary { percent, minutes }, None) => {
+                custom_config(b, &name, region, "canary", *percent, *minutes, &mut after)
+            }
+            (DeploymentConfigChoice::Linear { percent, minutes }, None) => {
+                custom_config(b, &name, region, "linear", *percent, *minutes, &mut after)
+            }
+            (DeploymentConfigChoice::Predefined(name), None) => name.clone(),
+        };
     b.add(
         region,
         RELEASE_TIER,
@@ -86,4 +94,32 @@ pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
             .collect(),
         }),
     );
+}
+
+/// A custom canary or linear configuration (a shape CodeDeploy does not predefine): its name,
+/// with its address added to `after`.
+fn custom_config(
+    b: &mut Builder,
+    base: &str,
+    region: &str,
+    shape: &str,
+    percent: u32,
+    minutes: u32,
+    after: &mut Vec<crate::model::Address>,
+) -> String {
+    let short = shape_name(shape, percent, minutes);
+    let name = format!("{base}-{short}");
+    let address = b.add(
+        region,
+        RELEASE_TIER,
+        &short,
+        Spec::DeploymentConfig(DeploymentConfigSpec {
+            name: name.clone(),
+            shape: shape.into(),
+            percent: i32::try_from(percent).unwrap_or(i32::MAX),
+            minutes: i32::try_from(minutes).unwrap_or(i32::MAX),
+        }),
+    );
+    after.push(address);
+    name
 }

@@ -21,7 +21,7 @@
 //! | `R/service/ecs-service/app` | `{app}-{env}`, on the CODE_DEPLOY controller |
 //! | `R/service/scalable-target/app`, `R/service/scaling-policy/cpu`, `…/memory` | auto-scaling |
 //! | `R/release/codedeploy-app/main`, `R/release/deployment-group/main` | `{app}-{env}` |
-//! | `R/release/deployment-config/main` | a custom canary or linear configuration, when configured |
+//! | `R/release/deployment-config/<shape>` | a custom canary or linear configuration (`canary-20pct-10min`), when the configured shape is not predefined |
 //! | `R/release/metric-alarm/<blue|green>-5xx`, `…/<blue|green>-unhealthy-hosts` | the alarms the deployment group watches: each metric on both target groups, since the colours swap roles with every release |
 
 pub(super) mod alb;
@@ -115,9 +115,6 @@ pub fn codedeploy_app(region: &str) -> Address {
 }
 pub fn deployment_group(region: &str) -> Address {
     Address::new(region, RELEASE_TIER, "deployment-group", "main")
-}
-pub fn deployment_config(region: &str) -> Address {
-    Address::new(region, RELEASE_TIER, "deployment-config", "main")
 }
 /// `blue-5xx`, `green-5xx`, `blue-unhealthy-hosts` or `green-unhealthy-hosts`.
 pub fn alarm(region: &str, name: &str) -> Address {

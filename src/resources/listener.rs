@@ -320,3 +320,48 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &ListenerSpec, tags: &Ta
     Listener::update(ctx, address, &existing, spec, spec, &Diff::default(), tags).await?;
     Ok(existing)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(action: ListenerAction) -> ListenerSpec {
+        ListenerSpec {
+            load_balancer: Ref::Id("lb".into()),
+            port: 443,
+            protocol: "HTTPS".into(),
+            ssl_policy: Some("ELBSecurityPolicy-TLS13-1-2-2021-06".into()),
+            certificate: Some(Ref::Id("cert".into())),
+            action,
+        }
+    }
+
+    fn forward(to: &str, other: Option<&str>) -> ListenerAction {
+        ListenerAction::Forward {
+            target_group: Ref::Id(to.into()),
+            swappable_with: other.map(|o| Ref::Id(o.into())),
+        }
+    }
+
+    fn differs(desired: &ListenerSpec, observed: &ListenerSpec) -> bool {
+        let mut d = Diff::default();
+        diff(desired, observed, &mut d);
+        !d.is_empty()
+    }
+
+    #[test]
+    fn codedeploy_swapping_the_colours_is_not_drift_but_anything_else_is() {
+        let desired = listener(forward("blue", Some("green")));
+        assert!(!differs(&desired, &listener(forward("blue", None))));
+        assert!(!differs(&desired, &listener(forward("green", None))), "a release moved it to green");
+        assert!(differs(&desired, &listener(forward("elsewhere", None))));
+        let redirect = ListenerAction::Redirect {
+            protocol: "HTTPS".into(),
+            port: "443".into(),
+            status_code: "HTTP_301".into(),
+        };
+        assert!(differs(&desired, &listener(redirect.clone())));
+        // The HTTP listener's redirect turned into a forward is drift.
+        assert!(differs(&listener(redirect), &listener(forward("blue", None))));
+    }
+}

@@ -222,12 +222,17 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
 }
 
 /// ACM takes up to 32 alphanumeric characters as an idempotency token: a request repeated with
-/// the same token within an hour returns the first certificate. (moto ignores the token and
-/// makes a second one; the verification round after `up` deletes such a duplicate.)
+/// the same token within an hour returns the first certificate, so the SDK's retries of a
+/// request whose answer was lost make no second one. The token is made once per create, from
+/// the address and the time: a token fixed per address would, after a `destroy` and an `up`
+/// within the hour, name the deleted certificate (moto then fails with a 500). A second
+/// certificate left by a re-run after a crash is an unreferenced duplicate, which the
+/// verification round deletes.
 fn idempotency_token(address: &Address) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     address.as_str().hash(&mut h);
+    std::time::SystemTime::now().hash(&mut h);
     format!("deployer{:016x}", h.finish())
 }
 

@@ -121,8 +121,12 @@ pub fn alarm(region: &str, name: &str) -> Address {
     Address::new(region, RELEASE_TIER, "metric-alarm", name)
 }
 
-/// Adds the tier's resources: the global roles, then each region's parts, each in the order
-/// of what it references.
+/// Adds the tier's resources, each after what it references (the load balancer's and the
+/// application's security groups are added before the database tier, in `model::desired`):
+/// each region's load balancing, cluster and log group; the task roles, which name the log
+/// groups and the database's secret; each region's task definition, service and scaling; the
+/// CodeDeploy role, which names the services; each region's CodeDeploy application, alarms and
+/// deployment group.
 pub(super) fn service(b: &mut Builder, config: &Config, account: &Account) {
     if !config.service.enabled {
         return;

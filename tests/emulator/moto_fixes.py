@@ -161,8 +161,10 @@ def _patch_rds_master_user_secret():
 
 
 def _patch_ecs_services():
-    """Two ways moto's ECS differs from AWS for a service:
+    """Three ways moto's ECS differs from AWS for a service:
     - CreateService drops healthCheckGracePeriodSeconds (UpdateService keeps it): kept here.
+    - CreateService drops enableECSManagedTags (DescribeServices never returns it): kept here,
+      false unless asked for, as AWS answers.
     - UpdateService of the task definition, load balancers, network configuration or platform
       version of a service on the CODE_DEPLOY controller is accepted; AWS refuses it
       (InvalidParameterException: only a CodeDeploy deployment changes those), and so does the
@@ -176,9 +178,10 @@ def _patch_ecs_services():
     def create_service(self):
         grace = self._get_param("healthCheckGracePeriodSeconds")
         result = original_create(self)
+        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
         if grace is not None:
-            service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
             service.health_check_grace_period_seconds = grace
+        service.enable_ecs_managed_tags = bool(self._get_param("enableECSManagedTags", False))
         return result
 
     def update_service(self):

@@ -80,7 +80,7 @@ class DeploymentConfigTest(unittest.TestCase):
 
 class EcsTest(unittest.TestCase):
     @mock_aws
-    def test_a_code_deploy_service_keeps_its_grace_period_and_refuses_a_new_task_definition(self):
+    def test_a_code_deploy_service_keeps_its_grace_period_and_managed_tags_and_refuses_a_new_task_definition(self):
         ecs = boto3.client("ecs", region_name="us-east-1")
         ecs.create_cluster(clusterName="c")
         td = ecs.register_task_definition(
@@ -93,9 +93,13 @@ class EcsTest(unittest.TestCase):
             desiredCount=1,
             deploymentController={"type": "CODE_DEPLOY"},
             healthCheckGracePeriodSeconds=60,
+            enableECSManagedTags=True,
         )
-        service = ecs.describe_services(cluster="c", services=["s"])["services"][0]
+        ecs.create_service(cluster="c", serviceName="plain", taskDefinition=td, desiredCount=1)
+        service, plain = ecs.describe_services(cluster="c", services=["s", "plain"])["services"]
         self.assertEqual(service["healthCheckGracePeriodSeconds"], 60)
+        self.assertIs(service["enableECSManagedTags"], True)
+        self.assertIs(plain["enableECSManagedTags"], False)
         with self.assertRaises(ecs.exceptions.InvalidParameterException):
             ecs.update_service(cluster="c", service="s", taskDefinition=td)
         ecs.update_service(cluster="c", service="s", desiredCount=2)  # what AWS allows

@@ -33,6 +33,9 @@ const KINDS: &[&str] =
 const DB_ENDPOINT: &str = "webapp-local.abcdefghijkl.us-east-1.rds.amazonaws.com";
 const DB_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf";
 
+/// A target-tracking policy as read back: metric, target, scale-in and scale-out cooldowns.
+type PolicyShape = (String, f64, Option<i32>, Option<i32>);
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
@@ -123,7 +126,7 @@ async fn dependencies(emu: &Emulator, config: &Config) -> Dependencies {
     );
 
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let mut role = |name: &'static str| {
+    let role = |name: &'static str| {
         let iam = iam.clone();
         async move {
             let r =
@@ -404,7 +407,7 @@ fn the_ecs_part_is_created_converges_registers_a_revision_only_on_change_and_is_
         let network = service.network_configuration().and_then(|n| n.awsvpc_configuration()).unwrap();
         let subnets: BTreeSet<&str> = network.subnets().iter().map(String::as_str).collect();
         assert_eq!(subnets, deps.subnets.iter().map(String::as_str).collect());
-        assert_eq!(network.security_groups(), [deps.security_group.clone()]);
+        assert_eq!(network.security_groups(), std::slice::from_ref(&deps.security_group));
         assert_eq!(network.assign_public_ip().map(|a| a.as_str()), Some("DISABLED"));
         assert_eq!(service.desired_count(), config.service.min_tasks as i32);
         assert_eq!(
@@ -436,7 +439,7 @@ fn the_ecs_part_is_created_converges_registers_a_revision_only_on_change_and_is_
             .send()
             .await
             .unwrap();
-        let policies: BTreeMap<&str, (String, f64, Option<i32>, Option<i32>)> = policies
+        let policies: BTreeMap<&str, PolicyShape> = policies
             .scaling_policies()
             .iter()
             .map(|p| {

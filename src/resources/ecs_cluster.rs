@@ -15,7 +15,7 @@ use super::{
     attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
     TAG_ADDRESS, TAG_APP, TAG_ENV,
 };
-use crate::cloud::{AwsResultExt, Error};
+use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -100,15 +100,28 @@ impl Kind for EcsCluster {
     ) -> Result<(), Error> {
         update(ctx, address.region(), desired, diff).await
     }
+    /// The services are deleted first (the cluster is their parent) and each waits until ECS
+    /// reports it `INACTIVE`; a service deleted out of band may still be draining, and a task
+    /// started outside a service (a one-off migration) may still be stopping, which ECS refuses
+    /// with `ClusterContainsServicesException` / `ClusterContainsTasksException`: retried until
+    /// the kind's wait bound.
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &EcsClusterSpec) -> Result<(), Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
-        client
-            .delete_cluster()
-            .cluster(id)
-            .send()
-            .await
-            .op_or_gone("DeleteCluster", |e| e.is_cluster_not_found_exception())?;
-        Ok(())
+        retry_on_codes(
+            &format!("{address} to be emptied of services and tasks"),
+            &["ClusterContainsServicesException", "ClusterContainsTasksException"],
+            ctx.timeout_for(EcsCluster::NAME),
+            || async {
+                client
+                    .delete_cluster()
+                    .cluster(id)
+                    .send()
+                    .await
+                    .op_or_gone("DeleteCluster", |e| e.is_cluster_not_found_exception())
+                    .map(|_| ())
+            },
+        )
+        .await
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())

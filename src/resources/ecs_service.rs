@@ -1,17 +1,33 @@
 //! ECS service `{app}-{env}` in the cluster, on the CodeDeploy deployment controller, at
 //! `<region>/service/ecs-service/app`: the first task definition revision, the blue target
 //! group, the private subnets and the application's security group (no public IP), a
-//! health-check grace period, tags propagated from the service, the cluster's default capacity
-//! provider strategy.
+//! health-check grace period, tags propagated from the service and ECS's managed tags.
+//!
+//! **Capacity.** Neither a launch type nor a capacity provider strategy is sent, so the service
+//! takes the cluster's default strategy (FARGATE with its on-demand base, FARGATE_SPOT by
+//! weight): AWS allows capacity providers on a CODE_DEPLOY service, and a launch type would
+//! rule the strategy out (the two are exclusive).
 //!
 //! **Who owns what.** On a `CODE_DEPLOY` service, AWS refuses `UpdateService` of the task
 //! definition, the load balancers and the network configuration: those change only through a
-//! deployment. So the task definition and the target group are the releases' (CodeDeploy moves
-//! the service between blue and green, and to each new revision) and are not compared; the
-//! desired count is auto-scaling's (set once, at creation, to `min_tasks`) and is not compared
-//! either; a changed subnet or security group list replaces the service (there is no other way
-//! to change it outside a release). `up` only ever updates the grace period in place, which AWS
-//! allows; the emulator is made to refuse the rest the way AWS does (`moto_fixes.py`).
+//! deployment. Field by field:
+//! - the task definition and the target group: the releases' (CodeDeploy moves the service to
+//!   each new revision, and between blue and green). Not compared: a new revision is
+//!   registered by `up` and released by the next release;
+//! - the desired count: auto-scaling's (set once, at creation, to `min_tasks`). Not compared;
+//! - the subnets, the security groups, the container name and port: no `UpdateService` may
+//!   change them outside a deployment, so a difference replaces the service;
+//! - the grace period: the one field `up` updates in place, which AWS allows.
+//!
+//! The emulator is made to refuse the rest the way AWS does (`moto_fixes.py`), so the tests
+//! prove `up` never sends it.
+//!
+//! **Readiness.** `CreateService` answers with the service `ACTIVE`; `up` does not wait for
+//! running tasks (a task that does not become healthy is the release's to report and roll back,
+//! and the emulator never runs one: its `runningCount` stays 0). A service being deleted
+//! (`DRAINING`) is gone for the plan; its re-creation waits until ECS lets go of the name.
+//! Deletion scales it to zero, deletes it and waits until it is `INACTIVE`, within the kind's
+//! wait bound, so the cluster (its parent) goes after it.
 //!
 //! Discovery: one `DescribeServices` of the known name in the cluster, with tags. ID: its ARN;
 //! attribute `name`.
@@ -66,6 +82,9 @@ pub fn diff(desired: &EcsServiceSpec, observed: &EcsServiceSpec, d: &mut Diff) {
     );
 }
 
+/// The status of a service being deleted, until its tasks have stopped and it is `INACTIVE`.
+const DRAINING: &str = "DRAINING";
+
 pub struct EcsService;
 
 impl Kind for EcsService {
@@ -110,6 +129,11 @@ impl Kind for EcsService {
         let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
         let name = format!("{}-{}", ctx.app, ctx.env);
         let Some(s) = describe(&client, &name, &name).await? else { return Ok(vec![]) };
+        // Being deleted (out of band): gone for the plan, which creates it again once ECS lets
+        // go of the name (see `create`).
+        if s.status() == Some(DRAINING) {
+            return Ok(vec![]);
+        }
         let tags = tags_of(s.tags());
         if !is_ours(&tags, ctx.app, ctx.env) {
             return Ok(vec![]);
@@ -173,7 +197,7 @@ impl Kind for EcsService {
     }
 }
 
-/// The service, unless it does not exist or is deleted (`INACTIVE`; `DRAINING` counts as there).
+/// The service, unless it does not exist or is deleted (`INACTIVE`; a `DRAINING` one is there).
 async fn describe(
     client: &aws_sdk_ecs::Client,
     cluster: &str,
@@ -213,12 +237,17 @@ fn spec_of(s: &SdkService) -> EcsServiceSpec {
     }
 }
 
-/// A client token derived from the address (ECS: up to 36 ASCII characters): a create retried
-/// after its answer was lost returns the same service.
+/// `CreateService`'s client token (up to 36 ASCII characters), made once per create from the
+/// address and the time: the SDK's retries of a request whose answer was lost carry the same
+/// token, so ECS returns the first service instead of failing or making a second. Not fixed per
+/// address: after a `destroy` and an `up`, a token AWS still remembers would name the deleted
+/// service. A re-run after a crash finds the service by name first (`create`), so it needs no
+/// token to converge.
 fn client_token(address: &Address) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     address.as_str().hash(&mut h);
+    std::time::SystemTime::now().hash(&mut h);
     format!("deployer-{:016x}", h.finish())
 }
 
@@ -231,7 +260,15 @@ async fn create(
     let region = address.region();
     let client: aws_sdk_ecs::Client = ctx.clients.get(region);
     let cluster = ctx.id(&spec.cluster)?;
-    if let Some(existing) = describe(&client, &cluster, &spec.name).await? {
+    let existing = match describe(&client, &cluster, &spec.name).await? {
+        // ECS refuses a service of the name of one still draining: wait until it is gone.
+        Some(s) if s.status() == Some(DRAINING) => {
+            wait_until_gone(ctx, address, &client, &cluster, &spec.name).await?;
+            None
+        }
+        other => other,
+    };
+    if let Some(existing) = existing {
         if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
             return Err(Error::Failed(format!(
                 "a service named {} already exists in the cluster and is not this environment's {address}",
@@ -339,8 +376,19 @@ async fn delete(ctx: &Ctx<'_>, address: &Address, arn: &str) -> Result<(), Error
         .op_or_gone("DeleteService", |e| {
             e.is_service_not_found_exception() || e.is_cluster_not_found_exception()
         })?;
+    wait_until_gone(ctx, address, &client, cluster, name).await
+}
+
+/// Waits until ECS reports the service `INACTIVE` (or not at all), within the kind's bound.
+async fn wait_until_gone(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<(), Error> {
     wait_until(&format!("{address} to be deleted"), ctx.timeout_for(EcsService::NAME), || async {
-        Ok(match describe(&client, cluster, name).await? {
+        Ok(match describe(client, cluster, name).await? {
             None => Waited::Done(()),
             Some(s) => Waited::NotYet(s.status().unwrap_or("draining").to_lowercase()),
         })

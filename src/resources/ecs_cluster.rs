@@ -288,3 +288,48 @@ async fn update(ctx: &Ctx<'_>, region: &str, desired: &EcsClusterSpec, diff: &Di
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(providers: &[&str], strategy: &[(&str, i32, i32)]) -> EcsClusterSpec {
+        EcsClusterSpec {
+            name: "webapp-prod".into(),
+            container_insights: true,
+            capacity_providers: providers.iter().map(|p| p.to_string()).collect(),
+            default_strategy: strategy
+                .iter()
+                .map(|(p, base, weight)| StrategyItem {
+                    provider: p.to_string(),
+                    base: *base,
+                    weight: *weight,
+                })
+                .collect(),
+        }
+    }
+
+    fn diff_of(mut desired: EcsClusterSpec, mut observed: EcsClusterSpec) -> Diff {
+        EcsCluster::normalize(&mut desired);
+        EcsCluster::normalize(&mut observed);
+        let mut d = Diff::default();
+        diff(&desired, &observed, &mut d);
+        d
+    }
+
+    #[test]
+    fn the_order_aws_lists_providers_in_is_not_a_difference() {
+        let desired = spec(&["FARGATE", "FARGATE_SPOT"], &[("FARGATE", 2, 1), ("FARGATE_SPOT", 0, 3)]);
+        let observed = spec(&["FARGATE_SPOT", "FARGATE"], &[("FARGATE_SPOT", 0, 3), ("FARGATE", 2, 1)]);
+        assert!(diff_of(desired, observed).is_empty());
+    }
+
+    #[test]
+    fn insights_and_the_strategy_are_updated_in_place() {
+        let desired = spec(&["FARGATE", "FARGATE_SPOT"], &[("FARGATE", 2, 1)]);
+        let mut observed = spec(&["FARGATE", "FARGATE_SPOT"], &[("FARGATE", 0, 1)]);
+        observed.container_insights = false;
+        let d = diff_of(desired, observed);
+        assert!(d.has("container_insights") && d.has("default_strategy") && !d.replace(), "{d:?}");
+    }
+}

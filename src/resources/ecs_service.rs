@@ -395,3 +395,62 @@ async fn wait_until_gone(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> EcsServiceSpec {
+        EcsServiceSpec {
+            name: "webapp-prod".into(),
+            cluster: Ref::Id("arn:aws:ecs:us-east-1:1:cluster/webapp-prod".into()),
+            task_definition: Ref::Id("arn:aws:ecs:us-east-1:1:task-definition/webapp-prod:1".into()),
+            target_group: Ref::Id(
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/webapp-prod-blue/1".into(),
+            ),
+            container_name: "app".into(),
+            container_port: 8080,
+            subnets: vec![Ref::Id("subnet-b".into()), Ref::Id("subnet-a".into())],
+            security_groups: vec![Ref::Id("sg-1".into())],
+            desired_count: 2,
+            health_check_grace_secs: 60,
+            after: Some(Ref::Id("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/x/1/2".into())),
+        }
+    }
+
+    fn diff_of(desired: &EcsServiceSpec, observed: &EcsServiceSpec) -> Diff {
+        let (mut want, mut have) = (desired.clone(), observed.clone());
+        EcsService::normalize(&mut want);
+        EcsService::normalize(&mut have);
+        let mut d = Diff::default();
+        diff(&want, &have, &mut d);
+        d
+    }
+
+    #[test]
+    fn what_releases_and_auto_scaling_own_is_not_a_difference() {
+        let desired = spec();
+        let mut observed = spec();
+        // A release moved the service to green and a new revision; auto-scaling scaled it out.
+        observed.task_definition = Ref::Id("arn:aws:ecs:us-east-1:1:task-definition/webapp-prod:7".into());
+        observed.target_group =
+            Ref::Id("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/webapp-prod-green/2".into());
+        observed.desired_count = 9;
+        observed.after = None;
+        observed.subnets.reverse();
+        assert!(diff_of(&desired, &observed).is_empty());
+    }
+
+    #[test]
+    fn the_grace_period_is_updated_in_place_and_the_network_replaces() {
+        let mut observed = spec();
+        observed.health_check_grace_secs = 0;
+        let d = diff_of(&spec(), &observed);
+        assert!(d.has("health_check_grace_secs") && !d.replace(), "{d:?}");
+
+        let mut observed = spec();
+        observed.security_groups = vec![Ref::Id("sg-other".into())];
+        let d = diff_of(&spec(), &observed);
+        assert!(d.has("security_groups") && d.replace(), "no UpdateService of the network: {d:?}");
+    }
+}

@@ -376,6 +376,61 @@ fn family_of(arn: &str) -> String {
 mod tests {
     use super::*;
 
+    fn spec() -> TaskDefinitionSpec {
+        TaskDefinitionSpec {
+            family: "webapp-prod".into(),
+            cpu: "512".into(),
+            memory: "1024".into(),
+            cpu_architecture: "ARM64".into(),
+            execution_role: Ref::Id("arn:aws:iam::1:role/x".into()),
+            task_role: Ref::Id("arn:aws:iam::1:role/y".into()),
+            container: ContainerSpec {
+                name: "app".into(),
+                image: "1.dkr.ecr.us-east-1.amazonaws.com/webapp:v1".into(),
+                port: 8080,
+                environment: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
+                referenced_environment: BTreeMap::from([("DB_HOST".into(), Ref::Id("db.example".into()))]),
+                secrets: BTreeMap::from([("API_KEY".into(), Ref::Id("webapp/api-key".into()))]),
+                health_check: vec!["CMD-SHELL".into(), "true".into()],
+                read_only_root_filesystem: true,
+                user: Some("1000".into()),
+                log_group: "/ecs/webapp-prod".into(),
+                log_region: "us-east-1".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn an_unchanged_definition_is_no_difference_and_a_new_image_is_a_new_revision_in_place() {
+        let mut d = Diff::default();
+        diff(&spec(), &spec(), &mut d);
+        assert!(d.is_empty() && d.note.is_none(), "{d:?}");
+
+        let mut desired = spec();
+        desired.container.image = "1.dkr.ecr.us-east-1.amazonaws.com/webapp:v2".into();
+        let mut d = Diff::default();
+        diff(&desired, &spec(), &mut d);
+        assert!(d.has("container") && !d.replace(), "{d:?}");
+        assert_eq!(d.note.as_deref(), Some(UPDATE_NOTE));
+    }
+
+    #[test]
+    fn a_plain_variable_and_a_referenced_one_are_read_back_apart() {
+        let td = SdkTaskDefinition::builder()
+            .family("webapp-prod")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("app")
+                    .environment(KeyValuePair::builder().name("DB_HOST").value("db.example").build())
+                    .environment(KeyValuePair::builder().name("LOG_LEVEL").value("info").build())
+                    .build(),
+            )
+            .build();
+        let observed = spec_of(&td);
+        assert_eq!(observed.container.environment, spec().container.environment);
+        assert_eq!(observed.container.referenced_environment, spec().container.referenced_environment);
+    }
+
     #[test]
     fn a_family_is_read_from_a_revision_arn() {
         assert_eq!(family_of("arn:aws:ecs:us-east-1:1:task-definition/webapp-prod:12"), "webapp-prod");

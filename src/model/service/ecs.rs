@@ -182,3 +182,138 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account, regio
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NatMode;
+    use crate::model::testing;
+    use crate::resources::task_definition::TaskDefinitionSpec;
+
+    fn desired(config: &Config) -> crate::model::Desired {
+        crate::model::desired(config, &Account::test())
+    }
+
+    fn spec<'a>(d: &'a crate::model::Desired, address: &Address) -> &'a Spec {
+        &d.get(address).unwrap_or_else(|| panic!("no {address}")).spec
+    }
+
+    fn task_definition_of(d: &crate::model::Desired) -> TaskDefinitionSpec {
+        match spec(d, &task_definition("us-east-1")) {
+            Spec::TaskDefinition(t) => t.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fargate_spot_is_in_the_strategy_only_with_a_weight() {
+        let mut config = testing::with_service(testing::config(2, NatMode::PerAz));
+        config.service.capacity.on_demand_base = 2;
+        config.service.capacity.on_demand_weight = 1;
+        config.service.capacity.spot_weight = 0;
+        assert_eq!(
+            default_strategy(&config),
+            vec![StrategyItem { provider: FARGATE.into(), base: 2, weight: 1 }]
+        );
+        config.service.capacity.spot_weight = 3;
+        assert_eq!(
+            default_strategy(&config),
+            vec![
+                StrategyItem { provider: FARGATE.into(), base: 2, weight: 1 },
+                StrategyItem { provider: FARGATE_SPOT.into(), base: 0, weight: 3 },
+            ]
+        );
+        let d = desired(&config);
+        let Spec::EcsCluster(cluster) = spec(&d, &cluster("us-east-2")) else { panic!() };
+        assert_eq!(cluster.name, "webapp-test");
+        assert!(cluster.container_insights);
+        assert_eq!(cluster.capacity_providers, vec![FARGATE.to_string(), FARGATE_SPOT.to_string()]);
+    }
+
+    #[test]
+    fn the_container_gets_the_database_by_reference_and_its_credentials_by_value_from_only() {
+        let mut config = testing::with_service(testing::config(2, NatMode::PerAz));
+        config.service.environment.insert("LOG_LEVEL".into(), "info".into());
+        config.service.secrets.insert("API_KEY".into(), "webapp/api-key".into());
+        let d = desired(&config);
+        let primary = database::primary(&config);
+        for region in ["us-east-1", "us-east-2"] {
+            let Spec::TaskDefinition(t) = spec(&d, &task_definition(region)) else { panic!() };
+            let c = &t.container;
+            assert_eq!(c.image, format!("123456789012.dkr.ecr.{region}.amazonaws.com/webapp-test:latest"));
+            assert_eq!(c.log_region, region);
+            assert_eq!(
+                c.environment,
+                BTreeMap::from([
+                    ("DB_NAME".to_string(), "app".to_string()),
+                    ("DB_PORT".to_string(), "5432".to_string()),
+                    ("LOG_LEVEL".to_string(), "info".to_string()),
+                ]),
+                "{region}: plain values only"
+            );
+            // Every region's tasks reach the primary (over the peering).
+            assert_eq!(
+                c.referenced_environment,
+                BTreeMap::from([("DB_HOST".to_string(), Ref::attr(primary.clone(), attr::ENDPOINT))])
+            );
+            let secret = |key: &str| Ref::Attr {
+                of: primary.clone(),
+                attr: attr::MASTER_SECRET_ARN,
+                suffix: format!(":{key}::"),
+            };
+            assert_eq!(
+                c.secrets,
+                BTreeMap::from([
+                    ("API_KEY".to_string(), Ref::Id("webapp/api-key".into())),
+                    ("DB_PASSWORD".to_string(), secret("password")),
+                    ("DB_USERNAME".to_string(), secret("username")),
+                ])
+            );
+            assert_eq!(t.execution_role, Ref::Addr(task_execution_role()));
+            assert_eq!(t.task_role, Ref::Addr(task_role()));
+        }
+    }
+
+    #[test]
+    fn without_a_database_the_container_has_no_database_variables() {
+        let mut config = testing::with_service(testing::config(2, NatMode::PerAz));
+        config.database.enabled = false;
+        let t = task_definition_of(&desired(&config));
+        assert!(t.container.environment.keys().all(|k| !k.starts_with("DB_")), "{t:?}");
+        assert!(t.container.referenced_environment.is_empty());
+        assert!(t.container.secrets.is_empty());
+    }
+
+    #[test]
+    fn the_service_runs_in_the_private_subnets_after_the_https_listener_and_scales_on_cpu_and_memory() {
+        let config = testing::with_service(testing::config(3, NatMode::PerAz));
+        let d = desired(&config);
+        let Spec::EcsService(s) = spec(&d, &ecs_service("us-east-1")) else { panic!() };
+        let subnets: Vec<Ref> = ["a", "b", "c"]
+            .iter()
+            .map(|x| Ref::Addr(Address::new("us-east-1", "network", "subnet", &format!("private-{x}"))))
+            .collect();
+        assert_eq!(s.subnets, subnets);
+        assert_eq!(s.security_groups, vec![Ref::Addr(app_security_group("us-east-1"))]);
+        assert_eq!(s.target_group, Ref::Addr(target_group("us-east-1", "blue")));
+        assert_eq!(s.after, Some(Ref::Addr(listener("us-east-1", "https"))));
+        assert_eq!(s.desired_count, config.service.min_tasks as i32);
+        // The service comes after everything it references in the model's order.
+        let position = |a: &Address| d.resources.iter().position(|r| &r.address == a);
+        let service_at = position(&ecs_service("us-east-1")).unwrap();
+        for dep in spec(&d, &ecs_service("us-east-1")).deps() {
+            if let Some(at) = position(&dep) {
+                assert!(at < service_at, "{dep} comes before the service");
+            }
+        }
+        for (metric, aws_metric) in
+            [("cpu", "ECSServiceAverageCPUUtilization"), ("memory", "ECSServiceAverageMemoryUtilization")]
+        {
+            let Spec::ScalingPolicy(p) = spec(&d, &scaling_policy("us-east-1", metric)) else { panic!() };
+            assert_eq!(p.name, format!("webapp-test-{metric}"));
+            assert_eq!(p.metric, aws_metric);
+            assert_eq!(p.resource_id, "service/webapp-test/webapp-test");
+            assert_eq!(p.target, Ref::Addr(scalable_target("us-east-1")));
+        }
+    }
+}

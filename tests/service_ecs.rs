@@ -592,3 +592,45 @@ fn the_ecs_part_is_created_converges_registers_a_revision_only_on_change_and_is_
         assert!(again.is_empty(), "{again:#?}");
     });
 }
+
+/// Every create of this part with its first answer lost (applied by the emulator, answered 500,
+/// retried by the SDK): one pass converges, with no duplicate, and the next plans nothing.
+#[test]
+fn each_create_with_its_first_answer_lost_converges_in_one_pass() {
+    let rt = runtime();
+    let config = config();
+    for op in [
+        "CreateCluster",
+        "CreateLogGroup",
+        "PutRetentionPolicy",
+        "RegisterTaskDefinition",
+        "CreateService",
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+    ] {
+        let emu = Emulator::start();
+        rt.block_on(async {
+            let deps = dependencies(&emu, &config).await;
+            let desired = desired(&config, &deps);
+            let clients = clients(&emu).await;
+            let ids = IdMap::default();
+            emu.set_model(serde_json::json!({ "lose_next": { op: 1 } }));
+            converge(&clients, &ids, &desired).await;
+            assert_eq!(emu.model()["totals"]["lost"], serde_json::json!(1), "{op}: the answer was lost once");
+            let again = converge(&clients, &ids, &desired).await;
+            assert!(again.is_empty(), "{op}: converged in one pass: {again:#?}");
+
+            let sdk = support::sdk_config(&emu, REGION).await;
+            let ecs = aws_sdk_ecs::Client::new(&sdk);
+            let services = ecs.list_services().cluster(NAME).send().await.unwrap();
+            assert_eq!(services.service_arns().len(), 1, "{op}: one service");
+            let clusters = ecs.list_clusters().send().await.unwrap();
+            assert_eq!(clusters.cluster_arns().len(), 1, "{op}: one cluster");
+            // RegisterTaskDefinition takes no idempotency token: a retried registration
+            // leaves two identical revisions, the latest of which is the desired one.
+            let revisions = active_revisions(&ecs).await.len();
+            let expected = if op == "RegisterTaskDefinition" { 2 } else { 1 };
+            assert_eq!(revisions, expected, "{op}: revisions");
+        });
+    }
+}

@@ -3,8 +3,10 @@
 //! `service/<cluster>/<service>`, dimension `ecs:service:DesiredCount`).
 //!
 //! Not tagged: found by its resource ID, which names the environment's cluster and service and
-//! so is the environment's alone. Discovery: one `DescribeScalableTargets` of that ID. ID: the
-//! resource ID.
+//! so is the environment's alone. (AWS takes tags in `RegisterScalableTarget`, but the emulator,
+//! moto 5.2.5, keeps none for Application Auto Scaling, so tags could be neither tested nor read
+//! back; the resource ID is the better key anyway.) Discovery: one `DescribeScalableTargets` of
+//! that ID. ID: the resource ID.
 
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use serde::Serialize;

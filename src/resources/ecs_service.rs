@@ -285,8 +285,7 @@ async fn create(
         .assign_public_ip(AssignPublicIp::Disabled)
         .build()
         .map_err(|e| Error::Failed(e.to_string()))?;
-    // ECS refuses a role IAM created a moment ago ("unable to assume the role") until IAM's
-    // change reaches it: that refusal is retried within the wait bound.
+    let token = client_token(address);
     let created = wait_until(
         &format!("{address}: ECS to accept the service"),
         ctx.timeout_for(EcsService::NAME),
@@ -316,20 +315,18 @@ async fn create(
                 .health_check_grace_period_seconds(spec.health_check_grace_secs)
                 .propagate_tags(PropagateTags::Service)
                 .enable_ecs_managed_tags(true)
-                .client_token(client_token(address))
+                .client_token(&token)
                 .set_tags(Some(sdk_tags(tags)))
                 .send()
                 .await;
             match out {
                 Ok(out) => Ok(Waited::Done(out)),
-                Err(e)
-                    if e.as_service_error().is_some_and(|s| {
-                        s.is_invalid_parameter_exception() && e.to_string().contains("assume the role")
-                    }) =>
-                {
-                    Ok(Waited::NotYet("the new role is not visible to ECS yet".into()))
-                }
-                Err(e) => Err(e).op("CreateService"),
+                Err(e) => match e.as_service_error() {
+                    Some(s) if s.is_invalid_parameter_exception() && refused_for_now(s.meta().message()) => {
+                        Ok(Waited::NotYet(s.meta().message().unwrap_or_default().to_string()))
+                    }
+                    _ => Err(e).op("CreateService"),
+                },
             }
         },
     )
@@ -340,6 +337,19 @@ async fn create(
         .ok_or_else(|| Error::Failed("CreateService returned no service".into()))?;
     ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
     Ok(arn.to_string())
+}
+
+/// Whether ECS refused `CreateService` for what other services have just done and will soon
+/// show it: a role IAM created a moment ago, or ECS's service-linked role on a new account
+/// ("Unable to assume the role…", "Unable to assume the service linked role…"); a listener
+/// that ELB created a moment ago ("The target group … does not have an associated load
+/// balancer": the service is created after the HTTPS listener). Retried within the wait bound;
+/// any other refusal is final. (The SDK's `Display` of an error says only "service error": the
+/// message is read from the error's metadata.)
+fn refused_for_now(message: Option<&str>) -> bool {
+    message.is_some_and(|m| {
+        m.contains("Unable to assume") || m.contains("does not have an associated load balancer")
+    })
 }
 
 /// Scales the service to zero, deletes it, and waits until ECS reports it `INACTIVE`, so the
@@ -425,6 +435,21 @@ mod tests {
         let mut d = Diff::default();
         diff(&want, &have, &mut d);
         d
+    }
+
+    #[test]
+    fn only_what_passes_by_itself_is_retried() {
+        assert!(refused_for_now(Some(
+            "Unable to assume the role: arn:aws:iam::1:role/x. Please verify that the ECS service role being passed has the proper permissions."
+        )));
+        assert!(refused_for_now(Some(
+            "Unable to assume the service linked role. Please verify that the ECS service linked role exists."
+        )));
+        assert!(refused_for_now(Some(
+            "The target group with targetGroupArn arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1 does not have an associated load balancer."
+        )));
+        assert!(!refused_for_now(Some("subnets can not be empty.")));
+        assert!(!refused_for_now(None));
     }
 
     #[test]

@@ -331,6 +331,23 @@ impl Config {
             timeouts.insert(DbInstance::NAME, self.database.wait_timeout);
             timeouts.insert(DbReplica::NAME, self.database.wait_timeout);
         }
+        if self.service.enabled {
+            use crate::resources::{
+                acm_certificate::AcmCertificate, deployment_config::DeploymentConfig,
+                ecs_cluster::EcsCluster, ecs_service::EcsService, load_balancer::LoadBalancer,
+            };
+            // A certificate waits for DNS validation, a load balancer to provision, a service to
+            // drain (and its cluster for it), a deployment configuration for its group to let go.
+            for kind in [
+                AcmCertificate::NAME,
+                LoadBalancer::NAME,
+                EcsService::NAME,
+                EcsCluster::NAME,
+                DeploymentConfig::NAME,
+            ] {
+                timeouts.insert(kind, self.service.wait_timeout);
+            }
+        }
         timeouts
     }
 

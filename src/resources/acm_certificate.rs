@@ -200,7 +200,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
             .iter()
             .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
             .collect();
-        if !super::ecs_cluster::is_ours(&tags, ctx.app, ctx.env) {
+        if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;
         }
         let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };

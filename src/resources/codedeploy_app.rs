@@ -91,7 +91,7 @@ impl Kind for CodedeployApp {
         };
         let tags =
             tags_of(&client, &arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?).await?;
-        if !super::ecs_cluster::is_ours(&tags, ctx.app, ctx.env) {
+        if !super::is_ours(&tags, ctx.app, ctx.env) {
             return Ok(vec![]);
         }
         let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { return Ok(vec![]) };

@@ -233,7 +233,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let tags =
             tags_of(&client, &arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?)
                 .await?;
-        if !super::ecs_cluster::is_ours(&tags, ctx.app, ctx.env) {
+        if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;
         }
         let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{
     attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS, TAG_APP, TAG_ENV,
+    TAG_ADDRESS,
 };
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::model::{Address, Ref};
@@ -147,11 +147,6 @@ pub(crate) fn tags_of(tags: &[Tag]) -> Tags {
     tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect()
 }
 
-/// Whether `tags` say the resource belongs to the environment.
-pub(crate) fn is_ours(tags: &Tags, app: &str, env: &str) -> bool {
-    tags.get(TAG_APP).map(String::as_str) == Some(app) && tags.get(TAG_ENV).map(String::as_str) == Some(env)
-}
-
 /// The cluster `name`, unless it does not exist or was deleted (`INACTIVE`).
 async fn describe(client: &aws_sdk_ecs::Client, name: &str) -> Result<Option<Cluster>, Error> {
     let out = client
@@ -187,7 +182,7 @@ fn spec_of(c: &Cluster) -> EcsClusterSpec {
 
 fn found_of(c: &Cluster, app: &str, env: &str) -> Option<Found> {
     let tags = tags_of(c.tags());
-    if !is_ours(&tags, app, env) {
+    if !super::is_ours(&tags, app, env) {
         return None;
     }
     let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a))?;

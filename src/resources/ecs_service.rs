@@ -38,7 +38,8 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::ecs_cluster::{is_ours, sdk_tags, tags_of};
+use super::ecs_cluster::{sdk_tags, tags_of};
+use super::is_ours;
 use super::{
     attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
     TAG_ADDRESS,

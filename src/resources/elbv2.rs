@@ -40,7 +40,7 @@ pub async fn tags_of(
 
 /// The environment's address in `tags`, if they say the resource is the environment's.
 pub fn address_if_ours(ctx: &ObserveCtx<'_>, tags: &Tags) -> Option<Address> {
-    if !super::ecs_cluster::is_ours(tags, ctx.app, ctx.env) {
+    if !super::is_ours(tags, ctx.app, ctx.env) {
         return None;
     }
     tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a))

@@ -105,7 +105,7 @@ impl Kind for MetricAlarm {
                 .iter()
                 .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
                 .collect();
-            if !super::ecs_cluster::is_ours(&tags, ctx.app, ctx.env) {
+            if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
             let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };

@@ -510,6 +510,11 @@ pub fn render_value<T: Serialize>(v: &T) -> String {
     }
 }
 
+/// Whether `tags` say the resource belongs to `app`/`env` (every kind's ownership check).
+pub fn is_ours(tags: &Tags, app: &str, env: &str) -> bool {
+    tags.get(TAG_APP).map(String::as_str) == Some(app) && tags.get(TAG_ENV).map(String::as_str) == Some(env)
+}
+
 /// Desired tags missing from or different on the observed resource. Tags others add
 /// (`aws:*`, cost-allocation tags) are left alone.
 pub fn missing_tags(desired: &Tags, observed: &Tags) -> Tags {

@@ -11,7 +11,7 @@
 
 use aws_sdk_rds::types::Tag;
 
-use super::{Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
+use super::{Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::Address;
 
@@ -34,10 +34,7 @@ pub fn name_prefix(app: &str, env: &str) -> String {
     format!("{app}-{env}-")
 }
 
-/// Whether `tags` say the resource belongs to `app`/`env`.
-pub fn is_ours(tags: &Tags, app: &str, env: &str) -> bool {
-    tags.get(TAG_APP).map(String::as_str) == Some(app) && tags.get(TAG_ENV).map(String::as_str) == Some(env)
-}
+pub use super::is_ours;
 
 /// The address in a resource's `deployer:address` tag; warns and skips one without.
 pub fn address_of(tags: &Tags, id: &str) -> Option<Address> {

@@ -4,7 +4,7 @@ moto stores applications and deployment groups but returns HTTP 500 for BatchGet
 UpdateDeploymentGroup, DeleteDeploymentGroup and DeleteApplication, and always answers an empty
 alarmConfiguration. This module adds those operations to moto's CodeDeploy backend and responses,
 the way the AWS API reference describes them. It is the start of the emulator's CodeDeploy: the
-ECS blue/green deployment engine (the release issue) grows here.
+ECS blue/green deployment engine is codedeploy_engine.py.
 """
 
 from typing import Any
@@ -103,7 +103,7 @@ def apply():
                 f"The application {application_name} does not exist with the user or AWS account."
             )
         groups = backend.deployment_groups.get(application_name, {})
-        infos = [deployment_group_info(groups[n]) for n in names if n in groups]
+        infos = [r._deployment_group_info(groups[n]) for n in names if n in groups]
         missing = [n for n in names if n not in groups]
         result = {"deploymentGroupsInfo": infos}
         if missing:
@@ -150,6 +150,10 @@ def apply():
     r.CodeDeployResponse.delete_deployment_group = delete_deployment_group_response
     r.CodeDeployResponse.delete_application = delete_application_response
 
+    import codedeploy_engine
+
+    codedeploy_engine.apply()
+
 
 # The predefined ECS configurations: (type, percent, interval in minutes).
 PREDEFINED_ECS = {
@@ -167,6 +171,25 @@ def _routing(kind, percent, minutes):
     if kind == "TimeBasedLinear":
         return {"type": kind, "timeBasedLinear": {"linearPercentage": percent, "linearInterval": minutes}}
     return {"type": "AllAtOnce"}
+
+
+def configs(backend):
+    """The region's deployment configurations: the predefined ECS ones, then those created."""
+    import datetime
+
+    if not hasattr(backend, "deployment_configs"):
+        backend.deployment_configs = {
+            name: {
+                "deploymentConfigId": name,
+                "deploymentConfigName": name,
+                "computePlatform": "ECS",
+                "trafficRoutingConfig": _routing(*spec),
+                "createTime": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+            }
+            for name, spec in PREDEFINED_ECS.items()
+        }
+    return backend.deployment_configs
+
 
 
 def _deployment_configs(r, CodeDeployBackend, ActionResult):
@@ -196,20 +219,6 @@ def _deployment_configs(r, CodeDeployBackend, ActionResult):
     class InvalidTrafficRoutingConfigurationException(CodeDeployException):
         def __init__(self, message):
             super().__init__("InvalidTrafficRoutingConfigurationException", message)
-
-    def configs(backend):
-        if not hasattr(backend, "deployment_configs"):
-            backend.deployment_configs = {
-                name: {
-                    "deploymentConfigId": name,
-                    "deploymentConfigName": name,
-                    "computePlatform": "ECS",
-                    "trafficRoutingConfig": _routing(*spec),
-                    "createTime": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
-                }
-                for name, spec in PREDEFINED_ECS.items()
-            }
-        return backend.deployment_configs
 
     def get_deployment_config(self):
         name = self._get_param("deploymentConfigName")

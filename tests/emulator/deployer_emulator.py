@@ -19,18 +19,30 @@ GET /_deployer/ec2-state
 GET/POST /_deployer/model, POST /_deployer/model/reset-counts
     The realistic model of AWS (latency, throttling, faults, lost responses, a crash hook),
     all off unless DEPLOYER_EMU_* variables (or a POST) turn it on: see aws_model.py.
+GET/POST /_deployer/codedeploy
+    The CodeDeploy ECS engine (codedeploy_engine.py): the clock's scale, and a forced failure at
+    a named lifecycle event for a group's next deployment or for one deployment. Every request
+    the emulator serves first advances the active deployments to now.
 DEPLOYER_EMU_HOSTED_ZONES=deployer.test
     Public Route 53 hosted zones that exist from the start, as an account's own zone would.
+DEPLOYER_EMU_ECR_REPLICATION_SECS (default 2)
+    How long a pushed image takes to appear in the regions the registry's replication
+    configuration names (AWS: usually under 30 minutes). An image pushed to a repository that
+    scans on push has a completed scan at once (moto's default findings: one HIGH; inject others
+    with moto's POST /moto-api/static/ecr/scan-finding-results).
 """
 
 import json
 import os
+import time
 
 import moto.server as moto_server
 
 import aws_model
+import codedeploy_engine
 
 STATE_PATH = "/_deployer/ec2-state"
+CODEDEPLOY_PATH = "/_deployer/codedeploy"
 
 
 def _tags(resource):
@@ -150,12 +162,26 @@ def ec2_state():
     return state
 
 
+def _json_response(start_response, value, status="200 OK"):
+    body = json.dumps(value, default=str).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def with_extensions(app):
     def wsgi(environ, start_response):
-        if environ.get("PATH_INFO") == STATE_PATH:
-            body = json.dumps(ec2_state(), default=str).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
+        path = environ.get("PATH_INFO")
+        if path == STATE_PATH:
+            return _json_response(start_response, ec2_state())
+        if path == CODEDEPLOY_PATH:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length > 0 else b""
+            try:
+                return _json_response(start_response, codedeploy_engine.control(json.loads(raw or b"{}")))
+            except (ValueError, KeyError) as e:
+                return _json_response(start_response, {"error": str(e)}, "400 Bad Request")
+        _replicate_due_images()
+        codedeploy_engine.tick()
         return app(environ, start_response)
 
     return wsgi
@@ -178,6 +204,67 @@ def _patch_nat_gateway_delete():
         return nat
 
     EC2Backend.delete_nat_gateway = delete_nat_gateway
+
+
+PENDING_REPLICATIONS: list[tuple[float, str, str, str, str, str, str]] = []
+
+
+def _patch_ecr_push():
+    """What moto's PutImage leaves out: a repository that scans on push has a scan of the image
+    (moto answers ScanNotFoundException until StartImageScan), and the registry's replication
+    configuration copies the image to the other regions' repositories of the same name, after
+    DEPLOYER_EMU_ECR_REPLICATION_SECS."""
+    from moto.ecr.models import ECRBackend
+
+    original = ECRBackend.put_image
+
+    def put_image(self, repository_name, image_manifest, image_tag, image_manifest_mediatype=None, digest=None):
+        image = original(self, repository_name, image_manifest, image_tag, image_manifest_mediatype, digest)
+        repo = self.repositories[repository_name]
+        scanning = getattr(repo, "image_scanning_configuration", None) or {}
+        if scanning.get("scanOnPush") and not image.last_scan:
+            import datetime
+
+            image.last_scan = datetime.datetime.today()
+        delay = float(os.environ.get("DEPLOYER_EMU_ECR_REPLICATION_SECS", "2"))
+        config = getattr(self, "replication_config", None) or {}
+        for rule in config.get("rules", []):
+            filters = rule.get("repositoryFilters") or []
+            if filters and not any(repository_name.startswith(f.get("filter", "")) for f in filters):
+                continue
+            for dest in rule.get("destinations", []):
+                if dest.get("region") != self.region_name:
+                    PENDING_REPLICATIONS.append(
+                        (
+                            time.monotonic() + delay,
+                            dest.get("registryId") or self.account_id,
+                            dest["region"],
+                            repository_name,
+                            image_manifest,
+                            image_tag,
+                            image_manifest_mediatype or "",
+                        )
+                    )
+        return image
+
+    ECRBackend.put_image = put_image
+
+
+def _replicate_due_images():
+    if not PENDING_REPLICATIONS:
+        return
+    from moto.ecr.models import ecr_backends
+
+    now = time.monotonic()
+    for item in [p for p in PENDING_REPLICATIONS if p[0] <= now]:
+        PENDING_REPLICATIONS.remove(item)
+        _, account, region, repository, manifest, tag, media_type = item
+        backend = ecr_backends[account][region]
+        if repository in backend.repositories:  # AWS creates it; the deployer already has
+            try:
+                backend.put_image(repository, manifest, tag, media_type or None)
+            except Exception:  # already there
+                pass
 
 
 def _create_hosted_zones():
@@ -204,6 +291,7 @@ def main():
     moto_fixes.apply()
     _create_hosted_zones()
     _patch_nat_gateway_delete()
+    _patch_ecr_push()
     # After the NAT patch: the model's delete_nat_gateway wraps the EIP-releasing one.
     aws_model.install()
     original_run_simple = moto_server.run_simple

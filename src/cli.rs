@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "deployer", version, propagate_version = true, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes or drift present, 130 interrupted.\n\
+    after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes or drift present, 3 a release failed \
+(rolled back), 130 interrupted.\n\
 Credentials come from the standard AWS chain (env vars, AWS_PROFILE, SSO, …).\n\
 AWS_ENDPOINT_URL points every call at an emulator, e.g. the one `scripts/emulator` starts."
 )]
@@ -55,6 +56,20 @@ pub struct EnvArg {
     pub env: String,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// The image tag to release, for this run only (the configuration is not written; the
+    /// next run without --image releases `service.image_tag`).
+    #[arg(long, value_name = "TAG")]
+    pub image: Option<String>,
+    /// Release even when the image's scan has findings at `release.block_on_severity` (logged).
+    #[arg(long)]
+    pub allow_vulnerable: bool,
+    /// When a region fails, also roll back the regions released earlier in this run.
+    #[arg(long)]
+    pub rollback_all_on_failure: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what `up` would change, changing nothing.
@@ -73,17 +88,64 @@ pub enum Command {
         detailed_exitcode: bool,
     },
 
-    /// Converge every region to the configuration.
+    /// Converge every region to the configuration, then release the application.
     ///
     /// Shows the plan, asks for confirmation (or takes --yes), then applies the changes as a
     /// dependency graph across regions, each change waited on until the resource is usable.
-    /// Running it again is safe: a converged environment gets no changes at all, and a run
-    /// interrupted at any point is finished by the next one.
-    #[command(after_help = "Examples:\n  deployer up --env staging\n  deployer up --env local --yes")]
+    /// Then, where a region's service does not run the desired revision (the task definition
+    /// with `service.image_tag`, or --image), releases it through CodeDeploy blue/green: the
+    /// primary first, a bake time watching the alarms, then each secondary. The first failed
+    /// region ends the run with exit 3 after CodeDeploy rolled it back; later regions are not
+    /// touched. Running it again is safe: a converged environment gets no changes at all, and a
+    /// run interrupted at any point (a release included) is finished by the next one.
+    #[command(
+        after_help = "Examples:\n  deployer up --env staging\n  deployer up --env prod --image 3f9c2ab --yes\n  deployer up --env local --yes"
+    )]
     Up {
         #[command(flatten)]
         env: EnvArg,
         /// Apply without asking. Required when standard input is not a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        release: ReleaseArgs,
+    },
+
+    /// Release an image without changing any infrastructure.
+    ///
+    /// The release step of `up` alone: the image must be in each region's repository and pass
+    /// the scan gate; then region by region, the primary first, through CodeDeploy blue/green.
+    #[command(after_help = "Example:\n  deployer release --env prod --image 3f9c2ab --yes")]
+    Release {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Release without asking. Required when standard input is not a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        release: ReleaseArgs,
+    },
+
+    /// Undo a release: stop one in flight, or go back to the previous good revision.
+    ///
+    /// In flight: stops the deployment with CodeDeploy's rollback and waits for it. Finished:
+    /// deploys the newest earlier revision that succeeded, from each region's deployment
+    /// history (or the one whose image is tagged --to). Secondaries first, then the primary.
+    /// The configuration is not changed: set `service.image_tag` to the good tag, or the next
+    /// `up` releases the configured one again.
+    #[command(
+        after_help = "Examples:\n  deployer rollback --env prod\n  deployer rollback --env prod --region us-east-2 --yes\n  deployer rollback --env prod --to 1a2b3c4 --yes"
+    )]
+    Rollback {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Only this region (default: every region).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// The image tag to go back to (it must have been released successfully before).
+        #[arg(long, value_name = "TAG")]
+        to: Option<String>,
+        /// Roll back without asking. Required when standard input is not a terminal.
         #[arg(long, short = 'y')]
         yes: bool,
     },
@@ -141,6 +203,8 @@ impl Command {
         match self {
             Command::Plan { env, .. }
             | Command::Up { env, .. }
+            | Command::Release { env, .. }
+            | Command::Rollback { env, .. }
             | Command::Drift { env }
             | Command::Status { env }
             | Command::Destroy { env, .. }

@@ -17,5 +17,6 @@ pub mod lock;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod release;
 pub mod resources;
 pub mod sensitive;

@@ -90,7 +90,38 @@ impl Color {
 
 async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     // Everything that can be checked without AWS is checked here, before any request.
-    let config = deployer::config::load(&cli.global.config_dir, cli.command.env())?;
+    let mut config = deployer::config::load(&cli.global.config_dir, cli.command.env())?;
+    let release_args = match &cli.command {
+        Command::Up { release, .. } | Command::Release { release, .. } => Some(release.clone()),
+        _ => None,
+    };
+    if let Some(tag) = release_args.as_ref().and_then(|r| r.image.as_deref()) {
+        if let Some(problem) = deployer::config::docker_tag_problem(tag) {
+            return Err(miette::miette!("--image {tag:?} is not an image tag: it {problem}; nothing was done"));
+        }
+        config.service.image_tag = tag.to_string();
+    }
+    if matches!(cli.command, Command::Release { .. } | Command::Rollback { .. }) && !config.service.enabled {
+        return Err(miette::miette!(
+            help = "set service.enabled = true (and run `deployer up`) first",
+            "environment '{}' has no service to release to (service.enabled is false)",
+            config.env
+        ));
+    }
+    if let Command::Release { release, .. } = &cli.command {
+        if release.image.is_none() {
+            return Err(miette::miette!("`deployer release` needs --image TAG (the release step of `up` uses service.image_tag)"));
+        }
+    }
+    if let Command::Rollback { region: Some(region), .. } = &cli.command {
+        if !config.region_names().contains(region) {
+            return Err(miette::miette!(
+                "--region {region}: environment '{}' has the regions {}",
+                config.env,
+                config.region_names().join(", ")
+            ));
+        }
+    }
     let endpoint_url =
         std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()).or(config.aws.endpoint_url.clone());
     let settings = Settings {
@@ -107,11 +138,22 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     let session = Session::connect(settings).await;
     match cli.command {
         Command::Plan { detailed_exitcode, .. } => commands::plan(&session, detailed_exitcode).await,
-        Command::Up { yes, .. } => commands::up(&session, yes).await,
+        Command::Up { yes, release, .. } => commands::up(&session, yes, &release_options(&release)).await,
+        Command::Release { yes, release, .. } => commands::release(&session, yes, &release_options(&release)).await,
+        Command::Rollback { yes, region, to, .. } => {
+            commands::rollback(&session, yes, region.as_deref(), to.as_deref()).await
+        }
         Command::Drift { .. } => commands::drift(&session).await,
         Command::Status { .. } => commands::status(&session).await,
         Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
         Command::Unlock { yes, .. } => commands::unlock(&session, yes).await,
+    }
+}
+
+fn release_options(args: &cli::ReleaseArgs) -> deployer::release::Options {
+    deployer::release::Options {
+        allow_vulnerable: args.allow_vulnerable,
+        rollback_all_on_failure: args.rollback_all_on_failure,
     }
 }
 

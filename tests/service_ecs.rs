@@ -487,11 +487,17 @@ fn the_ecs_part_is_created_converges_registers_a_revision_only_on_change_and_is_
         assert_eq!(mutating(&emu.recorded_actions()), Vec::<String>::new());
         assert_eq!(active_revisions(&ecs).await, vec![first_revision.clone()], "no new revision");
 
-        // A new image tag: exactly one new revision, said to be released by the next release,
+        // A new image tag alone is no infrastructure change: releases own the image.
+        let mut image_only = config.clone();
+        image_only.service.image_tag = "v2".into();
+        let image_only = self::desired(&image_only, &deps);
+        assert!(converge(&clients, &ids, &image_only).await.is_empty(), "the image belongs to releases");
+
+        // A new variable: exactly one new revision, said to be released by the next release,
         // and never an UpdateService (AWS refuses one of the task definition on this service;
         // so does the emulator).
         let mut retagged = config.clone();
-        retagged.service.image_tag = "v2".into();
+        retagged.service.environment.insert("FEATURE".into(), "on".into());
         let retagged = self::desired(&retagged, &deps);
         emu.start_recording();
         let third = converge(&clients, &ids, &retagged).await;

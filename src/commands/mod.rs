@@ -4,6 +4,7 @@
 mod destroy;
 mod drift;
 mod plan;
+mod release;
 mod status;
 mod unlock;
 mod up;
@@ -11,6 +12,7 @@ mod up;
 pub use destroy::destroy;
 pub use drift::drift;
 pub use plan::plan;
+pub use release::{release, rollback};
 pub use status::status;
 pub use unlock::unlock;
 pub use up::up;
@@ -35,6 +37,8 @@ pub mod exit {
     pub const ERROR: u8 = 1;
     /// Changes pending (`plan --detailed-exitcode`) or drift found (`drift`).
     pub const CHANGES: u8 = 2;
+    /// A release failed or was stopped, and CodeDeploy's automatic rollback has finished.
+    pub const RELEASE_FAILED: u8 = 3;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,19 +130,42 @@ impl Session {
         desired: &Desired,
         confirmed: &Plan,
     ) -> miette::Result<(Plan, Vec<Outcome>)> {
+        self.with_lock(command, self.apply_confirmed(desired, confirmed)).await
+    }
+
+    /// Runs `work` holding the environment lock, and releases the lock afterwards, whatever
+    /// happened (`work` is not started before the lock is held).
+    async fn with_lock<T>(
+        &self,
+        command: &str,
+        work: impl std::future::Future<Output = miette::Result<T>>,
+    ) -> miette::Result<T> {
         let c = self.config();
         let holder = lock::Holder::this_process(command);
         let held = lock::acquire(&self.clients.ssm(), &c.app, &c.env, &holder).await.map_err(|e| match e {
             lock::LockError::Aws(e) => miette!(help = credentials_hint(&e), "could not take the environment lock: {e}"),
             other => miette!(
                 help = format!(
-                    "wait for that run to finish. If it is no longer running (it crashed or was killed), release the lock with `deployer unlock --env {}`",
+                    "wait for that run to finish. If it is no longer running (it crashed or was killed), release it with `deployer unlock --env {}`",
                     c.env
                 ),
                 "{other}; nothing was changed"
             ),
         })?;
-        let result = async {
+        let result = work.await;
+        if let Err(e) = held.release().await {
+            tracing::error!(
+                "could not release the environment lock: {e}; release it with `deployer unlock --env {}`",
+                c.env
+            );
+        }
+        result
+    }
+
+    /// Under the lock: observes and plans again, so what is applied is what AWS holds now. If
+    /// that is no longer the plan the operator confirmed, nothing is changed.
+    async fn apply_confirmed(&self, desired: &Desired, confirmed: &Plan) -> miette::Result<(Plan, Vec<Outcome>)> {
+        {
             let observed = self.observe().await?;
             let plan = crate::plan::plan(desired, &observed);
             if summary(&plan) != summary(confirmed) {
@@ -151,14 +178,6 @@ impl Session {
             self.verify(desired, &mut outcomes).await?;
             Ok((plan, outcomes))
         }
-        .await;
-        if let Err(e) = held.release().await {
-            tracing::error!(
-                "could not release the environment lock: {e}; release it with `deployer unlock --env {}`",
-                c.env
-            );
-        }
-        result
     }
 
     /// After applying, reads the environment again and plans once more. A plan that is not
@@ -365,6 +384,12 @@ fn print_json<T: Serialize>(value: &T) -> miette::Result<()> {
     Ok(())
 }
 
+/// Writes `value` as one line of JSON on stdout.
+fn print_json_line<T: Serialize>(value: &T) -> miette::Result<()> {
+    emit(&format!("{}\n", serde_json::to_string(value).into_diagnostic()?));
+    Ok(())
+}
+
 /// Writes data to stdout. A closed pipe (`deployer status | head`) is the reader's choice,
 /// not an error.
 fn emit(text: &str) {
@@ -393,7 +418,8 @@ fn finish(session: &Session, command: &str, plan: &Plan, outcomes: &[Outcome]) -
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.status != Status::Done).collect();
     let ok = failed.is_empty();
     if session.settings.output == OutputFormat::Json {
-        print_json(&ApplyReport {
+        // One line: `up` follows it with one JSON line per release event.
+        print_json_line(&ApplyReport {
             command,
             env: &session.config().env,
             ok,

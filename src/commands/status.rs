@@ -22,6 +22,13 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
     let (observed, desired, lock) = tokio::join!(session.observe(), session.desired(), session.lock_notice());
     let (observed, desired) = (observed?, desired?);
     let plan = plan::plan(&desired, &observed);
+    let releases = if session.config().service.enabled {
+        crate::release::status(&session.clients, session.config())
+            .await
+            .map_err(|e| miette::miette!("could not read the releases: {e}"))?
+    } else {
+        vec![]
+    };
     // A change to this very resource: a delete names its ID (an orphan, or the spare copy of a
     // duplicate); the other actions apply to the copy that is kept.
     let sync_of = |f: &crate::resources::Found| -> &'static str {
@@ -60,9 +67,11 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
         struct Report<'a> {
             env: &'a str,
             regions: &'a BTreeMap<String, Vec<Row<'a>>>,
+            /// Per region: the running revision, a deployment in flight, the last success.
+            releases: &'a [crate::release::ReleaseStatus],
             lock: Option<super::LockReport>,
         }
-        print_json(&Report { env: &session.config().env, regions: &regions, lock })?;
+        print_json(&Report { env: &session.config().env, regions: &regions, releases: &releases, lock })?;
         return Ok(exit::OK);
     }
     let env = &session.config().env;
@@ -90,6 +99,33 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
                 "  {:width$}  {:id_width$}  {:state_width$}  {}",
                 r.address, r.id, r.state, r.sync
             );
+        }
+        if let Some(rel) = releases.iter().find(|r| &r.region == region) {
+            let _ = writeln!(
+                out,
+                "  release: runs {} ({})",
+                rel.running_image.as_deref().unwrap_or("-"),
+                rel.running_task_definition.as_deref().unwrap_or("no service")
+            );
+            if let Some(d) = &rel.in_flight {
+                let split: Vec<String> = rel.traffic.iter().map(|(k, v)| format!("{k} {v}%")).collect();
+                let _ = writeln!(
+                    out,
+                    "  release: deployment {} {}{}{}",
+                    d.id,
+                    d.status,
+                    if d.in_termination_wait { " (termination wait)" } else { "" },
+                    if split.is_empty() { String::new() } else { format!(", traffic {}", split.join(" / ")) }
+                );
+            }
+            if let Some(d) = &rel.last_success {
+                let _ = writeln!(
+                    out,
+                    "  release: last success {} finished {}",
+                    d.id,
+                    d.completed.as_deref().unwrap_or("-")
+                );
+            }
         }
     }
     let counts = plan.counts();

@@ -1,14 +1,19 @@
+use super::release::{release_step, show_preview};
 use super::{confirm, exit, finish, OutputFormat, Session};
 use crate::plan::{self, render_human};
 
-/// `deployer up`: converge every region to the configuration. On a converged environment it
-/// reads and sends nothing that changes anything.
-pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
+/// `deployer up`: converge every region to the configuration, then release the application
+/// where a region does not run the desired revision. On a converged environment it reads and
+/// sends nothing that changes anything.
+pub async fn up(session: &Session, assume_yes: bool, options: &crate::release::Options) -> miette::Result<u8> {
     let (desired, observed) = tokio::join!(session.desired(), session.observe());
     let (desired, observed) = (desired?, observed?);
     let plan = plan::plan(&desired, &observed);
     let env = &session.config().env;
-    if plan.is_empty() {
+    let releases = session.release_preview().await?;
+    let release_needed = releases.iter().any(|r| r.needed)
+        || plan.changes.iter().any(|c| c.address().kind() == <crate::resources::task_definition::TaskDefinition as crate::resources::Kind>::NAME);
+    if plan.is_empty() && !release_needed {
         session.lock_notice().await;
         if session.settings.output == OutputFormat::Json {
             return finish(session, "up", &plan, &[]);
@@ -20,9 +25,10 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
         );
         return Ok(exit::OK);
     }
-    if !session.settings.quiet {
+    if !session.settings.quiet && !plan.is_empty() {
         eprint!("{}", render_human(&plan, session.settings.style_stderr()));
     }
+    show_preview(session, &releases);
     // Replacing a database deletes its data: refused before asking, unless the config allows it.
     let refusals = plan.refusals();
     if !refusals.is_empty() {
@@ -37,6 +43,16 @@ pub async fn up(session: &Session, assume_yes: bool) -> miette::Result<u8> {
         return Ok(exit::ERROR);
     }
     eprintln!();
-    let (plan, outcomes) = session.under_lock("up", &desired, &plan).await?;
-    finish(session, "up", &plan, &outcomes)
+    session
+        .with_lock("up", async {
+            if !plan.is_empty() {
+                let (plan, outcomes) = session.apply_confirmed(&desired, &plan).await?;
+                finish(session, "up", &plan, &outcomes)?;
+            }
+            if session.config().service.enabled {
+                return release_step(session, options).await;
+            }
+            Ok(exit::OK)
+        })
+        .await
 }

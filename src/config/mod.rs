@@ -289,6 +289,14 @@ pub struct ReleaseConfig {
     pub deployment_config: DeploymentConfigChoice,
     /// Minutes the old (blue) task set keeps running after a successful deployment.
     pub termination_wait_minutes: u32,
+    /// Seconds the alarms must stay OK after a region's release, before the next region.
+    pub bake_secs: u64,
+    /// A failed region also rolls back the regions released earlier in the run.
+    pub rollback_all_on_failure: bool,
+    /// The least severe ECR scan finding that refuses a release: `CRITICAL`, `HIGH`, `MEDIUM`, `LOW`.
+    pub block_on_severity: String,
+    /// Bound on waiting for the image in every region and for its scan.
+    pub image_wait_secs: u64,
 }
 
 /// A predefined CodeDeploy ECS configuration, or a custom one the deployer creates.
@@ -389,6 +397,7 @@ mod load;
 mod regions;
 mod schema;
 mod validate;
+pub use validate::service::{docker_tag_problem, SEVERITIES};
 
 #[cfg(test)]
 mod tests;
@@ -456,6 +465,10 @@ impl Default for ReleaseConfig {
         ReleaseConfig {
             deployment_config: DeploymentConfigChoice::Predefined("CodeDeployDefault.ECSAllAtOnce".into()),
             termination_wait_minutes: 5,
+            bake_secs: 300,
+            rollback_all_on_failure: false,
+            block_on_severity: "CRITICAL".into(),
+            image_wait_secs: 900,
         }
     }
 }

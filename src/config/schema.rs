@@ -839,6 +839,37 @@ const RELEASE: Section = section(
             "Minutes the old version's tasks keep running after a successful release (a quick \
              way back).",
         ),
+        key(
+            "bake_secs",
+            int(0, 86400),
+            DefaultValue::Int(300),
+            "After a region's release succeeds, seconds the deployment group's alarms must stay \
+             OK before the next region is released (an alarm rolls the region back and ends the \
+             run with exit 3).",
+        ),
+        key(
+            "rollback_all_on_failure",
+            Bool,
+            DefaultValue::Bool(false),
+            "When a region's release fails, also roll back the regions already released in the \
+             same run (otherwise they keep the new version). `--rollback-all-on-failure` sets it \
+             for one run.",
+        ),
+        key(
+            "block_on_severity",
+            Str,
+            DefaultValue::Str("CRITICAL"),
+            "A release is refused when the image's ECR scan (in the primary region) has a \
+             finding of this severity or worse. `--allow-vulnerable` overrides it for one run.",
+        )
+        .rule("`CRITICAL`, `HIGH`, `MEDIUM` or `LOW`."),
+        key(
+            "image_wait_secs",
+            int(0, 7200),
+            DefaultValue::Int(900),
+            "How long a release waits for the image to appear in every region's repository \
+             (replication from the primary can lag) and for its scan to complete.",
+        ),
     ],
 );
 

@@ -40,6 +40,9 @@ pub enum ListenerAction {
         port: String,
         status_code: String,
     },
+    /// A forward weighted across more than one target group: a release shifting traffic from
+    /// blue to green (a canary or linear step). Only ever observed.
+    Weighted { target_groups: Vec<Ref> },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -60,6 +63,9 @@ fn action_matches(desired: &ListenerAction, observed: &ListenerAction) -> bool {
             ListenerAction::Forward { target_group, swappable_with },
             ListenerAction::Forward { target_group: theirs, .. },
         ) => theirs == target_group || Some(theirs) == swappable_with.as_ref(),
+        (ListenerAction::Forward { target_group, swappable_with }, ListenerAction::Weighted { target_groups }) => {
+            target_groups.iter().all(|t| t == target_group || Some(t) == swappable_with.as_ref())
+        }
         (d, o) => d == o,
     }
 }
@@ -89,12 +95,18 @@ impl Kind for Listener {
             // ACM refuses to delete a certificate a listener uses.
             refs.push((Role::Holds, c));
         }
-        if let ListenerAction::Forward { target_group, swappable_with } = &mut spec.action {
-            // ELB refuses to delete a target group a listener forwards to.
-            refs.push((Role::Holds, target_group));
-            if let Some(other) = swappable_with {
-                refs.push((Role::Holds, other));
+        match &mut spec.action {
+            ListenerAction::Forward { target_group, swappable_with } => {
+                // ELB refuses to delete a target group a listener forwards to.
+                refs.push((Role::Holds, target_group));
+                if let Some(other) = swappable_with {
+                    refs.push((Role::Holds, other));
+                }
             }
+            ListenerAction::Weighted { target_groups } => {
+                refs.extend(target_groups.iter_mut().map(|t| (Role::Holds, t)));
+            }
+            ListenerAction::Redirect { .. } => {}
         }
         refs
     }
@@ -197,6 +209,9 @@ fn action(ctx: &Ctx<'_>, a: &ListenerAction) -> Result<Action, Error> {
                     .build(),
             )
             .build(),
+        ListenerAction::Weighted { .. } => {
+            return Err(Error::Failed("a weighted forward is only observed, never configured".into()))
+        }
     })
 }
 
@@ -210,10 +225,27 @@ fn action_of(l: &SdkListener) -> ListenerAction {
                 status_code: r.status_code().map(|c| c.as_str().to_string()).unwrap_or_default(),
             }
         }
-        _ => ListenerAction::Forward {
-            target_group: Ref::Id(a.and_then(|a| a.target_group_arn()).unwrap_or_default().to_string()),
-            swappable_with: None,
-        },
+        _ => {
+            // A forward with weights names its groups only in its ForwardConfig.
+            let weighted: Vec<Ref> = a
+                .and_then(|a| a.forward_config())
+                .map(|f| f.target_groups())
+                .unwrap_or_default()
+                .iter()
+                .filter(|t| t.weight().unwrap_or(1) > 0)
+                .filter_map(|t| t.target_group_arn().map(|arn| Ref::Id(arn.to_string())))
+                .collect();
+            match a.and_then(|a| a.target_group_arn()) {
+                Some(arn) if weighted.len() <= 1 => {
+                    ListenerAction::Forward { target_group: Ref::Id(arn.to_string()), swappable_with: None }
+                }
+                _ if weighted.len() == 1 => {
+                    ListenerAction::Forward { target_group: weighted[0].clone(), swappable_with: None }
+                }
+                _ if weighted.len() > 1 => ListenerAction::Weighted { target_groups: weighted },
+                _ => ListenerAction::Forward { target_group: Ref::Id(String::new()), swappable_with: None },
+            }
+        }
     }
 }
 
@@ -355,6 +387,11 @@ mod tests {
         assert!(!differs(&desired, &listener(forward("blue", None))));
         assert!(!differs(&desired, &listener(forward("green", None))), "a release moved it to green");
         assert!(differs(&desired, &listener(forward("elsewhere", None))));
+        let shifting = |groups: &[&str]| ListenerAction::Weighted {
+            target_groups: groups.iter().map(|g| Ref::Id((*g).into())).collect(),
+        };
+        assert!(!differs(&desired, &listener(shifting(&["blue", "green"]))), "a canary step");
+        assert!(differs(&desired, &listener(shifting(&["blue", "elsewhere"]))));
         let redirect = ListenerAction::Redirect {
             protocol: "HTTPS".into(),
             port: "443".into(),

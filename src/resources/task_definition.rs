@@ -7,7 +7,11 @@
 //!
 //! Task definitions are immutable revisions. The spec is compared with the family's latest
 //! ACTIVE revision, on the fields the deployer sets (AWS's defaults for the others are not read),
-//! so an unchanged definition registers nothing. A change registers a new revision: an update
+//! so an unchanged definition registers nothing. **The image is not compared**: which image runs
+//! belongs to releases (`service.image_tag`, or `up --image` for one run; `src/release/`), which
+//! register a revision with the new image themselves. So a CI pipeline that releases with
+//! `--image $SHA` leaves nothing for a scheduled `drift` to report. Any other change registers a
+//! new revision (with the desired image): an update
 //! whose plan says "new revision registered; released by the next release" — on a service under
 //! the CodeDeploy controller a revision reaches the tasks only through a deployment, never by
 //! `UpdateService`. Older revisions stay ACTIVE: a rollback deploys them. `destroy` deregisters
@@ -76,7 +80,10 @@ pub fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut
     d.field("cpu_architecture", &desired.cpu_architecture, &observed.cpu_architecture, Replace::No);
     d.field("execution_role", &desired.execution_role, &observed.execution_role, Replace::No);
     d.field("task_role", &desired.task_role, &observed.task_role, Replace::No);
-    d.field("container", &desired.container, &observed.container, Replace::No);
+    let (mut want, mut have) = (desired.container.clone(), observed.container.clone());
+    want.image.clear();
+    have.image.clear();
+    d.field("container", &want, &have, Replace::No);
     if !d.is_empty() {
         d.note(UPDATE_NOTE);
     }
@@ -180,7 +187,7 @@ impl Kind for TaskDefinition {
 }
 
 /// The family's latest ACTIVE revision and its tags; `None` when the family has none.
-async fn describe(
+pub(crate) async fn describe(
     client: &aws_sdk_ecs::Client,
     family: &str,
 ) -> Result<Option<(SdkTaskDefinition, Tags)>, Error> {
@@ -201,7 +208,7 @@ async fn describe(
     }
 }
 
-fn spec_of(td: &SdkTaskDefinition) -> TaskDefinitionSpec {
+pub(crate) fn spec_of(td: &SdkTaskDefinition) -> TaskDefinitionSpec {
     let c = td.container_definitions().first();
     let mut environment = BTreeMap::new();
     let mut referenced_environment = BTreeMap::new();
@@ -255,7 +262,7 @@ fn spec_of(td: &SdkTaskDefinition) -> TaskDefinitionSpec {
 /// Registers a revision, tagged. `RegisterTaskDefinition` takes no idempotency token: a
 /// register whose answer was lost and that the SDK retried makes two identical revisions, the
 /// latest of which matches the spec, so the next plan is empty and nothing is lost.
-async fn register(
+pub(crate) async fn register(
     ctx: &Ctx<'_>,
     address: &Address,
     spec: &TaskDefinitionSpec,
@@ -402,13 +409,18 @@ mod tests {
     }
 
     #[test]
-    fn an_unchanged_definition_is_no_difference_and_a_new_image_is_a_new_revision_in_place() {
+    fn an_unchanged_definition_or_another_image_is_no_difference_and_a_new_variable_is_a_new_revision() {
         let mut d = Diff::default();
         diff(&spec(), &spec(), &mut d);
         assert!(d.is_empty() && d.note.is_none(), "{d:?}");
 
         let mut desired = spec();
         desired.container.image = "1.dkr.ecr.us-east-1.amazonaws.com/webapp:v2".into();
+        let mut d = Diff::default();
+        diff(&desired, &spec(), &mut d);
+        assert!(d.is_empty(), "the image belongs to releases: {d:?}");
+
+        desired.container.environment.insert("FEATURE".into(), "on".into());
         let mut d = Diff::default();
         diff(&desired, &spec(), &mut d);
         assert!(d.has("container") && !d.replace(), "{d:?}");

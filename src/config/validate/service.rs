@@ -784,15 +784,49 @@ impl Check<'_> {
             "release.termination_wait_minutes",
             "minutes the old version keeps running after a successful release",
         );
+        let bake = self.in_range(
+            merged,
+            "release.bake_secs",
+            "seconds the alarms must stay OK between regions",
+        );
+        let image_wait = self.in_range(
+            merged,
+            "release.image_wait_secs",
+            "seconds to wait for the image in every region and for its scan",
+        );
+        let severity = merged.string("release.block_on_severity");
+        let severity_name = severity
+            .as_ref()
+            .map_or(schema::str_default("release.block_on_severity"), |v| v.value.as_str())
+            .to_owned();
+        if !SEVERITIES.contains(&severity_name.as_str()) {
+            self.bad(
+                "config::bad_severity",
+                "release.block_on_severity",
+                severity.as_ref(),
+                format!("`{severity_name}` is not an ECR finding severity"),
+                &format!("use one of {}", list(SEVERITIES)),
+            );
+        }
         if self.issues.len() != before {
             return None;
         }
-        Some(ReleaseConfig { deployment_config: choice?, termination_wait_minutes: wait? as u32 })
+        Some(ReleaseConfig {
+            deployment_config: choice?,
+            termination_wait_minutes: wait? as u32,
+            bake_secs: bake? as u64,
+            rollback_all_on_failure: self.flag(merged, "release.rollback_all_on_failure"),
+            block_on_severity: severity_name,
+            image_wait_secs: image_wait? as u64,
+        })
     }
 }
 
+/// ECR's finding severities that `release.block_on_severity` may name, worst first.
+pub const SEVERITIES: &[&str] = &["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+
 /// What keeps `tag` from being a Docker tag.
-fn docker_tag_problem(tag: &str) -> Option<String> {
+pub fn docker_tag_problem(tag: &str) -> Option<String> {
     if tag.is_empty() || tag.len() > 128 {
         return Some(format!("is {} characters long; a tag is 1 to 128", tag.len()));
     }

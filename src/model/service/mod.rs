@@ -27,6 +27,7 @@
 pub(super) mod alb;
 mod codedeploy;
 mod ecs;
+pub use ecs::image;
 mod iam;
 
 use super::{Account, Address, Builder};

@@ -1,0 +1,199 @@
+//! `deployer release` and `deployer rollback`, and the release step `up` ends with.
+
+use std::fmt::Write;
+
+use miette::miette;
+
+use super::{confirm, credentials_hint, exit, OutputFormat, Session};
+use crate::release::{self, RegionRelease, Reporter};
+
+impl Session {
+    fn reporter(&self) -> Reporter {
+        Reporter { json: self.settings.output == OutputFormat::Json, quiet: self.settings.quiet }
+    }
+
+    /// What a release would do in each region (read-only); empty without the service tier.
+    pub(super) async fn release_preview(&self) -> miette::Result<Vec<RegionRelease>> {
+        if !self.config().service.enabled {
+            return Ok(vec![]);
+        }
+        let account = self.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
+        release::preview(&self.clients, self.config(), &account)
+            .await
+            .map_err(|e| miette!(help = credentials_hint(&e), "could not read the running releases: {e}"))
+    }
+}
+
+/// The release lines shown with the plan, on stderr.
+pub(super) fn show_preview(session: &Session, releases: &[RegionRelease]) {
+    let needed: Vec<&RegionRelease> = releases.iter().filter(|r| r.needed).collect();
+    if needed.is_empty() || session.settings.quiet {
+        return;
+    }
+    let mut out = String::from("\nRelease (CodeDeploy blue/green, one region after the other):\n");
+    for r in needed {
+        let from = r.running_image.as_deref().map(release::tag_of).unwrap_or("-");
+        let _ = match &r.in_flight {
+            Some(d) => writeln!(out, "  {}: follow deployment {} in flight ({})", r.region, d.id, d.status),
+            None => writeln!(
+                out,
+                "  {}: {} → {}{}",
+                r.region,
+                from,
+                release::tag_of(&r.desired_image),
+                if from == release::tag_of(&r.desired_image) { " (new task definition revision)" } else { "" }
+            ),
+        };
+    }
+    eprint!("{out}");
+}
+
+/// Runs the release (under the caller's lock) and reports it: exit 0, or 3 when a region's
+/// deployment failed and CodeDeploy rolled it back.
+pub(super) async fn release_step(session: &Session, options: &release::Options) -> miette::Result<u8> {
+    let account = session.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
+    let reporter = session.reporter();
+    let report = release::release(&session.clients, session.config(), &account, options, &reporter)
+        .await
+        .map_err(|e| {
+            miette!(
+                help = "fix the cause and run the same command again: a deployment in flight is followed, never doubled (docs/runbooks/failed-release.md)",
+                "release stopped: {e}"
+            )
+        })?;
+    if reporter.json {
+        println!("{}", serde_json::json!({"event": "release_result", "report": report}));
+    }
+    if report.regions.iter().all(|r| r.outcome == "unchanged") {
+        return Ok(exit::OK);
+    }
+    let mut out = String::from("\nRelease:\n");
+    for r in &report.regions {
+        let _ = writeln!(
+            out,
+            "  {:12} {:12} runs {}{}",
+            r.region,
+            r.outcome,
+            r.runs.as_deref().unwrap_or("(unknown: see `deployer status`)"),
+            r.deployment.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
+        );
+    }
+    eprint!("{out}");
+    if let Some(failure) = &report.failure {
+        eprintln!(
+            "\nrelease FAILED: {failure}\nRegions marked `not started` still run the old version. See docs/runbooks/failed-release.md; `deployer rollback --env {}` takes the released regions back.",
+            session.config().env
+        );
+        return Ok(exit::RELEASE_FAILED);
+    }
+    Ok(exit::OK)
+}
+
+/// `deployer release --image TAG`: the release step alone, no infrastructure change.
+pub async fn release(session: &Session, assume_yes: bool, options: &release::Options) -> miette::Result<u8> {
+    let releases = session.release_preview().await?;
+    let env = &session.config().env;
+    if !releases.iter().any(|r| r.needed) {
+        eprintln!(
+            "No release needed: every region of '{env}' runs {}.",
+            releases.first().map(|r| release::tag_of(&r.desired_image)).unwrap_or("-")
+        );
+        return Ok(exit::OK);
+    }
+    show_preview(session, &releases);
+    if !confirm(&format!("\nRelease to environment '{env}'?"), assume_yes).await? {
+        eprintln!("Nothing changed.");
+        return Ok(exit::ERROR);
+    }
+    session.with_lock("release", release_step(session, options)).await
+}
+
+/// `deployer rollback`: secondaries first, then the primary (the reverse of a release).
+pub async fn rollback(session: &Session, assume_yes: bool, only: Option<&str>, to: Option<&str>) -> miette::Result<u8> {
+    let config = session.config();
+    let names = release::Names::of(config);
+    let regions: Vec<String> =
+        config.region_names().into_iter().rev().filter(|r| only.is_none_or(|o| o == r)).collect();
+    let states = release::status(&session.clients, config)
+        .await
+        .map_err(|e| miette!(help = credentials_hint(&e), "could not read the releases: {e}"))?;
+    let mut out = String::from("Rollback (secondaries first, then the primary):\n");
+    for region in &regions {
+        let Some(s) = states.iter().find(|s| &s.region == region) else { continue };
+        let running = s.running_image.as_deref().map(release::tag_of).unwrap_or("-");
+        let _ = match (&s.in_flight, to) {
+            (Some(d), None) if !d.in_termination_wait => {
+                writeln!(out, "  {region}: stop deployment {} ({}) with CodeDeploy's rollback", d.id, d.status)
+            }
+            _ => {
+                let target = release::rollback_target(&session.clients, region, &names, s.running_task_definition.as_deref(), to)
+                    .await
+                    .map_err(|e| miette!("could not read the deployment history in {region}: {e}"))?;
+                match target {
+                    Some(td) => writeln!(out, "  {region}: runs {running}; deploy {td}"),
+                    None => {
+                        return Err(miette!(
+                            help = "`deployer status` shows what each region runs and its last successful deployment",
+                            "{region}: {}; nothing was changed",
+                            match to {
+                                Some(tag) => format!("no successful deployment of an image tagged {tag}"),
+                                None => "no earlier successful deployment to roll back to".into(),
+                            }
+                        ))
+                    }
+                }
+            }
+        };
+    }
+    eprint!("{out}");
+    if !confirm(&format!("\nRoll back environment '{}'?", config.env), assume_yes).await? {
+        eprintln!("Nothing changed.");
+        return Ok(exit::ERROR);
+    }
+    let reporter = session.reporter();
+    let results = session
+        .with_lock("rollback", async {
+            let mut results = Vec::new();
+            for region in &regions {
+                let r = release::rollback_region(
+                    &session.clients,
+                    region,
+                    &names,
+                    to,
+                    config.service.wait_timeout,
+                    &reporter,
+                )
+                .await
+                .map_err(|e| {
+                    miette!(
+                        help = "see docs/runbooks/rollback.md; regions listed before this one are rolled back",
+                        "rollback stopped in {region}: {e}"
+                    )
+                })?;
+                results.push(r);
+            }
+            Ok(results)
+        })
+        .await?;
+    if reporter.json {
+        println!("{}", serde_json::json!({"event": "rollback_result", "regions": results}));
+    }
+    let mut out = String::from("\nRollback:\n");
+    for r in &results {
+        let _ = writeln!(
+            out,
+            "  {:12} {:24} runs {}{}",
+            r.region,
+            r.outcome,
+            r.runs.as_deref().unwrap_or("-"),
+            r.deployment.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe configuration still names service.image_tag = {:?}: set it to the good tag, or the next `up` releases it again.",
+        config.service.image_tag
+    );
+    eprint!("{out}");
+    Ok(exit::OK)
+}

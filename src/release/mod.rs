@@ -1,0 +1,629 @@
+//! Releases: the new version reaches the service through a CodeDeploy blue/green deployment,
+//! region by region, and `rollback` takes it back.
+//!
+//! **What is released.** The desired revision is the task definition the configuration
+//! describes, with the image `<repository URI>:<tag>` (`service.image_tag`, or `--image` for one
+//! run). The infrastructure's `task-definition` kind keeps the family's latest revision right in
+//! everything but the image; the release registers a revision with the image when the latest
+//! one has another (tagged `deployer:image-tag`). A region whose service already runs a revision
+//! equal to the desired one needs nothing.
+//!
+//! **Order and failure.** Before any deployment: the image must be in every region's
+//! repository (replication can lag: waited on, within `release.image_wait_secs`) and the
+//! primary's scan must have no finding at `release.block_on_severity` or worse. Then the primary,
+//! followed to the end (lifecycle events and traffic split as they change), then
+//! `release.bake_secs` during which the group's alarms must stay OK, then each secondary. The
+//! first failure ends the run with exit 3 after CodeDeploy's automatic rollback is done: later
+//! regions are not touched, earlier ones keep the new version (unless
+//! `rollback_all_on_failure`).
+//!
+//! **Re-running.** A deployment already in flight for the group is followed, never doubled: the
+//! run that was killed mid-release is finished by the next one.
+
+pub mod deploy;
+mod gate;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_codedeploy::types::DeploymentStatus;
+use aws_sdk_ecs::types::TaskDefinition as SdkTaskDefinition;
+use serde::Serialize;
+
+use crate::cloud::{AwsResultExt, Clients, Error};
+use crate::config::Config;
+use crate::model::Account;
+use crate::resources::task_definition::{self, TaskDefinitionSpec};
+use crate::resources::{Ctx, IdMap, Tags};
+
+pub use deploy::{DeploymentView, End};
+
+/// The tag on a revision a release registered: the image tag it runs.
+pub const TAG_IMAGE: &str = "deployer:image-tag";
+
+/// The names a release works with, all `{app}-{env}` but the container.
+#[derive(Clone, Debug)]
+pub struct Names {
+    pub base: String,
+    pub container: String,
+    pub port: u16,
+    pub repository: String,
+}
+
+impl Names {
+    pub fn of(config: &Config) -> Names {
+        Names {
+            base: crate::model::service::base_name(config),
+            container: crate::model::service::CONTAINER_NAME.into(),
+            port: config.service.container_port,
+            repository: config.registry.name.clone(),
+        }
+    }
+}
+
+/// Where release progress goes: lines on stderr for people, JSON lines on stdout for machines.
+pub struct Reporter {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Reporter {
+    pub fn event(&self, region: &str, deployment: &str, what: &str) {
+        if self.json {
+            let line = serde_json::json!({"event": "deployment", "region": region, "deployment": deployment, "status": what});
+            println!("{line}");
+        } else if !self.quiet {
+            eprintln!("  {region}  {deployment}  {what}");
+        }
+    }
+
+    pub fn say(&self, what: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({"event": "release", "message": what}));
+        } else {
+            eprintln!("{what}");
+        }
+    }
+}
+
+/// What one region runs and what a release would do there.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionRelease {
+    pub region: String,
+    /// The image the configuration (or `--image`) asks for.
+    pub desired_image: String,
+    pub running_task_definition: Option<String>,
+    pub running_image: Option<String>,
+    /// A deployment not finished yet (one in its termination wait included).
+    pub in_flight: Option<DeploymentView>,
+    /// Whether a release would deploy here (or follow the deployment in flight).
+    pub needed: bool,
+}
+
+fn image_of(td: &SdkTaskDefinition) -> Option<String> {
+    td.container_definitions().first().and_then(|c| c.image()).map(str::to_string)
+}
+
+/// The tag of an image reference `repo:tag`.
+pub fn tag_of(image: &str) -> &str {
+    image.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/')).unwrap_or("")
+}
+
+/// `desired` with the image replaced: the spec a release wants to run.
+fn with_image(spec: &TaskDefinitionSpec, image: &str) -> TaskDefinitionSpec {
+    let mut s = spec.clone();
+    s.container.image = image.to_string();
+    s
+}
+
+/// Reads, per region, what runs and what a release would do. Read-only: `up` shows it with
+/// the plan, and an environment where every region runs the desired revision and nothing is
+/// in flight needs no release.
+pub async fn preview(clients: &Clients, config: &Config, account: &Account) -> Result<Vec<RegionRelease>, Error> {
+    let names = Names::of(config);
+    let mut out = Vec::new();
+    for region in config.region_names() {
+        let desired_image = crate::model::service::image(config, account, &region);
+        let ecs: aws_sdk_ecs::Client = clients.get(&region);
+        let (running, latest, in_flight) = tokio::join!(
+            deploy::running(clients, &region, &names),
+            task_definition::describe(&ecs, &names.base),
+            deploy::deployments(clients, &region, &names, deploy::ACTIVE),
+        );
+        let (running, latest, in_flight) = (running?, latest?, in_flight?);
+        let in_flight = in_flight.first().map(DeploymentView::of);
+        let needed = match (&running, &latest) {
+            // No service yet, or no revision: the infrastructure creates them with the desired one.
+            (None, _) | (_, None) => false,
+            (Some(running), Some((latest, _))) => {
+                task_definition::spec_of(running) != with_image(&task_definition::spec_of(latest), &desired_image)
+            }
+        } || in_flight.as_ref().is_some_and(|d| !d.in_termination_wait);
+        out.push(RegionRelease {
+            region: region.clone(),
+            desired_image,
+            running_image: running.as_ref().and_then(image_of),
+            running_task_definition: running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string),
+            in_flight,
+            needed,
+        });
+    }
+    Ok(out)
+}
+
+/// The choices of one release run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub allow_vulnerable: bool,
+    pub rollback_all_on_failure: bool,
+}
+
+/// What a release run did in one region.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionResult {
+    pub region: String,
+    /// `released`, `unchanged` (already ran it), `failed` (rolled back by CodeDeploy),
+    /// `rolled back` (released, then rolled back because a later region failed), `not started`.
+    pub outcome: String,
+    pub deployment: Option<String>,
+    /// The image the region runs at the end of the run.
+    pub runs: Option<String>,
+}
+
+/// The result of a release run. `failed` means exit 3.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub failed: bool,
+    pub regions: Vec<RegionResult>,
+    pub failure: Option<String>,
+}
+
+/// Releases the desired revision region by region (see the module doc). Errors are for what
+/// stopped the run before or between deployments (AWS errors, a refused image, a timeout); a
+/// deployment that failed is a [`Report`] with `failed`.
+pub async fn release(
+    clients: &Clients,
+    config: &Config,
+    account: &Account,
+    options: &Options,
+    reporter: &Reporter,
+) -> Result<Report, Error> {
+    let names = Names::of(config);
+    let options = &Options {
+        rollback_all_on_failure: options.rollback_all_on_failure || config.release.rollback_all_on_failure,
+        ..options.clone()
+    };
+    let plan = preview(clients, config, account).await?;
+    let mut regions: Vec<RegionResult> = plan
+        .iter()
+        .map(|p| RegionResult {
+            region: p.region.clone(),
+            outcome: "not started".into(),
+            deployment: None,
+            runs: p.running_image.clone(),
+        })
+        .collect();
+    if !plan.iter().any(|p| p.needed) {
+        for r in &mut regions {
+            r.outcome = "unchanged".into();
+        }
+        return Ok(Report { failed: false, regions, failure: None });
+    }
+    let tag = tag_of(&plan[0].desired_image).to_string();
+    let needing: Vec<&str> = plan.iter().filter(|p| p.needed).map(|p| p.region.as_str()).collect();
+    gate::image_present(clients, config, &names, &tag, &needing, reporter).await?;
+    gate::scan(clients, config, &names, &tag, options.allow_vulnerable, reporter).await?;
+
+    let timeout = config.service.wait_timeout;
+    let mut released: Vec<(usize, Option<String>)> = Vec::new();
+    for (i, p) in plan.iter().enumerate() {
+        if !p.needed {
+            regions[i].outcome = "unchanged".into();
+            continue;
+        }
+        let region = &p.region;
+        let desired = ensure_revision(clients, region, &names, &p.desired_image, &tag).await?;
+        let description = format!("deployer release of {} ({}) by {}", tag, names.base, who());
+        let end = match run_region(clients, region, &names, &desired, &description, timeout, reporter).await? {
+            Some(end) => end,
+            None => {
+                regions[i].outcome = "unchanged".into();
+                regions[i].runs = Some(p.desired_image.clone());
+                continue;
+            }
+        };
+        match end {
+            End::Released(view) => {
+                regions[i].outcome = "released".into();
+                regions[i].deployment = Some(view.id.clone());
+                regions[i].runs = Some(p.desired_image.clone());
+                released.push((i, p.running_task_definition.clone()));
+                let last = i + 1 == plan.len();
+                if !last && config.release.bake_secs > 0 {
+                    if let Some(alarm) = bake(clients, region, &names, config.release.bake_secs, reporter).await? {
+                        reporter.say(&format!("{region}: alarm {alarm} went off while baking: rolling {region} back"));
+                        roll_back_region(clients, region, &names, &view, p.running_task_definition.as_deref(), timeout, reporter)
+                            .await?;
+                        regions[i].outcome = "failed".into();
+                        regions[i].runs = p.running_image.clone();
+                        released.pop();
+                        let failure = format!("{region}: alarm {alarm} during the bake time after deployment {}", view.id);
+                        return finish_failure(clients, &names, &plan, regions, released, failure, options, timeout, reporter)
+                            .await;
+                    }
+                }
+            }
+            End::Failed { deployment, rollback } => {
+                regions[i].outcome = "failed".into();
+                regions[i].deployment = Some(deployment.id.clone());
+                regions[i].runs = if rollback.as_ref().is_some_and(|r| r.status == "Succeeded") {
+                    p.running_image.clone()
+                } else {
+                    None // unknown: see `deployer status`
+                };
+                let failure = format!(
+                    "{region}: deployment {} {}{}{}",
+                    deployment.id,
+                    deployment.status.to_lowercase(),
+                    deployment.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default(),
+                    match &rollback {
+                        Some(r) => format!("; CodeDeploy's rollback {} {}", r.id, r.status.to_lowercase()),
+                        None => "; the group did not roll it back".into(),
+                    }
+                );
+                return finish_failure(clients, &names, &plan, regions, released, failure, options, timeout, reporter).await;
+            }
+        }
+    }
+    Ok(Report { failed: false, regions, failure: None })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish_failure(
+    clients: &Clients,
+    names: &Names,
+    plan: &[RegionRelease],
+    mut regions: Vec<RegionResult>,
+    released: Vec<(usize, Option<String>)>,
+    failure: String,
+    options: &Options,
+    timeout: Duration,
+    reporter: &Reporter,
+) -> Result<Report, Error> {
+    if options.rollback_all_on_failure {
+        for (i, before) in released.into_iter().rev() {
+            let region = &plan[i].region;
+            let Some(before) = before else { continue };
+            reporter.say(&format!("{region}: rolling back to {before} (rollback_all_on_failure)"));
+            let description = format!("deployer rollback after a failed release, by {}", who());
+            match run_region(clients, region, names, &before, &description, timeout, reporter).await? {
+                Some(End::Failed { deployment, .. }) => {
+                    return Err(Error::Failed(format!(
+                        "{failure}; rolling {region} back failed too (deployment {} {})",
+                        deployment.id, deployment.status
+                    )))
+                }
+                _ => {
+                    regions[i].outcome = "rolled back".into();
+                    regions[i].runs = plan[i].running_image.clone();
+                }
+            }
+        }
+    }
+    Ok(Report { failed: true, regions, failure: Some(failure) })
+}
+
+/// Brings one region to `desired`: follows a deployment in flight first (re-attaching to a
+/// killed run's), ends the termination wait of a finished one, then deploys unless the service
+/// already runs an equal revision. `None`: nothing to do.
+async fn run_region(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    desired: &str,
+    description: &str,
+    timeout: Duration,
+    reporter: &Reporter,
+) -> Result<Option<End>, Error> {
+    let desired_spec = task_definition::spec_of(&deploy::describe_revision(clients, region, desired).await?);
+    let same = |td: &Option<String>, spec: &Option<TaskDefinitionSpec>| {
+        td.as_deref() == Some(desired) || spec.as_ref() == Some(&desired_spec)
+    };
+    for _ in 0..3 {
+        if let Some(active) = deploy::deployments(clients, region, names, deploy::ACTIVE).await?.first() {
+            let view = DeploymentView::of(active);
+            let spec = match &view.task_definition {
+                Some(td) => Some(task_definition::spec_of(&deploy::describe_revision(clients, region, td).await?)),
+                None => None,
+            };
+            let ours = same(&view.task_definition, &spec);
+            if view.in_termination_wait {
+                if ours {
+                    return Ok(Some(End::Released(view)));
+                }
+                reporter.event(region, &view.id, "ending the previous release's termination wait");
+                deploy::end_termination_wait(clients, region, &view.id).await?;
+                continue;
+            }
+            reporter.event(region, &view.id, "a deployment is in flight: following it");
+            let end = deploy::follow(clients, region, names, &view.id, timeout, reporter).await?;
+            if ours {
+                return Ok(Some(end));
+            }
+            continue;
+        }
+        let running = deploy::running(clients, region, names).await?;
+        let running_spec = running.as_ref().map(task_definition::spec_of);
+        let running_arn = running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string);
+        if same(&running_arn, &running_spec) {
+            return Ok(None);
+        }
+        let (id, attached) = deploy::start(clients, region, names, desired, description).await?;
+        reporter.event(
+            region,
+            &id,
+            &if attached {
+                "a deployment was already in flight: following it".to_string()
+            } else {
+                format!("deploying {desired}")
+            },
+        );
+        return deploy::follow(clients, region, names, &id, timeout, reporter).await.map(Some);
+    }
+    Err(Error::Failed(format!("{region}: other deployments kept starting; run the command again")))
+}
+
+/// The revision to deploy: the family's latest, if it runs `image`; otherwise a new revision
+/// registered from it with `image` (a lost answer retried makes two equal revisions: harmless).
+async fn ensure_revision(clients: &Clients, region: &str, names: &Names, image: &str, tag: &str) -> Result<String, Error> {
+    let ecs: aws_sdk_ecs::Client = clients.get(region);
+    let (latest, tags) = task_definition::describe(&ecs, &names.base)
+        .await?
+        .ok_or_else(|| Error::Failed(format!("{region}: the task definition {} has no ACTIVE revision; run `deployer up`", names.base)))?;
+    if image_of(&latest).as_deref() == Some(image) {
+        return Ok(latest.task_definition_arn().unwrap_or_default().to_string());
+    }
+    let spec = with_image(&task_definition::spec_of(&latest), image);
+    let mut tags: Tags = tags;
+    tags.insert(TAG_IMAGE.into(), tag.into());
+    let ids = IdMap::default();
+    let ctx = Ctx {
+        clients,
+        ids: &ids,
+        policy: Default::default(),
+        timeout: Duration::from_secs(60),
+        timeouts: BTreeMap::new(),
+    };
+    task_definition::register(&ctx, &crate::model::service::task_definition(region), &spec, &tags).await
+}
+
+/// Watches the group's alarms for `secs`; the first one in ALARM, if any.
+async fn bake(clients: &Clients, region: &str, names: &Names, secs: u64, reporter: &Reporter) -> Result<Option<String>, Error> {
+    let cd: aws_sdk_codedeploy::Client = clients.get(region);
+    let group = cd
+        .get_deployment_group()
+        .application_name(&names.base)
+        .deployment_group_name(&names.base)
+        .send()
+        .await
+        .op("GetDeploymentGroup")?;
+    let alarms: Vec<String> = group
+        .deployment_group_info()
+        .and_then(|g| g.alarm_configuration())
+        .map(|a| a.alarms().iter().filter_map(|a| a.name().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if alarms.is_empty() {
+        return Ok(None);
+    }
+    reporter.say(&format!("{region}: baking for {secs}s: the alarms {} must stay OK", alarms.join(", ")));
+    let cw: aws_sdk_cloudwatch::Client = clients.get(region);
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let out = cw.describe_alarms().set_alarm_names(Some(alarms.clone())).send().await.op("DescribeAlarms")?;
+        if let Some(a) = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.state_value() == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm))
+        {
+            return Ok(Some(a.alarm_name().unwrap_or_default().to_string()));
+        }
+        if std::time::Instant::now() >= end {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_secs(2).min(end - std::time::Instant::now())).await;
+    }
+}
+
+/// Takes a region that was just released back: a deployment still in its termination wait is
+/// stopped with CodeDeploy's rollback (the old tasks are still there); a finished one is
+/// followed by a deployment of `before`.
+async fn roll_back_region(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    released: &DeploymentView,
+    before: Option<&str>,
+    timeout: Duration,
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    let now = DeploymentView::of(&deploy::get(clients, region, &released.id).await?);
+    if !now.finished() {
+        deploy::stop_with_rollback(clients, region, &now.id).await?;
+        if let Some(rb) = deploy::follow_rollback(clients, region, &now.id, timeout, reporter).await? {
+            if rb.status == "Succeeded" {
+                return Ok(());
+            }
+        }
+    }
+    let Some(before) = before else {
+        return Err(Error::Failed(format!("{region}: no earlier revision to roll back to")));
+    };
+    let description = format!("deployer rollback after an alarm while baking, by {}", who());
+    match run_region(clients, region, names, before, &description, timeout, reporter).await? {
+        Some(End::Failed { deployment, .. }) => Err(Error::Failed(format!(
+            "{region}: the rollback deployment {} {}",
+            deployment.id, deployment.status
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `user@host`, for deployment descriptions.
+fn who() -> String {
+    crate::lock::Holder::this_process("release").who
+}
+
+/// What `rollback` did in one region.
+#[derive(Clone, Debug, Serialize)]
+pub struct RollbackResult {
+    pub region: String,
+    /// `stopped and rolled back`, `redeployed`, `already there`.
+    pub outcome: String,
+    pub deployment: Option<String>,
+    pub runs: Option<String>,
+}
+
+/// Where `rollback` takes a region: the newest successful deployment's revision other than
+/// the running one (or, with `to`, the newest whose image has that tag). From the group's
+/// history, never "the task definition number minus one".
+pub async fn rollback_target(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    running: Option<&str>,
+    to: Option<&str>,
+) -> Result<Option<String>, Error> {
+    let history = deploy::deployments(clients, region, names, &[DeploymentStatus::Succeeded]).await?;
+    let running_image = match running {
+        Some(arn) => image_of(&deploy::describe_revision(clients, region, arn).await?),
+        None => None,
+    };
+    for d in &history {
+        let Some(td) = deploy::task_definition_of(d) else { continue };
+        let image = image_of(&deploy::describe_revision(clients, region, &td).await?);
+        match to {
+            Some(tag) if image.as_deref().map(tag_of) == Some(tag) => return Ok(Some(td)),
+            Some(_) => {}
+            None if Some(td.as_str()) != running && image != running_image => return Ok(Some(td)),
+            None => {}
+        }
+    }
+    Ok(None)
+}
+
+/// `deployer rollback` in one region (see `commands::rollback`).
+pub async fn rollback_region(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    to: Option<&str>,
+    timeout: Duration,
+    reporter: &Reporter,
+) -> Result<RollbackResult, Error> {
+    let active = deploy::deployments(clients, region, names, deploy::ACTIVE).await?;
+    if let Some(active) = active.first() {
+        let view = DeploymentView::of(active);
+        if to.is_none() {
+            reporter.event(region, &view.id, "in flight: stopping it with CodeDeploy's rollback");
+            deploy::stop_with_rollback(clients, region, &view.id).await?;
+            let rb = deploy::follow_rollback(clients, region, &view.id, timeout, reporter).await?;
+            return match rb {
+                Some(rb) if rb.status == "Succeeded" => {
+                    let runs = deploy::running(clients, region, names).await?.as_ref().and_then(image_of);
+                    Ok(RollbackResult { region: region.into(), outcome: "stopped and rolled back".into(), deployment: Some(rb.id), runs })
+                }
+                Some(rb) => Err(Error::Failed(format!("{region}: the rollback deployment {} {}", rb.id, rb.status))),
+                None => Err(Error::Failed(format!(
+                    "{region}: deployment {} stopped but CodeDeploy started no rollback; see docs/runbooks/stuck-deployment.md",
+                    view.id
+                ))),
+            };
+        }
+        if view.in_termination_wait {
+            deploy::end_termination_wait(clients, region, &view.id).await?;
+        } else {
+            return Err(Error::Failed(format!(
+                "{region}: deployment {} is in flight; roll it back first (`deployer rollback` without --to), then pick a revision",
+                view.id
+            )));
+        }
+    }
+    let running = deploy::running(clients, region, names).await?;
+    let running_arn = running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string);
+    let target = rollback_target(clients, region, names, running_arn.as_deref(), to).await?.ok_or_else(|| {
+        Error::Failed(match to {
+            Some(tag) => format!("{region}: no successful deployment of an image tagged {tag} in the group's history"),
+            None => format!("{region}: no earlier successful deployment in the group's history to roll back to"),
+        })
+    })?;
+    let target_image = image_of(&deploy::describe_revision(clients, region, &target).await?);
+    let description = format!("deployer rollback by {}", who());
+    match run_region(clients, region, names, &target, &description, timeout, reporter).await? {
+        None => Ok(RollbackResult { region: region.into(), outcome: "already there".into(), deployment: None, runs: target_image }),
+        Some(End::Released(view)) => {
+            Ok(RollbackResult { region: region.into(), outcome: "redeployed".into(), deployment: Some(view.id), runs: target_image })
+        }
+        Some(End::Failed { deployment, .. }) => Err(Error::Failed(format!(
+            "{region}: the rollback deployment {} {}{}",
+            deployment.id,
+            deployment.status.to_lowercase(),
+            deployment.error.map(|e| format!(" ({e})")).unwrap_or_default()
+        ))),
+    }
+}
+
+/// What `status` shows of releases in one region.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReleaseStatus {
+    pub region: String,
+    pub running_task_definition: Option<String>,
+    pub running_image: Option<String>,
+    pub in_flight: Option<DeploymentView>,
+    /// The traffic split of the deployment in flight, e.g. `{"blue": 90, "green": 10}`.
+    pub traffic: BTreeMap<String, f64>,
+    pub last_success: Option<DeploymentView>,
+}
+
+pub async fn status(clients: &Clients, config: &Config) -> Result<Vec<ReleaseStatus>, Error> {
+    let names = Names::of(config);
+    let mut out = Vec::new();
+    for region in config.region_names() {
+        let (running, recent) = tokio::join!(
+            deploy::running(clients, &region, &names),
+            deploy::deployments(clients, &region, &names, &[]),
+        );
+        let (running, recent) = (running?, recent?);
+        let in_flight = recent.iter().find(|d| d.status().is_some_and(|s| deploy::ACTIVE.contains(s))).map(DeploymentView::of);
+        let last_success = recent
+            .iter()
+            .find(|d| d.status() == Some(&DeploymentStatus::Succeeded))
+            .map(DeploymentView::of);
+        let mut traffic = BTreeMap::new();
+        if let Some(d) = &in_flight {
+            let cd: aws_sdk_codedeploy::Client = clients.get(&region);
+            if let Ok(t) = cd
+                .get_deployment_target()
+                .deployment_id(&d.id)
+                .target_id(format!("{}:{}", names.base, names.base))
+                .send()
+                .await
+            {
+                for ts in t.deployment_target().and_then(|t| t.ecs_target()).map(|e| e.task_sets_info()).unwrap_or_default() {
+                    traffic.insert(
+                        ts.task_set_label().map(|l| l.as_str().to_lowercase()).unwrap_or_default(),
+                        ts.traffic_weight(),
+                    );
+                }
+            }
+        }
+        out.push(ReleaseStatus {
+            region,
+            running_image: running.as_ref().and_then(image_of),
+            running_task_definition: running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string),
+            in_flight,
+            traffic,
+            last_success,
+        });
+    }
+    Ok(out)
+}

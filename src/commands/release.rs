@@ -122,8 +122,15 @@ pub async fn rollback(session: &Session, assume_yes: bool, only: Option<&str>, t
         let Some(s) = states.iter().find(|s| &s.region == region) else { continue };
         let running = s.running_image.as_deref().map(release::tag_of).unwrap_or("-");
         let _ = match (&s.in_flight, to) {
-            (Some(d), None) if !d.in_termination_wait => {
+            (Some(d), None) => {
                 writeln!(out, "  {region}: stop deployment {} ({}) with CodeDeploy's rollback", d.id, d.status)
+            }
+            _ if to.is_none()
+                && release::never_released(&session.clients, region, &names)
+                    .await
+                    .map_err(|e| miette!("could not read the deployment history in {region}: {e}"))? =>
+            {
+                writeln!(out, "  {region}: runs {running}; never released: nothing to roll back")
             }
             _ => {
                 let target = release::rollback_target(&session.clients, region, &names, s.running_task_definition.as_deref(), to)

@@ -73,7 +73,11 @@ impl DeploymentView {
 /// The task definition a deployment's AppSpec names (JSON as the deployer writes it, or the
 /// `TaskDefinition:` line of a YAML one written by someone else).
 pub fn task_definition_of(d: &DeploymentInfo) -> Option<String> {
-    let content = d.revision()?.app_spec_content()?.content()?;
+    task_definition_in(d.revision()?.app_spec_content()?.content()?)
+}
+
+/// The task definition an AppSpec names.
+pub fn task_definition_in(content: &str) -> Option<String> {
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(content) {
         return json
             .pointer("/Resources/0/TargetService/Properties/TaskDefinition")

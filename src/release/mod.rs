@@ -223,7 +223,7 @@ pub async fn release(
         }
         let region = &p.region;
         let desired = ensure_revision(clients, region, &names, &p.desired_image, &tag).await?;
-        let description = format!("deployer release of {} ({}) by {}", tag, names.base, who());
+        let description = describe(&format!("deployer release of {tag} ({}) by {}", names.base, who()), p.running_task_definition.as_deref());
         let end = match run_region(clients, region, &names, &desired, &description, timeout, reporter).await? {
             Some(end) => end,
             None => {
@@ -295,7 +295,7 @@ async fn finish_failure(
             let region = &plan[i].region;
             let Some(before) = before else { continue };
             reporter.say(&format!("{region}: rolling back to {before} (rollback_all_on_failure)"));
-            let description = format!("deployer rollback after a failed release, by {}", who());
+            let description = describe(&format!("deployer rollback after a failed release, by {}", who()), plan[i].running_task_definition.as_deref());
             match run_region(clients, region, names, &before, &description, timeout, reporter).await? {
                 Some(End::Failed { deployment, .. }) => {
                     return Err(Error::Failed(format!(
@@ -458,7 +458,7 @@ async fn roll_back_region(
     let Some(before) = before else {
         return Err(Error::Failed(format!("{region}: no earlier revision to roll back to")));
     };
-    let description = format!("deployer rollback after an alarm while baking, by {}", who());
+    let description = describe(&format!("deployer rollback after an alarm while baking, by {}", who()), Some(&released.task_definition.clone().unwrap_or_default()));
     match run_region(clients, region, names, before, &description, timeout, reporter).await? {
         Some(End::Failed { deployment, .. }) => Err(Error::Failed(format!(
             "{region}: the rollback deployment {} {}",
@@ -466,6 +466,23 @@ async fn roll_back_region(
         ))),
         _ => Ok(()),
     }
+}
+
+/// What a deployment's description says it replaces, so that the revision that ran before the
+/// first release (created by `up` with the service, never deployed) is in the history too.
+const REPLACING: &str = "; replacing ";
+
+fn describe(what: &str, replacing: Option<&str>) -> String {
+    match replacing {
+        Some(td) => format!("{what}{REPLACING}{td}"),
+        None => what.to_string(),
+    }
+}
+
+fn replaced_by(d: &aws_sdk_codedeploy::types::DeploymentInfo) -> Option<String> {
+    let text = d.description()?;
+    let (_, td) = text.rsplit_once(REPLACING)?;
+    td.starts_with("arn:").then(|| td.trim().to_string())
 }
 
 /// `user@host`, for deployment descriptions.
@@ -498,9 +515,29 @@ pub async fn rollback_target(
         Some(arn) => image_of(&deploy::describe_revision(clients, region, arn).await?),
         None => None,
     };
-    for d in &history {
-        let Some(td) = deploy::task_definition_of(d) else { continue };
-        let image = image_of(&deploy::describe_revision(clients, region, &td).await?);
+    // Newest first: each deployment's revision, then what it replaced (the revision CodeDeploy
+    // reports as previous, or the one the deployer's description names).
+    let candidates = history.iter().flat_map(|d| {
+        [
+            deploy::task_definition_of(d),
+            d.previous_revision()
+                .and_then(|r| r.app_spec_content())
+                .and_then(|c| c.content())
+                .and_then(deploy::task_definition_in),
+            replaced_by(d),
+        ]
+        .into_iter()
+        .flatten()
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for td in candidates.collect::<Vec<_>>() {
+        if !seen.insert(td.clone()) {
+            continue;
+        }
+        let image = match deploy::describe_revision(clients, region, &td).await {
+            Ok(t) => image_of(&t),
+            Err(_) => continue, // deregistered since
+        };
         match to {
             Some(tag) if image.as_deref().map(tag_of) == Some(tag) => return Ok(Some(td)),
             Some(_) => {}
@@ -509,6 +546,11 @@ pub async fn rollback_target(
         }
     }
     Ok(None)
+}
+
+/// No deployment of the group ever succeeded: the service runs what `up` created it with.
+pub async fn never_released(clients: &Clients, region: &str, names: &Names) -> Result<bool, Error> {
+    Ok(deploy::deployments(clients, region, names, &[DeploymentStatus::Succeeded]).await?.is_empty())
 }
 
 /// `deployer rollback` in one region (see `commands::rollback`).
@@ -526,20 +568,30 @@ pub async fn rollback_region(
         if to.is_none() {
             reporter.event(region, &view.id, "in flight: stopping it with CodeDeploy's rollback");
             deploy::stop_with_rollback(clients, region, &view.id).await?;
-            let rb = deploy::follow_rollback(clients, region, &view.id, timeout, reporter).await?;
-            return match rb {
+            match deploy::follow_rollback(clients, region, &view.id, timeout, reporter).await? {
                 Some(rb) if rb.status == "Succeeded" => {
                     let runs = deploy::running(clients, region, names).await?.as_ref().and_then(image_of);
-                    Ok(RollbackResult { region: region.into(), outcome: "stopped and rolled back".into(), deployment: Some(rb.id), runs })
+                    return Ok(RollbackResult {
+                        region: region.into(),
+                        outcome: "stopped and rolled back".into(),
+                        deployment: Some(rb.id),
+                        runs,
+                    });
                 }
-                Some(rb) => Err(Error::Failed(format!("{region}: the rollback deployment {} {}", rb.id, rb.status))),
-                None => Err(Error::Failed(format!(
-                    "{region}: deployment {} stopped but CodeDeploy started no rollback; see docs/runbooks/stuck-deployment.md",
-                    view.id
-                ))),
-            };
-        }
-        if view.in_termination_wait {
+                Some(rb) => {
+                    return Err(Error::Failed(format!("{region}: the rollback deployment {} {}", rb.id, rb.status)))
+                }
+                // It finished before the stop arrived (its termination wait ended): go back the
+                // way a finished release goes back, below.
+                None if deploy::get(clients, region, &view.id).await?.status() == Some(&DeploymentStatus::Succeeded) => {}
+                None => {
+                    return Err(Error::Failed(format!(
+                        "{region}: deployment {} stopped but CodeDeploy started no rollback; see docs/runbooks/stuck-deployment.md",
+                        view.id
+                    )))
+                }
+            }
+        } else if view.in_termination_wait {
             deploy::end_termination_wait(clients, region, &view.id).await?;
         } else {
             return Err(Error::Failed(format!(
@@ -550,6 +602,14 @@ pub async fn rollback_region(
     }
     let running = deploy::running(clients, region, names).await?;
     let running_arn = running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string);
+    if to.is_none() && never_released(clients, region, names).await? {
+        return Ok(RollbackResult {
+            region: region.into(),
+            outcome: "nothing to roll back (never released)".into(),
+            deployment: None,
+            runs: running.as_ref().and_then(image_of),
+        });
+    }
     let target = rollback_target(clients, region, names, running_arn.as_deref(), to).await?.ok_or_else(|| {
         Error::Failed(match to {
             Some(tag) => format!("{region}: no successful deployment of an image tagged {tag} in the group's history"),
@@ -557,7 +617,7 @@ pub async fn rollback_region(
         })
     })?;
     let target_image = image_of(&deploy::describe_revision(clients, region, &target).await?);
-    let description = format!("deployer rollback by {}", who());
+    let description = describe(&format!("deployer rollback by {}", who()), running_arn.as_deref());
     match run_region(clients, region, names, &target, &description, timeout, reporter).await? {
         None => Ok(RollbackResult { region: region.into(), outcome: "already there".into(), deployment: None, runs: target_image }),
         Some(End::Released(view)) => {

@@ -288,20 +288,11 @@ class Deployment:
             svc = self.service()
             props = parse_appspec(self.revision["appSpecContent"]["content"])
             lb = props["LoadBalancerInfo"]
-            blue_tg = (svc.load_balancers or [{}])[0].get("targetGroupArn")
+            self.blue = self.original()
+            blue_tg = self.blue["targetGroupArn"]
             names = [tg.get("name") for tg in self.pair().get("targetGroups") or []]
             arns = [self.target_group_arn(n) for n in names]
             green_tg = next((a for a in arns if a and a != blue_tg), None)
-            self.blue = {
-                "identifer": f"ecs-svc/{random.randint(10**18, 10**19 - 1)}",
-                "taskDefinition": svc.task_definition,
-                "targetGroupArn": blue_tg,
-                "container": (lb["ContainerName"], int(lb["ContainerPort"])),
-                "status": "PRIMARY",
-                "trafficWeight": 100.0,
-                "taskSetLabel": "Blue",
-                "desiredCount": svc.desired_count,
-            }
             self.green = {
                 "identifer": f"ecs-svc/{random.randint(10**18, 10**19 - 1)}",
                 "taskDefinition": props["TaskDefinition"],
@@ -316,6 +307,22 @@ class Deployment:
             self.forward(self.listeners("testTrafficRoute"), {self.green["targetGroupArn"]: 100})
         elif phase == "AllowTraffic":
             self.shift(self.weight_at(0.0))
+
+    def original(self):
+        """The task set serving before this deployment (blue): the service's own state."""
+        svc = self.service()
+        props = parse_appspec(self.revision["appSpecContent"]["content"])
+        lb = props["LoadBalancerInfo"]
+        return {
+            "identifer": f"ecs-svc/{random.randint(10**18, 10**19 - 1)}",
+            "taskDefinition": svc.task_definition,
+            "targetGroupArn": (svc.load_balancers or [{}])[0].get("targetGroupArn"),
+            "container": (lb["ContainerName"], int(lb["ContainerPort"])),
+            "status": "PRIMARY",
+            "trafficWeight": 100.0,
+            "taskSetLabel": "Blue",
+            "desiredCount": svc.desired_count,
+        }
 
     def shift(self, weight):
         if self.green["trafficWeight"] == float(weight):
@@ -354,13 +361,15 @@ class Deployment:
         self.complete_time = _now()
         if code:
             self.error = {"code": code, "message": message}
-            if self.phase and self.lifecycle[self.phase]["status"] == "InProgress":
+            if self.phase in self.lifecycle and self.lifecycle[self.phase]["status"] == "InProgress":
                 self.lifecycle[self.phase].update(status="Failed", endTime=_now())
             for event in self.lifecycle.values():
                 if event["status"] == "Pending":
                     event["status"] = "Skipped"
             self.target_status = status
-        if rollback and self.blue is not None:
+        if rollback:
+            if self.blue is None:  # stopped before Install: the rollback re-asserts the original
+                self.blue = self.original()
             rb = Deployment(
                 self.backend,
                 self.group,

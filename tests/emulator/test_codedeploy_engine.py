@@ -276,6 +276,16 @@ class EngineTest(unittest.TestCase):
             time.sleep(0.01)
         w["cd"].continue_deployment(deploymentId=again, deploymentWaitType="TERMINATION_WAIT")
         self.assertEqual(w["cd"].get_deployment(deploymentId=again)["deploymentInfo"]["status"], "Succeeded")
+        # Stopped during its termination wait, a release is rolled back onto the kept blue tasks.
+        third = deploy(w, w["v1"])
+        end = time.monotonic() + 10
+        while not w["cd"].get_deployment(deploymentId=third)["deploymentInfo"]["instanceTerminationWaitTimeStarted"]:
+            self.assertLess(time.monotonic(), end)
+            time.sleep(0.01)
+        w["cd"].stop_deployment(deploymentId=third, autoRollbackEnabled=True)
+        info = wait(w, third)
+        self.assertEqual(wait(w, info["rollbackInfo"]["rollbackDeploymentId"])["status"], "Succeeded")
+        self.assertEqual(service(w)["taskDefinition"], w["v2"])
 
 
 def wait_for_shift(w, ident):

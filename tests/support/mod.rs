@@ -323,6 +323,22 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("/_deployer/model answered {body}: {e}"))
     }
 
+    /// POSTs a JSON body to one of the emulator's own endpoints (`/_deployer/codedeploy`,
+    /// moto's `/moto-api/static/...`) and returns the answer's body.
+    pub fn post_json(&self, path: &str, body: Value) -> String {
+        let url = format!("{}{path}", self.url());
+        let mut resp = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = resp.status();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        assert!(status.is_success(), "POST {url}: {status}: {text}");
+        text
+    }
+
     /// Forgets every resource (`POST /moto-api/reset`). The recording is kept.
     pub fn reset(&self) {
         self.post("/moto-api/reset");

@@ -97,7 +97,9 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     };
     if let Some(tag) = release_args.as_ref().and_then(|r| r.image.as_deref()) {
         if let Some(problem) = deployer::config::docker_tag_problem(tag) {
-            return Err(miette::miette!("--image {tag:?} is not an image tag: it {problem}; nothing was done"));
+            return Err(miette::miette!(
+                "--image {tag:?} is not an image tag: it {problem}; nothing was done"
+            ));
         }
         config.service.image_tag = tag.to_string();
     }
@@ -110,7 +112,9 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     }
     if let Command::Release { release, .. } = &cli.command {
         if release.image.is_none() {
-            return Err(miette::miette!("`deployer release` needs --image TAG (the release step of `up` uses service.image_tag)"));
+            return Err(miette::miette!(
+                "`deployer release` needs --image TAG (the release step of `up` uses service.image_tag)"
+            ));
         }
     }
     if let Command::Rollback { region: Some(region), .. } = &cli.command {
@@ -139,7 +143,9 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     match cli.command {
         Command::Plan { detailed_exitcode, .. } => commands::plan(&session, detailed_exitcode).await,
         Command::Up { yes, release, .. } => commands::up(&session, yes, &release_options(&release)).await,
-        Command::Release { yes, release, .. } => commands::release(&session, yes, &release_options(&release)).await,
+        Command::Release { yes, release, .. } => {
+            commands::release(&session, yes, &release_options(&release)).await
+        }
         Command::Rollback { yes, region, to, .. } => {
             commands::rollback(&session, yes, region.as_deref(), to.as_deref()).await
         }

@@ -172,7 +172,11 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
         assert!(dp[0].description().unwrap().contains("v2"), "the release names its image");
         for r in [&p, &s] {
             let (serving, forward) = r.traffic().await;
-            assert_eq!(forward, vec![(serving.clone(), 100)], "production forwards to the new PRIMARY's group");
+            assert_eq!(
+                forward,
+                vec![(serving.clone(), 100)],
+                "production forwards to the new PRIMARY's group"
+            );
         }
     });
 
@@ -184,13 +188,16 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
     deployer_ok(&emu, &project, &["drift", "--env", ENV]);
 
     // `status` shows the running revision and the last success, per region.
-    let status = support::stdout_json(&deployer_ok(&emu, &project, &["status", "--env", ENV, "--output", "json"]));
+    let status =
+        support::stdout_json(&deployer_ok(&emu, &project, &["status", "--env", ENV, "--output", "json"]));
     let releases = status["releases"].as_array().unwrap();
     assert_eq!(releases.len(), 2);
     assert!(releases.iter().all(|r| r["running_image"].as_str().unwrap().ends_with(":v2")), "{releases:?}");
     // Finished, or serving the new version during the termination wait.
     assert!(
-        releases.iter().all(|r| r["last_success"]["id"].is_string() || r["in_flight"]["in_termination_wait"] == true),
+        releases
+            .iter()
+            .all(|r| r["last_success"]["id"].is_string() || r["in_flight"]["in_termination_wait"] == true),
         "{releases:?}"
     );
 
@@ -212,7 +219,10 @@ fn a_canary_sends_ten_percent_first() {
     let emu = Emulator::start();
     let project = Project::new();
     project.edit("local.toml", |t| {
-        t.replace("bake_secs = 2", "bake_secs = 0\ndeployment_config = \"CodeDeployDefault.ECSCanary10Percent5Minutes\"")
+        t.replace(
+            "bake_secs = 2",
+            "bake_secs = 0\ndeployment_config = \"CodeDeployDefault.ECSCanary10Percent5Minutes\"",
+        )
     });
     let (p, _s) = ready(&project, &emu);
     let mut child = spawn(&emu, &project, &["release", "--env", ENV, "--yes", "--image", "v2"]);
@@ -279,7 +289,10 @@ fn rollback_of_a_release_in_flight_stops_it_and_rolls_it_back() {
     let emu = Emulator::start();
     let project = Project::new();
     project.edit("local.toml", |t| {
-        t.replace("bake_secs = 2", "bake_secs = 0\ndeployment_config = \"CodeDeployDefault.ECSLinear10PercentEvery3Minutes\"")
+        t.replace(
+            "bake_secs = 2",
+            "bake_secs = 0\ndeployment_config = \"CodeDeployDefault.ECSLinear10PercentEvery3Minutes\"",
+        )
     });
     let (p, s) = ready(&project, &emu);
     let rt = runtime();
@@ -296,7 +309,10 @@ fn rollback_of_a_release_in_flight_stops_it_and_rolls_it_back() {
     rt.block_on(async {
         let dp = p.deployments().await;
         assert_eq!(status_of(&dp[1]), "Stopped");
-        assert_eq!((status_of(&dp[0]), dp[0].creator().map(|c| c.as_str())), ("Succeeded", Some("codeDeployRollback")));
+        assert_eq!(
+            (status_of(&dp[0]), dp[0].creator().map(|c| c.as_str())),
+            ("Succeeded", Some("codeDeployRollback"))
+        );
         assert_eq!(p.traffic().await, (blue.clone(), vec![(blue.clone(), 100)]));
         assert_eq!(p.running_tag().await, "latest");
         assert!(s.deployments().await.is_empty());
@@ -352,7 +368,11 @@ fn a_critical_finding_blocks_the_release() {
     assert!(text.contains("--allow-vulnerable"), "the way out is named: {text}");
     let rt = runtime();
     rt.block_on(async { assert!(p.deployments().await.is_empty() && s.deployments().await.is_empty()) });
-    let out = deployer_ok(&emu, &project, &["release", "--env", ENV, "--yes", "--image", "v2", "--allow-vulnerable"]);
+    let out = deployer_ok(
+        &emu,
+        &project,
+        &["release", "--env", ENV, "--yes", "--image", "v2", "--allow-vulnerable"],
+    );
     assert!(stderr_text(&out).contains("warning: --allow-vulnerable"), "{}", show_output(&out));
     assert_eq!(rt.block_on(p.running_tag()), "v2");
 }

@@ -164,7 +164,11 @@ impl Session {
 
     /// Under the lock: observes and plans again, so what is applied is what AWS holds now. If
     /// that is no longer the plan the operator confirmed, nothing is changed.
-    async fn apply_confirmed(&self, desired: &Desired, confirmed: &Plan) -> miette::Result<(Plan, Vec<Outcome>)> {
+    async fn apply_confirmed(
+        &self,
+        desired: &Desired,
+        confirmed: &Plan,
+    ) -> miette::Result<(Plan, Vec<Outcome>)> {
         {
             let observed = self.observe().await?;
             let plan = crate::plan::plan(desired, &observed);

@@ -17,7 +17,8 @@ impl Session {
         if !self.config().service.enabled {
             return Ok(vec![]);
         }
-        let account = self.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
+        let account =
+            self.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
         release::preview(&self.clients, self.config(), &account)
             .await
             .map_err(|e| miette!(help = credentials_hint(&e), "could not read the running releases: {e}"))
@@ -41,7 +42,11 @@ pub(super) fn show_preview(session: &Session, releases: &[RegionRelease]) {
                 r.region,
                 from,
                 release::tag_of(&r.desired_image),
-                if from == release::tag_of(&r.desired_image) { " (new task definition revision)" } else { "" }
+                if from == release::tag_of(&r.desired_image) {
+                    " (new task definition revision)"
+                } else {
+                    ""
+                }
             ),
         };
     }
@@ -51,7 +56,8 @@ pub(super) fn show_preview(session: &Session, releases: &[RegionRelease]) {
 /// Runs the release (under the caller's lock) and reports it: exit 0, or 3 when a region's
 /// deployment failed and CodeDeploy rolled it back.
 pub(super) async fn release_step(session: &Session, options: &release::Options) -> miette::Result<u8> {
-    let account = session.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
+    let account =
+        session.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
     let reporter = session.reporter();
     let report = release::release(&session.clients, session.config(), &account, options, &reporter)
         .await
@@ -109,7 +115,12 @@ pub async fn release(session: &Session, assume_yes: bool, options: &release::Opt
 }
 
 /// `deployer rollback`: secondaries first, then the primary (the reverse of a release).
-pub async fn rollback(session: &Session, assume_yes: bool, only: Option<&str>, to: Option<&str>) -> miette::Result<u8> {
+pub async fn rollback(
+    session: &Session,
+    assume_yes: bool,
+    only: Option<&str>,
+    to: Option<&str>,
+) -> miette::Result<u8> {
     let config = session.config();
     let names = release::Names::of(config);
     let regions: Vec<String> =
@@ -123,7 +134,11 @@ pub async fn rollback(session: &Session, assume_yes: bool, only: Option<&str>, t
         let running = s.running_image.as_deref().map(release::tag_of).unwrap_or("-");
         let _ = match (&s.in_flight, to) {
             (Some(d), None) => {
-                writeln!(out, "  {region}: stop deployment {} ({}) with CodeDeploy's rollback", d.id, d.status)
+                writeln!(
+                    out,
+                    "  {region}: stop deployment {} ({}) with CodeDeploy's rollback",
+                    d.id, d.status
+                )
             }
             _ if to.is_none()
                 && release::never_released(&session.clients, region, &names)
@@ -133,9 +148,15 @@ pub async fn rollback(session: &Session, assume_yes: bool, only: Option<&str>, t
                 writeln!(out, "  {region}: runs {running}; never released: nothing to roll back")
             }
             _ => {
-                let target = release::rollback_target(&session.clients, region, &names, s.running_task_definition.as_deref(), to)
-                    .await
-                    .map_err(|e| miette!("could not read the deployment history in {region}: {e}"))?;
+                let target = release::rollback_target(
+                    &session.clients,
+                    region,
+                    &names,
+                    s.running_task_definition.as_deref(),
+                    to,
+                )
+                .await
+                .map_err(|e| miette!("could not read the deployment history in {region}: {e}"))?;
                 match target {
                     Some(td) => writeln!(out, "  {region}: runs {running}; deploy {td}"),
                     None => {
@@ -173,7 +194,8 @@ pub async fn rollback(session: &Session, assume_yes: bool, only: Option<&str>, t
                 .await
                 .map_err(|e| {
                     miette!(
-                        help = "see docs/runbooks/rollback.md; regions listed before this one are rolled back",
+                        help =
+                            "see docs/runbooks/rollback.md; regions listed before this one are rolled back",
                         "rollback stopped in {region}: {e}"
                     )
                 })?;

@@ -5,14 +5,21 @@ use crate::plan::{self, render_human};
 /// `deployer up`: converge every region to the configuration, then release the application
 /// where a region does not run the desired revision. On a converged environment it reads and
 /// sends nothing that changes anything.
-pub async fn up(session: &Session, assume_yes: bool, options: &crate::release::Options) -> miette::Result<u8> {
+pub async fn up(
+    session: &Session,
+    assume_yes: bool,
+    options: &crate::release::Options,
+) -> miette::Result<u8> {
     let (desired, observed) = tokio::join!(session.desired(), session.observe());
     let (desired, observed) = (desired?, observed?);
     let plan = plan::plan(&desired, &observed);
     let env = &session.config().env;
     let releases = session.release_preview().await?;
     let release_needed = releases.iter().any(|r| r.needed)
-        || plan.changes.iter().any(|c| c.address().kind() == <crate::resources::task_definition::TaskDefinition as crate::resources::Kind>::NAME);
+        || plan.changes.iter().any(|c| {
+            c.address().kind()
+                == <crate::resources::task_definition::TaskDefinition as crate::resources::Kind>::NAME
+        });
     if plan.is_empty() && !release_needed {
         session.lock_notice().await;
         if session.settings.output == OutputFormat::Json {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use aws_sdk_codedeploy::types::{
-    DeploymentInfo, DeploymentStatus, DeploymentWaitType, RevisionLocation, RevisionLocationType, AppSpecContent,
+    AppSpecContent, DeploymentInfo, DeploymentStatus, DeploymentWaitType, RevisionLocation,
+    RevisionLocationType,
 };
 use aws_sdk_ecs::types::TaskDefinition as SdkTaskDefinition;
 use serde::Serialize;
@@ -106,12 +107,18 @@ pub fn appspec(task_definition: &str, container: &str, port: u16) -> String {
 }
 
 /// The task definition the service runs now (the PRIMARY task set's), `None` without a service.
-pub async fn running(clients: &Clients, region: &str, names: &Names) -> Result<Option<SdkTaskDefinition>, Error> {
+pub async fn running(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+) -> Result<Option<SdkTaskDefinition>, Error> {
     let ecs: aws_sdk_ecs::Client = clients.get(region);
     let out = match ecs.describe_services().cluster(&names.base).services(&names.base).send().await {
         Ok(out) => out,
         // No cluster yet: no service.
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_cluster_not_found_exception()) => return Ok(None),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_cluster_not_found_exception()) => {
+            return Ok(None)
+        }
         Err(e) => return Err(e).op("DescribeServices"),
     };
     let Some(arn) = out
@@ -126,10 +133,17 @@ pub async fn running(clients: &Clients, region: &str, names: &Names) -> Result<O
     describe_revision(clients, region, &arn).await.map(Some)
 }
 
-pub async fn describe_revision(clients: &Clients, region: &str, arn: &str) -> Result<SdkTaskDefinition, Error> {
+pub async fn describe_revision(
+    clients: &Clients,
+    region: &str,
+    arn: &str,
+) -> Result<SdkTaskDefinition, Error> {
     let ecs: aws_sdk_ecs::Client = clients.get(region);
-    let out = ecs.describe_task_definition().task_definition(arn).send().await.op("DescribeTaskDefinition")?;
-    out.task_definition().cloned().ok_or_else(|| Error::Failed(format!("ECS returned no task definition {arn}")))
+    let out =
+        ecs.describe_task_definition().task_definition(arn).send().await.op("DescribeTaskDefinition")?;
+    out.task_definition()
+        .cloned()
+        .ok_or_else(|| Error::Failed(format!("ECS returned no task definition {arn}")))
 }
 
 /// The group's deployments with one of `statuses` (all when empty), newest first, at most 25
@@ -153,7 +167,8 @@ pub async fn deployments(
         // No application or group (the service tier is not up yet): no deployments.
         Err(e)
             if e.as_service_error().is_some_and(|e| {
-                e.is_application_does_not_exist_exception() || e.is_deployment_group_does_not_exist_exception()
+                e.is_application_does_not_exist_exception()
+                    || e.is_deployment_group_does_not_exist_exception()
             }) =>
         {
             return Ok(vec![])
@@ -172,7 +187,8 @@ pub async fn deployments(
     let mut found = out.deployments_info().to_vec();
     // ListDeployments promises no order: newest first by creation time.
     found.sort_by(|a, b| {
-        let t = |d: &DeploymentInfo| d.create_time().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or_default();
+        let t =
+            |d: &DeploymentInfo| d.create_time().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or_default();
         t(b).cmp(&t(a))
     });
     Ok(found)
@@ -181,7 +197,9 @@ pub async fn deployments(
 pub async fn get(clients: &Clients, region: &str, id: &str) -> Result<DeploymentInfo, Error> {
     let cd: aws_sdk_codedeploy::Client = clients.get(region);
     let out = cd.get_deployment().deployment_id(id).send().await.op("GetDeployment")?;
-    out.deployment_info().cloned().ok_or_else(|| Error::Failed(format!("CodeDeploy returned no deployment {id}")))
+    out.deployment_info()
+        .cloned()
+        .ok_or_else(|| Error::Failed(format!("CodeDeploy returned no deployment {id}")))
 }
 
 /// Starts a deployment of `task_definition`. CreateDeployment takes no idempotency token: when
@@ -236,7 +254,9 @@ pub async fn end_termination_wait(clients: &Clients, region: &str, id: &str) -> 
     {
         Ok(_) => Ok(()),
         // Finished meanwhile: what was wanted.
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_already_completed_exception()) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_already_completed_exception()) => {
+            Ok(())
+        }
         Err(e) => Err(e).op("ContinueDeployment"),
     }
 }
@@ -246,13 +266,16 @@ pub async fn stop_with_rollback(clients: &Clients, region: &str, id: &str) -> Re
     let cd: aws_sdk_codedeploy::Client = clients.get(region);
     match cd.stop_deployment().deployment_id(id).auto_rollback_enabled(true).send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_already_completed_exception()) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_deployment_already_completed_exception()) => {
+            Ok(())
+        }
         Err(e) => Err(e).op("StopDeployment"),
     }
 }
 
-/// How a followed deployment ended.
+/// How a followed deployment ended. (A handful exist per run: their size does not matter.)
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum End {
     /// All traffic is on the new version (the old tasks may still be kept for the termination wait).
     Released(DeploymentView),
@@ -286,16 +309,20 @@ pub async fn follow(
             Some(DeploymentStatus::Succeeded) => return Ok(End::Released(view)),
             Some(DeploymentStatus::InProgress) if view.in_termination_wait => return Ok(End::Released(view)),
             Some(DeploymentStatus::Failed) | Some(DeploymentStatus::Stopped) => {
-                let rollback = match follow_rollback(clients, region, id, timeout, reporter).await? {
-                    Some(r) => Some(r),
-                    None => None,
-                };
-                return Ok(End::Failed { deployment: DeploymentView::of(&get(clients, region, id).await?), rollback });
+                let rollback = follow_rollback(clients, region, id, timeout, reporter).await?;
+                return Ok(End::Failed {
+                    deployment: DeploymentView::of(&get(clients, region, id).await?),
+                    rollback,
+                });
             }
             _ => {}
         }
         if started.elapsed() >= timeout {
-            return Err(Error::Timeout { what: format!("deployment {id} in {region}"), after: timeout, last: last_line });
+            return Err(Error::Timeout {
+                what: format!("deployment {id} in {region}"),
+                after: timeout,
+                last: last_line,
+            });
         }
         tokio::time::sleep(POLL).await;
     }

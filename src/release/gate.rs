@@ -7,8 +7,8 @@ use aws_sdk_ecr::types::{ImageIdentifier, ScanStatus};
 
 use super::{Names, Reporter};
 use crate::cloud::{AwsResultExt, Clients, Error};
-use crate::config::SEVERITIES;
 use crate::config::Config;
+use crate::config::SEVERITIES;
 
 const POLL: Duration = Duration::from_secs(3);
 
@@ -95,7 +95,10 @@ pub async fn scan(
     let refuse = |problem: String| -> Result<(), Error> {
         if allow {
             tracing::warn!("--allow-vulnerable: releasing {}:{tag} although {problem}", names.repository);
-            reporter.say(&format!("warning: --allow-vulnerable: releasing {}:{tag} although {problem}", names.repository));
+            reporter.say(&format!(
+                "warning: --allow-vulnerable: releasing {}:{tag} although {problem}",
+                names.repository
+            ));
             Ok(())
         } else {
             Err(Error::Failed(format!(
@@ -138,11 +141,15 @@ pub async fn scan(
                     .map(|f| f.findings())
                     .unwrap_or_default()
                     .iter()
-                    .filter(|f| {
-                        f.severity().is_some_and(|s| SEVERITIES[..=threshold].contains(&s.as_str()))
-                    })
+                    .filter(|f| f.severity().is_some_and(|s| SEVERITIES[..=threshold].contains(&s.as_str())))
                     .take(5)
-                    .map(|f| format!("{} ({})", f.name().unwrap_or("?"), f.severity().map(|s| s.as_str()).unwrap_or("?")))
+                    .map(|f| {
+                        format!(
+                            "{} ({})",
+                            f.name().unwrap_or("?"),
+                            f.severity().map(|s| s.as_str()).unwrap_or("?")
+                        )
+                    })
                     .collect();
                 return refuse(format!(
                     "its scan in {region} found {} (release.block_on_severity = {}): {}",

@@ -119,7 +119,11 @@ fn with_image(spec: &TaskDefinitionSpec, image: &str) -> TaskDefinitionSpec {
 /// Reads, per region, what runs and what a release would do. Read-only: `up` shows it with
 /// the plan, and an environment where every region runs the desired revision and nothing is
 /// in flight needs no release.
-pub async fn preview(clients: &Clients, config: &Config, account: &Account) -> Result<Vec<RegionRelease>, Error> {
+pub async fn preview(
+    clients: &Clients,
+    config: &Config,
+    account: &Account,
+) -> Result<Vec<RegionRelease>, Error> {
     let names = Names::of(config);
     let mut out = Vec::new();
     for region in config.region_names() {
@@ -136,14 +140,18 @@ pub async fn preview(clients: &Clients, config: &Config, account: &Account) -> R
             // No service yet, or no revision: the infrastructure creates them with the desired one.
             (None, _) | (_, None) => false,
             (Some(running), Some((latest, _))) => {
-                task_definition::spec_of(running) != with_image(&task_definition::spec_of(latest), &desired_image)
+                task_definition::spec_of(running)
+                    != with_image(&task_definition::spec_of(latest), &desired_image)
             }
         } || in_flight.as_ref().is_some_and(|d| !d.in_termination_wait);
         out.push(RegionRelease {
             region: region.clone(),
             desired_image,
             running_image: running.as_ref().and_then(image_of),
-            running_task_definition: running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string),
+            running_task_definition: running
+                .as_ref()
+                .and_then(|t| t.task_definition_arn())
+                .map(str::to_string),
             in_flight,
             needed,
         });
@@ -223,8 +231,12 @@ pub async fn release(
         }
         let region = &p.region;
         let desired = ensure_revision(clients, region, &names, &p.desired_image, &tag).await?;
-        let description = describe(&format!("deployer release of {tag} ({}) by {}", names.base, who()), p.running_task_definition.as_deref());
-        let end = match run_region(clients, region, &names, &desired, &description, timeout, reporter).await? {
+        let description = describe(
+            &format!("deployer release of {tag} ({}) by {}", names.base, who()),
+            p.running_task_definition.as_deref(),
+        );
+        let end = match run_region(clients, region, &names, &desired, &description, timeout, reporter).await?
+        {
             Some(end) => end,
             None => {
                 regions[i].outcome = "unchanged".into();
@@ -240,16 +252,33 @@ pub async fn release(
                 released.push((i, p.running_task_definition.clone()));
                 let last = i + 1 == plan.len();
                 if !last && config.release.bake_secs > 0 {
-                    if let Some(alarm) = bake(clients, region, &names, config.release.bake_secs, reporter).await? {
-                        reporter.say(&format!("{region}: alarm {alarm} went off while baking: rolling {region} back"));
-                        roll_back_region(clients, region, &names, &view, p.running_task_definition.as_deref(), timeout, reporter)
-                            .await?;
+                    if let Some(alarm) =
+                        bake(clients, region, &names, config.release.bake_secs, reporter).await?
+                    {
+                        reporter.say(&format!(
+                            "{region}: alarm {alarm} went off while baking: rolling {region} back"
+                        ));
+                        roll_back_region(
+                            clients,
+                            region,
+                            &names,
+                            &view,
+                            p.running_task_definition.as_deref(),
+                            timeout,
+                            reporter,
+                        )
+                        .await?;
                         regions[i].outcome = "failed".into();
                         regions[i].runs = p.running_image.clone();
                         released.pop();
-                        let failure = format!("{region}: alarm {alarm} during the bake time after deployment {}", view.id);
-                        return finish_failure(clients, &names, &plan, regions, released, failure, options, timeout, reporter)
-                            .await;
+                        let failure = format!(
+                            "{region}: alarm {alarm} during the bake time after deployment {}",
+                            view.id
+                        );
+                        return finish_failure(
+                            clients, &names, &plan, regions, released, failure, options, timeout, reporter,
+                        )
+                        .await;
                     }
                 }
             }
@@ -271,7 +300,10 @@ pub async fn release(
                         None => "; the group did not roll it back".into(),
                     }
                 );
-                return finish_failure(clients, &names, &plan, regions, released, failure, options, timeout, reporter).await;
+                return finish_failure(
+                    clients, &names, &plan, regions, released, failure, options, timeout, reporter,
+                )
+                .await;
             }
         }
     }
@@ -295,7 +327,10 @@ async fn finish_failure(
             let region = &plan[i].region;
             let Some(before) = before else { continue };
             reporter.say(&format!("{region}: rolling back to {before} (rollback_all_on_failure)"));
-            let description = describe(&format!("deployer rollback after a failed release, by {}", who()), plan[i].running_task_definition.as_deref());
+            let description = describe(
+                &format!("deployer rollback after a failed release, by {}", who()),
+                plan[i].running_task_definition.as_deref(),
+            );
             match run_region(clients, region, names, &before, &description, timeout, reporter).await? {
                 Some(End::Failed { deployment, .. }) => {
                     return Err(Error::Failed(format!(
@@ -333,7 +368,9 @@ async fn run_region(
         if let Some(active) = deploy::deployments(clients, region, names, deploy::ACTIVE).await?.first() {
             let view = DeploymentView::of(active);
             let spec = match &view.task_definition {
-                Some(td) => Some(task_definition::spec_of(&deploy::describe_revision(clients, region, td).await?)),
+                Some(td) => {
+                    Some(task_definition::spec_of(&deploy::describe_revision(clients, region, td).await?))
+                }
                 None => None,
             };
             let ours = same(&view.task_definition, &spec);
@@ -375,11 +412,20 @@ async fn run_region(
 
 /// The revision to deploy: the family's latest, if it runs `image`; otherwise a new revision
 /// registered from it with `image` (a lost answer retried makes two equal revisions: harmless).
-async fn ensure_revision(clients: &Clients, region: &str, names: &Names, image: &str, tag: &str) -> Result<String, Error> {
+async fn ensure_revision(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    image: &str,
+    tag: &str,
+) -> Result<String, Error> {
     let ecs: aws_sdk_ecs::Client = clients.get(region);
-    let (latest, tags) = task_definition::describe(&ecs, &names.base)
-        .await?
-        .ok_or_else(|| Error::Failed(format!("{region}: the task definition {} has no ACTIVE revision; run `deployer up`", names.base)))?;
+    let (latest, tags) = task_definition::describe(&ecs, &names.base).await?.ok_or_else(|| {
+        Error::Failed(format!(
+            "{region}: the task definition {} has no ACTIVE revision; run `deployer up`",
+            names.base
+        ))
+    })?;
     if image_of(&latest).as_deref() == Some(image) {
         return Ok(latest.task_definition_arn().unwrap_or_default().to_string());
     }
@@ -398,7 +444,13 @@ async fn ensure_revision(clients: &Clients, region: &str, names: &Names, image: 
 }
 
 /// Watches the group's alarms for `secs`; the first one in ALARM, if any.
-async fn bake(clients: &Clients, region: &str, names: &Names, secs: u64, reporter: &Reporter) -> Result<Option<String>, Error> {
+async fn bake(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    secs: u64,
+    reporter: &Reporter,
+) -> Result<Option<String>, Error> {
     let cd: aws_sdk_codedeploy::Client = clients.get(region);
     let group = cd
         .get_deployment_group()
@@ -419,7 +471,8 @@ async fn bake(clients: &Clients, region: &str, names: &Names, secs: u64, reporte
     let cw: aws_sdk_cloudwatch::Client = clients.get(region);
     let end = std::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        let out = cw.describe_alarms().set_alarm_names(Some(alarms.clone())).send().await.op("DescribeAlarms")?;
+        let out =
+            cw.describe_alarms().set_alarm_names(Some(alarms.clone())).send().await.op("DescribeAlarms")?;
         if let Some(a) = out
             .metric_alarms()
             .iter()
@@ -458,7 +511,10 @@ async fn roll_back_region(
     let Some(before) = before else {
         return Err(Error::Failed(format!("{region}: no earlier revision to roll back to")));
     };
-    let description = describe(&format!("deployer rollback after an alarm while baking, by {}", who()), Some(&released.task_definition.clone().unwrap_or_default()));
+    let description = describe(
+        &format!("deployer rollback after an alarm while baking, by {}", who()),
+        Some(&released.task_definition.clone().unwrap_or_default()),
+    );
     match run_region(clients, region, names, before, &description, timeout, reporter).await? {
         Some(End::Failed { deployment, .. }) => Err(Error::Failed(format!(
             "{region}: the rollback deployment {} {}",
@@ -610,19 +666,32 @@ pub async fn rollback_region(
             runs: running.as_ref().and_then(image_of),
         });
     }
-    let target = rollback_target(clients, region, names, running_arn.as_deref(), to).await?.ok_or_else(|| {
-        Error::Failed(match to {
-            Some(tag) => format!("{region}: no successful deployment of an image tagged {tag} in the group's history"),
-            None => format!("{region}: no earlier successful deployment in the group's history to roll back to"),
-        })
-    })?;
+    let target =
+        rollback_target(clients, region, names, running_arn.as_deref(), to).await?.ok_or_else(|| {
+            Error::Failed(match to {
+                Some(tag) => format!(
+                    "{region}: no successful deployment of an image tagged {tag} in the group's history"
+                ),
+                None => format!(
+                    "{region}: no earlier successful deployment in the group's history to roll back to"
+                ),
+            })
+        })?;
     let target_image = image_of(&deploy::describe_revision(clients, region, &target).await?);
     let description = describe(&format!("deployer rollback by {}", who()), running_arn.as_deref());
     match run_region(clients, region, names, &target, &description, timeout, reporter).await? {
-        None => Ok(RollbackResult { region: region.into(), outcome: "already there".into(), deployment: None, runs: target_image }),
-        Some(End::Released(view)) => {
-            Ok(RollbackResult { region: region.into(), outcome: "redeployed".into(), deployment: Some(view.id), runs: target_image })
-        }
+        None => Ok(RollbackResult {
+            region: region.into(),
+            outcome: "already there".into(),
+            deployment: None,
+            runs: target_image,
+        }),
+        Some(End::Released(view)) => Ok(RollbackResult {
+            region: region.into(),
+            outcome: "redeployed".into(),
+            deployment: Some(view.id),
+            runs: target_image,
+        }),
         Some(End::Failed { deployment, .. }) => Err(Error::Failed(format!(
             "{region}: the rollback deployment {} {}{}",
             deployment.id,
@@ -653,11 +722,12 @@ pub async fn status(clients: &Clients, config: &Config) -> Result<Vec<ReleaseSta
             deploy::deployments(clients, &region, &names, &[]),
         );
         let (running, recent) = (running?, recent?);
-        let in_flight = recent.iter().find(|d| d.status().is_some_and(|s| deploy::ACTIVE.contains(s))).map(DeploymentView::of);
-        let last_success = recent
+        let in_flight = recent
             .iter()
-            .find(|d| d.status() == Some(&DeploymentStatus::Succeeded))
+            .find(|d| d.status().is_some_and(|s| deploy::ACTIVE.contains(s)))
             .map(DeploymentView::of);
+        let last_success =
+            recent.iter().find(|d| d.status() == Some(&DeploymentStatus::Succeeded)).map(DeploymentView::of);
         let mut traffic = BTreeMap::new();
         if let Some(d) = &in_flight {
             let cd: aws_sdk_codedeploy::Client = clients.get(&region);
@@ -668,7 +738,12 @@ pub async fn status(clients: &Clients, config: &Config) -> Result<Vec<ReleaseSta
                 .send()
                 .await
             {
-                for ts in t.deployment_target().and_then(|t| t.ecs_target()).map(|e| e.task_sets_info()).unwrap_or_default() {
+                for ts in t
+                    .deployment_target()
+                    .and_then(|t| t.ecs_target())
+                    .map(|e| e.task_sets_info())
+                    .unwrap_or_default()
+                {
                     traffic.insert(
                         ts.task_set_label().map(|l| l.as_str().to_lowercase()).unwrap_or_default(),
                         ts.traffic_weight(),
@@ -679,7 +754,10 @@ pub async fn status(clients: &Clients, config: &Config) -> Result<Vec<ReleaseSta
         out.push(ReleaseStatus {
             region,
             running_image: running.as_ref().and_then(image_of),
-            running_task_definition: running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string),
+            running_task_definition: running
+                .as_ref()
+                .and_then(|t| t.task_definition_arn())
+                .map(str::to_string),
             in_flight,
             traffic,
             last_success,

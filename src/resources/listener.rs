@@ -42,7 +42,9 @@ pub enum ListenerAction {
     },
     /// A forward weighted across more than one target group: a release shifting traffic from
     /// blue to green (a canary or linear step). Only ever observed.
-    Weighted { target_groups: Vec<Ref> },
+    Weighted {
+        target_groups: Vec<Ref>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -63,9 +65,10 @@ fn action_matches(desired: &ListenerAction, observed: &ListenerAction) -> bool {
             ListenerAction::Forward { target_group, swappable_with },
             ListenerAction::Forward { target_group: theirs, .. },
         ) => theirs == target_group || Some(theirs) == swappable_with.as_ref(),
-        (ListenerAction::Forward { target_group, swappable_with }, ListenerAction::Weighted { target_groups }) => {
-            target_groups.iter().all(|t| t == target_group || Some(t) == swappable_with.as_ref())
-        }
+        (
+            ListenerAction::Forward { target_group, swappable_with },
+            ListenerAction::Weighted { target_groups },
+        ) => target_groups.iter().all(|t| t == target_group || Some(t) == swappable_with.as_ref()),
         (d, o) => d == o,
     }
 }

@@ -784,11 +784,8 @@ impl Check<'_> {
             "release.termination_wait_minutes",
             "minutes the old version keeps running after a successful release",
         );
-        let bake = self.in_range(
-            merged,
-            "release.bake_secs",
-            "seconds the alarms must stay OK between regions",
-        );
+        let bake =
+            self.in_range(merged, "release.bake_secs", "seconds the alarms must stay OK between regions");
         let image_wait = self.in_range(
             merged,
             "release.image_wait_secs",

@@ -334,8 +334,18 @@ fn a_release_killed_mid_deployment_is_finished_by_the_next_run_without_a_second_
     let locked = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
     assert!(stderr_text(&locked).contains("deployer unlock"), "{}", show_output(&locked));
     deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
-    let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
-    assert!(stderr_text(&out).contains("following it"), "re-attached: {}", show_output(&out));
+    let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2", "--output", "json"]);
+    // One JSON object per line: the release's progress, then its result.
+    let lines: Vec<serde_json::Value> = support::stdout_text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {l}: {e}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["event"] == "deployment" && l["status"].as_str().unwrap().contains("following it")),
+        "re-attached: {lines:#?}"
+    );
+    let result = lines.iter().find(|l| l["event"] == "release_result").expect("a result line");
+    assert_eq!(result["report"]["failed"], false, "{result}");
     rt.block_on(async {
         assert_eq!(p.deployments().await.len(), 1, "no second deployment in the primary");
         assert_eq!(s.deployments().await.len(), 1);
@@ -375,4 +385,25 @@ fn a_critical_finding_blocks_the_release() {
     );
     assert!(stderr_text(&out).contains("warning: --allow-vulnerable"), "{}", show_output(&out));
     assert_eq!(rt.block_on(p.running_tag()), "v2");
+}
+
+#[test]
+fn a_create_deployment_whose_answer_is_lost_is_followed_not_repeated() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    let (p, s) = ready(&project, &emu);
+    // Applied by CodeDeploy, answered 500: the SDK retries, AWS refuses a second active
+    // deployment, and the deployer follows the first.
+    emu.set_model(json!({"lose_next": {"CreateDeployment": 1, "RegisterTaskDefinition": 1}}));
+    deployer_ok(&emu, &project, &["release", "--env", ENV, "--yes", "--image", "v2"]);
+    assert_eq!(emu.model()["totals"]["lost"], json!(2), "both answers were lost");
+    let rt = runtime();
+    rt.block_on(async {
+        assert_eq!((p.deployments().await.len(), s.deployments().await.len()), (1, 1));
+        assert_eq!((p.running_tag().await, s.running_tag().await), ("v2".into(), "v2".into()));
+    });
+    // A lost RegisterTaskDefinition left two equal revisions: no release, no drift.
+    let again = deployer_ok(&emu, &project, &["release", "--env", ENV, "--yes", "--image", "v2"]);
+    assert!(stderr_text(&again).contains("No release needed"), "{}", show_output(&again));
+    deployer_ok(&emu, &project, &["drift", "--env", ENV]);
 }

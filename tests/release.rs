@@ -334,14 +334,17 @@ fn a_release_killed_mid_deployment_is_finished_by_the_next_run_without_a_second_
     let locked = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
     assert!(stderr_text(&locked).contains("deployer unlock"), "{}", show_output(&locked));
     deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
-    let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2", "--output", "json"]);
+    let out =
+        deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2", "--output", "json"]);
     // One JSON object per line: the release's progress, then its result.
     let lines: Vec<serde_json::Value> = support::stdout_text(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {l}: {e}")))
         .collect();
     assert!(
-        lines.iter().any(|l| l["event"] == "deployment" && l["status"].as_str().unwrap().contains("following it")),
+        lines
+            .iter()
+            .any(|l| l["event"] == "deployment" && l["status"].as_str().unwrap().contains("following it")),
         "re-attached: {lines:#?}"
     );
     let result = lines.iter().find(|l| l["event"] == "release_result").expect("a result line");

@@ -12,7 +12,7 @@ pub async fn drift(session: &Session) -> miette::Result<u8> {
     let env = &session.config().env;
     if !plan.has_changes() {
         if session.settings.output == OutputFormat::Json || !plan.is_empty() {
-            print_plan(session, &plan, lock.as_ref())?;
+            print_plan(session, &plan, lock.as_ref(), None)?;
         }
         let busy = plan.counts().wait;
         let in_progress = if busy > 0 {
@@ -26,7 +26,7 @@ pub async fn drift(session: &Session) -> miette::Result<u8> {
         );
         return Ok(exit::OK);
     }
-    print_plan(session, &plan, lock.as_ref())?;
+    print_plan(session, &plan, lock.as_ref(), None)?;
     eprintln!(
         "Drift detected in environment '{env}': {} resource(s) differ from the configuration. `deployer up --env {env}` repairs it.",
         plan.changes.iter().filter(|c| c.is_change()).count()

@@ -9,7 +9,7 @@ use crate::release::{self, RegionRelease, Reporter};
 
 impl Session {
     fn reporter(&self) -> Reporter {
-        Reporter { json: self.settings.output == OutputFormat::Json, quiet: self.settings.quiet }
+        Reporter::new(self.settings.output == OutputFormat::Json, self.settings.quiet)
     }
 
     /// What a release would do in each region (read-only); empty without the service tier.
@@ -27,9 +27,16 @@ impl Session {
 
 /// The release lines shown with the plan, on stderr.
 pub(super) fn show_preview(session: &Session, releases: &[RegionRelease]) {
+    if !session.settings.quiet {
+        eprint!("{}", preview_text(releases));
+    }
+}
+
+/// What a release would do, one line per region that needs one (empty when none does).
+pub(super) fn preview_text(releases: &[RegionRelease]) -> String {
     let needed: Vec<&RegionRelease> = releases.iter().filter(|r| r.needed).collect();
-    if needed.is_empty() || session.settings.quiet {
-        return;
+    if needed.is_empty() {
+        return String::new();
     }
     let mut out = String::from("\nRelease (CodeDeploy blue/green, one region after the other):\n");
     for r in needed {
@@ -50,7 +57,7 @@ pub(super) fn show_preview(session: &Session, releases: &[RegionRelease]) {
             ),
         };
     }
-    eprint!("{out}");
+    out
 }
 
 /// Runs the release (under the caller's lock) and reports it: exit 0, or 3 when a region's

@@ -300,9 +300,9 @@ pub async fn follow(
     loop {
         let info = get(clients, region, id).await?;
         let view = DeploymentView::of(&info);
-        let line = progress_line(clients, region, names, &info).await;
+        let (line, green) = progress_line(clients, region, names, &info).await;
         if line != last_line {
-            reporter.event(region, id, &line);
+            reporter.progress(region, id, &line, green, view.finished() || view.in_termination_wait);
             last_line = line;
         }
         match info.status() {
@@ -369,8 +369,14 @@ pub async fn follow_rollback(
 }
 
 /// `InProgress AllowTraffic, green 10% / blue 90%`: the status, the lifecycle event in
-/// progress and the traffic split, from the deployment's one target.
-async fn progress_line(clients: &Clients, region: &str, names: &Names, info: &DeploymentInfo) -> String {
+/// progress and the traffic split, from the deployment's one target; and the share of traffic
+/// on the new (green) task set.
+async fn progress_line(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    info: &DeploymentInfo,
+) -> (String, Option<f64>) {
     let status = info.status().map(|s| s.as_str()).unwrap_or("?").to_string();
     let cd: aws_sdk_codedeploy::Client = clients.get(region);
     let target = cd
@@ -379,8 +385,13 @@ async fn progress_line(clients: &Clients, region: &str, names: &Names, info: &De
         .target_id(format!("{}:{}", names.base, names.base))
         .send()
         .await;
-    let Ok(target) = target else { return status };
-    let Some(ecs) = target.deployment_target().and_then(|t| t.ecs_target()) else { return status };
+    let Ok(target) = target else { return (status, None) };
+    let Some(ecs) = target.deployment_target().and_then(|t| t.ecs_target()) else { return (status, None) };
+    let green = ecs
+        .task_sets_info()
+        .iter()
+        .find(|t| t.task_set_label().map(|l| l.as_str()) == Some("Green"))
+        .map(|t| t.traffic_weight());
     let event = ecs
         .lifecycle_events()
         .iter()
@@ -404,9 +415,10 @@ async fn progress_line(clients: &Clients, region: &str, names: &Names, info: &De
     } else {
         ""
     };
-    if split.is_empty() {
+    let line = if split.is_empty() {
         format!("{status}{event}{wait}")
     } else {
         format!("{status}{event}, {}{wait}", split.join(" / "))
-    }
+    };
+    (line, green)
 }

@@ -195,7 +195,7 @@ pub async fn rollback(
                     region,
                     &names,
                     to,
-                    config.service.wait_timeout,
+                    release::release_timeout(config),
                     &reporter,
                 )
                 .await

@@ -327,6 +327,33 @@ impl DeploymentConfigChoice {
             _ => None,
         }
     }
+
+    /// Minutes the traffic shift itself takes (a canary's interval; a linear shape's steps),
+    /// which a release waits on top of `service.wait_timeout_secs`.
+    pub fn shift_minutes(&self) -> u64 {
+        let shape = match self {
+            DeploymentConfigChoice::Canary { percent, minutes } => Some((true, *percent, *minutes)),
+            DeploymentConfigChoice::Linear { percent, minutes } => Some((false, *percent, *minutes)),
+            DeploymentConfigChoice::Predefined(name) => {
+                let number = |after: &str| -> Option<u32> {
+                    let rest = name.split_once(after)?.1;
+                    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+                };
+                if name.contains("Canary") {
+                    number("Percent").map(|m| (true, 10, m))
+                } else if name.contains("Linear") {
+                    number("Every").map(|m| (false, 10, m))
+                } else {
+                    None
+                }
+            }
+        };
+        match shape {
+            None => 0,
+            Some((true, _, minutes)) => minutes as u64,
+            Some((false, percent, minutes)) => (100u32.div_ceil(percent.max(1)) * minutes) as u64,
+        }
+    }
 }
 
 impl Config {

@@ -1582,3 +1582,13 @@ fn docs_tables_match_the_schema() {
         stale.join(", ")
     );
 }
+
+#[test]
+fn a_release_waits_for_the_traffic_shift_of_its_deployment_configuration() {
+    use super::DeploymentConfigChoice as C;
+    assert_eq!(C::Predefined("CodeDeployDefault.ECSAllAtOnce".into()).shift_minutes(), 0);
+    assert_eq!(C::Predefined("CodeDeployDefault.ECSCanary10Percent15Minutes".into()).shift_minutes(), 15);
+    assert_eq!(C::Predefined("CodeDeployDefault.ECSLinear10PercentEvery3Minutes".into()).shift_minutes(), 30);
+    assert_eq!(C::Canary { percent: 20, minutes: 10 }.shift_minutes(), 10);
+    assert_eq!(C::Linear { percent: 30, minutes: 2 }.shift_minutes(), 8);
+}

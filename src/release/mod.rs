@@ -267,7 +267,7 @@ pub async fn release(
     gate::image_present(clients, config, &names, &tag, &needing, reporter).await?;
     gate::scan(clients, config, &names, &tag, options.allow_vulnerable, reporter).await?;
 
-    let timeout = config.service.wait_timeout;
+    let timeout = release_timeout(config);
     let mut released: Vec<(usize, Option<String>)> = Vec::new();
     for (i, p) in plan.iter().enumerate() {
         if !p.needed {
@@ -584,6 +584,12 @@ fn replaced_by(d: &aws_sdk_codedeploy::types::DeploymentInfo) -> Option<String> 
     let text = d.description()?;
     let (_, td) = text.rsplit_once(REPLACING)?;
     td.starts_with("arn:").then(|| td.trim().to_string())
+}
+
+/// How long one region's deployment is followed: `service.wait_timeout_secs` for the tasks to
+/// start and pass health checks, plus the traffic shift the deployment configuration takes.
+pub fn release_timeout(config: &Config) -> Duration {
+    config.service.wait_timeout + Duration::from_secs(60 * config.release.deployment_config.shift_minutes())
 }
 
 /// `user@host`, for deployment descriptions.

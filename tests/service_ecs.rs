@@ -184,7 +184,13 @@ fn no_clients() -> Clients {
 }
 
 async fn clients(emu: &Emulator) -> Clients {
-    let aws = AwsConfig { endpoint_url: Some(emu.url()), profile: None, emulator_credentials: true };
+    let aws = AwsConfig {
+        endpoint_url: Some(emu.url()),
+        profile: None,
+        emulator_credentials: true,
+        role_arn: None,
+        external_id: None,
+    };
     Clients::new(&aws, Some(emu.url()), &[REGION.to_string()]).await
 }
 

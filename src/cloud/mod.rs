@@ -97,6 +97,18 @@ impl std::fmt::Debug for Clients {
 /// in 65,000 tries (0.25^8).
 pub const MAX_ATTEMPTS: u32 = 8;
 
+/// `deployer-<user>`: the assumed role's session name, so CloudTrail names who ran it (at most
+/// 64 characters of `[\w+=,.@-]`).
+fn session_name() -> String {
+    let user =
+        std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let clean: String = user
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' })
+        .collect();
+    format!("deployer-{clean}").chars().take(64).collect()
+}
+
 impl Clients {
     /// Resolves the credential chain once; builds no client and sends no request.
     pub async fn new(aws: &AwsConfig, endpoint_url: Option<String>, regions: &[String]) -> Clients {
@@ -129,7 +141,23 @@ impl Clients {
             ));
         }
         // The loader needs some region to build; each client sets its own.
-        let shared = loader.region(Region::new(regions[0].clone())).load().await;
+        let mut shared = loader.region(Region::new(regions[0].clone())).load().await;
+        if let Some(role) = &aws.role_arn {
+            // Every client assumes the role, with the starting credentials (and endpoint) of
+            // `shared`; the provider refreshes the session before it expires.
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name(session_name())
+                .region(Region::new(regions[0].clone()))
+                .configure(&shared);
+            if let Some(id) = &aws.external_id {
+                provider = provider.external_id(id);
+            }
+            let provider = provider.build().await;
+            shared = shared
+                .into_builder()
+                .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(provider))
+                .build();
+        }
         Clients::from_shared(shared, regions)
     }
 

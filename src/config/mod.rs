@@ -73,6 +73,10 @@ pub struct AwsConfig {
     pub profile: Option<String>,
     /// Use fixed dummy credentials (for an emulator) instead of the credential chain.
     pub emulator_credentials: bool,
+    /// A role every client of the environment assumes (cross-account environments).
+    pub role_arn: Option<String>,
+    /// The external ID the role's trust policy asks for.
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

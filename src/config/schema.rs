@@ -241,6 +241,22 @@ const AWS: Section = section(
             "Use fixed dummy credentials instead of the credential chain — for an emulator only.",
         )
         .rule("`true` requires `endpoint_url`."),
+        key(
+            "role_arn",
+            Str,
+            Unset("none (the credentials as they are)"),
+            "An IAM role every AWS client of the environment assumes, for an environment in \
+             another account: the credentials the deployer starts with need only \
+             `sts:AssumeRole` on it. The session is named `deployer-<user>`.",
+        )
+        .rule("`arn:<partition>:iam::<12-digit account>:role/<path/name>`."),
+        key(
+            "external_id",
+            Str,
+            Unset("none"),
+            "The external ID the role's trust policy requires (`sts:ExternalId`).",
+        )
+        .rule("2 to 1224 characters of letters, digits and `+=,.@:/-_`; needs `role_arn`."),
     ],
 );
 

@@ -298,7 +298,13 @@ us-west-1 = "10.1.0.0/16"
             )]
             .into(),
             network: NetworkConfig { az_count: 2, nat_gateways: NatMode::PerAz, subnet_prefix: 20 },
-            aws: AwsConfig { endpoint_url: None, profile: None, emulator_credentials: false },
+            aws: AwsConfig {
+                endpoint_url: None,
+                profile: None,
+                emulator_credentials: false,
+                role_arn: None,
+                external_id: None
+            },
             engine: EngineConfig {
                 concurrency: 8,
                 wait_timeout: Duration::from_secs(900),
@@ -1591,4 +1597,30 @@ fn a_release_waits_for_the_traffic_shift_of_its_deployment_configuration() {
     assert_eq!(C::Predefined("CodeDeployDefault.ECSLinear10PercentEvery3Minutes".into()).shift_minutes(), 30);
     assert_eq!(C::Canary { percent: 20, minutes: 10 }.shift_minutes(), 10);
     assert_eq!(C::Linear { percent: 30, minutes: 2 }.shift_minutes(), 8);
+}
+
+#[test]
+fn a_role_to_assume_must_be_a_role_arn_and_an_external_id_needs_one() {
+    for (bad, why) in [
+        ("arn:aws:iam::12345:role/deployer", "the account is not 12 digits"),
+        ("arn:aws:s3:::bucket", "not an IAM ARN"),
+        ("arn:aws:iam::123456789012:user/alice", "does not name a role"),
+        ("deployer", "does not start with arn:aws"),
+    ] {
+        let problems = err(BASE, &format!("[aws]\nrole_arn = \"{bad}\"\n"));
+        check!(
+            problems,
+            "config::invalid_role_arn",
+            "dev.toml",
+            "aws.role_arn",
+            format!("\"{bad}\"").as_str()
+        )
+        .says(why);
+    }
+    let problems = err(BASE, "[aws]\nexternal_id = \"team-a\"\n");
+    check!(problems, "config::invalid_external_id", "dev.toml", "aws.external_id", "\"team-a\"")
+        .says("aws.role_arn, which is not set");
+    let problems =
+        err(BASE, "[aws]\nrole_arn = \"arn:aws:iam::123456789012:role/d\"\nexternal_id = \"a b\"\n");
+    check!(problems, "config::invalid_external_id", "dev.toml", "aws.external_id", "\"a b\"").says("letters");
 }

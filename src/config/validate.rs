@@ -794,10 +794,48 @@ impl Check<'_> {
             let issue = self.at(issue, value, "dummy credentials need an emulator endpoint");
             self.issue(issue);
         }
+        let role_arn = merged.string("aws.role_arn");
+        let external_id = merged.string("aws.external_id");
+        if let Some(role) = &role_arn {
+            if let Some(problem) = role_arn_problem(&role.value) {
+                ok = false;
+                let issue = ConfigIssue::new(
+                    "config::invalid_role_arn",
+                    "aws.role_arn",
+                    format!("`{}` is not an IAM role ARN: {problem}", role.value),
+                )
+                .help("a role ARN looks like \"arn:aws:iam::123456789012:role/deployer\"");
+                let issue = self.at(issue, role, problem);
+                self.issue(issue);
+            }
+        }
+        if let Some(id) = &external_id {
+            let problem = if role_arn.is_none() {
+                Some("an external ID is only sent when assuming aws.role_arn, which is not set")
+            } else if !(2..=1224).contains(&id.value.len()) {
+                Some("must be 2 to 1224 characters long")
+            } else if !id.value.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)) {
+                Some("may hold only letters, digits and +=,.@:/-_")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                ok = false;
+                let issue =
+                    ConfigIssue::new("config::invalid_external_id", "aws.external_id", problem.to_string())
+                        .help(
+                            "set it to the sts:ExternalId the role's trust policy names, with aws.role_arn",
+                        );
+                let issue = self.at(issue, id, problem);
+                self.issue(issue);
+            }
+        }
         ok.then(|| AwsConfig {
             endpoint_url: endpoint_url.map(|url| url.value),
             profile: profile.map(|profile| profile.value),
             emulator_credentials: dummy,
+            role_arn: role_arn.map(|r| r.value),
+            external_id: external_id.map(|e| e.value),
         })
     }
 
@@ -927,5 +965,23 @@ fn fit_hint(layout: &str, vpc_prefix: u8, subnet_prefix: u8, bits: u8) -> String
         layout.to_owned()
     } else {
         format!("{layout}: use {}", ways.join(", or "))
+    }
+}
+
+/// What keeps `arn` from being an IAM role ARN, if anything.
+fn role_arn_problem(arn: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || !parts[1].starts_with("aws") {
+        return Some("it does not start with arn:aws");
+    }
+    if parts[2] != "iam" || !parts[3].is_empty() {
+        return Some("it is not an IAM ARN (arn:<partition>:iam::<account>:role/<name>)");
+    }
+    if parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit()) {
+        return Some("the account is not 12 digits");
+    }
+    match parts[5].strip_prefix("role/") {
+        Some(name) if !name.is_empty() && !name.ends_with('/') => None,
+        _ => Some("it does not name a role (role/<name>)"),
     }
 }

@@ -18,7 +18,7 @@ fn the_dockerfile_runs_the_deployer_as_an_unprivileged_user_from_a_minimal_image
     let stages: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
     assert_eq!(stages.len(), 2, "multi-stage: build, then run: {stages:?}");
     assert!(stages[1].contains("distroless"), "no shell or package manager at run time: {}", stages[1]);
-    let last = |prefix: &str| dockerfile.lines().filter(|l| l.starts_with(prefix)).last().unwrap_or_default();
+    let last = |prefix: &str| dockerfile.lines().rfind(|l| l.starts_with(prefix)).unwrap_or_default();
     assert_eq!(last("USER "), "USER 65532:65532", "not root");
     assert_eq!(
         last("ENTRYPOINT "),

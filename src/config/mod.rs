@@ -39,6 +39,22 @@ pub struct Config {
     pub tls: TlsConfig,
     /// How releases reach the service: the CodeDeploy blue/green deployment group.
     pub release: ReleaseConfig,
+    /// Route 53 failover between the primary and the secondary region.
+    pub dns: DnsConfig,
+}
+
+/// `[dns]`: failover records and health checks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DnsConfig {
+    pub enabled: bool,
+    /// The zone's name (`tls.hosted_zone` unless set).
+    pub hosted_zone: String,
+    /// Fully qualified, lowercase, without the trailing dot.
+    pub names: Vec<String>,
+    pub health_check_path: String,
+    pub health_check_interval_secs: i32,
+    pub failure_threshold: i32,
+    pub health_check_regions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -135,6 +135,7 @@ const TOP: Section = section(
         key("service", Table, Unset(""), ""),
         key("tls", Table, Unset(""), ""),
         key("release", Table, Unset(""), ""),
+        key("dns", Table, Unset(""), ""),
     ],
 );
 
@@ -889,6 +890,65 @@ const RELEASE: Section = section(
     ],
 );
 
+const DNS: Section = section(
+    "dns",
+    &[
+        key(
+            "enabled",
+            Bool,
+            DefaultValue::Bool(false),
+            "Route 53 failover for the environment's names: a health check per region and \
+             PRIMARY/SECONDARY alias records to the load balancers.",
+        )
+        .rule("Needs the service tier and exactly one secondary region (Route 53 failover is a pair)."),
+        key(
+            "hosted_zone",
+            Str,
+            Unset("`tls.hosted_zone`"),
+            "The public hosted zone (its name) the records go into. The deployer never creates or \
+             deletes the zone, nor any record of it but its own.",
+        )
+        .rule("A DNS name."),
+        key(
+            "names",
+            Strings,
+            Unset("`tls.domain_names`"),
+            "The names that fail over (each gets a PRIMARY and a SECONDARY record).",
+        )
+        .rule("DNS names inside `hosted_zone`, no wildcards, no repeats."),
+        key(
+            "health_check_path",
+            Str,
+            Unset("`service.health_check.path`"),
+            "The HTTPS path Route 53's checkers request on each region's load balancer.",
+        )
+        .rule("Starts with `/`."),
+        key(
+            "health_check_interval_secs",
+            int(10, 30),
+            DefaultValue::Int(30),
+            "Seconds between checks from each checker region.",
+        )
+        .rule("10 or 30 (Route 53's two intervals; it cannot change later without a new check)."),
+        key(
+            "failure_threshold",
+            int(1, 10),
+            DefaultValue::Int(3),
+            "Failed checks in a row before a region counts as unhealthy.",
+        ),
+        key(
+            "health_check_regions",
+            Strings,
+            Empty,
+            "Route 53's checker regions (empty: Route 53's default set).",
+        )
+        .rule(
+            "Empty, or at least 3 of `us-east-1`, `us-west-1`, `us-west-2`, `eu-west-1`, \
+             `ap-southeast-1`, `ap-southeast-2`, `ap-northeast-1`, `sa-east-1`.",
+        ),
+    ],
+);
+
 /// Every section, parents before their sub-tables.
 pub(crate) const SECTIONS: &[&Section] = &[
     &TOP,
@@ -911,6 +971,7 @@ pub(crate) const SECTIONS: &[&Section] = &[
     &TLS,
     &TLS_CERTIFICATE_ARNS,
     &RELEASE,
+    &DNS,
 ];
 
 /// The section at dotted `path` (`""` for the top level).

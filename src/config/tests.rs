@@ -347,6 +347,12 @@ us-west-1 = "10.1.0.0/16"
             service: ServiceConfig { enabled: false, ..Default::default() },
             tls: Default::default(),
             release: Default::default(),
+            dns: crate::config::DnsConfig {
+                health_check_path: "/health".into(),
+                health_check_interval_secs: 30,
+                failure_threshold: 3,
+                ..Default::default()
+            },
         }
     );
 }

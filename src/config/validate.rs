@@ -14,6 +14,7 @@ use super::schema;
 use super::{AwsConfig, Config, DatabaseConfig, EngineConfig, NatMode, NetworkConfig, RegionConfig, MAX_AZS};
 
 pub(super) mod database;
+mod dns;
 mod kms;
 mod registry;
 pub(crate) mod service;
@@ -67,6 +68,7 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
     let service_enabled = service.as_ref().is_none_or(|s| s.enabled);
     let tls = check.tls(merged, &regions, service_enabled);
     let release = check.release(merged);
+    let dns = check.dns(merged, &regions, service.as_ref(), tls.as_ref());
     check.database_needs_two_zones(merged, database.as_ref(), az_count);
 
     into_result(env, check.issues)?;
@@ -101,6 +103,7 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
         service: service.expect("validated"),
         tls: tls.expect("validated"),
         release: release.expect("validated"),
+        dns: dns.expect("validated"),
     })
 }
 

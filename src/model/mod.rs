@@ -4,6 +4,7 @@
 mod account;
 mod address;
 pub mod database;
+pub mod dns;
 pub mod registry;
 pub mod service;
 
@@ -213,6 +214,7 @@ pub fn desired(config: &Config, account: &Account) -> Desired {
     service::alb::app_security_groups(&mut b, config);
     database::database(&mut b, config);
     service::service(&mut b, config, account);
+    dns::dns(&mut b, config);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
 
@@ -293,6 +295,7 @@ pub(crate) mod testing {
                 certificate_arns: BTreeMap::new(),
             },
             release: Default::default(),
+            dns: Default::default(),
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod db_replica;
 pub mod db_subnet_group;
 pub mod deployment_config;
 pub mod deployment_group;
+pub mod dns_record;
 pub mod ec2;
 pub mod ecr_replication;
 pub mod ecr_repository;
@@ -41,6 +42,7 @@ pub mod ecs_cluster;
 pub mod ecs_service;
 pub mod elastic_ip;
 pub mod elbv2;
+pub mod health_check;
 pub mod iam_policy;
 pub mod iam_role;
 pub mod internet_gateway;
@@ -373,6 +375,8 @@ kinds! {
     MetricAlarm => metric_alarm::MetricAlarm,
     DeploymentConfig => deployment_config::DeploymentConfig,
     DeploymentGroup => deployment_group::DeploymentGroup,
+    HealthCheck => health_check::HealthCheck,
+    DnsRecord => dns_record::DnsRecord,
 }
 
 impl Serialize for Spec {

@@ -66,7 +66,14 @@ pub(crate) const RESERVED_ENV: &[&str] = &["DB_HOST", "DB_PORT", "DB_NAME", "DB_
 impl Check<'_> {
     /// Reports `message` about `key`, pointing at `value` when it was written, else in both
     /// files (a default that clashes with another key).
-    fn bad<T>(&mut self, code: &'static str, key: &str, value: Option<&Val<T>>, message: String, help: &str) {
+    pub(super) fn bad<T>(
+        &mut self,
+        code: &'static str,
+        key: &str,
+        value: Option<&Val<T>>,
+        message: String,
+        help: &str,
+    ) {
         let issue = ConfigIssue::new(code, key, message).help(help);
         let issue = match value {
             Some(value) => self.at(issue, value, "here"),

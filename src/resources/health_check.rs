@@ -1,0 +1,257 @@
+//! Route 53 health check (global), one per region of the environment, at
+//! `global/dns/health-check/<region>`: HTTPS to the region's load balancer on
+//! `dns.health_check_path`, with the interval, failure threshold and checker regions of `[dns]`.
+//! The PRIMARY failover record carries the primary region's check.
+//!
+//! **Tagging.** `CreateHealthCheck` takes no tags; they follow in `ChangeTagsForResource`. The
+//! create's `CallerReference` is derived from the address and the spec, so a run that died
+//! between the two calls (or a create whose answer was lost) gets the same check back from
+//! Route 53 on the next try, and tags it, instead of leaving an untagged one behind. A check
+//! deleted earlier cannot give its reference again (`HealthCheckAlreadyExists`): then a fresh one
+//! is used. The check also carries `deployer:dns-zone`, the hosted zone the environment's
+//! failover records live in: how `dns-record`'s discovery finds the zone without the
+//! configuration.
+//!
+//! The request interval and the type cannot change (a replace); the rest is `UpdateHealthCheck`.
+//! Discovery: `ListHealthChecks` and one `ListTagsForResources` per 10. ID: the check's ID.
+
+use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckType, Tag, TagResourceType};
+use serde::Serialize;
+
+use super::{
+    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+/// The tag naming the hosted zone (its ID) the environment's failover records are in.
+pub const TAG_DNS_ZONE: &str = "deployer:dns-zone";
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HealthCheckSpec {
+    /// The load balancer's DNS name (an attribute reference).
+    pub fqdn: Ref,
+    pub port: i32,
+    pub path: String,
+    pub interval_secs: i32,
+    pub failure_threshold: i32,
+    /// Route 53's checker regions; empty for Route 53's default set.
+    pub regions: Vec<String>,
+    /// The hosted zone of the failover records (name), recorded as the zone ID in a tag.
+    pub zone: String,
+}
+
+pub struct HealthCheck;
+
+fn client(ctx_clients: &crate::cloud::Clients) -> aws_sdk_route53::Client {
+    ctx_clients.global()
+}
+
+impl Kind for HealthCheck {
+    type Spec = HealthCheckSpec;
+    const NAME: &'static str = "health-check";
+    const SCOPE: Scope = Scope::Global;
+    const TAGGED: bool = true;
+
+    fn refs(spec: &mut HealthCheckSpec) -> Vec<(Role, &mut Ref)> {
+        vec![(Role::Points, &mut spec.fqdn)]
+    }
+    fn normalize(spec: &mut HealthCheckSpec) {
+        spec.regions.sort();
+    }
+    fn diff(desired: &HealthCheckSpec, observed: &HealthCheckSpec, d: &mut Diff) {
+        d.field("fqdn", &desired.fqdn, &observed.fqdn, Replace::No);
+        d.field("port", &desired.port, &observed.port, Replace::No);
+        d.field("path", &desired.path, &observed.path, Replace::No);
+        d.field("interval_secs", &desired.interval_secs, &observed.interval_secs, Replace::Yes);
+        d.field("failure_threshold", &desired.failure_threshold, &observed.failure_threshold, Replace::No);
+        d.field("regions", &desired.regions, &observed.regions, Replace::No);
+    }
+    fn readiness(_: &HealthCheckSpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(_: &HealthCheckSpec, _: &HealthCheckSpec) -> bool {
+        false
+    }
+    fn derived_address(_: &HealthCheckSpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &HealthCheckSpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        Ok(ours(ctx).await?.as_ref().clone())
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &HealthCheckSpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        let r53 = client(ctx.clients);
+        let config = config_of(ctx, spec)?;
+        let reference = caller_reference(address, spec);
+        let out = match r53
+            .create_health_check()
+            .caller_reference(&reference)
+            .health_check_config(config.clone())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_health_check_already_exists()) => r53
+                .create_health_check()
+                .caller_reference(super::ec2::client_token(address, tags))
+                .health_check_config(config)
+                .send()
+                .await
+                .op("CreateHealthCheck")?,
+            Err(e) => return Err(e).op("CreateHealthCheck"),
+        };
+        let id = out.health_check().map(|h| h.id().to_string()).unwrap_or_default();
+        let mut tags = tags.clone();
+        tags.insert(TAG_DNS_ZONE.into(), super::dns_record::zone_id(&r53, &spec.zone).await?);
+        tag(&r53, &id, &tags).await?;
+        Ok(id)
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        _: &Address,
+        id: &str,
+        desired: &HealthCheckSpec,
+        _: &HealthCheckSpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        let r53 = client(ctx.clients);
+        let regions = desired.regions.iter().map(|r| HealthCheckRegion::from(r.as_str())).collect::<Vec<_>>();
+        r53.update_health_check()
+            .health_check_id(id)
+            .fully_qualified_domain_name(ctx.id(&desired.fqdn)?)
+            .port(desired.port)
+            .resource_path(&desired.path)
+            .failure_threshold(desired.failure_threshold)
+            .set_regions((!regions.is_empty()).then_some(regions))
+            .send()
+            .await
+            .op("UpdateHealthCheck")?;
+        Ok(())
+    }
+    async fn delete(ctx: &Ctx<'_>, _: &Address, id: &str, _: &HealthCheckSpec) -> Result<(), Error> {
+        match client(ctx.clients).delete_health_check().health_check_id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_health_check()) => Ok(()),
+            Err(e) => Err(e).op("DeleteHealthCheck"),
+        }
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, _: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        tag(&client(ctx.clients), id, missing).await
+    }
+}
+
+fn config_of(ctx: &Ctx<'_>, spec: &HealthCheckSpec) -> Result<HealthCheckConfig, Error> {
+    let regions = spec.regions.iter().map(|r| HealthCheckRegion::from(r.as_str())).collect::<Vec<_>>();
+    HealthCheckConfig::builder()
+        .r#type(HealthCheckType::Https)
+        .fully_qualified_domain_name(ctx.id(&spec.fqdn)?)
+        .port(spec.port)
+        .resource_path(&spec.path)
+        .request_interval(spec.interval_secs)
+        .failure_threshold(spec.failure_threshold)
+        .set_regions((!regions.is_empty()).then_some(regions))
+        .build()
+        .map_err(|e| Error::Failed(e.to_string()))
+}
+
+/// The same for the same address and spec: a retried create gets the same check back.
+fn caller_reference(address: &Address, spec: &HealthCheckSpec) -> String {
+    // FNV-1a: stable across Rust versions, so a later deployer finds the same check.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in
+        address.as_str().bytes().chain([0]).chain(serde_json::to_string(spec).unwrap_or_default().bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("deployer-{h:016x}")
+}
+
+async fn tag(r53: &aws_sdk_route53::Client, id: &str, tags: &Tags) -> Result<(), Error> {
+    let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    r53.change_tags_for_resource()
+        .resource_type(TagResourceType::Healthcheck)
+        .resource_id(id)
+        .set_add_tags(Some(tags))
+        .send()
+        .await
+        .op("ChangeTagsForResource")?;
+    Ok(())
+}
+
+/// The environment's health checks, read once per observation (`dns-record` reads the zone
+/// from them too).
+pub async fn ours(ctx: &ObserveCtx<'_>) -> Result<std::sync::Arc<Vec<Found>>, Error> {
+    ctx.shared("route53-health-checks", || async {
+        let r53 = client(ctx.clients);
+        let mut checks = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out =
+                r53.list_health_checks().set_marker(marker.clone()).send().await.op("ListHealthChecks")?;
+            checks.extend(out.health_checks().to_vec());
+            match out.next_marker() {
+                Some(m) if out.is_truncated() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        let mut found = Vec::new();
+        for chunk in checks.chunks(10) {
+            let ids: Vec<String> = chunk.iter().map(|c| c.id().to_string()).collect();
+            let out = r53
+                .list_tags_for_resources()
+                .resource_type(TagResourceType::Healthcheck)
+                .set_resource_ids(Some(ids))
+                .send()
+                .await
+                .op("ListTagsForResources")?;
+            for set in out.resource_tag_sets() {
+                let tags: Tags = set
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect();
+                if !super::is_ours(&tags, ctx.app, ctx.env) {
+                    continue;
+                }
+                let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+                let Some(check) = chunk.iter().find(|c| Some(c.id()) == set.resource_id()) else { continue };
+                let Some(c) = check.health_check_config() else { continue };
+                let mut spec = HealthCheckSpec {
+                    fqdn: Ref::Id(
+                        c.fully_qualified_domain_name().unwrap_or_default().trim_end_matches('.').to_string(),
+                    ),
+                    port: c.port().unwrap_or(443),
+                    path: c.resource_path().unwrap_or("/").to_string(),
+                    interval_secs: c.request_interval().unwrap_or(30),
+                    failure_threshold: c.failure_threshold().unwrap_or(3),
+                    regions: c.regions().iter().map(|r| r.as_str().to_string()).collect(),
+                    zone: String::new(),
+                };
+                HealthCheck::normalize(&mut spec);
+                found.push(Found {
+                    address,
+                    id: check.id().to_string(),
+                    spec: Spec::HealthCheck(spec),
+                    tags,
+                    state: format!("HTTPS {}", c.resource_path().unwrap_or("/")),
+                    attrs: Default::default(),
+                });
+            }
+        }
+        Ok(found)
+    })
+    .await
+}

@@ -1195,6 +1195,11 @@ pub fn is_read_action(action: &str) -> bool {
     if action.starts_with("GET ") {
         return true;
     }
+    // Route 53's ListTagsForResources is a POST of the IDs to the collection (its
+    // ChangeTagsForResource is a POST to one resource, `…/tags/healthcheck/<id>`).
+    if action == "POST /2013-04-01/tags/healthcheck" {
+        return true;
+    }
     let op = action.rsplit('.').next().unwrap_or(action);
     ["Describe", "List", "Get", "BatchGet"].iter().any(|p| op.starts_with(p))
 }

@@ -1019,9 +1019,13 @@ impl Project {
         self.write(name, &contents);
     }
 
-    /// Turns a tier (`registry`, `database`) off in `local.toml`, so a test of another tier
+    /// Turns a tier (`registry`, `database`, `service` with `dns`) off in `local.toml`, so a test of another tier
     /// neither waits for it nor counts its resources.
     pub fn disable(&self, tier: &str) {
+        // DNS failover points at the service's load balancers: it goes with the service.
+        if tier == "service" {
+            self.disable("dns");
+        }
         self.edit("local.toml", |s| {
             let header = format!("[{tier}]\n");
             match s.find(&header) {

@@ -183,6 +183,30 @@ pub enum Command {
         yes: bool,
     },
 
+    /// Disaster recovery: make another region the one that serves.
+    ///
+    /// With --dns-only (the part built so far), switches the Route 53 failover records so that
+    /// REGION's is PRIMARY and the old primary's SECONDARY: for a regional outage where the
+    /// database is fine. Shows what it will change, asks (or takes --yes), takes the lock, and
+    /// waits until Route 53 has the change everywhere; running it again changes nothing. To keep
+    /// the arrangement, set `[dns] primary = "REGION"` (until then `plan` and `drift` show the
+    /// records, and `up` would switch them back). Promoting the replica and pointing the
+    /// application at it (failover without --dns-only) is not built yet.
+    #[command(after_help = "Example:\n  deployer failover --env prod --to us-east-2 --dns-only --yes")]
+    Failover {
+        #[command(flatten)]
+        env: EnvArg,
+        /// The region that becomes PRIMARY.
+        #[arg(long, value_name = "REGION")]
+        to: String,
+        /// Only switch the DNS records (required: the database part is not built yet).
+        #[arg(long, required = true)]
+        dns_only: bool,
+        /// Switch without asking. Required when standard input is not a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+
     /// Release the environment lock a crashed or killed `up`/`destroy` left behind.
     ///
     /// `up` and `destroy` hold a lock (an SSM parameter in the primary region) while they change
@@ -205,6 +229,7 @@ impl Command {
             | Command::Up { env, .. }
             | Command::Release { env, .. }
             | Command::Rollback { env, .. }
+            | Command::Failover { env, .. }
             | Command::Drift { env }
             | Command::Status { env }
             | Command::Destroy { env, .. }

@@ -155,9 +155,40 @@ fn failover_records_and_health_checks_are_built_repaired_and_removed_alone() {
     rt.block_on(r53.change(ChangeAction::Delete, secondary));
     let drift = deployer(&emu, &project, &["drift", "--env", ENV]);
     assert_eq!(drift.status.code(), Some(2), "{}", show_output(&drift));
-    assert!(support::stdout_text(&drift).contains("global/dns/dns-record/app.local.deployer.test@us-east-2"));
+    assert!(support::stdout_text(&drift).contains("global/dns/dns-record/app.local.deployer.test"));
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     assert_eq!(rt.block_on(r53.failover()).len(), 2);
+    deployer_ok(&emu, &project, &["drift", "--env", ENV]);
+
+    // `failover --dns-only`: us-east-2 becomes PRIMARY, in one batch (the emulator, like Route 53,
+    // refuses two PRIMARY records for a name); running it again changes nothing.
+    let secondary_check = checks
+        .iter()
+        .find(|(_, t)| t["deployer:address"] == "global/dns/health-check/us-east-2")
+        .unwrap()
+        .0
+        .clone();
+    let out =
+        deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", "us-east-2", "--dns-only", "--yes"]);
+    assert!(support::stderr_text(&out).contains("primary = \"us-east-2\""), "{}", show_output(&out));
+    assert_eq!(
+        rt.block_on(r53.failover()),
+        vec![
+            ("PRIMARY".into(), "webapp-local-us-east-2".into(), east2.clone(), Some(secondary_check)),
+            ("SECONDARY".into(), "webapp-local-us-east-1".into(), east1.clone(), None),
+        ]
+    );
+    emu.start_recording();
+    let again =
+        deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", "us-east-2", "--dns-only", "--yes"]);
+    emu.stop_recording();
+    assert!(support::stderr_text(&again).contains("Nothing to do"), "{}", show_output(&again));
+    let sent: Vec<String> =
+        emu.recorded_actions().into_iter().filter(|a| !support::is_read_action(a)).collect();
+    assert_eq!(sent, Vec::<String>::new());
+    // The configuration still says us-east-1: drift shows it, until the config says us-east-2.
+    assert_eq!(deployer(&emu, &project, &["drift", "--env", ENV]).status.code(), Some(2));
+    project.edit("local.toml", |t| t.replace("[dns]\n", "[dns]\nprimary = \"us-east-2\"\n"));
     deployer_ok(&emu, &project, &["drift", "--env", ENV]);
 
     // Destroy: the environment's records and checks go; the foreign record stays.

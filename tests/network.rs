@@ -139,10 +139,7 @@ fn assert_network(state: &Value, az_count: usize, nats_per_region: usize) {
 }
 
 fn mutating(actions: &[String]) -> Vec<&String> {
-    actions
-        .iter()
-        .filter(|a| !(a.starts_with("Describe") || a.starts_with("List") || a.starts_with("Get")))
-        .collect()
+    actions.iter().filter(|a| !support::is_read_action(a)).collect()
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod destroy;
 mod drift;
+mod failover;
 mod plan;
 mod release;
 mod status;
@@ -11,6 +12,7 @@ mod up;
 
 pub use destroy::destroy;
 pub use drift::drift;
+pub use failover::failover_dns;
 pub use plan::plan;
 pub use release::{release, rollback};
 pub use status::status;

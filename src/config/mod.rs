@@ -47,6 +47,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DnsConfig {
     pub enabled: bool,
+    /// The region whose records are PRIMARY (`regions.primary` unless set).
+    pub primary: String,
     /// The zone's name (`tls.hosted_zone` unless set).
     pub hosted_zone: String,
     /// Fully qualified, lowercase, without the trailing dot.

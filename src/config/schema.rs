@@ -902,6 +902,14 @@ const DNS: Section = section(
         )
         .rule("Needs the service tier and exactly one secondary region (Route 53 failover is a pair)."),
         key(
+            "primary",
+            Str,
+            Unset("`regions.primary`"),
+            "The region whose records are PRIMARY (the other's are SECONDARY). `deployer failover \
+             --dns-only` switches it in AWS; setting it here keeps that arrangement.",
+        )
+        .rule("One of the environment's regions."),
+        key(
             "hosted_zone",
             Str,
             Unset("`tls.hosted_zone`"),

@@ -348,6 +348,7 @@ us-west-1 = "10.1.0.0/16"
             tls: Default::default(),
             release: Default::default(),
             dns: crate::config::DnsConfig {
+                primary: "us-west-1".into(),
                 health_check_path: "/health".into(),
                 health_check_interval_secs: 30,
                 failure_threshold: 3,

@@ -3,11 +3,11 @@
 //! | Address | What |
 //! |---|---|
 //! | `global/dns/health-check/<region>` | HTTPS to the region's load balancer on `dns.health_check_path` |
-//! | `global/dns/dns-record/<name>@<region>` | an `A` alias to the region's load balancer: `PRIMARY` (with its health check) in the primary region, `SECONDARY` in the secondary; set identifier `{app}-{env}-<region>` |
+//! | `global/dns/dns-record/<name>` | per region an `A` alias to its load balancer: `PRIMARY` (with its health check) in `dns.primary` (the primary region unless set), `SECONDARY` in the other; set identifier `{app}-{env}-<region>` |
 
 use super::{Address, Builder, Ref};
 use crate::config::Config;
-use crate::resources::dns_record::DnsRecordSpec;
+use crate::resources::dns_record::{DnsRecordSpec, RecordEntry};
 use crate::resources::health_check::HealthCheckSpec;
 use crate::resources::{attr, Spec};
 
@@ -49,24 +49,27 @@ pub(super) fn dns(b: &mut Builder, config: &Config) {
         );
     }
     for name in &d.names {
-        for region in config.region_names() {
-            let lb = super::service::load_balancer(&region);
-            let primary = region == config.primary_region;
-            b.add(
-                super::GLOBAL,
-                TIER,
-                &format!("{name}@{region}"),
-                Spec::DnsRecord(DnsRecordSpec {
-                    zone: d.hosted_zone.clone(),
-                    name: name.clone(),
+        let records = config
+            .region_names()
+            .into_iter()
+            .map(|region| {
+                let lb = super::service::load_balancer(&region);
+                let primary = region == d.primary;
+                RecordEntry {
                     set_identifier: set_identifier(config, &region),
                     failover: if primary { "PRIMARY" } else { "SECONDARY" }.into(),
                     target_dns: Ref::Attr { of: lb.clone(), attr: attr::DNS_NAME, suffix: String::new() },
                     target_zone: Ref::Attr { of: lb, attr: attr::ZONE_ID, suffix: String::new() },
                     evaluate_target_health: true,
                     health_check: primary.then(|| Ref::Addr(health_check(&region))),
-                }),
-            );
-        }
+                }
+            })
+            .collect();
+        b.add(
+            super::GLOBAL,
+            TIER,
+            name,
+            Spec::DnsRecord(DnsRecordSpec { zone: d.hosted_zone.clone(), name: name.clone(), records }),
+        );
     }
 }

@@ -1,18 +1,20 @@
-//! Route 53 failover alias record (global), one per name of `dns.names` and region, at
-//! `global/dns/dns-record/<name>@<region>`: an `A` alias to the region's load balancer with
-//! `EvaluateTargetHealth`, failover role `PRIMARY` (the primary region, with its health check) or
-//! `SECONDARY`, and the set identifier `{app}-{env}-<region>`.
+//! Route 53 failover alias records (global) of one name of `dns.names`, at
+//! `global/dns/dns-record/<name>`: for each region an `A` alias to its load balancer with
+//! `EvaluateTargetHealth`, set identifier `{app}-{env}-<region>` and failover role `PRIMARY`
+//! (`dns.primary`, with its health check) or `SECONDARY`.
+//!
+//! **One resource per name, one batch per change.** Route 53 refuses two `PRIMARY` records for a
+//! name, so switching the roles must change both records in one `ChangeResourceRecordSets`: the
+//! pair is one resource, created, updated (`UPSERT` of both) and deleted (`DELETE` of both) in
+//! one atomic batch, then waited on until `INSYNC`. Repeating an `UPSERT` is harmless, so a lost
+//! answer retried changes nothing.
 //!
 //! **Records carry no tags.** They are the environment's by their set identifier, in the zone
 //! named by the environment's health checks (`deployer:dns-zone`), so discovery needs no
 //! configuration: `ListResourceRecordSets` of that zone, keeping the alias `A` records whose set
 //! identifier starts with `{app}-{env}-`. Every other record of the zone is someone else's and
-//! is never touched.
-//!
-//! Create and update are an `UPSERT` (repeating one is harmless: a lost answer retried changes
-//! nothing), then a wait for the change to be `INSYNC`. Delete re-reads the record and deletes
-//! exactly what Route 53 holds (a `DELETE` must match it); one already gone is done. ID:
-//! `<zone id>/<name>/<set identifier>`.
+//! is never touched. Delete re-reads the records and deletes exactly what Route 53 holds (a
+//! `DELETE` must match). ID: `<zone id>/<name>`.
 
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet,
@@ -25,11 +27,7 @@ use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::model::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DnsRecordSpec {
-    /// The hosted zone's name (looked up by name; never created).
-    pub zone: String,
-    /// Fully qualified, without the trailing dot, lowercase.
-    pub name: String,
+pub struct RecordEntry {
     pub set_identifier: String,
     /// `PRIMARY` or `SECONDARY`.
     pub failover: String,
@@ -39,6 +37,39 @@ pub struct DnsRecordSpec {
     pub target_zone: Ref,
     pub evaluate_target_health: bool,
     pub health_check: Option<Ref>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DnsRecordSpec {
+    /// The hosted zone's name (looked up by name; never created).
+    pub zone: String,
+    /// Fully qualified, without the trailing dot, lowercase.
+    pub name: String,
+    /// One per region, ordered by set identifier.
+    pub records: Vec<RecordEntry>,
+}
+
+/// An entry as compared: without the target's zone.
+#[derive(PartialEq, Serialize)]
+struct Compared<'a> {
+    set_identifier: &'a str,
+    failover: &'a str,
+    target_dns: &'a Ref,
+    evaluate_target_health: bool,
+    health_check: &'a Option<Ref>,
+}
+
+fn compared(spec: &DnsRecordSpec) -> Vec<Compared<'_>> {
+    spec.records
+        .iter()
+        .map(|r| Compared {
+            set_identifier: &r.set_identifier,
+            failover: &r.failover,
+            target_dns: &r.target_dns,
+            evaluate_target_health: r.evaluate_target_health,
+            health_check: &r.health_check,
+        })
+        .collect()
 }
 
 pub struct DnsRecord;
@@ -51,7 +82,7 @@ fn fqdn(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))
 }
 
-/// Route 53 writes `*` and some characters as octal escapes; ours are plain host names.
+/// Route 53 answers names fully qualified; ours are compared without the dot, lowercase.
 fn plain(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
@@ -63,30 +94,26 @@ impl Kind for DnsRecord {
     const TAGGED: bool = false;
 
     fn refs(spec: &mut DnsRecordSpec) -> Vec<(Role, &mut Ref)> {
-        let mut refs = vec![(Role::Points, &mut spec.target_dns), (Role::Points, &mut spec.target_zone)];
-        if let Some(h) = &mut spec.health_check {
-            refs.push((Role::Points, h));
+        let mut refs = Vec::new();
+        for r in &mut spec.records {
+            refs.push((Role::Points, &mut r.target_dns));
+            refs.push((Role::Points, &mut r.target_zone));
+            if let Some(h) = &mut r.health_check {
+                refs.push((Role::Points, h));
+            }
         }
         refs
     }
     fn normalize(spec: &mut DnsRecordSpec) {
         spec.name = plain(&spec.name);
+        spec.records.sort_by(|a, b| a.set_identifier.cmp(&b.set_identifier));
     }
     fn diff(desired: &DnsRecordSpec, observed: &DnsRecordSpec, d: &mut Diff) {
         d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("set_identifier", &desired.set_identifier, &observed.set_identifier, Replace::Yes);
-        d.field("failover", &desired.failover, &observed.failover, Replace::No);
-        d.field("target_dns", &desired.target_dns, &observed.target_dns, Replace::No);
-        // Not `target_zone`: it is implied by the target's DNS name (Route 53 refuses an alias
-        // whose zone does not hold that name), and it is the same for every load balancer of a
-        // region, so as an attribute it could not be told apart anyway.
-        d.field(
-            "evaluate_target_health",
-            &desired.evaluate_target_health,
-            &observed.evaluate_target_health,
-            Replace::No,
-        );
-        d.field("health_check", &desired.health_check, &observed.health_check, Replace::No);
+        // Not the targets' zone: it is implied by the target's DNS name (Route 53 refuses an
+        // alias whose zone does not hold that name), and it is the same for every load balancer
+        // of a region, so as an attribute it could not be told apart anyway.
+        d.field("records", &compared(desired), &compared(observed), Replace::No);
     }
     fn readiness(_: &DnsRecordSpec, _: &str) -> Readiness {
         Readiness::Ready
@@ -108,36 +135,47 @@ impl Kind for DnsRecord {
         zones.dedup();
         let prefix = format!("{}-{}-", ctx.app, ctx.env);
         let r53 = client(ctx.clients);
-        let mut found = Vec::new();
+        let mut by_name: std::collections::BTreeMap<(String, String), Vec<RecordEntry>> = Default::default();
         for zone in zones {
             for set in records(&r53, &zone).await? {
                 let Some(id) = set.set_identifier() else { continue };
-                let Some(region) = id.strip_prefix(&prefix) else { continue };
-                let Some(alias) = set.alias_target() else { continue };
-                if set.r#type() != &RrType::A {
+                if !id.starts_with(&prefix) || set.r#type() != &RrType::A {
                     continue;
                 }
-                let name = plain(set.name());
-                found.push(Found {
-                    address: address(&name, region),
-                    id: format!("{zone}/{name}/{id}"),
-                    spec: Spec::DnsRecord(DnsRecordSpec {
-                        zone: String::new(),
-                        name: name.clone(),
-                        set_identifier: id.to_string(),
-                        failover: set.failover().map(|f| f.as_str().to_string()).unwrap_or_default(),
-                        target_dns: Ref::Id(plain(alias.dns_name())),
-                        target_zone: Ref::Id(alias.hosted_zone_id().to_string()),
-                        evaluate_target_health: alias.evaluate_target_health(),
-                        health_check: set.health_check_id().map(|h| Ref::Id(h.to_string())),
-                    }),
-                    tags: Tags::new(),
-                    state: set.failover().map(|f| f.as_str().to_string()).unwrap_or_default(),
-                    attrs: Default::default(),
+                let Some(alias) = set.alias_target() else { continue };
+                by_name.entry((zone.clone(), plain(set.name()))).or_default().push(RecordEntry {
+                    set_identifier: id.to_string(),
+                    failover: set.failover().map(|f| f.as_str().to_string()).unwrap_or_default(),
+                    target_dns: Ref::Id(plain(alias.dns_name())),
+                    target_zone: Ref::Id(alias.hosted_zone_id().to_string()),
+                    evaluate_target_health: alias.evaluate_target_health(),
+                    health_check: set.health_check_id().map(|h| Ref::Id(h.to_string())),
                 });
             }
         }
-        Ok(found)
+        Ok(by_name
+            .into_iter()
+            .map(|((zone, name), records)| {
+                let mut spec = DnsRecordSpec { zone: String::new(), name: name.clone(), records };
+                DnsRecord::normalize(&mut spec);
+                let state = spec
+                    .records
+                    .iter()
+                    .map(|r| {
+                        format!("{} {}", r.failover, r.set_identifier.strip_prefix(&prefix).unwrap_or(""))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Found {
+                    address: address(&name),
+                    id: format!("{zone}/{name}"),
+                    spec: Spec::DnsRecord(spec),
+                    tags: Tags::new(),
+                    state,
+                    attrs: Default::default(),
+                }
+            })
+            .collect())
     }
     async fn create(
         ctx: &Ctx<'_>,
@@ -147,36 +185,64 @@ impl Kind for DnsRecord {
     ) -> Result<String, Error> {
         let r53 = client(ctx.clients);
         let zone = zone_id(&r53, &spec.zone).await?;
-        change(ctx, &r53, address, &zone, ChangeAction::Upsert, record_of(ctx, spec)?).await?;
-        Ok(format!("{zone}/{}/{}", spec.name, spec.set_identifier))
+        let changes = spec
+            .records
+            .iter()
+            .map(|r| Ok((ChangeAction::Upsert, record_of(ctx, &spec.name, r)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        apply(ctx, &r53, address, &zone, changes).await?;
+        Ok(format!("{zone}/{}", spec.name))
     }
     async fn update(
         ctx: &Ctx<'_>,
         address: &Address,
         id: &str,
         desired: &DnsRecordSpec,
-        _: &DnsRecordSpec,
+        observed: &DnsRecordSpec,
         _: &Diff,
         _: &Tags,
     ) -> Result<(), Error> {
         let r53 = client(ctx.clients);
         let zone = id.split('/').next().unwrap_or_default().to_string();
-        change(ctx, &r53, address, &zone, ChangeAction::Upsert, record_of(ctx, desired)?).await
+        // One batch: the UPSERTs of the wanted records, and the DELETE of any of ours that is
+        // no longer wanted (a region that left the environment).
+        let mut changes = Vec::new();
+        for r in &desired.records {
+            changes.push((ChangeAction::Upsert, record_of(ctx, &desired.name, r)?));
+        }
+        let wanted: Vec<&str> = desired.records.iter().map(|r| r.set_identifier.as_str()).collect();
+        if observed.records.iter().any(|r| !wanted.contains(&r.set_identifier.as_str())) {
+            let ours: Vec<&str> = observed.records.iter().map(|r| r.set_identifier.as_str()).collect();
+            for set in current(&r53, &zone, &desired.name).await? {
+                if set.set_identifier().is_some_and(|s| ours.contains(&s) && !wanted.contains(&s)) {
+                    changes.push((ChangeAction::Delete, set));
+                }
+            }
+        }
+        apply(ctx, &r53, address, &zone, changes).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &DnsRecordSpec) -> Result<(), Error> {
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        observed: &DnsRecordSpec,
+    ) -> Result<(), Error> {
         let r53 = client(ctx.clients);
-        let mut parts = id.splitn(3, '/');
-        let (Some(zone), Some(name), Some(set_id)) = (parts.next(), parts.next(), parts.next()) else {
+        let Some((zone, name)) = id.split_once('/') else {
             return Err(Error::Failed(format!("{address}: not a record ID: {id}")));
         };
         // A DELETE must match the record exactly: delete what Route 53 holds now.
-        let current = records(&r53, zone).await?.into_iter().find(|s| {
-            plain(s.name()) == name && s.set_identifier() == Some(set_id) && s.r#type() == &RrType::A
-        });
-        match current {
-            Some(set) => change(ctx, &r53, address, zone, ChangeAction::Delete, set).await,
-            None => Ok(()),
+        let ours: Vec<&str> = observed.records.iter().map(|r| r.set_identifier.as_str()).collect();
+        let changes: Vec<_> = current(&r53, zone, name)
+            .await?
+            .into_iter()
+            .filter(|s| s.set_identifier().is_some_and(|i| ours.contains(&i)))
+            .map(|s| (ChangeAction::Delete, s))
+            .collect();
+        if changes.is_empty() {
+            return Ok(());
         }
+        apply(ctx, &r53, address, zone, changes).await
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
@@ -186,14 +252,29 @@ impl Kind for DnsRecord {
     }
 }
 
-/// `global/dns/dns-record/<name>@<region>`.
-pub fn address(name: &str, region: &str) -> Address {
-    Address::global("dns", DnsRecord::NAME, &format!("{}@{region}", plain(name)))
+/// `global/dns/dns-record/<name>`.
+pub fn address(name: &str) -> Address {
+    Address::global("dns", DnsRecord::NAME, &plain(name))
 }
 
-fn record_of(ctx: &Ctx<'_>, spec: &DnsRecordSpec) -> Result<ResourceRecordSet, Error> {
+/// The alias `A` records of `name` with a set identifier, as Route 53 holds them.
+async fn current(
+    r53: &aws_sdk_route53::Client,
+    zone: &str,
+    name: &str,
+) -> Result<Vec<ResourceRecordSet>, Error> {
+    Ok(records(r53, zone)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            plain(s.name()) == plain(name) && s.r#type() == &RrType::A && s.set_identifier().is_some()
+        })
+        .collect())
+}
+
+fn record_of(ctx: &Ctx<'_>, name: &str, spec: &RecordEntry) -> Result<ResourceRecordSet, Error> {
     ResourceRecordSet::builder()
-        .name(fqdn(&spec.name))
+        .name(fqdn(name))
         .r#type(RrType::A)
         .set_identifier(&spec.set_identifier)
         .failover(ResourceRecordSetFailover::from(spec.failover.as_str()))
@@ -210,33 +291,35 @@ fn record_of(ctx: &Ctx<'_>, spec: &DnsRecordSpec) -> Result<ResourceRecordSet, E
         .map_err(|e| Error::Failed(e.to_string()))
 }
 
-/// One change, then a wait until Route 53 has it on all its servers (`INSYNC`).
-async fn change(
+/// One `ChangeResourceRecordSets` batch (atomic in Route 53), then a wait until Route 53 has it
+/// on all its servers (`INSYNC`).
+async fn apply(
     ctx: &Ctx<'_>,
     r53: &aws_sdk_route53::Client,
     address: &Address,
     zone: &str,
-    action: ChangeAction,
-    set: ResourceRecordSet,
+    changes: Vec<(ChangeAction, ResourceRecordSet)>,
 ) -> Result<(), Error> {
-    let batch = ChangeBatch::builder()
-        .comment(format!("deployer: {address}"))
-        .changes(
+    let only_deletes = changes.iter().all(|(a, _)| *a == ChangeAction::Delete);
+    let changes = changes
+        .into_iter()
+        .map(|(action, set)| {
             Change::builder()
-                .action(action.clone())
+                .action(action)
                 .resource_record_set(set)
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))?,
-        )
+                .map_err(|e| Error::Failed(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let batch = ChangeBatch::builder()
+        .comment(format!("deployer: {address}"))
+        .set_changes(Some(changes))
         .build()
         .map_err(|e| Error::Failed(e.to_string()))?;
     let out = match r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await {
         Ok(out) => out,
-        // A DELETE of a record that went away meanwhile (a retried request whose answer was lost).
-        Err(e)
-            if action == ChangeAction::Delete
-                && e.as_service_error().is_some_and(|e| e.is_invalid_change_batch()) =>
-        {
+        // DELETEs of records that went away meanwhile (a retried request whose answer was lost).
+        Err(e) if only_deletes && e.as_service_error().is_some_and(|e| e.is_invalid_change_batch()) => {
             return Ok(())
         }
         Err(e) => return Err(e).op("ChangeResourceRecordSets"),

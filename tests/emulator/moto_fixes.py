@@ -205,9 +205,59 @@ def _patch_ecs_services():
     EC2ContainerServiceResponse.update_service = update_service
 
 
+def _patch_route53_failover_pairs():
+    """Route 53 refuses a change batch after which a name and type would have two failover
+    records with the same role (two PRIMARY, or two SECONDARY); moto accepts it. So switching the
+    roles must change both records in one batch, as the deployer does, and the emulator now
+    holds it to that. The batch is judged whole: its end state, as AWS applies it atomically."""
+    from moto.route53.exceptions import Route53ClientError
+    from moto.route53.models import Route53Backend
+
+    class InvalidChangeBatch(Route53ClientError):
+        def __init__(self, message):
+            super().__init__("InvalidChangeBatch", message)
+
+    # moto finds an error's service by its module's name.
+    InvalidChangeBatch.__module__ = "moto.route53.exceptions"
+
+    original = Route53Backend.change_resource_record_sets
+
+    def key(name):
+        return name.rstrip(".").lower()
+
+    def change_resource_record_sets(self, zoneid, change_list):
+        zone = self.get_hosted_zone(zoneid)
+        state = {
+            (key(r.name), r.type, r.set_identifier): r.failover for r in zone.rrsets if r.set_identifier
+        }
+        for change in change_list:
+            rr = change["ResourceRecordSet"]
+            k = (key(rr["Name"]), rr["Type"], rr.get("SetIdentifier"))
+            if not k[2]:
+                continue
+            if change["Action"] == "DELETE":
+                state.pop(k, None)
+            else:
+                state[k] = rr.get("Failover")
+        seen = {}
+        for (name, rtype, ident), role in state.items():
+            if not role:
+                continue
+            other = seen.setdefault((name, rtype, role), ident)
+            if other != ident:
+                raise InvalidChangeBatch(
+                    f"[RRSet with DNS name {name}., type {rtype}, SetIdentifier {ident} cannot be "
+                    f"created because a failover {role} record ({other}) already exists for it]"
+                )
+        return original(self, zoneid, change_list)
+
+    Route53Backend.change_resource_record_sets = change_resource_record_sets
+
+
 def apply():
     import codedeploy
 
+    _patch_route53_failover_pairs()
     _patch_ecs_services()
     codedeploy.apply()
     _patch_ecr_replication_rules()

@@ -107,3 +107,34 @@ class EcsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Route53FailoverTest(unittest.TestCase):
+    @mock_aws
+    def test_two_primaries_for_a_name_are_refused_and_a_swap_in_one_batch_is_not(self):
+        r53 = boto3.client("route53", region_name="us-east-1")
+        zone = r53.create_hosted_zone(Name="example.test", CallerReference="z")["HostedZone"]["Id"]
+
+        def record(ident, role, ip):
+            return {
+                "Name": "app.example.test.",
+                "Type": "A",
+                "SetIdentifier": ident,
+                "Failover": role,
+                "TTL": 60,
+                "ResourceRecords": [{"Value": ip}],
+            }
+
+        def batch(*changes):
+            r53.change_resource_record_sets(
+                HostedZoneId=zone,
+                ChangeBatch={"Changes": [{"Action": a, "ResourceRecordSet": r} for a, r in changes]},
+            )
+
+        batch(("UPSERT", record("a", "PRIMARY", "10.0.0.1")), ("UPSERT", record("b", "SECONDARY", "10.0.0.2")))
+        with self.assertRaises(r53.exceptions.InvalidChangeBatch):
+            batch(("UPSERT", record("b", "PRIMARY", "10.0.0.2")))
+        batch(("UPSERT", record("b", "PRIMARY", "10.0.0.2")), ("UPSERT", record("a", "SECONDARY", "10.0.0.1")))
+        sets = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+        roles = {s["SetIdentifier"]: s["Failover"] for s in sets if s.get("SetIdentifier")}
+        self.assertEqual(roles, {"a": "SECONDARY", "b": "PRIMARY"})

@@ -33,6 +33,23 @@ impl Check<'_> {
         let enabled = self.flag(merged, "dns.enabled");
         let written_enabled = merged.bool("dns.enabled");
         let zone_val = merged.string("dns.hosted_zone");
+        let primary_val = merged.string("dns.primary");
+        let primary = primary_val
+            .as_ref()
+            .map(|p| p.value.clone())
+            .or_else(|| regions.primary.clone())
+            .unwrap_or_default();
+        if let Some(p) = &primary_val {
+            if !regions.all.contains(&p.value) {
+                self.bad(
+                    "config::invalid_value",
+                    "dns.primary",
+                    Some(p),
+                    format!("`{}` is not one of this environment's regions", p.value),
+                    &format!("use one of {}", regions.all.join(", ")),
+                );
+            }
+        }
         let names_val = merged.strings("dns.names");
         let path_val = merged.string("dns.health_check_path");
         let regions_val = merged.strings("dns.health_check_regions");
@@ -161,6 +178,7 @@ impl Check<'_> {
         }
         Some(DnsConfig {
             enabled,
+            primary,
             hosted_zone,
             names,
             health_check_path: path,

@@ -180,6 +180,20 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
         }
     });
 
+    // An image that was never pushed is refused before anything changes.
+    emu.start_recording();
+    let missing = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v9"]);
+    emu.stop_recording();
+    assert_eq!(missing.status.code(), Some(1), "{}", show_output(&missing));
+    assert!(
+        stderr_text(&missing).contains("webapp-local:v9 is not in the repository"),
+        "{}",
+        show_output(&missing)
+    );
+    let sent: Vec<String> =
+        emu.recorded_actions().into_iter().filter(|a| !support::is_read_action(a)).collect();
+    assert_eq!(sent, Vec::<String>::new(), "nothing was changed");
+
     // Again: nothing to release, no second deployment, no change sent; and the image chosen
     // with --image is no drift.
     let again = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);

@@ -32,6 +32,24 @@ pub async fn up(
         );
         return Ok(exit::OK);
     }
+    // A release whose image is not even in the primary's repository would fail after the
+    // infrastructure changed: say so now, before anything is changed.
+    if releases.iter().any(|r| r.needed && r.in_flight.is_none()) {
+        let config = session.config();
+        let names = crate::release::Names::of(config);
+        let tag = &config.service.image_tag;
+        let present = crate::release::gate::has_image(&session.clients, &config.primary_region, &names, tag)
+            .await
+            .map_err(|e| miette::miette!("could not read the repository: {e}"))?;
+        if !present {
+            return Err(miette::miette!(
+                help = "push the image to the repository in the primary region first (the registry replicates it), or pass the right --image",
+                "the image {}:{tag} is not in the repository in {}; nothing was changed",
+                names.repository,
+                config.primary_region
+            ));
+        }
+    }
     if !session.settings.quiet && !plan.is_empty() {
         eprint!("{}", render_human(&plan, session.settings.style_stderr()));
     }

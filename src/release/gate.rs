@@ -54,7 +54,7 @@ pub async fn image_present(
     Ok(())
 }
 
-async fn has_image(clients: &Clients, region: &str, names: &Names, tag: &str) -> Result<bool, Error> {
+pub async fn has_image(clients: &Clients, region: &str, names: &Names, tag: &str) -> Result<bool, Error> {
     let ecr: aws_sdk_ecr::Client = clients.get(region);
     match ecr
         .describe_images()

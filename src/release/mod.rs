@@ -21,7 +21,7 @@
 //! run that was killed mid-release is finished by the next one.
 
 pub mod deploy;
-mod gate;
+pub mod gate;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

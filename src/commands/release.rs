@@ -60,6 +60,23 @@ pub(super) fn preview_text(releases: &[RegionRelease]) -> String {
     out
 }
 
+/// One line per region: what happened, what it runs, and the deployment.
+fn summary(title: &str, regions: &[release::RegionResult]) -> String {
+    let width = regions.iter().map(|r| r.outcome.len()).max().unwrap_or(0);
+    let mut out = format!("\n{title}:\n");
+    for r in regions {
+        let _ = writeln!(
+            out,
+            "  {:12} {:width$} runs {}{}",
+            r.region,
+            r.outcome,
+            r.runs.as_deref().unwrap_or("(unknown: see `deployer status`)"),
+            r.deployment.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
+        );
+    }
+    out
+}
+
 /// Runs the release (under the caller's lock) and reports it: exit 0, or 3 when a region's
 /// deployment failed and CodeDeploy rolled it back.
 pub(super) async fn release_step(session: &Session, options: &release::Options) -> miette::Result<u8> {
@@ -80,18 +97,7 @@ pub(super) async fn release_step(session: &Session, options: &release::Options) 
     if report.regions.iter().all(|r| r.outcome == "unchanged") {
         return Ok(exit::OK);
     }
-    let mut out = String::from("\nRelease:\n");
-    for r in &report.regions {
-        let _ = writeln!(
-            out,
-            "  {:12} {:12} runs {}{}",
-            r.region,
-            r.outcome,
-            r.runs.as_deref().unwrap_or("(unknown: see `deployer status`)"),
-            r.deployment.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
-        );
-    }
-    eprint!("{out}");
+    eprint!("{}", summary("Release", &report.regions));
     if let Some(failure) = &report.failure {
         eprintln!(
             "\nrelease FAILED: {failure}\nRegions marked `not started` still run the old version. See docs/runbooks/failed-release.md; `deployer rollback --env {}` takes the released regions back.",
@@ -214,17 +220,7 @@ pub async fn rollback(
     if reporter.json {
         println!("{}", serde_json::json!({"event": "rollback_result", "regions": results}));
     }
-    let mut out = String::from("\nRollback:\n");
-    for r in &results {
-        let _ = writeln!(
-            out,
-            "  {:12} {:24} runs {}{}",
-            r.region,
-            r.outcome,
-            r.runs.as_deref().unwrap_or("-"),
-            r.deployment.as_deref().map(|d| format!("  ({d})")).unwrap_or_default()
-        );
-    }
+    let mut out = summary("Rollback", &results);
     let _ = writeln!(
         out,
         "\nThe configuration still names service.image_tag = {:?}: set it to the good tag, or the next `up` releases it again.",

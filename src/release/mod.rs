@@ -211,12 +211,14 @@ pub struct Options {
     pub rollback_all_on_failure: bool,
 }
 
-/// What a release run did in one region.
+/// What a release or a rollback did in one region.
 #[derive(Clone, Debug, Serialize)]
 pub struct RegionResult {
     pub region: String,
-    /// `released`, `unchanged` (already ran it), `failed` (rolled back by CodeDeploy),
-    /// `rolled back` (released, then rolled back because a later region failed), `not started`.
+    /// A release: `released`, `unchanged` (already ran it), `failed` (rolled back by
+    /// CodeDeploy), `rolled back` (released, then rolled back because a later region failed),
+    /// `not started`. A rollback: `stopped and rolled back`, `redeployed`, `already there`,
+    /// `nothing to roll back (never released)`.
     pub outcome: String,
     pub deployment: Option<String>,
     /// The image the region runs at the end of the run.
@@ -597,16 +599,6 @@ fn who() -> String {
     crate::lock::Holder::this_process("release").who
 }
 
-/// What `rollback` did in one region.
-#[derive(Clone, Debug, Serialize)]
-pub struct RollbackResult {
-    pub region: String,
-    /// `stopped and rolled back`, `redeployed`, `already there`.
-    pub outcome: String,
-    pub deployment: Option<String>,
-    pub runs: Option<String>,
-}
-
 /// Where `rollback` takes a region: the newest successful deployment's revision other than
 /// the running one (or, with `to`, the newest whose image has that tag). From the group's
 /// history, never "the task definition number minus one".
@@ -668,7 +660,7 @@ pub async fn rollback_region(
     to: Option<&str>,
     timeout: Duration,
     reporter: &Reporter,
-) -> Result<RollbackResult, Error> {
+) -> Result<RegionResult, Error> {
     let active = deploy::deployments(clients, region, names, deploy::ACTIVE).await?;
     if let Some(active) = active.first() {
         let view = DeploymentView::of(active);
@@ -678,7 +670,7 @@ pub async fn rollback_region(
             match deploy::follow_rollback(clients, region, &view.id, timeout, reporter).await? {
                 Some(rb) if rb.status == "Succeeded" => {
                     let runs = deploy::running(clients, region, names).await?.as_ref().and_then(image_of);
-                    return Ok(RollbackResult {
+                    return Ok(RegionResult {
                         region: region.into(),
                         outcome: "stopped and rolled back".into(),
                         deployment: Some(rb.id),
@@ -710,7 +702,7 @@ pub async fn rollback_region(
     let running = deploy::running(clients, region, names).await?;
     let running_arn = running.as_ref().and_then(|t| t.task_definition_arn()).map(str::to_string);
     if to.is_none() && never_released(clients, region, names).await? {
-        return Ok(RollbackResult {
+        return Ok(RegionResult {
             region: region.into(),
             outcome: "nothing to roll back (never released)".into(),
             deployment: None,
@@ -731,13 +723,13 @@ pub async fn rollback_region(
     let target_image = image_of(&deploy::describe_revision(clients, region, &target).await?);
     let description = describe(&format!("deployer rollback by {}", who()), running_arn.as_deref());
     match run_region(clients, region, names, &target, &description, timeout, reporter).await? {
-        None => Ok(RollbackResult {
+        None => Ok(RegionResult {
             region: region.into(),
             outcome: "already there".into(),
             deployment: None,
             runs: target_image,
         }),
-        Some(End::Released(view)) => Ok(RollbackResult {
+        Some(End::Released(view)) => Ok(RegionResult {
             region: region.into(),
             outcome: "redeployed".into(),
             deployment: Some(view.id),

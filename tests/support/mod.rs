@@ -310,16 +310,7 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
     /// Changes the AWS model's settings (`POST /_deployer/model`), e.g.
     /// `json!({"throttle_rate": 0.0, "fault_rate": 0.0})`, and returns its report.
     pub fn set_model(&self, settings: Value) -> Value {
-        let url = format!("{}/_deployer/model", self.url());
-        let mut resp = self
-            .agent
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .send(settings.to_string())
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        let status = resp.status();
-        let body = resp.body_mut().read_to_string().unwrap_or_default();
-        assert!(status.is_success(), "POST {url}: {status}: {body}");
+        let body = self.post_json("/_deployer/model", settings);
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("/_deployer/model answered {body}: {e}"))
     }
 

@@ -59,9 +59,12 @@ service!(
     aws_sdk_ecr,
     aws_sdk_ecs,
     aws_sdk_elasticloadbalancingv2,
+    aws_sdk_eventbridge,
     aws_sdk_iam,
     aws_sdk_rds,
     aws_sdk_route53,
+    aws_sdk_scheduler,
+    aws_sdk_sns,
     aws_sdk_ssm,
     aws_sdk_sts,
 );

@@ -41,6 +41,37 @@ pub struct Config {
     pub release: ReleaseConfig,
     /// Route 53 failover between the primary and the secondary region.
     pub dns: DnsConfig,
+    /// CloudWatch alarms, the SNS topics they notify, and the dashboard.
+    pub monitoring: MonitoringConfig,
+    /// The scheduled drift check in AWS.
+    pub drift: DriftConfig,
+}
+
+/// `[monitoring]`: alarms with their thresholds, where they notify, and the dashboard.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MonitoringConfig {
+    pub enabled: bool,
+    pub emails: Vec<String>,
+    pub https_endpoints: Vec<String>,
+    pub alb_5xx_percent: u32,
+    pub latency_p99_ms: u32,
+    pub unhealthy_hosts: u32,
+    pub ecs_cpu_percent: u32,
+    pub ecs_memory_percent: u32,
+    pub db_cpu_percent: u32,
+    pub db_free_storage_percent: u32,
+    pub db_connections: u32,
+    pub replica_lag_secs: u32,
+    pub evaluation_minutes: u32,
+}
+
+/// `[drift]`: the drift check EventBridge Scheduler runs in AWS.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DriftConfig {
+    /// `rate(6 hours)`, `cron(0 */6 * * ? *)`; `None`: no scheduled check in AWS.
+    pub schedule: Option<String>,
+    /// The deployer's image, `<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`.
+    pub image: Option<String>,
 }
 
 /// `[dns]`: failover records and health checks.

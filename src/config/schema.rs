@@ -136,6 +136,8 @@ const TOP: Section = section(
         key("tls", Table, Unset(""), ""),
         key("release", Table, Unset(""), ""),
         key("dns", Table, Unset(""), ""),
+        key("monitoring", Table, Unset(""), ""),
+        key("drift", Table, Unset(""), ""),
     ],
 );
 
@@ -957,6 +959,132 @@ const DNS: Section = section(
     ],
 );
 
+const MONITORING: Section = section(
+    "monitoring",
+    &[
+        key(
+            "enabled",
+            Bool,
+            DefaultValue::Bool(true),
+            "CloudWatch alarms in every region on the tiers the environment has, an SNS topic per \
+             region they notify, and one dashboard with every region side by side.",
+        ),
+        key(
+            "emails",
+            Strings,
+            Empty,
+            "Email addresses subscribed to every region's alarm topic. Each must confirm the \
+             subscription from the mail AWS sends; until then it is pending, which is not drift.",
+        )
+        .rule("Addresses `name@domain`, no repeats."),
+        key(
+            "https_endpoints",
+            Strings,
+            Empty,
+            "HTTPS endpoints (a chat or paging webhook) subscribed to every region's alarm topic; \
+             each confirms the subscription from the request SNS sends it.",
+        )
+        .rule("`https://` URLs with a host, no repeats."),
+        key(
+            "alb_5xx_percent",
+            int(1, 100),
+            DefaultValue::Int(5),
+            "Alarm when this percentage of the load balancer's requests is answered with a 5xx \
+             (by the load balancer or the targets).",
+        ),
+        key(
+            "latency_p99_ms",
+            int(1, 60000),
+            DefaultValue::Int(2000),
+            "Alarm when the targets' 99th percentile response time exceeds this many milliseconds.",
+        ),
+        key(
+            "unhealthy_hosts",
+            int(1, 1000),
+            DefaultValue::Int(1),
+            "Alarm when at least this many targets of a target group are unhealthy.",
+        ),
+        key(
+            "ecs_cpu_percent",
+            int(1, 100),
+            DefaultValue::Int(85),
+            "Alarm when the service's average CPU use exceeds this percentage (auto-scaling aims \
+             at 70).",
+        ),
+        key(
+            "ecs_memory_percent",
+            int(1, 100),
+            DefaultValue::Int(90),
+            "Alarm when the service's average memory use exceeds this percentage (auto-scaling \
+             aims at 80).",
+        ),
+        key(
+            "db_cpu_percent",
+            int(1, 100),
+            DefaultValue::Int(80),
+            "Alarm when a database instance's CPU use exceeds this percentage.",
+        ),
+        key(
+            "db_free_storage_percent",
+            int(1, 99),
+            DefaultValue::Int(10),
+            "Alarm when a database's free storage falls below this percentage of \
+             `database.allocated_storage_gib`.",
+        ),
+        key(
+            "db_connections",
+            int(1, 100000),
+            DefaultValue::Int(200),
+            "Alarm when a database instance holds more than this many connections.",
+        ),
+        key(
+            "replica_lag_secs",
+            int(1, 86400),
+            DefaultValue::Int(300),
+            "Alarm when a read replica is more than this many seconds behind the primary (what a \
+             failover to its region would lose).",
+        ),
+        key(
+            "evaluation_minutes",
+            int(1, 60),
+            DefaultValue::Int(5),
+            "Minutes in a row a metric must breach before its alarm fires (one-minute periods).",
+        ),
+    ],
+);
+
+const DRIFT: Section = section(
+    "drift",
+    &[
+        key(
+            "schedule",
+            Str,
+            Unset("none: no scheduled check in AWS"),
+            "When set, `up` builds a scheduled drift check in the primary region: an EventBridge \
+             Scheduler schedule that runs the deployer's image as a Fargate task (`drift --env \
+             <env> --output json`) under a read-only role, and a rule that sends its exit code 2 \
+             to the alarm topic.",
+        )
+        .rule(
+            "An EventBridge Scheduler expression: `rate(<n> minutes|hours|days)` (at least 5 \
+             minutes) or `cron(<6 fields>)`. Needs `[service]` (its cluster and subnets) and \
+             `[monitoring]` (its topic).",
+        ),
+        key(
+            "image",
+            Str,
+            Unset("none"),
+            "The deployer's own image (the repository's `Dockerfile`, with this configuration \
+             directory in it), as `<registry>/<repository>:<tag>`.",
+        )
+        .format("image URI")
+        .rule(
+            "Required with `schedule`; an ECR image of this account (`<account>.dkr.ecr.<region>\
+             .amazonaws.com/<repository>:<tag>` or `@sha256:…`), so the task's role may pull it.",
+        ),
+    ],
+);
+
 /// Every section, parents before their sub-tables.
 pub(crate) const SECTIONS: &[&Section] = &[
     &TOP,
@@ -980,6 +1108,8 @@ pub(crate) const SECTIONS: &[&Section] = &[
     &TLS_CERTIFICATE_ARNS,
     &RELEASE,
     &DNS,
+    &MONITORING,
+    &DRIFT,
 ];
 
 /// The section at dotted `path` (`""` for the top level).

@@ -354,6 +354,21 @@ us-west-1 = "10.1.0.0/16"
                 failure_threshold: 3,
                 ..Default::default()
             },
+            monitoring: crate::config::MonitoringConfig {
+                enabled: true,
+                alb_5xx_percent: 5,
+                latency_p99_ms: 2000,
+                unhealthy_hosts: 1,
+                ecs_cpu_percent: 85,
+                ecs_memory_percent: 90,
+                db_cpu_percent: 80,
+                db_free_storage_percent: 10,
+                db_connections: 200,
+                replica_lag_secs: 300,
+                evaluation_minutes: 5,
+                ..Default::default()
+            },
+            drift: Default::default(),
         }
     );
 }

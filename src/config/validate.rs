@@ -16,6 +16,7 @@ use super::{AwsConfig, Config, DatabaseConfig, EngineConfig, NatMode, NetworkCon
 pub(super) mod database;
 mod dns;
 mod kms;
+mod monitoring;
 mod registry;
 pub(crate) mod service;
 
@@ -69,6 +70,9 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
     let tls = check.tls(merged, &regions, service_enabled);
     let release = check.release(merged);
     let dns = check.dns(merged, &regions, service.as_ref(), tls.as_ref());
+    let monitoring = check.monitoring(merged);
+    let monitoring_enabled = monitoring.as_ref().is_none_or(|m| m.enabled);
+    let drift = check.drift(merged, service_enabled, monitoring_enabled);
     check.database_needs_two_zones(merged, database.as_ref(), az_count);
 
     into_result(env, check.issues)?;
@@ -104,6 +108,8 @@ pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Resul
         tls: tls.expect("validated"),
         release: release.expect("validated"),
         dns: dns.expect("validated"),
+        monitoring: monitoring.expect("validated"),
+        drift: drift.expect("validated"),
     })
 }
 

@@ -5,6 +5,7 @@ mod account;
 mod address;
 pub mod database;
 pub mod dns;
+pub mod monitoring;
 pub mod registry;
 pub mod service;
 
@@ -215,6 +216,7 @@ pub fn desired(config: &Config, account: &Account) -> Desired {
     database::database(&mut b, config);
     service::service(&mut b, config, account);
     dns::dns(&mut b, config);
+    monitoring::monitoring(&mut b, config, account);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
 
@@ -296,6 +298,8 @@ pub(crate) mod testing {
             },
             release: Default::default(),
             dns: Default::default(),
+            monitoring: Default::default(),
+            drift: Default::default(),
         }
     }
 }

@@ -1,8 +1,4 @@
 //! Every resource kind the deployer manages, one file each. A kind's file holds its spec (what we
-//! want, plain data), its diff (pure), and its I/O: observe (batched describe by tag), create
-//! (tagged in the same request), update in place, delete. This module only dispatches.
-
-//! Every resource kind the deployer manages, one file each. A kind's file holds its spec (what we
 //! want, plain data), its pure diff and normalisation, and its I/O: observe (batched), create
 //! (tagged in the same request), update in place, delete, wait until ready, repair tags. Each
 //! kind implements [`Kind`]; the [`kinds!`] list below generates the dispatch enum [`Spec`] and
@@ -28,6 +24,7 @@ use crate::model::{Address, Ref};
 
 pub mod acm_certificate;
 pub mod codedeploy_app;
+pub mod dashboard;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_replica;
@@ -58,6 +55,7 @@ pub mod route_table_association;
 pub mod scalable_target;
 pub mod scaling_policy;
 pub mod security_group;
+pub mod sns_topic;
 pub mod subnet;
 pub mod target_group;
 pub mod task_definition;
@@ -377,6 +375,8 @@ kinds! {
     DeploymentGroup => deployment_group::DeploymentGroup,
     HealthCheck => health_check::HealthCheck,
     DnsRecord => dns_record::DnsRecord,
+    SnsTopic => sns_topic::SnsTopic,
+    Dashboard => dashboard::Dashboard,
 }
 
 impl Serialize for Spec {

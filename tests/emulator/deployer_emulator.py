@@ -23,6 +23,9 @@ GET/POST /_deployer/codedeploy
     The CodeDeploy ECS engine (codedeploy_engine.py): the clock's scale, and a forced failure at
     a named lifecycle event for a group's next deployment or for one deployment. Every request
     the emulator serves first advances the active deployments to now.
+POST /_deployer/sns/confirm {"endpoint": "ops@example.com"}
+    Confirms that endpoint's pending SNS subscriptions, as its owner answering the confirmation
+    message would (moto_fixes.py makes email and HTTPS subscriptions wait for it, as AWS does).
 DEPLOYER_EMU_HOSTED_ZONES=deployer.test
     Public Route 53 hosted zones that exist from the start, as an account's own zone would.
 DEPLOYER_EMU_ECR_REPLICATION_SECS (default 2)
@@ -43,6 +46,7 @@ import codedeploy_engine
 
 STATE_PATH = "/_deployer/ec2-state"
 CODEDEPLOY_PATH = "/_deployer/codedeploy"
+SNS_CONFIRM_PATH = "/_deployer/sns/confirm"
 
 
 def _tags(resource):
@@ -180,6 +184,14 @@ def with_extensions(app):
                 return _json_response(start_response, codedeploy_engine.control(json.loads(raw or b"{}")))
             except (ValueError, KeyError) as e:
                 return _json_response(start_response, {"error": str(e)}, "400 Bad Request")
+        if path == SNS_CONFIRM_PATH:
+            import moto_fixes
+
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length > 0 else {}
+            if "endpoint" not in body:
+                return _json_response(start_response, {"error": "give the endpoint"}, "400 Bad Request")
+            return _json_response(start_response, {"confirmed": moto_fixes.confirm_sns_subscriptions(body["endpoint"])})
         _replicate_due_images()
         codedeploy_engine.tick()
         return app(environ, start_response)

@@ -36,6 +36,13 @@ RDS PerformanceInsightsEnabled
 RDS ManageMasterUserPassword
     moto stores the same password ("P@55w0rd!", user "admin") in every managed secret; AWS
     generates a random password for the instance's own master username.
+SNS subscriptions that need confirming
+    moto confirms every subscription at once. AWS confirms an email, email-json, http or https
+    subscription only when its owner answers the confirmation message: until then it is
+    listed with the SubscriptionArn `PendingConfirmation`, GetSubscriptionAttributes says
+    `PendingConfirmation: true`, and Subscribe answers "pending confirmation" unless
+    `ReturnSubscriptionArn` is true. POST /_deployer/sns/confirm {"endpoint": ...} confirms one,
+    as its owner clicking the link would.
 """
 
 MAX_REPLICATION_RULES = 10
@@ -254,10 +261,84 @@ def _patch_route53_failover_pairs():
     Route53Backend.change_resource_record_sets = change_resource_record_sets
 
 
+PENDING_PROTOCOLS = ("email", "email-json", "http", "https")
+
+
+def _patch_sns_pending_confirmation():
+    from moto.sns.models import SNSBackend
+    from moto.sns.responses import SNSResponse
+
+    original_subscribe = SNSBackend.subscribe
+
+    def subscribe(self, topic_arn, endpoint, protocol):
+        existing = self._find_subscription(topic_arn, endpoint, protocol)
+        subscription = original_subscribe(self, topic_arn, endpoint, protocol)
+        if existing is None and protocol in PENDING_PROTOCOLS:
+            subscription.attributes["PendingConfirmation"] = "true"
+            subscription.attributes["ConfirmationWasAuthenticated"] = "false"
+            subscription.pending = True
+        return subscription
+
+    class Listed:
+        """A subscription as the list operations show it: a pending one has no ARN yet."""
+
+        def __init__(self, subscription):
+            self.__dict__.update(subscription.__dict__)
+            if getattr(subscription, "pending", False):
+                self.arn = "PendingConfirmation"
+
+        @property
+        def topic_arn(self):
+            return self.topic.arn
+
+    def listed(original):
+        def wrapper(self, *args, **kwargs):
+            items, token = original(self, *args, **kwargs)
+            return [Listed(s) for s in items], token
+
+        return wrapper
+
+    SNSBackend.subscribe = subscribe
+    SNSBackend.list_subscriptions = listed(SNSBackend.list_subscriptions)
+    SNSBackend.list_subscriptions_by_topic = listed(SNSBackend.list_subscriptions_by_topic)
+
+    original_response = SNSResponse.subscribe
+
+    def subscribe_response(self):
+        result = original_response(self)
+        wants_arn = str(self._get_param("ReturnSubscriptionArn", "false")).lower() == "true"
+        if self._get_param("Protocol") in PENDING_PROTOCOLS and not wants_arn:
+            arn = result.result["SubscriptionArn"] if hasattr(result, "result") else None
+            subscription = self.backend.subscriptions.get(arn) if arn else None
+            if subscription is not None and getattr(subscription, "pending", False):
+                result.result["SubscriptionArn"] = "pending confirmation"
+        return result
+
+    SNSResponse.subscribe = subscribe_response
+
+
+def confirm_sns_subscriptions(endpoint):
+    """Confirms every pending subscription of `endpoint`, in every account and region, as its
+    owner answering the confirmation message would. Returns how many were confirmed."""
+    from moto.sns.models import sns_backends
+
+    confirmed = 0
+    for account in sns_backends.values():
+        for backend in account.values():
+            for subscription in backend.subscriptions.values():
+                if subscription.endpoint == endpoint and getattr(subscription, "pending", False):
+                    subscription.pending = False
+                    subscription.confirmed = True
+                    subscription.attributes["PendingConfirmation"] = "false"
+                    confirmed += 1
+    return confirmed
+
+
 def apply():
     import codedeploy
 
     _patch_route53_failover_pairs()
+    _patch_sns_pending_confirmation()
     _patch_ecs_services()
     codedeploy.apply()
     _patch_ecr_replication_rules()

@@ -12,8 +12,9 @@ use crate::resources::attr;
 use crate::resources::codedeploy_app::CodedeployAppSpec;
 use crate::resources::deployment_config::{shape_name, DeploymentConfigSpec};
 use crate::resources::deployment_group::DeploymentGroupSpec;
-use crate::resources::metric_alarm::MetricAlarmSpec;
+use crate::resources::metric_alarm::{AlarmMetric, DimensionValue, MetricAlarmSpec, MetricSpec};
 use crate::resources::Spec;
+use std::collections::BTreeMap;
 
 pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
     let name = base_name(config);
@@ -36,16 +37,30 @@ pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
                 alarm(region, &short).name(),
                 Spec::MetricAlarm(MetricAlarmSpec {
                     name: format!("{name}-{short}"),
-                    namespace: "AWS/ApplicationELB".into(),
-                    metric: metric.into(),
-                    statistic: statistic.into(),
+                    description: format!(
+                        "Watched by the CodeDeploy deployment group {name}: stops a release and rolls it back"
+                    ),
+                    metric: AlarmMetric::Metric(MetricSpec::new(
+                        "AWS/ApplicationELB",
+                        metric,
+                        statistic,
+                        BTreeMap::from([
+                            (
+                                "LoadBalancer".to_string(),
+                                DimensionValue::Of(Ref::attr(load_balancer(region), attr::DIMENSION)),
+                            ),
+                            (
+                                "TargetGroup".to_string(),
+                                DimensionValue::Of(Ref::attr(target_group(region, color), attr::DIMENSION)),
+                            ),
+                        ]),
+                    )),
                     period_secs: 60,
                     evaluation_periods: periods,
                     threshold,
                     comparison: "GreaterThanOrEqualToThreshold".into(),
                     treat_missing_data: "notBreaching".into(),
-                    load_balancer: Ref::attr(load_balancer(region), attr::DIMENSION),
-                    target_group: Ref::attr(target_group(region, color), attr::DIMENSION),
+                    actions: vec![],
                 }),
             );
             alarms.push((format!("{name}-{short}"), address));

@@ -41,6 +41,12 @@ pub struct GlobalArgs {
     /// Only errors: no per-change progress lines.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+
+    /// Use the credentials at hand as they are, even where the environment's config sets
+    /// `aws.role_arn`. The scheduled drift check runs with this: its task already holds a
+    /// read-only role in the environment's account, and must not assume the deployer's.
+    #[arg(long, global = true, env = "DEPLOYER_NO_ASSUME_ROLE")]
+    pub no_assume_role: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod lock;
 pub mod model;
 pub mod observe;
+pub mod permissions;
 pub mod plan;
 pub mod release;
 pub mod resources;

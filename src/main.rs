@@ -91,6 +91,10 @@ impl Color {
 async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     // Everything that can be checked without AWS is checked here, before any request.
     let mut config = deployer::config::load(&cli.global.config_dir, cli.command.env())?;
+    if cli.global.no_assume_role {
+        config.aws.role_arn = None;
+        config.aws.external_id = None;
+    }
     let release_args = match &cli.command {
         Command::Up { release, .. } | Command::Release { release, .. } => Some(release.clone()),
         _ => None,

@@ -5,6 +5,7 @@ mod account;
 mod address;
 pub mod database;
 pub mod dns;
+pub mod drift;
 pub mod monitoring;
 pub mod registry;
 pub mod service;
@@ -217,6 +218,7 @@ pub fn desired(config: &Config, account: &Account) -> Desired {
     service::service(&mut b, config, account);
     dns::dns(&mut b, config);
     monitoring::monitoring(&mut b, config, account);
+    drift::drift(&mut b, config, account);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
 }
 

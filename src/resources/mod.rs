@@ -39,6 +39,7 @@ pub mod ecs_cluster;
 pub mod ecs_service;
 pub mod elastic_ip;
 pub mod elbv2;
+pub mod event_rule;
 pub mod health_check;
 pub mod iam_policy;
 pub mod iam_role;
@@ -54,6 +55,7 @@ pub mod route_table;
 pub mod route_table_association;
 pub mod scalable_target;
 pub mod scaling_policy;
+pub mod schedule_group;
 pub mod security_group;
 pub mod sns_topic;
 pub mod subnet;
@@ -377,6 +379,8 @@ kinds! {
     DnsRecord => dns_record::DnsRecord,
     SnsTopic => sns_topic::SnsTopic,
     Dashboard => dashboard::Dashboard,
+    ScheduleGroup => schedule_group::ScheduleGroup,
+    EventRule => event_rule::EventRule,
 }
 
 impl Serialize for Spec {

@@ -41,13 +41,19 @@ use crate::model::{Address, Ref};
 /// The environment variables whose value is a reference (an attribute of another resource).
 pub const REFERENCED_ENV: &[&str] = &["DB_HOST"];
 
+/// The drift check's family is `{app}-{env}-drift` (see `model/drift.rs`).
+pub const DRIFT_FAMILY_SUFFIX: &str = "-drift";
+
 pub const UPDATE_NOTE: &str = "new revision registered; released by the next release";
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
-    pub port: i32,
+    /// The port it listens on; `None` for a task that serves nothing (the drift check).
+    pub port: Option<i32>,
+    /// The command, when not the image's own (`drift --env prod --output json`).
+    pub command: Vec<String>,
     /// Plain values.
     pub environment: BTreeMap<String, String>,
     /// Values that are attributes of other resources (`DB_HOST`: the database's endpoint); kept
@@ -71,6 +77,10 @@ pub struct TaskDefinitionSpec {
     pub execution_role: Ref,
     pub task_role: Ref,
     pub container: ContainerSpec,
+    /// The image belongs to releases (the application's family), so it is not compared; the
+    /// drift check's image is the configuration's and is.
+    #[serde(skip)]
+    pub image_released: bool,
 }
 
 pub fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut Diff) {
@@ -81,8 +91,10 @@ pub fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut
     d.field("execution_role", &desired.execution_role, &observed.execution_role, Replace::No);
     d.field("task_role", &desired.task_role, &observed.task_role, Replace::No);
     let (mut want, mut have) = (desired.container.clone(), observed.container.clone());
-    want.image.clear();
-    have.image.clear();
+    if desired.image_released {
+        want.image.clear();
+        have.image.clear();
+    }
     d.field("container", &want, &have, Replace::No);
     if !d.is_empty() {
         d.note(UPDATE_NOTE);
@@ -121,20 +133,26 @@ impl Kind for TaskDefinition {
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
-        let family = format!("{}-{}", ctx.app, ctx.env);
-        let Some((td, tags)) = describe(&client, &family).await? else { return Ok(vec![]) };
-        if !is_ours(&tags, ctx.app, ctx.env) {
-            return Ok(vec![]);
+        let base = format!("{}-{}", ctx.app, ctx.env);
+        let families = [base.clone(), format!("{base}{DRIFT_FAMILY_SUFFIX}")];
+        let described = futures::future::try_join_all(families.iter().map(|f| describe(&client, f))).await?;
+        let mut found = Vec::new();
+        for (family, described) in families.into_iter().zip(described) {
+            let Some((td, tags)) = described else { continue };
+            if !is_ours(&tags, ctx.app, ctx.env) {
+                continue;
+            }
+            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+            found.push(Found {
+                address,
+                id: td.task_definition_arn().unwrap_or_default().to_string(),
+                spec: Spec::TaskDefinition(spec_of(&td)),
+                tags,
+                state: format!("revision {}", td.revision()),
+                attrs: [(attr::NAME, family)].into(),
+            });
         }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { return Ok(vec![]) };
-        Ok(vec![Found {
-            address,
-            id: td.task_definition_arn().unwrap_or_default().to_string(),
-            spec: Spec::TaskDefinition(spec_of(&td)),
-            tags,
-            state: format!("revision {}", td.revision()),
-            attrs: [(attr::NAME, family)].into(),
-        }])
+        Ok(found)
     }
     async fn create(
         ctx: &Ctx<'_>,
@@ -238,10 +256,8 @@ pub(crate) fn spec_of(td: &SdkTaskDefinition) -> TaskDefinitionSpec {
         container: ContainerSpec {
             name: c.and_then(|c| c.name()).unwrap_or_default().to_string(),
             image: c.and_then(|c| c.image()).unwrap_or_default().to_string(),
-            port: c
-                .and_then(|c| c.port_mappings().first())
-                .and_then(|p| p.container_port())
-                .unwrap_or_default(),
+            port: c.and_then(|c| c.port_mappings().first()).and_then(|p| p.container_port()),
+            command: c.map(|c| c.command().to_vec()).unwrap_or_default(),
             environment,
             referenced_environment,
             secrets: c
@@ -256,6 +272,8 @@ pub(crate) fn spec_of(td: &SdkTaskDefinition) -> TaskDefinitionSpec {
             log_group: log.get("awslogs-group").cloned().unwrap_or_default(),
             log_region: log.get("awslogs-region").cloned().unwrap_or_default(),
         },
+        // The observed side's word does not count: the desired spec says who owns the image.
+        image_released: false,
     }
 }
 
@@ -288,39 +306,43 @@ pub(crate) async fn register(
                 .map_err(|e| Error::Failed(e.to_string()))
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let container = ContainerDefinition::builder()
-        .name(&c.name)
-        .image(&c.image)
-        .essential(true)
-        .port_mappings(PortMapping::builder().container_port(c.port).protocol(TransportProtocol::Tcp).build())
-        .set_environment(Some(environment))
-        .set_secrets(Some(secrets))
-        .set_health_check(if c.health_check.is_empty() {
-            None
-        } else {
-            Some(
-                HealthCheck::builder()
-                    .set_command(Some(c.health_check.clone()))
-                    .interval(30)
-                    .timeout(5)
-                    .retries(3)
-                    .start_period(60)
+    let container =
+        ContainerDefinition::builder()
+            .name(&c.name)
+            .image(&c.image)
+            .essential(true)
+            .set_port_mappings(c.port.map(|p| {
+                vec![PortMapping::builder().container_port(p).protocol(TransportProtocol::Tcp).build()]
+            }))
+            .set_command((!c.command.is_empty()).then(|| c.command.clone()))
+            .set_environment(Some(environment))
+            .set_secrets(Some(secrets))
+            .set_health_check(if c.health_check.is_empty() {
+                None
+            } else {
+                Some(
+                    HealthCheck::builder()
+                        .set_command(Some(c.health_check.clone()))
+                        .interval(30)
+                        .timeout(5)
+                        .retries(3)
+                        .start_period(60)
+                        .build()
+                        .map_err(|e| Error::Failed(e.to_string()))?,
+                )
+            })
+            .readonly_root_filesystem(c.read_only_root_filesystem)
+            .set_user(c.user.clone())
+            .log_configuration(
+                LogConfiguration::builder()
+                    .log_driver(LogDriver::Awslogs)
+                    .options("awslogs-group", &c.log_group)
+                    .options("awslogs-region", &c.log_region)
+                    .options("awslogs-stream-prefix", &c.name)
                     .build()
                     .map_err(|e| Error::Failed(e.to_string()))?,
             )
-        })
-        .readonly_root_filesystem(c.read_only_root_filesystem)
-        .set_user(c.user.clone())
-        .log_configuration(
-            LogConfiguration::builder()
-                .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", &c.log_group)
-                .options("awslogs-region", &c.log_region)
-                .options("awslogs-stream-prefix", "app")
-                .build()
-                .map_err(|e| Error::Failed(e.to_string()))?,
-        )
-        .build();
+            .build();
     let out = client
         .register_task_definition()
         .family(&spec.family)
@@ -395,7 +417,8 @@ mod tests {
             container: ContainerSpec {
                 name: "app".into(),
                 image: "1.dkr.ecr.us-east-1.amazonaws.com/webapp:v1".into(),
-                port: 8080,
+                port: Some(8080),
+                command: vec![],
                 environment: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
                 referenced_environment: BTreeMap::from([("DB_HOST".into(), Ref::Id("db.example".into()))]),
                 secrets: BTreeMap::from([("API_KEY".into(), Ref::Id("webapp/api-key".into()))]),
@@ -405,7 +428,18 @@ mod tests {
                 log_group: "/ecs/webapp-prod".into(),
                 log_region: "us-east-1".into(),
             },
+            image_released: true,
         }
+    }
+
+    #[test]
+    fn the_drift_check_s_image_is_compared() {
+        let mut desired = spec();
+        desired.image_released = false;
+        desired.container.image = "1.dkr.ecr.us-east-1.amazonaws.com/deployer:2".into();
+        let mut d = Diff::default();
+        diff(&desired, &spec(), &mut d);
+        assert!(d.has("container"), "{d:?}");
     }
 
     #[test]

@@ -71,7 +71,8 @@ fn container(config: &Config, account: &Account, region: &str) -> ContainerSpec 
     ContainerSpec {
         name: CONTAINER_NAME.into(),
         image: image(config, account, region),
-        port: i32::from(s.container_port),
+        port: Some(i32::from(s.container_port)),
+        command: vec![],
         environment,
         referenced_environment,
         secrets,
@@ -125,6 +126,7 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account, regio
             execution_role: Ref::Addr(task_execution_role()),
             task_role: Ref::Addr(task_role()),
             container: container(config, account, region),
+            image_released: true,
         }),
     );
     let private_subnets: Vec<Ref> = config.regions[region]

@@ -14,7 +14,7 @@ use crate::resources::iam_policy::{PolicyDocument, Statement};
 use crate::resources::iam_role::IamRoleSpec;
 use crate::resources::Spec;
 
-const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
+pub(in crate::model) const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 const CODEDEPLOY: &str = "codedeploy.amazonaws.com";
 
 fn literal(arns: impl IntoIterator<Item = String>) -> Vec<Ref> {
@@ -23,7 +23,7 @@ fn literal(arns: impl IntoIterator<Item = String>) -> Vec<Ref> {
 
 /// Only ECS, acting for tasks of this account, may assume the task roles (the "confused deputy"
 /// conditions AWS documents for them).
-fn ecs_trust(account: &Account) -> PolicyDocument {
+pub(in crate::model) fn ecs_trust(account: &Account) -> PolicyDocument {
     PolicyDocument::new(vec![Statement::trust(ECS_TASKS)
         .condition("StringEquals", "aws:SourceAccount", &[&account.id])
         .condition("ArnLike", "aws:SourceArn", &[&account.arn("ecs", "*", "*")])])
@@ -51,6 +51,16 @@ pub fn execution_policy(config: &Config, account: &Account) -> PolicyDocument {
         )
         .sid("WriteLog"),
     ];
+    if let Some(repository) = config.drift.image.as_deref().and_then(super::super::drift::repository_arn) {
+        // The scheduled drift check runs the deployer's own image, from its own repository.
+        statements.push(
+            Statement::allow(
+                &["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                literal([repository]),
+            )
+            .sid("PullDeployerImage"),
+        );
+    }
     let mut secrets: Vec<Ref> = Vec::new();
     if config.database.enabled {
         secrets.push(Ref::attr(database::primary(config), attr::MASTER_SECRET_ARN));

@@ -28,7 +28,7 @@ pub(super) mod alb;
 mod codedeploy;
 mod ecs;
 pub use ecs::image;
-mod iam;
+pub(in crate::model) mod iam;
 
 use super::{Account, Address, Builder};
 use crate::config::Config;

@@ -1,0 +1,549 @@
+//! What the deployer may call in AWS, by part of the environment: the IAM actions each part's
+//! kinds and commands send, listed once. Two things are made from it:
+//!
+//! - `deployer iam-policy --env E` (`policy`): the least-privilege policy the deployer needs
+//!   for that environment, each action scoped to the environment's ARNs, name prefixes, IAM
+//!   path or regions where AWS allows it;
+//! - the scheduled drift check's read-only role (`read_actions`): the describe, list and get
+//!   actions of exactly the services `drift` reads, and nothing else.
+//!
+//! A test (`tests/iam_policy.rs`) holds this list to what the scenario tests actually sent, as
+//! the emulator recorded it: none missing, none unused. A unit test below holds it to the code:
+//! every operation the code names in an error context (`.op("CreateVpc")`) is listed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::Config;
+use crate::model::{Account, Ref};
+use crate::resources::iam_policy::{PolicyDocument, Statement};
+
+/// One part of what the deployer does, and the actions it sends (`service:Operation`).
+pub struct Part {
+    pub name: &'static str,
+    pub actions: &'static [&'static str],
+}
+
+/// Actions AWS services call with the deployer's credentials on its behalf (so no test of the
+/// deployer's own requests records them), with why.
+pub const ON_ITS_BEHALF: &[(&str, &str)] = &[
+    ("iam:PassRole", "ECS, CodeDeploy and EventBridge Scheduler are handed the environment's roles"),
+    ("iam:CreateServiceLinkedRole", "the first load balancer, ECS service, RDS instance or scaling target of an account creates AWS's service-linked role"),
+    ("secretsmanager:CreateSecret", "RDS creates the master password's secret (ManageMasterUserPassword)"),
+    ("secretsmanager:TagResource", "RDS tags the secret it creates"),
+    ("kms:DescribeKey", "RDS, ECR and CloudWatch Logs check a configured KMS key"),
+    ("kms:CreateGrant", "RDS and ECR grant themselves the use of a configured KMS key"),
+    ("ssm:AddTagsToResource", "PutParameter with Tags (the lock) is authorised as a tagging too"),
+];
+
+const NETWORK: Part = Part {
+    name: "network",
+    actions: &[
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:CreateVpc",
+        "ec2:ModifyVpcAttribute",
+        "ec2:DeleteVpc",
+        "ec2:DescribeSubnets",
+        "ec2:CreateSubnet",
+        "ec2:ModifySubnetAttribute",
+        "ec2:DeleteSubnet",
+        "ec2:DescribeInternetGateways",
+        "ec2:CreateInternetGateway",
+        "ec2:AttachInternetGateway",
+        "ec2:DetachInternetGateway",
+        "ec2:DeleteInternetGateway",
+        "ec2:DescribeAddresses",
+        "ec2:AllocateAddress",
+        "ec2:ReleaseAddress",
+        "ec2:DescribeNatGateways",
+        "ec2:CreateNatGateway",
+        "ec2:DeleteNatGateway",
+        "ec2:DescribeRouteTables",
+        "ec2:CreateRouteTable",
+        "ec2:DeleteRouteTable",
+        "ec2:AssociateRouteTable",
+        "ec2:DisassociateRouteTable",
+        "ec2:ReplaceRouteTableAssociation",
+        "ec2:CreateRoute",
+        "ec2:DeleteRoute",
+        "ec2:ReplaceRoute",
+        "ec2:CreateTags",
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:CreateVpcPeeringConnection",
+        "ec2:AcceptVpcPeeringConnection",
+        "ec2:ModifyVpcPeeringConnectionOptions",
+        "ec2:DeleteVpcPeeringConnection",
+    ],
+};
+
+const LOCK: Part =
+    Part { name: "lock", actions: &["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"] };
+
+const REGISTRY: Part = Part {
+    name: "registry",
+    actions: &[
+        "ecr:DescribeRepositories",
+        "ecr:ListTagsForResource",
+        "ecr:GetLifecyclePolicy",
+        "ecr:CreateRepository",
+        "ecr:DeleteRepository",
+        "ecr:ListImages",
+        "ecr:PutImageScanningConfiguration",
+        "ecr:PutImageTagMutability",
+        "ecr:PutLifecyclePolicy",
+        "ecr:DeleteLifecyclePolicy",
+        "ecr:TagResource",
+        "ecr:DescribeRegistry",
+        "ecr:PutReplicationConfiguration",
+    ],
+};
+
+/// The security groups of the database and the service tiers.
+const SECURITY_GROUPS: Part = Part {
+    name: "security-groups",
+    actions: &[
+        "ec2:DescribeSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:DeleteSecurityGroup",
+    ],
+};
+
+const DATABASE: Part = Part {
+    name: "database",
+    actions: &[
+        "rds:DescribeDBInstances",
+        "rds:CreateDBInstance",
+        "rds:ModifyDBInstance",
+        "rds:DeleteDBInstance",
+        "rds:CreateDBInstanceReadReplica",
+        "rds:RebootDBInstance",
+        "rds:AddTagsToResource",
+        "rds:ListTagsForResource",
+        "rds:DescribeDBSubnetGroups",
+        "rds:CreateDBSubnetGroup",
+        "rds:ModifyDBSubnetGroup",
+        "rds:DeleteDBSubnetGroup",
+        "rds:DescribeDBParameterGroups",
+        "rds:DescribeDBParameters",
+        "rds:CreateDBParameterGroup",
+        "rds:ModifyDBParameterGroup",
+        "rds:DeleteDBParameterGroup",
+        "rds:PromoteReadReplica",
+    ],
+};
+
+const SERVICE: Part = Part {
+    name: "service",
+    actions: &[
+        "iam:ListRoles",
+        "iam:GetRole",
+        "iam:GetRolePolicy",
+        "iam:ListRolePolicies",
+        "iam:ListAttachedRolePolicies",
+        "iam:CreateRole",
+        "iam:TagRole",
+        "iam:UpdateRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:DeleteRole",
+        "acm:ListCertificates",
+        "acm:DescribeCertificate",
+        "acm:ListTagsForCertificate",
+        "acm:RequestCertificate",
+        "acm:AddTagsToCertificate",
+        "acm:DeleteCertificate",
+        "route53:ListHostedZonesByName",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeLoadBalancerAttributes",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:CreateLoadBalancer",
+        "elasticloadbalancing:ModifyLoadBalancerAttributes",
+        "elasticloadbalancing:SetSecurityGroups",
+        "elasticloadbalancing:SetSubnets",
+        "elasticloadbalancing:DeleteLoadBalancer",
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+        "elasticloadbalancing:CreateTargetGroup",
+        "elasticloadbalancing:ModifyTargetGroup",
+        "elasticloadbalancing:ModifyTargetGroupAttributes",
+        "elasticloadbalancing:DeleteTargetGroup",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:CreateListener",
+        "elasticloadbalancing:ModifyListener",
+        "elasticloadbalancing:DeleteListener",
+        "ecs:DescribeClusters",
+        "ecs:CreateCluster",
+        "ecs:UpdateCluster",
+        "ecs:PutClusterCapacityProviders",
+        "ecs:DeleteCluster",
+        "ecs:TagResource",
+        "ecs:DescribeServices",
+        "ecs:CreateService",
+        "ecs:UpdateService",
+        "ecs:DeleteService",
+        "ecs:DescribeTaskDefinition",
+        "ecs:RegisterTaskDefinition",
+        "ecs:ListTaskDefinitions",
+        "ecs:DeregisterTaskDefinition",
+        "logs:DescribeLogGroups",
+        "logs:ListTagsForResource",
+        "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:AssociateKmsKey",
+        "logs:DisassociateKmsKey",
+        "logs:TagResource",
+        "logs:DeleteLogGroup",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:DeleteScalingPolicy",
+        "codedeploy:GetApplication",
+        "codedeploy:CreateApplication",
+        "codedeploy:DeleteApplication",
+        "codedeploy:ListTagsForResource",
+        "codedeploy:TagResource",
+        "codedeploy:ListDeploymentConfigs",
+        "codedeploy:GetDeploymentConfig",
+        "codedeploy:CreateDeploymentConfig",
+        "codedeploy:DeleteDeploymentConfig",
+        "codedeploy:ListDeploymentGroups",
+        "codedeploy:BatchGetDeploymentGroups",
+        "codedeploy:CreateDeploymentGroup",
+        "codedeploy:UpdateDeploymentGroup",
+        "codedeploy:DeleteDeploymentGroup",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:ListTagsForResource",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:TagResource",
+    ],
+};
+
+const RELEASE: Part = Part {
+    name: "release",
+    actions: &[
+        "codedeploy:CreateDeployment",
+        "codedeploy:GetDeployment",
+        "codedeploy:BatchGetDeployments",
+        "codedeploy:ListDeployments",
+        "codedeploy:GetDeploymentTarget",
+        "codedeploy:StopDeployment",
+        "codedeploy:ContinueDeployment",
+        "codedeploy:GetDeploymentGroup",
+        "ecr:DescribeImages",
+        "ecr:DescribeImageScanFindings",
+    ],
+};
+
+const DNS: Part = Part {
+    name: "dns",
+    actions: &[
+        "route53:ListHealthChecks",
+        "route53:ListTagsForResources",
+        "route53:CreateHealthCheck",
+        "route53:ChangeTagsForResource",
+        "route53:UpdateHealthCheck",
+        "route53:DeleteHealthCheck",
+        "route53:ListHostedZonesByName",
+        "route53:ListResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+    ],
+};
+
+const MONITORING: Part = Part {
+    name: "monitoring",
+    actions: &[
+        "sns:ListTopics",
+        "sns:ListTagsForResource",
+        "sns:GetTopicAttributes",
+        "sns:ListSubscriptionsByTopic",
+        "sns:CreateTopic",
+        "sns:SetTopicAttributes",
+        "sns:Subscribe",
+        "sns:Unsubscribe",
+        "sns:TagResource",
+        "sns:DeleteTopic",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:ListTagsForResource",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:TagResource",
+        "cloudwatch:ListDashboards",
+        "cloudwatch:GetDashboard",
+        "cloudwatch:PutDashboard",
+        "cloudwatch:DeleteDashboards",
+    ],
+};
+
+const DRIFT: Part = Part {
+    name: "drift",
+    actions: &[
+        "scheduler:ListScheduleGroups",
+        "scheduler:ListTagsForResource",
+        "scheduler:ListSchedules",
+        "scheduler:GetSchedule",
+        "scheduler:GetScheduleGroup",
+        "scheduler:CreateScheduleGroup",
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:DeleteScheduleGroup",
+        "scheduler:TagResource",
+        "events:ListRules",
+        "events:ListTagsForResource",
+        "events:ListTargetsByRule",
+        "events:DescribeRule",
+        "events:PutRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+        "events:DeleteRule",
+        "events:TagResource",
+    ],
+};
+
+/// Every part, for the checks that the list is complete.
+pub const PARTS: &[&Part] =
+    &[&NETWORK, &LOCK, &REGISTRY, &SECURITY_GROUPS, &DATABASE, &SERVICE, &RELEASE, &DNS, &MONITORING, &DRIFT];
+
+/// The parts `config` uses.
+pub fn parts(config: &Config) -> Vec<&'static Part> {
+    let mut parts = vec![&NETWORK, &LOCK];
+    if config.registry.enabled {
+        parts.push(&REGISTRY);
+    }
+    if config.database.enabled || config.service.enabled {
+        parts.push(&SECURITY_GROUPS);
+    }
+    if config.database.enabled {
+        parts.push(&DATABASE);
+    }
+    if config.service.enabled {
+        parts.extend([&SERVICE, &RELEASE]);
+    }
+    if config.dns.enabled && config.service.enabled {
+        parts.push(&DNS);
+    }
+    if config.monitoring.enabled {
+        parts.push(&MONITORING);
+    }
+    if config.drift.schedule.is_some() {
+        parts.push(&DRIFT);
+    }
+    parts
+}
+
+fn is_read(action: &str) -> bool {
+    let op = action.split_once(':').map_or(action, |(_, op)| op);
+    crate::cloud::is_read_operation(op)
+}
+
+/// Every action the deployer sends for `config`, sorted.
+pub fn actions(config: &Config) -> BTreeSet<&'static str> {
+    parts(config).into_iter().flat_map(|p| p.actions.iter().copied()).collect()
+}
+
+/// The describe, list and get actions `drift` sends: what it reads of every part but the
+/// releases (`drift` compares infrastructure; it reads no deployment).
+pub fn read_actions(config: &Config) -> BTreeSet<&'static str> {
+    parts(config)
+        .into_iter()
+        .filter(|p| p.name != RELEASE.name)
+        .flat_map(|p| p.actions.iter().copied())
+        .filter(|a| is_read(a))
+        .collect()
+}
+
+/// Where an action of `service` may be scoped, for `policy`: the environment's own resources in
+/// its regions, where the service has resource-level permissions for the action.
+fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String>> {
+    let base = format!("{}-{}", config.app, config.env);
+    let regions = config.region_names();
+    let each = |f: &dyn Fn(&str) -> Vec<String>| regions.iter().flat_map(|r| f(r)).collect::<Vec<_>>();
+    let arn = |svc: &str, region: &str, res: &str| account.arn(svc, region, res);
+    Some(match service {
+        "iam" => vec![arn(
+            "iam",
+            "",
+            &format!("role{}*", crate::model::service::iam_path(&config.app, &config.env)),
+        )],
+        "ecr" => each(&|r| vec![arn("ecr", r, &format!("repository/{}", config.registry.name))]),
+        "rds" => each(&|r| {
+            vec![
+                arn("rds", r, &format!("db:{}", config.database.identifier)),
+                arn("rds", r, &format!("subgrp:{base}-*")),
+                arn("rds", r, &format!("pg:{base}-*")),
+                arn("rds", r, &format!("snapshot:{}-final-*", config.database.identifier)),
+            ]
+        }),
+        "elasticloadbalancing" => each(&|r| {
+            ["loadbalancer/app", "listener/app", "listener-rule/app"]
+                .iter()
+                .map(|k| arn("elasticloadbalancing", r, &format!("{k}/{base}/*")))
+                .chain([arn("elasticloadbalancing", r, &format!("targetgroup/{base}-*/*"))])
+                .collect()
+        }),
+        "ecs" => each(&|r| {
+            vec![
+                arn("ecs", r, &format!("cluster/{base}")),
+                arn("ecs", r, &format!("service/{base}/*")),
+                arn("ecs", r, &format!("task-definition/{base}:*")),
+                arn("ecs", r, &format!("task-definition/{base}-drift:*")),
+            ]
+        }),
+        "logs" => each(&|r| vec![arn("logs", r, &format!("log-group:/ecs/{base}*"))]),
+        "codedeploy" => each(&|r| {
+            vec![
+                arn("codedeploy", r, &format!("application:{base}")),
+                arn("codedeploy", r, &format!("deploymentgroup:{base}/*")),
+                arn("codedeploy", r, &format!("deploymentconfig:{base}-*")),
+            ]
+        }),
+        "cloudwatch" => {
+            let mut v = each(&|r| vec![arn("cloudwatch", r, &format!("alarm:{base}-*"))]);
+            v.push(arn("cloudwatch", "", &format!("dashboard/{base}")));
+            v
+        }
+        "sns" => each(&|r| vec![arn("sns", r, &format!("{base}-*"))]),
+        "ssm" => vec![arn(
+            "ssm",
+            &config.primary_region,
+            &format!("parameter/deployer/{}/{}/*", config.app, config.env),
+        )],
+        "scheduler" => vec![
+            arn("scheduler", &config.primary_region, &format!("schedule-group/{base}")),
+            arn("scheduler", &config.primary_region, &format!("schedule/{base}/*")),
+        ],
+        "events" => vec![arn("events", &config.primary_region, &format!("rule/{base}-*"))],
+        _ => return None,
+    })
+}
+
+/// The least-privilege policy the deployer needs for `config` (`deployer iam-policy`): per
+/// service, the reads on `*` (AWS's describe and list actions mostly take no resource), the
+/// changes scoped to the environment's resources where the service can scope them (IAM by
+/// path, the others by the `{app}-{env}` names the deployer gives everything), and EC2's,
+/// ACM's, Route 53's and Application Auto Scaling's changes to the environment's regions (their
+/// ARNs hold random IDs; tag conditions there depend on the action and resource type).
+pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
+    let mut by_service: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for action in actions(config) {
+        let service = action.split_once(':').map_or(action, |(s, _)| s);
+        let entry = by_service.entry(service).or_default();
+        if is_read(action) {
+            entry.0.push(action);
+        } else {
+            entry.1.push(action);
+        }
+    }
+    let star = || vec![Ref::Id("*".into())];
+    let mut statements = Vec::new();
+    let sid = |service: &str, what: &str| {
+        let mut s: String = service
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+            })
+            .collect();
+        s.push_str(what);
+        s
+    };
+    let regions: Vec<String> = config.region_names();
+    let region_refs: Vec<&str> = regions.iter().map(String::as_str).collect();
+    for (service, (reads, writes)) in by_service {
+        if !reads.is_empty() {
+            statements.push(Statement::allow(&reads, star()).sid(&sid(service, "Read")));
+        }
+        if writes.is_empty() {
+            continue;
+        }
+        let statement = match scope(service, config, account) {
+            Some(arns) => Statement::allow(&writes, arns.into_iter().map(Ref::Id).collect()),
+            None => Statement::allow(&writes, star()).condition(
+                "StringEquals",
+                "aws:RequestedRegion",
+                &region_refs,
+            ),
+        };
+        statements.push(statement.sid(&sid(service, "Change")));
+    }
+    let env_roles = vec![Ref::Id(account.arn(
+        "iam",
+        "",
+        &format!("role{}*", crate::model::service::iam_path(&config.app, &config.env)),
+    ))];
+    statements.push(Statement::allow(&["iam:PassRole"], env_roles).sid("PassEnvironmentRoles"));
+    let mut behalf: Vec<&str> =
+        ON_ITS_BEHALF.iter().map(|(a, _)| *a).filter(|a| *a != "iam:PassRole").collect();
+    if !config.database.enabled {
+        behalf.retain(|a| !a.starts_with("secretsmanager:"));
+    }
+    statements.push(Statement::allow(&behalf, star()).sid("OnTheDeployersBehalf"));
+    PolicyDocument::new(statements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation the code names (`.op("X")`, `op_or_gone("X", …)`, `op_unless("X", …)`)
+    /// is an action of some part.
+    #[test]
+    fn every_operation_the_code_sends_is_listed() {
+        let listed: BTreeSet<&str> =
+            PARTS.iter().flat_map(|p| p.actions.iter()).map(|a| a.split_once(':').unwrap().1).collect();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut missing = Vec::new();
+        let mut stack = vec![src];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("permissions.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for pattern in ["op(\"", "op_or_gone(\"", "op_unless(\""] {
+                    for (at, _) in text.match_indices(pattern) {
+                        let rest = &text[at + pattern.len()..];
+                        let name = &rest[..rest.find('"').unwrap()];
+                        // GetCallerIdentity needs no permission.
+                        if name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                            && name != "GetCallerIdentity"
+                            && !listed.contains(name)
+                        {
+                            missing.push(format!("{name} ({})", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "operations not in src/permissions.rs: {missing:?}");
+    }
+
+    #[test]
+    fn the_drift_role_only_reads() {
+        let mut c = crate::model::testing::with_service(crate::model::testing::config(
+            2,
+            crate::config::NatMode::PerAz,
+        ));
+        c.monitoring.enabled = true;
+        let reads = read_actions(&c);
+        assert!(reads.contains("ec2:DescribeVpcs") && reads.contains("sns:ListTopics"));
+        assert!(reads.iter().all(|a| is_read(a)), "{reads:?}");
+        assert!(!reads.contains("codedeploy:ListDeployments"), "drift reads no release");
+    }
+}

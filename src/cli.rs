@@ -189,26 +189,37 @@ pub enum Command {
         yes: bool,
     },
 
-    /// Disaster recovery: make another region the one that serves.
+    /// Disaster recovery: make a secondary region the primary, its database included.
     ///
-    /// With --dns-only (the part built so far), switches the Route 53 failover records so that
-    /// REGION's is PRIMARY and the old primary's SECONDARY: for a regional outage where the
-    /// database is fine. Shows what it will change, asks (or takes --yes), takes the lock, and
-    /// waits until Route 53 has the change everywhere; running it again changes nothing. To keep
-    /// the arrangement, set `[dns] primary = "REGION"` (until then `plan` and `drift` show the
-    /// records, and `up` would switch them back). Promoting the replica and pointing the
-    /// application at it (failover without --dns-only) is not built yet.
-    #[command(after_help = "Example:\n  deployer failover --env prod --to us-east-2 --dns-only --yes")]
+    /// Without --dns-only (the primary region or its database is lost): promotes REGION's read
+    /// replica to a standalone primary (it stops replicating for good; writes not yet replicated
+    /// are lost), lets RDS manage its master password in REGION's Secrets Manager (the password
+    /// rotates), tags it as REGION's primary, points REGION's application at it (a new task
+    /// definition revision released through REGION's deployment group, same image), and makes
+    /// REGION's DNS records PRIMARY. Shows the steps left, asks (or takes --yes), takes the lock;
+    /// each step is skipped when already done, so running it again after a crash finishes the
+    /// job and a finished failover changes nothing. Afterwards `plan` shows how the
+    /// configuration and AWS differ and `up` refuses until `[regions] primary = "REGION"` makes it
+    /// permanent (docs/runbooks/regional-failover.md).
+    ///
+    /// With --dns-only (an outage in front of a healthy database): switches only the Route 53
+    /// failover records, REGION's PRIMARY and the old primary's SECONDARY, and waits until Route
+    /// 53 has the change everywhere. To keep it, set `[dns] primary = "REGION"` (until then `plan`
+    /// and `drift` show the records, and `up` would switch them back).
+    #[command(
+        after_help = "Examples:\n  deployer failover --env prod --to us-east-2            # promote the replica, move the app and DNS\n  deployer failover --env prod --to us-east-2 --yes\n  deployer failover --env prod --to us-east-2 --dns-only # the records only"
+    )]
     Failover {
         #[command(flatten)]
         env: EnvArg,
-        /// The region that becomes PRIMARY.
+        /// The secondary region that becomes the primary (with --dns-only: the region whose
+        /// records become PRIMARY).
         #[arg(long, value_name = "REGION")]
         to: String,
-        /// Only switch the DNS records (required: the database part is not built yet).
-        #[arg(long, required = true)]
+        /// Only switch the DNS records; the database and the application are not touched.
+        #[arg(long)]
         dns_only: bool,
-        /// Switch without asking. Required when standard input is not a terminal.
+        /// Fail over without asking. Required when standard input is not a terminal.
         #[arg(long, short = 'y')]
         yes: bool,
     },

@@ -121,7 +121,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
             ));
         }
     }
-    if let Command::Failover { to, .. } = &cli.command {
+    if let Command::Failover { to, dns_only, .. } = &cli.command {
         if !config.region_names().contains(to) {
             return Err(miette::miette!(
                 "--to {to}: environment '{}' has the regions {}",
@@ -129,7 +129,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
                 config.region_names().join(", ")
             ));
         }
-        if !config.dns.enabled {
+        if *dns_only && !config.dns.enabled {
             return Err(miette::miette!(
                 help = "set [dns] enabled = true and run `deployer up` first",
                 "environment '{}' has no DNS failover records (dns.enabled is false)",
@@ -166,7 +166,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         Command::Release { yes, release, .. } => {
             commands::release(&session, yes, &release_options(&release)).await
         }
-        Command::Failover { yes, to, .. } => commands::failover_dns(&session, yes, &to).await,
+        Command::Failover { yes, to, dns_only, .. } => commands::failover(&session, yes, &to, dns_only).await,
         Command::Rollback { yes, region, to, .. } => {
             commands::rollback(&session, yes, region.as_deref(), to.as_deref()).await
         }

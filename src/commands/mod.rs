@@ -12,7 +12,7 @@ mod up;
 
 pub use destroy::destroy;
 pub use drift::drift;
-pub use failover::failover_dns;
+pub use failover::failover;
 pub use plan::plan;
 pub use release::{release, rollback};
 pub use status::status;

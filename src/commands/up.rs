@@ -54,11 +54,13 @@ pub async fn up(
         eprint!("{}", render_human(&plan, session.settings.style_stderr()));
     }
     show_preview(session, &releases);
-    // Replacing a database deletes its data: refused before asking, unless the config allows it.
-    let refusals = plan.refusals();
+    // Replacing a database, or deleting one the configuration no longer names (the database a
+    // failover promoted, until the configuration says so), deletes its data: refused before
+    // asking, unless the config allows it.
+    let refusals = plan.refusals(session.config().database.allow_replacement);
     if !refusals.is_empty() {
         return Err(miette::miette!(
-            help = "if losing that data is intended, set the key named above and run `deployer up` again; otherwise change the configuration back",
+            help = "if losing that data is intended, set the key named above and run `deployer up` again; otherwise change the configuration back (after a failover: docs/runbooks/regional-failover.md)",
             "{}; nothing was changed",
             refusals.join("\n")
         ));

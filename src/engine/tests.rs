@@ -326,7 +326,7 @@ async fn a_database_is_not_replaced_without_the_allowance_even_if_the_plan_gets_
         }
     }
     let p = plan(&d, &observed);
-    assert!(!p.refusals().is_empty());
+    assert!(!p.refusals(true).is_empty());
     let fake = Fake::default();
     let outcomes = apply(&fake, &p, &Options { concurrency: 8, region_order: None }, &Silent).await;
     // The replica goes first (its parent is replaced) and is refused; the primary is skipped.

@@ -410,14 +410,14 @@ mod tests {
                 && reason.contains("refused unless database.allow_replacement = true"),
             "{reason}"
         );
-        let refusals = p.refusals();
+        let refusals = p.refusals(false);
         assert_eq!(refusals.len(), 2, "{refusals:?}");
         assert!(refusals[0].contains("database.allow_replacement"), "{refusals:?}");
 
         let mut allowed = c.clone();
         allowed.database.allow_replacement = true;
         let p = plan(&desired(&allowed, &crate::model::Account::test()), &observed);
-        assert!(p.refusals().is_empty());
+        assert!(p.refusals(false).is_empty());
         let reason = p.changes.iter().find(|ch| ch.action() == Action::Replace).unwrap().reason().unwrap();
         assert!(
             reason.contains("DATA LOSS") && reason.contains("allowed by database.allow_replacement = true"),
@@ -434,6 +434,9 @@ mod tests {
         assert!(at("us-east-2/database/db-replica/replica") < at("us-east-1/database/db-instance/primary"));
         assert!(at("us-east-1/database/db-instance/primary") < at("us-east-1/database/security-group/db"));
         assert!(at("us-east-1/database/security-group/db") < at("us-east-1/service/security-group/app"));
-        assert!(p.refusals().is_empty(), "destroy deletes, it does not replace");
+        // Destroy does not ask `refusals` (deleting is what it is for); `up` would refuse these
+        // deletes of the databases unless the configuration allows it.
+        assert!(p.refusals(true).is_empty(), "destroy deletes, it does not replace");
+        assert_eq!(p.refusals(false).len(), 2, "the primary and the replica");
     }
 }

@@ -198,13 +198,25 @@ impl Plan {
         self.changes.iter().any(Change::is_change)
     }
 
-    /// Why the plan must not be applied: replacements of resources that hold data (a database)
-    /// without the configuration's allowance. Empty when it may go ahead.
-    pub fn refusals(&self) -> Vec<String> {
+    /// Why `up` must not apply the plan: a replacement of a resource that holds data (a
+    /// database) without the configuration's allowance, or the deletion of one the
+    /// configuration no longer names (an orphan) unless `orphans_allowed` (the same key,
+    /// `database.allow_replacement`, which only the configuration can give: an orphan has no
+    /// desired spec to carry it). After `deployer failover` the promoted database is such an
+    /// orphan until the configuration names it. `destroy` does not ask: deleting everything is
+    /// what it is for. Empty when the plan may go ahead.
+    pub fn refusals(&self, orphans_allowed: bool) -> Vec<String> {
         self.changes
             .iter()
             .filter_map(|c| match c {
                 Change::Replace { desired, .. } => desired.spec.data_loss()?.refusal(&desired.address),
+                Change::Delete { found, .. } if !orphans_allowed => {
+                    let loss = found.spec.data_loss()?;
+                    Some(format!(
+                        "refusing to delete {} ({}): the configuration does not name it, and deleting it deletes the {}. If `deployer failover` promoted it, make the configuration say what is now true (docs/runbooks/regional-failover.md); to delete it anyway, set {} = true in the environment's config (take a snapshot first)",
+                        found.address, found.id, loss.what, loss.allow_key
+                    ))
+                }
                 _ => None,
             })
             .collect()
@@ -351,7 +363,13 @@ pub fn plan(desired: &Desired, observed: &[Found]) -> Plan {
         .filter(|f| !wanted.contains(&f.address))
         .map(|f| Change::Delete {
             found: (*f).clone(),
-            reason: "not in the configuration (orphan)".to_string(),
+            reason: match f.spec.data_loss() {
+                Some(loss) => format!(
+                    "not in the configuration (orphan); DATA LOSS: deleting it deletes the {}",
+                    loss.what
+                ),
+                None => "not in the configuration (orphan)".to_string(),
+            },
         })
         .chain(
             duplicates

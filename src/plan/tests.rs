@@ -235,3 +235,44 @@ fn an_attribute_reference_resolves_back_to_its_resource_with_its_suffix() {
     };
     assert_eq!(other, &Ref::Id("db.example-2".into()));
 }
+
+#[test]
+fn up_refuses_to_delete_a_database_the_configuration_no_longer_names_unless_allowed() {
+    let c = testing::config(2, NatMode::PerAz);
+    let d = desired(&c, &crate::model::Account::test());
+    // What `deployer failover --to us-east-2` leaves while the configuration still names
+    // us-east-1: the replica promoted and tagged as the primary of the swapped arrangement.
+    let mut swapped = c.clone();
+    swapped.primary_region = "us-east-2".into();
+    swapped.secondary_regions = vec!["us-east-1".into()];
+    let promoted_at = Address::new("us-east-2", "database", "db-instance", "primary");
+    let promoted = desired(&swapped, &crate::model::Account::test()).get(&promoted_at).cloned().unwrap();
+    let mut observed = converged(&d);
+    observed.retain(|f| f.address.kind() != "db-replica");
+    observed.push(Found {
+        address: promoted.address.clone(),
+        id: "arn:aws:rds:us-east-2:123456789012:db:webapp-test".into(),
+        spec: promoted.spec,
+        tags: promoted.tags,
+        state: "available".into(),
+        attrs: Default::default(),
+    });
+    let p = plan(&d, &observed);
+    let delete = p.changes.iter().find(|ch| ch.address() == &promoted_at).unwrap();
+    assert_eq!(delete.action(), Action::Delete);
+    let reason = delete.reason().unwrap();
+    assert!(reason.starts_with("not in the configuration (orphan); DATA LOSS"), "{reason}");
+    let refusals = p.refusals(false);
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    for expected in [promoted_at.as_str(), "docs/runbooks/regional-failover.md", "database.allow_replacement"]
+    {
+        assert!(refusals[0].contains(expected), "{expected} in {}", refusals[0]);
+    }
+    assert!(p.refusals(true).is_empty(), "allowed by the configuration");
+
+    // Orphans that hold no data (the AZ `c` resources after lowering az_count) go as before.
+    let three = converged(&desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test()));
+    let p = plan(&d, &three);
+    assert!(p.counts().delete > 0);
+    assert!(p.refusals(false).is_empty(), "{:?}", p.refusals(false));
+}

@@ -204,6 +204,70 @@ pub async fn preview(
     Ok(out)
 }
 
+/// What a redeploy of `region` at the image it runs now would do: the desired revision is the
+/// family's latest with the running image (the infrastructure registers the latest when the
+/// task definition changed, as for a new database). `needed` when the service runs another
+/// spec, or a deployment is in flight. `None` without a service or a revision yet.
+pub async fn same_image_preview(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+) -> Result<Option<RegionRelease>, Error> {
+    let ecs: aws_sdk_ecs::Client = clients.get(region);
+    let (running, latest, in_flight) = tokio::join!(
+        deploy::running(clients, region, names),
+        task_definition::describe(&ecs, &names.base),
+        deploy::deployments(clients, region, names, deploy::ACTIVE),
+    );
+    let (Some(running), Some((latest, _))) = (running?, latest?) else { return Ok(None) };
+    let in_flight = in_flight?.first().map(DeploymentView::of);
+    let Some(image) = image_of(&running) else { return Ok(None) };
+    let needed = task_definition::spec_of(&running) != with_image(&task_definition::spec_of(&latest), &image)
+        || in_flight.as_ref().is_some_and(|d| !d.in_termination_wait);
+    Ok(Some(RegionRelease {
+        region: region.to_string(),
+        desired_image: image.clone(),
+        running_image: Some(image),
+        running_task_definition: running.task_definition_arn().map(str::to_string),
+        in_flight,
+        needed,
+    }))
+}
+
+/// Releases the family's latest revision to `region` alone, with the image the service runs
+/// now (the application's version does not change): a revision with that image is registered
+/// if the latest has another, and deployed through the region's deployment group like any
+/// release (a deployment in flight is followed, never doubled). `why` starts the deployment's
+/// description (`deployer failover to us-east-2`). Outcome `unchanged`, `released`, or
+/// `failed` (CodeDeploy rolled it back; the region runs what it ran before).
+pub async fn release_same_image(
+    clients: &Clients,
+    config: &Config,
+    region: &str,
+    why: &str,
+    reporter: &Reporter,
+) -> Result<RegionResult, Error> {
+    let names = Names::of(config);
+    let p = same_image_preview(clients, region, &names).await?.ok_or_else(|| {
+        Error::Failed(format!("{region}: no service with a task definition to release; run `deployer up`"))
+    })?;
+    let tag = tag_of(&p.desired_image).to_string();
+    let desired = ensure_revision(clients, region, &names, &p.desired_image, &tag).await?;
+    let description = describe(
+        &format!("{why} ({tag}, {}) by {}", names.base, who()),
+        p.running_task_definition.as_deref(),
+    );
+    let timeout = release_timeout(config);
+    let (outcome, deployment) =
+        match run_region(clients, region, &names, &desired, &description, timeout, reporter).await? {
+            None => ("unchanged", None),
+            Some(End::Released(view)) => ("released", Some(view.id)),
+            Some(End::Failed { deployment, .. }) => ("failed", Some(deployment.id)),
+        };
+    let runs = deploy::running(clients, region, &names).await?.as_ref().and_then(image_of);
+    Ok(RegionResult { region: region.to_string(), outcome: outcome.into(), deployment, runs })
+}
+
 /// The choices of one release run.
 #[derive(Clone, Debug, Default)]
 pub struct Options {

@@ -70,7 +70,8 @@ are never busy):
   "active"; ModifyVpcPeeringConnectionOptions meanwhile answers OperationNotPermitted, as AWS does.
 - RDS DB instance: "creating" for rds_primary_create (read replicas: rds_replica_create), then
   "available"; after DeleteDBInstance it stays listed as "deleting" for rds_delete, then is gone
-  (deleting it again answers InvalidDBInstanceState).
+  (deleting it again answers InvalidDBInstanceState). PromoteReadReplica: "modifying" for
+  rds_promote, then "available" (promoting it again answers InvalidDBInstanceState).
 - ELBv2 load balancer: "provisioning" for alb_create, then "active"; after DeleteLoadBalancer it
   is still listed for alb_delete. Its subnets and security groups then hold ENIs for eni_release:
   DeleteSubnet / DeleteSecurityGroup on them answer DependencyViolation, unapplied.
@@ -117,6 +118,7 @@ POLL_OPERATIONS = {
     "rds_primary_create": {"DescribeDBInstances"},
     "rds_replica_create": {"DescribeDBInstances"},
     "rds_delete": {"DescribeDBInstances"},
+    "rds_promote": {"DescribeDBInstances"},
     "route53_insync": {"GetChange"},
     # Nothing describes an ENI release: count the deletes that bounced off it.
     "eni_release": {"DeleteSubnet", "DeleteSecurityGroup"},
@@ -971,6 +973,8 @@ def _patch_rds(model):
             return "deleting"
         if stored == "available" and _busy_until(db, "_emu_ready_at"):
             return "creating"
+        if stored == "available" and _busy_until(db, "_emu_modifying_until"):
+            return "modifying"
         return stored
 
     _computed_attribute(DBInstance, "status", db_status)
@@ -994,6 +998,17 @@ def _patch_rds(model):
         return created(self, create_replica(self, db_kwargs), "rds_replica_create")
 
     RDSBackend.create_db_instance_read_replica = create_replica_modelled
+
+    promote = RDSBackend.promote_read_replica
+
+    def promote_modelled(self, db_kwargs):
+        db = promote(self, db_kwargs)
+        if model.on:
+            # AWS shows a promoted replica "modifying" (then it reboots) for minutes.
+            db._emu_modifying_until = model.add_wait(db.db_instance_identifier, "rds_promote", [self.region_name])
+        return db
+
+    RDSBackend.promote_read_replica = promote_modelled
 
     delete_db_instance = RDSBackend.delete_db_instance
 

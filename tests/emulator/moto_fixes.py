@@ -35,7 +35,21 @@ RDS PerformanceInsightsEnabled
 
 RDS ManageMasterUserPassword
     moto stores the same password ("P@55w0rd!", user "admin") in every managed secret; AWS
-    generates a random password for the instance's own master username.
+    generates a random password for the instance's own master username. And a ModifyDBInstance
+    with ManageMasterUserPassword=true of an instance whose password RDS already manages makes
+    moto create a second secret (the first is left behind, unowned); on AWS the instance keeps
+    its one secret (a retried request changes nothing).
+
+RDS PromoteReadReplica
+    moto only clears its `is_replica` flag: the promoted instance keeps
+    `ReadReplicaSourceDBInstanceIdentifier`, the source keeps listing it in
+    `ReadReplicaDBInstanceIdentifiers` (in the source's own region for a cross-region replica),
+    an instance that is not a replica is "promoted" without complaint, and an unknown identifier
+    is an HTTP 500. AWS: a promoted instance has no source, its source no longer lists it, and
+    promoting an instance that is not a read replica (already promoted, or a primary) or that is
+    not available (`backing-up`, still `creating`) answers InvalidDBInstanceState
+    (API reference of PromoteReadReplica); an unknown identifier is DBInstanceNotFound.
+
 SNS subscriptions that need confirming
     moto confirms every subscription at once. AWS confirms an email, email-json, http or https
     subscription only when its owner answers the confirmation message: until then it is
@@ -165,6 +179,51 @@ def _patch_rds_master_user_secret():
         return json.dumps({"username": username, "password": password})
 
     MasterUserSecret._generate_secret_string = _generate_secret_string
+
+
+def _patch_rds_manage_master_user_password_once():
+    from moto.rds.models import DBInstance
+
+    original_update = DBInstance.update
+
+    def update(self, manage_master_user_password=None, **kwargs):
+        if manage_master_user_password is True and "master_user_secret" in self.__dict__:
+            manage_master_user_password = None  # it has its secret: nothing to create
+        return original_update(self, manage_master_user_password=manage_master_user_password, **kwargs)
+
+    DBInstance.update = update
+
+
+def _patch_rds_promote_read_replica():
+    from moto.rds.exceptions import DBInstanceNotFoundError, RDSClientError
+    from moto.rds.models import RDSBackend
+
+    def promote_read_replica(self, db_kwargs):
+        identifier = db_kwargs["db_instance_identifier"]
+        database = self.describe_db_instances(identifier)[0]  # DBInstanceNotFound if unknown
+        if not database.is_replica:
+            raise RDSClientError(
+                "InvalidDBInstanceState", f"DB Instance {identifier} is not a read replica."
+            )
+        if database.status != "available":
+            raise RDSClientError(
+                "InvalidDBInstanceState",
+                f"DB Instance {identifier} is {database.status}: it can be promoted only when available.",
+            )
+        source_id = database.source_db_instance_identifier
+        try:
+            source = self.find_db_from_id(source_id) if source_id else None
+        except DBInstanceNotFoundError:
+            source = None  # the source is gone (its region lost): the promotion still works
+        if source is not None:
+            source.remove_replica(database)
+        database.is_replica = False
+        database.source_db_instance_identifier = None
+        settings = {k: v for k, v in db_kwargs.items() if k != "db_instance_identifier" and v is not None}
+        database.update(**settings)
+        return database
+
+    RDSBackend.promote_read_replica = promote_read_replica
 
 
 def _patch_ecs_services():
@@ -334,7 +393,15 @@ def confirm_sns_subscriptions(endpoint):
     return confirmed
 
 
+_applied = False
+
+
 def apply():
+    """Applies every fix, once per process (the unittest modules each call it on import)."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
     import codedeploy
 
     _patch_route53_failover_pairs()
@@ -346,3 +413,5 @@ def apply():
     _patch_rds_modify_db_subnet_group()
     _patch_rds_performance_insights()
     _patch_rds_master_user_secret()
+    _patch_rds_manage_master_user_password_once()
+    _patch_rds_promote_read_replica()

@@ -367,6 +367,32 @@ class ModelTest(EmulatorTestCase):
                          (400, "InvalidDBInstanceState"))
         self.assertTrue(wait_until(lambda: not rds.describe_db_instances()["DBInstances"], timeout=5))
 
+    def test_rds_promotion_is_modifying_then_available(self):
+        self.emu.configure(scale=0.001)  # creates in about a second; promotes in 0.3 s
+        # Regions of its own: the other RDS tests count the instances in us-east-1.
+        primary = self.emu.client("rds", region="eu-west-1")
+        secondary = self.emu.client("rds", region="eu-west-2")
+        arn = primary.create_db_instance(
+            DBInstanceIdentifier="db2", DBInstanceClass="db.t3.micro", Engine="postgres",
+            MasterUsername="admin1", MasterUserPassword="password1", AllocatedStorage=20,
+        )["DBInstance"]["DBInstanceArn"]
+
+        def status(client=secondary):
+            return client.describe_db_instances(DBInstanceIdentifier="db2")["DBInstances"][0]["DBInstanceStatus"]
+
+        self.assertTrue(wait_until(lambda: status(primary) == "available", timeout=5))
+        secondary.create_db_instance_read_replica(DBInstanceIdentifier="db2", SourceDBInstanceIdentifier=arn)
+        self.assertEqual(error_of(lambda: secondary.promote_read_replica(DBInstanceIdentifier="db2")),
+                         (400, "InvalidDBInstanceState"), "still creating")
+        self.assertTrue(wait_until(lambda: status() == "available", timeout=5))
+        secondary.promote_read_replica(DBInstanceIdentifier="db2")
+        self.assertEqual(status(), "modifying")
+        self.assertEqual(error_of(lambda: secondary.promote_read_replica(DBInstanceIdentifier="db2")),
+                         (400, "InvalidDBInstanceState"), "already promoted")
+        self.assertTrue(wait_until(lambda: status() == "available", timeout=5))
+        kinds = [w["kind"] for w in self.emu.model()["waits"] if w["id"] == "db2"]
+        self.assertIn("rds_promote", kinds)
+
     def test_alb_delete_holds_subnets_and_security_groups(self):
         self.emu.configure(scale=0.005)  # provisioning 0.75 s, ENIs released after 0.6 s
         ec2, elb = self.emu.client("ec2"), self.emu.client("elbv2")

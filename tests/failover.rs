@@ -1,0 +1,335 @@
+//! `deployer failover --to us-east-2` end to end, on the shipped `local` environment (database,
+//! service and DNS on): the replica is promoted (no source, and the old primary no longer lists
+//! it), gets a master secret of its own in us-east-2, us-east-2's service runs a revision that
+//! connects to it, us-east-2's record is PRIMARY; a second failover sends nothing; `plan` shows
+//! the difference and `up` refuses without deleting the promoted database; the permanent
+//! configuration adopts it in place. A failover killed right after its PromoteReadReplica, or
+//! whose answer was lost, is finished by the next one. Judged by RDS's, ECS's and Route 53's own
+//! answers, read with the test's own clients.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::DbInstance;
+use serde_json::json;
+use support::{
+    deployer, deployer_ok, deployer_with_pidfile, is_read_action, show_output, stderr_text, stdout_json,
+    Emulator, Project,
+};
+
+const ENV: &str = "local";
+const IDENTIFIER: &str = "webapp-local";
+const NAME: &str = "webapp-local";
+const OLD: &str = "us-east-1";
+const NEW: &str = "us-east-2";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// The region's DB instance of the environment (there is one per region).
+async fn instance(emu: &Emulator, region: &'static str) -> Vec<DbInstance> {
+    let rds = aws_sdk_rds::Client::new(&support::sdk_config(emu, region).await);
+    let out = rds.describe_db_instances().send().await.unwrap();
+    out.db_instances()
+        .iter()
+        .filter(|i| i.tag_list().iter().any(|t| t.key() == Some("deployer:env") && t.value() == Some(ENV)))
+        .cloned()
+        .collect()
+}
+
+fn tag<'a>(i: &'a DbInstance, key: &str) -> Option<&'a str> {
+    i.tag_list().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+/// What the region's service runs: the revision's ARN, its plain environment and its secrets'
+/// `valueFrom`.
+async fn running(
+    emu: &Emulator,
+    region: &'static str,
+) -> (String, BTreeMap<String, String>, BTreeMap<String, String>) {
+    let ecs = aws_sdk_ecs::Client::new(&support::sdk_config(emu, region).await);
+    let out = ecs.describe_services().cluster(NAME).services(NAME).send().await.unwrap();
+    let arn = out.services()[0].task_definition().unwrap().to_string();
+    let td = ecs.describe_task_definition().task_definition(&arn).send().await.unwrap();
+    let c = &td.task_definition().unwrap().container_definitions()[0];
+    let env = c
+        .environment()
+        .iter()
+        .map(|kv| (kv.name().unwrap().to_string(), kv.value().unwrap().to_string()))
+        .collect();
+    let secrets = c.secrets().iter().map(|s| (s.name().to_string(), s.value_from().to_string())).collect();
+    (arn, env, secrets)
+}
+
+/// The failover records of the environment's name: (set identifier → (role, health check)).
+async fn records(emu: &Emulator) -> BTreeMap<String, (String, Option<String>)> {
+    let r53 = aws_sdk_route53::Client::new(&support::sdk_config(emu, "us-east-1").await);
+    let zones = r53.list_hosted_zones_by_name().dns_name("deployer.test.").send().await.unwrap();
+    let zone = zones.hosted_zones()[0].id().trim_start_matches("/hostedzone/").to_string();
+    let sets = r53.list_resource_record_sets().hosted_zone_id(zone).send().await.unwrap();
+    sets.resource_record_sets()
+        .iter()
+        .filter_map(|r| {
+            let id = r.set_identifier()?.strip_prefix("webapp-local-")?.to_string();
+            Some((id, (r.failover()?.as_str().to_string(), r.health_check_id().map(str::to_string))))
+        })
+        .collect()
+}
+
+/// The health check of `region`'s load balancer (by its `deployer:address` tag).
+async fn health_check(emu: &Emulator, region: &str) -> String {
+    let r53 = aws_sdk_route53::Client::new(&support::sdk_config(emu, "us-east-1").await);
+    for c in r53.list_health_checks().send().await.unwrap().health_checks() {
+        let tags = r53
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_route53::types::TagResourceType::Healthcheck)
+            .resource_id(c.id())
+            .send()
+            .await
+            .unwrap();
+        let address = tags.resource_tag_set().and_then(|s| {
+            s.tags()
+                .iter()
+                .find(|t| t.key() == Some("deployer:address"))
+                .and_then(|t| t.value())
+                .map(str::to_string)
+        });
+        if address.as_deref() == Some(&format!("global/dns/health-check/{region}")) {
+            return c.id().to_string();
+        }
+    }
+    panic!("no health check for {region}")
+}
+
+/// The database is promoted and re-homed, its secret its own, us-east-2 runs against it and is
+/// PRIMARY in DNS; us-east-1's service still runs what it ran.
+fn assert_failed_over(
+    emu: &Emulator,
+    east1_before: &(String, BTreeMap<String, String>, BTreeMap<String, String>),
+) {
+    runtime().block_on(async {
+        let promoted = instance(emu, NEW).await;
+        assert_eq!(promoted.len(), 1, "one database in {NEW}: {promoted:#?}");
+        let p = &promoted[0];
+        assert_eq!(p.db_instance_identifier(), Some(IDENTIFIER));
+        assert_eq!(p.read_replica_source_db_instance_identifier(), None, "promoted: no source");
+        assert_eq!(p.db_instance_status(), Some("available"));
+        assert_eq!(tag(p, "deployer:address"), Some("us-east-2/database/db-instance/primary"));
+        assert_eq!(tag(p, "Name"), Some("webapp-local-db-instance-primary"));
+        assert_eq!(p.multi_az(), Some(true), "Multi-AZ as configured");
+        assert!(p.backup_retention_period().unwrap_or(0) >= 1, "backups on: a replica of it needs them");
+        let secret =
+            p.master_user_secret().and_then(|s| s.secret_arn()).expect("a master secret").to_string();
+        assert_eq!(secret.split(':').nth(3), Some(NEW), "its own secret, in {NEW}: {secret}");
+        let endpoint = p.endpoint().and_then(|e| e.address()).unwrap().to_string();
+
+        let old = instance(emu, OLD).await;
+        assert_eq!(old.len(), 1);
+        assert!(old[0].read_replica_db_instance_identifiers().is_empty(), "the old primary lists no replica");
+        let old_secret = old[0].master_user_secret().and_then(|s| s.secret_arn()).unwrap().to_string();
+        assert_ne!(old_secret, secret);
+
+        let (_, env, secrets) = running(emu, NEW).await;
+        assert_eq!(env.get("DB_HOST"), Some(&endpoint), "{NEW} connects to the promoted database");
+        for (var, key) in [("DB_USERNAME", "username"), ("DB_PASSWORD", "password")] {
+            assert_eq!(secrets.get(var), Some(&format!("{secret}:{key}::")), "{var}");
+        }
+        assert_eq!(&running(emu, OLD).await, east1_before, "{OLD}'s service is untouched");
+
+        let records = records(emu).await;
+        let check = health_check(emu, NEW).await;
+        assert_eq!(records[NEW], ("PRIMARY".to_string(), Some(check)), "{records:?}");
+        assert_eq!(records[OLD], ("SECONDARY".to_string(), None), "{records:?}");
+    });
+}
+
+/// A second failover: "Nothing to do", and not one mutating request.
+fn assert_nothing_left(emu: &Emulator, project: &Project) {
+    emu.start_recording();
+    let again = deployer_ok(emu, project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
+    emu.stop_recording();
+    assert!(stderr_text(&again).contains("Nothing to do"), "{}", show_output(&again));
+    let sent: Vec<String> = emu.recorded_actions().into_iter().filter(|a| !is_read_action(a)).collect();
+    assert_eq!(sent, Vec::<String>::new(), "a finished failover sends nothing");
+}
+
+#[test]
+fn failover_promotes_the_replica_moves_the_application_and_dns_and_a_second_run_changes_nothing() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let east1_before = runtime().block_on(running(&emu, OLD));
+    let (_, east2_env, _) = runtime().block_on(running(&emu, NEW));
+    assert_ne!(
+        east2_env.get("DB_HOST").map(|h| h.contains(NEW)),
+        Some(true),
+        "{NEW} starts on the old primary"
+    );
+
+    // Refused before any change: the primary itself, and a configuration without a database.
+    let same = deployer(&emu, &project, &["failover", "--env", ENV, "--to", OLD, "--yes"]);
+    assert_eq!(same.status.code(), Some(1));
+    assert!(stderr_text(&same).contains("already the primary region"), "{}", show_output(&same));
+
+    let out = deployer(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes", "--output", "json"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let text = stderr_text(&out);
+    for expected in [
+        "promote",
+        "password rotates",
+        "[regions]",
+        "primary = \"us-east-2\"",
+        "secondary = [\"us-east-1\"]",
+        "regional-failover.md",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let report = stdout_json(&out);
+    assert_eq!(report["ok"], json!(true));
+    let statuses: Vec<(String, String)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["promote", "secret", "re-home", "app", "dns"].map(|s| (s.to_string(), "completed".to_string()))
+    );
+    assert_eq!(report["permanent"]["regions"], json!({"primary": NEW, "secondary": [OLD]}));
+    assert_failed_over(&emu, &east1_before);
+    assert_nothing_left(&emu, &project);
+
+    // With the old configuration: plan shows the difference, and up refuses without deleting
+    // the promoted database.
+    let plan = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", show_output(&plan));
+    let up = deployer(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    assert_eq!(up.status.code(), Some(1), "{}", show_output(&up));
+    let why = stderr_text(&up);
+    assert!(
+        why.contains("refusing to delete us-east-2/database/db-instance/primary")
+            && why.contains("regional-failover.md"),
+        "{why}"
+    );
+    assert_eq!(runtime().block_on(instance(&emu, NEW)).len(), 1, "the promoted database is still there");
+
+    // The permanent configuration adopts it in place.
+    project.edit("local.toml", |s| {
+        format!("{s}\n[regions]\nprimary = \"us-east-2\"\nsecondary = [\"us-east-1\"]\n")
+    });
+    let plan = stdout_json(&deployer(&emu, &project, &["plan", "--env", ENV, "--output", "json"]));
+    let changes = plan["changes"].as_array().unwrap_or_else(|| panic!("{plan:#}"));
+    let promoted: Vec<&serde_json::Value> =
+        changes.iter().filter(|c| c["address"] == "us-east-2/database/db-instance/primary").collect();
+    assert!(
+        promoted.iter().all(|c| c["action"] == "update"),
+        "adopted in place, never re-created: {promoted:#?}"
+    );
+    for address in ["global/iam/iam-role/task-execution", "us-east-2/service/task-definition/app"] {
+        assert!(
+            changes.iter().all(|c| c["address"] != address),
+            "{address} is already as configured: {plan:#}"
+        );
+    }
+    assert!(
+        changes.iter().all(|c| !c["address"].as_str().unwrap().starts_with("global/dns/dns-record/")),
+        "the records are already as configured: {plan:#}"
+    );
+}
+
+/// The shipped environment, up, with the emulator's kill hook able to kill the deployer and
+/// its model of AWS's latencies on (a promoted replica is `modifying` for a while).
+fn crash_ready(pidfile: &std::path::Path) -> (Emulator, Project) {
+    let emu = Emulator::start_with_env(&[
+        ("DEPLOYER_EMU_KILL_PIDFILE", pidfile.to_str().unwrap()),
+        ("DEPLOYER_EMU_MODEL", "1"),
+    ]);
+    let project = Project::new();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    (emu, project)
+}
+
+#[test]
+fn a_failover_killed_right_after_its_promote_read_replica_is_finished_by_the_next_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("deployer.pid");
+    let (emu, project) = crash_ready(&pidfile);
+    let east1_before = runtime().block_on(running(&emu, OLD));
+    // Mutating call 1 takes the lock, 2 is PromoteReadReplica.
+    emu.set_model(json!({"kill_after": 2, "kill_pidfile": pidfile.to_str().unwrap()}));
+    let out =
+        deployer_with_pidfile(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"], &pidfile);
+    assert_eq!(out.status.signal(), Some(9), "killed\n{}", show_output(&out));
+    assert_eq!(emu.model()["kill"]["operation"], "PromoteReadReplica");
+    let half = runtime().block_on(instance(&emu, NEW));
+    assert_eq!(half[0].read_replica_source_db_instance_identifier(), None, "it was promoted");
+    assert_eq!(half[0].db_instance_status(), Some("modifying"), "and is still being promoted");
+    assert!(half[0].master_user_secret().is_none(), "and nothing more");
+
+    // The dead run left its lock: the next one says so, and `unlock` releases it.
+    let locked = deployer(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(stderr_text(&locked).contains("locked"), "{}", show_output(&locked));
+    deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+    let second = deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
+    let text = stderr_text(&second);
+    assert!(text.contains("promote  [done]"), "the promotion is not repeated:\n{text}");
+    assert_failed_over(&emu, &east1_before);
+    assert_nothing_left(&emu, &project);
+}
+
+#[test]
+fn a_failover_whose_promote_answer_was_lost_finishes_in_the_same_run() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let east1_before = runtime().block_on(running(&emu, OLD));
+    // moto promotes, the answer is a 500, the SDK retries: RDS says it is not a read replica
+    // any more, which the failover reads as done.
+    emu.set_model(json!({"lose_next": {"PromoteReadReplica": 1, "ModifyDBInstance": 1}}));
+    deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
+    assert_eq!(emu.model()["injected"]["PromoteReadReplica"]["lost"], json!(1));
+    assert_eq!(emu.model()["injected"]["ModifyDBInstance"]["lost"], json!(1));
+    assert_failed_over(&emu, &east1_before);
+    assert_nothing_left(&emu, &project);
+}
+
+#[test]
+fn a_release_that_fails_during_the_failover_exits_3_leaves_dns_alone_and_the_next_run_finishes() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let east1_before = runtime().block_on(running(&emu, OLD));
+    let (east2_before, _, _) = runtime().block_on(running(&emu, NEW));
+    emu.post_json(
+        "/_deployer/codedeploy",
+        json!({"fail": {"region": NEW, "application": NAME, "deploymentGroup": NAME, "event": "AllowTraffic"}}),
+    );
+    let out = deployer(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show_output(&out));
+    assert!(stderr_text(&out).contains("DNS was not switched"), "{}", show_output(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["ok"], json!(false));
+    assert_eq!(report["release"]["outcome"], "failed");
+    // The database steps are done; the application and the records are as they were.
+    runtime().block_on(async {
+        let promoted = instance(&emu, NEW).await;
+        assert_eq!(tag(&promoted[0], "deployer:address"), Some("us-east-2/database/db-instance/primary"));
+        assert_eq!(running(&emu, NEW).await.0, east2_before, "rolled back to what it ran");
+        assert_eq!(records(&emu).await[OLD].0, "PRIMARY");
+    });
+
+    let again = deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
+    let text = stderr_text(&again);
+    for step in
+        ["promote  [done]", "secret   [done]", "re-home  [done]", "app      [to do]", "dns      [to do]"]
+    {
+        assert!(text.contains(step), "{step:?} in\n{text}");
+    }
+    assert_failed_over(&emu, &east1_before);
+    assert_nothing_left(&emu, &project);
+}

@@ -7,6 +7,11 @@
 //! - the scheduled drift check's read-only role (`read_actions`): the describe, list and get
 //!   actions of exactly the services `drift` reads, and nothing else.
 //!
+//! Every run observes every kind, whether its tier is on or not (so a tier turned off is found
+//! and removed), so the reads of every part are always needed; the changes only of the parts
+//! the configuration uses. Turning a tier off therefore needs, for the `up` that removes it,
+//! the policy from before (its changes include the deletes).
+//!
 //! A test (`tests/iam_policy.rs`) holds this list to what the scenario tests actually sent, as
 //! the emulator recorded it: none missing, none unused. A unit test below holds it to the code:
 //! every operation the code names in an error context (`.op("CreateVpc")`) is listed.
@@ -347,16 +352,25 @@ fn is_read(action: &str) -> bool {
     crate::cloud::is_read_operation(op)
 }
 
-/// Every action the deployer sends for `config`, sorted.
+/// Every action the deployer sends for `config`, sorted: the changes of the parts it uses,
+/// and the reads of every part, since every run observes every kind, used or not (that is how
+/// a tier that was turned off is found and removed, and how `drift` reports what is left of
+/// one).
 pub fn actions(config: &Config) -> BTreeSet<&'static str> {
-    parts(config).into_iter().flat_map(|p| p.actions.iter().copied()).collect()
+    let used: Vec<&str> = parts(config).iter().map(|p| p.name).collect();
+    let used = &used;
+    PARTS
+        .iter()
+        .flat_map(|p| p.actions.iter().copied().filter(move |a| used.contains(&p.name) || is_read(a)))
+        .collect()
 }
 
-/// The describe, list and get actions `drift` sends: what it reads of every part but the
-/// releases (`drift` compares infrastructure; it reads no deployment).
-pub fn read_actions(config: &Config) -> BTreeSet<&'static str> {
-    parts(config)
-        .into_iter()
+/// The describe, list and get actions `drift` sends: what observing every kind reads (every
+/// part but the releases: `drift` compares infrastructure and reads no deployment), plus the
+/// lock's `GetParameter`.
+pub fn read_actions() -> BTreeSet<&'static str> {
+    PARTS
+        .iter()
         .filter(|p| p.name != RELEASE.name)
         .flat_map(|p| p.actions.iter().copied())
         .filter(|a| is_read(a))
@@ -535,15 +549,14 @@ mod tests {
     }
 
     #[test]
-    fn the_drift_role_only_reads() {
-        let mut c = crate::model::testing::with_service(crate::model::testing::config(
-            2,
-            crate::config::NatMode::PerAz,
-        ));
-        c.monitoring.enabled = true;
-        let reads = read_actions(&c);
+    fn the_drift_role_only_reads_and_a_config_needs_every_read_but_only_its_changes() {
+        let reads = read_actions();
         assert!(reads.contains("ec2:DescribeVpcs") && reads.contains("sns:ListTopics"));
         assert!(reads.iter().all(|a| is_read(a)), "{reads:?}");
         assert!(!reads.contains("codedeploy:ListDeployments"), "drift reads no release");
+        let c = crate::model::testing::config(2, crate::config::NatMode::PerAz);
+        let needed = actions(&c);
+        assert!(needed.contains("scheduler:ListScheduleGroups"), "every kind is observed");
+        assert!(!needed.contains("scheduler:CreateSchedule") && needed.contains("rds:CreateDBInstance"));
     }
 }

@@ -92,7 +92,7 @@ pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
             managed_policies: vec![],
         })
     };
-    let reads: Vec<&str> = crate::permissions::read_actions(config).into_iter().collect();
+    let reads: Vec<&str> = crate::permissions::read_actions().into_iter().collect();
     b.add(
         super::GLOBAL,
         IAM_TIER,

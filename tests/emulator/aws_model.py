@@ -225,6 +225,36 @@ _ROUTE53_ROUTES = [
 ]
 
 
+# EventBridge Scheduler is REST-JSON: METHOD + path names the operation.
+_SCHEDULER_ROUTES = [
+    (method, re.compile(pattern), name)
+    for method, pattern, name in [
+        ("GET", r"^/schedules/?$", "ListSchedules"),
+        ("POST", r"^/schedules/[^/]+/?$", "CreateSchedule"),
+        ("GET", r"^/schedules/[^/]+/?$", "GetSchedule"),
+        ("PUT", r"^/schedules/[^/]+/?$", "UpdateSchedule"),
+        ("DELETE", r"^/schedules/[^/]+/?$", "DeleteSchedule"),
+        ("GET", r"^/schedule-groups/?$", "ListScheduleGroups"),
+        ("POST", r"^/schedule-groups/[^/]+/?$", "CreateScheduleGroup"),
+        ("GET", r"^/schedule-groups/[^/]+/?$", "GetScheduleGroup"),
+        ("DELETE", r"^/schedule-groups/[^/]+/?$", "DeleteScheduleGroup"),
+        ("GET", r"^/tags/.+$", "ListTagsForResource"),
+        ("POST", r"^/tags/.+$", "TagResource"),
+        ("DELETE", r"^/tags/.+$", "UntagResource"),
+    ]
+]
+
+# The IAM action prefix of a service whose SigV4 signing name differs from it.
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def _scheduler_operation(method, path):
+    for route_method, pattern, name in _SCHEDULER_ROUTES:
+        if method == route_method and pattern.match(path):
+            return name
+    return None
+
+
 def _route53_operation(method, path):
     match = _DATED_PATH.match(path)
     rest = match.group(1) if match else path
@@ -292,6 +322,9 @@ def identify(environ):
     elif service == "route53":
         op = _route53_operation(method, path) or f"{method} {path}"
         protocol = "route53"
+    elif service == "scheduler":
+        op = _scheduler_operation(method, path) or f"{method} {path}"
+        protocol = "rest-json"
     else:
         op = f"{method} {path}"
         protocol = "s3" if service == "s3" else "rest-json"
@@ -500,6 +533,9 @@ class Model:
 
     def _reset_counts(self):
         self.calls = {}  # region -> {"reads": {op: n}, "mutating": {op: n}}
+        # IAM action (`cloudwatch:PutMetricAlarm`) -> calls: what a least-privilege policy needs.
+        # Kept across reset-counts: it is the whole run's, for tests/iam_policy.rs.
+        self.actions = getattr(self, "actions", collections.Counter())
         self.totals = collections.Counter()
         self.injected = {}  # op -> {"throttled": n, "throttled_bucket": n, "fault": n, "lost": n}
         self.decisions = collections.deque(maxlen=2000)
@@ -632,6 +668,7 @@ class Model:
             kind = "mutating" if call.mutating else "reads"
             per_region = self.calls.setdefault(call.region, {"reads": {}, "mutating": {}})
             per_region[kind][call.op] = per_region[kind].get(call.op, 0) + 1
+            self.actions[f"{IAM_PREFIX.get(call.service, call.service)}:{call.op}"] += 1
             self.totals["calls"] += 1
             self.totals[kind] += 1
             if call.op in ALL_POLL_OPERATIONS:
@@ -718,6 +755,7 @@ class Model:
                     )
                 },
                 "calls": self.calls,
+                "actions": dict(sorted(self.actions.items())),
                 "injected": {op: dict(c) for op, c in self.injected.items()},
                 "kill": dict(self.kill),
                 "waits": [dict(w, busy=w["ready_at"] > now) for w in self.waits],

@@ -160,6 +160,29 @@ impl MotoProcess {
     }
 }
 
+/// With `DEPLOYER_RECORD_ACTIONS_DIR` set (scripts/test sets it), every emulator writes the
+/// IAM actions the deployer needed during its test there before it stops, one JSON file each:
+/// `tests/iam_policy.rs` holds `deployer iam-policy` to the union of them.
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let Some(dir) = std::env::var_os("DEPLOYER_RECORD_ACTIONS_DIR").filter(|d| !d.is_empty()) else {
+            return;
+        };
+        let url = format!("{}/_deployer/model", self.url());
+        let Ok(mut resp) = self.agent.get(&url).call() else { return };
+        let Ok(body) = resp.body_mut().read_to_string() else { return };
+        let Ok(report) = serde_json::from_str::<Value>(&body) else { return };
+        let test = std::thread::current().name().unwrap_or("unnamed").replace("::", "-");
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let _ = std::fs::create_dir_all(&dir);
+        let file = std::path::Path::new(&dir).join(format!("{exe}-{test}-{}.json", self.port));
+        let _ = std::fs::write(file, report["actions"].to_string());
+    }
+}
+
 impl Drop for MotoProcess {
     fn drop(&mut self) {
         self.stop();
@@ -305,6 +328,17 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
     pub fn model(&self) -> Value {
         let body = self.get_bytes("/_deployer/model");
         serde_json::from_slice(&body).unwrap_or_else(|e| panic!("/_deployer/model is not JSON: {e}"))
+    }
+
+    /// The IAM actions the deployer's requests needed so far, with how many requests each
+    /// (`{"ec2:CreateVpc": 2, "cloudwatch:PutMetricAlarm": 30}`): the model's count of every
+    /// request that was not the tests' own, by the service's IAM prefix and the operation.
+    pub fn actions(&self) -> std::collections::BTreeMap<String, u64> {
+        let report = self.model();
+        report["actions"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+            .unwrap_or_default()
     }
 
     /// Changes the AWS model's settings (`POST /_deployer/model`), e.g.

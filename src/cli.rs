@@ -224,6 +224,33 @@ pub enum Command {
         yes: bool,
     },
 
+    /// Print the least-privilege IAM policy the deployer needs for this environment.
+    ///
+    /// Every action `up`, `release`, `rollback`, `failover`, `drift`, `status` and `destroy`
+    /// send for the environment as configured, as one IAM policy document (JSON on stdout):
+    /// changes scoped to the environment's ARNs, `{app}-{env}` names and IAM path where AWS can
+    /// scope them, EC2's and the few others' to the environment's regions; reads of every kind
+    /// (each run observes them all). Attach it to the role the deployer runs as, or that
+    /// `aws.role_arn` names (the identity that assumes it needs only `sts:AssumeRole` on it).
+    /// It describes this configuration: regenerate it when the configuration changes, and keep
+    /// the old one until the `up` that removes a tier you turned off has run.
+    #[command(
+        name = "iam-policy",
+        after_help = "Examples:\n  deployer iam-policy --env prod > deployer-prod-policy.json\n  deployer iam-policy --env prod --account 123456789012   # without credentials\n  deployer iam-policy --env prod --split                  # managed policies of at most 6,144 characters"
+    )]
+    IamPolicy {
+        #[command(flatten)]
+        env: EnvArg,
+        /// The account the environment lives in (default: read with STS GetCallerIdentity,
+        /// after assuming aws.role_arn if set).
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        /// Print a JSON array of policy documents, each within IAM's 6,144-character limit
+        /// for a managed policy, to attach together (one document is larger than that).
+        #[arg(long)]
+        split: bool,
+    },
+
     /// Release the environment lock a crashed or killed `up`/`destroy` left behind.
     ///
     /// `up` and `destroy` hold a lock (an SSM parameter in the primary region) while they change
@@ -250,6 +277,7 @@ impl Command {
             | Command::Drift { env }
             | Command::Status { env }
             | Command::Destroy { env, .. }
+            | Command::IamPolicy { env, .. }
             | Command::Unlock { env, .. } => &env.env,
         }
     }

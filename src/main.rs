@@ -159,6 +159,11 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         quiet: cli.global.quiet,
         endpoint_url,
     };
+    if let Command::IamPolicy { account: Some(account), .. } = &cli.command {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(miette::miette!("--account {account:?} is not an AWS account ID (12 digits)"));
+        }
+    }
     let session = Session::connect(settings).await;
     match cli.command {
         Command::Plan { detailed_exitcode, .. } => commands::plan(&session, detailed_exitcode).await,
@@ -174,6 +179,9 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         Command::Status { .. } => commands::status(&session).await,
         Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
         Command::Unlock { yes, .. } => commands::unlock(&session, yes).await,
+        Command::IamPolicy { account, split, .. } => {
+            commands::iam_policy(&session, account.as_deref(), split).await
+        }
     }
 }
 

@@ -377,90 +377,90 @@ pub fn read_actions() -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// Where an action of `service` may be scoped, for `policy`: the environment's own resources in
-/// its regions, where the service has resource-level permissions for the action.
+/// Changes IAM cannot scope to a resource (the service defines none for them): allowed on `*`
+/// in the environment's regions.
+const NO_RESOURCE_LEVEL: &[&str] =
+    &["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecr:PutReplicationConfiguration"];
+
+/// Where the changes of `service` may be scoped: the environment's resources by the names the
+/// deployer gives them (`{app}-{env}…`, the IAM path, the lock's parameter path), in any region
+/// (the names already say whose they are; a region part would double the policy's size for
+/// nothing). `None`: the service's ARNs hold random IDs (EC2, ACM, Route 53 changes, scaling
+/// targets), so the changes are allowed in the environment's regions only.
 fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String>> {
     let base = format!("{}-{}", config.app, config.env);
-    let regions = config.region_names();
-    let each = |f: &dyn Fn(&str) -> Vec<String>| regions.iter().flat_map(|r| f(r)).collect::<Vec<_>>();
-    let arn = |svc: &str, region: &str, res: &str| account.arn(svc, region, res);
+    let arn = |svc: &str, res: &str| account.arn(svc, "*", res);
+    let path = crate::model::service::iam_path(&config.app, &config.env);
     Some(match service {
-        "iam" => vec![arn(
-            "iam",
-            "",
-            &format!("role{}*", crate::model::service::iam_path(&config.app, &config.env)),
-        )],
-        "ecr" => each(&|r| vec![arn("ecr", r, &format!("repository/{}", config.registry.name))]),
-        "rds" => each(&|r| {
-            vec![
-                arn("rds", r, &format!("db:{}", config.database.identifier)),
-                arn("rds", r, &format!("subgrp:{base}-*")),
-                arn("rds", r, &format!("pg:{base}-*")),
-                arn("rds", r, &format!("snapshot:{}-final-*", config.database.identifier)),
-            ]
-        }),
-        "elasticloadbalancing" => each(&|r| {
-            ["loadbalancer/app", "listener/app", "listener-rule/app"]
-                .iter()
-                .map(|k| arn("elasticloadbalancing", r, &format!("{k}/{base}/*")))
-                .chain([arn("elasticloadbalancing", r, &format!("targetgroup/{base}-*/*"))])
-                .collect()
-        }),
-        "ecs" => each(&|r| {
-            vec![
-                arn("ecs", r, &format!("cluster/{base}")),
-                arn("ecs", r, &format!("service/{base}/*")),
-                arn("ecs", r, &format!("task-definition/{base}:*")),
-                arn("ecs", r, &format!("task-definition/{base}-drift:*")),
-            ]
-        }),
-        "logs" => each(&|r| vec![arn("logs", r, &format!("log-group:/ecs/{base}*"))]),
-        "codedeploy" => each(&|r| {
-            vec![
-                arn("codedeploy", r, &format!("application:{base}")),
-                arn("codedeploy", r, &format!("deploymentgroup:{base}/*")),
-                arn("codedeploy", r, &format!("deploymentconfig:{base}-*")),
-            ]
-        }),
-        "cloudwatch" => {
-            let mut v = each(&|r| vec![arn("cloudwatch", r, &format!("alarm:{base}-*"))]);
-            v.push(arn("cloudwatch", "", &format!("dashboard/{base}")));
-            v
-        }
-        "sns" => each(&|r| vec![arn("sns", r, &format!("{base}-*"))]),
-        "ssm" => vec![arn(
-            "ssm",
-            &config.primary_region,
-            &format!("parameter/deployer/{}/{}/*", config.app, config.env),
-        )],
-        "scheduler" => vec![
-            arn("scheduler", &config.primary_region, &format!("schedule-group/{base}")),
-            arn("scheduler", &config.primary_region, &format!("schedule/{base}/*")),
+        "iam" => vec![account.arn("iam", "", &format!("role{path}*"))],
+        "ecr" => vec![arn("ecr", &format!("repository/{}", config.registry.name))],
+        "rds" => vec![
+            arn("rds", &format!("db:{}", config.database.identifier)),
+            arn("rds", &format!("subgrp:{base}-*")),
+            arn("rds", &format!("pg:{base}-*")),
+            // CreateDBInstance is authorised on the engine's default option group too.
+            arn("rds", "og:default:*"),
+            arn("rds", &format!("snapshot:{}-final-*", config.database.identifier)),
         ],
-        "events" => vec![arn("events", &config.primary_region, &format!("rule/{base}-*"))],
+        "elasticloadbalancing" => vec![
+            arn("elasticloadbalancing", &format!("loadbalancer/app/{base}/*")),
+            arn("elasticloadbalancing", &format!("listener/app/{base}/*")),
+            arn("elasticloadbalancing", &format!("listener-rule/app/{base}/*")),
+            arn("elasticloadbalancing", &format!("targetgroup/{base}-*/*")),
+        ],
+        "ecs" => vec![
+            arn("ecs", &format!("cluster/{base}")),
+            arn("ecs", &format!("service/{base}/*")),
+            arn("ecs", &format!("task-definition/{base}*")),
+        ],
+        "logs" => vec![arn("logs", &format!("log-group:/ecs/{base}*"))],
+        "codedeploy" => vec![
+            arn("codedeploy", &format!("application:{base}")),
+            arn("codedeploy", &format!("deploymentgroup:{base}/*")),
+            // The predefined configurations (CodeDeployDefault.ECS…) and the deployer's own.
+            arn("codedeploy", "deploymentconfig:*"),
+        ],
+        "cloudwatch" => {
+            vec![
+                arn("cloudwatch", &format!("alarm:{base}-*")),
+                account.arn("cloudwatch", "", &format!("dashboard/{base}")),
+            ]
+        }
+        "sns" => vec![arn("sns", &format!("{base}-*"))],
+        "ssm" => vec![arn("ssm", &format!("parameter/deployer/{}/{}/*", config.app, config.env))],
+        "scheduler" => vec![
+            arn("scheduler", &format!("schedule-group/{base}")),
+            arn("scheduler", &format!("schedule/{base}/*")),
+        ],
+        "events" => vec![arn("events", &format!("rule/{base}-*"))],
         _ => return None,
     })
 }
 
 /// The least-privilege policy the deployer needs for `config` (`deployer iam-policy`): per
 /// service, the reads on `*` (AWS's describe and list actions mostly take no resource), the
-/// changes scoped to the environment's resources where the service can scope them (IAM by
-/// path, the others by the `{app}-{env}` names the deployer gives everything), and EC2's,
-/// ACM's, Route 53's and Application Auto Scaling's changes to the environment's regions (their
-/// ARNs hold random IDs; tag conditions there depend on the action and resource type).
+/// changes scoped to the environment's resources where the service can scope them ([`scope`]),
+/// the others to the environment's regions (`aws:RequestedRegion`).
 pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     let mut by_service: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    let mut unscoped: Vec<&str> = Vec::new();
     for action in actions(config) {
         let service = action.split_once(':').map_or(action, |(s, _)| s);
         let entry = by_service.entry(service).or_default();
         if is_read(action) {
             entry.0.push(action);
+        } else if NO_RESOURCE_LEVEL.contains(&action) {
+            unscoped.push(action);
         } else {
             entry.1.push(action);
         }
     }
     let star = || vec![Ref::Id("*".into())];
-    let mut statements = Vec::new();
+    let regions: Vec<String> = config.region_names();
+    let region_refs: Vec<&str> = regions.iter().map(String::as_str).collect();
+    let in_regions = |actions: &[&str]| {
+        Statement::allow(actions, star()).condition("StringEquals", "aws:RequestedRegion", &region_refs)
+    };
     let sid = |service: &str, what: &str| {
         let mut s: String = service
             .split('-')
@@ -472,8 +472,7 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
         s.push_str(what);
         s
     };
-    let regions: Vec<String> = config.region_names();
-    let region_refs: Vec<&str> = regions.iter().map(String::as_str).collect();
+    let mut statements = Vec::new();
     for (service, (reads, writes)) in by_service {
         if !reads.is_empty() {
             statements.push(Statement::allow(&reads, star()).sid(&sid(service, "Read")));
@@ -483,20 +482,18 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
         }
         let statement = match scope(service, config, account) {
             Some(arns) => Statement::allow(&writes, arns.into_iter().map(Ref::Id).collect()),
-            None => Statement::allow(&writes, star()).condition(
-                "StringEquals",
-                "aws:RequestedRegion",
-                &region_refs,
-            ),
+            None => in_regions(&writes),
         };
         statements.push(statement.sid(&sid(service, "Change")));
     }
-    let env_roles = vec![Ref::Id(account.arn(
-        "iam",
-        "",
-        &format!("role{}*", crate::model::service::iam_path(&config.app, &config.env)),
-    ))];
-    statements.push(Statement::allow(&["iam:PassRole"], env_roles).sid("PassEnvironmentRoles"));
+    if !unscoped.is_empty() {
+        statements.push(in_regions(&unscoped).sid("NoResourceLevelChanges"));
+    }
+    let path = crate::model::service::iam_path(&config.app, &config.env);
+    statements.push(
+        Statement::allow(&["iam:PassRole"], vec![Ref::Id(account.arn("iam", "", &format!("role{path}*")))])
+            .sid("PassEnvironmentRoles"),
+    );
     let mut behalf: Vec<&str> =
         ON_ITS_BEHALF.iter().map(|(a, _)| *a).filter(|a| *a != "iam:PassRole").collect();
     if !config.database.enabled {
@@ -504,6 +501,28 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     }
     statements.push(Statement::allow(&behalf, star()).sid("OnTheDeployersBehalf"));
     PolicyDocument::new(statements)
+}
+
+/// IAM's limit on one managed policy, in characters (whitespace not counted).
+pub const MANAGED_POLICY_LIMIT: usize = 6144;
+
+/// `document`'s statements packed, in order, into as few documents as keep each within
+/// `limit` characters of compact JSON (IAM's managed policies are limited; a role takes
+/// several).
+pub fn split(document: &serde_json::Value, limit: usize) -> Vec<serde_json::Value> {
+    let statements = document["Statement"].as_array().cloned().unwrap_or_default();
+    let wrap = |s: &[serde_json::Value]| serde_json::json!({"Version": document["Version"], "Statement": s});
+    let size = |v: &serde_json::Value| v.to_string().len();
+    let mut out: Vec<Vec<serde_json::Value>> = vec![vec![]];
+    for s in statements {
+        let last = out.last_mut().expect("one group");
+        last.push(s.clone());
+        if size(&wrap(last)) > limit && last.len() > 1 {
+            last.pop();
+            out.push(vec![s]);
+        }
+    }
+    out.iter().map(|g| wrap(g)).collect()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod destroy;
 mod drift;
 mod failover;
+mod iam_policy;
 mod plan;
 mod release;
 mod status;
@@ -13,6 +14,7 @@ mod up;
 pub use destroy::destroy;
 pub use drift::drift;
 pub use failover::failover;
+pub use iam_policy::iam_policy;
 pub use plan::plan;
 pub use release::{release, rollback};
 pub use status::status;

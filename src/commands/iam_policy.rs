@@ -1,0 +1,64 @@
+//! `deployer iam-policy`: the least-privilege policy the deployer needs for the environment
+//! (`crate::permissions::policy`), as an IAM policy document on stdout.
+
+use miette::miette;
+
+use super::{credentials_hint, emit, exit, Session};
+use crate::model::Account;
+
+pub async fn iam_policy(session: &Session, account: Option<&str>, split: bool) -> miette::Result<u8> {
+    let config = session.config();
+    let account = match account {
+        Some(id) => {
+            let region = &config.primary_region;
+            let partition = if region.starts_with("cn-") {
+                "aws-cn"
+            } else if region.starts_with("us-gov-") {
+                "aws-us-gov"
+            } else {
+                "aws"
+            };
+            Account { id: id.to_string(), partition: partition.to_string() }
+        }
+        None => session.clients.account().await.map_err(|e| {
+            miette!(
+                help = format!("{}; or name the account with --account", credentials_hint(&e)),
+                "could not read the AWS account: {e}"
+            )
+        })?,
+    };
+    let policy = crate::permissions::policy(config, &account);
+    let ids = crate::resources::IdMap::default();
+    let ctx = crate::resources::Ctx {
+        clients: &session.clients,
+        ids: &ids,
+        policy: Default::default(),
+        timeout: config.engine.wait_timeout,
+        timeouts: Default::default(),
+    };
+    let text = policy.to_json(&ctx).map_err(|e| miette!("{e}"))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| miette!("{e}"))?;
+    let size = value.to_string().len();
+    let limit = crate::permissions::MANAGED_POLICY_LIMIT;
+    let out = if split { serde_json::Value::Array(crate::permissions::split(&value, limit)) } else { value };
+    emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(|e| miette!("{e}"))?));
+    let actions = crate::permissions::actions(config).len();
+    eprintln!(
+        "iam-policy: {actions} actions for environment '{}' in account {} ({}).",
+        config.env,
+        account.id,
+        config.region_names().join(", ")
+    );
+    if !split && size > limit {
+        eprintln!(
+            "The document has {size} characters; IAM takes at most {limit} in one managed policy. `--split` prints it as several documents that fit."
+        );
+    }
+    if let Some(role) = &config.aws.role_arn {
+        eprintln!(
+            "Attach it to {role}. The identity that runs the deployer needs only sts:AssumeRole on that role{}.",
+            if config.aws.external_id.is_some() { " (with the external ID)" } else { "" }
+        );
+    }
+    Ok(exit::OK)
+}

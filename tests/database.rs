@@ -125,8 +125,10 @@ fn assert_only_the_application_admitted(db: &SecurityGroup, app: &SecurityGroup,
 /// in the deployer's dependencies).
 fn secret_string(emu: &Emulator, arn: &str) -> String {
     let script = "import sys, boto3\n\
+        from botocore.config import Config\n\
         c = boto3.client('secretsmanager', region_name=sys.argv[2], endpoint_url=sys.argv[1],\n\
-            aws_access_key_id='test', aws_secret_access_key='test')\n\
+            aws_access_key_id='test', aws_secret_access_key='test',\n\
+            config=Config(user_agent_extra='app/deployer-test-harness'))\n\
         sys.stdout.write(c.get_secret_value(SecretId=sys.argv[3])['SecretString'])\n";
     let out = std::process::Command::new(support::emulator_python())
         .args(["-c", script, &emu.url(), PRIMARY, arn])

@@ -218,3 +218,61 @@ fn a_drift_schedule_runs_the_deployer_read_only_and_reports_exit_2_to_the_topic(
     assert!(active.is_empty(), "{active:?}");
     deployer_ok(&emu, &project, &["drift", "--env", ENV]);
 }
+
+/// Every create of the monitoring and drift tiers with its first answer lost (applied by AWS,
+/// answered 500, retried by the SDK): one `up` converges, with one of each and no duplicate.
+#[test]
+fn monitoring_and_drift_creates_with_their_first_answer_lost_converge_without_duplicates() {
+    let project = Project::new();
+    project.disable("database");
+    project.edit("local.toml", |t| format!("{t}{DRIFT}"));
+    for op in [
+        "CreateTopic",
+        "Subscribe",
+        "PutMetricAlarm",
+        "PutDashboard",
+        "CreateScheduleGroup",
+        "CreateSchedule",
+        "PutRule",
+        "PutTargets",
+        "RegisterTaskDefinition",
+    ] {
+        let context = format!("first answer of {op} lost");
+        let emu = Emulator::start();
+        emu.set_model(serde_json::json!({ "lose_next": { op: 1 } }));
+        let out = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        assert!(out.status.success(), "{context}: up failed\n{}", show_output(&out));
+        assert_eq!(
+            emu.model()["totals"]["lost"],
+            serde_json::json!(1),
+            "{context}: the answer was lost once"
+        );
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let c = clients(&emu).await;
+            let sns = aws_sdk_sns::Client::new(&support::sdk_config(&emu, "us-east-1").await);
+            let topics = sns.list_topics().send().await.unwrap();
+            let ours: Vec<_> =
+                topics.topics().iter().filter(|t| t.topic_arn().unwrap().contains(NAME)).collect();
+            assert_eq!(ours.len(), 1, "{context}: {ours:?}");
+            let subs = sns
+                .list_subscriptions_by_topic()
+                .topic_arn(ours[0].topic_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(subs.subscriptions().len(), 1, "{context}");
+            let groups = c.scheduler.list_schedule_groups().name_prefix(NAME).send().await.unwrap();
+            assert_eq!(groups.schedule_groups().len(), 1, "{context}");
+            let schedules = c.scheduler.list_schedules().group_name(NAME).send().await.unwrap();
+            assert_eq!(schedules.schedules().len(), 1, "{context}");
+            let rules = c.events.list_rules().name_prefix(NAME).send().await.unwrap();
+            assert_eq!(rules.rules().len(), 1, "{context}");
+            let targets =
+                c.events.list_targets_by_rule().rule(format!("{NAME}-drift-found")).send().await.unwrap();
+            assert_eq!(targets.targets().len(), 1, "{context}");
+        });
+        let plan = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(0), "{context}: converged\n{}", show_output(&plan));
+    }
+}

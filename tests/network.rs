@@ -20,6 +20,7 @@ fn network_project() -> Project {
     project.disable("registry");
     project.disable("database");
     project.disable("service");
+    project.disable("monitoring");
     project
 }
 

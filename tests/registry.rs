@@ -13,11 +13,13 @@ use support::{deployer, deployer_ok, stderr_text, stdout_text, Emulator, Project
 const ENV: &str = "local";
 const REPO: &str = "webapp-local";
 
-/// The shipped local configuration (the database has tests of its own).
+/// The shipped local configuration (the database, the service and monitoring have tests of
+/// their own).
 fn registry_project() -> Project {
     let project = Project::new();
     project.disable("database");
     project.disable("service");
+    project.disable("monitoring");
     project
 }
 

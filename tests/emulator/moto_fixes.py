@@ -57,6 +57,17 @@ SNS subscriptions that need confirming
     `PendingConfirmation: true`, and Subscribe answers "pending confirmation" unless
     `ReturnSubscriptionArn` is true. POST /_deployer/sns/confirm {"endpoint": ...} confirms one,
     as its owner clicking the link would.
+CloudWatch Logs AssociateKmsKey / DisassociateKmsKey
+    moto does not implement them (the request fails). AWS sets or removes the KMS key of an
+    existing log group, and DescribeLogGroups reports `kmsKeyId` from then on.
+
+RDS parameter group of an existing instance
+    moto reports every instance's parameter group `in-sync`. AWS applies a parameter group
+    newly associated with an instance (ModifyDBInstance DBParameterGroupName) only at its next
+    reboot: until RebootDBInstance the group's ParameterApplyStatus is `pending-reboot`.
+ECR PutImageScanningConfiguration without scanOnPush
+    The AWS SDKs leave a `false` scanOnPush out of the request (it is the member's default);
+    moto then keeps the repository's old setting. AWS reads the missing member as false.
 """
 
 MAX_REPLICATION_RULES = 10
@@ -320,6 +331,85 @@ def _patch_route53_failover_pairs():
     Route53Backend.change_resource_record_sets = change_resource_record_sets
 
 
+def _patch_logs_kms_association():
+    from moto.logs.models import LogsBackend
+    from moto.logs.responses import LogsResponse
+
+    def _group(backend, name):
+        from moto.logs.exceptions import ResourceNotFoundException
+
+        if name not in backend.groups:
+            raise ResourceNotFoundException()
+        return backend.groups[name]
+
+    def associate_kms_key(self):
+        _group(self.logs_backend, self._get_param("logGroupName")).kms_key_id = self._get_param("kmsKeyId")
+        return ""
+
+    def disassociate_kms_key(self):
+        _group(self.logs_backend, self._get_param("logGroupName")).kms_key_id = None
+        return ""
+
+    LogsResponse.associate_kms_key = associate_kms_key
+    LogsResponse.disassociate_kms_key = disassociate_kms_key
+    del LogsBackend  # only the responses are patched
+
+
+def _patch_rds_parameter_group_pending_reboot():
+    from moto.rds.models import DBInstance, RDSBackend
+
+    original_status = DBInstance.db_parameter_group_status_list
+
+    def db_parameter_group_status_list(self):
+        import copy
+
+        groups = original_status.fget(self)
+        if not getattr(self, "parameter_group_pending_reboot", False):
+            return groups
+        # The group objects are the backend's own, shared by every instance using them.
+        pending = [copy.copy(group) for group in groups]
+        for group in pending:
+            group.ParameterApplyStatus = "pending-reboot"
+        return pending
+
+    DBInstance.db_parameter_group_status_list = property(db_parameter_group_status_list)
+
+    original_modify = RDSBackend.modify_db_instance
+
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        database = self.databases.get(db_instance_identifier)
+        before = getattr(database, "db_parameter_group_name", None) if database else None
+        result = original_modify(self, db_instance_identifier, db_kwargs)
+        wanted = db_kwargs.get("db_parameter_group_name")
+        if database is not None and wanted and wanted != before:
+            result.parameter_group_pending_reboot = True
+        return result
+
+    RDSBackend.modify_db_instance = modify_db_instance
+
+    original_reboot = RDSBackend.reboot_db_instance
+
+    def reboot_db_instance(self, db_instance_identifier):
+        database = original_reboot(self, db_instance_identifier)
+        database.parameter_group_pending_reboot = False
+        return database
+
+    RDSBackend.reboot_db_instance = reboot_db_instance
+
+
+def _patch_ecr_scan_on_push_default():
+    from moto.ecr.models import ECRBackend
+
+    original = ECRBackend.put_image_scanning_configuration
+
+    def put_image_scanning_configuration(self, registry_id, repository_name, image_scan_config):
+        config = dict(image_scan_config or {})
+        config.setdefault("scanOnPush", False)
+        return original(self, registry_id, repository_name, config)
+
+    ECRBackend.put_image_scanning_configuration = put_image_scanning_configuration
+
+
 PENDING_PROTOCOLS = ("email", "email-json", "http", "https")
 
 
@@ -406,6 +496,9 @@ def apply():
 
     _patch_route53_failover_pairs()
     _patch_sns_pending_confirmation()
+    _patch_logs_kms_association()
+    _patch_ecr_scan_on_push_default()
+    _patch_rds_parameter_group_pending_reboot()
     _patch_ecs_services()
     codedeploy.apply()
     _patch_ecr_replication_rules()

@@ -1237,6 +1237,9 @@ pub fn is_read_action(action: &str) -> bool {
 /// make changes out of band in a test.
 pub async fn sdk_config(emu: &Emulator, region: &'static str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        // The tests' own requests are not the deployer's: the recorder and the AWS model leave
+        // them out (no faults, no throttling, not in `Emulator::actions`).
+        .app_name(aws_config::AppName::new(HARNESS_APP_NAME).expect("a valid app name"))
         .region(region)
         .endpoint_url(emu.url())
         .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))

@@ -1,0 +1,55 @@
+"""moto_fixes.py's CloudWatch Logs KMS association, RDS pending-reboot and ECR scan-on-push
+fixes, through the real emulator."""
+
+import unittest
+
+from test_aws_model import EmulatorTestCase
+
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+class LogsKmsTest(EmulatorTestCase):
+    def test_a_key_is_associated_and_disassociated(self):
+        logs = self.emu.client("logs")
+        logs.create_log_group(logGroupName="/ecs/x")
+        logs.associate_kms_key(logGroupName="/ecs/x", kmsKeyId=KEY)
+        group = logs.describe_log_groups(logGroupNamePrefix="/ecs/x")["logGroups"][0]
+        self.assertEqual(group["kmsKeyId"], KEY)
+        logs.disassociate_kms_key(logGroupName="/ecs/x")
+        group = logs.describe_log_groups(logGroupNamePrefix="/ecs/x")["logGroups"][0]
+        self.assertNotIn("kmsKeyId", group)
+        with self.assertRaises(Exception):
+            logs.associate_kms_key(logGroupName="/ecs/missing", kmsKeyId=KEY)
+
+
+class RdsPendingRebootTest(EmulatorTestCase):
+    def test_a_new_parameter_group_waits_for_a_reboot(self):
+        rds = self.emu.client("rds")
+        rds.create_db_parameter_group(
+            DBParameterGroupName="mine", DBParameterGroupFamily="postgres16", Description="x"
+        )
+        rds.create_db_instance(
+            DBInstanceIdentifier="db1", Engine="postgres", DBInstanceClass="db.t4g.micro",
+            MasterUsername="app_admin", MasterUserPassword="secretsecret", AllocatedStorage=20,
+        )
+        status = lambda: rds.describe_db_instances(DBInstanceIdentifier="db1")["DBInstances"][0][
+            "DBParameterGroups"
+        ][0]["ParameterApplyStatus"]
+        self.assertEqual(status(), "in-sync")
+        rds.modify_db_instance(DBInstanceIdentifier="db1", DBParameterGroupName="mine", ApplyImmediately=True)
+        self.assertEqual(status(), "pending-reboot")
+        rds.reboot_db_instance(DBInstanceIdentifier="db1")
+        self.assertEqual(status(), "in-sync")
+
+
+class EcrScanOnPushTest(EmulatorTestCase):
+    def test_a_missing_scan_on_push_is_false(self):
+        ecr = self.emu.client("ecr")
+        ecr.create_repository(repositoryName="repo", imageScanningConfiguration={"scanOnPush": True})
+        ecr.put_image_scanning_configuration(repositoryName="repo", imageScanningConfiguration={})
+        repo = ecr.describe_repositories(repositoryNames=["repo"])["repositories"][0]
+        self.assertFalse(repo["imageScanningConfiguration"].get("scanOnPush", False))
+
+
+if __name__ == "__main__":
+    unittest.main()

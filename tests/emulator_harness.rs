@@ -48,12 +48,23 @@ fn regions(objects: &[Value]) -> Vec<String> {
     r
 }
 
+/// An EC2 client like the deployer's own (no harness app name), so the recorder keeps its calls.
+async fn recorded_client(emu: &Emulator, region: &'static str) -> aws_sdk_ec2::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .endpoint_url(emu.url())
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "test"))
+        .load()
+        .await;
+    aws_sdk_ec2::Client::new(&config)
+}
+
 #[tokio::test]
 async fn finds_tagged_vpcs_per_region_and_records_actions() {
     let emu = Emulator::start();
     emu.start_recording();
-    let east1 = support::ec2_client(&emu, "us-east-1").await;
-    let east2 = support::ec2_client(&emu, "us-east-2").await;
+    let east1 = recorded_client(&emu, "us-east-1").await;
+    let east2 = recorded_client(&emu, "us-east-2").await;
 
     let vpc1 = create_vpc(&east1, "10.10.0.0/16", ENV).await;
     let vpc2 = create_vpc(&east2, "10.20.0.0/16", ENV).await;

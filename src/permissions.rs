@@ -96,7 +96,6 @@ const REGISTRY: Part = Part {
         "ecr:PutImageScanningConfiguration",
         "ecr:PutImageTagMutability",
         "ecr:PutLifecyclePolicy",
-        "ecr:DeleteLifecyclePolicy",
         "ecr:TagResource",
         "ecr:DescribeRegistry",
         "ecr:PutReplicationConfiguration",
@@ -458,8 +457,15 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     let star = || vec![Ref::Id("*".into())];
     let regions: Vec<String> = config.region_names();
     let region_refs: Vec<&str> = regions.iter().map(String::as_str).collect();
+    // Route 53 is global: its requests are made in us-east-1, whatever the environment's regions.
+    let mut global_refs = region_refs.clone();
+    if !global_refs.contains(&crate::cloud::GLOBAL_REGION) {
+        global_refs.push(crate::cloud::GLOBAL_REGION);
+    }
     let in_regions = |actions: &[&str]| {
-        Statement::allow(actions, star()).condition("StringEquals", "aws:RequestedRegion", &region_refs)
+        let global = actions.iter().all(|a| a.starts_with("route53:"));
+        let regions = if global { &global_refs } else { &region_refs };
+        Statement::allow(actions, star()).condition("StringEquals", "aws:RequestedRegion", regions)
     };
     let sid = |service: &str, what: &str| {
         let mut s: String = service

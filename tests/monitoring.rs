@@ -258,6 +258,15 @@ fn up_builds_alarms_topics_and_the_dashboard_drift_is_repaired_and_destroy_remov
     assert_eq!(rt.block_on(dashboard(&c[0])).unwrap()["widgets"].as_array().unwrap().len(), widgets.len());
     assert_eq!(rt.block_on(subscriptions(&c[1], &topic_arn(REGIONS[1]))).len(), 1);
 
+    // Taken out of the configuration, a confirmed subscription is removed.
+    emu.post_json("/_deployer/sns/confirm", json!({"endpoint": EMAIL}));
+    project.edit("local.toml", |t| t.replace(&format!("emails = [\"{EMAIL}\"]"), "emails = []"));
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    for (i, region) in REGIONS.iter().enumerate() {
+        assert!(rt.block_on(subscriptions(&c[i], &topic_arn(region))).is_empty(), "{region}");
+    }
+    deployer_ok(&emu, &project, &["drift", "--env", ENV]);
+
     deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes"]);
     for cl in &c {
         assert!(rt.block_on(topics(cl)).is_empty());

@@ -79,7 +79,7 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
     let _ = writeln!(out, "Environment '{env}' (app '{}')", session.config().app);
     for (region, rows) in &regions {
         let role = if region == crate::model::GLOBAL {
-            "global services: IAM, Route 53"
+            "global services: IAM, Route 53, the CloudWatch dashboard"
         } else if *region == session.config().primary_region {
             "primary"
         } else {

@@ -1079,8 +1079,10 @@ const DRIFT: Section = section(
         )
         .format("image URI")
         .rule(
-            "Required with `schedule`; an ECR image of this account (`<account>.dkr.ecr.<region>\
-             .amazonaws.com/<repository>:<tag>` or `@sha256:…`), so the task's role may pull it.",
+            "Required with `schedule`; an ECR image, `<account>.dkr.ecr.<region>.amazonaws.com/\
+             <repository>:<tag>` or `@sha256:…`. The task execution role is allowed to pull from \
+             that repository; one in another account also needs a repository policy that lets \
+             this account pull.",
         ),
     ],
 );

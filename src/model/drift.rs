@@ -92,7 +92,10 @@ pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
             managed_policies: vec![],
         })
     };
-    let reads: Vec<&str> = crate::permissions::read_actions().into_iter().collect();
+    // The lock is the one parameter `drift` reads: that read is held to it.
+    let lock = "ssm:GetParameter";
+    let reads: Vec<&str> = crate::permissions::read_actions().into_iter().filter(|a| *a != lock).collect();
+    let lock_parameter = account.arn("ssm", primary, &format!("parameter/deployer/{app}/{env}/lock"));
     b.add(
         super::GLOBAL,
         IAM_TIER,
@@ -102,7 +105,8 @@ pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
             format!("{app} {env}: the scheduled drift check reads the environment, and changes nothing"),
             ecs_trust(account),
             PolicyDocument::new(vec![
-                Statement::allow(&reads, vec![Ref::Id("*".into())]).sid("ReadTheEnvironment")
+                Statement::allow(&reads, vec![Ref::Id("*".into())]).sid("ReadTheEnvironment"),
+                Statement::allow(&[lock], vec![Ref::Id(lock_parameter)]).sid("ReadTheLock"),
             ]),
         ),
     );

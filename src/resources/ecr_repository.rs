@@ -342,26 +342,18 @@ async fn update(
             .await
             .op("PutImageScanningConfiguration")?;
     }
-    if desired.lifecycle_policy != observed.lifecycle_policy {
-        match &desired.lifecycle_policy {
-            Some(policy) => {
-                client
-                    .put_lifecycle_policy()
-                    .repository_name(name)
-                    .lifecycle_policy_text(policy.to_string())
-                    .send()
-                    .await
-                    .op("PutLifecyclePolicy")?;
-            }
-            None => {
-                client
-                    .delete_lifecycle_policy()
-                    .repository_name(name)
-                    .send()
-                    .await
-                    .op_unless("DeleteLifecyclePolicy", |e| e.is_lifecycle_policy_not_found_exception())?;
-            }
-        }
+    // The model always wants a lifecycle policy (`registry.keep_tagged_images`,
+    // `expire_untagged_after_days`); `None` is only ever observed, when it was removed by hand.
+    if let Some(policy) =
+        desired.lifecycle_policy.as_ref().filter(|p| Some(*p) != observed.lifecycle_policy.as_ref())
+    {
+        client
+            .put_lifecycle_policy()
+            .repository_name(name)
+            .lifecycle_policy_text(policy.to_string())
+            .send()
+            .await
+            .op("PutLifecyclePolicy")?;
     }
     Ok(())
 }

@@ -17,7 +17,12 @@
 //! `UpdateService`. Older revisions stay ACTIVE: a rollback deploys them. `destroy` deregisters
 //! every ACTIVE revision of the family.
 //!
-//! Discovery: one `DescribeTaskDefinition` of the family (its latest ACTIVE revision, with tags).
+//! The same kind holds the scheduled drift check's task (family `{app}-{env}-drift`, at
+//! `<primary>/drift/task-definition/drift`, `model/drift.rs`): no port, a command of its own,
+//! and an image that is the configuration's (`[drift] image`), so it is compared
+//! (`image_released: false`); a new revision of it is what the next scheduled run starts.
+//!
+//! Discovery: one `DescribeTaskDefinition` per family (its latest ACTIVE revision, with tags).
 //! ID: the revision's ARN.
 
 use std::collections::BTreeMap;
@@ -45,6 +50,9 @@ pub const REFERENCED_ENV: &[&str] = &["DB_HOST"];
 pub const DRIFT_FAMILY_SUFFIX: &str = "-drift";
 
 pub const UPDATE_NOTE: &str = "new revision registered; released by the next release";
+
+/// The drift check's: the schedule runs the family's latest revision.
+pub const DRIFT_UPDATE_NOTE: &str = "new revision registered; the next scheduled check runs it";
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ContainerSpec {
@@ -97,7 +105,7 @@ pub fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut
     }
     d.field("container", &want, &have, Replace::No);
     if !d.is_empty() {
-        d.note(UPDATE_NOTE);
+        d.note(if desired.image_released { UPDATE_NOTE } else { DRIFT_UPDATE_NOTE });
     }
 }
 

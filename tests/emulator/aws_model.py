@@ -40,6 +40,12 @@ MOTO_ACM_VALIDATION_WAIT
     moto's own variable. With the model on and this unset, ACM certificates are validated after
     acm_validation * scale seconds.
 
+Every request that is not exempt is also counted by IAM action (`cloudwatch:PutMetricAlarm`:
+the service's IAM prefix, its SigV4 signing name but for CloudWatch's `monitoring`, and the
+operation, Route 53's and EventBridge Scheduler's REST requests named by method and path), in
+`actions` of GET /_deployer/model; reset-counts keeps them (tests/iam_policy.rs needs the
+whole run's).
+
 Requests to /moto-api/ and /_deployer/, and requests whose User-Agent (or X-Amz-User-Agent)
 contains "deployer-test-harness" (the tests' own clients), are exempt: no latency, no
 throttling, no faults, not counted as calls, and they draw no random number.

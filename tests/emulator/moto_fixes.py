@@ -68,6 +68,8 @@ RDS parameter group of an existing instance
 ECR PutImageScanningConfiguration without scanOnPush
     The AWS SDKs leave a `false` scanOnPush out of the request (it is the member's default);
     moto then keeps the repository's old setting. AWS reads the missing member as false.
+EventBridge Scheduler CreateScheduleGroup of an existing name
+    moto replaces the group (its schedules and tags are lost). AWS answers ConflictException.
 """
 
 MAX_REPLICATION_RULES = 10
@@ -410,6 +412,24 @@ def _patch_ecr_scan_on_push_default():
     ECRBackend.put_image_scanning_configuration = put_image_scanning_configuration
 
 
+def _patch_scheduler_group_conflict():
+    from moto.core.exceptions import JsonRESTError
+    from moto.scheduler.models import EventBridgeSchedulerBackend
+
+    class GroupExists(JsonRESTError):
+        def __init__(self, name):
+            super().__init__("ConflictException", f"Schedule group {name} already exists.")
+
+    original = EventBridgeSchedulerBackend.create_schedule_group
+
+    def create_schedule_group(self, name, tags):
+        if name in self.schedule_groups:
+            raise GroupExists(name)
+        return original(self, name, tags)
+
+    EventBridgeSchedulerBackend.create_schedule_group = create_schedule_group
+
+
 PENDING_PROTOCOLS = ("email", "email-json", "http", "https")
 
 
@@ -498,6 +518,7 @@ def apply():
     _patch_sns_pending_confirmation()
     _patch_logs_kms_association()
     _patch_ecr_scan_on_push_default()
+    _patch_scheduler_group_conflict()
     _patch_rds_parameter_group_pending_reboot()
     _patch_ecs_services()
     codedeploy.apply()

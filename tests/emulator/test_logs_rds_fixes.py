@@ -1,5 +1,5 @@
-"""moto_fixes.py's CloudWatch Logs KMS association, RDS pending-reboot and ECR scan-on-push
-fixes, through the real emulator."""
+"""moto_fixes.py's CloudWatch Logs KMS association, RDS pending-reboot, ECR scan-on-push and
+Scheduler group conflict fixes, through the real emulator."""
 
 import unittest
 
@@ -49,6 +49,17 @@ class EcrScanOnPushTest(EmulatorTestCase):
         ecr.put_image_scanning_configuration(repositoryName="repo", imageScanningConfiguration={})
         repo = ecr.describe_repositories(repositoryNames=["repo"])["repositories"][0]
         self.assertFalse(repo["imageScanningConfiguration"].get("scanOnPush", False))
+
+
+class SchedulerGroupConflictTest(EmulatorTestCase):
+    def test_a_second_create_of_a_group_is_a_conflict_and_keeps_the_first(self):
+        scheduler = self.emu.client("scheduler")
+        scheduler.create_schedule_group(Name="grp", Tags=[{"Key": "k", "Value": "v"}])
+        with self.assertRaises(Exception) as refused:
+            scheduler.create_schedule_group(Name="grp")
+        self.assertIn("ConflictException", str(refused.exception))
+        arn = scheduler.get_schedule_group(Name="grp")["Arn"]
+        self.assertEqual(scheduler.list_tags_for_resource(ResourceArn=arn)["Tags"], [{"Key": "k", "Value": "v"}])
 
 
 if __name__ == "__main__":

@@ -182,24 +182,7 @@ fn destroy_keeps_a_repository_holding_images_when_configured_and_says_so() {
     let project = registry_project();
     project.edit("local.toml", |s| s.replace("[registry]\n", "[registry]\nkeep_on_destroy = true\n"));
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
-                   "digest": "sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"},
-        "layers": []
-    });
-    runtime().block_on(async {
-        let client = ecr(&emu, "us-east-1").await;
-        client
-            .put_image()
-            .repository_name(REPO)
-            .image_manifest(manifest.to_string())
-            .image_tag("v1")
-            .send()
-            .await
-            .unwrap();
-    });
+    runtime().block_on(async { support::push_image(&ecr(&emu, "us-east-1").await, REPO, "v1").await });
     let out = deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes"]);
     let err = stderr_text(&out);
     assert!(

@@ -43,23 +43,9 @@ async fn region(emu: &Emulator, name: &'static str) -> Region {
 }
 
 impl Region {
-    /// Pushes an image (a manifest is all ECR needs) tagged `tag`.
+    /// Pushes an image tagged `tag`.
     async fn push(&self, tag: &str) {
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
-                       "digest": format!("sha256:{:0>64}", tag.bytes().map(|b| format!("{b:02x}")).collect::<String>())},
-            "layers": [],
-        });
-        self.ecr
-            .put_image()
-            .repository_name(NAME)
-            .image_tag(tag)
-            .image_manifest(manifest.to_string())
-            .send()
-            .await
-            .unwrap();
+        support::push_image(&self.ecr, NAME, tag).await;
     }
 
     /// The group's deployments, newest first.

@@ -56,25 +56,6 @@ fn arn(service: &str, region: &str, resource: &str) -> String {
     format!("arn:aws:{service}:{region}:{ACCOUNT}:{resource}")
 }
 
-/// Pushes an image (a manifest is all ECR needs) tagged `tag` to the primary's repository.
-async fn push(c: &C, tag: &str) {
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
-                   "digest": format!("sha256:{:0>64}", tag.bytes().map(|b| format!("{b:02x}")).collect::<String>())},
-        "layers": [],
-    });
-    c.ecr
-        .put_image()
-        .repository_name(NAME)
-        .image_tag(tag)
-        .image_manifest(manifest.to_string())
-        .send()
-        .await
-        .unwrap();
-}
-
 /// Takes the `deployer:managed-by` tag off one resource of every service that tags.
 async fn untag_everything(c: &C, emu: &Emulator) {
     let r = "us-east-1";
@@ -436,8 +417,8 @@ fn every_kind_s_tags_and_in_place_fields_are_repaired_and_its_updates_are_made()
 
     // Two releases in a row: the second ends the first's termination wait in each region.
     rt.block_on(async {
-        push(&c, "v2").await;
-        push(&c, "v3").await;
+        support::push_image(&c.ecr, NAME, "v2").await;
+        support::push_image(&c.ecr, NAME, "v3").await;
     });
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
     let second = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v3"]);

@@ -9,17 +9,10 @@ use crate::model::Account;
 pub async fn iam_policy(session: &Session, account: Option<&str>, split: bool) -> miette::Result<u8> {
     let config = session.config();
     let account = match account {
-        Some(id) => {
-            let region = &config.primary_region;
-            let partition = if region.starts_with("cn-") {
-                "aws-cn"
-            } else if region.starts_with("us-gov-") {
-                "aws-us-gov"
-            } else {
-                "aws"
-            };
-            Account { id: id.to_string(), partition: partition.to_string() }
-        }
+        Some(id) => Account {
+            id: id.to_string(),
+            partition: Account::partition_of_region(&config.primary_region).to_string(),
+        },
         None => session.clients.account().await.map_err(|e| {
             miette!(
                 help = format!("{}; or name the account with --account", credentials_hint(&e)),

@@ -20,6 +20,18 @@ impl Account {
         format!("arn:{}:{service}:{region}:{}:{resource}", self.partition, self.id)
     }
 
+    /// The partition a region belongs to (`cn-north-1` → `aws-cn`, `us-gov-west-1` →
+    /// `aws-us-gov`, any other → `aws`).
+    pub fn partition_of_region(region: &str) -> &'static str {
+        if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+
     /// The partition of an ARN (`arn:aws:sts::123456789012:assumed-role/…` → `aws`).
     pub fn partition_of(arn: &str) -> Option<&str> {
         arn.strip_prefix("arn:")?.split(':').next().filter(|p| !p.is_empty())

@@ -66,13 +66,7 @@ pub fn repository_arn(image: &str) -> Option<String> {
     let region = parts.nth(2)?;
     let repository =
         rest.split_once('@').map_or_else(|| rest.rsplit_once(':').map_or(rest, |(r, _)| r), |(r, _)| r);
-    let partition = if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    };
+    let partition = Account::partition_of_region(region);
     Some(format!("arn:{partition}:ecr:{region}:{account}:repository/{repository}"))
 }
 

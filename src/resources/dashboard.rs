@@ -25,9 +25,6 @@ use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Ro
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
-/// The dimensions whose values are names (see `metric_alarm.rs`).
-const NAME_DIMENSIONS: &[&str] = &["ClusterName", "ServiceName", "DBInstanceIdentifier"];
-
 /// The line of the first widget that says whose dashboard this is.
 pub fn marker(app: &str, env: &str) -> String {
     format!("Managed by deployer for {app} {env}")
@@ -337,12 +334,7 @@ fn line_of(v: &Value) -> Option<MetricLine> {
     let mut dimensions = Dimensions::new();
     for pair in pairs.chunks(2) {
         let (k, v) = (pair[0].as_str()?, pair[1].as_str()?.to_string());
-        let value = if NAME_DIMENSIONS.contains(&k) {
-            DimensionValue::Name(v)
-        } else {
-            DimensionValue::Of(Ref::Id(v))
-        };
-        dimensions.insert(k.to_string(), value);
+        dimensions.insert(k.to_string(), DimensionValue::observed(k, v));
     }
     Some(MetricLine { namespace, name, dimensions, options })
 }

@@ -49,6 +49,18 @@ pub enum DimensionValue {
     Of(Ref),
 }
 
+impl DimensionValue {
+    /// A dimension's value as CloudWatch returns it: a name stays a name, anything else is a
+    /// physical ID for `plan::resolve_references` to map back to the resource it is.
+    pub fn observed(dimension: &str, value: String) -> DimensionValue {
+        if NAME_DIMENSIONS.contains(&dimension) {
+            DimensionValue::Name(value)
+        } else {
+            DimensionValue::Of(Ref::Id(value))
+        }
+    }
+}
+
 /// Dimension name → value.
 pub type Dimensions = BTreeMap<String, DimensionValue>;
 
@@ -248,12 +260,7 @@ fn dimensions_of(dims: &[Dimension]) -> Dimensions {
     dims.iter()
         .filter_map(|d| {
             let (name, value) = (d.name()?, d.value()?.to_string());
-            let value = if NAME_DIMENSIONS.contains(&name) {
-                DimensionValue::Name(value)
-            } else {
-                DimensionValue::Of(Ref::Id(value))
-            };
-            Some((name.to_string(), value))
+            Some((name.to_string(), DimensionValue::observed(name, value)))
         })
         .collect()
 }

@@ -191,16 +191,20 @@ pub enum Command {
 
     /// Disaster recovery: make a secondary region the primary, its database included.
     ///
-    /// Without --dns-only (the primary region or its database is lost): promotes REGION's read
-    /// replica to a standalone primary (it stops replicating for good; writes not yet replicated
-    /// are lost), lets RDS manage its master password in REGION's Secrets Manager (the password
-    /// rotates), tags it as REGION's primary, points REGION's application at it (a new task
-    /// definition revision released through REGION's deployment group, same image), and makes
-    /// REGION's DNS records PRIMARY. Shows the steps left, asks (or takes --yes), takes the lock;
-    /// each step is skipped when already done, so running it again after a crash finishes the
-    /// job and a finished failover changes nothing. Afterwards `plan` shows how the
-    /// configuration and AWS differ and `up` refuses until `[regions] primary = "REGION"` makes it
-    /// permanent (docs/runbooks/regional-failover.md).
+    /// Without --dns-only (the primary region or its database is lost): probes every region
+    /// (a region that does not answer within --probe-secs is named and left out: nothing waits
+    /// on it), takes the lock in REGION, promotes REGION's read replica to a standalone primary
+    /// (it stops replicating for good; writes not yet replicated are lost), makes REGION's copy
+    /// of the database's secret standalone (the password does not change), tags the database as
+    /// REGION's primary, points REGION's application at it (a new task definition revision
+    /// released through REGION's deployment group, same image) and makes REGION's DNS records
+    /// PRIMARY. Nothing of it needs the failed region or a global control plane: no IAM change,
+    /// and when Route 53's API does not answer (us-east-1 down) the DNS step is left to the
+    /// health checks, which already send users to the healthy region. Shows the steps left,
+    /// asks (or takes --yes); each step is skipped when already done, so running it again after
+    /// a crash finishes the job and a finished failover changes nothing. Afterwards `plan`
+    /// shows how the configuration and AWS differ and `up` refuses until `[regions] primary =
+    /// "REGION"` makes it permanent (docs/runbooks/regional-failover.md).
     ///
     /// With --dns-only (an outage in front of a healthy database): switches only the Route 53
     /// failover records, REGION's PRIMARY and the old primary's SECONDARY, and waits until Route
@@ -219,6 +223,9 @@ pub enum Command {
         /// Only switch the DNS records; the database and the application are not touched.
         #[arg(long)]
         dns_only: bool,
+        /// How long each region's probe may take before the region counts as unreachable.
+        #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
+        probe_secs: u64,
         /// Fail over without asking. Required when standard input is not a terminal.
         #[arg(long, short = 'y')]
         yes: bool,

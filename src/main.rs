@@ -171,7 +171,9 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         Command::Release { yes, release, .. } => {
             commands::release(&session, yes, &release_options(&release)).await
         }
-        Command::Failover { yes, to, dns_only, .. } => commands::failover(&session, yes, &to, dns_only).await,
+        Command::Failover { yes, to, dns_only, probe_secs, .. } => {
+            commands::failover(&session, yes, &to, dns_only, std::time::Duration::from_secs(probe_secs)).await
+        }
         Command::Rollback { yes, region, to, .. } => {
             commands::rollback(&session, yes, region.as_deref(), to.as_deref()).await
         }

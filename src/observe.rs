@@ -16,11 +16,29 @@ pub async fn observe(
     app: &str,
     env: &str,
 ) -> Result<Vec<Found>, Error> {
+    observe_scope(clients, regions, true, app, env).await
+}
+
+/// [`observe`] of `regions` only, and of the global scope (IAM, Route 53, called in us-east-1)
+/// only when `global`: what `failover` reads while a region is unreachable.
+pub async fn observe_scope(
+    clients: &Clients,
+    regions: &[String],
+    global: bool,
+    app: &str,
+    env: &str,
+) -> Result<Vec<Found>, Error> {
     // Reads only: a throttle storm that outlasts a request's retries just reads again.
     let (per_region, global) = retry_transient("reading the environment", || async {
         tokio::try_join!(
             try_join_all(regions.iter().map(|r| resources::observe_region(clients, r, app, env))),
-            resources::observe_global(clients, app, env),
+            async {
+                if global {
+                    resources::observe_global(clients, app, env).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
         )
     })
     .await?;

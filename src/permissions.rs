@@ -33,8 +33,6 @@ pub struct Part {
 pub const ON_ITS_BEHALF: &[(&str, &str)] = &[
     ("iam:PassRole", "ECS, CodeDeploy and EventBridge Scheduler are handed the environment's roles"),
     ("iam:CreateServiceLinkedRole", "the first load balancer, ECS service, RDS instance or scaling target of an account creates AWS's service-linked role"),
-    ("secretsmanager:CreateSecret", "RDS creates the master password's secret (ManageMasterUserPassword)"),
-    ("secretsmanager:TagResource", "RDS tags the secret it creates"),
     ("kms:DescribeKey", "RDS, ECR and CloudWatch Logs check a configured KMS key"),
     ("kms:CreateGrant", "RDS and ECR grant themselves the use of a configured KMS key"),
     ("ssm:AddTagsToResource", "PutParameter with Tags (the lock) is authorised as a tagging too"),
@@ -135,6 +133,18 @@ const DATABASE: Part = Part {
         "rds:ModifyDBParameterGroup",
         "rds:DeleteDBParameterGroup",
         "rds:PromoteReadReplica",
+        "secretsmanager:ListSecrets",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetRandomPassword",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:TagResource",
+        "secretsmanager:ReplicateSecretToRegions",
+        "secretsmanager:RemoveRegionsFromReplication",
+        "secretsmanager:StopReplicationToReplica",
+        "secretsmanager:DeleteSecret",
     ],
 };
 
@@ -346,7 +356,14 @@ pub fn parts(config: &Config) -> Vec<&'static Part> {
     parts
 }
 
+/// Reads that return what must stay secret: scoped to the environment's resources like a
+/// change, and never given to the read-only drift role (observation does not send them).
+const SECRET_READS: &[&str] = &["secretsmanager:GetSecretValue"];
+
 fn is_read(action: &str) -> bool {
+    if SECRET_READS.contains(&action) {
+        return false;
+    }
     let op = action.split_once(':').map_or(action, |(_, op)| op);
     crate::cloud::is_read_operation(op)
 }
@@ -372,7 +389,7 @@ pub fn read_actions() -> BTreeSet<&'static str> {
         .iter()
         .filter(|p| p.name != RELEASE.name)
         .flat_map(|p| p.actions.iter().copied())
-        .filter(|a| is_read(a))
+        .filter(|a| is_read(a) && *a != "secretsmanager:GetRandomPassword")
         .collect()
 }
 
@@ -432,6 +449,8 @@ fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String
             arn("scheduler", &format!("schedule/{base}/*")),
         ],
         "events" => vec![arn("events", &format!("rule/{base}-*"))],
+        // The database's secret, `{app}-{env}/db-master` (a random suffix follows in its ARN).
+        "secretsmanager" => vec![arn("secretsmanager", &format!("secret:{base}/*"))],
         _ => return None,
     })
 }
@@ -500,11 +519,7 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
         Statement::allow(&["iam:PassRole"], vec![Ref::Id(account.arn("iam", "", &format!("role{path}*")))])
             .sid("PassEnvironmentRoles"),
     );
-    let mut behalf: Vec<&str> =
-        ON_ITS_BEHALF.iter().map(|(a, _)| *a).filter(|a| *a != "iam:PassRole").collect();
-    if !config.database.enabled {
-        behalf.retain(|a| !a.starts_with("secretsmanager:"));
-    }
+    let behalf: Vec<&str> = ON_ITS_BEHALF.iter().map(|(a, _)| *a).filter(|a| *a != "iam:PassRole").collect();
     statements.push(Statement::allow(&behalf, star()).sid("OnTheDeployersBehalf"));
     PolicyDocument::new(statements)
 }

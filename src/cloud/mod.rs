@@ -64,6 +64,7 @@ service!(
     aws_sdk_rds,
     aws_sdk_route53,
     aws_sdk_scheduler,
+    aws_sdk_secretsmanager,
     aws_sdk_sns,
     aws_sdk_ssm,
     aws_sdk_sts,
@@ -219,12 +220,36 @@ impl Clients {
     /// The account (and partition) the credentials act in: one STS `GetCallerIdentity`, the
     /// first time it is asked for.
     pub async fn account(&self) -> Result<crate::model::Account, Error> {
-        self.account.get_or_try_init(|| self.read_account()).await.cloned()
+        self.account.get_or_try_init(|| self.read_account(self.primary())).await.cloned()
     }
 
-    async fn read_account(&self) -> Result<crate::model::Account, Error> {
+    /// [`Clients::account`], read from STS in `region` (its regional endpoint): what a run that
+    /// must not depend on the primary region (`failover`) asks.
+    pub async fn account_via(&self, region: &str) -> Result<crate::model::Account, Error> {
+        self.account.get_or_try_init(|| self.read_account(region)).await.cloned()
+    }
+
+    /// Whether `region`'s endpoints answer: one STS `GetCallerIdentity` signed for that region
+    /// (its regional endpoint; for us-east-1 the region IAM and Route 53 are called in), one
+    /// attempt, bounded by `bound` in all. `Err` says why not, for people.
+    pub async fn probe(&self, region: &str, bound: Duration) -> Result<(), String> {
+        let conf = aws_sdk_sts::config::Builder::from(&self.shared)
+            .region(Region::new(region.to_string()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(TimeoutConfig::builder().connect_timeout(bound).operation_timeout(bound).build())
+            .interceptor(self.calls.clone())
+            .build();
+        let sts = aws_sdk_sts::Client::from_conf(conf);
+        match tokio::time::timeout(bound, sts.get_caller_identity().send()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Error::aws("GetCallerIdentity", &e, false).to_string()),
+            Err(_) => Err(format!("no answer within {}s", bound.as_secs_f64())),
+        }
+    }
+
+    async fn read_account(&self, region: &str) -> Result<crate::model::Account, Error> {
         let out = self
-            .get::<aws_sdk_sts::Client>(self.primary())
+            .get::<aws_sdk_sts::Client>(region)
             .get_caller_identity()
             .send()
             .await

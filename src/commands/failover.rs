@@ -1,17 +1,29 @@
-//! `deployer failover --env E --to REGION`: disaster recovery. The replica in REGION becomes the
-//! primary and serves the application there:
+//! `deployer failover --env E --to REGION`: disaster recovery that needs nothing of the region
+//! that failed, nor of a global control plane (IAM, Route 53's API, global STS). The replica in
+//! REGION becomes the primary and serves the application there:
 //!
-//! 1. **promote** the replica (`PromoteReadReplica`, backups as configured), wait until it is
-//!    available with no source;
-//! 2. **secret**: RDS manages its master password in REGION's Secrets Manager (a promoted
-//!    replica has none; the password rotates), Multi-AZ as configured;
-//! 3. **re-home** it: its `deployer:address` tag says `REGION/database/db-instance/primary`,
+//! 0. **probe** every region of the environment (one STS `GetCallerIdentity` signed for each,
+//!    one attempt, bounded by `--probe-secs`). A region that does not answer is named, left out
+//!    of everything below, and never waited on again. us-east-1 not answering means IAM and
+//!    Route 53 are out of reach too (they are called there).
+//! 1. **lock**: taken in REGION's SSM. When the primary region's lock can be read and a run
+//!    holds it, the failover stops and names the holder.
+//! 2. **promote** the replica (`PromoteReadReplica`, in REGION), wait until it is standalone;
+//!    **standby**: Multi-AZ as configured;
+//! 3. **secret**: REGION's copy of the credentials' secret becomes a standalone secret
+//!    (`StopReplicationToReplica`, in REGION) and names the promoted instance as `host`. The
+//!    password does not change: the promoted replica has its source's;
+//! 4. **re-home** the database: its `deployer:address` tag says `REGION/database/db-instance/primary`,
 //!    what the configuration with `regions.primary = REGION` calls it, so that configuration
 //!    adopts it in place;
-//! 4. **app**: the changes of that swapped configuration to the task execution role (it may
-//!    read the new secret) and to REGION's task definition (`DB_HOST`, the DB secrets), applied
-//!    by the engine, then a release of REGION alone with the image it runs now;
-//! 5. **dns**: REGION's failover records PRIMARY (the `--dns-only` step).
+//! 5. **app**: REGION's task definition of that swapped configuration (`DB_HOST` on the promoted
+//!    instance; the secrets were REGION's own already), then a release of REGION alone at the
+//!    image it runs now, through REGION's CodeDeploy. No IAM change: the task execution role
+//!    already reads every region's copy of the secret;
+//! 6. **dns**: REGION's failover records PRIMARY, tried with a short bound. When Route 53's
+//!    control plane does not answer (us-east-1 down), the step is left with a warning: the
+//!    health-check failover records already send users to the healthy region (Route 53's data
+//!    plane), and the next `failover` or `up` switches the records once Route 53 answers.
 //!
 //! Every step reads the state it changes and sends only what is missing, so a run after a crash,
 //! or after a lost answer, finishes the job, and a run with nothing left sends no mutating
@@ -19,25 +31,31 @@
 //! worked out again under the lock.
 //!
 //! `--dns-only` ([`failover_dns`]): only the records switch, for an outage in front of a healthy
-//! database.
+//! database (it needs Route 53's API).
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use miette::miette;
 use serde::Serialize;
 
 use super::{confirm, credentials_hint, exit, print_json, OutputFormat, Session};
+use crate::cloud::GLOBAL_REGION;
 use crate::config::Config;
 use crate::engine::{Outcome, Status};
+use crate::lock;
 use crate::model::{Account, Address, Desired};
 use crate::plan::{self, render_human, Plan};
 use crate::release::{self, RegionRelease, RegionResult, Reporter};
 use crate::resources::db_instance::{self, DbView};
 use crate::resources::dns_record::DnsRecord;
-use crate::resources::{db_replica, rds, Ctx, Found, IdMap, Kind, TAG_ADDRESS};
+use crate::resources::{db_replica, db_secret, rds, Ctx, Found, IdMap, Kind, Spec, TAG_ADDRESS};
 
 const RUNBOOK: &str = "docs/runbooks/regional-failover.md";
+
+/// How long the DNS step may take before it is left to the health checks.
+const DNS_BOUND: Duration = Duration::from_secs(60);
 
 fn dns_changes(plan: Plan) -> Plan {
     Plan { changes: plan.changes.into_iter().filter(|c| c.address().kind() == DnsRecord::NAME).collect() }
@@ -56,13 +74,35 @@ pub fn swapped(config: &Config, to: &str) -> Config {
     c
 }
 
-/// What the application step applies of the swapped configuration's plan: the task execution
-/// role (which secret tasks may read) and `to`'s task definition (where they connect). Nothing
-/// else of the swapped arrangement (the peering, the registry's replication, the other regions)
-/// changes before the operator makes it permanent.
+/// What the application step applies of the swapped configuration's plan: `to`'s task
+/// definition (where its tasks connect), nothing else. The roles need no change (the task
+/// execution role reads every region's copy of the secret), and nothing else of the swapped
+/// arrangement changes before the operator makes it permanent.
 fn app_changes(plan: Plan, to: &str) -> Plan {
-    let wanted = [crate::model::service::task_execution_role(), crate::model::service::task_definition(to)];
-    Plan { changes: plan.changes.into_iter().filter(|c| wanted.contains(c.address())).collect() }
+    let wanted = crate::model::service::task_definition(to);
+    Plan { changes: plan.changes.into_iter().filter(|c| *c.address() == wanted).collect() }
+}
+
+/// The environment's global roles as the configuration made them, for planning `to`'s task
+/// definition while IAM cannot be read (us-east-1 down): IAM's data plane keeps serving them in
+/// every region; only its control plane is out of reach. Their IDs are their ARNs, which their
+/// names and path give.
+fn assumed_roles(desired: &Desired, account: &Account) -> Vec<Found> {
+    desired
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::IamRole(role) => Some(Found {
+                address: r.address.clone(),
+                id: account.arn("iam", "", &format!("role{}{}", role.path, role.name)),
+                spec: r.spec.clone(),
+                tags: r.tags.clone(),
+                state: String::new(),
+                attrs: Default::default(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Refusals that need no AWS call: a failover goes from the primary to one of its secondaries,
@@ -95,30 +135,69 @@ pub fn check(config: &Config, to: &str) -> miette::Result<()> {
     Ok(())
 }
 
+/// Which regions answered the probe.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Reach {
+    /// Regions (us-east-1 standing for IAM and Route 53 too) that did not answer, with why.
+    pub unreachable: std::collections::BTreeMap<String, String>,
+}
+
+impl Reach {
+    fn up(&self, region: &str) -> bool {
+        !self.unreachable.contains_key(region)
+    }
+}
+
+/// Probes every region of the environment and us-east-1 (IAM, Route 53) at once.
+async fn probe(session: &Session, bound: Duration) -> Reach {
+    let mut regions: BTreeSet<String> = session.config().region_names().into_iter().collect();
+    regions.insert(GLOBAL_REGION.to_string());
+    let answers = futures::future::join_all(
+        regions.iter().map(|r| async move { (r.clone(), session.clients.probe(r, bound).await) }),
+    )
+    .await;
+    Reach { unreachable: answers.into_iter().filter_map(|(r, a)| a.err().map(|e| (r, e))).collect() }
+}
+
 /// One step of the failover, as shown before the confirmation and reported at the end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub step: &'static str,
-    /// `to do`, `done` (found done before this run), `skipped` (its tier is off), and at the
-    /// end `completed` (done by this run) or `failed` (the release CodeDeploy rolled back).
+    /// `to do`, `done` (found done before this run), `skipped` (its tier is off, or what it
+    /// needs does not answer), and at the end `completed` (done by this run) or `failed` (the
+    /// release CodeDeploy rolled back).
     pub status: String,
     pub what: String,
+}
+
+/// REGION's copy of the credentials' secret, as the failover sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretView {
+    pub arn: String,
+    /// A writable secret of its own (not a replica).
+    pub standalone: bool,
+    /// The `host` it names.
+    pub host: Option<String>,
 }
 
 /// What AWS holds now, as far as the failover is concerned.
 struct Survey {
     db: DbView,
-    /// Of the swapped configuration: the role and task definition changes, and what a release
-    /// of `to` at its running image would do. `None` when the service tier is off.
+    secret: SecretView,
+    /// Of the swapped configuration: the task definition change, and what a release of `to`
+    /// at its running image would do. `None` when the service tier is off.
     app: Option<(Plan, Option<RegionRelease>)>,
-    /// The records' changes; `None` without the DNS tier.
-    dns: Option<Plan>,
+    /// The records' changes; `Err(why)` when Route 53 cannot be reached; `None` without the DNS
+    /// tier.
+    dns: Option<Result<Plan, String>>,
 }
 
 struct Failover<'a> {
     session: &'a Session,
     to: String,
     from: String,
+    account: Account,
+    reach: Reach,
     /// The swapped configuration's model, and the configuration's with `dns.primary = to`.
     swapped: Desired,
     dns: Desired,
@@ -133,14 +212,66 @@ impl Failover<'_> {
         Address::new(&self.to, "database", db_instance::DbInstance::NAME, "primary")
     }
 
+    /// The regions that answered, and whether the global scope (IAM, Route 53) did.
+    fn reachable(&self) -> (Vec<String>, bool) {
+        let regions = self.config().region_names().into_iter().filter(|r| self.reach.up(r)).collect();
+        (regions, self.reach.up(GLOBAL_REGION))
+    }
+
+    /// What `to`'s task definition is planned against: `to` itself, and the global roles, read
+    /// when IAM answers and otherwise as the configuration made them ([`assumed_roles`]).
+    async fn observe_app(&self) -> miette::Result<Vec<Found>> {
+        let c = self.config();
+        let global = self.reach.up(GLOBAL_REGION);
+        let mut found =
+            crate::observe::observe_scope(&self.session.clients, &[self.to.clone()], global, &c.app, &c.env)
+                .await
+                .map_err(|e| miette!("could not read the environment in {}: {e}", self.to))?;
+        if !global {
+            found.extend(assumed_roles(&self.swapped, &self.account));
+            plan::resolve_references(&mut found);
+        }
+        Ok(found)
+    }
+
+    async fn secret_view(&self) -> miette::Result<SecretView> {
+        let c = self.config();
+        let name = db_secret::name(&c.app, &c.env);
+        let clients = &self.session.clients;
+        let missing = || {
+            miette!(
+                help = "`deployer up` creates it (and replicates it to every region) while the primary region answers",
+                "there is no copy of the database's secret {name} in {}: the application there could not read the credentials; nothing was changed",
+                self.to
+            )
+        };
+        let out =
+            db_secret::client(clients, &self.to).describe_secret().secret_id(&name).send().await.map_err(
+                |e| {
+                    if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) {
+                        missing()
+                    } else {
+                        miette!(
+                            "could not read the secret {name} in {}: {}",
+                            self.to,
+                            crate::cloud::Error::aws("DescribeSecret", &e, false)
+                        )
+                    }
+                },
+            )?;
+        let arn = out.arn().ok_or_else(missing)?.to_string();
+        let standalone = out.primary_region().is_none_or(|p| p == self.to);
+        let value = db_secret::read(clients, &self.to, &arn)
+            .await
+            .map_err(|e| miette!("could not read the secret {name} in {}: {e}", self.to))?;
+        Ok(SecretView { arn, standalone, host: value.host })
+    }
+
     async fn survey(&self) -> miette::Result<Survey> {
         let c = self.config();
         let clients = &self.session.clients;
-        let (db, observed) = tokio::join!(
-            db_instance::view(clients, &self.to, &c.database.identifier),
-            self.session.observe()
-        );
-        let db = db
+        let db = db_instance::view(clients, &self.to, &c.database.identifier)
+            .await
             .map_err(|e| {
                 miette!(help = credentials_hint(&e), "could not read the database in {}: {e}", self.to)
             })?
@@ -164,8 +295,9 @@ impl Failover<'_> {
                 tagged.unwrap_or("missing")
             ));
         }
-        let observed = observed?;
+        let secret = self.secret_view().await?;
         let app = if c.service.enabled {
+            let observed = self.observe_app().await?;
             let changes = app_changes(plan::plan(&self.swapped, &observed), &self.to);
             let release = release::same_image_preview(clients, &self.to, &release::Names::of(c))
                 .await
@@ -174,8 +306,24 @@ impl Failover<'_> {
         } else {
             None
         };
-        let dns = c.dns.enabled.then(|| dns_changes(plan::plan(&self.dns, &observed)));
-        Ok(Survey { db, app, dns })
+        let dns = if c.dns.enabled { Some(self.dns_plan().await) } else { None };
+        Ok(Survey { db, secret, app, dns })
+    }
+
+    /// The records' changes, read within [`DNS_BOUND`]; `Err(why)` when Route 53 (or what the
+    /// records point at) cannot be read.
+    async fn dns_plan(&self) -> Result<Plan, String> {
+        let (regions, global) = self.reachable();
+        if !global {
+            return Err(format!("Route 53's API (called in {GLOBAL_REGION}) does not answer"));
+        }
+        let c = self.config();
+        let read = crate::observe::observe_scope(&self.session.clients, &regions, true, &c.app, &c.env);
+        match tokio::time::timeout(DNS_BOUND, read).await {
+            Ok(Ok(observed)) => Ok(dns_changes(plan::plan(&self.dns, &observed))),
+            Ok(Err(e)) => Err(format!("could not read the records: {e}")),
+            Err(_) => Err(format!("Route 53 did not answer within {}s", DNS_BOUND.as_secs())),
+        }
     }
 
     fn steps(&self, s: &Survey) -> Vec<Step> {
@@ -193,11 +341,20 @@ impl Failover<'_> {
                 ),
             },
             Step {
+                step: "standby",
+                status: if db.multi_az { status(!s.db.multi_az) } else { "skipped".into() },
+                what: if db.multi_az {
+                    format!("make it Multi-AZ, as database.multi_az says (ModifyDBInstance, applied now)")
+                } else {
+                    "database.multi_az is false: no standby".into()
+                },
+            },
+            Step {
                 step: "secret",
-                status: status(s.db.master_secret_arn.is_none()),
+                status: status(!s.secret.standalone || s.secret.host != s.db.endpoint),
                 what: format!(
-                    "let RDS manage its master password in {to}'s Secrets Manager{} (ModifyDBInstance, applied now): RDS generates a NEW password, so the master password rotates, and the application reads it from the new secret",
-                    if db.multi_az { ", and make it Multi-AZ" } else { "" }
+                    "make {to}'s copy of the secret {} standalone (StopReplicationToReplica, in {to}) and name the promoted instance as its host. The password does not change",
+                    db_secret::name(&c.app, &c.env)
                 ),
             },
             Step {
@@ -221,7 +378,7 @@ impl Failover<'_> {
                     step: "app",
                     status: status(!changes.is_empty() || release.as_ref().is_none_or(|r| r.needed)),
                     what: format!(
-                        "point the application in {to} at it: the task execution role may read the new secret, a new task definition revision (DB_HOST = its endpoint, the DB secrets from its secret), released through {to}'s deployment group with the image it runs now ({image})"
+                        "point the application in {to} at it: a new task definition revision (DB_HOST = its endpoint; the credentials from {to}'s own copy of the secret), released through {to}'s deployment group with the image it runs now ({image})"
                     ),
                 }
             }
@@ -232,7 +389,14 @@ impl Failover<'_> {
                 status: "skipped".into(),
                 what: "the DNS tier is off (dns.enabled = false): no failover records to switch".into(),
             },
-            Some(changes) => Step {
+            Some(Err(why)) => Step {
+                step: "dns",
+                status: "skipped".into(),
+                what: format!(
+                    "{why}: left to the health checks, whose failover records already send users to a healthy region. Run `deployer failover` again once Route 53 answers to make {to}'s records PRIMARY"
+                ),
+            },
+            Some(Ok(changes)) => Step {
                 step: "dns",
                 status: status(!changes.is_empty()),
                 what: format!("{to}'s failover records PRIMARY, {from}'s SECONDARY"),
@@ -245,6 +409,10 @@ impl Failover<'_> {
         let style = self.session.settings.style_stderr();
         let mut out =
             format!("Failover of environment '{}' from {} to {}:\n", self.config().env, self.from, self.to);
+        for (region, why) in &self.reach.unreachable {
+            let global = if region == GLOBAL_REGION { " (and IAM and Route 53 with it)" } else { "" };
+            let _ = writeln!(out, "  unreachable: {region}{global}: {why}; left out");
+        }
         for (i, step) in steps.iter().enumerate() {
             let _ = writeln!(out, "  {}. {:8} [{}] {}", i + 1, step.step, step.status, step.what);
             if self.session.settings.quiet || step.status != "to do" {
@@ -252,7 +420,7 @@ impl Failover<'_> {
             }
             let detail = match step.step {
                 "app" => s.app.as_ref().map(|(p, _)| p),
-                "dns" => s.dns.as_ref(),
+                "dns" => s.dns.as_ref().and_then(|d| d.as_ref().ok()),
                 _ => None,
             };
             if let Some(p) = detail.filter(|p| !p.is_empty()) {
@@ -340,18 +508,24 @@ impl Failover<'_> {
             self.progress(t, &format!("promote  {id} in {to} is a standalone instance ({})", view.status));
             done(steps, "promote");
         }
+        if todo(steps, "standby") {
+            let t = Instant::now();
+            view = db_instance::make_multi_az(&ctx, to, id).await.map_err(|e| fail("standby", e))?;
+            self.progress(t, &format!("standby  {id} in {to} is Multi-AZ"));
+            done(steps, "standby");
+        }
         if todo(steps, "secret") {
             let t = Instant::now();
-            view = db_instance::manage_master_secret(&ctx, to, id, db.multi_az)
+            let clients = &self.session.clients;
+            let arn = &s.secret.arn;
+            db_secret::promote(clients, to, arn).await.map_err(|e| fail("secret", e))?;
+            let host = view.endpoint.clone().ok_or_else(|| {
+                fail("secret", crate::cloud::Error::Failed(format!("{id} in {to} reports no endpoint yet")))
+            })?;
+            db_secret::write_connection(clients, to, arn, &host, c.database.port)
                 .await
                 .map_err(|e| fail("secret", e))?;
-            self.progress(
-                t,
-                &format!(
-                    "secret   {id} in {to}: RDS manages its master password in {}",
-                    view.master_secret_arn.as_deref().unwrap_or("?")
-                ),
-            );
+            self.progress(t, &format!("secret   {arn} is standalone and names {host}"));
             done(steps, "secret");
         }
         if todo(steps, "re-home") {
@@ -366,7 +540,7 @@ impl Failover<'_> {
         let mut released = None;
         if todo(steps, "app") {
             let t = Instant::now();
-            let observed = self.session.observe().await?;
+            let observed = self.observe_app().await?;
             let changes = app_changes(plan::plan(&self.swapped, &observed), to);
             self.apply("app", &changes, &observed).await?;
             let reporter = Reporter::new(false, self.session.settings.quiet);
@@ -398,28 +572,62 @@ impl Failover<'_> {
             done(steps, "app");
         }
         if todo(steps, "dns") {
-            let observed = self.session.observe().await?;
-            let changes = dns_changes(plan::plan(&self.dns, &observed));
-            self.apply("dns", &changes, &observed).await?;
-            done(steps, "dns");
+            let t = Instant::now();
+            let switched = tokio::time::timeout(DNS_BOUND, async {
+                let (regions, _) = self.reachable();
+                let observed =
+                    crate::observe::observe_scope(&self.session.clients, &regions, true, &c.app, &c.env)
+                        .await
+                        .map_err(|e| miette!("could not read the records: {e}"))?;
+                let changes = dns_changes(plan::plan(&self.dns, &observed));
+                self.apply("dns", &changes, &observed).await
+            })
+            .await;
+            let why = match switched {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("Route 53 did not answer within {}s", DNS_BOUND.as_secs())),
+            };
+            match why {
+                None => {
+                    self.progress(t, &format!("dns      {to}'s records are PRIMARY"));
+                    done(steps, "dns");
+                }
+                Some(why) => {
+                    eprintln!(
+                        "warning: failover step dns left to the health checks: {why}. Their failover records already send users to a healthy region; run `deployer failover --env {} --to {to}` again once Route 53 answers",
+                        c.env
+                    );
+                    if let Some(s) = steps.iter_mut().find(|s| s.step == "dns") {
+                        s.status = "skipped".into();
+                        s.what = format!("{why}: left to the health checks");
+                    }
+                }
+            }
         }
         Ok((view, released))
     }
 
     /// What the operator does next: the configuration lines that make it permanent.
-    fn next_steps(&self, db: &DbView) -> String {
+    fn next_steps(&self, db: &DbView, dns_left: bool) -> String {
         let c = self.config();
         let after = swapped(c, &self.to);
         let secondary: Vec<String> = after.secondary_regions.iter().map(|r| format!("\"{r}\"")).collect();
         let mut out = format!(
             "\n{to} is the primary now: its database {id} is standalone and tagged {primary}, the application there connects to it{dns}.\n\
-             The master password was rotated by RDS: whatever else connects to the database reads it from {secret}.\n\n\
+             The master password did not change; {to}'s copy of the secret {secret} is standalone and names the promoted host.\n\n\
              Make it permanent in config/{env}.toml:\n\n  [regions]\n  primary = \"{to}\"\n  secondary = [{secondary}]\n",
             to = self.to,
             id = db.identifier,
             primary = self.primary_at(),
-            dns = if c.dns.enabled { ", and DNS sends users there" } else { "" },
-            secret = db.master_secret_arn.as_deref().unwrap_or("its new secret"),
+            dns = if !c.dns.enabled {
+                ""
+            } else if dns_left {
+                "; DNS: the health checks send users to a healthy region, and the records switch when `deployer failover` runs again with Route 53 answering"
+            } else {
+                ", and DNS sends users there"
+            },
+            secret = db_secret::name(&c.app, &c.env),
             env = c.env,
             secondary = secondary.join(", "),
         );
@@ -429,7 +637,7 @@ impl Failover<'_> {
         let _ = write!(
             out,
             "\nUntil then `deployer plan` shows how the configuration and AWS differ, and `deployer up` refuses to run (it would delete the promoted database). \
-             With the new configuration, `plan` adopts {id} in {to} in place and wants a new replica in {from}, which needs the old primary gone first: see {RUNBOOK}.\n",
+             With the new configuration and {from} answering again, `up` adopts {id} in {to} in place and wants a new replica in {from}, which needs the old primary gone first: see {RUNBOOK}.\n",
             id = db.identifier,
             to = self.to,
             from = self.from,
@@ -448,6 +656,8 @@ struct Report<'a> {
     ok: bool,
     /// Nothing was left to do: no change was sent.
     nothing_to_do: bool,
+    /// The regions that did not answer the probe, with why.
+    unreachable: &'a std::collections::BTreeMap<String, String>,
     steps: &'a [Step],
     database: &'a DbView,
     release: Option<&'a RegionResult>,
@@ -458,21 +668,40 @@ struct Report<'a> {
 }
 
 /// `deployer failover --env E --to REGION` (see the module docs); `dns_only` is the DNS step
-/// alone.
-pub async fn failover(session: &Session, assume_yes: bool, to: &str, dns_only: bool) -> miette::Result<u8> {
+/// alone. `probe_bound` bounds each region's probe.
+pub async fn failover(
+    session: &Session,
+    assume_yes: bool,
+    to: &str,
+    dns_only: bool,
+    probe_bound: Duration,
+) -> miette::Result<u8> {
     if dns_only {
         return failover_dns(session, assume_yes, to).await;
     }
     let c = session.config();
     check(c, to)?;
-    let account = session
-        .clients
-        .account()
-        .await
-        .map_err(|e| miette!(help = credentials_hint(&e), "could not read the AWS account: {e}"))?;
-    let f = failover_of(session, to, &account);
+    let reach = probe(session, probe_bound).await;
+    if !reach.up(to) {
+        return Err(miette!(
+            help = "a failover goes to a region that answers; check the credentials and the network, or fail over to another region",
+            "{to} does not answer ({}); nothing was changed",
+            reach.unreachable[to]
+        ));
+    }
+    for (region, why) in &reach.unreachable {
+        let global = if region == GLOBAL_REGION { " (IAM and Route 53 are called there)" } else { "" };
+        eprintln!("warning: {region} does not answer{global}: {why}. It is left out of this failover.");
+    }
+    let account =
+        session.clients.account_via(to).await.map_err(|e| {
+            miette!(help = credentials_hint(&e), "could not read the AWS account in {to}: {e}")
+        })?;
+    let f = failover_of(session, to, &account, reach);
     let survey = f.survey().await?;
     let steps = f.steps(&survey);
+    let dns_left =
+        |steps: &[Step]| c.dns.enabled && steps.iter().any(|s| s.step == "dns" && s.status == "skipped");
     let report = |steps: &[Step], db: &DbView, release: Option<&RegionResult>, nothing: bool, ok: bool| {
         let after = swapped(c, to);
         print_json(&Report {
@@ -482,6 +711,7 @@ pub async fn failover(session: &Session, assume_yes: bool, to: &str, dns_only: b
             to,
             ok,
             nothing_to_do: nothing,
+            unreachable: &f.reach.unreachable,
             steps,
             database: db,
             release,
@@ -501,54 +731,94 @@ pub async fn failover(session: &Session, assume_yes: bool, to: &str, dns_only: b
                 c.env,
                 session.calls().reads
             );
-            eprint!("{}", f.next_steps(&survey.db));
+            eprint!("{}", f.next_steps(&survey.db, dns_left(&steps)));
         }
         return Ok(exit::OK);
     }
     f.show(&survey, &steps);
-    let question = format!(
-        "\nFail over environment '{}' to {to}? The replica stops replicating for good and the master password rotates.",
-        c.env
-    );
+    let question =
+        format!("\nFail over environment '{}' to {to}? The replica stops replicating for good.", c.env);
     if !confirm(&question, assume_yes).await? {
         eprintln!("Nothing changed.");
         return Ok(exit::ERROR);
     }
     eprintln!();
-    session
-        .with_lock("failover", async {
-            // Under the lock: what is left now (another run may have done some of it).
-            let survey = f.survey().await?;
-            let fresh = f.steps(&survey);
-            if !fresh.iter().any(|s| s.status == "to do") {
-                eprintln!("Nothing to do: another run finished the failover meanwhile.");
-                if json {
-                    report(&fresh, &survey.db, None, true, true)?;
-                }
-                return Ok(exit::OK);
-            }
-            let mut steps = fresh;
-            let (db, released) = f.run(&mut steps, survey).await?;
-            let failed = steps.iter().any(|s| s.status == "failed");
+    f.with_lock(async {
+        // Under the lock: what is left now (another run may have done some of it).
+        let survey = f.survey().await?;
+        let fresh = f.steps(&survey);
+        if !fresh.iter().any(|s| s.status == "to do") {
+            eprintln!("Nothing to do: another run finished the failover meanwhile.");
             if json {
-                report(&steps, &db, released.as_ref(), false, !failed)?;
+                report(&fresh, &survey.db, None, true, true)?;
             }
-            if failed {
-                return Ok(exit::RELEASE_FAILED);
-            }
-            eprintln!(
-                "\nfailover: done in {:.1}s ({} AWS reads, {} changes sent).",
-                session.elapsed(),
-                session.calls().reads,
-                session.calls().mutating
-            );
-            eprint!("{}", f.next_steps(&db));
-            Ok(exit::OK)
-        })
-        .await
+            return Ok(exit::OK);
+        }
+        let mut steps = fresh;
+        let (db, released) = f.run(&mut steps, survey).await?;
+        let failed = steps.iter().any(|s| s.status == "failed");
+        if json {
+            report(&steps, &db, released.as_ref(), false, !failed)?;
+        }
+        if failed {
+            return Ok(exit::RELEASE_FAILED);
+        }
+        eprintln!(
+            "\nfailover: done in {:.1}s ({} AWS reads, {} changes sent).",
+            session.elapsed(),
+            session.calls().reads,
+            session.calls().mutating
+        );
+        eprint!("{}", f.next_steps(&db, dns_left(&steps)));
+        Ok(exit::OK)
+    })
+    .await
 }
 
-fn failover_of<'a>(session: &'a Session, to: &str, account: &Account) -> Failover<'a> {
+impl Failover<'_> {
+    /// Runs `work` holding the environment's lock in `to` (the region being promoted, which
+    /// answers), after checking the primary region's lock where it can be read: a run holding
+    /// it stops the failover.
+    async fn with_lock<T>(
+        &self,
+        work: impl std::future::Future<Output = miette::Result<T>>,
+    ) -> miette::Result<T> {
+        let c = self.config();
+        let unlock = |region: &str| {
+            format!("wait for that run to finish. If it is no longer running (it crashed or was killed), release it with `deployer unlock --env {}` (in {region})", c.env)
+        };
+        if self.reach.up(&self.from) {
+            let ssm: aws_sdk_ssm::Client = self.session.clients.get(&self.from);
+            match lock::holder_of(&ssm, &c.app, &c.env).await {
+                Ok(Some(Ok(h))) => {
+                    return Err(miette!(help = unlock(&self.from), "environment is locked in {} by {}; nothing was changed", self.from, h.describe()))
+                }
+                Ok(Some(Err(raw))) => {
+                    return Err(miette!(help = unlock(&self.from), "environment is locked in {} by a holder that cannot be read ({raw}); nothing was changed", self.from))
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("could not read the lock in {}: {e}; going on with the lock in {}", self.from, self.to),
+            }
+        }
+        let ssm: aws_sdk_ssm::Client = self.session.clients.get(&self.to);
+        let holder = lock::Holder::this_process("failover");
+        let held = lock::acquire(&ssm, &c.app, &c.env, &holder).await.map_err(|e| match e {
+            lock::LockError::Aws(e) => miette!(
+                help = credentials_hint(&e),
+                "could not take the environment lock in {}: {e}",
+                self.to
+            ),
+            other => miette!(help = unlock(&self.to), "{other} (in {}); nothing was changed", self.to),
+        })?;
+        let result = work.await;
+        if let Err(e) = held.release().await {
+            tracing::error!("could not release the environment lock in {}: {e}; release it with `deployer unlock --env {}`", self.to, c.env);
+        }
+        result
+    }
+}
+
+fn failover_of<'a>(session: &'a Session, to: &str, account: &Account, reach: Reach) -> Failover<'a> {
     let c = session.config();
     let mut dns = c.clone();
     dns.dns.primary = to.to_string();
@@ -556,6 +826,8 @@ fn failover_of<'a>(session: &'a Session, to: &str, account: &Account) -> Failove
         session,
         to: to.to_string(),
         from: c.primary_region.clone(),
+        account: account.clone(),
+        reach,
         swapped: crate::model::desired(&swapped(c, to), account),
         dns: crate::model::desired(&dns, account),
     }
@@ -661,6 +933,10 @@ mod tests {
         let everything = plan::plan(&d, &[]);
         let taken: Vec<String> =
             app_changes(everything, "us-east-2").changes.iter().map(|ch| ch.address().to_string()).collect();
-        assert_eq!(taken, ["global/iam/iam-role/task-execution", "us-east-2/service/task-definition/app"]);
+        assert_eq!(
+            taken,
+            ["us-east-2/service/task-definition/app"],
+            "no IAM change: its control plane may be down"
+        );
     }
 }

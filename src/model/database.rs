@@ -11,6 +11,7 @@
 //! | `R/database/security-group/db` | the database's group |
 //! | `R/database/db-subnet-group/main` | `{app}-{env}-db`, the region's private subnets |
 //! | `R/database/db-parameter-group/main` | `{app}-{env}-postgres<major>`, `rds.force_ssl = 1` |
+//! | `R/database/db-secret/master` | the master credentials (`{app}-{env}/db-master`): the writable copy in `P`, a replica of it in each `S` |
 //! | `P/database/db-instance/primary` | the primary |
 //! | `S/database/db-replica/replica` | the primary's read replica in `S` |
 //!
@@ -24,6 +25,7 @@ use crate::config::{performance_insights_supported, Config};
 use crate::resources::db_instance::DbInstanceSpec;
 use crate::resources::db_parameter_group::{postgres_family, DbParameterGroupSpec};
 use crate::resources::db_replica::DbReplicaSpec;
+use crate::resources::db_secret::{self, Contents, DbSecretSpec};
 use crate::resources::db_subnet_group::DbSubnetGroupSpec;
 use crate::resources::security_group::{IngressRule, SecurityGroupSpec};
 use crate::resources::Spec;
@@ -50,21 +52,28 @@ pub fn primary(config: &Config) -> Address {
     Address::new(&config.primary_region, TIER, "db-instance", "primary")
 }
 
+/// The master credentials' secret in `region`: the writable copy in the primary region, a
+/// replica elsewhere. Each region's tasks read their own region's copy.
+pub fn secret(region: &str) -> Address {
+    Address::new(region, TIER, "db-secret", "master")
+}
+
 /// The replica's address in secondary region `region`.
 pub fn replica(region: &str) -> Address {
     Address::new(region, TIER, "db-replica", "replica")
 }
 
 /// What the service tier needs of the database, by address: the desired model has no endpoint
-/// or secret yet (AWS assigns them); at apply time the primary's observed resource gives them
-/// ([`crate::resources::db_instance::connection`]: endpoint, port and the ARN of the master
-/// secret RDS manages in Secrets Manager, never its value).
+/// or secret ARN yet (AWS assigns them); at apply time the observed resources give them (the
+/// primary's endpoint, each region's copy of the secret by ARN, never its value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DatabaseOutputs {
     /// The primary, whose endpoint and master secret ARN the application uses.
     pub primary: Address,
     /// Each secondary region's read replica.
     pub replicas: BTreeMap<String, Address>,
+    /// Each region's copy of the master credentials' secret.
+    pub secrets: BTreeMap<String, Address>,
     /// Each region's application security group: tasks in it reach the database.
     pub app_security_groups: BTreeMap<String, Address>,
     /// The database's port.
@@ -78,6 +87,14 @@ pub fn outputs(config: &Config) -> Option<DatabaseOutputs> {
     db.enabled.then(|| DatabaseOutputs {
         primary: primary(config),
         replicas: config.secondary_regions.iter().map(|r| (r.clone(), replica(r))).collect(),
+        secrets: config
+            .region_names()
+            .into_iter()
+            .map(|r| {
+                let a = secret(&r);
+                (r, a)
+            })
+            .collect(),
         app_security_groups: config
             .region_names()
             .into_iter()
@@ -152,6 +169,41 @@ pub(super) fn database(b: &mut Builder, config: &Config) {
         return;
     }
     let primary_region = config.primary_region.as_str();
+    let secret_name = db_secret::name(&config.app, &config.env);
+    let description = format!("{} {}: the database's master credentials (deployer)", config.app, config.env);
+    let master_secret = b.add(
+        primary_region,
+        TIER,
+        "master",
+        Spec::DbSecret(DbSecretSpec {
+            name: secret_name.clone(),
+            description: description.clone(),
+            replica_of: None,
+            kms_key: db.kms_key.get(primary_region).cloned(),
+            contents: Some(Contents {
+                username: db.master_username.clone(),
+                engine: ENGINE.into(),
+                port: db.port,
+                dbname: db.database_name.clone(),
+            }),
+            primary_region: None,
+        }),
+    );
+    for region in &config.secondary_regions {
+        b.add(
+            region,
+            TIER,
+            "master",
+            Spec::DbSecret(DbSecretSpec {
+                name: secret_name.clone(),
+                description: description.clone(),
+                replica_of: Some(Ref::Addr(master_secret.clone())),
+                kms_key: db.kms_key.get(region).cloned(),
+                contents: None,
+                primary_region: None,
+            }),
+        );
+    }
     let parts = region_parts(b, config, primary_region);
     let max = i32::try_from(db.max_allocated_storage_gib).unwrap_or(i32::MAX);
     let allocated = i32::try_from(db.allocated_storage_gib).unwrap_or(i32::MAX);
@@ -171,7 +223,10 @@ pub(super) fn database(b: &mut Builder, config: &Config) {
             multi_az: db.multi_az,
             storage_encrypted: true,
             kms_key: db.kms_key.get(primary_region).cloned(),
-            manage_master_user_password: true,
+            // The deployer's secret holds the password: RDS refuses a read replica of a source
+            // whose password it manages itself.
+            manage_master_user_password: false,
+            master_secret: Some(Ref::Addr(master_secret.clone())),
             master_username: db.master_username.clone(),
             database_name: db.database_name.clone(),
             port: i32::from(db.port),

@@ -1,9 +1,13 @@
 //! DB instance: the environment's PostgreSQL primary, in the primary region, at
 //! `<primary>/database/db-instance/primary`. Multi-AZ, encrypted (the AWS-managed key or a KMS
 //! key from the configuration), gp3 storage with autoscaling, automated backups, deletion
-//! protection, and a master password RDS keeps in Secrets Manager
-//! (`ManageMasterUserPassword`): the deployer never sees, reads or prints it, and never calls
-//! Secrets Manager. Its read replicas are `db_replica.rs`; what both share lives here.
+//! protection, and a master password from the deployer's own secret (`db_secret.rs`, replicated
+//! to every region), sent once as `MasterUserPassword` and never printed. RDS's own managed
+//! secret (`ManageMasterUserPassword`) is not used: RDS refuses a read replica of a source whose
+//! password it manages. A primary made by an older version with one is moved to the deployer's
+//! secret in place (`ModifyDBInstance` with `ManageMasterUserPassword=false` and the secret's
+//! password), before its replicas are created. Its read replicas are `db_replica.rs`; what
+//! both share lives here.
 //!
 //! Its physical ID is its ARN, so a replica's reference to it resolves to what
 //! `CreateDBInstanceReadReplica` needs in another region.
@@ -56,8 +60,13 @@ pub struct DbInstanceSpec {
     /// The KMS key (ARN); `None` for the AWS-managed key (`alias/aws/rds`), and then not compared
     /// (RDS reports the key's ARN, which the deployer cannot tell from a customer key without KMS).
     pub kms_key: Option<String>,
-    /// The master password lives in Secrets Manager, managed by RDS.
+    /// The master password lives in a secret RDS manages (`ManageMasterUserPassword`): only
+    /// ever observed, from older versions; the desired primary takes its password from
+    /// `master_secret`.
     pub manage_master_user_password: bool,
+    /// The deployer's secret holding the master password; `None` when observed (RDS does not
+    /// know where a password came from), and then not compared.
+    pub master_secret: Option<Ref>,
     pub master_username: String,
     pub database_name: String,
     /// `0` when observed before RDS reports it (while creating): then not compared.
@@ -250,6 +259,11 @@ pub fn diff(desired: &DbInstanceSpec, observed: &DbInstanceSpec, d: &mut Diff) {
         &observed.manage_master_user_password,
         Replace::No,
     );
+    if observed.manage_master_user_password && !desired.manage_master_user_password {
+        d.note(
+            "the master password moves from RDS's managed secret to the deployer's replicated secret (ModifyDBInstance ManageMasterUserPassword=false with that secret's password, applied at once; RDS deletes its own secret), before any replica is created: RDS refuses a read replica of a source whose password it manages",
+        );
+    }
     if observed.port != 0 {
         d.field("port", &desired.port, &observed.port, Replace::No);
     }
@@ -301,6 +315,7 @@ impl Kind for DbInstance {
 
     fn refs(spec: &mut DbInstanceSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = vec![(Role::Holds, &mut spec.subnet_group), (Role::Holds, &mut spec.parameter_group)];
+        refs.extend(spec.master_secret.iter_mut().map(|s| (Role::Holds, s)));
         refs.extend(spec.security_groups.iter_mut().map(|g| (Role::Holds, g)));
         refs
     }
@@ -454,6 +469,7 @@ fn spec_of(i: &SdkInstance) -> DbInstanceSpec {
         storage_encrypted: i.storage_encrypted().unwrap_or(false),
         kms_key: i.kms_key_id().map(str::to_string),
         manage_master_user_password: i.master_user_secret().is_some(),
+        master_secret: None,
         master_username: i.master_username().unwrap_or_default().to_string(),
         database_name: i.db_name().unwrap_or_default().to_string(),
         port,
@@ -626,6 +642,11 @@ async fn create(
     let region = address.region();
     let client = rds::client(ctx.clients, region);
     let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
+    let secret = spec.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?;
+    let password = match &secret {
+        Some(arn) => Some(super::db_secret::read(ctx.clients, region, arn).await?.password),
+        None => None,
+    };
     let created = client
         .create_db_instance()
         .db_instance_identifier(&spec.identifier)
@@ -638,7 +659,8 @@ async fn create(
         .multi_az(spec.multi_az)
         .storage_encrypted(spec.storage_encrypted)
         .set_kms_key_id(spec.kms_key.clone())
-        .manage_master_user_password(spec.manage_master_user_password)
+        .set_manage_master_user_password(spec.manage_master_user_password.then_some(true))
+        .set_master_user_password(password.as_ref().map(|p| p.expose().clone()))
         .master_username(&spec.master_username)
         .db_name(&spec.database_name)
         .port(spec.port)
@@ -663,6 +685,9 @@ async fn create(
     let instance = wait_usable(ctx, region, &spec.identifier, DbInstance::NAME).await?;
     for (attr, value) in attrs_of(&instance) {
         ctx.ids.set_attr(address, attr, value);
+    }
+    if let Some(arn) = &secret {
+        write_connection(ctx, region, arn, &instance).await?;
     }
     arn.or_else(|| instance.db_instance_arn().map(str::to_string))
         .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for database {}", spec.identifier)))
@@ -761,8 +786,17 @@ async fn update(
     if set("multi_az") {
         m = m.multi_az(desired.multi_az);
     }
+    let mut secret = None;
     if set("manage_master_user_password") {
-        m = m.manage_master_user_password(desired.manage_master_user_password);
+        // Only ever from RDS's managed secret to the deployer's: RDS deletes its secret and
+        // takes the password given (applied at once, whatever ApplyImmediately says).
+        let arn =
+            desired.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?.ok_or_else(|| {
+                Error::Failed(format!("{address}: no secret to take the master password from"))
+            })?;
+        let password = super::db_secret::read(ctx.clients, region, &arn).await?.password;
+        m = m.manage_master_user_password(false).master_user_password(password.expose());
+        secret = Some(arn);
     }
     if set("port") {
         m = m.db_port_number(desired.port);
@@ -799,8 +833,24 @@ async fn update(
         return Ok(());
     }
     m.send().await.op("ModifyDBInstance")?;
-    wait_usable(ctx, region, &desired.identifier, DbInstance::NAME).await?;
+    let instance = wait_usable(ctx, region, &desired.identifier, DbInstance::NAME).await?;
+    if let Some(arn) = &secret {
+        write_connection(ctx, region, arn, &instance).await?;
+    }
     Ok(())
+}
+
+/// Writes where `instance` serves into the secret `arn` (its `host` and `port`), when it says
+/// otherwise.
+async fn write_connection(
+    ctx: &Ctx<'_>,
+    region: &str,
+    arn: &str,
+    instance: &SdkInstance,
+) -> Result<(), Error> {
+    let Some(host) = instance.endpoint().and_then(|e| e.address()) else { return Ok(()) };
+    let port = instance.endpoint().and_then(|e| e.port()).and_then(|p| u16::try_from(p).ok()).unwrap_or(5432);
+    super::db_secret::write_connection(ctx.clients, region, arn, host, port).await
 }
 
 /// What an operator must do to delete a protected database.
@@ -985,32 +1035,24 @@ where
     .await
 }
 
-/// Gives a standalone instance (a promoted replica) a master password RDS manages in Secrets
-/// Manager in its own region, and Multi-AZ as configured: one `ModifyDBInstance`, applied at
-/// once, then waits until it is available and reports the secret. RDS generates a new password
-/// (the old primary's secret does not apply to it). Nothing is sent when it already has one.
-pub async fn manage_master_secret(
-    ctx: &Ctx<'_>,
-    region: &str,
-    identifier: &str,
-    multi_az: bool,
-) -> Result<DbView, Error> {
+/// Makes a standalone instance (a promoted replica) Multi-AZ: one `ModifyDBInstance`, applied
+/// at once, then waits until it is available. Nothing is sent when it already is.
+pub async fn make_multi_az(ctx: &Ctx<'_>, region: &str, identifier: &str) -> Result<DbView, Error> {
     let client = rds::client(ctx.clients, region);
     converge(
         ctx,
         region,
         identifier,
         DbInstance::NAME,
-        "a master secret of its own",
-        |v| v.master_secret_arn.is_some(),
+        "a standby in another availability zone (Multi-AZ)",
+        |v| v.multi_az,
         || {
             let client = client.clone();
             async move {
                 client
                     .modify_db_instance()
                     .db_instance_identifier(identifier)
-                    .manage_master_user_password(true)
-                    .multi_az(multi_az)
+                    .multi_az(true)
                     .apply_immediately(true)
                     .send()
                     .await
@@ -1041,7 +1083,8 @@ mod tests {
             multi_az: true,
             storage_encrypted: true,
             kms_key: None,
-            manage_master_user_password: true,
+            manage_master_user_password: false,
+            master_secret: None,
             master_username: "app".into(),
             database_name: "app".into(),
             port: 5432,

@@ -28,6 +28,7 @@ pub mod dashboard;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_replica;
+pub mod db_secret;
 pub mod db_subnet_group;
 pub mod deployment_config;
 pub mod deployment_group;
@@ -360,6 +361,7 @@ kinds! {
     DbParameterGroup => db_parameter_group::DbParameterGroup,
     DbInstance => db_instance::DbInstance,
     DbReplica => db_replica::DbReplica,
+    DbSecret => db_secret::DbSecret,
     IamRole => iam_role::IamRole,
     EcsCluster => ecs_cluster::EcsCluster,
     LogGroup => log_group::LogGroup,

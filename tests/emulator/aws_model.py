@@ -36,6 +36,8 @@ DEPLOYER_EMU_KILL_AFTER=K and DEPLOYER_EMU_KILL_PIDFILE=/path
     Crash-test hook: once the K-th mutating call has been passed to moto and moto has handled it
     (whether moto accepted it or answered an error), and before its answer is sent, the pid in
     the pidfile is SIGKILLed. Fires once; GET /_deployer/model reports whether and when.
+DEPLOYER_EMU_OUTAGE='{"regions": ["us-east-1"], "mode": "refuse"}'
+    A region outage from the start (JSON of the "outage" setting below).
 MOTO_ACM_VALIDATION_WAIT
     moto's own variable. With the model on and this unset, ACM certificates are validated after
     acm_validation * scale seconds.
@@ -62,6 +64,17 @@ POST /_deployer/model               a JSON object with any of: model, scale, see
                                     kill_pidfile (the variables above, lowercase, no prefix),
                                     and lose_next: {"CreateVpc": 1} loses the next answer(s)
                                     of those operations, deterministically.
+                                    outage: {"regions": ["us-east-1"], "mode": "refuse"} or
+                                    {"regions": [...], "mode": "timeout", "timeout_secs": 5}
+                                    makes those regions unreachable: every request signed for
+                                    one of them (SigV4 scope; IAM, Route 53 and global STS sign
+                                    for us-east-1) gets no HTTP answer, its connection is closed
+                                    at once ("refuse") or after timeout_secs ("timeout"). Exempt
+                                    calls, /moto-api/ and /_deployer/ are never dropped.
+                                    {"outage": null} or "regions": [] ends it. The report's
+                                    "outage" is {"regions", "mode", "timeout_secs", "dropped":
+                                    {region: n}}; dropped calls are counted there and in
+                                    "actions", not as calls (reset-counts clears "dropped").
                                     A seed reseeds the random; kill_after/kill_pidfile re-arm the
                                     hook and restart its count. Answers like GET.
 POST /_deployer/model/reset-counts  clears the counters and the decision log; waits that are
@@ -97,6 +110,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -470,6 +484,9 @@ class Model:
         self.timers = []  # (when, callback): run lazily, at the start of the next request
         self.releasing = {}  # subnet/security-group id -> (until, why)
         self.route53_changes = {}  # change id -> ready_at
+        # A region outage (see set_outage): while "regions" is not empty, every call signed for
+        # one of them is dropped without an answer.
+        self.outage = {"regions": [], "mode": None, "timeout_secs": 0.0}
         self._reset_counts()
         self._reset_kill()
 
@@ -477,10 +494,16 @@ class Model:
 
     def configure_from_env(self):
         values = {key: _env_setting(key, kind, self.settings[key]) for key, kind in SETTING_TYPES.items()}
+        raw_outage = os.environ.get("DEPLOYER_EMU_OUTAGE", "").strip()
+        if raw_outage:
+            values["outage"] = json.loads(raw_outage)
         self.update(values)
 
     def update(self, values):
-        """Apply settings (a dict with SETTING_TYPES keys); raises ValueError on bad input."""
+        """Apply settings (a dict with SETTING_TYPES keys, and "outage"); raises ValueError on
+        bad input."""
+        values = dict(values)
+        outage = _parse_outage(values.pop("outage")) if "outage" in values else None
         unknown = set(values) - set(SETTING_TYPES)
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}; known: {sorted(SETTING_TYPES)}")
@@ -491,6 +514,8 @@ class Model:
             if key in coerced and not 0.0 <= coerced[key] <= 1.0:
                 raise ValueError(f"{key} must be within [0, 1]")
         with self.lock:
+            if outage is not None:
+                self.outage = outage
             self.settings.update(coerced)
             if "seed" in coerced:
                 self.rng = random.Random(self.settings["seed"])
@@ -544,6 +569,7 @@ class Model:
         self.actions = getattr(self, "actions", collections.Counter())
         self.totals = collections.Counter()
         self.injected = {}  # op -> {"throttled": n, "throttled_bucket": n, "fault": n, "lost": n}
+        self.dropped = collections.Counter()  # region -> calls dropped by the outage
         self.decisions = collections.deque(maxlen=2000)
         self.seq = 0
         self.waits = []
@@ -716,6 +742,18 @@ class Model:
             self.decisions.append({"seq": self.seq, "op": call.op, "region": call.region, "outcome": outcome})
             return outcome, s["call_latency_ms"] / 1000.0
 
+    def outage_for(self, call):
+        """None, or the seconds to wait before dropping this call's connection (the region is
+        down). A dropped call is counted by region and by IAM action (the deployer sent it), not
+        as a call (it never reached AWS), and draws no random number."""
+        with self.lock:
+            if call.region not in self.outage["regions"]:
+                return None
+            self.dropped[call.region] += 1
+            self.actions[f"{IAM_PREFIX.get(call.service, call.service)}:{call.op}"] += 1
+            self.decisions.append({"seq": self.seq, "op": call.op, "region": call.region, "outcome": "dropped"})
+            return self.outage["timeout_secs"] if self.outage["mode"] == "timeout" else 0.0
+
     def applied(self, call, status):
         """A mutating call went through moto: count it, and fire the kill hook on the K-th."""
         with self.lock:
@@ -763,6 +801,7 @@ class Model:
                 "calls": self.calls,
                 "actions": dict(sorted(self.actions.items())),
                 "injected": {op: dict(c) for op, c in self.injected.items()},
+                "outage": dict(self.outage, dropped=dict(sorted(self.dropped.items()))),
                 "kill": dict(self.kill),
                 "waits": [dict(w, busy=w["ready_at"] > now) for w in self.waits],
                 "releasing": [
@@ -773,6 +812,52 @@ class Model:
                 "recent_decisions": list(self.decisions),
                 "now": now,
             }
+
+
+OUTAGE_MODES = ("refuse", "timeout")
+DEFAULT_OUTAGE_TIMEOUT_SECS = 5.0
+
+
+def _parse_outage(value):
+    """The outage setting: null (or no regions) ends it; otherwise
+    {"regions": ["us-east-1"], "mode": "refuse" | "timeout", "timeout_secs": 5}."""
+    if value is None:
+        return {"regions": [], "mode": None, "timeout_secs": 0.0}
+    if not isinstance(value, dict):
+        raise ValueError('outage must be null or {"regions": [...], "mode": "refuse"|"timeout", "timeout_secs": n}')
+    unknown = set(value) - {"regions", "mode", "timeout_secs"}
+    if unknown:
+        raise ValueError(f"unknown outage keys: {sorted(unknown)}")
+    regions = value.get("regions") or []
+    if not isinstance(regions, list) or not all(isinstance(r, str) and r for r in regions):
+        raise ValueError("outage.regions must be a list of region names")
+    if not regions:
+        return {"regions": [], "mode": None, "timeout_secs": 0.0}
+    mode = value.get("mode", "refuse")
+    if mode not in OUTAGE_MODES:
+        raise ValueError(f"outage.mode must be one of {list(OUTAGE_MODES)}")
+    timeout = value.get("timeout_secs")
+    if timeout is None:
+        timeout = DEFAULT_OUTAGE_TIMEOUT_SECS if mode == "timeout" else 0.0
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        raise ValueError("outage.timeout_secs must be a number >= 0")
+    return {"regions": sorted(set(regions)), "mode": mode, "timeout_secs": float(timeout) if mode == "timeout" else 0.0}
+
+
+def _drop_connection(environ, delay):
+    """Answer nothing: close the client's connection, as an unreachable endpoint would look to
+    it (after `delay` seconds, for a timeout). werkzeug's dev server gives the app its socket as
+    environ["werkzeug.socket"], and takes a ConnectionError out of the app as a dropped
+    connection: it logs nothing and sends nothing."""
+    if delay > 0:
+        time.sleep(delay)
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise ConnectionAbortedError("deployer emulator: region outage")
 
 
 MODEL = Model()
@@ -828,6 +913,10 @@ def wrap(app):
             with MODEL.lock:
                 MODEL.totals["exempt"] += 1
             return app(environ, start_response)
+
+        drop_after = MODEL.outage_for(call)
+        if drop_after is not None:
+            _drop_connection(environ, drop_after)
 
         outcome, delay = MODEL.decide(call)
         if delay > 0:

@@ -26,6 +26,13 @@ GET/POST /_deployer/codedeploy
 POST /_deployer/sns/confirm {"endpoint": "ops@example.com"}
     Confirms that endpoint's pending SNS subscriptions, as its owner answering the confirmation
     message would (moto_fixes.py makes email and HTTPS subscriptions wait for it, as AWS does).
+POST /_deployer/rds/login {"region", "identifier", "username", "password"}
+    Answers {"ok": true|false}: whether that DB instance would accept those master credentials
+    now (a read replica its source's current password, a promoted replica the password it had
+    when promoted, a managed-secret instance the password in its secret). 404 {"error"} for an
+    unknown instance, 400 {"error"} for a malformed request.
+DEPLOYER_EMU_OUTAGE='{"regions": ["us-east-1"], "mode": "refuse"}'
+    A region outage from the start (aws_model.py; POST /_deployer/model {"outage": ...} later).
 DEPLOYER_EMU_HOSTED_ZONES=deployer.test
     Public Route 53 hosted zones that exist from the start, as an account's own zone would.
 DEPLOYER_EMU_ECR_REPLICATION_SECS (default 2)
@@ -47,6 +54,7 @@ import codedeploy_engine
 STATE_PATH = "/_deployer/ec2-state"
 CODEDEPLOY_PATH = "/_deployer/codedeploy"
 SNS_CONFIRM_PATH = "/_deployer/sns/confirm"
+RDS_LOGIN_PATH = "/_deployer/rds/login"
 
 
 def _tags(resource):
@@ -192,11 +200,39 @@ def with_extensions(app):
             if "endpoint" not in body:
                 return _json_response(start_response, {"error": "give the endpoint"}, "400 Bad Request")
             return _json_response(start_response, {"confirmed": moto_fixes.confirm_sns_subscriptions(body["endpoint"])})
+        if path == RDS_LOGIN_PATH:
+            return _rds_login(environ, start_response)
         _replicate_due_images()
         codedeploy_engine.tick()
         return app(environ, start_response)
 
     return wsgi
+
+
+def _rds_login(environ, start_response):
+    """POST {"region", "identifier", "username", "password"} -> {"ok": bool}: whether the DB
+    instance would accept those master credentials now (moto_fixes.rds_login)."""
+    import moto_fixes
+
+    if environ.get("REQUEST_METHOD", "GET").upper() != "POST":
+        return _json_response(start_response, {"error": "POST a JSON object"}, "405 Method Not Allowed")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length > 0 else {}
+        if not isinstance(body, dict):
+            raise ValueError("expected a JSON object")
+        missing = [k for k in ("region", "identifier", "username", "password") if not isinstance(body.get(k), str)]
+        if missing:
+            raise ValueError(f"give {', '.join(missing)} (strings)")
+    except ValueError as e:
+        return _json_response(start_response, {"error": str(e)}, "400 Bad Request")
+    try:
+        ok = moto_fixes.rds_login(
+            body["region"], body["identifier"], body["username"], body["password"], body.get("account_id")
+        )
+    except LookupError as e:
+        return _json_response(start_response, {"error": str(e)}, "404 Not Found")
+    return _json_response(start_response, {"ok": ok})
 
 
 def _patch_nat_gateway_delete():

@@ -11,9 +11,12 @@ ECR PutReplicationConfiguration
 RDS cross-region read replicas (CreateDBInstanceReadReplica in another region than the source)
     moto copies the source instance and then sets the request's fields on the copy while it
     still belongs to the source's region, so `DBSubnetGroupName` is looked up there; AWS looks
-    it up in the replica's own region. The copy also keeps the source's master secret, so
-    deleting the replica deletes the primary's secret; on AWS the secret belongs to the primary
-    and a replica has none. The copy keeps the source's parameter group too; AWS gives a
+    it up in the replica's own region. moto also replicates a source whose master password RDS
+    manages in Secrets Manager (the copy shares its secret); AWS refuses that for every engine
+    but SQL Server (RDS user guide, "Limitations for Secrets Manager integration with Amazon
+    RDS"), with 400 InvalidParameterValue "Creating read replicas for source instance with
+    engine postgres where ManageMasterUserPassword is enabled is not supported." A replica of a
+    source with its own password gets no secret, and the source's password. The copy keeps the source's parameter group too; AWS gives a
     cross-region replica "the default DBParameterGroup for the specified DB engine" unless the
     request names one. And moto accepts an encrypted source without `KmsKeyId`; AWS
     requires a key of the destination region ("If you create an encrypted read replica in a
@@ -39,6 +42,24 @@ RDS ManageMasterUserPassword
     with ManageMasterUserPassword=true of an instance whose password RDS already manages makes
     moto create a second secret (the first is left behind, unowned); on AWS the instance keeps
     its one secret (a retried request changes nothing).
+
+RDS master passwords (ModifyDBInstance; rds_credentials / rds_login)
+    AWS (API reference of ModifyDBInstance): ManageMasterUserPassword=false on a managed instance
+    needs MasterUserPassword, and RDS deletes the secret and uses that password (moto: already);
+    MasterUserPassword is refused with ManageMasterUserPassword=true or while management is on;
+    a read replica's password cannot be changed (it is its source's, physical replication). A
+    primary's new password is its replicas' (also cross-region). rds_login says whether an
+    instance accepts credentials now (POST /_deployer/rds/login): a replica its source's current
+    password, a promoted replica the one it had when promoted, a managed one its secret's.
+
+Secrets Manager multi-Region secrets (_patch_secretsmanager_replication)
+    moto 5.2.5 replicates (CreateSecret AddReplicaRegions, ReplicateSecretToRegions,
+    RemoveRegionsFromReplication), keeps replicas in step and read-only, but reports the default
+    KMS key for every replica, does not implement StopReplicationToReplica, lets
+    UpdateSecretVersionStage on a replica change the primary, refuses GetResourcePolicy on a
+    replica, and answers the SecretId as sent where AWS answers the ARN (also in DeleteSecret's
+    "still has replica regions" refusal). Each is fixed as the Secrets Manager user guide and API
+    reference say; see the function's docstring.
 
 RDS PromoteReadReplica
     moto only clears its `is_replica` flag: the promoted instance keeps
@@ -106,14 +127,31 @@ def _patch_ecr_replication_rules():
     ECRBackend.put_replication_configuration = put_replication_configuration
 
 
+def _manages_master_password(db):
+    """Whether RDS manages the instance's master password in Secrets Manager."""
+    return "master_user_secret" in db.__dict__
+
+
 def _patch_rds_cross_region_replicas():
-    from moto.rds.exceptions import InvalidParameterCombination
+    from moto.rds.exceptions import InvalidParameterCombination, InvalidParameterValue
     from moto.rds.models import DBInstance, RDSBackend
 
     original = RDSBackend.create_db_instance_read_replica
 
     def create_db_instance_read_replica(self, db_kwargs):
         source = self.find_db_from_id(db_kwargs["source_db_instance_identifier"])
+        engine = source.engine or ""
+        if _manages_master_password(source) and not engine.startswith("sqlserver"):
+            # RDS user guide, "Limitations for Secrets Manager integration with Amazon RDS"
+            # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html
+            # #rds-secrets-manager-limitations): "Creating a read replica when the source DB ...
+            # manages credentials with Secrets Manager" is not supported, for every engine but
+            # RDS for SQL Server. AWS answers 400 InvalidParameterValue with this message (quoted
+            # in terraform-aws-modules/terraform-aws-rds issues 512 and 532).
+            raise InvalidParameterValue(
+                f"Creating read replicas for source instance with engine {engine} where "
+                "ManageMasterUserPassword is enabled is not supported."
+            )
         cross_region = source.region != self.region_name
         if cross_region and source.storage_encrypted and not db_kwargs.get("kms_key_id"):
             raise InvalidParameterCombination(
@@ -130,7 +168,8 @@ def _patch_rds_cross_region_replicas():
             replica.db_subnet_group_name = subnet_group
         # The copy shares the source's lists; a replica's tags are its own.
         replica.tags = list(replica.tags or [])
-        if getattr(replica, "manage_master_user_password", False):
+        if _manages_master_password(replica):
+            # Only an RDS for SQL Server source gets here: its secret stays the source's.
             replica.__dict__.pop("master_user_secret", None)
             replica.manage_master_user_password = False
         return replica
@@ -228,8 +267,11 @@ def _patch_rds_promote_read_replica():
             source = self.find_db_from_id(source_id) if source_id else None
         except DBInstanceNotFoundError:
             source = None  # the source is gone (its region lost): the promotion still works
+        # The promoted instance keeps the password it had as a replica: its source's, now.
+        _, password = rds_credentials(database)
         if source is not None:
             source.remove_replica(database)
+        database.__dict__["_master_user_password"] = password
         database.is_replica = False
         database.source_db_instance_identifier = None
         settings = {k: v for k, v in db_kwargs.items() if k != "db_instance_identifier" and v is not None}
@@ -237,6 +279,288 @@ def _patch_rds_promote_read_replica():
         return database
 
     RDSBackend.promote_read_replica = promote_read_replica
+
+
+def _rds_source(db):
+    """The instance a read replica replicates, or None (not a replica, or its source is gone)."""
+    from moto.rds.exceptions import DBInstanceNotFoundError
+
+    source_id = getattr(db, "source_db_instance_identifier", None)
+    if not getattr(db, "is_replica", False) or not source_id:
+        return None
+    try:
+        return db.backend.find_db_from_id(source_id)  # an ARN for a cross-region source
+    except DBInstanceNotFoundError:
+        return None
+
+
+def rds_credentials(db, _depth=0):
+    """(master username, password) the instance accepts now. A managed-secret instance: the
+    value in its secret. A read replica: its source's (physical replication: a replica has no
+    password of its own), or the last one it had if its source is gone. Otherwise the password
+    it was created or last modified with."""
+    import json
+
+    source = _rds_source(db)
+    if source is not None and _depth < 10:
+        return rds_credentials(source, _depth + 1)
+    if _manages_master_password(db):
+        secret = db.master_user_secret
+        value = json.loads(secret.secretsmanager.get_secret_value(secret.secret_arn, None, None)["SecretString"])
+        return value.get("username", db.master_username), value.get("password")
+    return db.master_username, db.__dict__.get("_master_user_password")
+
+
+def rds_login(region, identifier, username, password, account_id=None):
+    """Whether the instance `identifier` of `region` accepts those credentials now.
+    Raises LookupError for an unknown instance."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.rds.models import rds_backends
+
+    backend = rds_backends[account_id or DEFAULT_ACCOUNT_ID][region]
+    db = backend.databases.get(identifier)
+    if db is None:
+        raise LookupError(f"no DB instance {identifier} in {region}")
+    expected_user, expected_password = rds_credentials(db)
+    return bool(expected_password) and username == expected_user and password == expected_password
+
+
+def _patch_rds_master_passwords():
+    """ModifyDBInstance and the master password, as the API reference of ModifyDBInstance
+    (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html)
+    documents ManageMasterUserPassword and MasterUserPassword:
+    - turning management off on an instance whose password RDS manages needs MasterUserPassword;
+      "Amazon RDS deletes the secret and uses the new password" (moto deletes it already);
+    - ManageMasterUserPassword=true and MasterUserPassword together are refused ("Can't manage
+      the master user password with AWS Secrets Manager if MasterUserPassword is specified"),
+      and so is MasterUserPassword alone while management is on ("Can't be specified if
+      ManageMasterUserPassword is turned on");
+    - a read replica's password cannot be changed: AWS answers InvalidParameterCombination
+      "Cannot change master user password on an RDS postgres Read Replica because it uses
+      physical replication and therefore cannot differ from its parent" (quoted in
+      terraform-aws-modules/terraform-aws-rds issue 526). A new password of a primary is its
+      replicas' too (rds_credentials follows the source; the replicas' copy is kept in step for
+      when the source is gone).
+    The error code of the first three is not documented: InvalidParameterCombination, as RDS
+    answers other combinations it refuses."""
+    from moto.rds.exceptions import InvalidParameterCombination
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.modify_db_instance
+
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        database = self.describe_db_instances(db_instance_identifier)[0]  # DBInstanceNotFound
+        manage = db_kwargs.get("manage_master_user_password")
+        password = db_kwargs.get("master_user_password")
+        if password is not None and manage is True:
+            raise InvalidParameterCombination(
+                "You can't specify MasterUserPassword and ManageMasterUserPassword together."
+            )
+        if manage is False and _manages_master_password(database) and password is None:
+            raise InvalidParameterCombination(
+                "You must specify MasterUserPassword when you turn off ManageMasterUserPassword."
+            )
+        if password is not None and manage is None and _manages_master_password(database):
+            raise InvalidParameterCombination(
+                "You can't specify MasterUserPassword while ManageMasterUserPassword is turned on."
+            )
+        if password is not None and getattr(database, "is_replica", False):
+            raise InvalidParameterCombination(
+                f"Cannot change master user password on an RDS {database.engine} Read Replica because "
+                "it uses physical replication and therefore cannot differ from its parent."
+            )
+        result = original(self, db_instance_identifier, db_kwargs)
+        if password is not None:
+            _set_replica_passwords(result, password)
+        return result
+
+    RDSBackend.modify_db_instance = modify_db_instance
+
+
+def _set_replica_passwords(db, password, _depth=0):
+    from moto.rds.exceptions import DBInstanceNotFoundError
+
+    if _depth > 10:
+        return
+    for key in list(getattr(db, "replicas", None) or []):
+        try:
+            replica = db.backend.find_db_from_id(key)
+        except DBInstanceNotFoundError:
+            continue
+        replica.__dict__["_master_user_password"] = password
+        _set_replica_passwords(replica, password, _depth + 1)
+
+
+def _patch_secretsmanager_replication():
+    """Secrets Manager multi-Region secrets, where moto 5.2.5 differs from AWS. The rules, from
+    the user guide "Replicate AWS Secrets Manager secrets across Regions"
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/replicate-secrets.html), "Promote
+    a replica secret to a standalone secret"
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/standalone-secret.html) and the
+    API reference:
+    - a replica has the primary's ARN with the Region changed, its name, value, tags and
+      resource policy (moto: already; a replica's value, tags and policy are read through to the
+      primary, so they follow its changes);
+    - each replica Region has its own KMS key (ReplicaRegionType.KmsKeyId, API reference of
+      ReplicateSecretToRegions); moto reported the default key for every replica: kept now, and
+      reported in ReplicationStatus and by DescribeSecret in that Region;
+    - a replica "can't be updated independently from its primary secret": AWS answers
+      InvalidParameterException "Operation not permitted on a replica secret. Call must be made in
+      primary secret's region." (moto: already, for most writes; UpdateSecretVersionStage on a
+      replica changed the primary's versions: refused now). GetResourcePolicy is a read: AWS
+      replicates the policy, moto refused it: it answers now;
+    - StopReplicationToReplica, "called from the replica Region", "promotes the replica to a
+      standalone primary secret in the replica Region" (API reference of
+      StopReplicationToReplica; moto: not implemented). Its ARN stays the replica's, its value
+      and tags are its own from then on, and the primary no longer lists that Region;
+    - "You can't delete a primary secret if it is replicated to other Regions. First delete the
+      replicas" (user guide, "Delete an AWS Secrets Manager secret"); moto refuses it but its
+      message names the SecretId as sent; AWS names the ARN: "You can't delete secret <arn> that
+      still has replica regions [us-east-2, us-west-2]." (quoted in gruntwork-io/cloud-nuke
+      issue 435);
+    - ReplicateSecretToRegions and RemoveRegionsFromReplication answer the secret's ARN (moto:
+      the SecretId as sent);
+    - DescribeSecret of a replica shows PrimaryRegion and no ReplicationStatus of its own."""
+    import copy
+
+    from moto.secretsmanager.exceptions import (
+        InvalidParameterException,
+        InvalidRequestException,
+        OperationNotPermittedOnReplica,
+        SecretNotFoundException,
+    )
+    from moto.secretsmanager.models import (
+        FakeSecret,
+        ReplicaSecret,
+        SecretsManagerBackend,
+        secretsmanager_backends,
+    )
+    from moto.secretsmanager.responses import SecretsManagerResponse
+
+    default_key = SecretsManagerBackend.DEFAULT_KMS_KEY_ALIAS
+
+    def _named(backend, name):
+        return next((s for s in dict.values(backend.secrets) if s.name == name), None)
+
+    def create_replicas(self, replica_regions, force_overwrite):
+        for config in replica_regions or []:
+            if config["Region"] == self.region:
+                raise InvalidParameterException("Invalid replica region.")
+        replicas = []
+        for config in replica_regions or []:
+            region = config["Region"]
+            backend = secretsmanager_backends[self.account_id][region]
+            existing = _named(backend, self.name)
+            if existing is not None and not force_overwrite:
+                replica = ReplicaSecret(
+                    self, region, "Failed",
+                    f"Replication failed: Secret name {self.name} already exists in region {region}.",
+                )
+            else:
+                if existing is not None:
+                    dict.pop(backend.secrets, next(k for k, v in dict.items(backend.secrets) if v is existing))
+                replica = ReplicaSecret(self, region)
+                backend.secrets[replica.arn] = replica
+            replica.kms_key_id = config.get("KmsKeyId") or default_key
+            replica.config["KmsKeyId"] = replica.kms_key_id
+            replicas.append(replica)
+        return replicas
+
+    FakeSecret.create_replicas = create_replicas
+
+    def replica_to_dict(self):
+        dct = self.source.to_dict()
+        dct["ARN"] = self.arn
+        dct["PrimaryRegion"] = self.source.region
+        dct.pop("ReplicationStatus", None)
+        dct.pop("KmsKeyId", None)
+        kms_key_id = getattr(self, "kms_key_id", default_key)
+        if kms_key_id != default_key:
+            dct["KmsKeyId"] = kms_key_id
+        return dct
+
+    ReplicaSecret.to_dict = replica_to_dict
+
+    def stop_replication_to_replica(self, secret_id):
+        if not self._is_valid_identifier(secret_id):
+            raise SecretNotFoundException()
+        replica = self.secrets[secret_id]
+        if not isinstance(replica, ReplicaSecret):
+            raise InvalidRequestException(
+                "StopReplicationToReplica is called in the Region of a replica secret: "
+                f"{replica.arn} is not a replica."
+            )
+        source = replica.source
+        standalone = copy.copy(source)
+        standalone.arn = replica.arn
+        standalone.region = self.region_name
+        standalone.versions = copy.deepcopy(source.versions)
+        standalone.tags = copy.deepcopy(source.tags)
+        standalone.kms_key_id = getattr(replica, "kms_key_id", default_key)
+        standalone.replicas = []
+        standalone.deleted_date = None
+        dict.pop(self.secrets, replica.arn)
+        self.secrets[standalone.name] = standalone
+        source.replicas = [r for r in source.replicas if r is not replica]
+        return standalone.arn
+
+    SecretsManagerBackend.stop_replication_to_replica = stop_replication_to_replica
+
+    def stop_replication_to_replica_response(self):
+        import json
+
+        return json.dumps({"ARN": self.backend.stop_replication_to_replica(self._get_param("SecretId"))})
+
+    SecretsManagerResponse.stop_replication_to_replica = stop_replication_to_replica_response
+
+    original_update_stage = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(self, secret_id, *args, **kwargs):
+        if secret_id in self.secrets and isinstance(self.secrets[secret_id], ReplicaSecret):
+            raise OperationNotPermittedOnReplica
+        return original_update_stage(self, secret_id, *args, **kwargs)
+
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
+
+    original_get_policy = SecretsManagerBackend.get_resource_policy
+
+    def get_resource_policy(self, secret_id):
+        import json
+
+        secret = self.secrets.get(secret_id) if self._is_valid_identifier(secret_id) else None
+        if isinstance(secret, ReplicaSecret):
+            answer = {"ARN": secret.arn, "Name": secret.name}
+            if secret.source.policy is not None:
+                answer["ResourcePolicy"] = secret.source.policy
+            return json.dumps(answer)
+        return original_get_policy(self, secret_id)
+
+    SecretsManagerBackend.get_resource_policy = get_resource_policy
+
+    original_delete = SecretsManagerBackend.delete_secret
+
+    def delete_secret(self, secret_id, recovery_window_in_days, force_delete_without_recovery):
+        secret = self.secrets.get(secret_id) if self._is_valid_identifier(secret_id) else None
+        if isinstance(secret, FakeSecret) and secret.replicas:
+            regions = ", ".join(r.region for r in secret.replicas)
+            raise InvalidParameterException(
+                f"You can't delete secret {secret.arn} that still has replica regions [{regions}]."
+            )
+        return original_delete(self, secret_id, recovery_window_in_days, force_delete_without_recovery)
+
+    SecretsManagerBackend.delete_secret = delete_secret
+
+    def answering_arn(original):
+        def wrapper(self, secret_id, *args, **kwargs):
+            _, statuses = original(self, secret_id, *args, **kwargs)
+            return self.describe_secret(secret_id).arn, statuses
+
+        return wrapper
+
+    SecretsManagerBackend.replicate_secret_to_regions = answering_arn(SecretsManagerBackend.replicate_secret_to_regions)
+    SecretsManagerBackend.remove_regions_from_replication = answering_arn(
+        SecretsManagerBackend.remove_regions_from_replication
+    )
 
 
 def _patch_ecs_services():
@@ -529,3 +853,5 @@ def apply():
     _patch_rds_master_user_secret()
     _patch_rds_manage_master_user_password_once()
     _patch_rds_promote_read_replica()
+    _patch_rds_master_passwords()
+    _patch_secretsmanager_replication()

@@ -62,9 +62,11 @@ fn container(config: &Config, account: &Account, region: &str) -> ContainerSpec 
         environment.insert("DB_PORT".into(), config.database.port.to_string());
         environment.insert("DB_NAME".into(), config.database.database_name.clone());
         referenced_environment.insert("DB_HOST".into(), Ref::attr(primary.clone(), attr::ENDPOINT));
+        // This region's own copy of the secret, by its full ARN (ECS needs the ARN of a Secrets
+        // Manager secret), so that tasks start here while any other region is down.
+        let secret = database::secret(region);
         for (var, key) in [("DB_USERNAME", "username"), ("DB_PASSWORD", "password")] {
-            let from =
-                Ref::Attr { of: primary.clone(), attr: attr::MASTER_SECRET_ARN, suffix: format!(":{key}::") };
+            let from = Ref::Attr { of: secret.clone(), attr: attr::ARN, suffix: format!(":{key}::") };
             secrets.insert(var.into(), from);
         }
     }

@@ -63,7 +63,8 @@ pub fn execution_policy(config: &Config, account: &Account) -> PolicyDocument {
     }
     let mut secrets: Vec<Ref> = Vec::new();
     if config.database.enabled {
-        secrets.push(Ref::attr(database::primary(config), attr::MASTER_SECRET_ARN));
+        // Every region's copy of the database's secret, by ARN (its ID): exactly those.
+        secrets.extend(regions.iter().map(|r| Ref::Addr(database::secret(r))));
     }
     for name in config.service.secrets.values() {
         // Secrets Manager appends `-` and six random characters to a secret's name in its ARN.
@@ -74,11 +75,15 @@ pub fn execution_policy(config: &Config, account: &Account) -> PolicyDocument {
     if !secrets.is_empty() {
         statements.push(Statement::allow(&["secretsmanager:GetSecretValue"], secrets).sid("ReadSecrets"));
     }
-    if !config.service.secrets_kms_keys.is_empty() {
-        statements.push(
-            Statement::allow(&["kms:Decrypt"], literal(config.service.secrets_kms_keys.iter().cloned()))
-                .sid("DecryptSecrets"),
-        );
+    // The database's secret is encrypted with `[database.kms_key]` where one is configured.
+    let mut keys: Vec<String> = config.service.secrets_kms_keys.clone();
+    if config.database.enabled {
+        keys.extend(config.database.kms_key.values().cloned());
+    }
+    keys.sort();
+    keys.dedup();
+    if !keys.is_empty() {
+        statements.push(Statement::allow(&["kms:Decrypt"], literal(keys)).sid("DecryptSecrets"));
     }
     PolicyDocument::new(statements)
 }

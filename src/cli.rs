@@ -231,6 +231,28 @@ pub enum Command {
         yes: bool,
     },
 
+    /// Rotate the database's master password, and give every region's tasks the new one.
+    ///
+    /// Secrets Manager makes a new password, kept as pending in the environment's secret
+    /// (replicated to every region); the primary takes it (ModifyDBInstance, at once; replicas
+    /// follow); the secret's password becomes it; then each region's service gets new tasks of
+    /// the revision it runs (the same image), one region after the other. Each step resumes
+    /// where a crash left it: running it again finishes an interrupted rotation, and starts a
+    /// new one once the last is finished. The password is never printed. Until a region's
+    /// tasks are replaced they cannot open new database connections (open ones keep working):
+    /// see docs/runbooks/database.md. Takes the environment lock.
+    #[command(
+        name = "rotate-db-password",
+        after_help = "Example:\n  deployer rotate-db-password --env prod\n  deployer rotate-db-password --env prod --yes"
+    )]
+    RotateDbPassword {
+        #[command(flatten)]
+        env: EnvArg,
+        /// Rotate without asking. Required when standard input is not a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+
     /// Print the least-privilege IAM policy the deployer needs for this environment.
     ///
     /// Every action `up`, `release`, `rollback`, `failover`, `drift`, `status` and `destroy`
@@ -285,7 +307,8 @@ impl Command {
             | Command::Status { env }
             | Command::Destroy { env, .. }
             | Command::IamPolicy { env, .. }
-            | Command::Unlock { env, .. } => &env.env,
+            | Command::Unlock { env, .. }
+            | Command::RotateDbPassword { env, .. } => &env.env,
         }
     }
 }

@@ -181,6 +181,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         Command::Status { .. } => commands::status(&session).await,
         Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
         Command::Unlock { yes, .. } => commands::unlock(&session, yes).await,
+        Command::RotateDbPassword { yes, .. } => commands::rotate_db_password(&session, yes).await,
         Command::IamPolicy { account, split, .. } => {
             commands::iam_policy(&session, account.as_deref(), split).await
         }

@@ -223,10 +223,15 @@ impl Failover<'_> {
     async fn observe_app(&self) -> miette::Result<Vec<Found>> {
         let c = self.config();
         let global = self.reach.up(GLOBAL_REGION);
-        let mut found =
-            crate::observe::observe_scope(&self.session.clients, &[self.to.clone()], global, &c.app, &c.env)
-                .await
-                .map_err(|e| miette!("could not read the environment in {}: {e}", self.to))?;
+        let mut found = crate::observe::observe_scope(
+            &self.session.clients,
+            std::slice::from_ref(&self.to),
+            global,
+            &c.app,
+            &c.env,
+        )
+        .await
+        .map_err(|e| miette!("could not read the environment in {}: {e}", self.to))?;
         if !global {
             found.extend(assumed_roles(&self.swapped, &self.account));
             plan::resolve_references(&mut found);
@@ -344,7 +349,7 @@ impl Failover<'_> {
                 step: "standby",
                 status: if db.multi_az { status(!s.db.multi_az) } else { "skipped".into() },
                 what: if db.multi_az {
-                    format!("make it Multi-AZ, as database.multi_az says (ModifyDBInstance, applied now)")
+                    "make it Multi-AZ, as database.multi_az says (ModifyDBInstance, applied now)".to_string()
                 } else {
                     "database.multi_az is false: no standby".into()
                 },

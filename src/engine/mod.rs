@@ -162,7 +162,12 @@ fn build_graph(plan: &Plan) -> Vec<Node<'_>> {
                 }
                 for (j, m) in nodes.iter().enumerate() {
                     let Some(old) = m.change.found() else { continue };
-                    if m.op == Op::Delete && j != i && desired.spec.conflicts_with(&old.spec) {
+                    // Names and identifiers are unique per region (or globally, for global kinds).
+                    if m.op == Op::Delete
+                        && j != i
+                        && old.address.region() == n.change.address().region()
+                        && desired.spec.conflicts_with(&old.spec)
+                    {
                         edges.push((i, j));
                     }
                 }

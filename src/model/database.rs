@@ -309,6 +309,7 @@ mod tests {
             kinds("us-east-1"),
             [
                 "us-east-1/service/security-group/app",
+                "us-east-1/database/db-secret/master",
                 "us-east-1/database/security-group/db",
                 "us-east-1/database/db-subnet-group/main",
                 "us-east-1/database/db-parameter-group/main",
@@ -319,7 +320,7 @@ mod tests {
             kinds("us-east-2").last().map(String::as_str),
             Some("us-east-2/database/db-replica/replica")
         );
-        assert_eq!(kinds("us-east-2").len(), 5);
+        assert_eq!(kinds("us-east-2").len(), 6);
     }
 
     #[test]
@@ -355,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn the_primary_is_encrypted_multi_az_with_a_managed_secret_and_the_replica_follows_it() {
+    fn the_primary_is_encrypted_multi_az_with_the_deployer_s_secret_and_the_replica_follows_it() {
         let mut c = config();
         c.database.kms_key = BTreeMap::from([
             ("us-east-1".to_string(), "arn:aws:kms:us-east-1:1:key/a".to_string()),
@@ -364,7 +365,24 @@ mod tests {
         c.database.replica_instance_class = "db.t4g.small".into();
         let d = desired(&c, &crate::model::Account::test());
         let Spec::DbInstance(p) = spec_at(&d, "us-east-1/database/db-instance/primary") else { panic!() };
-        assert!(p.storage_encrypted && p.multi_az && p.manage_master_user_password && p.deletion_protection);
+        assert!(p.storage_encrypted && p.multi_az && p.deletion_protection);
+        // Not RDS's managed secret: RDS refuses a read replica of such a source.
+        assert!(!p.manage_master_user_password);
+        assert_eq!(p.master_secret, Some(Ref::Addr(secret("us-east-1"))));
+        // The writable secret in the primary region, a replica of it in the secondary, each
+        // encrypted with its region's key.
+        let Spec::DbSecret(w) = spec_at(&d, "us-east-1/database/db-secret/master") else { panic!() };
+        assert_eq!((w.name.as_str(), w.replica_of.as_ref()), ("webapp-test/db-master", None));
+        assert_eq!(w.kms_key.as_deref(), Some("arn:aws:kms:us-east-1:1:key/a"));
+        let contents = w.contents.as_ref().unwrap();
+        assert_eq!(
+            (contents.username.as_str(), contents.engine.as_str(), contents.port),
+            ("app_admin", "postgres", 5432)
+        );
+        let Spec::DbSecret(r) = spec_at(&d, "us-east-2/database/db-secret/master") else { panic!() };
+        assert_eq!(r.replica_of, Some(Ref::Addr(secret("us-east-1"))));
+        assert_eq!(r.kms_key.as_deref(), Some("arn:aws:kms:us-east-2:1:key/b"));
+        assert!(r.contents.is_none());
         assert_eq!((p.engine.as_str(), p.storage_type.as_str()), ("postgres", "gp3"));
         assert_eq!(p.kms_key.as_deref(), Some("arn:aws:kms:us-east-1:1:key/a"));
         assert_eq!(p.max_allocated_storage_gib, Some(100));

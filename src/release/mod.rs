@@ -268,6 +268,74 @@ pub async fn release_same_image(
     Ok(RegionResult { region: region.to_string(), outcome: outcome.into(), deployment, runs })
 }
 
+/// The newest deployments of the environment's group in `region`, whatever their status.
+pub async fn deployments_of(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+) -> Result<Vec<aws_sdk_codedeploy::types::DeploymentInfo>, Error> {
+    deploy::deployments(clients, region, names, &[]).await
+}
+
+/// Replaces `region`'s tasks with new ones of the revision they run (the same image and
+/// configuration), through its deployment group: ECS reads a task's secrets when it starts, so
+/// this is how running services take a new value (`deployer rotate-db-password`). The deployment
+/// carries `marker` in its description, and a region that already has a successful one carrying
+/// it is left alone, so a run after a crash finishes only what is left. Outcome `unchanged`,
+/// `released` or `failed`.
+pub async fn redeploy_running(
+    clients: &Clients,
+    config: &Config,
+    region: &str,
+    marker: &str,
+    reporter: &Reporter,
+) -> Result<RegionResult, Error> {
+    let names = Names::of(config);
+    let carries =
+        |d: &aws_sdk_codedeploy::types::DeploymentInfo| d.description().is_some_and(|t| t.contains(marker));
+    let result = |outcome: &str, deployment: Option<String>, runs: Option<String>| RegionResult {
+        region: region.to_string(),
+        outcome: outcome.into(),
+        deployment,
+        runs,
+    };
+    let timeout = release_timeout(config);
+    for _ in 0..3 {
+        let all = deploy::deployments(clients, region, &names, &[]).await?;
+        if let Some(d) = all.iter().find(|d| carries(d) && d.status() == Some(&DeploymentStatus::Succeeded)) {
+            let runs = deploy::running(clients, region, &names).await?.as_ref().and_then(image_of);
+            return Ok(result("unchanged", d.deployment_id().map(str::to_string), runs));
+        }
+        if let Some(active) = all.iter().find(|d| d.status().is_some_and(|s| deploy::ACTIVE.contains(s))) {
+            let view = DeploymentView::of(active);
+            if view.in_termination_wait {
+                reporter.event(region, &view.id, "ending the previous release's termination wait");
+                deploy::end_termination_wait(clients, region, &view.id).await?;
+            } else {
+                reporter.event(region, &view.id, "a deployment is in flight: following it");
+                deploy::follow(clients, region, &names, &view.id, timeout, reporter).await?;
+            }
+            continue;
+        }
+        let running = deploy::running(clients, region, &names).await?.ok_or_else(|| {
+            Error::Failed(format!(
+                "{region}: no service with a task definition to redeploy; run `deployer up`"
+            ))
+        })?;
+        let arn = running.task_definition_arn().unwrap_or_default().to_string();
+        let description = format!("{marker}: new tasks of {arn} by {}", who());
+        let (id, _) = deploy::start(clients, region, &names, &arn, &description).await?;
+        reporter.event(region, &id, &format!("replacing the tasks of {arn}"));
+        let (outcome, deployment) =
+            match deploy::follow(clients, region, &names, &id, timeout, reporter).await? {
+                End::Released(view) => ("released", view.id),
+                End::Failed { deployment, .. } => ("failed", deployment.id),
+            };
+        return Ok(result(outcome, Some(deployment), image_of(&running)));
+    }
+    Err(Error::Failed(format!("{region}: other deployments kept starting; run the command again")))
+}
+
 /// The choices of one release run.
 #[derive(Clone, Debug, Default)]
 pub struct Options {

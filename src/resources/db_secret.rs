@@ -306,6 +306,11 @@ pub struct Value {
     pub host: Option<String>,
     pub port: u16,
     pub dbname: String,
+    /// A new password being rotated in (`deployer rotate-db-password`): stored here before the
+    /// database takes it, so a run that dies in between resumes with the same one.
+    pub pending_password: Option<Sensitive<String>>,
+    /// The last rotation's marker, which its releases carry in their description.
+    pub rotation: Option<String>,
 }
 
 impl Value {
@@ -320,6 +325,12 @@ impl Value {
         });
         if let Some(host) = &self.host {
             v["host"] = serde_json::Value::String(host.clone());
+        }
+        if let Some(pending) = &self.pending_password {
+            v["pending_password"] = serde_json::Value::String(pending.expose().clone());
+        }
+        if let Some(rotation) = &self.rotation {
+            v["rotation"] = serde_json::Value::String(rotation.clone());
         }
         Sensitive::new(v.to_string())
     }
@@ -342,6 +353,8 @@ impl Value {
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or(0),
             dbname: s("dbname").unwrap_or_default(),
+            pending_password: s("pending_password").map(Sensitive::new),
+            rotation: s("rotation"),
         })
     }
 }
@@ -426,6 +439,8 @@ async fn create_primary(
         host: None,
         port: contents.port,
         dbname: contents.dbname.clone(),
+        pending_password: None,
+        rotation: None,
     };
     let client = client(ctx.clients, region);
     let created = client
@@ -562,10 +577,13 @@ mod tests {
             host: Some("db.example".into()),
             port: 5432,
             dbname: "app".into(),
+            pending_password: Some(Sensitive::new("n3w-Pa55".into())),
+            rotation: None,
         };
         let stored = v.secret_string();
         assert!(stored.expose().contains("s3cret-Pa55"));
         assert!(!format!("{v:?} {stored:?} {stored}").contains("s3cret-Pa55"));
+        assert!(!format!("{v:?}").contains("n3w-Pa55"));
         let back = Value::parse(stored.expose(), "x").unwrap();
         assert_eq!(
             (back.host.as_deref(), back.port, back.password.expose().as_str()),

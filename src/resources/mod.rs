@@ -279,6 +279,11 @@ macro_rules! kinds {
             pub fn conflicts_with(&self, other: &Spec) -> bool {
                 match (self, other) {
                     $((Spec::$variant(a), Spec::$variant(b)) => <$kind as Kind>::conflicts(a, b),)*
+                    // A replica and a primary share the identifier space of their region (a
+                    // failback's new replica waits for the old primary of that name to go).
+                    (Spec::DbReplica(a), Spec::DbInstance(b)) | (Spec::DbInstance(b), Spec::DbReplica(a)) => {
+                        a.identifier == b.identifier
+                    }
                     _ => false,
                 }
             }

@@ -260,9 +260,10 @@ mod tests {
                 c.referenced_environment,
                 BTreeMap::from([("DB_HOST".to_string(), Ref::attr(primary.clone(), attr::ENDPOINT))])
             );
+            // Each region's own copy of the secret: its tasks start while the other is down.
             let secret = |key: &str| Ref::Attr {
-                of: primary.clone(),
-                attr: attr::MASTER_SECRET_ARN,
+                of: database::secret(region),
+                attr: attr::ARN,
                 suffix: format!(":{key}::"),
             };
             assert_eq!(

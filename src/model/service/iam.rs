@@ -258,10 +258,12 @@ mod tests {
             "us-east-2/registry/ecr-repository/main",
             "(us-east-2/service/log-group/app arn):*",
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:webapp/test/api-key-??????",
-            "(us-east-1/database/db-instance/primary master_secret_arn)",
+            "us-east-1/database/db-secret/master",
+            "us-east-2/database/db-secret/master",
         ] {
             assert!(got.iter().any(|r| r.starts_with(expected)), "{expected} in {got:#?}");
         }
+        assert!(!got.iter().any(|r| r.contains("db-instance")), "never RDS's own secret: {got:#?}");
         assert!(task_policy(&config).is_none(), "no permissions unless configured");
     }
 }

@@ -10,7 +10,6 @@ use std::process::Output;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup, UserIdGroupPair};
 use aws_sdk_rds::types::DbInstance;
-use serde_json::Value;
 use support::{
     deployer, deployer_ok, is_read_action, stderr_text, stdout_json, stdout_text, Emulator, Project,
 };
@@ -120,43 +119,18 @@ fn assert_only_the_application_admitted(db: &SecurityGroup, app: &SecurityGroup,
     assert!(app.ip_permissions().is_empty(), "{region}: the application's group admits nothing yet");
 }
 
-/// The database's master secret as Secrets Manager holds it, read with the emulator's boto3: the
-/// deployer must never print it, so the test reads it independently (no Secrets Manager client
-/// in the deployer's dependencies).
-fn secret_string(emu: &Emulator, arn: &str) -> String {
-    let script = "import sys, boto3\n\
-        from botocore.config import Config\n\
-        c = boto3.client('secretsmanager', region_name=sys.argv[2], endpoint_url=sys.argv[1],\n\
-            aws_access_key_id='test', aws_secret_access_key='test',\n\
-            config=Config(user_agent_extra='app/deployer-test-harness'))\n\
-        sys.stdout.write(c.get_secret_value(SecretId=sys.argv[3])['SecretString'])\n";
-    let out = std::process::Command::new(support::emulator_python())
-        .args(["-c", script, &emu.url(), PRIMARY, arn])
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run the emulator's python");
-    assert!(out.status.success(), "reading the secret: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+const SECRET: &str = "webapp-local/db-master";
+
+/// The master password, from the environment's secret in the primary region (read by the test
+/// itself: the deployer must never print it).
+fn password(emu: &Emulator) -> String {
+    let (_, _, value) = runtime().block_on(support::db_secret(emu, PRIMARY, SECRET)).expect("the secret");
+    value["password"].as_str().unwrap().to_string()
 }
 
-/// Fails if any line any of `outputs` printed holds the master password (or the whole secret).
+/// Fails if any line any of `outputs` printed holds the master password.
 fn assert_secret_never_printed(emu: &Emulator, outputs: &[&Output]) {
-    let primary = runtime().block_on(instances(emu, PRIMARY));
-    let arn = primary[0].master_user_secret().and_then(|s| s.secret_arn()).expect("a managed master secret");
-    let secret = secret_string(emu, arn);
-    let value: Value = serde_json::from_str(&secret).unwrap();
-    let password = value["password"].as_str().unwrap();
-    assert!(password.len() >= 16, "the emulator generates real passwords: {password:?}");
-    for out in outputs {
-        for text in [stdout_text(out), stderr_text(out)] {
-            for line in text.lines() {
-                assert!(
-                    !line.contains(password) && !line.contains(&secret),
-                    "the master password was printed: {line}"
-                );
-            }
-        }
-    }
+    support::assert_never_printed(&password(emu), outputs);
 }
 
 fn mutating(actions: &[String]) -> Vec<&String> {
@@ -180,8 +154,8 @@ fn up_builds_an_encrypted_multi_az_primary_its_replica_and_the_firewall_and_a_se
         assert_eq!(p.storage_encrypted(), Some(true), "encrypted");
         assert!(p.kms_key_id().is_some());
         assert!(
-            p.master_user_secret().and_then(|s| s.secret_arn()).is_some(),
-            "the master password is in Secrets Manager"
+            p.master_user_secret().is_none(),
+            "not RDS's managed secret: RDS refuses a read replica of such a source"
         );
         assert_eq!(p.storage_type(), Some("gp3"));
         assert_eq!(p.backup_retention_period(), Some(1));
@@ -204,6 +178,31 @@ fn up_builds_an_encrypted_multi_az_primary_its_replica_and_the_firewall_and_a_se
         assert!(r.kms_key_id().is_some(), "encrypted with a key of its own region");
         assert!(r.master_user_secret().is_none(), "a replica has no master secret of its own");
         assert_eq!(tag(r, "deployer:address"), Some("us-east-2/database/db-replica/replica"));
+
+        // The deployer's secret: the writable copy in the primary region, a replica in the
+        // secondary (same ARN but for the region), holding the credentials and the host; both
+        // databases take its password.
+        let (arn, of, value) = support::db_secret(&emu, PRIMARY, SECRET).await.expect("the secret");
+        assert_eq!(of, None, "writable in {PRIMARY}");
+        let (replica_arn, replica_of, replica_value) =
+            support::db_secret(&emu, SECONDARY, SECRET).await.expect("its replica");
+        assert_eq!(replica_of.as_deref(), Some(PRIMARY));
+        assert_eq!(replica_arn, arn.replace(PRIMARY, SECONDARY));
+        assert_eq!(replica_value, value, "the replica holds what the primary holds");
+        assert_eq!(value["username"], "app_admin");
+        assert_eq!(
+            (value["engine"].as_str(), value["port"].as_u64(), value["dbname"].as_str()),
+            (Some("postgres"), Some(5432), Some("app"))
+        );
+        assert_eq!(value["host"].as_str(), p.endpoint().and_then(|e| e.address()), "names the primary");
+        let pw = value["password"].as_str().unwrap();
+        assert!(pw.len() >= 32 && !pw.contains(['/', '@', '"', ' ']), "made without what RDS refuses");
+        for region in [PRIMARY, SECONDARY] {
+            assert!(
+                support::db_login(&emu, region, IDENTIFIER, "app_admin", pw),
+                "{region} takes the secret's password"
+            );
+        }
 
         for (region, i) in [(PRIMARY, p), (SECONDARY, r)] {
             let groups = security_groups(&emu, region).await;
@@ -514,7 +513,34 @@ fn the_emulator_treats_cross_region_replicas_as_aws_does() {
         let primary = primary.db_instance().unwrap();
         assert_eq!(primary.performance_insights_enabled(), Some(true), "reported (moto: never)");
         let arn = primary.db_instance_arn().unwrap();
-        let secret_arn = primary.master_user_secret().unwrap().secret_arn().unwrap().to_string();
+        assert!(primary.master_user_secret().is_some(), "RDS manages its password");
+
+        // RDS refuses a read replica of a source whose password it manages ("Limitations for
+        // Secrets Manager integration with Amazon RDS"; moto: created it).
+        let refused = east2
+            .create_db_instance_read_replica()
+            .db_instance_identifier("probe")
+            .source_db_instance_identifier(arn)
+            .kms_key_id("alias/aws/rds")
+            .db_subnet_group_name("probe")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(aws_sdk_rds::error::ProvideErrorMetadata::code(&refused), Some("InvalidParameterValue"));
+        // Moved to a password of its own (what `up` does to a primary from an older version),
+        // RDS deletes its secret, and the source can be replicated.
+        east1
+            .modify_db_instance()
+            .db_instance_identifier("probe")
+            .manage_master_user_password(false)
+            .master_user_password("a-password-of-its-own-0123456789")
+            .apply_immediately(true)
+            .send()
+            .await
+            .unwrap();
+        let moved = east1.describe_db_instances().db_instance_identifier("probe").send().await.unwrap();
+        assert!(moved.db_instances()[0].master_user_secret().is_none());
+        assert!(support::db_login(&emu, PRIMARY, "probe", "probe_admin", "a-password-of-its-own-0123456789"));
 
         // An encrypted source in another region needs a KMS key of the replica's region.
         let refused = east2
@@ -549,7 +575,12 @@ fn the_emulator_treats_cross_region_replicas_as_aws_does() {
         let group = replica.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name());
         assert_eq!(group, Some("default.postgres16"), "the engine's default group of its own region");
 
-        // Deleting the replica works (moto: HTTP 500) and leaves the primary's secret.
+        assert!(
+            support::db_login(&emu, SECONDARY, "probe", "probe_admin", "a-password-of-its-own-0123456789"),
+            "a replica takes its source's password"
+        );
+
+        // Deleting the replica works (moto: HTTP 500).
         east2
             .delete_db_instance()
             .db_instance_identifier("probe")
@@ -557,9 +588,6 @@ fn the_emulator_treats_cross_region_replicas_as_aws_does() {
             .send()
             .await
             .unwrap();
-        let secret: Value = serde_json::from_str(&secret_string(&emu, &secret_arn)).unwrap();
-        assert_eq!(secret["username"], "probe_admin");
-        assert_ne!(secret["password"], "P@55w0rd!", "a generated password");
         let primary = east1.describe_db_instances().db_instance_identifier("probe").send().await.unwrap();
         assert!(primary.db_instances()[0].read_replica_db_instance_identifiers().is_empty());
     });
@@ -649,5 +677,74 @@ fn an_up_killed_while_the_replica_is_created_is_finished_by_the_next_up() {
         assert_eq!(group, Some("webapp-local-postgres16"));
     });
     let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
+}
+
+/// A primary made by an older version, whose password RDS manages (`ManageMasterUserPassword`),
+/// with no deployer secret: the plan says the password moves, and `up` moves it in place to a
+/// new deployer secret (same instance, no new one), after which both databases take the
+/// secret's password and the plan is empty.
+#[test]
+fn a_primary_whose_password_rds_manages_is_moved_to_the_deployer_s_secret_in_place() {
+    let emu = Emulator::start();
+    let project = db_project();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    let before = runtime().block_on(async {
+        let east1 = rds(&emu, PRIMARY).await;
+        east1
+            .modify_db_instance()
+            .db_instance_identifier(IDENTIFIER)
+            .manage_master_user_password(true)
+            .apply_immediately(true)
+            .send()
+            .await
+            .unwrap();
+        // As an older version left it: no secret of the deployer's.
+        let sm = aws_sdk_secretsmanager::Client::new(&support::sdk_config(&emu, PRIMARY).await);
+        sm.remove_regions_from_replication()
+            .secret_id(SECRET)
+            .remove_replica_regions(SECONDARY)
+            .send()
+            .await
+            .unwrap();
+        sm.delete_secret().secret_id(SECRET).force_delete_without_recovery(true).send().await.unwrap();
+        let p = instances(&emu, PRIMARY).await;
+        assert!(p[0].master_user_secret().is_some());
+        p[0].db_instance_arn().unwrap().to_string()
+    });
+    assert!(runtime().block_on(support::db_secret(&emu, PRIMARY, SECRET)).is_none());
+
+    let plan = deployer(&emu, &project, &["plan", "--env", ENV]);
+    let text = stdout_text(&plan);
+    assert!(
+        text.contains("~ us-east-1/database/db-instance/primary")
+            && text.contains("manage_master_user_password: true -> false")
+            && text.contains("RDS refuses a read replica of a source whose password it manages"),
+        "{text}"
+    );
+    assert!(text.contains("+ us-east-1/database/db-secret/master"), "{text}");
+    assert!(!text.contains("-/+ us-east-1/database/db-instance"), "never replaced: {text}");
+
+    emu.start_recording();
+    let up = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let actions = emu.recorded_actions();
+    emu.stop_recording();
+    assert!(!actions.iter().any(|a| a == "CreateDBInstance"), "no new instance: {actions:?}");
+    runtime().block_on(async {
+        let p = instances(&emu, PRIMARY).await;
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].db_instance_arn(), Some(before.as_str()), "the same instance");
+        assert!(p[0].master_user_secret().is_none(), "RDS no longer manages it");
+        let (_, _, value) = support::db_secret(&emu, PRIMARY, SECRET).await.expect("the deployer's secret");
+        let (_, of, replica) = support::db_secret(&emu, SECONDARY, SECRET).await.expect("and its replica");
+        assert_eq!((of.as_deref(), &replica), (Some(PRIMARY), &value));
+        assert_eq!(value["host"].as_str(), p[0].endpoint().and_then(|e| e.address()));
+        let pw = value["password"].as_str().unwrap();
+        for region in [PRIMARY, SECONDARY] {
+            assert!(support::db_login(&emu, region, IDENTIFIER, "app_admin", pw), "{region}");
+        }
+    });
+    assert_secret_never_printed(&emu, &[&plan, &up]);
+    let clean = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
     assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
 }

@@ -1270,3 +1270,46 @@ pub async fn push_image(ecr: &aws_sdk_ecr::Client, repository: &str, tag: &str) 
 pub async fn ec2_client(emu: &Emulator, region: &'static str) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&sdk_config(emu, region).await)
 }
+
+/// The environment's database secret (`{app}-{env}/db-master`) in `region`, as Secrets Manager
+/// holds it there: its ARN, the region of its writable copy when it is a replica, and its value
+/// (credentials included: tests read them to check the deployer never prints them).
+pub async fn db_secret(
+    emu: &Emulator,
+    region: &'static str,
+    name: &str,
+) -> Option<(String, Option<String>, Value)> {
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk_config(emu, region).await);
+    let described = match sm.describe_secret().secret_id(name).send().await {
+        Ok(d) => d,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return None,
+        Err(e) => panic!("DescribeSecret {name} in {region}: {e:?}"),
+    };
+    let arn = described.arn().unwrap().to_string();
+    let value = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
+    let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+    Some((arn, described.primary_region().filter(|p| *p != region).map(str::to_string), value))
+}
+
+/// Whether the database `identifier` in `region` accepts `username`/`password` now (the
+/// emulator's `/_deployer/rds/login`: a replica takes its source's password).
+pub fn db_login(emu: &Emulator, region: &str, identifier: &str, username: &str, password: &str) -> bool {
+    let answer = emu.post_json(
+        "/_deployer/rds/login",
+        serde_json::json!({"region": region, "identifier": identifier, "username": username, "password": password}),
+    );
+    let v: Value = serde_json::from_str(&answer).unwrap();
+    v["ok"] == Value::Bool(true)
+}
+
+/// Fails if any line any of `outputs` printed holds `secret` (a password).
+pub fn assert_never_printed(secret: &str, outputs: &[&Output]) {
+    assert!(secret.len() >= 16, "a real password: {}", secret.len());
+    for out in outputs {
+        for text in [stdout_text(out), stderr_text(out)] {
+            for line in text.lines() {
+                assert!(!line.contains(secret), "the master password was printed: {line}");
+            }
+        }
+    }
+}

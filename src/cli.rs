@@ -289,6 +289,10 @@ pub enum Command {
     Unlock {
         #[command(flatten)]
         env: EnvArg,
+        /// The region whose lock to release: by default the primary's, where every command but
+        /// `failover` takes it (a failover takes it in the region it promotes, and says so).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
         /// Release without asking. Required when standard input is not a terminal.
         #[arg(long, short = 'y')]
         yes: bool,

@@ -180,7 +180,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         Command::Drift { .. } => commands::drift(&session).await,
         Command::Status { .. } => commands::status(&session).await,
         Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
-        Command::Unlock { yes, .. } => commands::unlock(&session, yes).await,
+        Command::Unlock { yes, region, .. } => commands::unlock(&session, yes, region.as_deref()).await,
         Command::RotateDbPassword { yes, .. } => commands::rotate_db_password(&session, yes).await,
         Command::IamPolicy { account, split, .. } => {
             commands::iam_policy(&session, account.as_deref(), split).await

@@ -1,10 +1,13 @@
 //! `deployer failover --to us-east-2` end to end, on the shipped `local` environment (database,
 //! service and DNS on): the replica is promoted (no source, and the old primary no longer lists
-//! it), gets a master secret of its own in us-east-2, us-east-2's service runs a revision that
-//! connects to it, us-east-2's record is PRIMARY; a second failover sends nothing; `plan` shows
-//! the difference and `up` refuses without deleting the promoted database; the permanent
-//! configuration adopts it in place. A failover killed right after its PromoteReadReplica, or
-//! whose answer was lost, is finished by the next one. Judged by RDS's, ECS's and Route 53's own
+//! it), us-east-2's copy of the database's secret becomes standalone and names it, us-east-2's
+//! service runs a revision that connects to it with us-east-2's secret only, us-east-2's record
+//! is PRIMARY; a second failover sends nothing; `plan` shows the difference and `up` refuses
+//! without deleting the promoted database; the permanent configuration adopts it in place. The
+//! same with every request signed for us-east-1 (IAM, Route 53 and STS included) unanswered,
+//! then us-east-1 back: the next failover switches DNS and `up` of the permanent configuration
+//! converges. A failover killed after any of its mutating calls, or whose answers were lost, is
+//! finished by the next one. Judged by RDS's, Secrets Manager's, ECS's and Route 53's own
 //! answers, read with the test's own clients.
 
 mod support;
@@ -23,6 +26,7 @@ const IDENTIFIER: &str = "webapp-local";
 const NAME: &str = "webapp-local";
 const OLD: &str = "us-east-1";
 const NEW: &str = "us-east-2";
+const SECRET: &str = "webapp-local/db-master";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
@@ -103,11 +107,20 @@ async fn health_check(emu: &Emulator, region: &str) -> String {
     panic!("no health check for {region}")
 }
 
-/// The database is promoted and re-homed, its secret its own, us-east-2 runs against it and is
-/// PRIMARY in DNS; us-east-1's service still runs what it ran.
+/// The password both databases took before the failover.
+fn password(emu: &Emulator) -> String {
+    let (_, _, v) = runtime().block_on(support::db_secret(emu, NEW, SECRET)).expect("us-east-2's copy");
+    v["password"].as_str().unwrap().to_string()
+}
+
+/// The database is promoted and re-homed, us-east-2's secret is standalone and names it (the
+/// password unchanged), us-east-2 runs against it with us-east-2's secret only, and is PRIMARY in
+/// DNS when `dns_switched`; us-east-1's service still runs what it ran.
 fn assert_failed_over(
     emu: &Emulator,
     east1_before: &(String, BTreeMap<String, String>, BTreeMap<String, String>),
+    password: &str,
+    dns_switched: bool,
 ) {
     runtime().block_on(async {
         let promoted = instance(emu, NEW).await;
@@ -120,28 +133,36 @@ fn assert_failed_over(
         assert_eq!(tag(p, "Name"), Some("webapp-local-db-instance-primary"));
         assert_eq!(p.multi_az(), Some(true), "Multi-AZ as configured");
         assert!(p.backup_retention_period().unwrap_or(0) >= 1, "backups on: a replica of it needs them");
-        let secret =
-            p.master_user_secret().and_then(|s| s.secret_arn()).expect("a master secret").to_string();
-        assert_eq!(secret.split(':').nth(3), Some(NEW), "its own secret, in {NEW}: {secret}");
+        assert!(p.master_user_secret().is_none(), "not RDS's managed secret");
         let endpoint = p.endpoint().and_then(|e| e.address()).unwrap().to_string();
 
-        let old = instance(emu, OLD).await;
-        assert_eq!(old.len(), 1);
-        assert!(old[0].read_replica_db_instance_identifiers().is_empty(), "the old primary lists no replica");
-        let old_secret = old[0].master_user_secret().and_then(|s| s.secret_arn()).unwrap().to_string();
-        assert_ne!(old_secret, secret);
+        let (arn, of, value) = support::db_secret(emu, NEW, SECRET).await.expect("us-east-2's secret");
+        assert_eq!(of, None, "standalone: writable in {NEW}");
+        assert_eq!(arn.split(':').nth(3), Some(NEW));
+        assert_eq!(value["host"].as_str(), Some(endpoint.as_str()), "names the promoted instance");
+        assert_eq!(value["password"].as_str(), Some(password), "the password did not change");
+        assert!(
+            support::db_login(emu, NEW, IDENTIFIER, "app_admin", password),
+            "the promoted database takes it"
+        );
 
         let (_, env, secrets) = running(emu, NEW).await;
         assert_eq!(env.get("DB_HOST"), Some(&endpoint), "{NEW} connects to the promoted database");
         for (var, key) in [("DB_USERNAME", "username"), ("DB_PASSWORD", "password")] {
-            assert_eq!(secrets.get(var), Some(&format!("{secret}:{key}::")), "{var}");
+            assert_eq!(secrets.get(var), Some(&format!("{arn}:{key}::")), "{var}");
         }
+        assert!(
+            secrets.values().all(|s| s.split(':').nth(3) == Some(NEW)),
+            "{NEW}'s secrets only: {secrets:?}"
+        );
         assert_eq!(&running(emu, OLD).await, east1_before, "{OLD}'s service is untouched");
 
-        let records = records(emu).await;
-        let check = health_check(emu, NEW).await;
-        assert_eq!(records[NEW], ("PRIMARY".to_string(), Some(check)), "{records:?}");
-        assert_eq!(records[OLD], ("SECONDARY".to_string(), None), "{records:?}");
+        if dns_switched {
+            let records = records(emu).await;
+            let check = health_check(emu, NEW).await;
+            assert_eq!(records[NEW], ("PRIMARY".to_string(), Some(check)), "{records:?}");
+            assert_eq!(records[OLD], ("SECONDARY".to_string(), None), "{records:?}");
+        }
     });
 }
 
@@ -161,7 +182,12 @@ fn failover_promotes_the_replica_moves_the_application_and_dns_and_a_second_run_
     let project = Project::new();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     let east1_before = runtime().block_on(running(&emu, OLD));
-    let (_, east2_env, _) = runtime().block_on(running(&emu, NEW));
+    let password = password(&emu);
+    let (_, east2_env, east2_secrets) = runtime().block_on(running(&emu, NEW));
+    assert!(
+        east2_secrets.values().all(|s| s.split(':').nth(3) == Some(NEW)),
+        "each region reads its own copy of the secret: {east2_secrets:?}"
+    );
     assert_ne!(
         east2_env.get("DB_HOST").map(|h| h.contains(NEW)),
         Some(true),
@@ -178,7 +204,7 @@ fn failover_promotes_the_replica_moves_the_application_and_dns_and_a_second_run_
     let text = stderr_text(&out);
     for expected in [
         "promote",
-        "password rotates",
+        "password does not change",
         "[regions]",
         "primary = \"us-east-2\"",
         "secondary = [\"us-east-1\"]",
@@ -194,12 +220,16 @@ fn failover_promotes_the_replica_moves_the_application_and_dns_and_a_second_run_
         .iter()
         .map(|s| (s["step"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
         .collect();
-    assert_eq!(
-        statuses,
-        ["promote", "secret", "re-home", "app", "dns"].map(|s| (s.to_string(), "completed".to_string()))
-    );
+    let steps: Vec<&str> = statuses.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(steps, ["promote", "standby", "secret", "re-home", "app", "dns"]);
+    for (step, status) in &statuses {
+        let done_already = step == "standby" && status == "done"; // the replica was Multi-AZ
+        assert!(status == "completed" || done_already, "{step}: {status}");
+    }
     assert_eq!(report["permanent"]["regions"], json!({"primary": NEW, "secondary": [OLD]}));
-    assert_failed_over(&emu, &east1_before);
+    assert_eq!(report["unreachable"], json!({}));
+    assert_failed_over(&emu, &east1_before, &password, true);
+    support::assert_never_printed(&password, &[&out]);
     assert_nothing_left(&emu, &project);
 
     // With the old configuration: plan shows the difference, and up refuses without deleting
@@ -228,7 +258,11 @@ fn failover_promotes_the_replica_moves_the_application_and_dns_and_a_second_run_
         promoted.iter().all(|c| c["action"] == "update"),
         "adopted in place, never re-created: {promoted:#?}"
     );
-    for address in ["global/iam/iam-role/task-execution", "us-east-2/service/task-definition/app"] {
+    // us-east-1's copy of the secret becomes a replica of us-east-2's again (a replacement), and
+    // the role that names it only re-points: no field of it differs.
+    let role = changes.iter().find(|c| c["address"] == "global/iam/iam-role/task-execution");
+    assert!(role.is_none_or(|r| r["fields"] == json!([])), "the role is already as configured: {role:#?}");
+    for address in ["us-east-2/service/task-definition/app"] {
         assert!(
             changes.iter().all(|c| c["address"] != address),
             "{address} is already as configured: {plan:#}"
@@ -259,6 +293,7 @@ fn a_failover_killed_right_after_its_promote_read_replica_is_finished_by_the_nex
     let pidfile = dir.path().join("deployer.pid");
     let (emu, project) = crash_ready(&pidfile);
     let east1_before = runtime().block_on(running(&emu, OLD));
+    let password = password(&emu);
     // Mutating call 1 takes the lock, 2 is PromoteReadReplica.
     emu.set_model(json!({"kill_after": 2, "kill_pidfile": pidfile.to_str().unwrap()}));
     let out =
@@ -268,17 +303,19 @@ fn a_failover_killed_right_after_its_promote_read_replica_is_finished_by_the_nex
     let half = runtime().block_on(instance(&emu, NEW));
     assert_eq!(half[0].read_replica_source_db_instance_identifier(), None, "it was promoted");
     assert_eq!(half[0].db_instance_status(), Some("modifying"), "and is still being promoted");
-    assert!(half[0].master_user_secret().is_none(), "and nothing more");
+    let (_, of, _) = runtime().block_on(support::db_secret(&emu, NEW, SECRET)).unwrap();
+    assert_eq!(of.as_deref(), Some(OLD), "and nothing more: the secret is still a replica");
 
     // The dead run left its lock: the next one says so, and `unlock` releases it.
     let locked = deployer(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
     assert_eq!(locked.status.code(), Some(1));
     assert!(stderr_text(&locked).contains("locked"), "{}", show_output(&locked));
-    deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+    // It is in us-east-2, the region being promoted.
+    deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--region", NEW, "--yes"]);
     let second = deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
     let text = stderr_text(&second);
     assert!(text.contains("promote  [done]"), "the promotion is not repeated:\n{text}");
-    assert_failed_over(&emu, &east1_before);
+    assert_failed_over(&emu, &east1_before, &password, true);
     assert_nothing_left(&emu, &project);
 }
 
@@ -288,13 +325,17 @@ fn a_failover_whose_promote_answer_was_lost_finishes_in_the_same_run() {
     let project = Project::new();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     let east1_before = runtime().block_on(running(&emu, OLD));
+    let password = password(&emu);
     // moto promotes, the answer is a 500, the SDK retries: RDS says it is not a read replica
-    // any more, which the failover reads as done.
-    emu.set_model(json!({"lose_next": {"PromoteReadReplica": 1, "ModifyDBInstance": 1}}));
+    // any more, which the failover reads as done; the same for the secret.
+    emu.set_model(
+        json!({"lose_next": {"PromoteReadReplica": 1, "StopReplicationToReplica": 1, "PutSecretValue": 1}}),
+    );
     deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
-    assert_eq!(emu.model()["injected"]["PromoteReadReplica"]["lost"], json!(1));
-    assert_eq!(emu.model()["injected"]["ModifyDBInstance"]["lost"], json!(1));
-    assert_failed_over(&emu, &east1_before);
+    for op in ["PromoteReadReplica", "StopReplicationToReplica", "PutSecretValue"] {
+        assert_eq!(emu.model()["injected"][op]["lost"], json!(1), "{op}");
+    }
+    assert_failed_over(&emu, &east1_before, &password, true);
     assert_nothing_left(&emu, &project);
 }
 
@@ -304,6 +345,7 @@ fn a_release_that_fails_during_the_failover_exits_3_leaves_dns_alone_and_the_nex
     let project = Project::new();
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
     let east1_before = runtime().block_on(running(&emu, OLD));
+    let password = password(&emu);
     let (east2_before, _, _) = runtime().block_on(running(&emu, NEW));
     emu.post_json(
         "/_deployer/codedeploy",
@@ -330,6 +372,146 @@ fn a_release_that_fails_during_the_failover_exits_3_leaves_dns_alone_and_the_nex
     {
         assert!(text.contains(step), "{step:?} in\n{text}");
     }
-    assert_failed_over(&emu, &east1_before);
+    assert_failed_over(&emu, &east1_before, &password, true);
     assert_nothing_left(&emu, &project);
+}
+
+/// Every request signed for us-east-1 (its regional services, and IAM, Route 53 and STS, which
+/// are called there) goes unanswered, as it would were the region down.
+fn us_east_1_down(emu: &Emulator, mode: serde_json::Value) {
+    let mut outage = json!({"regions": [OLD]});
+    outage.as_object_mut().unwrap().extend(mode.as_object().unwrap().clone());
+    emu.set_model(json!({"outage": outage}));
+}
+
+#[test]
+fn with_us_east_1_down_the_failover_serves_from_us_east_2_and_once_it_is_back_up_converges() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let east1_before = runtime().block_on(running(&emu, OLD));
+    let password = password(&emu);
+    us_east_1_down(&emu, json!({"mode": "refuse"}));
+
+    let out = deployer(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes", "--output", "json"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let text = stderr_text(&out);
+    assert!(text.contains("unreachable: us-east-1 (and IAM and Route 53 with it)"), "{text}");
+    assert!(text.contains("left to the health checks"), "{text}");
+    let report = stdout_json(&out);
+    assert!(report["unreachable"][OLD].is_string(), "{report:#}");
+    let dns = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "dns").unwrap().clone();
+    assert_eq!(dns["status"], "skipped", "{dns:#}");
+    assert_failed_over(&emu, &east1_before, &password, false);
+    assert!(
+        emu.model()["outage"]["dropped"][OLD].as_u64().unwrap_or(0) >= 1,
+        "us-east-1 was asked once, by the probe"
+    );
+    support::assert_never_printed(&password, &[&out]);
+
+    // Again, us-east-1 now hanging instead of refusing: the probe's bound, and nothing to do.
+    us_east_1_down(&emu, json!({"mode": "timeout", "timeout_secs": 30}));
+    emu.start_recording();
+    let again =
+        deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes", "--probe-secs", "2"]);
+    emu.stop_recording();
+    let text = stderr_text(&again);
+    assert!(text.contains("Nothing to do") && text.contains("unreachable: us-east-1"), "{text}");
+    assert!(text.contains("after 2s") || text.contains("within 2s"), "the probe's bound: {text}");
+    let sent: Vec<String> = emu.recorded_actions().into_iter().filter(|a| !is_read_action(a)).collect();
+    assert_eq!(sent, Vec::<String>::new(), "a finished failover sends nothing");
+
+    // us-east-1 is back: the next failover switches the records; the permanent configuration
+    // (allowed to remove the old primary) converges, with a new replica in us-east-1 that
+    // takes the same password.
+    emu.set_model(json!({"outage": null}));
+    let dns = deployer_ok(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
+    assert!(stderr_text(&dns).contains("dns      [to do]"), "{}", show_output(&dns));
+    assert_failed_over(&emu, &east1_before, &password, true);
+    project.edit("local.toml", |s| {
+        format!(
+            "{}\n[regions]\nprimary = \"us-east-2\"\nsecondary = [\"us-east-1\"]\n",
+            s.replace("[database]\n", "[database]\nallow_replacement = true\n")
+        )
+    });
+    // us-east-1's service takes the new primary's address through a release: of an image that
+    // is in both regions' repositories (the new replication applies to later pushes only).
+    runtime().block_on(async {
+        for region in [NEW, OLD] {
+            let ecr = aws_sdk_ecr::Client::new(&support::sdk_config(&emu, region).await);
+            support::push_image(&ecr, NAME, "latest").await;
+        }
+    });
+    let up = deployer(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    let up = if up.status.success() {
+        up
+    } else {
+        // The failback's replica waits for the old primary of its identifier: one run may not
+        // see it gone yet.
+        deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"])
+    };
+    let plan = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", show_output(&plan));
+    runtime().block_on(async {
+        let back = instance(&emu, OLD).await;
+        assert_eq!(back.len(), 1, "{back:#?}");
+        assert_eq!(tag(&back[0], "deployer:address"), Some("us-east-1/database/db-replica/replica"));
+        assert!(back[0].read_replica_source_db_instance_identifier().is_some_and(|s| s.contains(NEW)));
+        let (_, of, _) = support::db_secret(&emu, OLD, SECRET).await.expect("us-east-1's copy");
+        assert_eq!(of.as_deref(), Some(NEW), "us-east-1's secret is a replica of us-east-2's");
+    });
+    assert!(support::db_login(&emu, OLD, IDENTIFIER, "app_admin", &password));
+    support::assert_never_printed(&password, &[&again, &dns, &up, &plan]);
+}
+
+/// With us-east-1 down, a failover killed right after each of its mutating calls in turn is
+/// finished by the next run (after `unlock --region us-east-2`: the dead run's lock is there),
+/// and the replica is promoted once.
+#[test]
+fn with_us_east_1_down_a_failover_killed_after_any_mutating_call_is_finished_by_the_next_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("deployer.pid");
+    let mut killed_at = Vec::new();
+    for k in 1..=12 {
+        // Without the model's latencies: the sweep makes a fresh environment per crash point.
+        let emu = Emulator::start_with_env(&[("DEPLOYER_EMU_KILL_PIDFILE", pidfile.to_str().unwrap())]);
+        let project = Project::new();
+        deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        let east1_before = runtime().block_on(running(&emu, OLD));
+        let password = password(&emu);
+        us_east_1_down(&emu, json!({"mode": "refuse"}));
+        emu.set_model(json!({"kill_after": k, "kill_pidfile": pidfile.to_str().unwrap()}));
+        let first = deployer_with_pidfile(
+            &emu,
+            &project,
+            &["failover", "--env", ENV, "--to", NEW, "--yes"],
+            &pidfile,
+        );
+        if first.status.signal() != Some(9) {
+            assert!(first.status.success(), "K={k}: {}", show_output(&first));
+            break;
+        }
+        killed_at.push(emu.model()["kill"]["operation"].as_str().unwrap_or("?").to_string());
+        emu.set_model(json!({"kill_after": null}));
+        deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--region", NEW, "--yes"]);
+        let second = deployer(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"]);
+        assert!(second.status.success(), "K={k} ({killed_at:?}): {}", show_output(&second));
+        assert_failed_over(&emu, &east1_before, &password, false);
+        assert_eq!(
+            emu.actions().get("rds:PromoteReadReplica").copied().unwrap_or(0),
+            1,
+            "K={k}: promoted once"
+        );
+    }
+    for op in [
+        "PromoteReadReplica",
+        "StopReplicationToReplica",
+        "PutSecretValue",
+        "AddTagsToResource",
+        "RegisterTaskDefinition",
+        "CreateDeployment",
+    ] {
+        assert!(killed_at.iter().any(|o| o == op), "killed after {op}: {killed_at:?}");
+    }
 }

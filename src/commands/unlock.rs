@@ -3,10 +3,21 @@ use miette::miette;
 use super::{confirm, exit, Session};
 use crate::lock;
 
-/// `deployer unlock`: remove the environment lock a crashed or killed run left behind.
-pub async fn unlock(session: &Session, assume_yes: bool) -> miette::Result<u8> {
+/// `deployer unlock`: remove the environment lock a crashed or killed run left behind, in the
+/// primary region or in `region` (where a failover takes it).
+pub async fn unlock(session: &Session, assume_yes: bool, region: Option<&str>) -> miette::Result<u8> {
     let c = session.config();
-    let ssm = &session.clients.ssm();
+    if let Some(r) = region.filter(|r| !c.region_names().iter().any(|n| n == r)) {
+        return Err(miette!(
+            "--region {r}: environment '{}' has the regions {}",
+            c.env,
+            c.region_names().join(", ")
+        ));
+    }
+    let ssm = &match region {
+        Some(r) => session.clients.get::<aws_sdk_ssm::Client>(r),
+        None => session.clients.ssm(),
+    };
     let holder = lock::holder_of(ssm, &c.app, &c.env)
         .await
         .map_err(|e| miette!("could not read the environment lock: {e}"))?;

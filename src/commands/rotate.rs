@@ -188,10 +188,10 @@ async fn released_everywhere(session: &Session, marker: &str) -> Result<bool, cr
     let names = release::Names::of(c);
     for region in c.region_names() {
         let all = release::deployments_of(&session.clients, &region, &names).await?;
-        if !all.iter().any(|d| {
-            d.description().is_some_and(|t| t.contains(marker))
-                && d.status() == Some(&aws_sdk_codedeploy::types::DeploymentStatus::Succeeded)
-        }) {
+        if !all
+            .iter()
+            .any(|d| d.description().is_some_and(|t| t.contains(marker)) && release::replaced_the_tasks(d))
+        {
             return Ok(false);
         }
     }

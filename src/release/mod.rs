@@ -268,6 +268,12 @@ pub async fn release_same_image(
     Ok(RegionResult { region: region.to_string(), outcome: outcome.into(), deployment, runs })
 }
 
+/// Whether deployment `d` has put all traffic on its new tasks: it succeeded, or it is in its
+/// termination wait (the old tasks kept a while, serving nothing).
+pub fn replaced_the_tasks(d: &aws_sdk_codedeploy::types::DeploymentInfo) -> bool {
+    d.status() == Some(&DeploymentStatus::Succeeded) || DeploymentView::of(d).in_termination_wait
+}
+
 /// The newest deployments of the environment's group in `region`, whatever their status.
 pub async fn deployments_of(
     clients: &Clients,
@@ -302,7 +308,7 @@ pub async fn redeploy_running(
     let timeout = release_timeout(config);
     for _ in 0..3 {
         let all = deploy::deployments(clients, region, &names, &[]).await?;
-        if let Some(d) = all.iter().find(|d| carries(d) && d.status() == Some(&DeploymentStatus::Succeeded)) {
+        if let Some(d) = all.iter().find(|d| carries(d) && replaced_the_tasks(d)) {
             let runs = deploy::running(clients, region, &names).await?.as_ref().and_then(image_of);
             return Ok(result("unchanged", d.deployment_id().map(str::to_string), runs));
         }

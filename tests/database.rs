@@ -389,6 +389,9 @@ fn destroy_honours_deletion_protection_then_keeps_a_final_snapshot_and_leaves_no
                 "{region}: a DB parameter group is left"
             );
             assert_eq!(security_groups(&emu, region).await.len(), 0, "{region}: a security group is left");
+            let sm = aws_sdk_secretsmanager::Client::new(&support::sdk_config(&emu, region).await);
+            let left = sm.list_secrets().include_planned_deletion(true).send().await.unwrap();
+            assert!(left.secret_list().is_empty(), "{region}: no secret is left: {:?}", left.secret_list());
         }
         let snapshots = rds(&emu, PRIMARY).await.describe_db_snapshots().send().await.unwrap();
         let finals: Vec<&str> = snapshots
@@ -746,5 +749,51 @@ fn a_primary_whose_password_rds_manages_is_moved_to_the_deployer_s_secret_in_pla
     });
     assert_secret_never_printed(&emu, &[&plan, &up]);
     let clean = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
+}
+
+/// With `[database.kms_key]`, each region's copy of the secret is encrypted with its region's
+/// key; a key changed by hand on the writable copy and a tag taken off it are drift, and `up`
+/// puts both back (UpdateSecret, TagResource: the calls no other scenario makes).
+#[test]
+fn the_secret_s_key_and_tags_are_the_configured_ones_and_hand_changes_are_put_back() {
+    let emu = Emulator::start();
+    let project = db_project();
+    let key = |r: &str| format!("arn:aws:kms:{r}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+    project.edit("local.toml", |t| {
+        format!(
+            "{t}\n[database.kms_key]\nus-east-1 = \"{}\"\nus-east-2 = \"{}\"\n",
+            key(PRIMARY),
+            key(SECONDARY)
+        )
+    });
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    runtime().block_on(async {
+        for region in [PRIMARY, SECONDARY] {
+            let sm = aws_sdk_secretsmanager::Client::new(&support::sdk_config(&emu, region).await);
+            let d = sm.describe_secret().secret_id(SECRET).send().await.unwrap();
+            assert_eq!(d.kms_key_id(), Some(key(region).as_str()), "{region}: its own region's key");
+        }
+        let sm = aws_sdk_secretsmanager::Client::new(&support::sdk_config(&emu, PRIMARY).await);
+        sm.update_secret()
+            .secret_id(SECRET)
+            .kms_key_id(key(PRIMARY).replace("1234abcd", "9999abcd"))
+            .send()
+            .await
+            .unwrap();
+        sm.untag_resource().secret_id(SECRET).tag_keys("deployer:managed-by").send().await.unwrap();
+    });
+    let drift = deployer(&emu, &project, &["drift", "--env", ENV]);
+    assert_eq!(drift.status.code(), Some(2), "{}", stdout_text(&drift));
+    let text = stdout_text(&drift);
+    assert!(text.contains("us-east-1/database/db-secret/master") && text.contains("kms_key"), "{text}");
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    runtime().block_on(async {
+        let sm = aws_sdk_secretsmanager::Client::new(&support::sdk_config(&emu, PRIMARY).await);
+        let d = sm.describe_secret().secret_id(SECRET).send().await.unwrap();
+        assert_eq!(d.kms_key_id(), Some(key(PRIMARY).as_str()), "the configured key again");
+        assert!(d.tags().iter().any(|t| t.key() == Some("deployer:managed-by")), "the tag put back");
+    });
+    let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
     assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
 }

@@ -116,7 +116,8 @@ pub async fn acquire(
         .description("deployer environment lock: one writer at a time")
         .value(value)
         .r#type(ParameterType::String)
-        .overwrite(false)
+        // `Overwrite` left unset (false by default): the PutParameter API reference says tags
+        // cannot be sent with it, and an existing parameter (the lock held) is refused either way.
         .set_tags(Some(tags))
         .send()
         .await

@@ -158,6 +158,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         color_stderr: color.stderr,
         quiet: cli.global.quiet,
         endpoint_url,
+        image_given: release_args.as_ref().is_some_and(|r| r.image.is_some()),
     };
     if let Command::IamPolicy { account: Some(account), .. } = &cli.command {
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
@@ -192,6 +193,7 @@ fn release_options(args: &cli::ReleaseArgs) -> deployer::release::Options {
     deployer::release::Options {
         allow_vulnerable: args.allow_vulnerable,
         rollback_all_on_failure: args.rollback_all_on_failure,
+        image_given: args.image.is_some(),
     }
 }
 

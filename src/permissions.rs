@@ -395,8 +395,25 @@ pub fn read_actions() -> BTreeSet<&'static str> {
 
 /// Changes IAM cannot scope to a resource (the service defines none for them): allowed on `*`
 /// in the environment's regions.
-const NO_RESOURCE_LEVEL: &[&str] =
-    &["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecr:PutReplicationConfiguration"];
+/// From AWS's service authorization reference ("Actions, resources, and condition keys for …"):
+/// these list no resource type, so a statement naming resources never matches them and a
+/// `rollback` of a release in flight (StopDeployment), the end of a termination wait
+/// (ContinueDeployment) or an unsubscribe would be denied.
+const NO_RESOURCE_LEVEL: &[&str] = &[
+    "ecs:RegisterTaskDefinition",
+    "ecs:DeregisterTaskDefinition",
+    "ecr:PutReplicationConfiguration",
+    "codedeploy:StopDeployment",
+    "codedeploy:ContinueDeployment",
+    "sns:Unsubscribe",
+];
+
+/// Actions a request of the deployer's is authorised as besides its own (so no recording shows
+/// them), granted with the changes of their service, scoped like them, with why.
+pub const IMPLIED: &[(&str, &str)] = &[(
+    "rds:CreateDBSnapshot",
+    "DeleteDBInstance with a FinalDBSnapshotIdentifier (database.skip_final_snapshot = false, the staging and prod default) is authorised as rds:CreateDBSnapshot on the snapshot too",
+)];
 
 /// Where the changes of `service` may be scoped: the environment's resources by the names the
 /// deployer gives them (`{app}-{env}…`, the IAM path, the lock's parameter path), in any region
@@ -462,7 +479,9 @@ fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String
 pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     let mut by_service: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
     let mut unscoped: Vec<&str> = Vec::new();
-    for action in actions(config) {
+    let implied =
+        IMPLIED.iter().map(|(a, _)| *a).filter(|a| config.database.enabled || !a.starts_with("rds:"));
+    for action in actions(config).into_iter().chain(implied) {
         let service = action.split_once(':').map_or(action, |(s, _)| s);
         let entry = by_service.entry(service).or_default();
         if is_read(action) {

@@ -77,7 +77,11 @@ fn the_policy_grants_exactly_what_the_suite_sent() {
             format!("{a} (sent in {})", tests.iter().take(2).cloned().collect::<Vec<_>>().join(", "))
         })
         .collect();
-    let behalf: BTreeSet<&str> = deployer::permissions::ON_ITS_BEHALF.iter().map(|(a, _)| *a).collect();
+    let behalf: BTreeSet<&str> = deployer::permissions::ON_ITS_BEHALF
+        .iter()
+        .chain(deployer::permissions::IMPLIED)
+        .map(|(a, _)| *a)
+        .collect();
     let unused: Vec<&String> =
         granted.iter().filter(|a| !sent.contains_key(*a) && !behalf.contains(a.as_str())).collect();
     assert!(

@@ -410,3 +410,48 @@ fn a_create_deployment_whose_answer_is_lost_is_followed_not_repeated() {
     assert!(stderr_text(&again).contains("No release needed"), "{}", show_output(&again));
     deployer_ok(&emu, &project, &["drift", "--env", ENV]);
 }
+
+/// After a release, production forwards to green: a later plain `up` that changes only the TLS
+/// policy keeps the image the release put there (no deployment) and leaves that forward alone (CodeDeploy has deleted blue's task set: forwarding to blue
+/// would be an outage). And every release's new task set takes the service's capacity provider
+/// strategy (Spot included), which the emulator's engine reads from the AppSpec as CodeDeploy
+/// does.
+#[test]
+fn an_infrastructure_change_after_a_release_keeps_its_image_and_production_on_it_and_spot_is_kept() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    project.edit("local.toml", |t| format!("{t}\n[service.capacity]\nspot_weight = 3\n"));
+    let (p, _) = ready(&project, &emu);
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
+    let (serving, forward) = runtime().block_on(p.traffic());
+    assert_eq!(forward, vec![(serving.clone(), 100)], "production forwards to what the service runs");
+    runtime().block_on(async {
+        let out = p.ecs.describe_services().cluster(NAME).services(NAME).send().await.unwrap();
+        let strategy: Vec<(String, i32, i32)> = out.services()[0]
+            .capacity_provider_strategy()
+            .iter()
+            .map(|s| (s.capacity_provider().to_string(), s.weight(), s.base()))
+            .collect();
+        assert!(
+            strategy.contains(&("FARGATE_SPOT".to_string(), 3, 0))
+                && strategy.contains(&("FARGATE".to_string(), 1, 0)),
+            "the release's task set keeps the strategy: {strategy:?}"
+        );
+    });
+
+    project.edit("local.toml", |t| {
+        t.replace("[service]\n", "[service]\nssl_policy = \"ELBSecurityPolicy-TLS13-1-3-2021-06\"\n")
+    });
+    emu.start_recording();
+    let up = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    emu.stop_recording();
+    let actions = emu.recorded_actions();
+    assert!(actions.iter().any(|a| a == "ModifyListener"), "the policy changed: {}", show_output(&up));
+    // A plain `up` keeps the image each region runs (`latest`, the configured tag, is not even
+    // in the repository): no deployment, v2 still runs.
+    assert!(!actions.iter().any(|a| a == "CreateDeployment"), "no release: {actions:?}");
+    assert_eq!(runtime().block_on(p.running_tag()), "v2");
+    let (serving_after, forward_after) = runtime().block_on(p.traffic());
+    assert_eq!(serving_after, serving, "the service still runs the release");
+    assert_eq!(forward_after, vec![(serving, 100)], "and production still forwards 100 % to it");
+}

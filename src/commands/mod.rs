@@ -65,6 +65,9 @@ pub struct Settings {
     pub quiet: bool,
     /// The endpoint to use: `AWS_ENDPOINT_URL` if set, else the config's `aws.endpoint_url`.
     pub endpoint_url: Option<String>,
+    /// `--image` was given (`up`, `plan`, `release`): the release deploys that image everywhere.
+    /// Without it every region keeps the image it runs.
+    pub image_given: bool,
 }
 
 impl Settings {
@@ -322,9 +325,16 @@ pub struct LockReport {
 /// How many extra rounds a run may apply after the first pass before it gives up.
 pub const VERIFY_ROUNDS: usize = 2;
 
-/// What a plan does, for comparing two plans (states and IDs of unchanged parts aside).
+/// What a plan does, for comparing two plans (states and IDs of unchanged parts aside). A wait
+/// for a resource still becoming ready is left out: one that finished (a certificate issued, a
+/// NAT gateway available) between the plan shown and the plan under the lock does not make
+/// another plan.
 fn summary(plan: &Plan) -> Vec<(&Address, crate::plan::Action, &[crate::resources::FieldChange])> {
-    plan.changes.iter().map(|c| (c.address(), c.action(), c.fields())).collect()
+    plan.changes
+        .iter()
+        .filter(|c| c.action() != crate::plan::Action::Wait)
+        .map(|c| (c.address(), c.action(), c.fields()))
+        .collect()
 }
 
 fn credentials_hint(e: &crate::cloud::Error) -> String {
@@ -474,5 +484,30 @@ fn status_text(s: &Status) -> String {
         Status::Done => "done".into(),
         Status::Failed(e) => e.clone(),
         Status::Skipped(why) => format!("skipped: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NatMode;
+    use crate::model::{desired, testing, Account};
+    use crate::plan::tests::converged;
+
+    #[test]
+    fn a_resource_that_finished_becoming_ready_does_not_make_another_plan() {
+        let d = desired(&testing::config(2, NatMode::PerAz), &Account::test());
+        let mut observed = converged(&d);
+        let busy = observed.iter_mut().find(|f| f.spec.kind() == "nat-gateway").unwrap();
+        busy.state = "pending".into();
+        let shown = crate::plan::plan(&d, &observed);
+        assert_eq!(shown.changes.len(), 1, "a wait for the NAT gateway");
+        let under_lock = crate::plan::plan(&d, &converged(&d));
+        assert!(under_lock.is_empty());
+        assert_eq!(summary(&shown), summary(&under_lock), "the same plan: nothing to change either way");
+        // A real difference still is one.
+        let mut changed = converged(&d);
+        changed.retain(|f| f.spec.kind() != "nat-gateway");
+        assert_ne!(summary(&shown), summary(&crate::plan::plan(&d, &changed)));
     }
 }

@@ -19,7 +19,7 @@ impl Session {
         }
         let account =
             self.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
-        release::preview(&self.clients, self.config(), &account)
+        release::preview(&self.clients, self.config(), &account, self.settings.image_given)
             .await
             .map_err(|e| miette!(help = credentials_hint(&e), "could not read the running releases: {e}"))
     }

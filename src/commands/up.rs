@@ -33,11 +33,18 @@ pub async fn up(
         return Ok(exit::OK);
     }
     // A release whose image is not even in the primary's repository would fail after the
-    // infrastructure changed: say so now, before anything is changed.
-    if releases.iter().any(|r| r.needed && r.in_flight.is_none()) {
+    // infrastructure changed: say so now, before anything is changed. (Without --image a region
+    // keeps the image it runs, which its release redeploys.)
+    let mut tags: Vec<&str> = releases
+        .iter()
+        .filter(|r| r.needed && r.in_flight.is_none())
+        .map(|r| crate::release::tag_of(&r.desired_image))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    for tag in tags {
         let config = session.config();
         let names = crate::release::Names::of(config);
-        let tag = &config.service.image_tag;
         let present = crate::release::gate::has_image(&session.clients, &config.primary_region, &names, tag)
             .await
             .map_err(|e| miette::miette!("could not read the repository: {e}"))?;

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{Names, Reporter};
 use crate::cloud::{AwsResultExt, Clients, Error};
+use crate::resources::ecs_cluster::StrategyItem;
 
 /// The statuses of a deployment that is not finished.
 pub const ACTIVE: &[DeploymentStatus] = &[
@@ -91,17 +92,25 @@ pub fn task_definition_in(content: &str) -> Option<String> {
     })
 }
 
-/// The AppSpec of a release: the service, its task definition revision, container and port.
-pub fn appspec(task_definition: &str, container: &str, port: u16) -> String {
+/// The AppSpec of a release: the service, its task definition revision, container and port, and
+/// the service's capacity provider strategy: without it the new task set takes none (the AppSpec
+/// reference, "AppSpec 'resources' section for Amazon ECS deployments", lists
+/// `CapacityProviderStrategy` among a task set's properties), and Spot capacity would be lost at
+/// the first release.
+pub fn appspec(task_definition: &str, container: &str, port: u16, strategy: &[StrategyItem]) -> String {
+    let mut properties = serde_json::json!({
+        "TaskDefinition": task_definition,
+        "LoadBalancerInfo": {"ContainerName": container, "ContainerPort": port},
+    });
+    if !strategy.is_empty() {
+        properties["CapacityProviderStrategy"] = strategy
+            .iter()
+            .map(|s| serde_json::json!({"Base": s.base, "CapacityProvider": s.provider, "Weight": s.weight}))
+            .collect();
+    }
     serde_json::json!({
         "version": "0.0",
-        "Resources": [{"TargetService": {
-            "Type": "AWS::ECS::Service",
-            "Properties": {
-                "TaskDefinition": task_definition,
-                "LoadBalancerInfo": {"ContainerName": container, "ContainerPort": port},
-            },
-        }}],
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": properties}}],
     })
     .to_string()
 }
@@ -217,7 +226,9 @@ pub async fn start(
     let revision = RevisionLocation::builder()
         .revision_type(RevisionLocationType::AppSpecContent)
         .app_spec_content(
-            AppSpecContent::builder().content(appspec(task_definition, &names.container, names.port)).build(),
+            AppSpecContent::builder()
+                .content(appspec(task_definition, &names.container, names.port, &names.capacity))
+                .build(),
         )
         .build();
     match cd

@@ -2,8 +2,9 @@
 //! region by region, and `rollback` takes it back.
 //!
 //! **What is released.** The desired revision is the task definition the configuration
-//! describes, with the image `<repository URI>:<tag>` (`service.image_tag`, or `--image` for one
-//! run). The infrastructure's `task-definition` kind keeps the family's latest revision right in
+//! describes, with an image `<repository URI>:<tag>`: the `--image` of `up` or `release`; without
+//! one, the image each region runs now (an infrastructure change never changes the version that
+//! runs), and `service.image_tag` only for a region that runs nothing yet. The infrastructure's `task-definition` kind keeps the family's latest revision right in
 //! everything but the image; the release registers a revision with the image when the latest
 //! one has another (tagged `deployer:image-tag`). A region whose service already runs a revision
 //! equal to the desired one needs nothing.
@@ -48,6 +49,8 @@ pub struct Names {
     pub container: String,
     pub port: u16,
     pub repository: String,
+    /// The service's capacity provider strategy, which every release's AppSpec carries.
+    pub capacity: Vec<crate::resources::ecs_cluster::StrategyItem>,
 }
 
 impl Names {
@@ -57,6 +60,7 @@ impl Names {
             container: crate::model::service::CONTAINER_NAME.into(),
             port: config.service.container_port,
             repository: config.registry.name.clone(),
+            capacity: crate::model::service::default_strategy(config),
         }
     }
 }
@@ -168,11 +172,11 @@ pub async fn preview(
     clients: &Clients,
     config: &Config,
     account: &Account,
+    image_given: bool,
 ) -> Result<Vec<RegionRelease>, Error> {
     let names = Names::of(config);
     let mut out = Vec::new();
     for region in config.region_names() {
-        let desired_image = crate::model::service::image(config, account, &region);
         let ecs: aws_sdk_ecs::Client = clients.get(&region);
         let (running, latest, in_flight) = tokio::join!(
             deploy::running(clients, &region, &names),
@@ -181,6 +185,11 @@ pub async fn preview(
         );
         let (running, latest, in_flight) = (running?, latest?, in_flight?);
         let in_flight = in_flight.first().map(DeploymentView::of);
+        // Releases own the running image: without --image a region keeps what it runs.
+        let desired_image = match running.as_ref().and_then(image_of) {
+            Some(image) if !image_given => image,
+            _ => crate::model::service::image(config, account, &region),
+        };
         let needed = match (&running, &latest) {
             // No service yet, or no revision: the infrastructure creates them with the desired one.
             (None, _) | (_, None) => false,
@@ -347,6 +356,9 @@ pub async fn redeploy_running(
 pub struct Options {
     pub allow_vulnerable: bool,
     pub rollback_all_on_failure: bool,
+    /// `--image` was given: release `service.image_tag` (which it set) everywhere. Without it a
+    /// region keeps the image it runs.
+    pub image_given: bool,
 }
 
 /// What a release or a rollback did in one region.
@@ -386,7 +398,7 @@ pub async fn release(
         rollback_all_on_failure: options.rollback_all_on_failure || config.release.rollback_all_on_failure,
         ..options.clone()
     };
-    let plan = preview(clients, config, account).await?;
+    let plan = preview(clients, config, account, options.image_given).await?;
     let mut regions: Vec<RegionResult> = plan
         .iter()
         .map(|p| RegionResult {
@@ -402,10 +414,15 @@ pub async fn release(
         }
         return Ok(Report { failed: false, regions, failure: None });
     }
-    let tag = tag_of(&plan[0].desired_image).to_string();
-    let needing: Vec<&str> = plan.iter().filter(|p| p.needed).map(|p| p.region.as_str()).collect();
-    gate::image_present(clients, config, &names, &tag, &needing, reporter).await?;
-    gate::scan(clients, config, &names, &tag, options.allow_vulnerable, reporter).await?;
+    // Each region's image (one tag with --image; without it each keeps its own).
+    let mut by_tag: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for p in plan.iter().filter(|p| p.needed) {
+        by_tag.entry(tag_of(&p.desired_image).to_string()).or_default().push(p.region.as_str());
+    }
+    for (tag, needing) in &by_tag {
+        gate::image_present(clients, config, &names, tag, needing, reporter).await?;
+        gate::scan(clients, config, &names, tag, options.allow_vulnerable, reporter).await?;
+    }
 
     let timeout = release_timeout(config);
     let mut released: Vec<(usize, Option<String>)> = Vec::new();
@@ -415,6 +432,7 @@ pub async fn release(
             continue;
         }
         let region = &p.region;
+        let tag = tag_of(&p.desired_image).to_string();
         let desired = ensure_revision(clients, region, &names, &p.desired_image, &tag).await?;
         let description = describe(
             &format!("deployer release of {tag} ({}) by {}", names.base, who()),

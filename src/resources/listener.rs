@@ -153,24 +153,49 @@ impl Kind for Listener {
         address: &Address,
         id: &str,
         desired: &ListenerSpec,
-        _: &ListenerSpec,
-        _: &Diff,
+        observed: &ListenerSpec,
+        diff: &Diff,
         _: &Tags,
     ) -> Result<(), Error> {
-        let client = client_of(ctx.clients, address.region());
-        let mut m = client
-            .modify_listener()
-            .listener_arn(id)
-            .port(desired.port)
-            .protocol(ProtocolEnum::from(desired.protocol.as_str()))
-            .default_actions(action(ctx, &desired.action)?);
-        if let Some(policy) = &desired.ssl_policy {
+        // Only what differs is sent. The forward target above all: after a release CodeDeploy
+        // forwards production to green and has deleted blue's task set, so re-sending the
+        // configured forward (blue) with a TLS policy or certificate change would take
+        // production off the running version. With no field differing (a referenced resource
+        // was replaced), everything is re-sent as it is now: the action as observed, never a
+        // traffic split CodeDeploy is in the middle of.
+        let repoint = diff.is_empty();
+        let send_action = if diff.has("action") {
+            Some(&desired.action)
+        } else if repoint && !matches!(observed.action, ListenerAction::Weighted { .. }) {
+            Some(&observed.action)
+        } else {
+            None
+        };
+        let mut m = client_of(ctx.clients, address.region()).modify_listener().listener_arn(id);
+        let mut any = false;
+        if diff.has("port") {
+            m = m.port(desired.port);
+            any = true;
+        }
+        if diff.has("protocol") {
+            m = m.protocol(ProtocolEnum::from(desired.protocol.as_str()));
+            any = true;
+        }
+        if let Some(a) = send_action {
+            m = m.default_actions(action(ctx, a)?);
+            any = true;
+        }
+        if let Some(policy) = desired.ssl_policy.as_ref().filter(|_| repoint || diff.has("ssl_policy")) {
             m = m.ssl_policy(policy);
+            any = true;
         }
-        if let Some(cert) = &desired.certificate {
+        if let Some(cert) = desired.certificate.as_ref().filter(|_| repoint || diff.has("certificate")) {
             m = m.certificates(Certificate::builder().certificate_arn(ctx.id(cert)?).build());
+            any = true;
         }
-        m.send().await.op("ModifyListener")?;
+        if any {
+            m.send().await.op("ModifyListener")?;
+        }
         Ok(())
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ListenerSpec) -> Result<(), Error> {

@@ -263,6 +263,8 @@ class Deployment:
     def make_primary(self, task_set):
         svc = self.service()
         svc.task_definition = task_set["taskDefinition"]
+        # The service reports the PRIMARY task set's strategy (DescribeServices).
+        svc.capacity_provider_strategy = list(task_set.get("capacityProviderStrategy") or [])
         container = task_set["container"]
         svc.load_balancers = [
             {"targetGroupArn": task_set["targetGroupArn"], "containerName": container[0], "containerPort": container[1]}
@@ -302,6 +304,13 @@ class Deployment:
                 "trafficWeight": 0.0,
                 "taskSetLabel": "Green",
                 "desiredCount": svc.desired_count,
+                # The new task set takes the AppSpec's strategy, and none without one ("AppSpec
+                # 'resources' section for Amazon ECS deployments": CapacityProviderStrategy is a
+                # property of the deployment's task set, not inherited from the service).
+                "capacityProviderStrategy": [
+                    {"capacityProvider": i.get("CapacityProvider"), "weight": int(i.get("Weight", 0)), "base": int(i.get("Base", 0))}
+                    for i in props.get("CapacityProviderStrategy") or []
+                ],
             }
         elif phase == "AllowTestTraffic":
             self.forward(self.listeners("testTrafficRoute"), {self.green["targetGroupArn"]: 100})
@@ -322,6 +331,7 @@ class Deployment:
             "trafficWeight": 100.0,
             "taskSetLabel": "Blue",
             "desiredCount": svc.desired_count,
+            "capacityProviderStrategy": list(getattr(svc, "capacity_provider_strategy", None) or []),
         }
 
     def shift(self, weight):

@@ -27,7 +27,7 @@
 pub(super) mod alb;
 mod codedeploy;
 mod ecs;
-pub use ecs::image;
+pub use ecs::{default_strategy, image};
 pub(in crate::model) mod iam;
 
 use super::{Account, Address, Builder};

@@ -156,10 +156,14 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
                 "pulls from the repository in {region}: {resources:#?}"
             );
         }
-        assert!(
-            resources.iter().any(|r| r.contains(":secretsmanager:us-east-1:") && r.contains("rds")),
-            "reads the database's master secret: {resources:#?}"
-        );
+        for region in REGIONS {
+            assert!(
+                resources.iter().any(|r| r.contains(&format!(":secretsmanager:{region}:"))
+                    && r.contains(&format!("secret:{NAME}/db-master-"))),
+                "reads {region}'s copy of the database's secret: {resources:#?}"
+            );
+        }
+        assert!(!resources.iter().any(|r| r.contains("rds!")), "never RDS's managed secret: {resources:#?}");
     });
 
     for region in REGIONS {

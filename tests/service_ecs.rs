@@ -31,7 +31,8 @@ const ACCOUNT: &str = "123456789012";
 const KINDS: &[&str] =
     &["ecs-cluster", "log-group", "task-definition", "ecs-service", "scalable-target", "scaling-policy"];
 const DB_ENDPOINT: &str = "webapp-local.abcdefghijkl.us-east-1.rds.amazonaws.com";
-const DB_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf";
+/// This region's copy of the database's secret (each region's tasks read their own).
+const DB_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:webapp-local/db-master-AbCdEf";
 
 /// A target-tracking policy as read back: metric, target, scale-in and scale-out cooldowns.
 type PolicyShape = (String, f64, Option<i32>, Option<i32>);
@@ -141,7 +142,7 @@ async fn dependencies(emu: &Emulator, config: &Config) -> Dependencies {
 
     let primary = model::database::primary(config);
     ids.set_attr(&primary, attr::ENDPOINT, DB_ENDPOINT.into());
-    ids.set_attr(&primary, attr::MASTER_SECRET_ARN, DB_SECRET.into());
+    ids.set_attr(&model::database::secret(REGION), attr::ARN, DB_SECRET.into());
     Dependencies { ids, subnets, security_group, blue, execution_role, task_role }
 }
 

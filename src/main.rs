@@ -13,7 +13,16 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command, OutputArg};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error exits 1, as Terraform's do: 2 means "changes pending" (`plan
+    // --detailed-exitcode`) or "drift found" (`drift`), and a typo in a cron line must not raise a
+    // false drift alarm. `--help` and `--version` exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::ERROR } else { exit::OK });
+        }
+    };
     init_logging(cli.global.verbose, cli.global.quiet);
     let color = Color::from_env();
     miette::set_hook(Box::new(move |_| {
@@ -39,6 +48,10 @@ fn main() -> ExitCode {
                 }
             },
             _ = interrupted() => {
+                if commands::at_prompt() {
+                    eprintln!("\ninterrupted at the confirmation: nothing was changed.");
+                    return 130;
+                }
                 eprintln!("\ninterrupted. If changes were being applied, some may be half done: run the same command again to finish (re-running converges).");
                 if let Err(e) = deployer::lock::release_held_by_this_process().await {
                     eprintln!("could not release the environment lock: {e}; release it with `deployer unlock --env {env}`");
@@ -159,6 +172,10 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         quiet: cli.global.quiet,
         endpoint_url,
         image_given: release_args.as_ref().is_some_and(|r| r.image.is_some()),
+        sts_region: match &cli.command {
+            Command::Failover { to, dns_only: false, .. } => Some(to.clone()),
+            _ => None,
+        },
     };
     if let Command::IamPolicy { account: Some(account), .. } = &cli.command {
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {

@@ -540,6 +540,16 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     );
     let behalf: Vec<&str> = ON_ITS_BEHALF.iter().map(|(a, _)| *a).filter(|a| *a != "iam:PassRole").collect();
     statements.push(Statement::allow(&behalf, star()).sid("OnTheDeployersBehalf"));
+    if config.database.enabled {
+        // Secrets Manager encrypts and decrypts the database's secret with the configured key
+        // on the caller's behalf (CreateSecret, PutSecretValue, GetSecretValue).
+        let keys: Vec<String> = config.database.kms_key.values().cloned().collect();
+        statements.extend(crate::model::service::kms_statements(
+            &["kms:GenerateDataKey", "kms:Decrypt"],
+            &keys,
+            "DatabaseSecretKeys",
+        ));
+    }
     PolicyDocument::new(statements)
 }
 

@@ -192,7 +192,7 @@ async fn clients(emu: &Emulator) -> Clients {
         role_arn: None,
         external_id: None,
     };
-    Clients::new(&aws, Some(emu.url()), &[REGION.to_string()]).await
+    Clients::new(&aws, Some(emu.url()), &[REGION.to_string()], None).await
 }
 
 /// What is of this test's kinds in `REGION`, references resolved.

@@ -114,8 +114,15 @@ fn session_name() -> String {
 }
 
 impl Clients {
-    /// Resolves the credential chain once; builds no client and sends no request.
-    pub async fn new(aws: &AwsConfig, endpoint_url: Option<String>, regions: &[String]) -> Clients {
+    /// Resolves the credential chain once; builds no client and sends no request. With
+    /// `aws.role_arn`, the role is assumed through STS in `regions[0]`, or in `sts_region` when
+    /// given (`failover` assumes it in the region it promotes: the primary may be down).
+    pub async fn new(
+        aws: &AwsConfig,
+        endpoint_url: Option<String>,
+        regions: &[String],
+        sts_region: Option<&str>,
+    ) -> Clients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
                 RetryConfig::standard()
@@ -151,7 +158,7 @@ impl Clients {
             // `shared`; the provider refreshes the session before it expires.
             let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
                 .session_name(session_name())
-                .region(Region::new(regions[0].clone()))
+                .region(Region::new(sts_region.unwrap_or(&regions[0]).to_string()))
                 .configure(&shared);
             if let Some(id) = &aws.external_id {
                 provider = provider.external_id(id);

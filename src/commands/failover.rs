@@ -817,7 +817,12 @@ impl Failover<'_> {
         })?;
         let result = work.await;
         if let Err(e) = held.release().await {
-            tracing::error!("could not release the environment lock in {}: {e}; release it with `deployer unlock --env {}`", self.to, c.env);
+            tracing::error!(
+                "could not release the environment lock in {}: {e}; release it with `deployer unlock --env {} --region {}`",
+                self.to,
+                c.env,
+                self.to
+            );
         }
         result
     }

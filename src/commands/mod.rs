@@ -68,6 +68,9 @@ pub struct Settings {
     /// `--image` was given (`up`, `plan`, `release`): the release deploys that image everywhere.
     /// Without it every region keeps the image it runs.
     pub image_given: bool,
+    /// Where to assume `aws.role_arn` when not the primary region (`failover`: the region it
+    /// promotes, so that it needs nothing of the primary's).
+    pub sts_region: Option<String>,
 }
 
 impl Settings {
@@ -103,6 +106,7 @@ impl Session {
             &settings.config.aws,
             settings.endpoint_url.clone(),
             &settings.config.region_names(),
+            settings.sts_region.as_deref(),
         )
         .await;
         Session { settings, clients, started: Instant::now() }
@@ -374,6 +378,14 @@ impl Progress for LineProgress {
     }
 }
 
+/// Set while a confirmation waits for its answer: Ctrl-C then means nothing was started.
+static AT_PROMPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the run is waiting at a confirmation prompt (nothing changed yet).
+pub fn at_prompt() -> bool {
+    AT_PROMPT.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Asks on the terminal before changing anything; refuses without `--yes` off a terminal.
 /// The answer is read on a blocking thread, so Ctrl-C at the prompt still ends the run.
 async fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
@@ -388,13 +400,14 @@ async fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
     }
     eprint!("{question} Only 'yes' will be accepted: ");
     std::io::stderr().flush().into_diagnostic()?;
+    AT_PROMPT.store(true, std::sync::atomic::Ordering::SeqCst);
     let answer = tokio::task::spawn_blocking(|| {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).map(|_| answer)
     })
-    .await
-    .into_diagnostic()?
-    .into_diagnostic()?;
+    .await;
+    AT_PROMPT.store(false, std::sync::atomic::Ordering::SeqCst);
+    let answer = answer.into_diagnostic()?.into_diagnostic()?;
     Ok(answer.trim() == "yes")
 }
 

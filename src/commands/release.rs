@@ -223,7 +223,7 @@ pub async fn rollback(
     let mut out = summary("Rollback", &results);
     let _ = writeln!(
         out,
-        "\nThe configuration still names service.image_tag = {:?}: set it to the good tag, or the next `up` releases it again.",
+        "\nA plain `up` keeps what each region runs now; the next `up --image` or `release --image` changes it (the configuration names service.image_tag = {:?}, the image of a region's first release only).",
         config.service.image_tag
     );
     eprint!("{out}");

@@ -503,7 +503,7 @@ const DATABASE_KMS_KEY: Section = region_keyed(
         Str,
         Unset("`alias/aws/rds` (the AWS-managed key) in every region"),
         "The KMS key that encrypts the primary (in the primary region) or the read replica (in a \
-         secondary).",
+         secondary), and that region's copy of the database's secret.",
     )
     .format("KMS key ARN")
     .rule(
@@ -529,7 +529,9 @@ const SERVICE: Section = section(
             "image_tag",
             Str,
             DefaultValue::Str("latest"),
-            "The tag of the image in the environment's repository that the task definition runs.",
+            "The tag of the image a region's first release runs (a region that runs nothing yet). \
+             Afterwards releases own the image: `up --image`, `release --image` and `rollback` \
+             change it, and a plain `up` keeps what each region runs.",
         )
         .rule("A Docker tag: 1 to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`."),
         key("cpu", int(256, 16384), DefaultValue::Int(512), "CPU units of a task (1024 = one vCPU).")

@@ -25,8 +25,10 @@
 //! Changes: the primary's KMS key in place (`UpdateSecret`). A replica's region, key or primary
 //! cannot change in place: it is removed from replication and replicated again. Deleting the
 //! writable copy is immediate (`ForceDeleteWithoutRecovery`): a recovery window would keep the
-//! name taken for 7–30 days and block re-creating the environment, and the password it holds is
-//! worthless without the database (RDS resets a master password on a restored snapshot).
+//! name taken for 7–30 days and block re-creating the environment. A database restored from a
+//! final snapshot keeps the password it had inside its data, which the secret `up` then makes
+//! does not hold: run `deployer rotate-db-password` after such a restore
+//! (docs/runbooks/database.md).
 
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, ReplicaRegionType, SecretListEntry, Tag};
 use serde::Serialize;

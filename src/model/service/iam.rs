@@ -21,6 +21,27 @@ fn literal(arns: impl IntoIterator<Item = String>) -> Vec<Ref> {
     arns.into_iter().map(Ref::Id).collect()
 }
 
+/// Statements allowing `actions` on the KMS keys `keys`, each a key ARN or an alias ARN. IAM
+/// authorises a key's use on the key's ARN, never on an alias's: an alias is allowed through
+/// the key it names (`kms:ResourceAliases`, "Using aliases to control access to KMS keys", AWS
+/// KMS developer guide).
+pub fn kms_statements(actions: &[&str], keys: &[String], sid: &str) -> Vec<Statement> {
+    let (aliases, arns): (Vec<&String>, Vec<&String>) = keys.iter().partition(|k| k.contains(":alias/"));
+    let mut out = Vec::new();
+    if !arns.is_empty() {
+        out.push(Statement::allow(actions, literal(arns.into_iter().cloned())).sid(sid));
+    }
+    for (i, alias) in aliases.into_iter().enumerate() {
+        let (prefix, name) = alias.split_once(":alias/").unwrap_or((alias.as_str(), ""));
+        out.push(
+            Statement::allow(actions, literal([format!("{prefix}:key/*")]))
+                .condition("ForAnyValue:StringEquals", "kms:ResourceAliases", &[&format!("alias/{name}")])
+                .sid(&format!("{sid}Alias{i}")),
+        );
+    }
+    out
+}
+
 /// Only ECS, acting for tasks of this account, may assume the task roles (the "confused deputy"
 /// conditions AWS documents for them).
 pub(in crate::model) fn ecs_trust(account: &Account) -> PolicyDocument {
@@ -82,9 +103,7 @@ pub fn execution_policy(config: &Config, account: &Account) -> PolicyDocument {
     }
     keys.sort();
     keys.dedup();
-    if !keys.is_empty() {
-        statements.push(Statement::allow(&["kms:Decrypt"], literal(keys)).sid("DecryptSecrets"));
-    }
+    statements.extend(kms_statements(&["kms:Decrypt"], &keys, "DecryptSecrets"));
     PolicyDocument::new(statements)
 }
 

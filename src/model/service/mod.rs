@@ -28,6 +28,7 @@ pub(super) mod alb;
 mod codedeploy;
 mod ecs;
 pub use ecs::{default_strategy, image};
+pub use iam::kms_statements;
 pub(in crate::model) mod iam;
 
 use super::{Account, Address, Builder};

@@ -390,6 +390,41 @@ fn a_critical_finding_blocks_the_release() {
     assert_eq!(rt.block_on(p.running_tag()), "v2");
 }
 
+/// Under ECR enhanced scanning (Amazon Inspector) a scan's status is ACTIVE, not COMPLETE, and
+/// its findings are enhanced ones: a critical one blocks the release as a basic scan's does,
+/// and a clean ACTIVE scan lets it through.
+#[test]
+fn an_enhanced_scan_is_read_like_a_basic_one() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    let (p, _) = ready(&project, &emu);
+    runtime().block_on(p.push("v3"));
+    let enhanced = |tag: &str, findings: serde_json::Value, counts: serde_json::Value| {
+        emu.post_json(
+            "/moto-api/static/ecr/scan-finding-results",
+            json!({"region": PRIMARY, "results": [{
+                "registryId": "123456789012",
+                "repositoryName": NAME,
+                "imageId": {"imageTag": tag},
+                "imageScanStatus": {"status": "ACTIVE", "description": "Continuous scan is selected for image."},
+                "imageScanFindings": {"enhancedFindings": findings, "findingSeverityCounts": counts},
+            }]}),
+        );
+    };
+    enhanced(
+        "v2",
+        json!([{"severity": "CRITICAL", "title": "CVE-2026-0002 - openssl", "packageVulnerabilityDetails": {"vulnerabilityId": "CVE-2026-0002"}}]),
+        json!({"CRITICAL": 1}),
+    );
+    let out = deployer(&emu, &project, &["release", "--env", ENV, "--yes", "--image", "v2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    let text = stderr_text(&out);
+    assert!(text.contains("CVE-2026-0002") && text.contains("1 CRITICAL"), "{}", show_output(&out));
+    enhanced("v3", json!([]), json!({}));
+    deployer_ok(&emu, &project, &["release", "--env", ENV, "--yes", "--image", "v3"]);
+    assert_eq!(runtime().block_on(p.running_tag()), "v3", "a clean ACTIVE scan passes");
+}
+
 #[test]
 fn a_create_deployment_whose_answer_is_lost_is_followed_not_repeated() {
     let emu = Emulator::start();

@@ -124,7 +124,11 @@ pub async fn scan(
             Err(e) => return Err(e).op("DescribeImageScanFindings"),
         };
         match out.image_scan_status().and_then(|s| s.status()) {
-            Some(ScanStatus::Complete) => {
+            // Basic scanning reports COMPLETE; enhanced scanning (Amazon Inspector) reports
+            // ACTIVE while it keeps scanning continuously, with its findings available
+            // (DescribeImageScanFindings, ECR API reference: "ACTIVE" is a final status of an
+            // enhanced scan, not one in progress).
+            Some(ScanStatus::Complete) | Some(ScanStatus::Active) => {
                 let findings = out.image_scan_findings();
                 let counts = findings.and_then(|f| f.finding_severity_counts()).cloned().unwrap_or_default();
                 let blocking: Vec<String> = SEVERITIES[..=threshold]
@@ -137,20 +141,24 @@ pub async fn scan(
                 if blocking.is_empty() {
                     return Ok(());
                 }
-                let named: Vec<String> = findings
-                    .map(|f| f.findings())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|f| f.severity().is_some_and(|s| SEVERITIES[..=threshold].contains(&s.as_str())))
-                    .take(5)
-                    .map(|f| {
-                        format!(
-                            "{} ({})",
-                            f.name().unwrap_or("?"),
-                            f.severity().map(|s| s.as_str()).unwrap_or("?")
-                        )
-                    })
-                    .collect();
+                let blocks =
+                    |severity: Option<&str>| severity.is_some_and(|s| SEVERITIES[..=threshold].contains(&s));
+                let basic = findings.map(|f| f.findings()).unwrap_or_default().iter().filter_map(|f| {
+                    let severity = f.severity().map(|s| s.as_str());
+                    blocks(severity)
+                        .then(|| format!("{} ({})", f.name().unwrap_or("?"), severity.unwrap_or("?")))
+                });
+                // Enhanced scanning's findings: the vulnerability's ID, else the title.
+                let enhanced =
+                    findings.map(|f| f.enhanced_findings()).unwrap_or_default().iter().filter_map(|f| {
+                        let name = f
+                            .package_vulnerability_details()
+                            .and_then(|d| d.vulnerability_id())
+                            .or(f.title())
+                            .unwrap_or("?");
+                        blocks(f.severity()).then(|| format!("{name} ({})", f.severity().unwrap_or("?")))
+                    });
+                let named: Vec<String> = basic.chain(enhanced).take(5).collect();
                 return refuse(format!(
                     "its scan in {region} found {} (release.block_on_severity = {}): {}",
                     blocking.join(", "),

@@ -356,6 +356,43 @@ fn a_release_killed_mid_deployment_is_finished_by_the_next_run_without_a_second_
     });
 }
 
+/// A run killed once the primary's traffic is on the new version is resumed, after CodeDeploy
+/// finished that deployment, by the next run, which bakes the primary (its alarms watched)
+/// before it deploys the secondary, as an uninterrupted run does.
+#[test]
+fn a_release_resumed_after_the_primary_s_traffic_shift_still_bakes_before_the_secondary() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    // No termination wait: the killed run's deployment succeeds on its own.
+    project.edit("local.toml", |t| t.replace("[release]\n", "[release]\ntermination_wait_minutes = 0\n"));
+    let (p, s) = ready(&project, &emu);
+    let rt = runtime();
+    let (before, _) = rt.block_on(p.traffic());
+    let child = spawn(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
+    until("the primary's production traffic on the new version", Duration::from_secs(60), || {
+        let (_, forward) = rt.block_on(p.traffic());
+        (forward.len() == 1 && forward[0].0 != before && forward[0].1 == 100).then_some(())
+    });
+    kill(child);
+    assert!(rt.block_on(s.deployments()).is_empty(), "killed before the secondary's deployment");
+    until("the primary's deployment to succeed", Duration::from_secs(60), || {
+        rt.block_on(p.deployments()).first().filter(|d| status_of(d) == "Succeeded").map(|_| ())
+    });
+    deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+    let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
+    let text = stderr_text(&out);
+    let baked =
+        text.find(&format!("{PRIMARY}: baking")).unwrap_or_else(|| panic!("the primary bakes:\n{text}"));
+    let deployed = text
+        .find(&format!("{SECONDARY}  d-"))
+        .unwrap_or_else(|| panic!("the secondary is deployed:\n{text}"));
+    assert!(baked < deployed, "the bake comes before the secondary's deployment:\n{text}");
+    rt.block_on(async {
+        assert_eq!((p.deployments().await.len(), s.deployments().await.len()), (1, 1), "none doubled");
+        assert_eq!((p.running_tag().await, s.running_tag().await), ("v2".into(), "v2".into()));
+    });
+}
+
 #[test]
 fn a_critical_finding_blocks_the_release() {
     let emu = Emulator::start();

@@ -426,10 +426,33 @@ pub async fn release(
 
     let timeout = release_timeout(config);
     let mut released: Vec<(usize, Option<String>)> = Vec::new();
+    // Whether the primary has baked in this run (after its own deployment, below).
+    let mut primary_baked = false;
     for (i, p) in plan.iter().enumerate() {
         if !p.needed {
             regions[i].outcome = "unchanged".into();
             continue;
+        }
+        // A secondary goes only after the primary has run the target version for the bake time
+        // with its alarms quiet, whichever run deployed it there: a run that resumes after the
+        // primary's deployment was done by a killed one bakes what is left of the time.
+        if i > 0 && !primary_baked && config.release.bake_secs > 0 {
+            let first = &plan[0];
+            let left = bake_left(
+                clients,
+                &first.region,
+                &names,
+                first.running_task_definition.as_deref(),
+                config.release.bake_secs,
+            )
+            .await?;
+            if let Some(alarm) = bake(clients, &first.region, &names, left, reporter).await? {
+                return Err(Error::Failed(format!(
+                    "{}: alarm {alarm} is in ALARM while the version an earlier run released there bakes; {} and later regions were not deployed. Look at the alarm, then `deployer rollback --env {}`, or run the release again once it is OK",
+                    first.region, p.region, config.env
+                )));
+            }
+            primary_baked = true;
         }
         let region = &p.region;
         let tag = tag_of(&p.desired_image).to_string();
@@ -454,6 +477,7 @@ pub async fn release(
                 regions[i].runs = Some(p.desired_image.clone());
                 released.push((i, p.running_task_definition.clone()));
                 let last = i + 1 == plan.len();
+                primary_baked |= i == 0;
                 if !last && config.release.bake_secs > 0 {
                     if let Some(alarm) =
                         bake(clients, region, &names, config.release.bake_secs, reporter).await?
@@ -647,6 +671,29 @@ async fn ensure_revision(
 }
 
 /// Watches the group's alarms for `secs`; the first one in ALARM, if any.
+/// What is left of the bake time of the version `region` runs (`running`, a revision ARN): the
+/// bake is measured from the completion CodeDeploy reports for the deployment that put it there.
+/// A deployment still in its termination wait, or none at all, bakes the whole time.
+async fn bake_left(
+    clients: &Clients,
+    region: &str,
+    names: &Names,
+    running: Option<&str>,
+    secs: u64,
+) -> Result<u64, Error> {
+    let all = deploy::deployments(clients, region, names, &[]).await?;
+    let put_there =
+        all.iter().find(|d| deploy::task_definition_of(d).as_deref() == running && replaced_the_tasks(d));
+    let done = put_there
+        .filter(|d| d.status() == Some(&DeploymentStatus::Succeeded))
+        .and_then(|d| d.complete_time())
+        .and_then(|t| std::time::SystemTime::try_from(*t).ok());
+    Ok(match done {
+        Some(at) => secs.saturating_sub(at.elapsed().map(|e| e.as_secs()).unwrap_or(0)),
+        None => secs,
+    })
+}
+
 async fn bake(
     clients: &Clients,
     region: &str,

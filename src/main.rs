@@ -26,7 +26,15 @@ fn main() -> ExitCode {
     init_logging(cli.global.verbose, cli.global.quiet);
     let color = Color::from_env();
     miette::set_hook(Box::new(move |_| {
-        Box::new(miette::MietteHandlerOpts::new().color(color.stderr).build())
+        // Wrapped at word boundaries only: a region (`us-east-2`), an ARN or a key is never
+        // split at its hyphens.
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color.stderr)
+                .break_words(false)
+                .word_splitter(textwrap::WordSplitter::NoHyphenation)
+                .build(),
+        )
     }))
     .ok();
 

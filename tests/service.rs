@@ -10,7 +10,9 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::{deployer, deployer_ok, is_read_action, stderr_text, stdout_json, Emulator, Project};
+use support::{
+    deployer, deployer_ok, is_read_action, show_output, stderr_text, stdout_json, Emulator, Project,
+};
 
 const ENV: &str = "local";
 const NAME: &str = "webapp-local";
@@ -559,4 +561,50 @@ fn a_bad_service_config_is_refused_naming_the_file_and_key_before_any_request() 
         assert!(flat.contains("local.toml") && flat.contains(key) && flat.contains(why), "{line}: {err}");
         assert_eq!(emu.recorded_actions(), Vec::<String>::new(), "{line}: no AWS request for a bad config");
     }
+}
+
+/// `[service.secrets]` names a Secrets Manager secret per variable: each region's task
+/// definition gets that region's secret by full ARN (ECS takes a bare name only for an SSM
+/// parameter), and a name with no secret in a region is refused before any change, naming the
+/// key and the region.
+#[test]
+fn configured_secrets_reach_each_region_s_task_definition_by_arn_and_a_missing_one_is_refused() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    project.edit("local.toml", |t| format!("{t}\n[service.secrets]\nAPI_KEY = \"webapp/api-key\"\n"));
+    emu.start_recording();
+    let refused = deployer(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    emu.stop_recording();
+    assert_eq!(refused.status.code(), Some(1), "{}", show_output(&refused));
+    let text = stderr_text(&refused);
+    assert!(
+        text.contains("service.secrets.API_KEY")
+            && text.contains("api-key")
+            && text.contains("us-east-1"),
+        "{text}"
+    );
+    let sent: Vec<String> = emu.recorded_actions().into_iter().filter(|a| !is_read_action(a)).collect();
+    assert_eq!(sent, Vec::<String>::new(), "nothing was changed");
+
+    let arns: Vec<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut arns = Vec::new();
+        for region in REGIONS {
+            let sm = aws_sdk_secretsmanager::Client::new(&support::sdk_config(&emu, region).await);
+            let out = sm.create_secret().name("webapp/api-key").secret_string("s3cr3t").send().await.unwrap();
+            arns.push(out.arn().unwrap().to_string());
+        }
+        arns
+    });
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        for (region, arn) in REGIONS.iter().zip(&arns) {
+            let ecs = aws_sdk_ecs::Client::new(&support::sdk_config(&emu, region).await);
+            let td = ecs.describe_task_definition().task_definition(NAME).send().await.unwrap();
+            let c = &td.task_definition().unwrap().container_definitions()[0];
+            let api = c.secrets().iter().find(|s| s.name() == "API_KEY").expect("API_KEY");
+            assert_eq!(api.value_from(), arn, "{region}: its own region's secret, by ARN");
+        }
+    });
+    let plan = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", show_output(&plan));
 }

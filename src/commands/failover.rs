@@ -702,7 +702,20 @@ pub async fn failover(
         session.clients.account_via(to).await.map_err(|e| {
             miette!(help = credentials_hint(&e), "could not read the AWS account in {to}: {e}")
         })?;
-    let f = failover_of(session, to, &account, reach);
+    let mut f = failover_of(session, to, &account, reach);
+    if c.service.enabled {
+        // `to`'s task definition names its own region's secrets by ARN (the only region whose
+        // task definition the failover changes).
+        crate::resources::task_definition::resolve_secret_names(
+            &session.clients,
+            &mut f.swapped,
+            &c.service.secrets,
+            &[to.to_string()],
+        )
+        .await
+        .map_err(|e| miette!("{e}; nothing was changed"))?;
+    }
+    let f = f;
     let survey = f.survey().await?;
     let steps = f.steps(&survey);
     let dns_left =

@@ -124,7 +124,19 @@ impl Session {
             .account()
             .await
             .map_err(|e| miette!(help = credentials_hint(&e), "could not read the AWS account: {e}"))?;
-        Ok(crate::model::desired(self.config(), &account))
+        let mut desired = crate::model::desired(self.config(), &account);
+        let c = self.config();
+        if c.service.enabled {
+            crate::resources::task_definition::resolve_secret_names(
+                &self.clients,
+                &mut desired,
+                &c.service.secrets,
+                &c.region_names(),
+            )
+            .await
+            .map_err(|e| miette!("{e}; nothing was changed"))?;
+        }
+        Ok(desired)
     }
 
     async fn observe(&self) -> miette::Result<Vec<Found>> {

@@ -410,6 +410,58 @@ fn family_of(arn: &str) -> String {
     tail.rsplit_once(':').map_or(tail, |(f, _)| f).to_string()
 }
 
+/// Puts each configured secret's ARN in `region` in place of its name in the task definitions
+/// of `regions`: ECS takes a bare name only for an SSM parameter of the task's region, a
+/// Secrets Manager secret needs its full ARN ("Pass Secrets Manager secrets through Amazon ECS
+/// environment variables", ECS developer guide). One `DescribeSecret` per name and region
+/// (read-only); a name with no secret in a region is an error naming the key, the name and the
+/// region, before any change. `secrets` is `[service.secrets]`: variable → name (or ARN).
+pub async fn resolve_secret_names(
+    clients: &crate::cloud::Clients,
+    desired: &mut crate::model::Desired,
+    secrets: &BTreeMap<String, String>,
+    regions: &[String],
+) -> Result<(), Error> {
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let mut arns: BTreeMap<(String, String), String> = BTreeMap::new();
+    for region in regions {
+        let sm: aws_sdk_secretsmanager::Client = clients.get(region);
+        for (var, name) in secrets.iter().filter(|(_, n)| !n.starts_with("arn:")) {
+            let out = sm
+                .describe_secret()
+                .secret_id(name)
+                .send()
+                .await
+                .op_or_gone("DescribeSecret", |e| e.is_resource_not_found_exception());
+            match out {
+                Ok(d) => {
+                    let arn = d.arn().unwrap_or_default().to_string();
+                    arns.insert((region.clone(), name.clone()), arn);
+                }
+                Err(e) if e.is_not_found() => {
+                    return Err(Error::Failed(format!(
+                        "service.secrets.{var}: there is no Secrets Manager secret named {name:?} in {region}; create it there (or replicate it to {region}): each region's tasks read their own region's secret"
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    for r in &mut desired.resources {
+        let region = r.address.region().to_string();
+        if let super::Spec::TaskDefinition(td) = &mut r.spec {
+            for (var, name) in secrets {
+                if let Some(arn) = arns.get(&(region.clone(), name.clone())) {
+                    td.container.secrets.insert(var.clone(), Ref::Id(arn.clone()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

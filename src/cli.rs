@@ -64,8 +64,9 @@ pub struct EnvArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReleaseArgs {
-    /// The image tag to release, for this run only (the configuration is not written; the
-    /// next run without --image releases `service.image_tag`).
+    /// The image tag to release to every region. The configuration is not written: a later
+    /// `up` without --image keeps what each region runs (`service.image_tag` is only a new
+    /// region's first image).
     #[arg(long, value_name = "TAG")]
     pub image: Option<String>,
     /// Release even when the image's scan has findings at `release.block_on_severity` (logged).
@@ -84,7 +85,7 @@ pub enum Command {
     /// place, `-/+` replace, `-` delete (resources tagged for the environment that the
     /// configuration no longer asks for).
     #[command(
-        after_help = "Examples:\n  deployer plan --env prod\n  deployer plan --env prod --output json\n  deployer plan --env prod --detailed-exitcode   # exit 2 when there are changes"
+        after_help = "Examples:\n  deployer plan --env prod\n  deployer plan --env prod --output json\n  deployer plan --env prod --detailed-exitcode   # exit 2 when there are changes\n  deployer plan --env prod --image v42           # what `up --image v42` would do"
     )]
     Plan {
         #[command(flatten)]
@@ -92,6 +93,10 @@ pub enum Command {
         /// Exit 2 when there are changes, 0 when there are none (1 stays an error).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Preview `up --image TAG`: the release of TAG to every region (without it, the
+        /// preview keeps what each region runs, as a plain `up` does).
+        #[arg(long, value_name = "TAG")]
+        image: Option<String>,
     },
 
     /// Converge every region to the configuration, then release the application.
@@ -99,7 +104,8 @@ pub enum Command {
     /// Shows the plan, asks for confirmation (or takes --yes), then applies the changes as a
     /// dependency graph across regions, each change waited on until the resource is usable.
     /// Then, where a region's service does not run the desired revision (the task definition
-    /// with `service.image_tag`, or --image), releases it through CodeDeploy blue/green: the
+    /// with --image, or without it the image the region runs now: a plain `up` never changes
+    /// the running version), releases it through CodeDeploy blue/green: the
     /// primary first, a bake time watching the alarms, then each secondary. The first failed
     /// region ends the run with exit 3 after CodeDeploy rolled it back; later regions are not
     /// touched. Running it again is safe: a converged environment gets no changes at all, and a

@@ -120,7 +120,11 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         Command::Up { release, .. } | Command::Release { release, .. } => Some(release.clone()),
         _ => None,
     };
-    if let Some(tag) = release_args.as_ref().and_then(|r| r.image.as_deref()) {
+    let plan_image = match &cli.command {
+        Command::Plan { image, .. } => image.clone(),
+        _ => None,
+    };
+    if let Some(tag) = release_args.as_ref().and_then(|r| r.image.as_deref()).or(plan_image.as_deref()) {
         if let Some(problem) = deployer::config::docker_tag_problem(tag) {
             return Err(miette::miette!(
                 "--image {tag:?} is not an image tag: it {problem}; nothing was done"
@@ -179,7 +183,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         color_stderr: color.stderr,
         quiet: cli.global.quiet,
         endpoint_url,
-        image_given: release_args.as_ref().is_some_and(|r| r.image.is_some()),
+        image_given: release_args.as_ref().is_some_and(|r| r.image.is_some()) || plan_image.is_some(),
         sts_region: match &cli.command {
             Command::Failover { to, dns_only: false, .. } => Some(to.clone()),
             _ => None,

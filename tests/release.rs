@@ -393,6 +393,24 @@ fn a_release_resumed_after_the_primary_s_traffic_shift_still_bakes_before_the_se
     });
 }
 
+/// `plan --image TAG` previews what `up --image TAG` would do; a plain `plan` previews a plain
+/// `up`, which keeps what each region runs.
+#[test]
+fn plan_with_an_image_previews_the_release_and_a_plain_plan_none() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    ready(&project, &emu);
+    let plain = deployer_ok(&emu, &project, &["plan", "--env", ENV]);
+    assert!(!show_output(&plain).contains("Release ("), "no release: {}", show_output(&plain));
+    let with = deployer_ok(&emu, &project, &["plan", "--env", ENV, "--image", "v2"]);
+    let text = show_output(&with);
+    for region in [PRIMARY, SECONDARY] {
+        assert!(text.contains(&format!("{region}: latest → v2")), "{text}");
+    }
+    let detailed = deployer(&emu, &project, &["plan", "--env", ENV, "--image", "v2", "--detailed-exitcode"]);
+    assert_eq!(detailed.status.code(), Some(2), "a release pending is a change: {}", show_output(&detailed));
+}
+
 #[test]
 fn a_critical_finding_blocks_the_release() {
     let emu = Emulator::start();

@@ -578,9 +578,7 @@ fn configured_secrets_reach_each_region_s_task_definition_by_arn_and_a_missing_o
     assert_eq!(refused.status.code(), Some(1), "{}", show_output(&refused));
     let text = stderr_text(&refused);
     assert!(
-        text.contains("service.secrets.API_KEY")
-            && text.contains("api-key")
-            && text.contains("us-east-1"),
+        text.contains("service.secrets.API_KEY") && text.contains("api-key") && text.contains("us-east-1"),
         "{text}"
     );
     let sent: Vec<String> = emu.recorded_actions().into_iter().filter(|a| !is_read_action(a)).collect();

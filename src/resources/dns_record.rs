@@ -5,9 +5,13 @@
 //!
 //! **One resource per name, one batch per change.** Route 53 refuses two `PRIMARY` records for a
 //! name, so switching the roles must change both records in one `ChangeResourceRecordSets`: the
-//! pair is one resource, created, updated (`UPSERT` of both) and deleted (`DELETE` of both) in
-//! one atomic batch, then waited on until `INSYNC`. Repeating an `UPSERT` is harmless, so a lost
-//! answer retried changes nothing.
+//! pair is one resource, created (`UPSERT` of both), updated and deleted in one batch, then
+//! waited on until `INSYNC`. An update sends the `DELETE` of each of its records exactly as Route
+//! 53 holds them and the `CREATE` of each as wanted: the ChangeResourceRecordSets API reference
+//! documents a batch as atomic (all of it or none), but not that two `UPSERT`s swapping the
+//! roles are judged by the batch's end state. A retried update whose first attempt was applied
+//! (its answer lost) is refused (its `DELETE`s no longer match): the records are read again and
+//! the update is done when they are as wanted.
 //!
 //! **Records carry no tags.** They are the environment's by their set identifier, in the zone
 //! named by the environment's health checks (`deployer:dns-zone`), so discovery needs no
@@ -204,22 +208,48 @@ impl Kind for DnsRecord {
     ) -> Result<(), Error> {
         let r53 = client(ctx.clients);
         let zone = id.split('/').next().unwrap_or_default().to_string();
-        // One batch: the UPSERTs of the wanted records, and the DELETE of any of ours that is
-        // no longer wanted (a region that left the environment).
-        let mut changes = Vec::new();
-        for r in &desired.records {
-            changes.push((ChangeAction::Upsert, record_of(ctx, &desired.name, r)?));
-        }
-        let wanted: Vec<&str> = desired.records.iter().map(|r| r.set_identifier.as_str()).collect();
-        if observed.records.iter().any(|r| !wanted.contains(&r.set_identifier.as_str())) {
-            let ours: Vec<&str> = observed.records.iter().map(|r| r.set_identifier.as_str()).collect();
-            for set in current(&r53, &zone, &desired.name).await? {
-                if set.set_identifier().is_some_and(|s| ours.contains(&s) && !wanted.contains(&s)) {
-                    changes.push((ChangeAction::Delete, set));
+        // One batch: the DELETE of every record of ours Route 53 holds for the name (exactly as
+        // it holds it), then the CREATE of each wanted one.
+        let ours: Vec<&str> =
+            observed.records.iter().chain(&desired.records).map(|r| r.set_identifier.as_str()).collect();
+        let mut changes: Vec<(ChangeAction, ResourceRecordSet)> = current(&r53, &zone, &desired.name)
+            .await?
+            .into_iter()
+            .filter(|set| set.set_identifier().is_some_and(|s| ours.contains(&s)))
+            .map(|set| (ChangeAction::Delete, set))
+            .collect();
+        let wanted = desired
+            .records
+            .iter()
+            .map(|r| record_of(ctx, &desired.name, r))
+            .collect::<Result<Vec<_>, Error>>()?;
+        changes.extend(wanted.iter().cloned().map(|set| (ChangeAction::Create, set)));
+        match apply(ctx, &r53, address, &zone, changes).await {
+            Err(e) if e.code() == Some("InvalidChangeBatch") => {
+                let now = current(&r53, &zone, &desired.name).await?;
+                let role = |s: &ResourceRecordSet| {
+                    (
+                        s.set_identifier().map(str::to_string),
+                        s.failover().cloned(),
+                        s.health_check_id().map(str::to_string),
+                    )
+                };
+                let mut have: Vec<_> = now
+                    .iter()
+                    .filter(|s| s.set_identifier().is_some_and(|i| ours.contains(&i)))
+                    .map(role)
+                    .collect();
+                let mut want: Vec<_> = wanted.iter().map(role).collect();
+                have.sort();
+                want.sort();
+                if have == want {
+                    Ok(())
+                } else {
+                    Err(e)
                 }
             }
+            other => other,
         }
-        apply(ctx, &r53, address, &zone, changes).await
     }
     async fn delete(
         ctx: &Ctx<'_>,

@@ -120,12 +120,17 @@ impl Kind for HealthCheck {
         id: &str,
         desired: &HealthCheckSpec,
         _: &HealthCheckSpec,
-        _: &Diff,
+        diff: &Diff,
         _: &Tags,
     ) -> Result<(), Error> {
         let r53 = client(ctx.clients);
         let regions = desired.regions.iter().map(|r| HealthCheckRegion::from(r.as_str())).collect::<Vec<_>>();
+        // Back to Route 53's default checker regions: an empty list is not sent, so the
+        // UpdateHealthCheck API reference's `ResetElements` (`Regions`) says so.
+        let reset = (regions.is_empty() && diff.has("regions"))
+            .then(|| vec![aws_sdk_route53::types::ResettableElementName::Regions]);
         r53.update_health_check()
+            .set_reset_elements(reset)
             .health_check_id(id)
             .fully_qualified_domain_name(ctx.id(&desired.fqdn)?)
             .port(desired.port)

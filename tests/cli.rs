@@ -1,6 +1,9 @@
-//! The command line's exit codes where no AWS call is made: a usage error exits 1 (2 means
+//! The command line's contract for scripts and cron: a usage error exits 1 (2 means
 //! "changes pending" or "drift found", and a typo in a cron line must not raise a false drift
-//! alarm), `--help` and `--version` exit 0, and `rotate-db-password --help` teaches its window.
+//! alarm), `--help` and `--version` exit 0, `rotate-db-password --help` teaches its window, and
+//! `drift -q` prints nothing on success and one line per drifted resource otherwise.
+
+mod support;
 
 use std::process::Command;
 
@@ -30,4 +33,39 @@ fn a_usage_error_exits_1_and_help_exits_0() {
     }
     let help = String::from_utf8(deployer(&["rotate-db-password", "--help"]).stdout).unwrap();
     assert!(help.contains("cannot open new database connections"), "{help}");
+}
+
+/// `drift -q`, for cron: nothing at all on success; on drift one line per drifted resource on
+/// stdout and exit 2.
+#[test]
+fn drift_quiet_says_nothing_on_success_and_one_line_per_drifted_resource() {
+    let emu = support::Emulator::start();
+    let project = support::Project::new();
+    for tier in ["registry", "database", "service", "dns", "monitoring"] {
+        project.disable(tier);
+    }
+    support::deployer_ok(&emu, &project, &["up", "--env", "local", "--yes", "-q"]);
+    let clean = support::deployer(&emu, &project, &["drift", "--env", "local", "-q"]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!((support::stdout_text(&clean), support::stderr_text(&clean)), (String::new(), String::new()));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ec2 = support::ec2_client(&emu, "us-east-1").await;
+        let vpcs = ec2
+            .describe_vpcs()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:deployer:env").values("local").build())
+            .send()
+            .await
+            .unwrap();
+        let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_string();
+        ec2.modify_vpc_attribute()
+            .vpc_id(vpc)
+            .enable_dns_hostnames(aws_sdk_ec2::types::AttributeBooleanValue::builder().value(false).build())
+            .send()
+            .await
+            .unwrap();
+    });
+    let drift = support::deployer(&emu, &project, &["drift", "--env", "local", "-q"]);
+    assert_eq!(drift.status.code(), Some(2), "{}", support::show_output(&drift));
+    assert_eq!(support::stdout_text(&drift), "~ us-east-1/network/vpc/main\n");
+    assert_eq!(support::stderr_text(&drift), "");
 }

@@ -10,6 +10,17 @@ pub async fn drift(session: &Session) -> miette::Result<u8> {
     let observed = observed?;
     let plan = plan::plan(&desired?, &observed);
     let env = &session.config().env;
+    // `-q` (cron): nothing on success; on drift one line per drifted resource. The exit code
+    // carries the verdict.
+    if session.settings.quiet && session.settings.output == OutputFormat::Human {
+        if !plan.has_changes() {
+            return Ok(exit::OK);
+        }
+        for c in plan.changes.iter().filter(|c| c.is_change()) {
+            println!("{} {}", c.action().symbol(), c.address());
+        }
+        return Ok(exit::CHANGES);
+    }
     if !plan.has_changes() {
         if session.settings.output == OutputFormat::Json || !plan.is_empty() {
             print_plan(session, &plan, lock.as_ref(), None)?;

@@ -914,8 +914,8 @@ pub(crate) async fn delete_instance(
 }
 
 /// What `deployer failover` needs to know of one database instance, from one
-/// `DescribeDBInstances`: whether it still replicates, whether RDS manages its master secret,
-/// where it is, and which address its tags give it.
+/// `DescribeDBInstances`: whether it still replicates, whether it is Multi-AZ, where it is, and
+/// which address its tags give it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DbView {
     pub identifier: String,
@@ -924,8 +924,6 @@ pub struct DbView {
     /// The instance it replicates (`ReadReplicaSourceDBInstanceIdentifier`); `None` for a
     /// standalone instance (a primary, or a promoted replica).
     pub source: Option<String>,
-    /// The Secrets Manager secret RDS keeps the master password in, if RDS manages it.
-    pub master_secret_arn: Option<String>,
     pub endpoint: Option<String>,
     pub multi_az: bool,
     #[serde(skip)]
@@ -942,7 +940,6 @@ impl DbView {
                 .read_replica_source_db_instance_identifier()
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
-            master_secret_arn: i.master_user_secret().and_then(|s| s.secret_arn()).map(str::to_string),
             endpoint: i.endpoint().and_then(|e| e.address()).map(str::to_string),
             multi_az: i.multi_az().unwrap_or(false),
             tags: rds::tags_of(i.tag_list()),

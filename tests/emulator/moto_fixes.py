@@ -830,6 +830,34 @@ def confirm_sns_subscriptions(endpoint):
 _applied = False
 
 
+
+def _patch_elbv2_create_target_group_idempotent():
+    """CreateTargetGroup is idempotent on AWS: "If you attempt to create multiple target groups
+    with the same settings, each call succeeds" (Elastic Load Balancing API reference,
+    CreateTargetGroup), and the answer is the group that exists. moto answers
+    DuplicateTargetGroupName, so a create whose first answer was lost (applied, then retried by
+    the SDK) failed. A group of that name with other settings is still refused, as on AWS."""
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.create_target_group
+
+    def create_target_group(self, name, **kwargs):
+        for tg in self.target_groups.values():
+            if tg.name != name:
+                continue
+            same = (
+                str(tg.vpc_id) == str(kwargs.get("vpc_id"))
+                and str(tg.port) == str(kwargs.get("port"))
+                and (kwargs.get("protocol") is None or tg.protocol == kwargs.get("protocol"))
+                and tg.target_type == (kwargs.get("target_type") or "instance")
+            )
+            if same:
+                return tg
+        return original(self, name, **kwargs)
+
+    ELBv2Backend.create_target_group = create_target_group
+
+
 def apply():
     """Applies every fix, once per process (the unittest modules each call it on import)."""
     global _applied
@@ -851,6 +879,7 @@ def apply():
     _patch_rds_modify_db_subnet_group()
     _patch_rds_performance_insights()
     _patch_rds_master_user_secret()
+    _patch_elbv2_create_target_group_idempotent()
     _patch_rds_manage_master_user_password_once()
     _patch_rds_promote_read_replica()
     _patch_rds_master_passwords()

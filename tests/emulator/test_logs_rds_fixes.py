@@ -62,5 +62,20 @@ class SchedulerGroupConflictTest(EmulatorTestCase):
         self.assertEqual(scheduler.list_tags_for_resource(ResourceArn=arn)["Tags"], [{"Key": "k", "Value": "v"}])
 
 
+class TargetGroupIdempotentTest(EmulatorTestCase):
+    def test_the_same_settings_return_the_same_group_and_others_are_refused(self):
+        ec2 = self.emu.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        elb = self.emu.client("elbv2")
+        args = dict(Name="tg1", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip")
+        first = elb.create_target_group(**args)["TargetGroups"][0]["TargetGroupArn"]
+        again = elb.create_target_group(**args)["TargetGroups"][0]["TargetGroupArn"]
+        self.assertEqual(first, again)
+        self.assertEqual(len(elb.describe_target_groups(Names=["tg1"])["TargetGroups"]), 1)
+        with self.assertRaises(Exception) as refused:
+            elb.create_target_group(**dict(args, Port=9090))
+        self.assertIn("DuplicateTargetGroupName", str(refused.exception))
+
+
 if __name__ == "__main__":
     unittest.main()

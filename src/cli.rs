@@ -269,9 +269,16 @@ pub enum Command {
     /// `aws.role_arn` names (the identity that assumes it needs only `sts:AssumeRole` on it).
     /// It describes this configuration: regenerate it when the configuration changes, and keep
     /// the old one until the `up` that removes a tier you turned off has run.
+    ///
+    /// The policy lets the deployer create roles and write their policies only while they carry
+    /// the environment's permissions boundary (`{app}-{env}-boundary` under the IAM path), and
+    /// never change that boundary: otherwise its credentials could make a role that does
+    /// anything. The first `up` (which creates the boundary), and an `up` that widens what a
+    /// role may do, run with administrator credentials; `--boundary` prints the boundary's
+    /// document, for an administrator who creates it by hand.
     #[command(
         name = "iam-policy",
-        after_help = "Examples:\n  deployer iam-policy --env prod > deployer-prod-policy.json\n  deployer iam-policy --env prod --account 123456789012   # without credentials\n  deployer iam-policy --env prod --split                  # managed policies of at most 6,144 characters"
+        after_help = "Examples:\n  deployer iam-policy --env prod > deployer-prod-policy.json\n  deployer iam-policy --env prod --account 123456789012   # without credentials\n  deployer iam-policy --env prod --split                  # managed policies of at most 6,144 characters\n  deployer iam-policy --env prod --boundary               # the roles' permissions boundary"
     )]
     IamPolicy {
         #[command(flatten)]
@@ -282,8 +289,12 @@ pub enum Command {
         account: Option<String>,
         /// Print a JSON array of policy documents, each within IAM's 6,144-character limit
         /// for a managed policy, to attach together (one document is larger than that).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "boundary")]
         split: bool,
+        /// Print the permissions boundary every role of the environment carries (the managed
+        /// policy `{app}-{env}-boundary`), instead of the deployer's own policy.
+        #[arg(long)]
+        boundary: bool,
     },
 
     /// Release the environment lock a crashed or killed `up`/`destroy` left behind.

@@ -212,8 +212,8 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
         Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
         Command::Unlock { yes, region, .. } => commands::unlock(&session, yes, region.as_deref()).await,
         Command::RotateDbPassword { yes, .. } => commands::rotate_db_password(&session, yes).await,
-        Command::IamPolicy { account, split, .. } => {
-            commands::iam_policy(&session, account.as_deref(), split).await
+        Command::IamPolicy { account, split, boundary, .. } => {
+            commands::iam_policy(&session, account.as_deref(), split, boundary).await
         }
     }
 }

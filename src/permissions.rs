@@ -157,6 +157,7 @@ const SERVICE: Part = Part {
         "iam:ListRolePolicies",
         "iam:ListAttachedRolePolicies",
         "iam:CreateRole",
+        "iam:PutRolePermissionsBoundary",
         "iam:TagRole",
         "iam:UpdateRole",
         "iam:UpdateAssumeRolePolicy",
@@ -164,6 +165,13 @@ const SERVICE: Part = Part {
         "iam:DeleteRolePolicy",
         "iam:DetachRolePolicy",
         "iam:DeleteRole",
+        "iam:ListPolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:TagPolicy",
+        "iam:DeletePolicyVersion",
+        "iam:DeletePolicy",
         "acm:ListCertificates",
         "acm:DescribeCertificate",
         "acm:ListTagsForCertificate",
@@ -325,6 +333,19 @@ const DRIFT: Part = Part {
     ],
 };
 
+/// Changes the deployer sends that its own policy does not grant, with why: an administrator's
+/// credentials make them (the first `up`, or an `up` that widens a role).
+pub const ADMINISTRATOR_ONLY: &[(&str, &str)] = &[
+    ("iam:CreatePolicy", "creates the roles' permissions boundary: a deployer that could write its own ceiling would have none"),
+    ("iam:CreatePolicyVersion", "widens or narrows the roles' permissions boundary, for the same reason"),
+];
+
+/// The changes that give a role permissions: allowed only while the role carries the
+/// environment's permissions boundary (`iam:PermissionsBoundary`, "Permissions boundaries for
+/// IAM entities", IAM user guide), so whoever holds the deployer's credentials cannot make a
+/// role that does more than the boundary allows.
+const BOUNDED: &[&str] = &["iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"];
+
 /// Every part, for the checks that the list is complete.
 pub const PARTS: &[&Part] =
     &[&NETWORK, &LOCK, &REGISTRY, &SECURITY_GROUPS, &DATABASE, &SERVICE, &RELEASE, &DNS, &MONITORING, &DRIFT];
@@ -400,7 +421,6 @@ pub fn read_actions() -> BTreeSet<&'static str> {
 /// `rollback` of a release in flight (StopDeployment), the end of a termination wait
 /// (ContinueDeployment) or an unsubscribe would be denied.
 const NO_RESOURCE_LEVEL: &[&str] = &[
-    "ecs:RegisterTaskDefinition",
     "ecs:DeregisterTaskDefinition",
     "ecr:PutReplicationConfiguration",
     "codedeploy:StopDeployment",
@@ -425,7 +445,10 @@ fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String
     let arn = |svc: &str, res: &str| account.arn(svc, "*", res);
     let path = crate::model::service::iam_path(&config.app, &config.env);
     Some(match service {
-        "iam" => vec![account.arn("iam", "", &format!("role{path}*"))],
+        "iam" => vec![
+            account.arn("iam", "", &format!("role{path}*")),
+            crate::model::service::boundary_arn(config, account),
+        ],
         "ecr" => vec![arn("ecr", &format!("repository/{}", config.registry.name))],
         "rds" => vec![
             arn("rds", &format!("db:{}", config.database.identifier)),
@@ -479,6 +502,7 @@ fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String
 pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     let mut by_service: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
     let mut unscoped: Vec<&str> = Vec::new();
+    let mut bounded: Vec<&str> = Vec::new();
     let implied =
         IMPLIED.iter().map(|(a, _)| *a).filter(|a| config.database.enabled || !a.starts_with("rds:"));
     for action in actions(config).into_iter().chain(implied) {
@@ -488,6 +512,8 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
             entry.0.push(action);
         } else if NO_RESOURCE_LEVEL.contains(&action) {
             unscoped.push(action);
+        } else if BOUNDED.contains(&action) {
+            bounded.push(action);
         } else {
             entry.1.push(action);
         }
@@ -534,6 +560,14 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
         statements.push(in_regions(&unscoped).sid("NoResourceLevelChanges"));
     }
     let path = crate::model::service::iam_path(&config.app, &config.env);
+    if !bounded.is_empty() {
+        let boundary = crate::model::service::boundary_arn(config, account);
+        statements.push(
+            Statement::allow(&bounded, vec![Ref::Id(account.arn("iam", "", &format!("role{path}*")))])
+                .condition("StringEquals", "iam:PermissionsBoundary", &[&boundary])
+                .sid("IamRolesWithinTheBoundary"),
+        );
+    }
     statements.push(
         Statement::allow(&["iam:PassRole"], vec![Ref::Id(account.arn("iam", "", &format!("role{path}*")))])
             .sid("PassEnvironmentRoles"),
@@ -551,6 +585,52 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
         ));
     }
     PolicyDocument::new(statements)
+}
+
+/// The roles' permissions boundary: what `roles` allow, each resource of the environment
+/// (a reference) widened to the environment's name pattern for its service ([`scope`]), so the
+/// boundary names no resource that depends on the roles. Statements with the same resources and
+/// conditions are merged, to stay within IAM's size for one managed policy.
+pub fn boundary(
+    config: &Config,
+    account: &Account,
+    roles: &[&crate::resources::iam_role::IamRoleSpec],
+) -> PolicyDocument {
+    type Key = (Vec<Ref>, BTreeMap<String, BTreeMap<String, Vec<String>>>);
+    let mut merged: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    for policy in roles.iter().filter_map(|r| r.policy.as_ref()) {
+        for s in policy.statements.iter().filter(|s| s.effect == "Allow") {
+            let service = s.actions.first().and_then(|a| a.split_once(':')).map_or("", |(svc, _)| svc);
+            let mut resources: BTreeSet<Ref> = BTreeSet::new();
+            for r in &s.resources {
+                match r {
+                    Ref::Id(_) => {
+                        resources.insert(r.clone());
+                    }
+                    _ => match scope(service, config, account) {
+                        Some(patterns) => resources.extend(patterns.into_iter().map(Ref::Id)),
+                        None => {
+                            resources.insert(Ref::Id("*".into()));
+                        }
+                    },
+                }
+            }
+            merged
+                .entry((resources.into_iter().collect(), s.conditions.clone()))
+                .or_default()
+                .extend(s.actions.iter().cloned());
+        }
+    }
+    let statements = merged
+        .into_iter()
+        .map(|((resources, conditions), actions)| {
+            let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
+            Statement { conditions, ..Statement::allow(&actions, resources) }
+        })
+        .collect();
+    let mut document = PolicyDocument::new(statements);
+    document.normalize();
+    document
 }
 
 /// IAM's limit on one managed policy, in characters (whitespace not counted).
@@ -583,8 +663,12 @@ mod tests {
     /// is an action of some part.
     #[test]
     fn every_operation_the_code_sends_is_listed() {
-        let listed: BTreeSet<&str> =
-            PARTS.iter().flat_map(|p| p.actions.iter()).map(|a| a.split_once(':').unwrap().1).collect();
+        let listed: BTreeSet<&str> = PARTS
+            .iter()
+            .flat_map(|p| p.actions.iter())
+            .chain(ADMINISTRATOR_ONLY.iter().map(|(a, _)| a))
+            .map(|a| a.split_once(':').unwrap().1)
+            .collect();
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut missing = Vec::new();
         let mut stack = vec![src];
@@ -627,5 +711,96 @@ mod tests {
         let needed = actions(&c);
         assert!(needed.contains("scheduler:ListScheduleGroups"), "every kind is observed");
         assert!(!needed.contains("scheduler:CreateSchedule") && needed.contains("rds:CreateDBInstance"));
+    }
+
+    /// Every tier on, the drift schedule too: every role the deployer can create.
+    fn full_config() -> Config {
+        let mut c = crate::model::testing::with_service(crate::model::testing::config(
+            2,
+            crate::config::NatMode::PerAz,
+        ));
+        c.drift.schedule = Some("rate(6 hours)".into());
+        c.drift.image = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/deployer:1.0.0".into());
+        c.service.secrets.insert("API_KEY".into(), "webapp/api-key".into());
+        c
+    }
+
+    #[test]
+    fn the_boundary_allows_what_every_role_allows_names_no_reference_and_fits_one_managed_policy() {
+        let c = full_config();
+        let account = Account::test();
+        let desired = crate::model::desired(&c, &account);
+        let boundary = desired
+            .resources
+            .iter()
+            .find_map(|r| match &r.spec {
+                crate::resources::Spec::IamBoundary(b) => Some(b.clone()),
+                _ => None,
+            })
+            .expect("the roles have a boundary");
+        let roles: Vec<_> = desired
+            .resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                crate::resources::Spec::IamRole(role) => Some(role.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(roles.len() >= 5, "{}", roles.len());
+        let allowed: BTreeSet<&str> =
+            boundary.document.statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
+        for role in &roles {
+            let name = crate::model::service::boundary_name(&c);
+            assert!(
+                matches!(&role.boundary, Some(Ref::Addr(a)) if a.kind() == "iam-boundary"),
+                "{} carries {name}",
+                role.name
+            );
+            for action in role.policy.iter().flat_map(|p| &p.statements).flat_map(|s| &s.actions) {
+                assert!(allowed.contains(action.as_str()), "{}: {action} is outside the boundary", role.name);
+            }
+        }
+        for s in &boundary.document.statements {
+            assert!(s.resources.iter().all(|r| matches!(r, Ref::Id(_))), "{s:?}");
+            assert_eq!(s.effect, "Allow");
+        }
+        assert!(
+            !allowed.contains("*") && !allowed.iter().any(|a| a.starts_with("iam:Create")),
+            "{allowed:?}"
+        );
+        // (The plan's rendering of a statement is IAM's, with longer key names.)
+        let size = serde_json::to_value(&boundary.document).unwrap().to_string().len();
+        eprintln!("the boundary: {size} characters");
+        assert!(size <= MANAGED_POLICY_LIMIT, "the boundary has {size} characters");
+    }
+
+    #[test]
+    fn the_deployer_gives_a_role_permissions_only_within_the_boundary_and_cannot_write_the_boundary() {
+        let c = full_config();
+        let account = Account::test();
+        let policy = policy(&c, &account);
+        let boundary = crate::model::service::boundary_arn(&c, &account);
+        assert_eq!(boundary, "arn:aws:iam::123456789012:policy/deployer/webapp/test/webapp-test-boundary");
+        for s in &policy.statements {
+            let bounded = s.actions.iter().any(|a| BOUNDED.contains(&a.as_str()));
+            if bounded {
+                assert_eq!(s.sid.as_deref(), Some("IamRolesWithinTheBoundary"));
+                assert!(s.actions.iter().all(|a| BOUNDED.contains(&a.as_str())), "{s:?}");
+                assert_eq!(s.conditions["StringEquals"]["iam:PermissionsBoundary"], vec![boundary.clone()]);
+            }
+            for (admin, _) in ADMINISTRATOR_ONLY {
+                assert!(!s.actions.iter().any(|a| a == admin), "{admin} granted in {s:?}");
+            }
+            for never in
+                ["iam:DeleteRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:SetDefaultPolicyVersion"]
+            {
+                assert!(!s.actions.iter().any(|a| a == never), "{never} granted in {s:?}");
+            }
+        }
+        let granted: BTreeSet<&str> =
+            policy.statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
+        for a in BOUNDED {
+            assert!(granted.contains(a), "{a}");
+        }
     }
 }

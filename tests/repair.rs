@@ -105,6 +105,13 @@ async fn untag_everything(c: &C, emu: &Emulator) {
         .await
         .unwrap();
     c.iam.untag_role().role_name(format!("{NAME}-task")).tag_keys(TAG).send().await.unwrap();
+    c.iam
+        .untag_policy()
+        .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/deployer/webapp/local/{NAME}-boundary"))
+        .tag_keys(TAG)
+        .send()
+        .await
+        .unwrap();
     c.logs
         .untag_resource()
         .resource_arn(arn("logs", r, &format!("log-group:/ecs/{NAME}")))
@@ -349,6 +356,7 @@ fn every_kind_s_tags_and_in_place_fields_are_repaired_and_its_updates_are_made()
         "us-east-1/service/load-balancer/main",
         "us-east-1/drift/event-rule/drift-found",
         "global/iam/iam-role/task",
+        "global/iam/iam-boundary/roles",
         "us-east-1/service/log-group/app",
         "us-east-1/drift/schedule-group/main",
         "us-east-1/monitoring/sns-topic/alarms",

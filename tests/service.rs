@@ -166,6 +166,35 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
             );
         }
         assert!(!resources.iter().any(|r| r.contains("rds!")), "never RDS's managed secret: {resources:#?}");
+
+        // Every role carries the environment's permissions boundary, which allows what the
+        // roles' own policies allow and no IAM change.
+        let boundary_arn = format!("arn:aws:iam::123456789012:policy{ROLE_PATH}webapp-local-boundary");
+        for role in roles.roles() {
+            let got = c.iam.get_role().role_name(role.role_name()).send().await.unwrap();
+            assert_eq!(
+                got.role().and_then(|r| r.permissions_boundary()).and_then(|b| b.permissions_boundary_arn()),
+                Some(boundary_arn.as_str()),
+                "{} carries the boundary",
+                role.role_name()
+            );
+        }
+        let policy = c.iam.get_policy().policy_arn(&boundary_arn).send().await.unwrap();
+        let version = policy.policy().and_then(|p| p.default_version_id()).unwrap().to_string();
+        let doc =
+            c.iam.get_policy_version().policy_arn(&boundary_arn).version_id(version).send().await.unwrap();
+        let boundary = document(doc.policy_version().and_then(|v| v.document()).unwrap());
+        let allowed: BTreeSet<String> =
+            statements(&boundary).iter().flat_map(|s| strings(&s["Action"])).collect();
+        for (role, policy) in &policies {
+            for action in statements(policy).iter().flat_map(|s| strings(&s["Action"])) {
+                assert!(allowed.contains(&action), "{role}'s {action} is within the boundary: {allowed:#?}");
+            }
+        }
+        assert!(
+            !allowed.iter().any(|a| a == "*" || a.starts_with("iam:Create") || a.starts_with("iam:Put")),
+            "{allowed:#?}"
+        );
     });
 
     for region in REGIONS {
@@ -444,6 +473,17 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
             .send()
             .await
             .unwrap();
+        // The boundary taken off a role, and the boundary itself widened.
+        c.iam.delete_role_permissions_boundary().role_name("webapp-local-task").send().await.unwrap();
+        let boundary_arn = format!("arn:aws:iam::123456789012:policy{ROLE_PATH}webapp-local-boundary");
+        c.iam
+            .create_policy_version()
+            .policy_arn(&boundary_arn)
+            .policy_document(wide)
+            .set_as_default(true)
+            .send()
+            .await
+            .unwrap();
     });
     let drift = deployer(&emu, &project, &["drift", "--env", ENV, "--output", "json"]);
     assert_eq!(drift.status.code(), Some(2), "drift found: {}", stderr_text(&drift));
@@ -459,6 +499,8 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
         "us-east-1/service/security-group/alb",
         "us-east-1/service/scaling-policy/cpu",
         "global/iam/iam-role/task-execution",
+        "global/iam/iam-role/task",
+        "global/iam/iam-boundary/roles",
     ] {
         assert!(drifted.contains(address), "{address} drifted: {drifted:#?}");
     }
@@ -472,6 +514,15 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
         let c = clients(&emu, "us-east-1").await;
         let roles = c.iam.list_roles().path_prefix(ROLE_PATH).send().await.unwrap();
         assert!(roles.roles().is_empty(), "roles left: {roles:#?}");
+        let policies = c
+            .iam
+            .list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+            .path_prefix(ROLE_PATH)
+            .send()
+            .await
+            .unwrap();
+        assert!(policies.policies().is_empty(), "the boundary left: {policies:#?}");
         for region in REGIONS {
             let c = clients(&emu, region).await;
             let lbs = c.elb.describe_load_balancers().send().await.unwrap();

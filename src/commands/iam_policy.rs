@@ -6,7 +6,12 @@ use miette::miette;
 use super::{credentials_hint, emit, exit, Session};
 use crate::model::Account;
 
-pub async fn iam_policy(session: &Session, account: Option<&str>, split: bool) -> miette::Result<u8> {
+pub async fn iam_policy(
+    session: &Session,
+    account: Option<&str>,
+    split: bool,
+    boundary: bool,
+) -> miette::Result<u8> {
     let config = session.config();
     let account = match account {
         Some(id) => Account {
@@ -20,7 +25,23 @@ pub async fn iam_policy(session: &Session, account: Option<&str>, split: bool) -
             )
         })?,
     };
-    let policy = crate::permissions::policy(config, &account);
+    let boundary_arn = crate::model::service::boundary_arn(config, &account);
+    let policy = if boundary {
+        let desired = crate::model::desired(config, &account);
+        let found = desired.resources.into_iter().find_map(|r| match r.spec {
+            crate::resources::Spec::IamBoundary(b) => Some(b.document),
+            _ => None,
+        });
+        let Some(document) = found else {
+            return Err(miette!(
+                "environment '{}' has no IAM role (the service tier and the drift schedule are off), so no permissions boundary",
+                config.env
+            ));
+        };
+        document
+    } else {
+        crate::permissions::policy(config, &account)
+    };
     let ids = crate::resources::IdMap::default();
     let ctx = crate::resources::Ctx {
         clients: &session.clients,
@@ -35,6 +56,13 @@ pub async fn iam_policy(session: &Session, account: Option<&str>, split: bool) -
     let limit = crate::permissions::MANAGED_POLICY_LIMIT;
     let out = if split { serde_json::Value::Array(crate::permissions::split(&value, limit)) } else { value };
     emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(|e| miette!("{e}"))?));
+    if boundary {
+        eprintln!(
+            "iam-policy: the permissions boundary of every role of environment '{}': create it as the managed policy {boundary_arn}, with the tags {{deployer:app = {}, deployer:env = {}, deployer:address = global/iam/iam-boundary/roles}}.",
+            config.env, config.app, config.env
+        );
+        return Ok(exit::OK);
+    }
     let actions = crate::permissions::actions(config).len();
     eprintln!(
         "iam-policy: {actions} actions for environment '{}' in account {} ({}).",
@@ -45,6 +73,12 @@ pub async fn iam_policy(session: &Session, account: Option<&str>, split: bool) -
     if !split && size > limit {
         eprintln!(
             "The document has {size} characters; IAM takes at most {limit} in one managed policy. `--split` prints it as several documents that fit."
+        );
+    }
+    if config.service.enabled || config.drift.schedule.is_some() {
+        eprintln!(
+            "Roles are created and given permissions only with the permissions boundary {boundary_arn}, which this policy cannot change: run the first `up` (and any `up` that widens a role) with administrator credentials, or create it from `deployer iam-policy --env {} --boundary`.",
+            config.env
         );
     }
     if let Some(role) = &config.aws.role_arn {

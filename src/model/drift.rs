@@ -84,6 +84,7 @@ pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
             policy: Some(policy),
             other_inline_policies: vec![],
             managed_policies: vec![],
+            boundary: None,
         })
     };
     // The lock is the one parameter `drift` reads: that read is held to it.

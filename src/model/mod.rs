@@ -219,7 +219,40 @@ pub fn desired(config: &Config, account: &Account) -> Desired {
     dns::dns(&mut b, config);
     monitoring::monitoring(&mut b, config, account);
     drift::drift(&mut b, config, account);
+    boundary(&mut b, config, account);
     Desired { app: config.app.clone(), env: config.env.clone(), resources: b.resources }
+}
+
+/// The roles' permissions boundary, made from the roles the environment has (none: no
+/// boundary), and each role's reference to it.
+fn boundary(b: &mut Builder, config: &Config, account: &Account) {
+    let roles: Vec<&crate::resources::iam_role::IamRoleSpec> = b
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::IamRole(role) => Some(role),
+            _ => None,
+        })
+        .collect();
+    if roles.is_empty() {
+        return;
+    }
+    let document = crate::permissions::boundary(config, account, &roles);
+    let spec = crate::resources::iam_boundary::IamBoundarySpec {
+        name: service::boundary_name(config),
+        path: service::iam_path(&config.app, &config.env),
+        document,
+    };
+    let address = b.add(GLOBAL, service::IAM_TIER, "roles", Spec::IamBoundary(spec));
+    // Before the first role: the roles name it.
+    let boundary = b.resources.pop().expect("just added");
+    let first_role = b.resources.iter().position(|r| matches!(r.spec, Spec::IamRole(_))).unwrap_or(0);
+    b.resources.insert(first_role, boundary);
+    for r in &mut b.resources {
+        if let Spec::IamRole(role) = &mut r.spec {
+            role.boundary = Some(Ref::Addr(address.clone()));
+        }
+    }
 }
 
 /// Configurations for the pure core's tests, built without files.

@@ -40,6 +40,9 @@ pub struct IamRoleSpec {
     /// Other inline policies (by name) and attached managed policies (by ARN): none wanted.
     pub other_inline_policies: Vec<String>,
     pub managed_policies: Vec<String>,
+    /// The permissions boundary (the environment's `iam-boundary`, by ARN): the most the role
+    /// may ever do, whatever its policies say.
+    pub boundary: Option<Ref>,
 }
 
 pub fn diff(desired: &IamRoleSpec, observed: &IamRoleSpec, d: &mut Diff) {
@@ -55,6 +58,7 @@ pub fn diff(desired: &IamRoleSpec, observed: &IamRoleSpec, d: &mut Diff) {
         Replace::No,
     );
     d.field("managed_policies", &desired.managed_policies, &observed.managed_policies, Replace::No);
+    d.field("boundary", &desired.boundary, &observed.boundary, Replace::No);
 }
 
 pub struct IamRole;
@@ -72,6 +76,8 @@ impl Kind for IamRole {
         if let Some(policy) = &mut spec.policy {
             refs.extend(policy.refs().map(|r| (Role::Points, r)));
         }
+        // The boundary must exist before a role can name it.
+        refs.extend(spec.boundary.iter_mut().map(|r| (Role::Points, r)));
         refs
     }
     fn normalize(spec: &mut IamRoleSpec) {
@@ -206,6 +212,10 @@ async fn read(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<(SdkRol
         policy,
         other_inline_policies: names.into_iter().filter(|n| n != POLICY_NAME).collect(),
         managed_policies: managed,
+        boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(|arn| Ref::Id(arn.to_string())),
     };
     Ok(Some((role, spec)))
 }
@@ -267,6 +277,7 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &IamRoleSpec, tags: &Tag
         .path(&spec.path)
         .description(&spec.description)
         .assume_role_policy_document(spec.trust.to_json(ctx)?)
+        .set_permissions_boundary(spec.boundary.as_ref().map(|b| ctx.id(b)).transpose()?)
         .set_tags(Some(sdk_tags(tags)))
         .send()
         .await
@@ -316,6 +327,19 @@ async fn update(
 ) -> Result<(), Error> {
     let client = client(ctx.clients);
     let name = &desired.name;
+    // First: the deployer may write a role's policy only while the role carries the boundary
+    // (its own policy's `iam:PermissionsBoundary` condition).
+    if diff.has("boundary") {
+        if let Some(boundary) = &desired.boundary {
+            client
+                .put_role_permissions_boundary()
+                .role_name(name)
+                .permissions_boundary(ctx.id(boundary)?)
+                .send()
+                .await
+                .op("PutRolePermissionsBoundary")?;
+        }
+    }
     if diff.has("trust") {
         client
             .update_assume_role_policy()

@@ -42,6 +42,7 @@ pub mod elastic_ip;
 pub mod elbv2;
 pub mod event_rule;
 pub mod health_check;
+pub mod iam_boundary;
 pub mod iam_policy;
 pub mod iam_role;
 pub mod internet_gateway;
@@ -367,6 +368,7 @@ kinds! {
     DbInstance => db_instance::DbInstance,
     DbReplica => db_replica::DbReplica,
     DbSecret => db_secret::DbSecret,
+    IamBoundary => iam_boundary::IamBoundary,
     IamRole => iam_role::IamRole,
     EcsCluster => ecs_cluster::EcsCluster,
     LogGroup => log_group::LogGroup,

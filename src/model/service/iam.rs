@@ -198,6 +198,7 @@ pub(super) fn roles(
             policy,
             other_inline_policies: vec![],
             managed_policies: vec![],
+            boundary: None,
         })
     };
     let (app, env) = (&config.app, &config.env);

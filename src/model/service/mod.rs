@@ -53,6 +53,16 @@ pub fn iam_path(app: &str, env: &str) -> String {
     format!("/deployer/{app}/{env}/")
 }
 
+/// `{app}-{env}-boundary`: the roles' permissions boundary, under [`iam_path`].
+pub fn boundary_name(config: &Config) -> String {
+    format!("{}-boundary", base_name(config))
+}
+
+/// The roles' permissions boundary's ARN, as the deployer's own policy names it.
+pub fn boundary_arn(config: &Config, account: &Account) -> String {
+    account.arn("iam", "", &format!("policy{}{}", iam_path(&config.app, &config.env), boundary_name(config)))
+}
+
 pub fn role(name: &str) -> Address {
     Address::global(IAM_TIER, "iam-role", name)
 }

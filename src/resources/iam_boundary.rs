@@ -1,0 +1,305 @@
+//! IAM permissions boundary (global): the customer-managed policy `{app}-{env}-boundary` under
+//! the environment's IAM path, at `global/iam/iam-boundary/roles`. Every role the deployer
+//! creates carries it as its permissions boundary, so a role can never do more than the
+//! boundary allows, whatever inline policy it is given.
+//!
+//! **Why it exists.** The deployer may create roles and write their policies, and pass them to
+//! ECS. Without a boundary, whoever holds the deployer's credentials could create a role with
+//! `"Action": "*"` and run a task with it: administrator access. The deployer's own policy
+//! (`deployer iam-policy`) allows `iam:CreateRole`, `iam:PutRolePolicy` and
+//! `iam:PutRolePermissionsBoundary` only with `iam:PermissionsBoundary` naming this policy
+//! ("Permissions boundaries for IAM entities", IAM user guide), and grants **no change to the
+//! boundary itself**: creating or widening it (`iam:CreatePolicy`, `iam:CreatePolicyVersion`)
+//! is for an administrator (the first `up`, or an `up` that widens a role, run with
+//! administrator credentials). A deployer that could rewrite its own ceiling would have none.
+//!
+//! The document is made from the roles' own policies (`permissions::boundary`): the same
+//! actions, each resource of the environment widened to its name pattern (so the boundary does
+//! not depend on resources that depend on the roles), everything else as it is.
+//!
+//! Changes: `CreatePolicyVersion` as the default, after deleting the non-default versions (IAM
+//! keeps at most five), then the previous default is deleted: one version is kept. A retried
+//! version whose answer was lost leaves one more version, which the next change deletes.
+//! Delete: the non-default versions, then the policy (after the roles that name it).
+//!
+//! Discovery: `ListPolicies` (local scope, the environment's path), then `GetPolicy` (its tags)
+//! and `GetPolicyVersion` of the default version. ID: the policy's ARN.
+
+use aws_sdk_iam::types::Tag;
+use serde::Serialize;
+
+use super::iam_policy::PolicyDocument;
+use super::{
+    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+    TAG_APP, TAG_ENV,
+};
+use crate::cloud::{AwsResultExt, Error};
+use crate::model::{Address, Ref};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IamBoundarySpec {
+    pub name: String,
+    /// `/deployer/<app>/<env>/`.
+    pub path: String,
+    /// Literal ARNs and patterns only: no reference to the environment's resources.
+    pub document: PolicyDocument,
+}
+
+pub struct IamBoundary;
+
+fn client(clients: &crate::cloud::Clients) -> aws_sdk_iam::Client {
+    clients.global()
+}
+
+fn sdk_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
+}
+
+/// IAM refused a change of the boundary to the deployer's own credentials, as the policy
+/// `deployer iam-policy` prints means it to.
+fn administrator_only(e: Error, what: &str) -> Error {
+    if e.code() == Some("AccessDenied") || e.code() == Some("AccessDeniedException") {
+        return Error::Failed(format!(
+            "{what}: {e}. The roles' permissions boundary is created and widened only by an administrator (the deployer's own policy cannot change its ceiling): run this `deployer up` once with administrator credentials, or have an administrator apply `deployer iam-policy --boundary`"
+        ));
+    }
+    e
+}
+
+impl Kind for IamBoundary {
+    type Spec = IamBoundarySpec;
+    const NAME: &'static str = "iam-boundary";
+    const SCOPE: Scope = Scope::Global;
+    const TAGGED: bool = true;
+
+    fn refs(_: &mut IamBoundarySpec) -> Vec<(Role, &mut Ref)> {
+        vec![]
+    }
+    fn normalize(spec: &mut IamBoundarySpec) {
+        spec.document.normalize();
+    }
+    fn diff(desired: &IamBoundarySpec, observed: &IamBoundarySpec, d: &mut Diff) {
+        d.field("name", &desired.name, &observed.name, Replace::Yes);
+        d.field("path", &desired.path, &observed.path, Replace::Yes);
+        d.field("document", &desired.document, &observed.document, Replace::No);
+    }
+    fn readiness(_: &IamBoundarySpec, _: &str) -> Readiness {
+        Readiness::Ready
+    }
+    fn conflicts(a: &IamBoundarySpec, b: &IamBoundarySpec) -> bool {
+        a.name == b.name && a.path == b.path
+    }
+    fn derived_address(_: &IamBoundarySpec, _: &Address) -> Option<Address> {
+        None
+    }
+    fn data_loss(_: &IamBoundarySpec) -> Option<DataLoss> {
+        None
+    }
+    async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+        let iam = client(ctx.clients);
+        let path = crate::model::service::iam_path(ctx.app, ctx.env);
+        let listed: Vec<aws_sdk_iam::types::Policy> = iam
+            .list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+            .path_prefix(&path)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("ListPolicies")?;
+        let mut found = Vec::new();
+        // A path prefix also matches deeper paths; only this exact path is the environment's.
+        for p in listed.iter().filter(|p| p.path() == Some(path.as_str())) {
+            let arn = p.arn().unwrap_or_default();
+            let Some((tags, spec)) = read(&iam, arn).await? else { continue };
+            if tags.get(TAG_APP).map(String::as_str) != Some(ctx.app)
+                || tags.get(TAG_ENV).map(String::as_str) != Some(ctx.env)
+            {
+                continue;
+            }
+            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else {
+                tracing::warn!(
+                    "policy {arn} is under {path} but has no valid {TAG_ADDRESS} tag; ignoring it"
+                );
+                continue;
+            };
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::IamBoundary(spec),
+                tags,
+                state: String::new(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
+    }
+    async fn create(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        spec: &IamBoundarySpec,
+        tags: &Tags,
+    ) -> Result<String, Error> {
+        let iam = client(ctx.clients);
+        let created = iam
+            .create_policy()
+            .policy_name(&spec.name)
+            .path(&spec.path)
+            .description("The permissions boundary of every role of this environment (deployer)")
+            .policy_document(spec.document.to_json(ctx)?)
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreatePolicy", |e| e.is_entity_already_exists_exception())
+            .map_err(|e| administrator_only(e, "creating the permissions boundary"))?;
+        if let Some(arn) = created.and_then(|out| out.policy).and_then(|p| p.arn) {
+            return Ok(arn);
+        }
+        // Already there: a create whose answer was lost, or a run that died after it. Taken
+        // only if it is this address's, then brought to the spec.
+        let arn = ctx.clients.account().await?.arn("iam", "", &format!("policy{}{}", spec.path, spec.name));
+        let (tags, mut observed) = read(&iam, &arn)
+            .await?
+            .ok_or_else(|| Error::Failed(format!("policy {arn} was reported to exist but is not there")))?;
+        if tags.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+            return Err(Error::Failed(format!(
+                "an IAM policy {arn} already exists and is not this environment's {address}"
+            )));
+        }
+        let mut want = spec.clone();
+        IamBoundary::normalize(&mut want);
+        IamBoundary::normalize(&mut observed);
+        if want.document != observed.document {
+            new_version(ctx, &iam, &arn, spec).await?;
+        }
+        Ok(arn)
+    }
+    async fn update(
+        ctx: &Ctx<'_>,
+        _: &Address,
+        id: &str,
+        desired: &IamBoundarySpec,
+        _: &IamBoundarySpec,
+        _: &Diff,
+        _: &Tags,
+    ) -> Result<(), Error> {
+        new_version(ctx, &client(ctx.clients), id, desired).await
+    }
+    async fn delete(ctx: &Ctx<'_>, _: &Address, id: &str, _: &IamBoundarySpec) -> Result<(), Error> {
+        let iam = client(ctx.clients);
+        for version in old_versions(&iam, id).await? {
+            delete_version(&iam, id, &version).await?;
+        }
+        iam.delete_policy()
+            .policy_arn(id)
+            .send()
+            .await
+            .op_or_gone("DeletePolicy", |e| e.is_no_such_entity_exception())
+            .map(|_| ())
+            .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+    }
+    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn repair_tags(ctx: &Ctx<'_>, _: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
+        client(ctx.clients)
+            .tag_policy()
+            .policy_arn(id)
+            .set_tags(Some(sdk_tags(missing)))
+            .send()
+            .await
+            .op("TagPolicy")
+            .map_err(|e| administrator_only(e, "tagging the permissions boundary"))?;
+        Ok(())
+    }
+}
+
+/// The policy's tags and spec (its default version's document); `None` once it is gone.
+async fn read(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Option<(Tags, IamBoundarySpec)>, Error> {
+    let policy = match iam
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .op_or_gone("GetPolicy", |e| e.is_no_such_entity_exception())
+    {
+        Ok(out) => match out.policy {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let tags: Tags = policy.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    let version = iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(policy.default_version_id().unwrap_or("v1"))
+        .send()
+        .await
+        .op("GetPolicyVersion")?;
+    let document = match version.policy_version().and_then(|v| v.document()) {
+        Some(text) => PolicyDocument::parse(text)?,
+        None => PolicyDocument::default(),
+    };
+    let spec = IamBoundarySpec {
+        name: policy.policy_name().unwrap_or_default().to_string(),
+        path: policy.path().unwrap_or_default().to_string(),
+        document,
+    };
+    Ok(Some((tags, spec)))
+}
+
+/// The IDs of the policy's versions that are not its default.
+async fn old_versions(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Vec<String>, Error> {
+    let versions: Vec<aws_sdk_iam::types::PolicyVersion> = iam
+        .list_policy_versions()
+        .policy_arn(arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .op("ListPolicyVersions")?;
+    Ok(versions
+        .iter()
+        .filter(|v| !v.is_default_version())
+        .filter_map(|v| v.version_id().map(str::to_string))
+        .collect())
+}
+
+async fn delete_version(iam: &aws_sdk_iam::Client, arn: &str, version: &str) -> Result<(), Error> {
+    iam.delete_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .op_unless("DeletePolicyVersion", |e| e.is_no_such_entity_exception())
+        .map_err(|e| administrator_only(e, "changing the permissions boundary"))?;
+    Ok(())
+}
+
+/// Makes `spec`'s document the default version, keeping only it (IAM allows five versions).
+async fn new_version(
+    ctx: &Ctx<'_>,
+    iam: &aws_sdk_iam::Client,
+    arn: &str,
+    spec: &IamBoundarySpec,
+) -> Result<(), Error> {
+    for version in old_versions(iam, arn).await? {
+        delete_version(iam, arn, &version).await?;
+    }
+    iam.create_policy_version()
+        .policy_arn(arn)
+        .policy_document(spec.document.to_json(ctx)?)
+        .set_as_default(true)
+        .send()
+        .await
+        .op("CreatePolicyVersion")
+        .map_err(|e| administrator_only(e, "changing the permissions boundary"))?;
+    for version in old_versions(iam, arn).await? {
+        delete_version(iam, arn, &version).await?;
+    }
+    Ok(())
+}

@@ -192,6 +192,7 @@ const SERVICE: Part = Part {
         "elasticloadbalancing:AddTags",
         "elasticloadbalancing:DescribeTargetGroups",
         "elasticloadbalancing:DescribeTargetGroupAttributes",
+        "elasticloadbalancing:DescribeTargetHealth",
         "elasticloadbalancing:CreateTargetGroup",
         "elasticloadbalancing:ModifyTargetGroup",
         "elasticloadbalancing:ModifyTargetGroupAttributes",

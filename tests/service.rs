@@ -657,3 +657,53 @@ fn configured_secrets_reach_each_region_s_task_definition_by_arn_and_a_missing_o
     let plan = deployer(&emu, &project, &["plan", "--env", ENV, "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", show_output(&plan));
 }
+
+/// A cold `up` ends when each region serves: its service runs the desired count of tasks and
+/// as many targets are healthy in the production (blue) target group, as the emulator's model
+/// of ECS and ELB says at the moment `up` returns (tasks start and pass health checks over the
+/// model's time). A service whose targets never become healthy fails the `up`, naming the
+/// targets and ELB's reason.
+#[test]
+fn a_cold_up_ends_when_each_region_serves_and_unhealthy_targets_are_named() {
+    let project = Project::new();
+    project.disable("database");
+    project.disable("monitoring");
+    let emu = Emulator::start_with_env(&[("DEPLOYER_EMU_MODEL", "1"), ("DEPLOYER_EMU_SCALE", "0.03")]);
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    let rt = runtime();
+    for region in REGIONS {
+        rt.block_on(async {
+            let c = clients(&emu, region).await;
+            let services = c.ecs.describe_services().cluster(NAME).services(NAME).send().await.unwrap();
+            let service = &services.services()[0];
+            assert!(service.desired_count() >= 1, "{region}");
+            assert_eq!(service.running_count(), service.desired_count(), "{region}: every task runs");
+            let blue = service.load_balancers()[0].target_group_arn().unwrap();
+            let health = c.elb.describe_target_health().target_group_arn(blue).send().await.unwrap();
+            let healthy = health
+                .target_health_descriptions()
+                .iter()
+                .filter(|t| t.target_health().and_then(|h| h.state()).map(|s| s.as_str()) == Some("healthy"))
+                .count();
+            assert_eq!(healthy as i32, service.desired_count(), "{region}: {health:#?}");
+        });
+    }
+
+    let emu = Emulator::start_with_env(&[
+        ("DEPLOYER_EMU_MODEL", "1"),
+        ("DEPLOYER_EMU_SCALE", "0.03"),
+        ("DEPLOYER_EMU_UNHEALTHY_TARGETS", "1"),
+    ]);
+    project.edit("local.toml", |t| {
+        let at = t.find("[service]\n").unwrap();
+        let (head, tail) = t.split_at(at);
+        let line = tail.lines().find(|l| l.starts_with("wait_timeout_secs")).unwrap().to_string();
+        format!("{head}{}", tail.replacen(&line, "wait_timeout_secs = 60", 1))
+    });
+    let out = deployer(&emu, &project, &["up", "--env", ENV, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    let err = stderr_text(&out);
+    for expected in ["ecs-service/app", "healthy in webapp-local-blue", "unhealthy (Health checks failed)"] {
+        assert!(err.contains(expected), "names {expected:?}:\n{err}");
+    }
+}

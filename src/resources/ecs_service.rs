@@ -22,9 +22,13 @@
 //! The emulator is made to refuse the rest the way AWS does (`moto_fixes.py`), so the tests
 //! prove `up` never sends it.
 //!
-//! **Readiness.** `CreateService` answers with the service `ACTIVE`; `up` does not wait for
-//! running tasks (a task that does not become healthy is the release's to report and roll back,
-//! and the emulator never runs one: its `runningCount` stays 0). A service being deleted
+//! **Readiness.** `CreateService` answers with the service `ACTIVE` and no task running yet.
+//! The create then waits, within `service.wait_timeout_secs`, until the service runs its
+//! desired count of tasks and as many targets are `healthy` in its (blue) target group, so a
+//! cold `up` ends when the region serves (`DescribeServices` and `DescribeTargetHealth`). A
+//! timeout names the counts, the unhealthy targets with ELB's reasons and ECS's last service
+//! events. Only a creation waits: afterwards, tasks are the releases' (a deployment that does
+//! not become healthy is the release's to report and roll back) and auto-scaling's. A service being deleted
 //! (`DRAINING`) is gone for the plan; its re-creation waits until ECS lets go of the name.
 //! Deletion scales it to zero, deletes it and waits until it is `INACTIVE`, within the kind's
 //! wait bound, so the cluster (its parent) goes after it.
@@ -276,7 +280,10 @@ async fn create(
                 spec.name
             )));
         }
-        return Ok(existing.service_arn().unwrap_or_default().to_string());
+        let arn = existing.service_arn().unwrap_or_default().to_string();
+        ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+        wait_until_serving(ctx, address, &client, &cluster, spec).await?;
+        return Ok(arn);
     }
     let subnets = spec.subnets.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
     let groups = spec.security_groups.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
@@ -337,7 +344,65 @@ async fn create(
         .and_then(|s| s.service_arn())
         .ok_or_else(|| Error::Failed("CreateService returned no service".into()))?;
     ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+    wait_until_serving(ctx, address, &client, &cluster, spec).await?;
     Ok(arn.to_string())
+}
+
+/// Waits until the new service runs its desired count of tasks and as many targets are
+/// `healthy` in its target group (ELB's target states: "Target health status", ELB user
+/// guide), within the kind's bound. What it saw last (counts, unhealthy targets and why, ECS's
+/// last events) is what a timeout reports.
+async fn wait_until_serving(
+    ctx: &Ctx<'_>,
+    address: &Address,
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    spec: &EcsServiceSpec,
+) -> Result<(), Error> {
+    let elb: aws_sdk_elasticloadbalancingv2::Client = ctx.clients.get(address.region());
+    let target_group = ctx.id(&spec.target_group)?;
+    let group_name = target_group.rsplit('/').nth(1).unwrap_or(&target_group).to_string();
+    let what = format!("{address}: its tasks to run and be healthy in {group_name}");
+    wait_until(&what, ctx.timeout_for(EcsService::NAME), || async {
+        let Some(service) = describe(client, cluster, &spec.name).await? else {
+            return Err(Error::Failed(format!("{address}: the service was deleted while it started")));
+        };
+        let (running, desired) = (service.running_count(), service.desired_count());
+        let health = elb
+            .describe_target_health()
+            .target_group_arn(&target_group)
+            .send()
+            .await
+            .op("DescribeTargetHealth")?;
+        let mut healthy = 0;
+        let mut others = Vec::new();
+        for t in health.target_health_descriptions() {
+            let state = t.target_health().and_then(|h| h.state()).map(|s| s.as_str()).unwrap_or("unknown");
+            if state == "healthy" {
+                healthy += 1;
+                continue;
+            }
+            let target = t.target().and_then(|t| t.id()).unwrap_or_default();
+            let why = t.target_health().and_then(|h| h.description().or(h.reason().map(|r| r.as_str())));
+            others.push(match why {
+                Some(why) => format!("{target} {state} ({why})"),
+                None => format!("{target} {state}"),
+            });
+        }
+        if running >= desired && healthy >= desired {
+            return Ok(Waited::Done(()));
+        }
+        let mut seen = format!("{running} of {desired} tasks running, {healthy} healthy in {group_name}");
+        if !others.is_empty() {
+            seen.push_str(&format!("; targets: {}", others.join(", ")));
+        }
+        let events: Vec<&str> = service.events().iter().take(2).filter_map(|e| e.message()).collect();
+        if !events.is_empty() {
+            seen.push_str(&format!("; ECS: {}", events.join(" / ")));
+        }
+        Ok(Waited::NotYet(seen))
+    })
+    .await
 }
 
 /// Whether ECS refused `CreateService` for what other services have just done and will soon

@@ -38,6 +38,9 @@ DEPLOYER_EMU_KILL_AFTER=K and DEPLOYER_EMU_KILL_PIDFILE=/path
     the pidfile is SIGKILLed. Fires once; GET /_deployer/model reports whether and when.
 DEPLOYER_EMU_OUTAGE='{"regions": ["us-east-1"], "mode": "refuse"}'
     A region outage from the start (JSON of the "outage" setting below).
+DEPLOYER_EMU_UNHEALTHY_TARGETS=1
+    The load balancer targets of ECS tasks fail their health checks (see "ECS tasks as load
+    balancer targets" below). On or off whether the model is on or not.
 MOTO_ACM_VALIDATION_WAIT
     moto's own variable. With the model on and this unset, ACM certificates are validated after
     acm_validation * scale seconds.
@@ -61,7 +64,8 @@ GET  /_deployer/model               settings, call counts by region and operatio
                                     calls for that kind arrived in its busy window).
 POST /_deployer/model               a JSON object with any of: model, scale, seed, throttle_rate,
                                     fault_rate, lost_rate, call_latency_ms, kill_after,
-                                    kill_pidfile (the variables above, lowercase, no prefix),
+                                    kill_pidfile, unhealthy_targets (the variables above,
+                                    lowercase, no prefix),
                                     and lose_next: {"CreateVpc": 1} loses the next answer(s)
                                     of those operations, deterministically.
                                     outage: {"regions": ["us-east-1"], "mode": "refuse"} or
@@ -101,6 +105,22 @@ are never busy):
 - Route 53: ChangeResourceRecordSets gets its own change id; GetChange says PENDING for
   route53_insync, then INSYNC.
 - ACM: see MOTO_ACM_VALIDATION_WAIT above.
+
+ECS tasks as load balancer targets (installed at start, whether the model is on or not):
+DescribeTargetHealth(TargetGroupArn=X) answers, besides the targets registered by hand, one
+target per RUNNING task of every ECS service (and CodeDeploy task set, codedeploy_engine.py)
+registered with X: Id an IP address of the task's subnet (the service's awsvpc subnets, in turn),
+Port the container port of the service's (or task set's) load balancer entry. Its state:
+"initial" (Elb.InitialHealthChecking) until HealthCheckIntervalSeconds x HealthyThresholdCount
+of X (times the scale; no wait while the model is off) after the task started running, then
+"healthy". With unhealthy_targets: "initial" for HealthCheckIntervalSeconds x
+UnhealthyThresholdCount (scaled; none with the model off), then "unhealthy"
+(Target.FailedHealthChecks, "Health checks failed"). The tasks of a service being deleted
+(DRAINING) or of a task set being drained are "draining" (Target.DeregistrationInProgress).
+A service's running tasks are its runningCount (the model's, above; without it every desired
+task runs at once, moto_fixes.py); a task set's, its desired count. Not modelled: a rolling
+update of an ECS-controller service keeps its tasks' targets; a deregistered target is not kept
+"draining" for the group's deregistration delay.
 """
 
 import collections
@@ -140,6 +160,8 @@ POLL_OPERATIONS = {
     "rds_delete": {"DescribeDBInstances"},
     "rds_promote": {"DescribeDBInstances"},
     "route53_insync": {"GetChange"},
+    # An ECS task's load balancer target, from the task running until healthy.
+    "target_healthy": {"DescribeTargetHealth"},
     # Nothing describes an ENI release: count the deletes that bounced off it.
     "eni_release": {"DeleteSubnet", "DeleteSecurityGroup"},
 }
@@ -158,6 +180,9 @@ SETTING_TYPES = {
     # Operation name -> how many of its next successful answers to lose (applied, answered 500),
     # e.g. {"CreateVpc": 1}: a deterministic lost response, call by call. POST only.
     "lose_next": dict,
+    # The ECS tasks' load balancer targets fail their health checks: DescribeTargetHealth
+    # answers them "unhealthy" (Target.FailedHealthChecks). Works with the model on or off.
+    "unhealthy_targets": bool,
 }
 
 
@@ -476,6 +501,7 @@ class Model:
             "kill_after": None,
             "kill_pidfile": None,
             "lose_next": {},
+            "unhealthy_targets": False,
         }
         self.rng = random.Random(0)
         self.patches_installed = False
@@ -558,6 +584,7 @@ class Model:
         return bool(
             s["model"] or s["throttle_rate"] or s["fault_rate"] or s["lost_rate"] or s["call_latency_ms"]
             or (s["kill_after"] and s["kill_pidfile"]) or any(s["lose_next"].values())
+            or s["unhealthy_targets"]
         )
 
     # -- counters
@@ -961,6 +988,7 @@ def wrap(app):
 
 def install():
     """Read the environment (called once, at server start) and print what is on."""
+    install_target_health()
     MODEL.configure_from_env()
     if MODEL.any_active():
         print(f"aws_model: {json.dumps(MODEL.settings)}", file=sys.stderr)
@@ -1414,3 +1442,211 @@ def _patch_acm(model):
         return arn
 
     AWSCertificateManagerBackend.request_certificate = request_certificate_modelled
+
+
+# ---------------------------------------------------------------------------------------------
+# ECS tasks as load balancer targets (DescribeTargetHealth). Installed at start, model on or off.
+#
+# AWS: an ECS service (or task set) with a load balancer registers each task with the target
+# group, by the IP address of its ENI for the awsvpc network mode (ECS developer guide, "Use
+# load balancing to distribute Amazon ECS service traffic",
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-load-balancing.html), on
+# the container port its loadBalancers entry names. A new target is "initial" while "the load
+# balancer is still sending the target the minimum number of health checks required to determine
+# its health status" (Elb.InitialHealthChecking), i.e. HealthyThresholdCount checks
+# HealthCheckIntervalSeconds apart, then "healthy"; a target failing its checks is "unhealthy"
+# with Target.FailedHealthChecks after UnhealthyThresholdCount of them; a target being
+# deregistered is "draining" (Target.DeregistrationInProgress). ELB API reference, TargetHealth
+# (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html)
+# and DescribeTargetHealth
+# (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeTargetHealth.html);
+# ALB user guide, "Health checks for Application Load Balancer target groups"
+# (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
+#
+# The tasks are not moto Task objects (no ListTasks, no ENIs): each "task" is a record
+# {"ip", "subnet", "started_at"} in a list per (service, target group), kept in
+# svc.__dict__["_emu_tasks"][target group arn]. codedeploy_engine.py gives its task sets their own
+# lists (ts["_emu_tasks"]): blue takes the service's, green a new one, and the service takes the
+# list of the task set it makes PRIMARY, so a task keeps its start through a release.
+
+_TARGET_HEALTH_INSTALLED = [False]
+_NEXT_HOST = {}  # (account, region, subnet id) -> next host offset in the subnet
+_TASKS_LOCK = threading.RLock()
+
+
+def service_task_list(svc, target_group_arn):
+    """The service's task records on that target group (created empty)."""
+    with _TASKS_LOCK:
+        lists = svc.__dict__.setdefault("_emu_tasks", {})
+        return lists.setdefault(target_group_arn, [])
+
+
+def set_service_task_list(svc, target_group_arn, tasks):
+    """The service now runs `tasks` on that target group (a task set became PRIMARY)."""
+    if tasks is None:
+        return
+    with _TASKS_LOCK:
+        svc.__dict__.setdefault("_emu_tasks", {})[target_group_arn] = tasks
+
+
+def _allocate_ip(account, region, subnet_id):
+    import ipaddress
+
+    cidr = "10.0.0.0/24"
+    try:
+        from moto.ec2.models import ec2_backends
+
+        cidr = ec2_backends[account][region].get_subnet(subnet_id).cidr_block
+    except Exception:  # the subnet is gone (or none was given): any private address will do
+        pass
+    network = ipaddress.ip_network(cidr, strict=False)
+    key = (account, region, subnet_id)
+    # AWS reserves the first four addresses of a subnet and the last one.
+    usable = max(network.num_addresses - 5, 1)
+    offset = _NEXT_HOST.get(key, 0)
+    _NEXT_HOST[key] = offset + 1
+    return str(network.network_address + 4 + offset % usable)
+
+
+def _reconcile(tasks, count, started_at, subnets, account, region, label, tg):
+    """Grow or shrink a task list to `count` running tasks; new ones started at `started_at`."""
+    with _TASKS_LOCK:
+        del tasks[max(count, 0):]
+        while len(tasks) < count:
+            subnet = subnets[len(tasks) % len(subnets)] if subnets else None
+            task = {"ip": _allocate_ip(account, region, subnet), "subnet": subnet, "started_at": started_at}
+            tasks.append(task)
+            if MODEL.on:
+                interval = float(tg.health_check_interval_seconds or 30)
+                checks = float(tg.healthy_threshold_count or 5)
+                MODEL.add_wait(
+                    f"{label} {task['ip']}", "target_healthy", [region],
+                    seconds=interval * checks * MODEL.settings["scale"], started=started_at,
+                )
+        return list(tasks)
+
+
+def _service_subnets(svc):
+    awsvpc = (getattr(svc, "network_configuration", None) or {}).get("awsvpcConfiguration") or {}
+    return list(awsvpc.get("subnets") or [])
+
+
+def _service_tasks_started_at(svc):
+    """When a service's newly counted tasks started running: the end of the model's rollout wait
+    if it is over, else now (without the model, tasks run at once)."""
+    now = time.time()
+    ready = svc.__dict__.get("_emu_ready_at")
+    return ready if ready and ready <= now else now
+
+
+def _engine_task_sets(account, region, svc):
+    """The task sets of the service's latest CodeDeploy deployment that reached Install, or None."""
+    try:
+        import codedeploy_engine
+    except ImportError:  # pragma: no cover - the engine is part of the emulator
+        return None
+    latest = None
+    for d in list(codedeploy_engine.DEPLOYMENTS.values()):
+        if d.account != account or d.region != region or (d.blue is None and d.green is None):
+            continue
+        ref = (d.group.ecs_services or [{}])[0]
+        if ref.get("serviceName") != svc.name or str(ref.get("clusterName", "")).split("/")[-1] != svc.cluster_name:
+            continue
+        if latest is None or d.create_time > latest.create_time:
+            latest = d
+    if latest is None:
+        return None
+    return [ts for ts in (latest.blue, latest.green) if ts is not None and ts.get("status") != "DELETED"]
+
+
+def ecs_targets(elbv2_backend, target_group):
+    """[(ip, port, started_at, draining)] of the ECS tasks registered with the target group."""
+    try:
+        from moto.ecs.models import ecs_backends
+    except ImportError:  # pragma: no cover
+        return []
+    account, region = elbv2_backend.account_id, elbv2_backend.region_name
+    ecs = dict.get(dict.get(ecs_backends, account) or {}, region)
+    if ecs is None:
+        return []
+    arn = target_group.arn
+    found = []
+    for svc in list(ecs.services.values()):
+        status = svc.status
+        if status not in ("ACTIVE", "DRAINING"):
+            continue  # INACTIVE: its tasks are stopped and deregistered
+        draining = status == "DRAINING"
+        subnets = _service_subnets(svc)
+        label = f"{svc.cluster_name}/{svc.name}"
+        task_sets = _engine_task_sets(account, region, svc)
+        if task_sets:
+            for ts in task_sets:
+                if ts.get("targetGroupArn") != arn:
+                    continue
+                tasks = ts.setdefault("_emu_tasks", [])
+                primary = ts.get("status") == "PRIMARY"
+                count = svc.running_count if primary else int(ts.get("desiredCount") or 0)
+                started = _service_tasks_started_at(svc) if primary else ts.get("_emu_started_at", time.time())
+                for task in _reconcile(tasks, count or 0, started, subnets, account, region, label, target_group):
+                    found.append((task["ip"], int(ts["container"][1]), task["started_at"],
+                                  draining or ts.get("status") == "DRAINING"))
+            continue
+        for lb in list(svc.load_balancers or []):
+            if lb.get("targetGroupArn") != arn:
+                continue
+            tasks = service_task_list(svc, arn)
+            count = svc.running_count or 0
+            for task in _reconcile(tasks, count, _service_tasks_started_at(svc), subnets, account, region, label, target_group):
+                found.append((task["ip"], int(lb.get("containerPort") or target_group.port or 80), task["started_at"], draining))
+    return found
+
+
+def target_health(target_group, ip, port, started_at, draining, now=None):
+    """(state, reason, description) of one ECS task's target, as the ELB API reference names them."""
+    now = time.time() if now is None else now
+    if draining:
+        return "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"
+    scale = MODEL.settings["scale"] if MODEL.on else 0.0  # no wait without the model
+    interval = float(target_group.health_check_interval_seconds or 30)
+    if MODEL.settings["unhealthy_targets"]:
+        if now < started_at + interval * float(target_group.unhealthy_threshold_count or 2) * scale:
+            return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
+        return "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
+    if now < started_at + interval * float(target_group.healthy_threshold_count or 5) * scale:
+        return "initial", "Elb.InitialHealthChecking", "Initial health checks in progress"
+    return "healthy", None, None
+
+
+def install_target_health():
+    """Patch DescribeTargetHealth (once per process): the ECS tasks' targets, then moto's own."""
+    if _TARGET_HEALTH_INSTALLED[0]:
+        return
+    _TARGET_HEALTH_INSTALLED[0] = True
+    from moto.elbv2.exceptions import TargetGroupNotFoundError
+    from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
+
+    original = ELBv2Backend.describe_target_health
+
+    def describe_target_health(self, target_group_arn, targets):
+        tg = self.target_groups.get(target_group_arn)
+        if tg is None:
+            raise TargetGroupNotFoundError()
+        found = ecs_targets(self, tg)
+        now = time.time()  # after: a task counted just now started at (about) now
+        ecs = {}
+        for ip, port, started_at, draining in found:
+            state, reason, description = target_health(tg, ip, port, started_at, draining, now)
+            health_port = tg.health_check_port if tg.health_check_port not in (None, "traffic-port") else str(port)
+            ecs[(ip, port)] = FakeHealthStatus(ip, str(port), health_port, state, reason, description)
+        if not targets:
+            return list(ecs.values()) + original(self, target_group_arn, targets)
+        answer = []
+        for wanted in targets:
+            match = [
+                h for (ip, port), h in ecs.items()
+                if ip == wanted.get("Id") and ("Port" not in wanted or str(wanted["Port"]) == str(port))
+            ]
+            answer.extend(match or original(self, target_group_arn, [wanted]))
+        return answer
+
+    ELBv2Backend.describe_target_health = describe_target_health

@@ -32,7 +32,9 @@ so the real SDK sees a release happen over HTTP:
   back on blue, makes blue PRIMARY again (the service follows) and deletes green.
 
 Not modelled: AppSpec hooks (Lambda functions), the Ready wait (deploymentReadyOption), ECS task
-counts (task sets report their desired count as running).
+counts (task sets report their desired count as running). Each task set carries its tasks for
+aws_model.py's load balancer targets (DescribeTargetHealth): blue the service's, green new ones
+started at Install, and the task set made PRIMARY hands its tasks to the service.
 """
 
 import datetime
@@ -45,6 +47,8 @@ import time
 from typing import Any
 
 import yaml
+
+import aws_model
 
 LOCK = threading.RLock()
 SCALE = [float(os.environ.get("DEPLOYER_EMU_CODEDEPLOY_SCALE", "1"))]
@@ -262,6 +266,8 @@ class Deployment:
 
     def make_primary(self, task_set):
         svc = self.service()
+        # The service's tasks are now this task set's (aws_model.py's load balancer targets).
+        aws_model.set_service_task_list(svc, task_set["targetGroupArn"], task_set.get("_emu_tasks"))
         svc.task_definition = task_set["taskDefinition"]
         # The service reports the PRIMARY task set's strategy (DescribeServices).
         svc.capacity_provider_strategy = list(task_set.get("capacityProviderStrategy") or [])
@@ -311,6 +317,9 @@ class Deployment:
                     {"capacityProvider": i.get("CapacityProvider"), "weight": int(i.get("Weight", 0)), "base": int(i.get("Base", 0))}
                     for i in props.get("CapacityProviderStrategy") or []
                 ],
+                # Its tasks (aws_model.py's load balancer targets) start now, on the green group.
+                "_emu_tasks": [],
+                "_emu_started_at": time.time(),
             }
         elif phase == "AllowTestTraffic":
             self.forward(self.listeners("testTrafficRoute"), {self.green["targetGroupArn"]: 100})
@@ -322,10 +331,13 @@ class Deployment:
         svc = self.service()
         props = parse_appspec(self.revision["appSpecContent"]["content"])
         lb = props["LoadBalancerInfo"]
+        blue_tg = (svc.load_balancers or [{}])[0].get("targetGroupArn")
         return {
             "identifer": f"ecs-svc/{random.randint(10**18, 10**19 - 1)}",
             "taskDefinition": svc.task_definition,
-            "targetGroupArn": (svc.load_balancers or [{}])[0].get("targetGroupArn"),
+            "targetGroupArn": blue_tg,
+            # The service's running tasks are this task set's (aws_model.py's load balancer targets).
+            "_emu_tasks": aws_model.service_task_list(svc, blue_tg),
             "container": (lb["ContainerName"], int(lb["ContainerPort"])),
             "status": "PRIMARY",
             "trafficWeight": 100.0,

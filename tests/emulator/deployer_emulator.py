@@ -16,6 +16,21 @@ GET /_deployer/ec2-state
     object ever created, deleted ones included.) With the AWS model on, states are the modelled
     ones (a NAT gateway still "pending", a peering still "provisioning", ...).
 
+GET /_deployer/inventory
+    {"resources": ["<service> <region> <kind> <id>", ...]}, sorted: every LIVE resource a deployer
+    run could have created, in every service the deployer uses and every region moto holds
+    ("global" for IAM and Route 53), read straight from moto's backends (no AWS request: nothing
+    is counted or recorded). Left out: what AWS owns before any run (default VPCs and their
+    parts, every VPC's main route table / "default" security group / default NACL, the
+    "default" DB subnet group, default.* parameter groups, CodeDeployDefault.* configurations,
+    AWS managed KMS keys and policies, public SSM parameters, service-linked roles, the default
+    event bus and schedule group), the hosted zones DEPLOYER_EMU_HOSTED_ZONES seeds (their
+    records the deployer writes are listed), every zone's apex SOA/NS, and what is being deleted
+    or deleted but kept by moto (NAT gateways deleting/deleted, peerings deleted/rejected,
+    DRAINING/INACTIVE ECS services, INACTIVE clusters and task definitions, secrets scheduled
+    for deletion, KMS keys pending deletion, RDS instances deleting). Tests judge leftovers
+    after destroy by it: an untagged orphan is what a search by tags cannot see.
+
 GET/POST /_deployer/model, POST /_deployer/model/reset-counts
     The realistic model of AWS (latency, throttling, faults, lost responses, a crash hook),
     all off unless DEPLOYER_EMU_* variables (or a POST) turn it on: see aws_model.py.
@@ -33,6 +48,9 @@ POST /_deployer/rds/login {"region", "identifier", "username", "password"}
     unknown instance, 400 {"error"} for a malformed request.
 DEPLOYER_EMU_OUTAGE='{"regions": ["us-east-1"], "mode": "refuse"}'
     A region outage from the start (aws_model.py; POST /_deployer/model {"outage": ...} later).
+DEPLOYER_EMU_UNHEALTHY_TARGETS=1
+    The ECS tasks' load balancer targets (DescribeTargetHealth, aws_model.py) fail their health
+    checks from the start (POST /_deployer/model {"unhealthy_targets": true|false} later).
 DEPLOYER_EMU_HOSTED_ZONES=deployer.test
     Public Route 53 hosted zones that exist from the start, as an account's own zone would.
 DEPLOYER_EMU_ECR_REPLICATION_SECS (default 2)
@@ -174,6 +192,360 @@ def ec2_state():
     return state
 
 
+# ---------------------------------------------------------------------------------------------
+# GET /_deployer/inventory: every live resource a deployer run could have created, in every
+# service the deployer uses, read straight from moto's backends (no AWS request is sent, so
+# nothing is counted or recorded). Tests judge leftovers after `destroy` by it: an untagged
+# orphan is exactly what a search by tags cannot see. What AWS owns before any run (default VPC
+# and its parts, main route tables, default groups, predefined configurations, AWS-managed keys
+# and policies, public SSM parameters, service-linked roles) and what the emulator seeds at start
+# (DEPLOYER_EMU_HOSTED_ZONES and their SOA/NS records) is left out, and so is what is being
+# deleted or is gone but still kept by moto (deleted NAT gateways, DRAINING/INACTIVE services,
+# secrets scheduled for deletion, ...).
+
+INVENTORY_PATH = "/_deployer/inventory"
+SEEDED_ZONE_REFERENCE = "deployer-emulator-"
+# Peering and NAT gateway states that are no longer (or never were) a live resource.
+DEAD_STATES = {"deleted", "deleting", "failed", "rejected", "expired"}
+
+
+def _backends(module, name):
+    """(account, region, backend) of every backend moto has created, without creating any (the
+    dicts' own items(); BackendDict's __getitem__ would create one). Global services' backends
+    are keyed "aws" (the partition): reported as region "global"."""
+    import importlib
+
+    backend_dict = getattr(importlib.import_module(module), name)
+    for account, per_region in list(dict.items(backend_dict)):
+        for region, backend in list(dict.items(per_region)):
+            yield account, ("global" if region in ("aws", "global") else region), backend
+
+
+def _ec2_inventory(region, b):
+    # The default VPC and its default subnets, internet gateway, main route table, default
+    # security group and default network ACL are the account's from the start: VPC user guide,
+    # "Default VPCs" (https://docs.aws.amazon.com/vpc/latest/userguide/default-vpc.html). Every
+    # VPC's own main route table, "default" security group and default network ACL come and go
+    # with it: "Route tables" (https://docs.aws.amazon.com/vpc/latest/userguide/VPC_Route_Tables.html),
+    # "Default security groups" (https://docs.aws.amazon.com/vpc/latest/userguide/default-security-group.html),
+    # "Default network ACL" (https://docs.aws.amazon.com/vpc/latest/userguide/default-network-acl.html).
+    default_vpcs = {v.id for v in list(b.vpcs.values()) if v.is_default}
+    # ENIs that another resource owns and deletes with itself: a NAT gateway's, an interface
+    # endpoint's, an ECS task's. EC2 user guide, "Requester-managed network interfaces"
+    # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/requester-managed-eni.html): "When you
+    # delete the resource associated with a requester-managed network interface, the AWS service
+    # detaches the network interface and deletes it" (moto keeps them).
+    managed_enis = {n._eni.id for n in list(b.nat_gateways.values()) if getattr(n, "_eni", None) is not None}
+    for endpoint in list(b.vpc_end_points.values()):
+        managed_enis.update(getattr(endpoint, "network_interface_ids", None) or [])
+    for v in list(b.vpcs.values()):
+        if not v.is_default:
+            yield "vpc", v.id
+    for by_az in list(b.subnets.values()):
+        for s in list(by_az.values()):
+            if not (getattr(s, "default_for_az", False) or s.vpc_id in default_vpcs):
+                yield "subnet", s.id
+    for g in list(b.internet_gateways.values()):
+        if not (g.vpc is not None and g.vpc.id in default_vpcs):
+            yield "internet-gateway", g.id
+    for n in list(b.nat_gateways.values()):
+        # States pending | failed | available | deleting | deleted (EC2 API reference, NatGateway:
+        # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_NatGateway.html); moto keeps
+        # deleted ones.
+        if n.state not in DEAD_STATES:
+            yield "nat-gateway", n.id
+    for a in list(b.addresses):
+        yield "elastic-ip", a.allocation_id or a.public_ip
+    for t in list(b.route_tables.values()):
+        # A main route table is the VPC's own (AWS makes it with the VPC); routes of a live
+        # table are covered by the table.
+        if not getattr(t, "main_association_id", None) and t.vpc_id not in default_vpcs:
+            yield "route-table", t.id
+    for p in list(b.vpc_pcxs.values()):
+        # Lifecycle: pending-acceptance, provisioning, active are live; rejected, failed, expired,
+        # deleting, deleted are not (VPC peering guide, "VPC peering connection lifecycle":
+        # https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-basics.html#vpc-peering-lifecycle).
+        # moto keeps a cross-region peering in both regions' tables: listed once, in the
+        # requester's region.
+        if p.status["Code"] not in DEAD_STATES and p.vpc.ec2_backend is b:
+            yield "vpc-peering-connection", p.id
+    for by_vpc in list(b.groups.values()):
+        for g in list(by_vpc.values()):
+            if g.name != "default":  # every VPC's own group
+                yield "security-group", g.id
+    for acl in list(b.network_acls.values()):
+        if not getattr(acl, "default", False):
+            yield "network-acl", acl.id
+    for eni in list(b.enis.values()):
+        if eni.id not in managed_enis and getattr(eni, "description", None) != "moto ECS":
+            yield "network-interface", eni.id
+    for endpoint in list(b.vpc_end_points.values()):
+        if getattr(endpoint, "state", "available") not in DEAD_STATES:
+            yield "vpc-endpoint", endpoint.id
+
+
+def _ecr_inventory(region, b):
+    for name in list(b.repositories):
+        yield "repository", name
+    rules = (getattr(b, "replication_config", None) or {}).get("rules") or []
+    for i, rule in enumerate(rules, 1):
+        # "<position>:<destination regions>[:<repository filters>]" (a rule has no name).
+        dests = ",".join(f"{d.get('region')}" for d in rule.get("destinations") or [])
+        filters = ",".join(str(f.get("filter", "")) for f in rule.get("repositoryFilters") or [])
+        yield "replication-rule", f"{i}:{dests}" + (f":{filters}" if filters else "")
+
+
+def _rds_inventory(region, b):
+    live = set()
+    for ident, db in list(b.databases.items()):
+        if db.status not in ("deleting", "deleted", "failed"):
+            live.add(ident)
+            yield "db-instance", ident
+    for ident, cluster in list(b.clusters.items()):
+        if getattr(cluster, "status", "available") not in ("deleting", "deleted", "failed"):
+            yield "db-cluster", ident
+    for name in list(b.subnet_groups):
+        # "default" is RDS's own group, no name a caller may create (RDS API reference,
+        # CreateDBSubnetGroup, DBSubnetGroupName: "Must not be default",
+        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSubnetGroup.html).
+        if name != "default":
+            yield "db-subnet-group", name
+    # RDS's default parameter groups (default.<family>) are its own: RDS user guide, "Parameter
+    # groups for Amazon RDS" (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.html).
+    for name in list(b.db_parameter_groups):
+        if not name.startswith("default."):
+            yield "db-parameter-group", name
+    for name in list(b.db_cluster_parameter_groups):
+        if not name.startswith("default."):
+            yield "db-cluster-parameter-group", name
+    for name in list(b.option_groups):
+        if not name.startswith("default:"):
+            yield "option-group", name
+    for ident, snap in list(b.database_snapshots.items()):
+        if getattr(snap, "status", "available") in ("deleting", "deleted"):
+            continue
+        # Automated snapshots belong to their live instance; once it is gone they are retained
+        # automated backups, billed until deleted: a leftover (RDS user guide, "Retaining
+        # automated backups": https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithAutomatedBackups.Retaining.html).
+        if getattr(snap, "snapshot_type", "manual") == "automated" and snap.database.db_instance_identifier in live:
+            continue
+        yield "db-snapshot", ident
+
+
+def _secretsmanager_inventory(region, b):
+    for secret in list(dict.values(b.secrets)):
+        if secret.is_deleted():
+            # Scheduled for deletion, in its recovery window (Secrets Manager user guide, "Delete
+            # an AWS Secrets Manager secret":
+            # https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_delete-secret.html).
+            continue
+        replica = type(secret).__name__ == "ReplicaSecret"
+        yield ("secret-replica" if replica else "secret"), secret.name
+
+
+def _ssm_inventory(region, b):
+    for name, versions in list(dict.items(b._parameters)):
+        # Public parameters (/aws/service/...) are AWS's; moto loads them on first read. SSM user
+        # guide, "Discovering public parameters in Parameter Store"
+        # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-public-parameters.html).
+        if versions and not name.startswith("/aws/"):
+            yield "parameter", name
+
+
+def _elbv2_inventory(region, b):
+    for lb in list(b.load_balancers.values()):
+        yield "load-balancer", lb.name
+        for listener in list(lb.listeners.values()):
+            yield "listener", f"{lb.name}:{listener.port}"
+    for tg in list(b.target_groups.values()):
+        yield "target-group", tg.name
+
+
+def _ecs_inventory(region, b):
+    for cluster in list(b.clusters.values()):
+        if cluster.status == "ACTIVE":
+            yield "cluster", cluster.name
+    for svc in list(b.services.values()):
+        # DeleteService: "the service status moves from ACTIVE to DRAINING" and then INACTIVE, still
+        # described for a while (ECS API reference, DeleteService:
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html).
+        if svc.status != "ACTIVE":
+            continue
+        yield "service", f"{svc.cluster_name}/{svc.name}"
+        for ts in list(getattr(svc, "task_sets", None) or []):
+            if getattr(ts, "status", "ACTIVE") != "DRAINING":
+                yield "task-set", f"{svc.cluster_name}/{svc.name}/{ts.id}"
+    for family, revisions in list(b.task_definitions.items()):
+        for revision, td in list(revisions.items()):
+            # DeregisterTaskDefinition marks a revision INACTIVE (ECS API reference:
+            # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeregisterTaskDefinition.html).
+            if td.status == "ACTIVE":
+                yield "task-definition", f"{family}:{revision}"
+
+
+def _logs_inventory(region, b):
+    for name in list(b.groups):
+        yield "log-group", name
+
+
+def _iam_inventory(region, b):
+    # Service-linked roles (path /aws-service-role/) are made and owned by their service (IAM user
+    # guide, "Create a service-linked role":
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create-service-linked-role.html);
+    # AWS managed policies (arn:aws:iam::aws:policy/...) are AWS's ("Managed policies and inline
+    # policies": https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html).
+    for role in list(b.roles.values()):
+        if not (role.path or "/").startswith("/aws-service-role/"):
+            yield "role", role.name
+    for arn, policy in list(b.managed_policies.items()):
+        if not arn.startswith("arn:aws:iam::aws:policy/"):
+            yield "policy", policy.name
+    for name in list(b.instance_profiles):
+        yield "instance-profile", b.instance_profiles[name].name
+
+
+def _acm_inventory(region, b):
+    for arn in list(b._certificates):
+        yield "certificate", arn
+
+
+def _route53_inventory(region, b):
+    for zone in list(b.zones.values()):
+        seeded = str(zone.caller_reference or "").startswith(SEEDED_ZONE_REFERENCE)
+        if not seeded:
+            yield "hosted-zone", f"{zone.resource_id}:{zone.name}"
+        for r in list(zone.rrsets):
+            # The zone's own NS and SOA records, made with it (Route 53 developer guide, "NS and
+            # SOA records that Amazon Route 53 creates for a public hosted zone":
+            # https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/SOA-NSrecords.html).
+            if r.type in ("SOA", "NS") and r.name.rstrip(".").lower() == zone.name.rstrip(".").lower():
+                continue
+            ident = f"{zone.resource_id}:{r.name}:{r.type}"
+            yield "record-set", ident + (f":{r.set_identifier}" if r.set_identifier else "")
+    for hc_id in list(b.health_checks):
+        yield "health-check", hc_id
+
+
+def _applicationautoscaling_inventory(region, b):
+    for by_resource in list(b.targets.values()):
+        for t in list(by_resource.values()):
+            yield "scalable-target", f"{t.resource_id}:{t.scalable_dimension}"
+    for p in list(b.policies.values()):
+        yield "scaling-policy", f"{p.resource_id}:{p.scalable_dimension}:{p.policy_name}"
+
+
+def _cloudwatch_inventory(region, b):
+    for name in list(b.alarms):
+        yield "alarm", name
+    for name in list(b.dashboards):
+        yield "dashboard", name
+
+
+def _sns_inventory(region, b):
+    for topic in list(b.topics.values()):
+        yield "topic", topic.name
+    for sub in list(b.subscriptions.values()):
+        yield "subscription", f"{sub.topic.name}:{sub.protocol}:{sub.endpoint}"
+
+
+def _codedeploy_inventory(region, b):
+    for name in list(b.applications):
+        yield "application", name
+    for app, groups in list(b.deployment_groups.items()):
+        for name in list(groups):
+            yield "deployment-group", f"{app}/{name}"
+    # codedeploy.py keeps the configurations (made on first use): the predefined
+    # CodeDeployDefault.* ones are AWS's (CodeDeploy user guide, "Working with deployment
+    # configurations": https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html).
+    for name in list(b.__dict__.get("deployment_configs") or {}):
+        if not name.startswith("CodeDeployDefault."):
+            yield "deployment-config", name
+
+
+def _events_inventory(region, b):
+    # Every account has the "default" event bus (EventBridge user guide, "Event buses":
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus.html).
+    for bus in list(b.event_buses.values()):
+        if bus.name != "default":
+            yield "event-bus", bus.name
+        for name in list(bus.rules):
+            yield "rule", name if bus.name == "default" else f"{bus.name}/{name}"
+
+
+def _scheduler_inventory(region, b):
+    # "Your AWS account comes with a default scheduler group" (EventBridge Scheduler user guide,
+    # "Managing a schedule group": https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-group.html).
+    for group in list(b.schedule_groups.values()):
+        if group.name != "default":
+            yield "schedule-group", group.name
+        for name in list(group.schedules):
+            yield "schedule", f"{group.name}/{name}"
+
+
+def _kms_inventory(region, b):
+    for key in list(b.keys.values()):
+        aliases = list(getattr(key, "aliases", {}) or {})
+        # moto makes a service's AWS managed key (alias/aws/<service>) on first use, as a
+        # CUSTOMER key: it is AWS's all the same ("The alias/aws/ prefix is reserved for AWS
+        # managed key", KMS developer guide, https://docs.aws.amazon.com/kms/latest/developerguide/alias-create.html).
+        # A key pending deletion is being deleted
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html).
+        aws_managed = key.key_manager != "CUSTOMER" or any(a.startswith("alias/aws/") for a in aliases)
+        if aws_managed or key.key_state == "PendingDeletion":
+            continue
+        yield "key", key.id
+        for alias in aliases:
+            yield "alias", alias
+
+
+INVENTORY = [
+    # (service, moto module, backend dict, reader)
+    ("ec2", "moto.ec2.models", "ec2_backends", _ec2_inventory),
+    ("ecr", "moto.ecr.models", "ecr_backends", _ecr_inventory),
+    ("rds", "moto.rds.models", "rds_backends", _rds_inventory),
+    ("secretsmanager", "moto.secretsmanager.models", "secretsmanager_backends", _secretsmanager_inventory),
+    ("ssm", "moto.ssm.models", "ssm_backends", _ssm_inventory),
+    ("elbv2", "moto.elbv2.models", "elbv2_backends", _elbv2_inventory),
+    ("ecs", "moto.ecs.models", "ecs_backends", _ecs_inventory),
+    ("logs", "moto.logs.models", "logs_backends", _logs_inventory),
+    ("iam", "moto.iam.models", "iam_backends", _iam_inventory),
+    ("acm", "moto.acm.models", "acm_backends", _acm_inventory),
+    ("route53", "moto.route53.models", "route53_backends", _route53_inventory),
+    (
+        "application-autoscaling",
+        "moto.applicationautoscaling.models",
+        "applicationautoscaling_backends",
+        _applicationautoscaling_inventory,
+    ),
+    ("cloudwatch", "moto.cloudwatch.models", "cloudwatch_backends", _cloudwatch_inventory),
+    ("sns", "moto.sns.models", "sns_backends", _sns_inventory),
+    ("codedeploy", "moto.codedeploy.models", "codedeploy_backends", _codedeploy_inventory),
+    ("events", "moto.events.models", "events_backends", _events_inventory),
+    ("scheduler", "moto.scheduler.models", "scheduler_backends", _scheduler_inventory),
+    ("kms", "moto.kms.models", "kms_backends", _kms_inventory),
+]
+
+
+def inventory():
+    """{"resources": ["<service> <region> <kind> <id>", ...]}, sorted. The id is the rest of
+    the line (an alarm's name may hold spaces). Due timers of the model and the CodeDeploy clock
+    are brought to now first, as any request would."""
+    aws_model.MODEL.run_due()
+    codedeploy_engine.tick()
+    for attempt in range(5):
+        try:
+            found = set()
+            for service, module, name, reader in INVENTORY:
+                for _account, region, backend in _backends(module, name):
+                    for kind, ident in reader(region, backend):
+                        found.add(f"{service} {region} {kind} {ident}")
+            return {"resources": sorted(found)}
+        except RuntimeError:  # a dict changed under us (a request on another thread): read again
+            if attempt == 4:
+                raise
+            time.sleep(0.05)
+
+
 def _json_response(start_response, value, status="200 OK"):
     body = json.dumps(value, default=str).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
@@ -185,6 +557,8 @@ def with_extensions(app):
         path = environ.get("PATH_INFO")
         if path == STATE_PATH:
             return _json_response(start_response, ec2_state())
+        if path == INVENTORY_PATH:
+            return _json_response(start_response, inventory())
         if path == CODEDEPLOY_PATH:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             raw = environ["wsgi.input"].read(length) if length > 0 else b""

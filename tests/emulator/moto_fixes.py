@@ -91,6 +91,20 @@ ECR PutImageScanningConfiguration without scanOnPush
     moto then keeps the repository's old setting. AWS reads the missing member as false.
 EventBridge Scheduler CreateScheduleGroup of an existing name
     moto replaces the group (its schedules and tags are lost). AWS answers ConflictException.
+ECS services run their desired tasks
+    moto leaves a new service's runningCount at 0 (MOTO_ECS_SERVICE_RUNNING) forever. AWS runs
+    the desired number of tasks: CreateService starts them (at once; the AWS model delays them),
+    a deleted service runs none.
+Application Auto Scaling target tracking policies and their CloudWatch alarms
+    moto leaves a policy's two alarms behind when the policy is put again (it makes two more),
+    and DeregisterScalableTarget keeps the target's policies (and their alarms). AWS replaces a
+    policy's alarms when it is put again, deletes them with the policy, and deregistering a
+    target deletes its policies and scheduled actions.
+Route 53 CreateHealthCheck by CallerReference
+    moto creates a new check for every request. AWS (API reference, CreateHealthCheck): the same
+    CallerReference and settings as an existing check answer that check (201, same Id); the
+    same CallerReference with other settings, or that of a deleted check, answer 409
+    HealthCheckAlreadyExists.
 """
 
 MAX_REPLICATION_RULES = 10
@@ -608,6 +622,51 @@ def _patch_ecs_services():
     EC2ContainerServiceResponse.update_service = update_service
 
 
+def _patch_ecs_service_tasks_run():
+    """An ECS service runs its desired number of tasks: "An Amazon ECS service runs and maintains
+    your desired number of tasks simultaneously" (ECS developer guide, "Amazon ECS services",
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html). moto leaves a
+    new service's runningCount at MOTO_ECS_SERVICE_RUNNING (0 unless set) forever, all of its
+    tasks pending (UpdateService of the desired count does run them, at once), so a deployer
+    waiting for runningCount == desiredCount would wait forever. Here CreateService starts them at
+    once (with the AWS model on, aws_model.py holds runningCount back for the rollout's
+    latency), and a deleted (INACTIVE) service runs none. MOTO_ECS_SERVICE_RUNNING, when set,
+    still decides as in moto."""
+    import os
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original_create = EC2ContainerServiceBackend.create_service
+    original_delete = EC2ContainerServiceBackend.delete_service
+
+    def create_service(self, *args, **kwargs):
+        svc = original_create(self, *args, **kwargs)
+        if os.environ.get("MOTO_ECS_SERVICE_RUNNING") is None:
+            cluster = self._get_cluster(svc.cluster_name)
+            desired = svc.desired_count or 0
+            self.update_cluster_resources(cluster, desired - (svc.running_count or 0), task_state="RUNNING")
+            self.update_cluster_resources(cluster, -(svc.pending_count or 0), task_state="PENDING")
+            svc.running_count = desired
+            svc.pending_count = 0
+            for deployment in svc.deployments or []:  # the ECS controller's PRIMARY deployment
+                deployment.update(
+                    runningCount=desired,
+                    pendingCount=0,
+                    rolloutState="COMPLETED",
+                    rolloutStateReason=f"ECS deployment {deployment['id']} completed.",
+                )
+        return svc
+
+    def delete_service(self, cluster_name, service_name, force):
+        svc = original_delete(self, cluster_name, service_name, force)
+        if os.environ.get("MOTO_ECS_SERVICE_RUNNING") is None:
+            svc.running_count = 0  # moto already took them off the cluster's count
+        return svc
+
+    EC2ContainerServiceBackend.create_service = create_service
+    EC2ContainerServiceBackend.delete_service = delete_service
+
+
 def _patch_route53_failover_pairs():
     """Route 53 refuses a change batch after which a name and type would have two failover
     records with the same role (two PRIMARY, or two SECONDARY); moto accepts it. So switching the
@@ -655,6 +714,127 @@ def _patch_route53_failover_pairs():
         return original(self, zoneid, change_list)
 
     Route53Backend.change_resource_record_sets = change_resource_record_sets
+
+
+def _patch_route53_health_check_caller_reference():
+    """CreateHealthCheck is idempotent by CallerReference, as the Route 53 API reference says
+    (CreateHealthCheck, CallerReference:
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_CreateHealthCheck.html):
+    - the same CallerReference and settings as a previous request, the check existing: "Route 53
+      returns the settings for the existing health check" (HTTP 201, the same Id, no new check);
+    - the same CallerReference as an existing check but different settings: HealthCheckAlreadyExists;
+    - the same CallerReference as a deleted check, whatever the settings: HealthCheckAlreadyExists
+      (AWS forgets it "after a number of days"; the emulator never does);
+    - a new CallerReference with the settings of an existing check creates another one.
+    HealthCheckAlreadyExists is HTTP 409 (API reference, Errors). moto created a new check for
+    every request, so a create whose answer was lost, retried, left an orphan check behind.
+    "Settings" are the request's HealthCheckConfig as sent (a retry sends the same); the check's
+    later UpdateHealthCheck changes do not count, as AWS compares with the previous request."""
+    from moto.route53.exceptions import Route53ClientError
+    from moto.route53.models import Route53Backend
+
+    class HealthCheckAlreadyExists(Route53ClientError):
+        def __init__(self, caller_reference, deleted):
+            # AWS's exact message is not documented; this says which of the two cases it is.
+            what = "a health check that was deleted" if deleted else "an existing health check with other settings"
+            super().__init__(
+                "HealthCheckAlreadyExists",
+                f"The CallerReference {caller_reference} is that of {what}: use a new CallerReference.",
+            )
+
+    # moto finds an error's service (and its HTTP status, 409 in the model) by the module's name.
+    HealthCheckAlreadyExists.__module__ = "moto.route53.exceptions"
+
+    def settings(args):
+        def norm(value):
+            if isinstance(value, (list, tuple)):
+                return tuple(sorted(norm(v) for v in value))
+            if isinstance(value, dict):
+                return tuple(sorted((k, norm(v)) for k, v in value.items()))
+            return str(value).lower()
+
+        return norm({k: v for k, v in (args or {}).items() if v not in (None, [], {})})
+
+    original_create = Route53Backend.create_health_check
+    original_delete = Route53Backend.delete_health_check
+
+    def create_health_check(self, caller_reference, health_check_args):
+        refs = self.__dict__.setdefault("_emu_health_check_refs", {})  # reference -> (id, settings)
+        deleted = self.__dict__.setdefault("_emu_deleted_health_check_refs", set())
+        wanted = settings(health_check_args)
+        if caller_reference in deleted:
+            raise HealthCheckAlreadyExists(caller_reference, deleted=True)
+        known = refs.get(caller_reference)
+        if known is not None and known[0] in self.health_checks:
+            if known[1] != wanted:
+                raise HealthCheckAlreadyExists(caller_reference, deleted=False)
+            return self.health_checks[known[0]]
+        check = original_create(self, caller_reference, health_check_args)
+        refs[caller_reference] = (check.id, wanted)
+        return check
+
+    def delete_health_check(self, health_check_id):
+        check = self.health_checks.get(health_check_id)
+        original_delete(self, health_check_id)
+        if check is not None and check.caller_reference:
+            self.__dict__.setdefault("_emu_deleted_health_check_refs", set()).add(check.caller_reference)
+
+    Route53Backend.create_health_check = create_health_check
+    Route53Backend.delete_health_check = delete_health_check
+
+
+def _patch_applicationautoscaling_policy_alarms():
+    """The CloudWatch alarms of a target tracking policy belong to the policy, as AWS documents:
+    - "Application Auto Scaling creates and manages the CloudWatch alarms that trigger the
+      scaling policy" (Application Auto Scaling user guide, "Target tracking scaling policies",
+      https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-target-tracking.html):
+      two per policy, TargetTracking-<resource>-AlarmHigh-<uuid> and -AlarmLow-<uuid>.
+    - PutScalingPolicy "creates or updates" a policy
+      (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html)
+      and answers "the CloudWatch alarms created for the target tracking scaling policy": putting
+      a policy again (an update, or a retry of a put whose answer was lost) replaces its alarms.
+      moto made two new alarms and left the first two behind forever.
+    - DeleteScalingPolicy of a target tracking policy "also deletes the CloudWatch alarms that
+      Application Auto Scaling created on your behalf" (user guide, "Delete a target tracking
+      scaling policy", https://docs.aws.amazon.com/autoscaling/application/userguide/delete-target-tracking-policy.html):
+      moto does that already.
+    - "Deregistering a scalable target deletes the scaling policies and the scheduled actions that
+      are associated with it" (API reference, DeregisterScalableTarget,
+      https://docs.aws.amazon.com/autoscaling/application/APIReference/API_DeregisterScalableTarget.html),
+      and so the policies' alarms. moto kept the policies, their alarms and the actions."""
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, FakeApplicationAutoscalingPolicy
+
+    original_put = ApplicationAutoscalingBackend.put_scaling_policy
+    original_deregister = ApplicationAutoscalingBackend.deregister_scalable_target
+
+    def put_scaling_policy(
+        self, policy_name, service_namespace, resource_id, scalable_dimension, policy_body, policy_type
+    ):
+        key = FakeApplicationAutoscalingPolicy.formulate_key(
+            service_namespace, resource_id, scalable_dimension, policy_name
+        )
+        before = self.policies.get(key)
+        policy = original_put(
+            self, policy_name, service_namespace, resource_id, scalable_dimension, policy_body, policy_type
+        )
+        if before is not None and before is not policy:
+            before.delete_alarms(self.account_id, self.region_name)
+        return policy
+
+    def deregister_scalable_target(self, namespace, r_id, dimension):
+        original_deregister(self, namespace, r_id, dimension)  # refuses an unknown target
+
+        def of_target(item):
+            return (item.service_namespace, item.resource_id, item.scalable_dimension) == (namespace, r_id, dimension)
+
+        for key, policy in list(self.policies.items()):
+            if of_target(policy):
+                policy.delete_alarms(self.account_id, self.region_name)
+                del self.policies[key]
+        self.scheduled_actions = [a for a in self.scheduled_actions if not of_target(a)]
+
+    ApplicationAutoscalingBackend.put_scaling_policy = put_scaling_policy
+    ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
 
 
 def _patch_logs_kms_association():
@@ -867,12 +1047,15 @@ def apply():
     import codedeploy
 
     _patch_route53_failover_pairs()
+    _patch_route53_health_check_caller_reference()
+    _patch_applicationautoscaling_policy_alarms()
     _patch_sns_pending_confirmation()
     _patch_logs_kms_association()
     _patch_ecr_scan_on_push_default()
     _patch_scheduler_group_conflict()
     _patch_rds_parameter_group_pending_reboot()
     _patch_ecs_services()
+    _patch_ecs_service_tasks_run()
     codedeploy.apply()
     _patch_ecr_replication_rules()
     _patch_rds_cross_region_replicas()

@@ -179,6 +179,7 @@ const SERVICE: Part = Part {
         "acm:AddTagsToCertificate",
         "acm:DeleteCertificate",
         "route53:ListHostedZonesByName",
+        "route53:ListResourceRecordSets",
         "route53:ChangeResourceRecordSets",
         "route53:GetChange",
         "elasticloadbalancing:DescribeLoadBalancers",

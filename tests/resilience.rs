@@ -360,3 +360,171 @@ fn two_writers_at_once_one_applies_the_other_names_the_holder() {
     assert_no_duplicate_or_untagged(&emu, "two writers");
     assert_converged(&emu, &project, "two writers");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The full stack: every tier and the drift schedule, judged by everything the emulator holds
+// in every service (`Emulator::inventory`), not only by what carries the environment's tags.
+
+/// The shipped local configuration with every tier on and the scheduled drift check.
+fn full_project() -> Project {
+    let project = Project::new();
+    project.edit("local.toml", |t| {
+        format!(
+            "{t}\n[drift]\nschedule = \"rate(6 hours)\"\nimage = \"123456789012.dkr.ecr.us-east-1.amazonaws.com/deployer:1.0.0\"\n"
+        )
+    });
+    project
+}
+
+/// How many live resources of each (service, region, kind) the emulator holds.
+fn census(emu: &Emulator) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for line in emu.inventory() {
+        let mut parts = line.splitn(4, ' ');
+        let key: Vec<&str> = parts.by_ref().take(3).collect();
+        *out.entry(key.join(" ")).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The emulator holds what one clean cold `up` leaves, in every service: no duplicate and no
+/// orphan, tagged or not. (A task definition revision registered twice, its first answer lost,
+/// is allowed: `RegisterTaskDefinition` takes no idempotency token, the two are equal, and
+/// `destroy` deregisters both.)
+fn assert_same_census(emu: &Emulator, clean: &BTreeMap<String, usize>, context: &str) {
+    let inventory = emu.inventory();
+    let now = census(emu);
+    let mut differences = Vec::new();
+    for key in clean.keys().chain(now.keys()).collect::<std::collections::BTreeSet<_>>() {
+        let (want, got) = (clean.get(key).copied().unwrap_or(0), now.get(key).copied().unwrap_or(0));
+        let extra_revision = key.starts_with("ecs ") && key.ends_with(" task-definition") && got > want;
+        if want != got && !extra_revision {
+            let held: Vec<&str> =
+                inventory.iter().filter(|l| l.starts_with(&format!("{key} "))).map(String::as_str).collect();
+            differences.push(format!("{key}: {got} (a clean up leaves {want}): {held:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "{context}: the emulator holds\n  {}", differences.join("\n  "));
+}
+
+fn assert_inventory_empty(emu: &Emulator, context: &str) {
+    let left = emu.inventory();
+    assert!(left.is_empty(), "{context}: left after destroy, in any service:\n  {}", left.join("\n  "));
+}
+
+/// A clean cold `up` of the full stack: what it leaves, and the operations of its changes.
+fn full_stack_baseline(project: &Project) -> (BTreeMap<String, usize>, Vec<String>, u64) {
+    let emu = Emulator::start();
+    assert_inventory_empty(&emu, "a fresh emulator");
+    let before = emu.model()["totals"]["mutating"].as_u64().unwrap();
+    deployer_ok(&emu, project, &["up", "--env", ENV, "--yes", "-q"]);
+    let n = emu.model()["totals"]["mutating"].as_u64().unwrap() - before;
+    let ops: std::collections::BTreeSet<String> = emu
+        .actions()
+        .into_keys()
+        .filter_map(|a| a.split_once(':').map(|(_, op)| op.to_string()))
+        .filter(|op| !support::is_read_action(op) && op != "GetCallerIdentity")
+        .collect();
+    let clean = census(&emu);
+    assert!(clean.len() > 40, "the full stack: {clean:#?}");
+    deployer_ok(&emu, project, &["destroy", "--env", ENV, "--yes", "-q"]);
+    assert_inventory_empty(&emu, "a clean full-stack up and destroy");
+    (clean, ops.into_iter().collect(), n)
+}
+
+/// Every mutating action of a cold full-stack `up`, each with its first answer lost at once
+/// (applied by AWS, answered 500, retried by the SDK): one `up` converges with exactly what a
+/// clean one leaves in every service, and `destroy` leaves nothing in any service.
+#[test]
+fn every_full_stack_create_with_its_first_answer_lost_converges_and_destroy_leaves_nothing() {
+    let project = full_project();
+    let (clean, ops, _) = full_stack_baseline(&project);
+    assert!(ops.len() > 40, "{ops:?}");
+    for must in ["CreateTargetGroup", "CreateHealthCheck", "PutScalingPolicy", "CreateRole", "CreatePolicy"] {
+        assert!(ops.iter().any(|o| o == must), "{must} is one of {ops:?}");
+    }
+    let emu = Emulator::start();
+    let lose: serde_json::Map<String, Value> = ops.iter().map(|op| (op.clone(), json!(1))).collect();
+    emu.set_model(json!({ "lose_next": lose }));
+    let out = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    assert!(out.status.success(), "up failed\n{}", show_output(&out));
+    let lost = emu.model()["totals"]["lost"].as_u64().unwrap();
+    assert!(lost as usize >= ops.len() * 9 / 10, "{lost} of {} operations lost an answer", ops.len());
+    assert_same_census(&emu, &clean, "every first answer lost");
+    assert_converged(&emu, &project, "every first answer lost");
+    deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"]);
+    assert_inventory_empty(&emu, "every first answer lost");
+}
+
+/// A cold full-stack `up` killed right after its K-th mutating call, then run again: the same
+/// as a clean `up` in every service, and `destroy` leaves nothing. A spread of K by default;
+/// every K with DEPLOYER_CRASH_ALL=1.
+#[test]
+fn crash_anywhere_in_a_full_stack_up_then_up_matches_a_clean_up_and_destroy_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("deployer.pid");
+    let project = full_project();
+    let (clean, _, n) = full_stack_baseline(&project);
+    let ks = if std::env::var("DEPLOYER_CRASH_ALL").is_ok_and(|v| v == "1") {
+        points(n)
+    } else {
+        vec![n / 5, 2 * n / 5, 3 * n / 5, 4 * n / 5]
+    };
+    for k in ks {
+        let context = format!("full stack killed after mutating call {k} of {n}");
+        let emu = crash_emulator(&pidfile);
+        emu.set_model(json!({ "kill_after": k, "kill_pidfile": pidfile.to_str().unwrap() }));
+        let out = deployer_with_pidfile(&emu, &project, &["up", "--env", ENV, "--yes", "-q"], &pidfile);
+        if killed(&out) {
+            let status = deployer(&emu, &project, &["status", "--env", ENV]);
+            if stderr_text(&status).contains("is locked by") {
+                deployer_ok(&emu, &project, &["unlock", "--env", ENV, "--yes"]);
+            }
+            deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+        } else {
+            assert!(out.status.success(), "{context}: not killed, and failed\n{}", show_output(&out));
+        }
+        assert_same_census(&emu, &clean, &context);
+        assert_converged(&emu, &project, &context);
+        deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"]);
+        assert_inventory_empty(&emu, &context);
+    }
+}
+
+/// Ten seeded cold `up`s of the full stack in a storm: 30 % of calls throttled, 5 % answered
+/// 500 and 5 % of mutating answers lost. Each converges in one run, with what a clean `up`
+/// leaves in every service.
+#[test]
+fn a_full_stack_storm_of_throttles_errors_and_lost_answers_converges_in_one_up() {
+    let project = full_project();
+    let (clean, _, _) = full_stack_baseline(&project);
+    let seeds: Vec<u64> = (0..10).collect();
+    // Two at a time, each on its own emulator.
+    for pair in seeds.chunks(2) {
+        let runs: Vec<_> = pair
+            .iter()
+            .map(|&seed| {
+                let emu = Emulator::start_with_env(&[
+                    ("DEPLOYER_EMU_THROTTLE_RATE", "0.3"),
+                    ("DEPLOYER_EMU_FAULT_RATE", "0.05"),
+                    ("DEPLOYER_EMU_LOST_RATE", "0.05"),
+                    ("DEPLOYER_EMU_SEED", &seed.to_string()),
+                ]);
+                let mut cmd = support::deployer_command(&emu, &project);
+                cmd.args(["up", "--env", ENV, "--yes", "-q"]);
+                (seed, emu, std::thread::spawn(move || support::run(cmd)))
+            })
+            .collect();
+        for (seed, emu, run) in runs {
+            let context = format!("storm seed {seed}");
+            let out = run.join().unwrap();
+            assert!(out.status.success(), "{context}: up failed\n{}", show_output(&out));
+            let totals = emu.model()["totals"].clone();
+            assert!(totals["throttled"].as_u64().unwrap() > 20, "{context}: the storm happened: {totals}");
+            assert!(totals["lost"].as_u64().unwrap() > 0, "{context}: answers were lost: {totals}");
+            emu.set_model(json!({ "throttle_rate": 0.0, "fault_rate": 0.0, "lost_rate": 0.0 }));
+            assert_same_census(&emu, &clean, &context);
+            assert_converged(&emu, &project, &context);
+        }
+    }
+}

@@ -8,9 +8,14 @@
 //! zone), then it waits for `ISSUED`. Every region's certificate for the same names asks for the
 //! same CNAMEs, so the UPSERT is idempotent across regions and runs.
 //!
-//! The validation records stay in the zone when a certificate is deleted: the same records
-//! validate the other regions' certificates (and their renewals), and a stale CNAME under a
-//! `_<hash>` name answers nothing. Remove them by hand once no certificate of the names exists.
+//! Delete: the certificate, then the validation records of the names no certificate in the
+//! environment's regions still covers (ACM asks every certificate of a name in the account for
+//! the same CNAME, so while another region's certificate of the name exists, its record stays
+//! for its renewals). Each deletion checks after its own `DeleteCertificate`, so of two regions
+//! deleting at once, the later one removes the records. A record is deleted as Route 53 holds
+//! it (read first), and one already gone is fine. A run killed between `DeleteCertificate` and
+//! the record's removal leaves the CNAME (it names nothing once the certificates are gone):
+//! `docs/runbooks/destroy.md` says how to find it.
 //!
 //! Discovery: one paginated `ListCertificates` (every status), then `ListTagsForCertificate`
 //! for each certificate of the region — ACM has no tag filter, so these reads grow with the
@@ -104,8 +109,29 @@ impl Kind for AcmCertificate {
         // Every compared field replaces the certificate: nothing changes in place.
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &AcmCertificateSpec) -> Result<(), Error> {
+    async fn delete(
+        ctx: &Ctx<'_>,
+        address: &Address,
+        id: &str,
+        spec: &AcmCertificateSpec,
+    ) -> Result<(), Error> {
         let client = client(ctx, address.region());
+        // The records this certificate was validated with, by name, read before it goes.
+        let records: Vec<(String, String, String)> =
+            match client.describe_certificate().certificate_arn(id).send().await {
+                Ok(out) => out
+                    .certificate()
+                    .map(|c| c.domain_validation_options().to_vec())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|o| {
+                        o.resource_record().map(|r| {
+                            (o.domain_name().to_string(), r.name().to_string(), r.value().to_string())
+                        })
+                    })
+                    .collect(),
+                Err(_) => vec![],
+            };
         // A listener lets go of it a moment after it is re-pointed or deleted.
         retry_on_codes(
             &format!("{id} to be deletable"),
@@ -122,6 +148,8 @@ impl Kind for AcmCertificate {
             },
         )
         .await
+        .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })?;
+        remove_unused_validation_records(ctx, &records, &spec.hosted_zone).await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
         let client = client(ctx, address.region());
@@ -331,6 +359,76 @@ async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) 
         }
     })
     .await
+}
+
+/// Deletes the validation records (domain, record name, value) that no certificate left in the
+/// environment's regions covers, each as Route 53 holds it.
+async fn remove_unused_validation_records(
+    ctx: &Ctx<'_>,
+    records: &[(String, String, String)],
+    zone_name: &str,
+) -> Result<(), Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut covered = std::collections::BTreeSet::new();
+    for region in ctx.clients.regions() {
+        let summaries: Vec<CertificateSummary> = client(ctx, region)
+            .list_certificates()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("ListCertificates")?;
+        for s in summaries {
+            covered.extend(s.domain_name().map(str::to_string));
+            covered.extend(s.subject_alternative_name_summaries().iter().cloned());
+        }
+    }
+    let route53: aws_sdk_route53::Client = ctx.clients.global();
+    let zone =
+        match hosted_zone_id(&route53, if zone_name.is_empty() { &records[0].0 } else { zone_name }).await {
+            Ok(zone) => zone,
+            Err(_) => return Ok(()), // no zone: nothing was written
+        };
+    let mut done = std::collections::BTreeSet::new();
+    for (domain, name, value) in records {
+        if covered.contains(domain) || !done.insert(name.clone()) {
+            continue;
+        }
+        let out = route53
+            .list_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .start_record_name(name)
+            .start_record_type(RrType::Cname)
+            .max_items(1)
+            .send()
+            .await
+            .op("ListResourceRecordSets")?;
+        let Some(held) = out.resource_record_sets().first() else { continue };
+        let same_name = held.name().trim_end_matches('.') == name.trim_end_matches('.');
+        let ours = held.resource_records().iter().any(|r| r.value() == value);
+        if !same_name || held.r#type() != &RrType::Cname || !ours {
+            continue;
+        }
+        let change = Change::builder()
+            .action(ChangeAction::Delete)
+            .resource_record_set(held.clone())
+            .build()
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        route53
+            .change_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .change_batch(
+                ChangeBatch::builder().changes(change).build().map_err(|e| Error::Failed(e.to_string()))?,
+            )
+            .send()
+            .await
+            // Deleted meanwhile (the other region's deletion, or a retry): what was wanted.
+            .op_unless("ChangeResourceRecordSets", |e| e.is_invalid_change_batch())?;
+    }
+    Ok(())
 }
 
 /// The ID of the public hosted zone named `name` (or the zone holding it).

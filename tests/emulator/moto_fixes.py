@@ -1038,6 +1038,46 @@ def _patch_elbv2_create_target_group_idempotent():
     ELBv2Backend.create_target_group = create_target_group
 
 
+def _patch_ec2_nat_gateway_client_token():
+    """CreateNatGateway is idempotent by ClientToken, as AWS documents ("Ensuring idempotency in
+    Amazon EC2 API requests", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html,
+    which lists CreateNatGateway; API reference, CreateNatGateway, ClientToken): a repeated
+    request with the same token and the same parameters answers with the NAT gateway the first
+    one made; the same token with other parameters is IdempotentParameterMismatch. moto ignored
+    the token: an SDK retry of a create whose answer was lost made a second network interface,
+    then failed on the Elastic IP the first had taken, leaving that interface behind."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.nat_gateways import NatGateways
+
+    original = NatGateways.create_nat_gateway
+
+    def create_nat_gateway(self):
+        token = self._get_param("ClientToken")
+        if not token:
+            return original(self)
+        params = (self._get_param("SubnetId"), self._get_param("AllocationId"), self._get_param("ConnectivityType"))
+        known = self.ec2_backend.__dict__.setdefault("_emu_nat_tokens", {})  # token -> (params, id)
+        if token in known:
+            seen, nat_id = known[token]
+            if seen != params:
+                raise EC2ClientError(
+                    "IdempotentParameterMismatch",
+                    f"The client token {token} was used with other parameters.",
+                )
+            nat = self.ec2_backend.nat_gateways.get(nat_id)
+            if nat is not None:
+                return ActionResult({"NatGateway": nat, "ClientToken": token})
+        result = original(self)
+        created = [n for n in self.ec2_backend.nat_gateways.values() if n.id not in {i for _, i in known.values()}]
+        newest = max(created, key=lambda n: n._created_at, default=None)
+        if newest is not None:
+            known[token] = (params, newest.id)
+        return result
+
+    NatGateways.create_nat_gateway = create_nat_gateway
+
+
 def apply():
     """Applies every fix, once per process (the unittest modules each call it on import)."""
     global _applied
@@ -1048,6 +1088,7 @@ def apply():
 
     _patch_route53_failover_pairs()
     _patch_route53_health_check_caller_reference()
+    _patch_ec2_nat_gateway_client_token()
     _patch_applicationautoscaling_policy_alarms()
     _patch_sns_pending_confirmation()
     _patch_logs_kms_association()

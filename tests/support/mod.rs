@@ -341,6 +341,23 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
             .unwrap_or_default()
     }
 
+    /// Everything the emulator holds that a run could have made, in every service and region
+    /// (`GET /_deployer/inventory`, read from moto's backends: no request is recorded), as
+    /// `"<service> <region> <kind> <id>"` lines, sorted; AWS's own defaults and what the emulator
+    /// seeds are left out, so a fresh emulator's is empty. How leftovers are judged: an orphan
+    /// has no tag to be found by.
+    pub fn inventory(&self) -> Vec<String> {
+        let body = self.get_bytes("/_deployer/inventory");
+        let value: Value =
+            serde_json::from_slice(&body).unwrap_or_else(|e| panic!("/_deployer/inventory is not JSON: {e}"));
+        value["resources"]
+            .as_array()
+            .expect("inventory.resources")
+            .iter()
+            .map(|r| r.as_str().expect("an inventory line").to_string())
+            .collect()
+    }
+
     /// Changes the AWS model's settings (`POST /_deployer/model`), e.g.
     /// `json!({"throttle_rate": 0.0, "fault_rate": 0.0})`, and returns its report.
     pub fn set_model(&self, settings: Value) -> Value {

@@ -26,13 +26,14 @@ fn main() -> ExitCode {
     init_logging(cli.global.verbose, cli.global.quiet);
     let color = Color::from_env();
     miette::set_hook(Box::new(move |_| {
-        // Wrapped at word boundaries only: a region (`us-east-2`), an ARN or a key is never
-        // split at its hyphens.
+        // Wrapped at spaces only: a region (`us-east-2`), an ARN, a key, a URL or an image URI
+        // is never split at its hyphens or slashes (it stays copyable).
         Box::new(
             miette::MietteHandlerOpts::new()
                 .color(color.stderr)
                 .break_words(false)
                 .word_splitter(textwrap::WordSplitter::NoHyphenation)
+                .word_separator(textwrap::WordSeparator::AsciiSpace)
                 .build(),
         )
     }))

@@ -196,3 +196,44 @@ fn destroy_keeps_a_repository_holding_images_when_configured_and_says_so() {
         assert!(gone.repositories().is_empty(), "the empty replica repository is deleted");
     });
 }
+
+/// A first `up --image TAG` into an empty account: the services would be created on an image
+/// the repository does not hold, and never serve. Only the registry is created, and the run
+/// stops naming the push command and what to run next; after the push, the same command builds
+/// the rest on that image.
+#[test]
+fn a_first_up_with_an_image_not_pushed_creates_only_the_registry_and_says_how_to_push() {
+    let emu = Emulator::start();
+    let project = Project::new();
+    let out = deployer(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", support::show_output(&out));
+    // (Error text is wrapped to the terminal: compared with its whitespace collapsed.)
+    let err = stderr_text(&out).replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    for expected in [
+        "registry of environment 'local' is ready",
+        "webapp-local:v1 is not in it yet",
+        "docker push 123456789012.dkr.ecr.us-east-1.amazonaws.com/webapp-local:v1",
+        "deployer up --env local --image v1",
+    ] {
+        assert!(err.contains(expected), "says {expected:?}:\n{err}");
+    }
+    // Only the registry exists: both regions' repositories and the replication rule.
+    let held = emu.inventory();
+    assert!(!held.is_empty());
+    for line in &held {
+        assert!(line.starts_with("ecr "), "only the registry was created, not {line}\n{held:#?}");
+    }
+    assert!(held.iter().any(|l| l.starts_with("ecr us-east-2 repository")), "{held:#?}");
+
+    let rt = runtime();
+    rt.block_on(async {
+        let ecr = aws_sdk_ecr::Client::new(&support::sdk_config(&emu, "us-east-1").await);
+        support::push_image(&ecr, REPO, "v1").await;
+        let ecr2 = aws_sdk_ecr::Client::new(&support::sdk_config(&emu, "us-east-2").await);
+        support::push_image(&ecr2, REPO, "v1").await;
+    });
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v1"]);
+    let status = deployer_ok(&emu, &project, &["status", "--env", ENV, "--output", "json"]);
+    let text = stdout_text(&status);
+    assert!(text.contains("webapp-local:v1"), "the service runs v1: {text}");
+}

@@ -194,8 +194,21 @@ impl Session {
         desired: &Desired,
         confirmed: &Plan,
     ) -> miette::Result<(Plan, Vec<Outcome>)> {
+        self.apply_confirmed_within(desired, confirmed, &|_| true).await
+    }
+
+    /// [`Session::apply_confirmed`] for the part of the environment `within` names (the
+    /// registry of a first `up --image` whose image must be pushed first): `desired` holds only
+    /// that part, and what is observed outside it is neither planned nor touched.
+    async fn apply_confirmed_within(
+        &self,
+        desired: &Desired,
+        confirmed: &Plan,
+        within: &(dyn Fn(&Address) -> bool + Sync),
+    ) -> miette::Result<(Plan, Vec<Outcome>)> {
         {
-            let observed = self.observe().await?;
+            let observed: Vec<Found> =
+                self.observe().await?.into_iter().filter(|f| within(&f.address)).collect();
             let plan = crate::plan::plan(desired, &observed);
             if summary(&plan) != summary(confirmed) {
                 return Err(miette!(
@@ -204,7 +217,7 @@ impl Session {
                 ));
             }
             let mut outcomes = self.apply(&plan, &observed).await;
-            self.verify(desired, &mut outcomes).await?;
+            self.verify(desired, &mut outcomes, within).await?;
             Ok((plan, outcomes))
         }
     }
@@ -216,12 +229,18 @@ impl Session {
     /// run succeeds only on an empty plan, and otherwise names exactly what is left. A run whose
     /// first pass failed is not retried (its error is the story). A converged environment pays
     /// nothing here: the first plan was empty and nothing was applied.
-    async fn verify(&self, desired: &Desired, outcomes: &mut Vec<Outcome>) -> miette::Result<()> {
+    async fn verify(
+        &self,
+        desired: &Desired,
+        outcomes: &mut Vec<Outcome>,
+        within: &(dyn Fn(&Address) -> bool + Sync),
+    ) -> miette::Result<()> {
         for round in 1..=VERIFY_ROUNDS + 1 {
             if outcomes.iter().any(|o| o.status != Status::Done) {
                 return Ok(());
             }
-            let observed = self.observe().await?;
+            let observed: Vec<Found> =
+                self.observe().await?.into_iter().filter(|f| within(&f.address)).collect();
             let mut plan = crate::plan::plan(desired, &observed);
             // A delete that already succeeded in this run and still shows the same ID was
             // kept on purpose (a repository holding images under registry.keep_on_destroy) or

@@ -57,6 +57,11 @@ pub async fn up(
             ));
         }
     }
+    if session.settings.image_given {
+        if let Some(code) = registry_first(session, &desired, &observed, &plan, assume_yes).await? {
+            return Ok(code);
+        }
+    }
     if !session.settings.quiet && !plan.is_empty() {
         eprint!("{}", render_human(&plan, session.settings.style_stderr()));
     }
@@ -89,4 +94,87 @@ pub async fn up(
             Ok(exit::OK)
         })
         .await
+}
+
+/// A first `up --image TAG` that would create a region's service on an image its repository
+/// does not hold (ECS would try to pull it for as long as the service exists, and the region
+/// would never serve): nothing else is changed. If the repository does not exist yet, only the
+/// registry is created, so the image can be pushed; then it stops, saying how to push and what
+/// to run next. `None`: the image is there (or no service is created), go on.
+async fn registry_first(
+    session: &Session,
+    desired: &crate::model::Desired,
+    observed: &[crate::resources::Found],
+    plan: &crate::plan::Plan,
+    assume_yes: bool,
+) -> miette::Result<Option<u8>> {
+    use crate::resources::{ecr_replication::EcrReplication, ecr_repository::EcrRepository, Kind};
+    let service = <crate::resources::ecs_service::EcsService as Kind>::NAME;
+    let creates_service = plan
+        .changes
+        .iter()
+        .any(|c| c.address().kind() == service && c.action() == crate::plan::Action::Create);
+    if !creates_service {
+        return Ok(None);
+    }
+    let config = session.config();
+    let names = crate::release::Names::of(config);
+    let tag = config.service.image_tag.clone();
+    let primary = &config.primary_region;
+    let present = crate::release::gate::has_image(&session.clients, primary, &names, &tag)
+        .await
+        .map_err(|e| miette::miette!("could not read the repository: {e}"))?;
+    if present {
+        return Ok(None);
+    }
+    let account = session
+        .clients
+        .account()
+        .await
+        .map_err(|e| miette::miette!("could not read the AWS account: {e}"))?;
+    let uri = format!("{}.dkr.ecr.{primary}.amazonaws.com/{}:{tag}", account.id, names.repository);
+    let env = &config.env;
+    let push = format!(
+        "aws ecr get-login-password --region {primary} | docker login --username AWS --password-stdin {}.dkr.ecr.{primary}.amazonaws.com\n  docker push {uri}",
+        account.id
+    );
+    let registry =
+        |a: &crate::model::Address| a.kind() == EcrRepository::NAME || a.kind() == EcrReplication::NAME;
+    let part = crate::model::Desired {
+        resources: desired.resources.iter().filter(|r| registry(&r.address)).cloned().collect(),
+        ..desired.clone()
+    };
+    let part_observed: Vec<crate::resources::Found> =
+        observed.iter().filter(|f| registry(&f.address)).cloned().collect();
+    let part_plan = plan::plan(&part, &part_observed);
+    if part_plan.is_empty() || !config.registry.enabled {
+        return Err(miette::miette!(
+            help = format!("push it, then run `deployer up --env {env} --image {tag}` again:\n  {push}"),
+            "the image {}:{tag} is not in the repository in {primary}, and this `up` would create the service on it (its tasks could never start); nothing was changed",
+            names.repository
+        ));
+    }
+    eprintln!(
+        "The image {}:{tag} is not in a repository yet: the registry is created first, so it can be pushed. Nothing else changes in this run.",
+        names.repository
+    );
+    if !session.settings.quiet {
+        eprint!("{}", render_human(&part_plan, session.settings.style_stderr()));
+    }
+    if !confirm(&format!("\nCreate the registry of environment '{env}'?"), assume_yes).await? {
+        eprintln!("Nothing changed.");
+        return Ok(Some(exit::ERROR));
+    }
+    session
+        .with_lock("up", async {
+            let (applied, outcomes) = session.apply_confirmed_within(&part, &part_plan, &registry).await?;
+            finish(session, "up", &applied, &outcomes)?;
+            Ok(exit::OK)
+        })
+        .await?;
+    Err(miette::miette!(
+        help = format!("push the image, then run `deployer up --env {env} --image {tag}` again:\n  {push}"),
+        "the registry of environment '{env}' is ready; the image {}:{tag} is not in it yet, so nothing else was changed",
+        names.repository
+    ))
 }

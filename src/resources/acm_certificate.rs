@@ -15,7 +15,7 @@
 //! deleting at once, the later one removes the records. A record is deleted as Route 53 holds
 //! it (read first), and one already gone is fine. A run killed between `DeleteCertificate` and
 //! the record's removal leaves the CNAME (it names nothing once the certificates are gone):
-//! `docs/runbooks/destroy.md` says how to find it.
+//! `docs/runbooks/destroy-stuck.md` says how to find it.
 //!
 //! Discovery: one paginated `ListCertificates` (every status), then `ListTagsForCertificate`
 //! for each certificate of the region — ACM has no tag filter, so these reads grow with the

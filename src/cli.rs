@@ -317,6 +317,23 @@ pub enum Command {
 }
 
 impl Command {
+    /// The subcommand as typed (`up`, `iam-policy`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Plan { .. } => "plan",
+            Command::Up { .. } => "up",
+            Command::Release { .. } => "release",
+            Command::Rollback { .. } => "rollback",
+            Command::Failover { .. } => "failover",
+            Command::Drift { .. } => "drift",
+            Command::Status { .. } => "status",
+            Command::Destroy { .. } => "destroy",
+            Command::IamPolicy { .. } => "iam-policy",
+            Command::Unlock { .. } => "unlock",
+            Command::RotateDbPassword { .. } => "rotate-db-password",
+        }
+    }
+
     pub fn env(&self) -> &str {
         match self {
             Command::Plan { env, .. }

@@ -47,28 +47,35 @@ fn main() -> ExitCode {
         }
     };
     let env = cli.command.env().to_string();
-    let code = runtime.block_on(async {
+    let command = cli.command.name();
+    // `--output json`: one final report line, whatever happens (iam-policy's stdout is the
+    // policy document itself).
+    let json_report = matches!(cli.global.output, cli::OutputArg::Json) && command != "iam-policy";
+    let (code, error) = runtime.block_on(async {
         tokio::select! {
             result = run(cli, color) => match result {
-                Ok(code) => code,
+                Ok(code) => (code, None),
                 Err(report) => {
                     eprintln!("{report:?}");
-                    exit::ERROR
+                    (exit::ERROR, Some(report.to_string()))
                 }
             },
             _ = interrupted() => {
                 if commands::at_prompt() {
                     eprintln!("\ninterrupted at the confirmation: nothing was changed.");
-                    return 130;
+                    return (130, Some("interrupted at the confirmation: nothing was changed".to_string()));
                 }
                 eprintln!("\ninterrupted. If changes were being applied, some may be half done: run the same command again to finish (re-running converges).");
                 if let Err(e) = deployer::lock::release_held_by_this_process().await {
                     eprintln!("could not release the environment lock: {e}; release it with `deployer unlock --env {env}`");
                 }
-                130
+                (130, Some("interrupted".to_string()))
             }
         }
     });
+    if json_report {
+        commands::write_report(command, &env, code, error);
+    }
     // Don't wait for a blocking read (a confirmation prompt) that Ctrl-C interrupted.
     runtime.shutdown_background();
     ExitCode::from(code)

@@ -69,3 +69,48 @@ fn drift_quiet_says_nothing_on_success_and_one_line_per_drifted_resource() {
     assert_eq!(support::stdout_text(&drift), "~ us-east-1/network/vpc/main\n");
     assert_eq!(support::stderr_text(&drift), "");
 }
+
+/// `--output json` is JSON Lines with exactly one final report, for every command and however
+/// it ends: a run that succeeds, finds drift, is refused (the lock), or fails before any AWS
+/// call (a bad configuration) each end with one `"type": "report"` line carrying `ok`,
+/// `exit_code` and, on failure, `error`. (Each output is also validated against
+/// docs/output.schema.json by the suite's last step.)
+#[test]
+fn every_command_s_json_output_ends_with_one_report_however_it_ends() {
+    let emu = support::Emulator::start();
+    let project = support::Project::new();
+    for tier in ["registry", "database", "service", "dns", "monitoring"] {
+        project.disable(tier);
+    }
+    let json = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = support::deployer(&emu, &project, &all);
+        let report = support::stdout_json(&out);
+        assert_eq!(report["type"], "report", "{args:?}");
+        assert_eq!(report["command"], args[0], "{args:?}");
+        assert_eq!(report["env"], "local", "{args:?}");
+        assert_eq!(report["exit_code"].as_i64(), out.status.code().map(i64::from), "{args:?}");
+        assert_eq!(report["ok"], out.status.code() == Some(0), "{args:?}");
+        report
+    };
+    let plan = json(&["plan", "--env", "local", "--detailed-exitcode"]);
+    assert_eq!(plan["exit_code"], 2, "changes pending: {plan}");
+    assert!(plan["counts"]["create"].as_u64().unwrap() > 0, "{plan}");
+    let up = json(&["up", "--env", "local", "--yes"]);
+    assert_eq!((up["ok"].as_bool(), up["applied"].as_bool()), (Some(true), Some(true)), "{up}");
+    assert!(up["outcomes"].as_array().is_some_and(|o| !o.is_empty()), "{up}");
+    let again = json(&["up", "--env", "local", "--yes"]);
+    assert_eq!(again["calls"]["mutating"], 0, "{again}");
+    let status = json(&["status", "--env", "local"]);
+    assert!(status["regions"].is_array() || status["regions"].is_object(), "{status}");
+    let drift = json(&["drift", "--env", "local"]);
+    assert_eq!(drift["exit_code"], 0, "{drift}");
+    json(&["unlock", "--env", "local", "--yes"]);
+    json(&["destroy", "--env", "local", "--yes"]);
+    // Fails before any AWS call: still one report, with the error.
+    project.write("local.toml", "this is not toml");
+    let bad = json(&["status", "--env", "local"]);
+    assert_eq!((bad["ok"].as_bool(), bad["exit_code"].as_i64()), (Some(false), Some(1)), "{bad}");
+    assert!(bad["error"].as_str().is_some_and(|e| e.contains("local.toml")), "{bad}");
+}

@@ -337,18 +337,16 @@ fn a_release_killed_mid_deployment_is_finished_by_the_next_run_without_a_second_
     let out =
         deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2", "--output", "json"]);
     // One JSON object per line: the release's progress, then its result.
-    let lines: Vec<serde_json::Value> = support::stdout_text(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {l}: {e}")))
-        .collect();
+    let lines = support::stdout_json_lines(&out);
     assert!(
         lines
             .iter()
-            .any(|l| l["event"] == "deployment" && l["status"].as_str().unwrap().contains("following it")),
+            .any(|l| l["type"] == "deployment" && l["status"].as_str().unwrap().contains("following it")),
         "re-attached: {lines:#?}"
     );
-    let result = lines.iter().find(|l| l["event"] == "release_result").expect("a result line");
-    assert_eq!(result["report"]["failed"], false, "{result}");
+    let result = lines.last().unwrap();
+    assert_eq!(result["release"]["failed"], false, "{result}");
+    assert_eq!(result["ok"], true, "{result}");
     rt.block_on(async {
         assert_eq!(p.deployments().await.len(), 1, "no second deployment in the primary");
         assert_eq!(s.deployments().await.len(), 1);

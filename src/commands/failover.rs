@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use miette::miette;
 use serde::Serialize;
 
-use super::{confirm, credentials_hint, exit, print_json, OutputFormat, Session};
+use super::{confirm, credentials_hint, exit, report, OutputFormat, Session};
 use crate::cloud::GLOBAL_REGION;
 use crate::config::Config;
 use crate::engine::{Outcome, Status};
@@ -722,7 +722,7 @@ pub async fn failover(
         |steps: &[Step]| c.dns.enabled && steps.iter().any(|s| s.step == "dns" && s.status == "skipped");
     let report = |steps: &[Step], db: &DbView, release: Option<&RegionResult>, nothing: bool, ok: bool| {
         let after = swapped(c, to);
-        print_json(&Report {
+        report(&Report {
             command: "failover",
             env: &c.env,
             from: &f.from,

@@ -442,16 +442,62 @@ async fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-/// Writes `value` as pretty JSON on stdout.
-fn print_json<T: Serialize>(value: &T) -> miette::Result<()> {
-    emit(&format!("{}\n", serde_json::to_string_pretty(value).into_diagnostic()?));
+// The `--output json` contract (docs/output.md, docs/output.schema.json): stdout is JSON Lines.
+// Events come first, as they happen, each an object with a `"type"` (`deployment`, `message`);
+// then exactly one object with `"type": "report"`, written by `main` when the command ends,
+// however it ends (an error too: `ok` false, `exit_code`, `error`). A command adds what its
+// report holds with [`report`] as it goes; the pieces are merged into that one object.
+static REPORT: std::sync::Mutex<Option<serde_json::Map<String, serde_json::Value>>> =
+    std::sync::Mutex::new(None);
+
+/// Adds `value`'s fields to the command's final JSON report (`--output json`).
+fn report<T: Serialize>(value: &T) -> miette::Result<()> {
+    let value = serde_json::to_value(value).into_diagnostic()?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err(miette!("a report must be a JSON object"));
+    };
+    REPORT.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(Default::default).extend(fields);
     Ok(())
 }
 
-/// Writes `value` as one line of JSON on stdout.
-fn print_json_line<T: Serialize>(value: &T) -> miette::Result<()> {
-    emit(&format!("{}\n", serde_json::to_string(value).into_diagnostic()?));
-    Ok(())
+/// Adds one field to the command's final JSON report.
+fn report_field<T: Serialize>(key: &str, value: &T) -> miette::Result<()> {
+    let mut fields = serde_json::Map::new();
+    fields.insert(key.into(), serde_json::to_value(value).into_diagnostic()?);
+    report(&fields)
+}
+
+/// Writes one event line (`{"type": kind, …fields}`) on stdout, at once.
+pub fn json_event(kind: &str, fields: serde_json::Value) {
+    let mut line = serde_json::Map::new();
+    line.insert("type".into(), kind.into());
+    if let serde_json::Value::Object(f) = fields {
+        line.extend(f);
+    }
+    emit(&format!("{}\n", serde_json::Value::Object(line)));
+}
+
+/// Writes the command's one final report line: what it added, with `type`, `command`, `env`,
+/// `exit_code`, `ok` (the exit code is 0) and, when it failed, `error`.
+pub fn write_report(command: &str, env: &str, exit_code: u8, error: Option<String>) {
+    let mut fields = REPORT.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+    fields.insert("type".into(), "report".into());
+    fields.insert("command".into(), command.into());
+    fields.insert("env".into(), env.into());
+    fields.insert("exit_code".into(), exit_code.into());
+    fields.insert("ok".into(), (exit_code == 0).into());
+    if let Some(error) = error {
+        fields.insert("error".into(), error.into());
+    }
+    // Keys in a fixed order, the same for every command: `type` first.
+    let mut line = serde_json::Map::new();
+    for key in ["type", "command", "env", "ok", "exit_code", "error"] {
+        if let Some(v) = fields.remove(key) {
+            line.insert(key.into(), v);
+        }
+    }
+    line.extend(fields);
+    emit(&format!("{}\n", serde_json::Value::Object(line)));
 }
 
 /// Writes data to stdout. A closed pipe (`deployer status | head`) is the reader's choice,
@@ -468,9 +514,8 @@ fn emit(text: &str) {
 /// The report of a run that changed things (`up`, `destroy`), for `--output json`.
 #[derive(Serialize)]
 struct ApplyReport<'a> {
-    command: &'a str,
-    env: &'a str,
-    ok: bool,
+    /// Every change was made (the report's `ok` is the whole command's).
+    applied: bool,
     plan: &'a Plan,
     outcomes: &'a [Outcome],
     calls: CallSummary,
@@ -482,11 +527,9 @@ fn finish(session: &Session, command: &str, plan: &Plan, outcomes: &[Outcome]) -
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.status != Status::Done).collect();
     let ok = failed.is_empty();
     if session.settings.output == OutputFormat::Json {
-        // One line: `up` follows it with one JSON line per release event.
-        print_json_line(&ApplyReport {
-            command,
-            env: &session.config().env,
-            ok,
+        // The report's `plan` and `outcomes` (an `up`'s release adds `release`).
+        report(&ApplyReport {
+            applied: ok,
             plan,
             outcomes,
             calls: session.calls(),

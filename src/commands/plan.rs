@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::{emit, exit, print_json, LockReport, OutputFormat, Session};
+use super::{emit, exit, report, LockReport, OutputFormat, Session};
 use crate::plan::{self, render_human, Counts, Plan};
 
 #[derive(Serialize)]
@@ -34,7 +34,7 @@ pub(super) fn print_plan(
     release: Option<&[crate::release::RegionRelease]>,
 ) -> miette::Result<()> {
     match session.settings.output {
-        OutputFormat::Json => print_json(&PlanReport {
+        OutputFormat::Json => report(&PlanReport {
             env: &session.config().env,
             counts: plan.counts(),
             changes: &plan.changes,

@@ -92,7 +92,7 @@ pub(super) async fn release_step(session: &Session, options: &release::Options) 
             )
         })?;
     if reporter.json {
-        println!("{}", serde_json::json!({"event": "release_result", "report": report}));
+        super::report_field("release", &report)?;
     }
     if report.regions.iter().all(|r| r.outcome == "unchanged") {
         return Ok(exit::OK);
@@ -218,7 +218,7 @@ pub async fn rollback(
         })
         .await?;
     if reporter.json {
-        println!("{}", serde_json::json!({"event": "rollback_result", "regions": results}));
+        super::report_field("rollback", &results)?;
     }
     let mut out = summary("Rollback", &results);
     let _ = writeln!(

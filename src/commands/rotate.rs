@@ -25,7 +25,7 @@ use std::time::SystemTime;
 use miette::miette;
 use serde::Serialize;
 
-use super::{confirm, credentials_hint, exit, print_json, OutputFormat, Session};
+use super::{confirm, credentials_hint, exit, report, OutputFormat, Session};
 use crate::release::{self, RegionResult, Reporter};
 use crate::resources::{db_instance, db_secret, rds, Ctx, IdMap, Kind};
 
@@ -154,7 +154,7 @@ pub async fn rotate_db_password(session: &Session, assume_yes: bool) -> miette::
             }
             let failed = releases.iter().any(|r| r.outcome == "failed");
             if session.settings.output == OutputFormat::Json {
-                print_json(&Report {
+                report(&Report {
                     command: "rotate-db-password",
                     env: &c.env,
                     ok: !failed,

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use std::fmt::Write;
 
-use super::{emit, exit, print_json, OutputFormat, Session};
+use super::{emit, exit, report, OutputFormat, Session};
 use crate::plan;
 
 #[derive(Serialize)]
@@ -71,7 +71,7 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
             releases: &'a [crate::release::ReleaseStatus],
             lock: Option<super::LockReport>,
         }
-        print_json(&Report { env: &session.config().env, regions: &regions, releases: &releases, lock })?;
+        report(&Report { env: &session.config().env, regions: &regions, releases: &releases, lock })?;
         return Ok(exit::OK);
     }
     let env = &session.config().env;

@@ -85,8 +85,10 @@ impl Reporter {
 
     pub fn event(&self, region: &str, deployment: &str, what: &str) {
         if self.json {
-            let line = serde_json::json!({"event": "deployment", "region": region, "deployment": deployment, "status": what});
-            println!("{line}");
+            crate::commands::json_event(
+                "deployment",
+                serde_json::json!({"region": region, "deployment": deployment, "status": what}),
+            );
         } else if !self.quiet {
             self.line(&format!("  {region}  {deployment}  {what}"));
         }
@@ -119,7 +121,7 @@ impl Reporter {
 
     pub fn say(&self, what: &str) {
         if self.json {
-            println!("{}", serde_json::json!({"event": "release", "message": what}));
+            crate::commands::json_event("message", serde_json::json!({"message": what}));
         } else {
             self.line(what);
         }

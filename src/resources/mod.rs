@@ -466,12 +466,28 @@ pub enum Replace {
 }
 
 /// One field that differs. Values are rendered for people: strings bare, others as JSON.
+/// In `--output json` a structured value (an object or a list: a policy, a dashboard body, a
+/// list of subnets) is the JSON value itself, never a string holding JSON; a scalar is its
+/// rendered string.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
     pub field: String,
+    #[serde(serialize_with = "structured")]
     pub from: String,
+    #[serde(serialize_with = "structured")]
     pub to: String,
     pub forces_replacement: bool,
+}
+
+/// A rendered value as JSON: the parsed value when it is a JSON object or list.
+fn structured<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+            return value.serialize(s);
+        }
+    }
+    s.serialize_str(text)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -715,5 +731,25 @@ pub async fn delete(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
     match delete_dispatch(ctx, found).await {
         Err(e) if e.is_not_found() => Ok(()),
         other => other,
+    }
+}
+
+
+#[cfg(test)]
+mod field_change_json {
+    use super::*;
+
+    #[test]
+    fn a_structured_value_is_a_json_value_and_a_scalar_its_string() {
+        let mut d = Diff::default();
+        let policy = r#"{"rules":[{"rulePriority":1}]}"#.to_string();
+        d.field("lifecycle_policy", &policy, &String::new(), Replace::No);
+        d.field("subnets", &vec!["a", "b"], &vec!["a"], Replace::No);
+        d.field("port", &443, &80, Replace::No);
+        let v = serde_json::to_value(&d.fields).unwrap();
+        assert_eq!(v[0]["to"], serde_json::json!({"rules": [{"rulePriority": 1}]}));
+        assert_eq!(v[0]["from"], "");
+        assert_eq!(v[1]["to"], serde_json::json!(["a", "b"]));
+        assert_eq!(v[2]["to"], "443");
     }
 }

@@ -1211,10 +1211,56 @@ pub fn run(mut cmd: Command) -> Output {
 }
 
 /// The stdout of a run as JSON (for `--output json`). Panics with the output if it is not.
+/// The final report of a `--output json` run (its last line, `"type": "report"`), after
+/// checking the JSON Lines contract: every line an object with a `type`, exactly one report,
+/// last. (`iam-policy` prints the policy document itself: returned as it is.) With
+/// `DEPLOYER_JSON_OUTPUT_DIR` set (scripts/test sets it), each output is also kept there, for
+/// the suite's last step to validate against docs/output.schema.json.
 pub fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", show_output(out)))
+    if let Ok(document) = serde_json::from_slice::<Value>(&out.stdout) {
+        if document.get("type").is_none() {
+            return document; // iam-policy's document
+        }
+    }
+    let lines = stdout_json_lines(out);
+    lines.last().cloned().expect("a report line")
 }
+
+/// Every line of a `--output json` run's stdout, checked as [`stdout_json`] says.
+pub fn stdout_json_lines(out: &Output) -> Vec<Value> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON: {e}: {l}\n{}", show_output(out)))
+        })
+        .collect();
+    for l in &lines {
+        assert!(
+            l.get("type").and_then(Value::as_str).is_some(),
+            "a line without a type: {l}\n{}",
+            show_output(out)
+        );
+    }
+    let reports = lines.iter().filter(|l| l["type"] == "report").count();
+    assert_eq!(reports, 1, "exactly one report line\n{}", show_output(out));
+    assert_eq!(lines.last().map(|l| &l["type"]), Some(&Value::from("report")), "the report comes last");
+    if let Some(dir) = std::env::var_os("DEPLOYER_JSON_OUTPUT_DIR").filter(|d| !d.is_empty()) {
+        let dir = std::path::PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let name = format!(
+            "{}-{}.jsonl",
+            std::process::id(),
+            JSON_OUTPUTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let _ = std::fs::write(dir.join(name), &out.stdout);
+    }
+    lines
+}
+
+static JSON_OUTPUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The stdout of a run as text.
 pub fn stdout_text(out: &Output) -> String {

@@ -610,7 +610,9 @@ pub fn boundary(
                         resources.insert(r.clone());
                     }
                     _ => match scope(service, config, account) {
-                        Some(patterns) => resources.extend(patterns.into_iter().map(Ref::Id)),
+                        // (A role's policies name roles, never the boundary itself.)
+                        Some(patterns) => resources
+                            .extend(patterns.into_iter().filter(|p| !p.contains(":policy/")).map(Ref::Id)),
                         None => {
                             resources.insert(Ref::Id("*".into()));
                         }

@@ -57,9 +57,15 @@ pub async fn iam_policy(
     let out = if split { serde_json::Value::Array(crate::permissions::split(&value, limit)) } else { value };
     emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(|e| miette!("{e}"))?));
     if boundary {
+        let address = crate::model::Address::global(crate::model::service::IAM_TIER, "iam-boundary", "roles");
+        let tags: Vec<String> = crate::model::tags_for(&config.app, &config.env, &address)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         eprintln!(
-            "iam-policy: the permissions boundary of every role of environment '{}': create it as the managed policy {boundary_arn}, with the tags {{deployer:app = {}, deployer:env = {}, deployer:address = global/iam/iam-boundary/roles}}.",
-            config.env, config.app, config.env
+            "iam-policy: the permissions boundary of every role of environment '{}': create it as the managed policy {boundary_arn}, tagged {}.",
+            config.env,
+            tags.join(" ")
         );
         return Ok(exit::OK);
     }

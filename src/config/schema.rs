@@ -684,8 +684,9 @@ const SERVICE: Section = section(
             "wait_timeout_secs",
             int(60, 86400),
             DefaultValue::Int(1800),
-            "How long to wait for the load balancer, certificate or service to be ready, or gone, \
-             in seconds.",
+            "How long to wait for the load balancer, certificate or service to be ready (a new \
+             service: its desired tasks running and healthy in the blue target group), or gone; \
+             and, plus the traffic shift, for a region's release deployment, in seconds.",
         ),
     ],
 );

@@ -181,9 +181,13 @@ impl Kind for IamBoundary {
         id: &str,
         desired: &IamBoundarySpec,
         _: &IamBoundarySpec,
-        _: &Diff,
+        diff: &Diff,
         _: &Tags,
     ) -> Result<(), Error> {
+        // Only a different document needs a new version (an administrator's change).
+        if !diff.has("document") {
+            return Ok(());
+        }
         new_version(ctx, &client(ctx.clients), id, desired).await
     }
     async fn delete(ctx: &Ctx<'_>, _: &Address, id: &str, _: &IamBoundarySpec) -> Result<(), Error> {

@@ -1078,6 +1078,45 @@ def _patch_ec2_nat_gateway_client_token():
     NatGateways.create_nat_gateway = create_nat_gateway
 
 
+def _patch_acm_dns_validation_needs_the_record():
+    """A DNS-validated certificate is issued only once its validation CNAME can be found, as the
+    ACM user guide says ("DNS validation", https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html:
+    ACM issues the certificate after it finds the CNAME record it asked for; until then it stays
+    PENDING_VALIDATION, and VALIDATION_TIMED_OUT after 72 hours). moto flipped every requested
+    certificate to ISSUED after its wait, record or not: a run killed after RequestCertificate
+    and before writing the record got an ISSUED certificate back on the next run, which then
+    never wrote the record (on AWS that certificate would have waited for it). Here the record
+    must be in one of the emulator's Route 53 zones, with ACM's value, for every name."""
+    from moto.acm.models import CertBundle
+    from moto.route53.models import route53_backends
+
+    original_check = CertBundle.check
+
+    def records_present(cert):
+        names = set(cert.sans + ([cert.common_name] if cert.common_name else []))
+        options = cert.describe()["Certificate"].get("DomainValidationOptions", [])
+        wanted = {(o["ResourceRecord"]["Name"].rstrip("."), o["ResourceRecord"]["Value"]) for o in options}
+        if not names or not wanted:
+            return True
+        held = set()
+        for backend in route53_backends.values():
+            for partition in backend.values():
+                for zone in list(partition.zones.values()):
+                    for r in list(zone.rrsets):
+                        if r.type == "CNAME":
+                            held.update((r.name.rstrip("."), v) for v in r.records)
+        return wanted <= held
+
+    def check(self):
+        was_pending = self.status == "PENDING_VALIDATION"
+        original_check(self)
+        if was_pending and self.status == "ISSUED" and self.type == "AMAZON_ISSUED":
+            if not records_present(self):
+                self.status = "PENDING_VALIDATION"
+
+    CertBundle.check = check
+
+
 def apply():
     """Applies every fix, once per process (the unittest modules each call it on import)."""
     global _applied
@@ -1089,6 +1128,7 @@ def apply():
     _patch_route53_failover_pairs()
     _patch_route53_health_check_caller_reference()
     _patch_ec2_nat_gateway_client_token()
+    _patch_acm_dns_validation_needs_the_record()
     _patch_applicationautoscaling_policy_alarms()
     _patch_sns_pending_confirmation()
     _patch_logs_kms_association()

@@ -176,24 +176,73 @@ fn another_owners_replication_rule_survives_up_and_destroy_and_destroy_leaves_no
     });
 }
 
+/// Without keep_on_destroy, destroy's plan marks the images it deletes as data loss.
+#[test]
+fn destroy_s_plan_marks_the_images_a_repository_holds_as_data_loss() {
+    let emu = Emulator::start();
+    let project = registry_project();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    runtime().block_on(async {
+        let c = ecr(&emu, "us-east-1").await;
+        support::push_image(&c, REPO, "v1").await;
+        support::push_image(&c, REPO, "v2").await;
+    });
+    let out = deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes"]);
+    let err = stderr_text(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("DATA LOSS: deletes the 2 image(s)"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("registry.keep_on_destroy"), "{line}");
+}
+
 #[test]
 fn destroy_keeps_a_repository_holding_images_when_configured_and_says_so() {
     let emu = Emulator::start();
     let project = registry_project();
     project.edit("local.toml", |s| s.replace("[registry]\n", "[registry]\nkeep_on_destroy = true\n"));
     deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
-    runtime().block_on(async { support::push_image(&ecr(&emu, "us-east-1").await, REPO, "v1").await });
+    runtime().block_on(async {
+        support::push_image(&ecr(&emu, "us-east-1").await, REPO, "v1").await;
+        // The registry replicates it to us-east-2 (after the emulator's replication delay).
+        let replica = ecr(&emu, "us-east-2").await;
+        let started = std::time::Instant::now();
+        while replica.list_images().repository_name(REPO).send().await.unwrap().image_ids().is_empty() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "replicated to us-east-2");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
     let out = deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes"]);
     let err = stderr_text(&out);
-    assert!(
-        err.contains("kept us-east-1/registry/ecr-repository/main") && err.contains("keep_on_destroy"),
-        "{err}"
-    );
+    for region in ["us-east-1", "us-east-2"] {
+        assert!(
+            err.contains(&format!("kept {region}/registry/ecr-repository/main"))
+                && err.contains("keep_on_destroy"),
+            "{err}"
+        );
+    }
+    // The plan said so before anything was deleted, with the count.
+    assert!(err.contains("kept: it holds 1 image(s) and registry.keep_on_destroy = true"), "{err}");
     runtime().block_on(async {
-        let kept = ecr(&emu, "us-east-1").await.describe_repositories().repository_names(REPO).send().await;
-        assert!(kept.is_ok(), "the repository holding an image is kept");
-        let gone = ecr(&emu, "us-east-2").await.describe_repositories().send().await.unwrap();
-        assert!(gone.repositories().is_empty(), "the empty replica repository is deleted");
+        for region in ["us-east-1", "us-east-2"] {
+            let kept = ecr(&emu, region).await.describe_repositories().repository_names(REPO).send().await;
+            assert!(kept.is_ok(), "{region}: the repository holding an image is kept");
+        }
+    });
+    // Once empty, the next destroy deletes it.
+    runtime().block_on(async {
+        for region in ["us-east-1", "us-east-2"] {
+            let c = ecr(&emu, region).await;
+            let ids = c.list_images().repository_name(REPO).send().await.unwrap().image_ids().to_vec();
+            c.batch_delete_image().repository_name(REPO).set_image_ids(Some(ids)).send().await.unwrap();
+        }
+    });
+    deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes"]);
+    runtime().block_on(async {
+        for region in ["us-east-1", "us-east-2"] {
+            let gone = ecr(&emu, region).await.describe_repositories().send().await.unwrap();
+            assert!(gone.repositories().is_empty(), "{region}: the empty repository is deleted");
+        }
     });
 }
 

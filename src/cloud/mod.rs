@@ -224,13 +224,13 @@ impl Clients {
         &self.regions[0]
     }
 
-    /// The account (and partition) the credentials act in: one STS `GetCallerIdentity`, the
-    /// first time it is asked for.
     /// The environment's regions, primary first.
     pub fn regions(&self) -> &[String] {
         &self.regions
     }
 
+    /// The account (and partition) the credentials act in: one STS `GetCallerIdentity`, the
+    /// first time it is asked for.
     pub async fn account(&self) -> Result<crate::model::Account, Error> {
         self.account.get_or_try_init(|| self.read_account(self.primary())).await.cloned()
     }

@@ -8,7 +8,8 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
     let observed = session.observe().await?;
     let c = session.config();
     let nothing = Desired::empty(&c.app, &c.env);
-    let plan = plan::plan(&nothing, &observed);
+    let mut plan = plan::plan(&nothing, &observed);
+    mark_data(session, &mut plan).await;
     if plan.is_empty() {
         if session.settings.output == OutputFormat::Json {
             return finish(session, "destroy", &plan, &[]);
@@ -32,4 +33,52 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
     eprintln!();
     let (plan, outcomes) = session.under_lock("destroy", &nothing, &plan).await?;
     finish(session, "destroy", &plan, &outcomes)
+}
+
+/// Says in the plan what a delete destroys besides the resource, as the databases' deletes
+/// say it: the images a repository holds (and whether `registry.keep_on_destroy` keeps it), the
+/// log events a log group stores. One `ListImages` per repository and one `DescribeLogGroups`
+/// per log group, read-only; a read that fails leaves the line as it was.
+async fn mark_data(session: &Session, plan: &mut crate::plan::Plan) {
+    let keep = session.config().registry.keep_on_destroy;
+    for change in &mut plan.changes {
+        let crate::plan::Change::Delete { found, reason } = change else { continue };
+        let region = found.address.region().to_string();
+        let note = match &found.spec {
+            crate::resources::Spec::EcrRepository(repo) => {
+                let ecr: aws_sdk_ecr::Client = session.clients.get(&region);
+                let images: Result<Vec<aws_sdk_ecr::types::ImageIdentifier>, _> = ecr
+                    .list_images()
+                    .repository_name(&repo.name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await;
+                match images {
+                    Ok(ids) if ids.is_empty() => continue,
+                    Ok(ids) if keep => format!("kept: it holds {} image(s) and registry.keep_on_destroy = true", ids.len()),
+                    Ok(ids) => format!(
+                        "DATA LOSS: deletes the {} image(s) it holds (registry.keep_on_destroy = true keeps a repository that holds images)",
+                        ids.len()
+                    ),
+                    Err(_) => continue,
+                }
+            }
+            crate::resources::Spec::LogGroup(group) => {
+                let logs: aws_sdk_cloudwatchlogs::Client = session.clients.get(&region);
+                let out = logs.describe_log_groups().log_group_name_prefix(&group.name).send().await;
+                let Ok(out) = out else { continue };
+                let bytes = out
+                    .log_groups()
+                    .iter()
+                    .find(|g| g.log_group_name() == Some(group.name.as_str()))
+                    .and_then(|g| g.stored_bytes())
+                    .unwrap_or(0);
+                format!("DATA LOSS: deletes its log events ({:.1} MB stored)", bytes as f64 / 1_048_576.0)
+            }
+            _ => continue,
+        };
+        *reason = format!("{reason}; {note}");
+    }
 }

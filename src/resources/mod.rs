@@ -734,7 +734,6 @@ pub async fn delete(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
     }
 }
 
-
 #[cfg(test)]
 mod field_change_json {
     use super::*;

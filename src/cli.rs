@@ -173,12 +173,30 @@ pub enum Command {
     },
 
     /// Show what exists where, per region, and whether each resource is in sync.
+    ///
+    /// One line per resource: its address, a short ID (the resource part of an ARN; the full
+    /// IDs with --wide or in --output json), AWS's state, and whether it matches the
+    /// configuration (`differs`, `missing`, `orphan`, `duplicate` and `in progress` are
+    /// coloured on a terminal). Lines fit the terminal unless --wide.
     #[command(
-        after_help = "Examples:\n  deployer status --env prod\n  deployer status --env prod --output json"
+        after_help = "Examples:\n  deployer status --env prod\n  deployer status --env prod --only-problems\n  deployer status --env prod --tier service --region us-east-2 --wide\n  deployer status --env prod --output json"
     )]
     Status {
         #[command(flatten)]
         env: EnvArg,
+        /// Only the resources of this tier (network, peering, registry, database, service,
+        /// iam, release, dns, monitoring, drift).
+        #[arg(long, value_name = "TIER")]
+        tier: Option<String>,
+        /// Only this region (or `global` for IAM and Route 53).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Only what is not in sync (differs, missing, orphan, duplicate, in progress).
+        #[arg(long)]
+        only_problems: bool,
+        /// Full IDs (ARNs), however wide the lines get.
+        #[arg(long)]
+        wide: bool,
     },
 
     /// Delete everything the environment owns, in every region.
@@ -342,7 +360,7 @@ impl Command {
             | Command::Rollback { env, .. }
             | Command::Failover { env, .. }
             | Command::Drift { env }
-            | Command::Status { env }
+            | Command::Status { env, .. }
             | Command::Destroy { env, .. }
             | Command::IamPolicy { env, .. }
             | Command::Unlock { env, .. }

@@ -216,7 +216,10 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
             commands::rollback(&session, yes, region.as_deref(), to.as_deref()).await
         }
         Command::Drift { .. } => commands::drift(&session).await,
-        Command::Status { .. } => commands::status(&session).await,
+        Command::Status { tier, region, only_problems, wide, .. } => {
+            let filter = commands::StatusFilter { tier, region, only_problems, wide };
+            commands::status(&session, &filter).await
+        }
         Command::Destroy { yes, .. } => commands::destroy(&session, yes).await,
         Command::Unlock { yes, region, .. } => commands::unlock(&session, yes, region.as_deref()).await,
         Command::RotateDbPassword { yes, .. } => commands::rotate_db_password(&session, yes).await,

@@ -68,6 +68,27 @@ fn drift_quiet_says_nothing_on_success_and_one_line_per_drifted_resource() {
     assert_eq!(drift.status.code(), Some(2), "{}", support::show_output(&drift));
     assert_eq!(support::stdout_text(&drift), "~ us-east-1/network/vpc/main\n");
     assert_eq!(support::stderr_text(&drift), "");
+
+    // `status` filters, and fits 120 columns off a terminal (IDs shortened; --wide keeps them).
+    let status = |args: &[&str]| {
+        let mut all = vec!["status", "--env", "local"];
+        all.extend(args);
+        support::stdout_text(&support::deployer_ok(&emu, &project, &all))
+    };
+    let problems = status(&["--only-problems"]);
+    let rows: Vec<&str> = problems.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(rows.len(), 1, "{problems}");
+    assert!(rows[0].contains("us-east-1/network/vpc/main") && rows[0].ends_with("differs"), "{problems}");
+    let network = status(&["--tier", "network", "--region", "us-east-2"]);
+    let rows: Vec<&str> = network.lines().filter(|l| l.starts_with("  ")).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.contains("us-east-2/network/")), "{network}");
+    for line in status(&[]).lines() {
+        assert!(line.chars().count() <= 120, "{} columns: {line}", line.chars().count());
+    }
+    // --wide shows the same rows, with IDs never cut.
+    let wide = status(&["--wide"]);
+    assert_eq!(wide.lines().count(), status(&[]).lines().count(), "{wide}");
+    assert!(!wide.contains('…'), "{wide}");
 }
 
 /// `--output json` is JSON Lines with exactly one final report, for every command and however

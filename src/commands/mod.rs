@@ -19,7 +19,7 @@ pub use iam_policy::iam_policy;
 pub use plan::plan;
 pub use release::{release, rollback};
 pub use rotate::rotate_db_password;
-pub use status::status;
+pub use status::{status, StatusFilter};
 pub use unlock::unlock;
 pub use up::up;
 

@@ -16,9 +16,54 @@ struct Row<'a> {
     sync: &'static str,
 }
 
+/// What `status` shows (`--tier`, `--region`, `--only-problems`, `--wide`).
+#[derive(Clone, Debug, Default)]
+pub struct StatusFilter {
+    pub tier: Option<String>,
+    pub region: Option<String>,
+    pub only_problems: bool,
+    pub wide: bool,
+}
+
+impl StatusFilter {
+    fn keeps(&self, row: &Row) -> bool {
+        let address = crate::model::Address::parse(row.address);
+        self.tier.as_deref().is_none_or(|t| address.as_ref().is_some_and(|a| a.tier() == t))
+            && self.region.as_deref().is_none_or(|r| address.as_ref().is_some_and(|a| a.region() == r))
+            && (!self.only_problems || row.sync != "in sync")
+    }
+}
+
+/// An ID for a person: the resource part of an ARN (`service/webapp/webapp`), cut to `max`
+/// characters from the end (the distinctive part) with `…`.
+fn short_id(id: &str, max: usize) -> String {
+    let resource = if id.starts_with("arn:") { id.splitn(6, ':').nth(5).unwrap_or(id) } else { id };
+    let n = resource.chars().count();
+    if n <= max {
+        return resource.to_string();
+    }
+    let tail: String = resource.chars().skip(n - (max - 1)).collect();
+    format!("…{tail}")
+}
+
+/// `differs` yellow, `in progress` cyan, what is missing or extra red (ANSI, on a terminal).
+fn paint_sync(sync: &str, color: bool) -> String {
+    let code = match sync {
+        "differs" => "33",
+        "in progress" => "36",
+        "missing" | "orphan" | "duplicate" => "31",
+        _ => return sync.to_string(),
+    };
+    if color {
+        format!("\x1b[{code}m{sync}\x1b[0m")
+    } else {
+        sync.to_string()
+    }
+}
+
 /// `deployer status`: what exists where, region by region, and whether each resource matches
 /// the configuration.
-pub async fn status(session: &Session) -> miette::Result<u8> {
+pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<u8> {
     let (observed, desired, lock) = tokio::join!(session.observe(), session.desired(), session.lock_notice());
     let (observed, desired) = (observed?, desired?);
     let plan = plan::plan(&desired, &observed);
@@ -62,6 +107,10 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
             sync: "missing",
         });
     }
+    for rows in regions.values_mut() {
+        rows.retain(|r| filter.keeps(r));
+    }
+    regions.retain(|region, rows| !rows.is_empty() || filter.region.as_deref().is_none_or(|r| r == region));
     if session.settings.output == OutputFormat::Json {
         #[derive(Serialize)]
         struct Report<'a> {
@@ -91,13 +140,21 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
             rows.iter().filter(|r| r.sync != "missing").count()
         );
         let width = rows.iter().map(|r| r.address.len()).max().unwrap_or(0);
-        let id_width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
         let state_width = rows.iter().map(|r| r.state.len()).max().unwrap_or(0);
-        for r in rows {
+        // What is left of the terminal for the ID (at least 16 characters); all of it --wide.
+        let room = terminal_width().saturating_sub(2 + width + 2 + 2 + state_width + 2 + "in progress".len());
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| if filter.wide { r.id.to_string() } else { short_id(r.id, room.max(16)) })
+            .collect();
+        let id_width = ids.iter().map(|i| i.chars().count()).max().unwrap_or(0);
+        for (r, id) in rows.iter().zip(&ids) {
             let _ = writeln!(
                 out,
-                "  {:width$}  {:id_width$}  {:state_width$}  {}",
-                r.address, r.id, r.state, r.sync
+                "  {:width$}  {id:id_width$}  {:state_width$}  {}",
+                r.address,
+                r.state,
+                paint_sync(r.sync, session.settings.color_stdout)
             );
         }
         if let Some(rel) = releases.iter().find(|r| &r.region == region) {
@@ -141,4 +198,29 @@ pub async fn status(session: &Session) -> miette::Result<u8> {
     }
     emit(&out);
     Ok(exit::OK)
+}
+
+/// The terminal's width in columns (120 when stdout is not a terminal: a log, a pipe).
+pub(super) fn terminal_width() -> usize {
+    terminal_size::terminal_size().map_or(120, |(w, _)| usize::from(w.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_cut_to_its_resource_part_and_then_from_the_front() {
+        assert_eq!(short_id("vpc-0abc", 16), "vpc-0abc");
+        assert_eq!(
+            short_id("arn:aws:ecs:us-east-1:123456789012:service/webapp-prod/webapp-prod", 60),
+            "service/webapp-prod/webapp-prod"
+        );
+        let cut = short_id(
+            "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/webapp-prod-blue/0123456789abcdef",
+            20,
+        );
+        assert_eq!(cut.chars().count(), 20);
+        assert!(cut.starts_with('…') && cut.ends_with("0123456789abcdef"), "{cut}");
+    }
 }

@@ -485,6 +485,17 @@ fn up_builds_the_service_tier_in_both_regions_drift_is_repaired_and_destroy_leav
             .await
             .unwrap();
     });
+    // For people: the widened policy is shown as what changed inside it, one statement per
+    // line, every line within 120 columns (not a terminal here), never as one long line.
+    let text = support::stdout_text(&deployer(&emu, &project, &["drift", "--env", ENV]));
+    for line in text.lines() {
+        assert!(line.chars().count() <= 120, "{} columns: {line}", line.chars().count());
+    }
+    assert!(
+        // (`from` is what AWS holds: the statement added by hand is what `up` removes.)
+        text.lines().any(|l| l.trim_start().starts_with("- ") && l.contains(r#""actions":["*"]"#)),
+        "the added statement, on its own line:\n{text}"
+    );
     let drift = deployer(&emu, &project, &["drift", "--env", ENV, "--output", "json"]);
     assert_eq!(drift.status.code(), Some(2), "drift found: {}", stderr_text(&drift));
     let report = stdout_json(&drift);

@@ -1,6 +1,6 @@
 use super::{confirm, exit, finish, OutputFormat, Session};
 use crate::model::Desired;
-use crate::plan::{self, render_human};
+use crate::plan;
 
 /// `deployer destroy`: delete everything the environment owns, in every region, dependents
 /// first. Asks on a terminal; needs `--yes` anywhere else.
@@ -18,7 +18,14 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         return Ok(exit::OK);
     }
     if !session.settings.quiet {
-        eprint!("{}", render_human(&plan, session.settings.style_stderr()));
+        eprint!(
+            "{}",
+            crate::plan::render_human_within(
+                &plan,
+                session.settings.style_stderr(),
+                super::status::terminal_width()
+            )
+        );
     }
     let question = format!(
         "\nDelete all {} resources of environment '{}' in {}?",

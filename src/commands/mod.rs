@@ -281,7 +281,14 @@ impl Session {
                 plan.changes.len()
             );
             if !self.settings.quiet {
-                eprint!("{}", crate::plan::render_human(&plan, self.settings.style_stderr()));
+                eprint!(
+                    "{}",
+                    crate::plan::render_human_within(
+                        &plan,
+                        self.settings.style_stderr(),
+                        status::terminal_width()
+                    )
+                );
             }
             outcomes.extend(self.apply(&plan, &observed).await);
         }
@@ -399,7 +406,10 @@ impl Progress for LineProgress {
             return;
         }
         let secs = o.elapsed_ms as f64 / 1000.0;
-        let id = o.id.as_deref().map(|i| format!(" {i}")).unwrap_or_default();
+        // Within the terminal's width (120 columns in a log): the ID is cut, never the address.
+        let fixed = format!("  ok    {} {} ({secs:.1}s)", o.address, o.verb()).chars().count() + 1;
+        let room = status::terminal_width().saturating_sub(fixed).max(16);
+        let id = o.id.as_deref().map(|i| format!(" {}", crate::plan::short_id(i, room))).unwrap_or_default();
         let line = match &o.status {
             Status::Done => format!("  ok    {} {}{id} ({secs:.1}s)", o.address, o.verb()),
             Status::Failed(e) => format!("  FAIL  {} not {}: {e}", o.address, o.verb()),

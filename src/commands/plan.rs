@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 use super::{emit, exit, report, LockReport, OutputFormat, Session};
-use crate::plan::{self, render_human, Counts, Plan};
+use crate::plan::{self, Counts, Plan};
 
 #[derive(Serialize)]
 struct PlanReport<'a> {
@@ -42,7 +42,11 @@ pub(super) fn print_plan(
             release,
         }),
         OutputFormat::Human => {
-            emit(&render_human(plan, session.settings.style()));
+            emit(&crate::plan::render_human_within(
+                plan,
+                session.settings.style(),
+                super::status::terminal_width(),
+            ));
             emit(&super::release::preview_text(release.unwrap_or_default()));
             Ok(())
         }

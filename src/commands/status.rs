@@ -34,18 +34,6 @@ impl StatusFilter {
     }
 }
 
-/// An ID for a person: the resource part of an ARN (`service/webapp/webapp`), cut to `max`
-/// characters from the end (the distinctive part) with `…`.
-fn short_id(id: &str, max: usize) -> String {
-    let resource = if id.starts_with("arn:") { id.splitn(6, ':').nth(5).unwrap_or(id) } else { id };
-    let n = resource.chars().count();
-    if n <= max {
-        return resource.to_string();
-    }
-    let tail: String = resource.chars().skip(n - (max - 1)).collect();
-    format!("…{tail}")
-}
-
 /// `differs` yellow, `in progress` cyan, what is missing or extra red (ANSI, on a terminal).
 fn paint_sync(sync: &str, color: bool) -> String {
     let code = match sync {
@@ -145,7 +133,7 @@ pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<
         let room = terminal_width().saturating_sub(2 + width + 2 + 2 + state_width + 2 + "in progress".len());
         let ids: Vec<String> = rows
             .iter()
-            .map(|r| if filter.wide { r.id.to_string() } else { short_id(r.id, room.max(16)) })
+            .map(|r| if filter.wide { r.id.to_string() } else { crate::plan::short_id(r.id, room.max(16)) })
             .collect();
         let id_width = ids.iter().map(|i| i.chars().count()).max().unwrap_or(0);
         for (r, id) in rows.iter().zip(&ids) {
@@ -208,6 +196,8 @@ pub(super) fn terminal_width() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::plan::short_id;
 
     #[test]
     fn an_id_is_cut_to_its_resource_part_and_then_from_the_front() {

@@ -1,6 +1,6 @@
 use super::release::{release_step, show_preview};
 use super::{confirm, exit, finish, OutputFormat, Session};
-use crate::plan::{self, render_human};
+use crate::plan;
 
 /// `deployer up`: converge every region to the configuration, then release the application
 /// where a region does not run the desired revision. On a converged environment it reads and
@@ -63,7 +63,14 @@ pub async fn up(
         }
     }
     if !session.settings.quiet && !plan.is_empty() {
-        eprint!("{}", render_human(&plan, session.settings.style_stderr()));
+        eprint!(
+            "{}",
+            crate::plan::render_human_within(
+                &plan,
+                session.settings.style_stderr(),
+                super::status::terminal_width()
+            )
+        );
     }
     show_preview(session, &releases);
     // Replacing a database, or deleting one the configuration no longer names (the database a
@@ -159,7 +166,14 @@ async fn registry_first(
         names.repository
     );
     if !session.settings.quiet {
-        eprint!("{}", render_human(&part_plan, session.settings.style_stderr()));
+        eprint!(
+            "{}",
+            crate::plan::render_human_within(
+                &part_plan,
+                session.settings.style_stderr(),
+                super::status::terminal_width()
+            )
+        );
     }
     if !confirm(&format!("\nCreate the registry of environment '{env}'?"), assume_yes).await? {
         eprintln!("Nothing changed.");

@@ -2,7 +2,7 @@
 
 mod render;
 
-pub use render::{render_human, Style};
+pub use render::{render_human, render_human_within, short_id, Style};
 
 use std::collections::{BTreeMap, BTreeSet};
 

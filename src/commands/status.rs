@@ -195,8 +195,6 @@ pub(super) fn terminal_width() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     use crate::plan::short_id;
 
     #[test]

@@ -135,3 +135,69 @@ fn every_command_s_json_output_ends_with_one_report_however_it_ends() {
     assert_eq!((bad["ok"].as_bool(), bad["exit_code"].as_i64()), (Some(false), Some(1)), "{bad}");
     assert!(bad["error"].as_str().is_some_and(|e| e.contains("local.toml")), "{bad}");
 }
+
+/// A run that cannot succeed fails at once with one message: the endpoint refuses (nothing
+/// listens), or there are no credentials. It names the endpoint, the region and where
+/// credentials were looked for, and retries nothing.
+#[test]
+fn an_unreachable_endpoint_or_missing_credentials_fail_at_once_naming_what_was_tried() {
+    let project = support::Project::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["--config-dir", project.dir().to_str().unwrap(), "status", "--env", "local"])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        &format!("cannot reach AWS at the endpoint http://127.0.0.1:{port} (region us-east-1)")[..],
+        "Connection refused",
+        "nothing was read or changed",
+    ] {
+        assert!(err.contains(expected), "says {expected:?}: {err}");
+    }
+    assert!(
+        !err.contains("trying the step again") && !err.contains("WARN"),
+        "no retries, no warnings: {err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        // (prod: the shipped local config names the emulator's test credentials.)
+        .args(["--config-dir", project.dir().to_str().unwrap(), "status", "--env", "prod"])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", project.path("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", project.path("no-aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "cannot reach AWS",
+        "no credentials found",
+        "credentials from the default chain",
+        "configure AWS credentials",
+    ] {
+        assert!(err.contains(expected), "says {expected:?}: {err}");
+    }
+    assert!(!err.contains("trying the step again"), "no retries: {err}");
+}

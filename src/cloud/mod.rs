@@ -259,6 +259,53 @@ impl Clients {
         }
     }
 
+    /// Before a run reads anything: one STS `GetCallerIdentity` in the primary region, one
+    /// attempt, within a few seconds, so a run that cannot succeed (no credentials, bad ones, an
+    /// endpoint that refuses or does not answer) fails at once instead of after every read's
+    /// retries. Its answer is the account ([`Clients::account`] does not ask again). A throttled
+    /// or failed-on-AWS's-side answer is not a verdict: the run goes on and retries as usual.
+    pub async fn preflight(&self) -> Result<(), Error> {
+        const BOUND: Duration = Duration::from_secs(5);
+        let conf = aws_sdk_sts::config::Builder::from(&self.shared)
+            .region(Region::new(self.primary().to_string()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_timeout(BOUND)
+                    .build(),
+            )
+            .interceptor(self.calls.clone())
+            .build();
+        let sts = aws_sdk_sts::Client::from_conf(conf);
+        match tokio::time::timeout(BOUND, sts.get_caller_identity().send()).await {
+            Ok(Ok(out)) => {
+                if let Some(id) = out.account() {
+                    let partition = out.arn().and_then(crate::model::Account::partition_of).unwrap_or("aws");
+                    let _ = self
+                        .account
+                        .set(crate::model::Account { id: id.to_string(), partition: partition.to_string() });
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let err = Error::aws("GetCallerIdentity", &e, false);
+                // AWS answered, and only for now (throttled, an error on its side): go on.
+                let answered_for_now = e.as_service_error().is_some() && err.is_transient();
+                if answered_for_now {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+            Err(_) => Err(Error::Timeout {
+                what: "an answer from AWS (STS GetCallerIdentity)".into(),
+                after: BOUND,
+                last: "no answer".into(),
+            }),
+        }
+    }
+
     async fn read_account(&self, region: &str) -> Result<crate::model::Account, Error> {
         let out = self
             .get::<aws_sdk_sts::Client>(region)

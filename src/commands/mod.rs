@@ -98,6 +98,8 @@ pub struct Session {
     pub settings: Settings,
     pub clients: Clients,
     started: Instant,
+    /// The run's first contact with AWS ([`Session::preflight`]), made once.
+    reached: tokio::sync::OnceCell<Result<(), String>>,
 }
 
 impl Session {
@@ -109,7 +111,37 @@ impl Session {
             settings.sts_region.as_deref(),
         )
         .await;
-        Session { settings, clients, started: Instant::now() }
+        Session { settings, clients, started: Instant::now(), reached: Default::default() }
+    }
+
+    /// Fails fast, with one message naming the endpoint, the region and where credentials
+    /// were looked for, when AWS cannot be reached or the credentials are missing or refused
+    /// (`Clients::preflight`). Made once per run; every reader awaits it first.
+    async fn preflight(&self) -> miette::Result<()> {
+        let verdict = self
+            .reached
+            .get_or_init(|| async { self.clients.preflight().await.map_err(|e| e.to_string()) })
+            .await;
+        let Err(why) = verdict else { return Ok(()) };
+        let c = self.config();
+        let endpoint = match &self.settings.endpoint_url {
+            Some(url) => format!("the endpoint {url}"),
+            None => format!("AWS's endpoints for {}", c.primary_region),
+        };
+        let credentials = match (&c.aws.profile, std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())) {
+            (Some(p), _) => format!("the profile {p:?} (aws.profile)"),
+            (None, Some(p)) => format!("the profile {p:?} (AWS_PROFILE)"),
+            (None, None) => "the default chain: environment variables, the shared config and credentials files, SSO, web identity, ECS, EC2 instance metadata".into(),
+        };
+        let role = c.aws.role_arn.as_deref().map(|r| format!(", then assuming {r}")).unwrap_or_default();
+        Err(miette!(
+            help = format!(
+                "{}; credentials from {credentials}{role}",
+                credentials_hint(&crate::cloud::Error::Failed(why.clone()))
+            ),
+            "cannot reach AWS at {endpoint} (region {}): {why}; nothing was read or changed",
+            c.primary_region
+        ))
     }
 
     fn config(&self) -> &Config {
@@ -119,6 +151,7 @@ impl Session {
     /// What the configuration asks for. The service tier writes the account's ARNs into IAM
     /// policies, so this reads the account (one STS `GetCallerIdentity`).
     async fn desired(&self) -> miette::Result<Desired> {
+        self.preflight().await?;
         let account = self
             .clients
             .account()
@@ -140,6 +173,7 @@ impl Session {
     }
 
     async fn observe(&self) -> miette::Result<Vec<Found>> {
+        self.preflight().await?;
         let c = self.config();
         crate::observe::observe(&self.clients, &c.region_names(), &c.app, &c.env)
             .await
@@ -300,6 +334,8 @@ impl Session {
     /// for JSON reports. A lock that cannot be read is logged, not fatal: these are read-only
     /// commands.
     async fn lock_notice(&self) -> Option<LockReport> {
+        // (When AWS cannot be reached, the reader beside this one says so.)
+        self.preflight().await.ok()?;
         let c = self.config();
         let found = match lock::holder_of(&self.clients.ssm(), &c.app, &c.env).await {
             Ok(found) => found?,

@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Build and run a web service on AWS across regions, by calling the AWS APIs directly.
 ///
 /// Every command works on one environment (`--env`): `config/base.toml` merged with
-/// `config/<env>.toml`. Start with `deployer plan --env dev` to see what `up` would do.
+/// `config/<env>.toml`. Try it against the local emulator first: `scripts/emulator`, then
+/// `deployer plan --env local` to see what `up` would do.
 #[derive(Debug, Parser)]
 #[command(name = "deployer", version, propagate_version = true, max_term_width = 100)]
 #[command(
@@ -123,10 +124,11 @@ pub enum Command {
         release: ReleaseArgs,
     },
 
-    /// Release an image without changing any infrastructure.
+    /// Release an image (--image TAG, required) without changing any infrastructure.
     ///
     /// The release step of `up` alone: the image must be in each region's repository and pass
-    /// the scan gate; then region by region, the primary first, through CodeDeploy blue/green.
+    /// the scan gate; then region by region, the primary first, through CodeDeploy blue/green,
+    /// each secondary after the primary has run it for `release.bake_secs` with quiet alarms.
     #[command(after_help = "Example:\n  deployer release --env prod --image 3f9c2ab --yes")]
     Release {
         #[command(flatten)]
@@ -315,11 +317,12 @@ pub enum Command {
         boundary: bool,
     },
 
-    /// Release the environment lock a crashed or killed `up`/`destroy` left behind.
+    /// Release the environment lock a crashed or killed run left behind.
     ///
-    /// `up` and `destroy` hold a lock (an SSM parameter in the primary region) while they change
-    /// anything; a second run fails fast naming the holder. Use this only when that holder is
-    /// no longer running.
+    /// `up`, `destroy`, `release`, `rollback`, `failover` and `rotate-db-password` hold a lock
+    /// (an SSM parameter, in the primary region but for `failover`) while they change anything;
+    /// a second run fails fast naming the holder. Use this only when that holder is no longer
+    /// running.
     #[command(after_help = "Example:\n  deployer unlock --env prod")]
     Unlock {
         #[command(flatten)]

@@ -150,7 +150,8 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     if let Command::Release { release, .. } = &cli.command {
         if release.image.is_none() {
             return Err(miette::miette!(
-                "`deployer release` needs --image TAG (the release step of `up` uses service.image_tag)"
+                help = format!("e.g. `deployer release --env {} --image 3f9c2ab`", config.env),
+                "`deployer release` needs --image TAG: the image to release to every region (a plain `up` keeps the image each region runs)"
             ));
         }
     }

@@ -338,13 +338,15 @@ fn a_release_killed_mid_deployment_is_finished_by_the_next_run_without_a_second_
         deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2", "--output", "json"]);
     // One JSON object per line: the release's progress, then its result.
     let lines = support::stdout_json_lines(&out);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["type"] == "deployment" && l["status"].as_str().unwrap().contains("following it")),
-        "re-attached: {lines:#?}"
-    );
     let result = lines.last().unwrap();
+    // Re-attached to the deployment in flight; or, on a slow machine, CodeDeploy finished it
+    // between the kill and this run, which then found the primary already on v2. Either way
+    // no second deployment (below).
+    let followed = lines
+        .iter()
+        .any(|l| l["type"] == "deployment" && l["status"].as_str().unwrap().contains("following it"));
+    let finished_meanwhile = result["release"]["regions"][0]["outcome"] == "unchanged";
+    assert!(followed || finished_meanwhile, "re-attached: {lines:#?}");
     assert_eq!(result["release"]["failed"], false, "{result}");
     assert_eq!(result["ok"], true, "{result}");
     rt.block_on(async {

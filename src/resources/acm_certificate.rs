@@ -27,11 +27,9 @@ use aws_sdk_acm::types::{CertificateStatus, CertificateSummary, DomainValidation
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use serde::Serialize;
 
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AcmCertificateSpec {
@@ -57,9 +55,6 @@ impl Kind for AcmCertificate {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut AcmCertificateSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
     fn normalize(spec: &mut AcmCertificateSpec) {
         // ACM lists the domain name among the alternative names too.
         let domain = spec.domain_name.clone();
@@ -79,12 +74,6 @@ impl Kind for AcmCertificate {
     fn conflicts(_: &AcmCertificateSpec, _: &AcmCertificateSpec) -> bool {
         // Certificates of the same names can coexist: the new one is made before the old goes.
         false
-    }
-    fn derived_address(_: &AcmCertificateSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &AcmCertificateSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await

@@ -7,11 +7,9 @@
 use aws_sdk_codedeploy::types::{ComputePlatform, Tag};
 use serde::Serialize;
 
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CodedeployAppSpec {
@@ -56,25 +54,12 @@ impl Kind for CodedeployApp {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut CodedeployAppSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
-    fn normalize(_: &mut CodedeployAppSpec) {}
     fn diff(desired: &CodedeployAppSpec, observed: &CodedeployAppSpec, d: &mut Diff) {
         d.field("name", &desired.name, &observed.name, Replace::Yes);
         d.field("compute_platform", &desired.compute_platform, &observed.compute_platform, Replace::Yes);
     }
-    fn readiness(_: &CodedeployAppSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &CodedeployAppSpec, b: &CodedeployAppSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &CodedeployAppSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &CodedeployAppSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client = client(ctx.clients, &ctx.region);
@@ -159,9 +144,6 @@ impl Kind for CodedeployApp {
             .send()
             .await
             .op("DeleteApplication")?;
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::metric_alarm::{DimensionValue, Dimensions};
-use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -103,7 +103,6 @@ impl Kind for Dashboard {
             })
             .collect()
     }
-    fn normalize(_: &mut DashboardSpec) {}
     fn diff(desired: &DashboardSpec, observed: &DashboardSpec, d: &mut Diff) {
         d.field("name", &desired.name, &observed.name, Replace::Yes);
         if desired.widgets.len() != observed.widgets.len() {
@@ -113,17 +112,8 @@ impl Kind for Dashboard {
             d.field(&format!("widgets[{i}]"), want, have, Replace::No);
         }
     }
-    fn readiness(_: &DashboardSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &DashboardSpec, b: &DashboardSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &DashboardSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &DashboardSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let cw = client(ctx.clients);
@@ -201,9 +191,6 @@ impl Kind for Dashboard {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_dashboard_not_found_error()) => Ok(()),
             Err(e) => Err(e).op("DeleteDashboards"),
         }
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     /// Dashboards take no tags: ownership is the marker in the first widget.
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {

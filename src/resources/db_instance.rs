@@ -332,9 +332,6 @@ impl Kind for DbInstance {
         // Identifiers are unique per region.
         a.identifier == b.identifier
     }
-    fn derived_address(_: &DbInstanceSpec, _: &Address) -> Option<Address> {
-        None
-    }
     fn data_loss(desired: &DbInstanceSpec) -> Option<DataLoss> {
         Some(DataLoss {
             what: format!(

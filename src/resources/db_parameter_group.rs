@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{ApplyMethod, DbParameterGroup as SdkGroup, Parameter};
 use serde::Serialize;
 
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DbParameterGroupSpec {
@@ -78,24 +78,11 @@ impl Kind for DbParameterGroup {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut DbParameterGroupSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
-    fn normalize(_: &mut DbParameterGroupSpec) {}
     fn diff(desired: &DbParameterGroupSpec, observed: &DbParameterGroupSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &DbParameterGroupSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &DbParameterGroupSpec, b: &DbParameterGroupSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &DbParameterGroupSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &DbParameterGroupSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -126,9 +113,6 @@ impl Kind for DbParameterGroup {
         _: &DbParameterGroupSpec,
     ) -> Result<(), Error> {
         delete(ctx, address.region(), id).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         rds::add_tags(&rds::client(ctx.clients, address.region()), id, missing).await

@@ -127,9 +127,6 @@ impl Kind for DbReplica {
     fn conflicts(a: &DbReplicaSpec, b: &DbReplicaSpec) -> bool {
         a.identifier == b.identifier
     }
-    fn derived_address(_: &DbReplicaSpec, _: &Address) -> Option<Address> {
-        None
-    }
     fn data_loss(desired: &DbReplicaSpec) -> Option<DataLoss> {
         Some(DataLoss {
             what: format!(

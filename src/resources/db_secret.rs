@@ -34,8 +34,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, ReplicaRegionT
 use serde::Serialize;
 
 use super::{
-    attr, is_ours, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS,
+    attr, is_ours, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
 };
 use crate::cloud::{wait_until, AwsResultExt, Clients, Error, Waited};
 use crate::model::{Address, Ref};
@@ -97,21 +96,11 @@ impl Kind for DbSecret {
     fn refs(spec: &mut DbSecretSpec) -> Vec<(Role, &mut Ref)> {
         spec.replica_of.iter_mut().map(|r| (Role::Parent, r)).collect()
     }
-    fn normalize(_: &mut DbSecretSpec) {}
     fn diff(desired: &DbSecretSpec, observed: &DbSecretSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &DbSecretSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &DbSecretSpec, b: &DbSecretSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &DbSecretSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &DbSecretSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -176,9 +165,6 @@ impl Kind for DbSecret {
                     .op_or_gone("DeleteSecret", |e| e.is_resource_not_found_exception())?;
             }
         }
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

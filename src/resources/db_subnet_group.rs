@@ -16,7 +16,7 @@
 use aws_sdk_rds::types::DbSubnetGroup as SdkGroup;
 use serde::Serialize;
 
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -53,17 +53,8 @@ impl Kind for DbSubnetGroup {
     fn diff(desired: &DbSubnetGroupSpec, observed: &DbSubnetGroupSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &DbSubnetGroupSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &DbSubnetGroupSpec, b: &DbSubnetGroupSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &DbSubnetGroupSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &DbSubnetGroupSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -89,9 +80,6 @@ impl Kind for DbSubnetGroup {
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &DbSubnetGroupSpec) -> Result<(), Error> {
         delete(ctx, address.region(), id).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         rds::add_tags(&rds::client(ctx.clients, address.region()), id, missing).await

@@ -16,9 +16,9 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 
 use super::codedeploy_app::client;
-use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeploymentConfigSpec {
@@ -51,10 +51,6 @@ impl Kind for DeploymentConfig {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
 
-    fn refs(_: &mut DeploymentConfigSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
-    fn normalize(_: &mut DeploymentConfigSpec) {}
     fn diff(desired: &DeploymentConfigSpec, observed: &DeploymentConfigSpec, d: &mut Diff) {
         // Immutable: any difference is a new configuration.
         d.field("name", &desired.name, &observed.name, Replace::Yes);
@@ -62,17 +58,8 @@ impl Kind for DeploymentConfig {
         d.field("percent", &desired.percent, &observed.percent, Replace::Yes);
         d.field("minutes", &desired.minutes, &observed.minutes, Replace::Yes);
     }
-    fn readiness(_: &DeploymentConfigSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &DeploymentConfigSpec, b: &DeploymentConfigSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &DeploymentConfigSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &DeploymentConfigSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client = client(ctx.clients, &ctx.region);
@@ -200,9 +187,6 @@ impl Kind for DeploymentConfig {
             },
         )
         .await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
         // CodeDeploy configurations take no tags.

@@ -20,9 +20,7 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 
 use super::codedeploy_app::{arn, client, sdk_tags, tags_of};
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -102,17 +100,8 @@ impl Kind for DeploymentGroup {
     fn diff(desired: &DeploymentGroupSpec, observed: &DeploymentGroupSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &DeploymentGroupSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &DeploymentGroupSpec, b: &DeploymentGroupSpec) -> bool {
         a.app == b.app && a.name == b.name
-    }
-    fn derived_address(_: &DeploymentGroupSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &DeploymentGroupSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -153,9 +142,6 @@ impl Kind for DeploymentGroup {
                 aws_smithy_types::error::metadata::ProvideErrorMetadata::code(e)
                     == Some("ApplicationDoesNotExistException")
             })?;
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

@@ -26,7 +26,7 @@ use aws_sdk_route53::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::model::{Address, Ref};
 
@@ -118,18 +118,6 @@ impl Kind for DnsRecord {
         // alias whose zone does not hold that name), and it is the same for every load balancer
         // of a region, so as an attribute it could not be told apart anyway.
         d.field("records", &compared(desired), &compared(observed), Replace::No);
-    }
-    fn readiness(_: &DnsRecordSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
-    fn conflicts(_: &DnsRecordSpec, _: &DnsRecordSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &DnsRecordSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &DnsRecordSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let checks = super::health_check::ours(ctx).await?;
@@ -273,9 +261,6 @@ impl Kind for DnsRecord {
             return Ok(());
         }
         apply(ctx, &r53, address, zone, changes).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
         Ok(())

@@ -17,9 +17,7 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{
-    ecr_repository, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-};
+use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -57,18 +55,6 @@ impl Kind for EcrReplication {
     fn diff(desired: &EcrReplicationSpec, observed: &EcrReplicationSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &EcrReplicationSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
-    fn conflicts(_: &EcrReplicationSpec, _: &EcrReplicationSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &EcrReplicationSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &EcrReplicationSpec) -> Option<DataLoss> {
-        None
-    }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
@@ -98,9 +84,6 @@ impl Kind for EcrReplication {
         observed: &EcrReplicationSpec,
     ) -> Result<(), Error> {
         put_rule(ctx, address.region(), &observed.prefix, None).await.map(|_| ())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
         // Untagged: a replication rule cannot carry tags; it is ours by its filter.

@@ -15,11 +15,9 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EcrRepositorySpec {
@@ -84,10 +82,6 @@ impl Kind for EcrRepository {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut EcrRepositorySpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
-    fn normalize(_: &mut EcrRepositorySpec) {}
     fn diff(desired: &EcrRepositorySpec, observed: &EcrRepositorySpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
@@ -98,12 +92,6 @@ impl Kind for EcrRepository {
     fn conflicts(a: &EcrRepositorySpec, b: &EcrRepositorySpec) -> bool {
         // Names are unique per region: a replacement with the same name waits for the old one.
         a.name == b.name
-    }
-    fn derived_address(_: &EcrRepositorySpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &EcrRepositorySpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -134,9 +122,6 @@ impl Kind for EcrRepository {
         observed: &EcrRepositorySpec,
     ) -> Result<(), Error> {
         delete(ctx, address, observed).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let client: aws_sdk_ecr::Client = ctx.clients.get(address.region());

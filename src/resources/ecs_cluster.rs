@@ -11,12 +11,9 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::{
-    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS,
-};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct StrategyItem {
@@ -50,9 +47,6 @@ impl Kind for EcsCluster {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut EcsClusterSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
     fn normalize(spec: &mut EcsClusterSpec) {
         spec.capacity_providers.sort();
         spec.default_strategy.sort();
@@ -68,12 +62,6 @@ impl Kind for EcsCluster {
     }
     fn conflicts(a: &EcsClusterSpec, b: &EcsClusterSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &EcsClusterSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &EcsClusterSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
@@ -122,9 +110,6 @@ impl Kind for EcsCluster {
             },
         )
         .await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());

@@ -44,10 +44,7 @@ use serde::Serialize;
 
 use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
-use super::{
-    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS,
-};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::model::{Address, Ref};
 
@@ -118,17 +115,8 @@ impl Kind for EcsService {
     fn diff(desired: &EcsServiceSpec, observed: &EcsServiceSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &EcsServiceSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &EcsServiceSpec, b: &EcsServiceSpec) -> bool {
         a.name == b.name && a.cluster == b.cluster
-    }
-    fn derived_address(_: &EcsServiceSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &EcsServiceSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
@@ -185,9 +173,6 @@ impl Kind for EcsService {
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &EcsServiceSpec) -> Result<(), Error> {
         delete(ctx, address, id).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());

@@ -3,9 +3,9 @@
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 pub struct ElasticIp;
 
@@ -15,24 +15,8 @@ impl Kind for ElasticIp {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut ElasticIpSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
-    fn normalize(_: &mut ElasticIpSpec) {}
     fn diff(_: &ElasticIpSpec, _: &ElasticIpSpec, _: &mut Diff) {
         // Nothing to configure: it exists or it does not.
-    }
-    fn readiness(_: &ElasticIpSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
-    fn conflicts(_: &ElasticIpSpec, _: &ElasticIpSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &ElasticIpSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &ElasticIpSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
@@ -59,9 +43,6 @@ impl Kind for ElasticIp {
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ElasticIpSpec) -> Result<(), Error> {
         delete(ctx, address.region(), id).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         ec2::create_tags(&ctx.ec2(address.region()), id, missing).await

@@ -20,9 +20,7 @@ use aws_sdk_eventbridge::types::{InputTransformer, RuleState, Tag, Target};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -72,17 +70,8 @@ impl Kind for EventRule {
         d.field("enabled", &desired.enabled, &observed.enabled, Replace::No);
         d.field("targets", &desired.targets, &observed.targets, Replace::No);
     }
-    fn readiness(_: &EventRuleSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &EventRuleSpec, b: &EventRuleSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &EventRuleSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &EventRuleSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let c = client(ctx.clients, &ctx.region);
@@ -214,9 +203,6 @@ impl Kind for EventRule {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
             Err(e) => Err(e).op("DeleteRule"),
         }
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         client(ctx.clients, address.region())

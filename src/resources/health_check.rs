@@ -18,9 +18,7 @@
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckType, Tag, TagResourceType};
 use serde::Serialize;
 
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -66,18 +64,6 @@ impl Kind for HealthCheck {
         d.field("interval_secs", &desired.interval_secs, &observed.interval_secs, Replace::Yes);
         d.field("failure_threshold", &desired.failure_threshold, &observed.failure_threshold, Replace::No);
         d.field("regions", &desired.regions, &observed.regions, Replace::No);
-    }
-    fn readiness(_: &HealthCheckSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
-    fn conflicts(_: &HealthCheckSpec, _: &HealthCheckSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &HealthCheckSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &HealthCheckSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(ours(ctx).await?.as_ref().clone())
@@ -148,9 +134,6 @@ impl Kind for HealthCheck {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_health_check()) => Ok(()),
             Err(e) => Err(e).op("DeleteHealthCheck"),
         }
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, _: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         tag(&client(ctx.clients), id, missing).await

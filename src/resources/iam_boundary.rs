@@ -29,12 +29,9 @@ use aws_sdk_iam::types::Tag;
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-    TAG_APP, TAG_ENV,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct IamBoundarySpec {
@@ -72,9 +69,6 @@ impl Kind for IamBoundary {
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut IamBoundarySpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
     fn normalize(spec: &mut IamBoundarySpec) {
         spec.document.normalize();
     }
@@ -83,17 +77,8 @@ impl Kind for IamBoundary {
         d.field("path", &desired.path, &observed.path, Replace::Yes);
         d.field("document", &desired.document, &observed.document, Replace::No);
     }
-    fn readiness(_: &IamBoundarySpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &IamBoundarySpec, b: &IamBoundarySpec) -> bool {
         a.name == b.name && a.path == b.path
-    }
-    fn derived_address(_: &IamBoundarySpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &IamBoundarySpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let iam = client(ctx.clients);
@@ -202,9 +187,6 @@ impl Kind for IamBoundary {
             .op_or_gone("DeletePolicy", |e| e.is_no_such_entity_exception())
             .map(|_| ())
             .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, _: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         client(ctx.clients)

@@ -19,8 +19,7 @@ use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
 use super::{
-    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS, TAG_APP, TAG_ENV,
+    attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV,
 };
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
@@ -91,18 +90,9 @@ impl Kind for IamRole {
     fn diff(desired: &IamRoleSpec, observed: &IamRoleSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &IamRoleSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &IamRoleSpec, b: &IamRoleSpec) -> bool {
         // Role names are unique in the account: a replacement waits for the old role.
         a.name == b.name
-    }
-    fn derived_address(_: &IamRoleSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &IamRoleSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -128,9 +118,6 @@ impl Kind for IamRole {
     }
     async fn delete(ctx: &Ctx<'_>, _: &Address, _: &str, observed: &IamRoleSpec) -> Result<(), Error> {
         delete(ctx, &observed.name).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, _: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let name = id.rsplit('/').next().unwrap_or(id);

@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::model::{Address, Ref};
@@ -21,21 +21,8 @@ impl Kind for InternetGateway {
     fn refs(spec: &mut InternetGatewaySpec) -> Vec<(Role, &mut Ref)> {
         spec.vpc.iter_mut().map(|v| (Role::Parent, v)).collect()
     }
-    fn normalize(_: &mut InternetGatewaySpec) {}
     fn diff(desired: &InternetGatewaySpec, observed: &InternetGatewaySpec, d: &mut Diff) {
         diff(desired, observed, d)
-    }
-    fn readiness(_: &InternetGatewaySpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
-    fn conflicts(_: &InternetGatewaySpec, _: &InternetGatewaySpec) -> bool {
-        false
-    }
-    fn derived_address(_: &InternetGatewaySpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &InternetGatewaySpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await

@@ -19,9 +19,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::Serialize;
 
 use super::elbv2::{address_if_ours, client_of, sdk_tags, tags_of};
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -124,18 +122,9 @@ impl Kind for Listener {
     fn diff(desired: &ListenerSpec, observed: &ListenerSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &ListenerSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &ListenerSpec, b: &ListenerSpec) -> bool {
         // One listener per port on a load balancer.
         a.load_balancer == b.load_balancer && a.port == b.port
-    }
-    fn derived_address(_: &ListenerSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &ListenerSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -205,9 +194,6 @@ impl Kind for Listener {
             .send()
             .await
             .op_or_gone("DeleteListener", |e| e.is_listener_not_found_exception())?;
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

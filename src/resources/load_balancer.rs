@@ -19,8 +19,7 @@ use serde::Serialize;
 
 use super::elbv2::{address_if_ours, arn_suffix, client_of, sdk_tags, tags_of};
 use super::{
-    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS,
+    attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
 };
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::model::{Address, Ref};
@@ -90,12 +89,6 @@ impl Kind for LoadBalancer {
     }
     fn conflicts(a: &LoadBalancerSpec, b: &LoadBalancerSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &LoadBalancerSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &LoadBalancerSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await

@@ -9,11 +9,10 @@ use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
 use serde::Serialize;
 
 use super::{
-    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS, TAG_APP, TAG_ENV,
+    attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV,
 };
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LogGroupSpec {
@@ -37,24 +36,11 @@ impl Kind for LogGroup {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut LogGroupSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
-    fn normalize(_: &mut LogGroupSpec) {}
     fn diff(desired: &LogGroupSpec, observed: &LogGroupSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &LogGroupSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &LogGroupSpec, b: &LogGroupSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &LogGroupSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &LogGroupSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -85,9 +71,6 @@ impl Kind for LogGroup {
             .send()
             .await
             .op_or_gone("DeleteLogGroup", |e| e.is_resource_not_found_exception())?;
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

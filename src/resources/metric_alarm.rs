@@ -28,9 +28,7 @@ use aws_sdk_cloudwatch::types::{
 };
 use serde::Serialize;
 
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -151,17 +149,8 @@ impl Kind for MetricAlarm {
         d.field("treat_missing_data", &desired.treat_missing_data, &observed.treat_missing_data, Replace::No);
         d.field("actions", &desired.actions, &observed.actions, Replace::No);
     }
-    fn readiness(_: &MetricAlarmSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &MetricAlarmSpec, b: &MetricAlarmSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &MetricAlarmSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &MetricAlarmSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client = client(ctx.clients, &ctx.region);
@@ -243,9 +232,6 @@ impl Kind for MetricAlarm {
             .send()
             .await
             .op("DeleteAlarms")?;
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

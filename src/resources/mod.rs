@@ -167,23 +167,37 @@ pub trait Kind {
     /// tagged route table and have none of their own).
     const TAGGED: bool;
 
-    /// Its references to other resources, each with what it means for ordering.
-    fn refs(spec: &mut Self::Spec) -> Vec<(Role, &mut Ref)>;
+    /// Its references to other resources, each with what it means for ordering. Default: none.
+    fn refs(_spec: &mut Self::Spec) -> Vec<(Role, &mut Ref)> {
+        vec![]
+    }
     /// Brings a spec (desired or observed) to the form diffs compare: AWS's defaults filled in,
-    /// order-insensitive lists sorted, fields owned by another AWS service set aside.
-    fn normalize(spec: &mut Self::Spec);
+    /// order-insensitive lists sorted, fields owned by another AWS service set aside. Default:
+    /// nothing to do.
+    fn normalize(_spec: &mut Self::Spec) {}
     /// Differences in the fields the deployer manages, desired against observed (both
     /// normalised).
     fn diff(desired: &Self::Spec, observed: &Self::Spec, d: &mut Diff);
-    /// Whether the observed resource, in AWS state `state`, is usable yet.
-    fn readiness(observed: &Self::Spec, state: &str) -> Readiness;
+    /// Whether the observed resource, in AWS state `state`, is usable yet. Default: it is as
+    /// soon as it exists.
+    fn readiness(_observed: &Self::Spec, _state: &str) -> Readiness {
+        Readiness::Ready
+    }
     /// True when `a` cannot exist beside `b` (overlapping subnets): `b` is deleted first.
-    fn conflicts(a: &Self::Spec, b: &Self::Spec) -> bool;
+    /// Default: never.
+    fn conflicts(_a: &Self::Spec, _b: &Self::Spec) -> bool {
+        false
+    }
     /// For kinds named after what they reference, the address once references are resolved.
-    fn derived_address(spec: &Self::Spec, current: &Address) -> Option<Address>;
+    /// Default: its address is its own.
+    fn derived_address(_spec: &Self::Spec, _current: &Address) -> Option<Address> {
+        None
+    }
     /// For kinds that hold data (a database), what a replacement destroys and whether the
-    /// desired spec allows it; `None` for kinds whose replacement loses nothing.
-    fn data_loss(desired: &Self::Spec) -> Option<DataLoss>;
+    /// desired spec allows it; `None` (the default) for kinds whose replacement loses nothing.
+    fn data_loss(_desired: &Self::Spec) -> Option<DataLoss> {
+        None
+    }
 
     /// Everything of this kind tagged for the environment in `ctx`'s region (or globally): a
     /// number of reads that does not grow with the number of resources.
@@ -213,12 +227,15 @@ pub trait Kind {
         id: &str,
         observed: &Self::Spec,
     ) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Waits until a busy resource is usable.
+    /// Waits until a busy resource is usable. Default: nothing to wait for (its create
+    /// answers once it is usable).
     fn wait_ready(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+        _ctx: &Ctx<'_>,
+        _address: &Address,
+        _id: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
     /// Puts back the environment's tags that are missing or changed on it.
     fn repair_tags(
         ctx: &Ctx<'_>,

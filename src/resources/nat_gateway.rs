@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::model::{Address, Ref};
@@ -34,22 +34,12 @@ impl Kind for NatGateway {
     fn refs(spec: &mut NatGatewaySpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.subnet), (Role::Parent, &mut spec.elastic_ip)]
     }
-    fn normalize(_: &mut NatGatewaySpec) {}
     fn diff(desired: &NatGatewaySpec, observed: &NatGatewaySpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
     /// A gateway an interrupted run left `pending` is waited for, not taken as done.
     fn readiness(_: &NatGatewaySpec, state: &str) -> Readiness {
         ec2::pending_is_busy(state)
-    }
-    fn conflicts(_: &NatGatewaySpec, _: &NatGatewaySpec) -> bool {
-        false
-    }
-    fn derived_address(_: &NatGatewaySpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &NatGatewaySpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await

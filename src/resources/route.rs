@@ -7,9 +7,7 @@ use aws_sdk_ec2::types::RouteTable;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{
-    route_table, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -26,22 +24,12 @@ impl Kind for Route {
     fn refs(spec: &mut RouteSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.route_table), (Role::Points, &mut spec.target)]
     }
-    fn normalize(_: &mut RouteSpec) {}
     fn diff(desired: &RouteSpec, observed: &RouteSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
     fn readiness(_: &RouteSpec, _: &str) -> Readiness {
         // `blackhole` is a difference in its target, not a wait.
         Readiness::Ready
-    }
-    fn conflicts(_: &RouteSpec, _: &RouteSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &RouteSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &RouteSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(route_table::observe_shared(ctx).await?.routes.clone())
@@ -62,9 +50,6 @@ impl Kind for Route {
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, observed: &RouteSpec) -> Result<(), Error> {
         delete(ctx, address.region(), id, observed).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
         // Untagged: it is ours because its route table is.

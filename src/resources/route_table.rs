@@ -8,8 +8,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use super::{
-    ec2, route, route_table_association, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace,
-    Role, Scope, Spec, Tags,
+    ec2, route, route_table_association, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags,
 };
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
@@ -26,21 +25,8 @@ impl Kind for RouteTable {
     fn refs(spec: &mut RouteTableSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc)]
     }
-    fn normalize(_: &mut RouteTableSpec) {}
     fn diff(desired: &RouteTableSpec, observed: &RouteTableSpec, d: &mut Diff) {
         diff(desired, observed, d)
-    }
-    fn readiness(_: &RouteTableSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
-    fn conflicts(_: &RouteTableSpec, _: &RouteTableSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &RouteTableSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &RouteTableSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(observe_shared(ctx).await?.tables.clone())
@@ -67,9 +53,6 @@ impl Kind for RouteTable {
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &RouteTableSpec) -> Result<(), Error> {
         delete(ctx, address.region(), id).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         ec2::create_tags(&ctx.ec2(address.region()), id, missing).await

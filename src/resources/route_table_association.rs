@@ -9,9 +9,7 @@
 use aws_sdk_ec2::types::RouteTable;
 use serde::Serialize;
 
-use super::{
-    route_table, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -28,7 +26,6 @@ impl Kind for RouteTableAssociation {
     fn refs(spec: &mut RouteTableAssociationSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.subnet), (Role::Holds, &mut spec.route_table)]
     }
-    fn normalize(_: &mut RouteTableAssociationSpec) {}
     fn diff(desired: &RouteTableAssociationSpec, observed: &RouteTableAssociationSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
@@ -39,14 +36,8 @@ impl Kind for RouteTableAssociation {
             Readiness::Ready
         }
     }
-    fn conflicts(_: &RouteTableAssociationSpec, _: &RouteTableAssociationSpec) -> bool {
-        false
-    }
     fn derived_address(spec: &RouteTableAssociationSpec, current: &Address) -> Option<Address> {
         Some(derived_address(spec, current))
-    }
-    fn data_loss(_: &RouteTableAssociationSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(route_table::observe_shared(ctx).await?.associations.clone())

@@ -11,7 +11,7 @@
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use serde::Serialize;
 
-use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -48,23 +48,13 @@ impl Kind for ScalableTarget {
     fn refs(spec: &mut ScalableTargetSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.service)]
     }
-    fn normalize(_: &mut ScalableTargetSpec) {}
     fn diff(desired: &ScalableTargetSpec, observed: &ScalableTargetSpec, d: &mut Diff) {
         d.field("resource_id", &desired.resource_id, &observed.resource_id, Replace::Yes);
         d.field("min", &desired.min, &observed.min, Replace::No);
         d.field("max", &desired.max, &observed.max, Replace::No);
     }
-    fn readiness(_: &ScalableTargetSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &ScalableTargetSpec, b: &ScalableTargetSpec) -> bool {
         a.resource_id == b.resource_id
-    }
-    fn derived_address(_: &ScalableTargetSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &ScalableTargetSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let id = resource_id(ctx.app, ctx.env);
@@ -123,9 +113,6 @@ impl Kind for ScalableTarget {
             .send()
             .await
             .op_or_gone("DeregisterScalableTarget", |e| e.is_object_not_found_exception())?;
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {

@@ -13,7 +13,7 @@ use aws_sdk_applicationautoscaling::types::{
 use serde::Serialize;
 
 use super::scalable_target::{client, resource_id};
-use super::{Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -41,7 +41,6 @@ impl Kind for ScalingPolicy {
     fn refs(spec: &mut ScalingPolicySpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.target)]
     }
-    fn normalize(_: &mut ScalingPolicySpec) {}
     fn diff(desired: &ScalingPolicySpec, observed: &ScalingPolicySpec, d: &mut Diff) {
         d.field("name", &desired.name, &observed.name, Replace::Yes);
         d.field("metric", &desired.metric, &observed.metric, Replace::No);
@@ -59,17 +58,8 @@ impl Kind for ScalingPolicy {
             Replace::No,
         );
     }
-    fn readiness(_: &ScalingPolicySpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &ScalingPolicySpec, b: &ScalingPolicySpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &ScalingPolicySpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &ScalingPolicySpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let id = resource_id(ctx.app, ctx.env);
@@ -143,9 +133,6 @@ impl Kind for ScalingPolicy {
             .send()
             .await
             .op_or_gone("DeleteScalingPolicy", |e| e.is_object_not_found_exception())?;
-        Ok(())
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         Ok(())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {

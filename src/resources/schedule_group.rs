@@ -28,9 +28,7 @@ use aws_sdk_scheduler::types::{
 };
 use serde::Serialize;
 
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -106,12 +104,6 @@ impl Kind for ScheduleGroup {
     }
     fn conflicts(a: &ScheduleGroupSpec, b: &ScheduleGroupSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &ScheduleGroupSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &ScheduleGroupSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let c = client(ctx.clients, &ctx.region);
@@ -238,9 +230,6 @@ impl Kind for ScheduleGroup {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
             Err(e) => Err(e).op("DeleteScheduleGroup"),
         }
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         client(ctx.clients, address.region())

@@ -21,8 +21,7 @@ use aws_sdk_ec2::types::{
 use serde::Serialize;
 
 use super::{
-    ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS,
+    ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
 };
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
@@ -156,12 +155,6 @@ impl Kind for SecurityGroup {
         // Names are unique per VPC: a replacement with the same name waits for the old group.
         a.vpc == b.vpc && a.name == b.name
     }
-    fn derived_address(_: &SecurityGroupSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &SecurityGroupSpec) -> Option<DataLoss> {
-        None
-    }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
     }
@@ -186,9 +179,6 @@ impl Kind for SecurityGroup {
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &SecurityGroupSpec) -> Result<(), Error> {
         delete(ctx, address.region(), id).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         ec2::create_tags(&ctx.ec2(address.region()), id, missing).await

@@ -27,11 +27,9 @@ use aws_sdk_sns::types::Tag;
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{
-    Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
-};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 /// The ARN SNS lists for a subscription its owner has not confirmed yet.
 pub const PENDING: &str = "PendingConfirmation";
@@ -66,9 +64,6 @@ impl Kind for SnsTopic {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut SnsTopicSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
     fn normalize(spec: &mut SnsTopicSpec) {
         spec.policy.normalize();
         spec.subscriptions.sort();
@@ -85,12 +80,6 @@ impl Kind for SnsTopic {
     }
     fn conflicts(a: &SnsTopicSpec, b: &SnsTopicSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &SnsTopicSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &SnsTopicSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let sns = client(ctx.clients, &ctx.region);
@@ -222,9 +211,6 @@ impl Kind for SnsTopic {
             Err(e) => Err(e).op("DeleteTopic"),
         }
     }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
-    }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         client(ctx.clients, address.region())
             .tag_resource()
@@ -295,6 +281,7 @@ async fn subscribe(sns: &aws_sdk_sns::Client, topic: &str, s: &Subscription) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Ref;
     use crate::resources::iam_policy::Statement;
 
     fn spec(subscriptions: &[(&str, &str)]) -> SnsTopicSpec {

@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, SubnetStat
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::model::{Address, Ref};
@@ -21,7 +21,6 @@ impl Kind for Subnet {
     fn refs(spec: &mut SubnetSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc)]
     }
-    fn normalize(_: &mut SubnetSpec) {}
     fn diff(desired: &SubnetSpec, observed: &SubnetSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
@@ -31,12 +30,6 @@ impl Kind for Subnet {
     /// Two subnets of one VPC cannot overlap: a moved subnet waits for the old one to go.
     fn conflicts(a: &SubnetSpec, b: &SubnetSpec) -> bool {
         a.vpc == b.vpc && (a.cidr_block.contains(&b.cidr_block) || b.cidr_block.contains(&a.cidr_block))
-    }
-    fn derived_address(_: &SubnetSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &SubnetSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await

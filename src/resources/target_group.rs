@@ -14,10 +14,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::Serialize;
 
 use super::elbv2::{address_if_ours, client_of, sdk_tags, tags_of};
-use super::{
-    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS,
-};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -78,21 +75,11 @@ impl Kind for TargetGroup {
     fn refs(spec: &mut TargetGroupSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc)]
     }
-    fn normalize(_: &mut TargetGroupSpec) {}
     fn diff(desired: &TargetGroupSpec, observed: &TargetGroupSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
-    fn readiness(_: &TargetGroupSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
     fn conflicts(a: &TargetGroupSpec, b: &TargetGroupSpec) -> bool {
         a.name == b.name
-    }
-    fn derived_address(_: &TargetGroupSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &TargetGroupSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
@@ -134,9 +121,6 @@ impl Kind for TargetGroup {
             },
         )
         .await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         client_of(ctx.clients, address.region())

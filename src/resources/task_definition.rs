@@ -36,10 +36,7 @@ use serde::Serialize;
 
 use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
-use super::{
-    attr, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
-    TAG_ADDRESS,
-};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -123,21 +120,8 @@ impl Kind for TaskDefinition {
         refs.extend(spec.container.secrets.values_mut().map(|r| (Role::Points, r)));
         refs
     }
-    fn normalize(_: &mut TaskDefinitionSpec) {}
     fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut Diff) {
         diff(desired, observed, d)
-    }
-    fn readiness(_: &TaskDefinitionSpec, _: &str) -> Readiness {
-        Readiness::Ready
-    }
-    fn conflicts(_: &TaskDefinitionSpec, _: &TaskDefinitionSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &TaskDefinitionSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &TaskDefinitionSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(&ctx.region);
@@ -195,9 +179,6 @@ impl Kind for TaskDefinition {
         observed: &TaskDefinitionSpec,
     ) -> Result<(), Error> {
         deregister_all(ctx, address.region(), id, &observed.family).await
-    }
-    async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
-        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());

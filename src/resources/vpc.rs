@@ -4,10 +4,10 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttribu
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
-use crate::model::{Address, Ref};
+use crate::model::Address;
 
 pub struct Vpc;
 
@@ -17,24 +17,11 @@ impl Kind for Vpc {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
 
-    fn refs(_: &mut VpcSpec) -> Vec<(Role, &mut Ref)> {
-        vec![]
-    }
-    fn normalize(_: &mut VpcSpec) {}
     fn diff(desired: &VpcSpec, observed: &VpcSpec, d: &mut Diff) {
         diff(desired, observed, d)
     }
     fn readiness(_: &VpcSpec, state: &str) -> Readiness {
         ec2::pending_is_busy(state)
-    }
-    fn conflicts(_: &VpcSpec, _: &VpcSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &VpcSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &VpcSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await

@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
 };
 use serde::Serialize;
 
-use super::{ec2, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::model::{Address, Ref};
@@ -45,15 +45,6 @@ impl Kind for VpcPeering {
         } else {
             Readiness::Ready
         }
-    }
-    fn conflicts(_: &VpcPeeringSpec, _: &VpcPeeringSpec) -> bool {
-        false
-    }
-    fn derived_address(_: &VpcPeeringSpec, _: &Address) -> Option<Address> {
-        None
-    }
-    fn data_loss(_: &VpcPeeringSpec) -> Option<DataLoss> {
-        None
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env), &ctx.region).await

@@ -201,3 +201,35 @@ fn an_unreachable_endpoint_or_missing_credentials_fail_at_once_naming_what_was_t
     }
     assert!(!err.contains("trying the step again"), "no retries: {err}");
 }
+
+/// A resource tagged for the environment whose `deployer:address` tag is not an address is not
+/// the deployer's to judge: every kind skips it with the same warning, never silently, and the
+/// plan leaves it alone.
+#[test]
+fn a_resource_with_a_malformed_address_tag_is_named_in_a_warning_and_left_alone() {
+    let emu = support::Emulator::start();
+    let project = support::Project::new();
+    for tier in ["registry", "database", "service", "dns", "monitoring"] {
+        project.disable(tier);
+    }
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let sns = aws_sdk_sns::Client::new(&support::sdk_config(&emu, "us-east-1").await);
+        let tag = |k: &str, v: &str| aws_sdk_sns::types::Tag::builder().key(k).value(v).build().unwrap();
+        sns.create_topic()
+            .name("webapp-local-hand-made")
+            .tags(tag("deployer:app", "webapp"))
+            .tags(tag("deployer:env", "local"))
+            .tags(tag("deployer:address", "not an address"))
+            .tags(tag("Name", "hand-made-topic"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let plan = support::deployer_ok(&emu, &project, &["plan", "--env", "local"]);
+    let err = support::stderr_text(&plan);
+    assert!(
+        err.contains("sns-topic hand-made-topic is tagged for this environment but has no valid deployer:address tag; ignoring it"),
+        "{err}"
+    );
+    assert!(!support::stdout_text(&plan).contains("sns-topic"), "left out of the plan");
+}

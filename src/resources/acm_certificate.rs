@@ -27,7 +27,7 @@ use aws_sdk_acm::types::{CertificateStatus, CertificateSummary, DomainValidation
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::model::Address;
 
@@ -220,7 +220,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;
         }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+        let Some(address) = super::tagged_address(&tags, "acm-certificate") else { continue };
         let described = describe_spec(&client, arn).await?;
         found.push(Found {
             address,

@@ -79,7 +79,7 @@ impl Kind for CodedeployApp {
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             return Ok(vec![]);
         }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { return Ok(vec![]) };
+        let Some(address) = super::tagged_address(&tags, "codedeploy-app") else { return Ok(vec![]) };
         Ok(vec![Found {
             address,
             id: arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?,

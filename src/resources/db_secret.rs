@@ -224,7 +224,7 @@ fn found_of(s: &SecretListEntry, region: &str, app: &str, env: &str) -> Option<F
     if !is_ours(&tags, app, env) {
         return None;
     }
-    let tagged = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a));
+    let tagged = super::tagged_address(&tags, "db-secret");
     let Some(tagged) = tagged.filter(|a| a.kind() == DbSecret::NAME) else {
         tracing::warn!("{arn} is tagged for this environment but has no valid {TAG_ADDRESS} tag of a db-secret; ignoring it");
         return None;

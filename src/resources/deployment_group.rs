@@ -222,7 +222,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;
         }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+        let Some(address) = super::tagged_address(&tags, "deployment-group") else { continue };
         found.push(Found {
             address,
             id: arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?,

@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use super::{Readiness, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
+use super::{Readiness, Tags, TAG_APP, TAG_ENV};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::Address;
 
@@ -34,11 +34,7 @@ pub fn tags_of(tags: &[Tag]) -> Tags {
 /// The address a resource carries in its `deployer:address` tag. Resources tagged for the
 /// environment without a readable address are not ours to judge and are skipped (with a warning).
 pub fn address_of(tags: &Tags, id: &str) -> Option<Address> {
-    let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a));
-    if address.is_none() {
-        tracing::warn!("{id} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it");
-    }
-    address
+    super::tagged_address(tags, &format!("resource {id}"))
 }
 
 /// For EC2 kinds whose only busy state is `pending`.

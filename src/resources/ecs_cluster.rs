@@ -170,7 +170,7 @@ fn found_of(c: &Cluster, app: &str, env: &str) -> Option<Found> {
     if !super::is_ours(&tags, app, env) {
         return None;
     }
-    let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a))?;
+    let address = super::tagged_address(&tags, "ecs-cluster")?;
     Some(Found {
         address,
         id: c.cluster_arn()?.to_string(),

@@ -131,7 +131,7 @@ impl Kind for EcsService {
         if !is_ours(&tags, ctx.app, ctx.env) {
             return Ok(vec![]);
         }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { return Ok(vec![]) };
+        let Some(address) = super::tagged_address(&tags, "ecs-service") else { return Ok(vec![]) };
         Ok(vec![Found {
             address,
             id: s.service_arn().unwrap_or_default().to_string(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancingv2::types::Tag;
 
-use super::{ObserveCtx, Tags, TAG_ADDRESS};
+use super::{ObserveCtx, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::Address;
 
@@ -43,7 +43,7 @@ pub fn address_if_ours(ctx: &ObserveCtx<'_>, tags: &Tags) -> Option<Address> {
     if !super::is_ours(tags, ctx.app, ctx.env) {
         return None;
     }
-    tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a))
+    super::tagged_address(tags, "load balancing resource")
 }
 
 /// The part of an ARN after `marker` (`…:loadbalancer/app/x/123` → `app/x/123`): the value

@@ -104,7 +104,7 @@ impl Kind for EventRule {
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
-            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+            let Some(address) = super::tagged_address(&tags, "event-rule") else { continue };
             let targets = c.list_targets_by_rule().rule(name).send().await.op("ListTargetsByRule")?;
             let targets = targets
                 .targets()

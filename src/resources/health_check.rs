@@ -18,7 +18,7 @@
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckType, Tag, TagResourceType};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -214,7 +214,7 @@ pub async fn ours(ctx: &ObserveCtx<'_>) -> Result<std::sync::Arc<Vec<Found>>, Er
                 if !super::is_ours(&tags, ctx.app, ctx.env) {
                     continue;
                 }
-                let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+                let Some(address) = super::tagged_address(&tags, "health-check") else { continue };
                 let Some(check) = chunk.iter().find(|c| Some(c.id()) == set.resource_id()) else { continue };
                 let Some(c) = check.health_check_config() else { continue };
                 let mut spec = HealthCheckSpec {

@@ -132,7 +132,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         {
             continue;
         }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+        let Some(address) = super::tagged_address(&tags, "log-group") else { continue };
         found.push(Found {
             address,
             id: g.log_group_name().unwrap_or_default().to_string(),

@@ -178,7 +178,7 @@ impl Kind for MetricAlarm {
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
-            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+            let Some(address) = super::tagged_address(&tags, "metric-alarm") else { continue };
             found.push(Found {
                 address,
                 id: arn.to_string(),

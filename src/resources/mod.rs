@@ -128,6 +128,21 @@ pub enum Readiness {
     Busy(String),
 }
 
+/// The address a resource of `kind` (a kind's name, or `resource <id>`) carries in its
+/// `deployer:address` tag. One tagged for the
+/// environment without a readable one is not the deployer's to judge: it is skipped, with a
+/// warning naming it (its `Name` tag), never silently.
+pub fn tagged_address(tags: &Tags, kind: &str) -> Option<Address> {
+    let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a));
+    if address.is_none() {
+        let name = tags.get("Name").map_or("(no Name tag)", String::as_str);
+        tracing::warn!(
+            "{kind} {name} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it"
+        );
+    }
+    address
+}
+
 /// What replacing a resource that holds data (a database) destroys, and whether the
 /// configuration allows it. The plan says what would be lost; a replacement that is not allowed
 /// is refused before anything changes ([`crate::plan::Plan::refusals`]), and by the engine.

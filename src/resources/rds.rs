@@ -38,11 +38,7 @@ pub use super::is_ours;
 
 /// The address in a resource's `deployer:address` tag; warns and skips one without.
 pub fn address_of(tags: &Tags, id: &str) -> Option<Address> {
-    let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a));
-    if address.is_none() {
-        tracing::warn!("{id} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it");
-    }
-    address
+    super::tagged_address(tags, &format!("resource {id}"))
 }
 
 /// The tags of one RDS resource. `gone_code` is the error code RDS answers when the resource

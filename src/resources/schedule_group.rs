@@ -129,7 +129,7 @@ impl Kind for ScheduleGroup {
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
-            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+            let Some(address) = super::tagged_address(&tags, "schedule-group") else { continue };
             let listed: Vec<_> = c
                 .list_schedules()
                 .group_name(name)

@@ -27,7 +27,7 @@ use aws_sdk_sns::types::Tag;
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::Address;
 
@@ -106,7 +106,7 @@ impl Kind for SnsTopic {
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
-            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+            let Some(address) = super::tagged_address(&tags, "sns-topic") else { continue };
             let attributes = match sns.get_topic_attributes().topic_arn(&arn).send().await {
                 Ok(out) => out.attributes().cloned().unwrap_or_default(),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => continue,

@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -134,7 +134,7 @@ impl Kind for TaskDefinition {
             if !is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
-            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else { continue };
+            let Some(address) = super::tagged_address(&tags, "task-definition") else { continue };
             found.push(Found {
                 address,
                 id: td.task_definition_arn().unwrap_or_default().to_string(),

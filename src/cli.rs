@@ -39,7 +39,9 @@ pub struct GlobalArgs {
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
-    /// Only errors: no per-change progress lines.
+    /// Quieter: no plan and no per-change progress lines; summaries, failures (FAIL, skip) and
+    /// warnings still print. `drift -q` (for cron) prints nothing when nothing drifted and one
+    /// line per drifted resource otherwise.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
 
@@ -145,8 +147,8 @@ pub enum Command {
     /// In flight: stops the deployment with CodeDeploy's rollback and waits for it. Finished:
     /// deploys the newest earlier revision that succeeded, from each region's deployment
     /// history (or the one whose image is tagged --to). Secondaries first, then the primary.
-    /// The configuration is not changed: set `service.image_tag` to the good tag, or the next
-    /// `up` releases the configured one again.
+    /// The configuration is not changed, and a later plain `up` keeps the image each region
+    /// runs after the rollback (only `up --image` or `release --image` change it).
     #[command(
         after_help = "Examples:\n  deployer rollback --env prod\n  deployer rollback --env prod --region us-east-2 --yes\n  deployer rollback --env prod --to 1a2b3c4 --yes"
     )]
@@ -203,9 +205,13 @@ pub enum Command {
 
     /// Delete everything the environment owns, in every region.
     ///
-    /// Dependents go first (routes, NAT gateways — waited on until deleted — then their
-    /// addresses, subnets, gateways, peering, VPCs); AWS's slow release of network interfaces
-    /// is retried. Asks on a terminal; needs --yes anywhere else.
+    /// Every tier: the drift schedule, monitoring, DNS records and health checks, the releases'
+    /// CodeDeploy resources, the services, load balancers and certificates (and their DNS
+    /// validation records), the roles and their boundary, the databases (a final snapshot
+    /// unless `database.skip_final_snapshot`), the registry (kept when it holds images and
+    /// `registry.keep_on_destroy` is set), then the network. Dependents go first, each waited
+    /// on until AWS lets go of it. The plan marks what holds data (databases, images, log
+    /// events). Asks on a terminal; needs --yes anywhere else.
     #[command(after_help = "Example:\n  deployer destroy --env dev --yes")]
     Destroy {
         #[command(flatten)]

@@ -803,7 +803,7 @@ impl Failover<'_> {
     ) -> miette::Result<T> {
         let c = self.config();
         let unlock = |region: &str| {
-            format!("wait for that run to finish. If it is no longer running (it crashed or was killed), release it with `deployer unlock --env {}` (in {region})", c.env)
+            format!("wait for that run to finish. If it is no longer running (it crashed or was killed), release it with `deployer unlock --env {} --region {region}`", c.env)
         };
         if self.reach.up(&self.from) {
             let ssm: aws_sdk_ssm::Client = self.session.clients.get(&self.from);

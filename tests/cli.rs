@@ -85,6 +85,17 @@ fn drift_quiet_says_nothing_on_success_and_one_line_per_drifted_resource() {
     for line in status(&[]).lines() {
         assert!(line.chars().count() <= 120, "{} columns: {line}", line.chars().count());
     }
+    // A filter that can match nothing is refused, naming what it can be.
+    let bad = support::deployer(&emu, &project, &["status", "--env", "local", "--tier", "netwrok"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(support::stderr_text(&bad).contains("one of network"), "{}", support::stderr_text(&bad));
+    let bad = support::deployer(&emu, &project, &["status", "--env", "local", "--region", "eu-west-1"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        support::stderr_text(&bad).contains("us-east-1, us-east-2, global"),
+        "{}",
+        support::stderr_text(&bad)
+    );
     // --wide shows the same rows, with IDs never cut.
     let wide = status(&["--wide"]);
     assert_eq!(wide.lines().count(), status(&[]).lines().count(), "{wide}");

@@ -860,6 +860,7 @@ fn failover_of<'a>(session: &'a Session, to: &str, account: &Account, reach: Rea
 /// REGION's is PRIMARY. Only the `dns-record` changes of a plan against the configuration with
 /// `dns.primary = REGION` are applied, under the lock; the rest of the environment is not touched.
 pub async fn failover_dns(session: &Session, assume_yes: bool, to: &str) -> miette::Result<u8> {
+    session.preflight().await?;
     let env = session.config().env.clone();
     let mut config = session.config().clone();
     config.dns.primary = to.to_string();

@@ -129,6 +129,7 @@ impl Session {
             None => format!("AWS's endpoints for {}", c.primary_region),
         };
         let credentials = match (&c.aws.profile, std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty())) {
+            _ if c.aws.emulator_credentials => "the emulator's test credentials (aws.emulator_credentials)".into(),
             (Some(p), _) => format!("the profile {p:?} (aws.profile)"),
             (None, Some(p)) => format!("the profile {p:?} (AWS_PROFILE)"),
             (None, None) => "the default chain: environment variables, the shared config and credentials files, SSO, web identity, ECS, EC2 instance metadata".into(),

@@ -110,6 +110,7 @@ pub(super) async fn release_step(session: &Session, options: &release::Options) 
 
 /// `deployer release --image TAG`: the release step alone, no infrastructure change.
 pub async fn release(session: &Session, assume_yes: bool, options: &release::Options) -> miette::Result<u8> {
+    session.preflight().await?;
     let releases = session.release_preview().await?;
     let env = &session.config().env;
     if !releases.iter().any(|r| r.needed) {
@@ -134,6 +135,7 @@ pub async fn rollback(
     only: Option<&str>,
     to: Option<&str>,
 ) -> miette::Result<u8> {
+    session.preflight().await?;
     let config = session.config();
     let names = release::Names::of(config);
     let regions: Vec<String> =

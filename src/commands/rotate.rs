@@ -45,6 +45,7 @@ struct Report<'a> {
 
 /// `deployer rotate-db-password --env E` (see the module docs).
 pub async fn rotate_db_password(session: &Session, assume_yes: bool) -> miette::Result<u8> {
+    session.preflight().await?;
     let c = session.config();
     if !c.database.enabled {
         return Err(miette!(

@@ -52,6 +52,31 @@ fn paint_sync(sync: &str, color: bool) -> String {
 /// `deployer status`: what exists where, region by region, and whether each resource matches
 /// the configuration.
 pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<u8> {
+    // A filter that can match nothing is a mistake: said before any AWS call.
+    const TIERS: &[&str] = &[
+        "network",
+        "peering",
+        "registry",
+        "database",
+        "service",
+        "iam",
+        "release",
+        "dns",
+        "monitoring",
+        "drift",
+    ];
+    if let Some(tier) = filter.tier.as_deref().filter(|t| !TIERS.contains(t)) {
+        return Err(miette::miette!("--tier {tier:?} is not a tier: one of {}", TIERS.join(", ")));
+    }
+    let mut regions_known = session.config().region_names();
+    regions_known.push(crate::model::GLOBAL.to_string());
+    if let Some(region) = filter.region.as_deref().filter(|r| !regions_known.iter().any(|k| k == r)) {
+        return Err(miette::miette!(
+            "--region {region:?} is not a region of environment '{}': one of {}",
+            session.config().env,
+            regions_known.join(", ")
+        ));
+    }
     let (observed, desired, lock) = tokio::join!(session.observe(), session.desired(), session.lock_notice());
     let (observed, desired) = (observed?, desired?);
     let plan = plan::plan(&desired, &observed);

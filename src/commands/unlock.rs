@@ -6,6 +6,10 @@ use crate::lock;
 /// `deployer unlock`: remove the environment lock a crashed or killed run left behind, in the
 /// primary region or in `region` (where a failover takes it).
 pub async fn unlock(session: &Session, assume_yes: bool, region: Option<&str>) -> miette::Result<u8> {
+    // (In a region other than the primary's only the named region must answer.)
+    if region.is_none() {
+        session.preflight().await?;
+    }
     let c = session.config();
     if let Some(r) = region.filter(|r| !c.region_names().iter().any(|n| n == r)) {
         return Err(miette!(

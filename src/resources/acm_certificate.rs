@@ -188,9 +188,10 @@ async fn describe_spec(client: &aws_sdk_acm::Client, arn: &str) -> Result<Descri
     })
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client: aws_sdk_acm::Client = ctx.clients.get(&ctx.region);
-    let summaries: Vec<CertificateSummary> = client
+/// Every certificate of the account in `client`'s region, whatever its status (the default
+/// listing leaves some out).
+async fn every_certificate(client: &aws_sdk_acm::Client) -> Result<Vec<CertificateSummary>, Error> {
+    client
         .list_certificates()
         .certificate_statuses(CertificateStatus::PendingValidation)
         .certificate_statuses(CertificateStatus::Issued)
@@ -203,7 +204,12 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         .send()
         .try_collect()
         .await
-        .op("ListCertificates")?;
+        .op("ListCertificates")
+}
+
+async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
+    let client: aws_sdk_acm::Client = ctx.clients.get(&ctx.region);
+    let summaries = every_certificate(&client).await?;
     let mut found = Vec::new();
     for s in &summaries {
         let Some(arn) = s.certificate_arn() else { continue };
@@ -362,15 +368,8 @@ async fn remove_unused_validation_records(
     }
     let mut covered = std::collections::BTreeSet::new();
     for region in ctx.clients.regions() {
-        let summaries: Vec<CertificateSummary> = client(ctx, region)
-            .list_certificates()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .op("ListCertificates")?;
-        for s in summaries {
+        // (A certificate still pending validation needs its record too.)
+        for s in every_certificate(&client(ctx, region)).await? {
             covered.extend(s.domain_name().map(str::to_string));
             covered.extend(s.subject_alternative_name_summaries().iter().cloned());
         }

@@ -15,6 +15,15 @@ fn deployer(args: &[&str]) -> std::process::Output {
         .expect("run deployer")
 }
 
+/// The shipped local configuration with only the network tier: the quickest environment.
+fn network_only() -> support::Project {
+    let project = support::Project::new();
+    for tier in ["registry", "database", "service", "dns", "monitoring"] {
+        project.disable(tier);
+    }
+    project
+}
+
 #[test]
 fn a_usage_error_exits_1_and_help_exits_0() {
     for args in [
@@ -40,10 +49,7 @@ fn a_usage_error_exits_1_and_help_exits_0() {
 #[test]
 fn drift_quiet_says_nothing_on_success_and_one_line_per_drifted_resource() {
     let emu = support::Emulator::start();
-    let project = support::Project::new();
-    for tier in ["registry", "database", "service", "dns", "monitoring"] {
-        project.disable(tier);
-    }
+    let project = network_only();
     support::deployer_ok(&emu, &project, &["up", "--env", "local", "--yes", "-q"]);
     let clean = support::deployer(&emu, &project, &["drift", "--env", "local", "-q"]);
     assert_eq!(clean.status.code(), Some(0));
@@ -110,10 +116,7 @@ fn drift_quiet_says_nothing_on_success_and_one_line_per_drifted_resource() {
 #[test]
 fn every_command_s_json_output_ends_with_one_report_however_it_ends() {
     let emu = support::Emulator::start();
-    let project = support::Project::new();
-    for tier in ["registry", "database", "service", "dns", "monitoring"] {
-        project.disable(tier);
-    }
+    let project = network_only();
     let json = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--output", "json"]);
@@ -219,10 +222,7 @@ fn an_unreachable_endpoint_or_missing_credentials_fail_at_once_naming_what_was_t
 #[test]
 fn a_resource_with_a_malformed_address_tag_is_named_in_a_warning_and_left_alone() {
     let emu = support::Emulator::start();
-    let project = support::Project::new();
-    for tier in ["registry", "database", "service", "dns", "monitoring"] {
-        project.disable(tier);
-    }
+    let project = network_only();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let sns = aws_sdk_sns::Client::new(&support::sdk_config(&emu, "us-east-1").await);
         let tag = |k: &str, v: &str| aws_sdk_sns::types::Tag::builder().key(k).value(v).build().unwrap();

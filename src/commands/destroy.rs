@@ -18,14 +18,7 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         return Ok(exit::OK);
     }
     if !session.settings.quiet {
-        eprint!(
-            "{}",
-            crate::plan::render_human_within(
-                &plan,
-                session.settings.style_stderr(),
-                super::status::terminal_width()
-            )
-        );
+        session.show_plan(&plan);
     }
     let question = format!(
         "\nDelete all {} resources of environment '{}' in {}?",

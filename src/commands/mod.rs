@@ -149,6 +149,14 @@ impl Session {
         &self.settings.config
     }
 
+    /// The plan for people, on stderr, within the terminal's width.
+    fn show_plan(&self, plan: &Plan) {
+        eprint!(
+            "{}",
+            crate::plan::render_human_within(plan, self.settings.style_stderr(), status::terminal_width())
+        );
+    }
+
     /// What the configuration asks for. The service tier writes the account's ARNs into IAM
     /// policies, so this reads the account (one STS `GetCallerIdentity`).
     async fn desired(&self) -> miette::Result<Desired> {
@@ -316,14 +324,7 @@ impl Session {
                 plan.changes.len()
             );
             if !self.settings.quiet {
-                eprint!(
-                    "{}",
-                    crate::plan::render_human_within(
-                        &plan,
-                        self.settings.style_stderr(),
-                        status::terminal_width()
-                    )
-                );
+                self.show_plan(&plan);
             }
             outcomes.extend(self.apply(&plan, &observed).await);
         }

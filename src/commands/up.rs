@@ -63,14 +63,7 @@ pub async fn up(
         }
     }
     if !session.settings.quiet && !plan.is_empty() {
-        eprint!(
-            "{}",
-            crate::plan::render_human_within(
-                &plan,
-                session.settings.style_stderr(),
-                super::status::terminal_width()
-            )
-        );
+        session.show_plan(&plan);
     }
     show_preview(session, &releases);
     // Replacing a database, or deleting one the configuration no longer names (the database a
@@ -166,14 +159,7 @@ async fn registry_first(
         names.repository
     );
     if !session.settings.quiet {
-        eprint!(
-            "{}",
-            crate::plan::render_human_within(
-                &part_plan,
-                session.settings.style_stderr(),
-                super::status::terminal_width()
-            )
-        );
+        session.show_plan(&part_plan);
     }
     if !confirm(&format!("\nCreate the registry of environment '{env}'?"), assume_yes).await? {
         eprintln!("Nothing changed.");

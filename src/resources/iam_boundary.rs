@@ -29,7 +29,7 @@ use aws_sdk_iam::types::Tag;
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::Address;
 
@@ -98,17 +98,10 @@ impl Kind for IamBoundary {
         for p in listed.iter().filter(|p| p.path() == Some(path.as_str())) {
             let arn = p.arn().unwrap_or_default();
             let Some((tags, spec)) = read(&iam, arn).await? else { continue };
-            if tags.get(TAG_APP).map(String::as_str) != Some(ctx.app)
-                || tags.get(TAG_ENV).map(String::as_str) != Some(ctx.env)
-            {
+            if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
-            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else {
-                tracing::warn!(
-                    "policy {arn} is under {path} but has no valid {TAG_ADDRESS} tag; ignoring it"
-                );
-                continue;
-            };
+            let Some(address) = super::tagged_address(&tags, &format!("policy {arn}")) else { continue };
             found.push(Found {
                 address,
                 id: arn.to_string(),

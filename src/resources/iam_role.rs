@@ -18,9 +18,7 @@ use aws_sdk_iam::types::{Role as SdkRole, Tag};
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{
-    attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV,
-};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::model::{Address, Ref};
 
@@ -228,16 +226,10 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     for listed in roles.iter().filter(|r| r.path() == path) {
         let Some((role, spec)) = read(&client, listed.role_name()).await? else { continue };
         let tags = tags_of(&role);
-        if tags.get(TAG_APP).map(String::as_str) != Some(ctx.app)
-            || tags.get(TAG_ENV).map(String::as_str) != Some(ctx.env)
-        {
+        if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;
         }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else {
-            tracing::warn!(
-                "role {} is under {path} but has no valid {TAG_ADDRESS} tag; ignoring it",
-                role.role_name()
-            );
+        let Some(address) = super::tagged_address(&tags, &format!("role {}", role.role_name())) else {
             continue;
         };
         found.push(Found {

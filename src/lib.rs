@@ -20,4 +20,4 @@ pub mod permissions;
 pub mod plan;
 pub mod release;
 pub mod resources;
-pub mod sensitive;
+pub mod spec;

@@ -19,8 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
-use crate::model::{Account, Ref};
 use crate::resources::iam_policy::{PolicyDocument, Statement};
+use crate::spec::{Account, Ref};
 
 /// One part of what the deployer does, and the actions it sends (`service:Operation`).
 pub struct Part {
@@ -445,11 +445,11 @@ pub const IMPLIED: &[(&str, &str)] = &[(
 fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String>> {
     let base = format!("{}-{}", config.app, config.env);
     let arn = |svc: &str, res: &str| account.arn(svc, "*", res);
-    let path = crate::model::service::iam_path(&config.app, &config.env);
+    let path = crate::spec::names::iam_path(&config.app, &config.env);
     Some(match service {
         "iam" => vec![
             account.arn("iam", "", &format!("role{path}*")),
-            crate::model::service::boundary_arn(config, account),
+            crate::spec::names::boundary_arn(&config.app, &config.env, account),
         ],
         "ecr" => vec![arn("ecr", &format!("repository/{}", config.registry.name))],
         "rds" => vec![
@@ -561,9 +561,9 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     if !unscoped.is_empty() {
         statements.push(in_regions(&unscoped).sid("NoResourceLevelChanges"));
     }
-    let path = crate::model::service::iam_path(&config.app, &config.env);
+    let path = crate::spec::names::iam_path(&config.app, &config.env);
     if !bounded.is_empty() {
-        let boundary = crate::model::service::boundary_arn(config, account);
+        let boundary = crate::spec::names::boundary_arn(&config.app, &config.env, account);
         statements.push(
             Statement::allow(&bounded, vec![Ref::Id(account.arn("iam", "", &format!("role{path}*")))])
                 .condition("StringEquals", "iam:PermissionsBoundary", &[&boundary])
@@ -580,7 +580,7 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
         // Secrets Manager encrypts and decrypts the database's secret with the configured key
         // on the caller's behalf (CreateSecret, PutSecretValue, GetSecretValue).
         let keys: Vec<String> = config.database.kms_key.values().cloned().collect();
-        statements.extend(crate::model::service::kms_statements(
+        statements.extend(crate::resources::iam_policy::kms_statements(
             &["kms:GenerateDataKey", "kms:Decrypt"],
             &keys,
             "DatabaseSecretKeys",
@@ -711,79 +711,18 @@ mod tests {
         assert!(reads.contains("ec2:DescribeVpcs") && reads.contains("sns:ListTopics"));
         assert!(reads.iter().all(|a| is_read(a)), "{reads:?}");
         assert!(!reads.contains("codedeploy:ListDeployments"), "drift reads no release");
-        let c = crate::model::testing::config(2, crate::config::NatMode::PerAz);
+        let c = crate::config::testing::config(2, crate::config::NatMode::PerAz);
         let needed = actions(&c);
         assert!(needed.contains("scheduler:ListScheduleGroups"), "every kind is observed");
         assert!(!needed.contains("scheduler:CreateSchedule") && needed.contains("rds:CreateDBInstance"));
     }
 
-    /// Every tier on, the drift schedule too: every role the deployer can create.
-    fn full_config() -> Config {
-        let mut c = crate::model::testing::with_service(crate::model::testing::config(
-            2,
-            crate::config::NatMode::PerAz,
-        ));
-        c.drift.schedule = Some("rate(6 hours)".into());
-        c.drift.image = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/deployer:1.0.0".into());
-        c.service.secrets.insert("API_KEY".into(), "webapp/api-key".into());
-        c
-    }
-
-    #[test]
-    fn the_boundary_allows_what_every_role_allows_names_no_reference_and_fits_one_managed_policy() {
-        let c = full_config();
-        let account = Account::test();
-        let desired = crate::model::desired(&c, &account);
-        let boundary = desired
-            .resources
-            .iter()
-            .find_map(|r| match &r.spec {
-                crate::resources::Spec::IamBoundary(b) => Some(b.clone()),
-                _ => None,
-            })
-            .expect("the roles have a boundary");
-        let roles: Vec<_> = desired
-            .resources
-            .iter()
-            .filter_map(|r| match &r.spec {
-                crate::resources::Spec::IamRole(role) => Some(role.clone()),
-                _ => None,
-            })
-            .collect();
-        assert!(roles.len() >= 5, "{}", roles.len());
-        let allowed: BTreeSet<&str> =
-            boundary.document.statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
-        for role in &roles {
-            let name = crate::model::service::boundary_name(&c);
-            assert!(
-                matches!(&role.boundary, Some(Ref::Addr(a)) if a.kind() == "iam-boundary"),
-                "{} carries {name}",
-                role.name
-            );
-            for action in role.policy.iter().flat_map(|p| &p.statements).flat_map(|s| &s.actions) {
-                assert!(allowed.contains(action.as_str()), "{}: {action} is outside the boundary", role.name);
-            }
-        }
-        for s in &boundary.document.statements {
-            assert!(s.resources.iter().all(|r| matches!(r, Ref::Id(_))), "{s:?}");
-            assert_eq!(s.effect, "Allow");
-        }
-        assert!(
-            !allowed.contains("*") && !allowed.iter().any(|a| a.starts_with("iam:Create")),
-            "{allowed:?}"
-        );
-        // (The plan's rendering of a statement is IAM's, with longer key names.)
-        let size = serde_json::to_value(&boundary.document).unwrap().to_string().len();
-        eprintln!("the boundary: {size} characters");
-        assert!(size <= MANAGED_POLICY_LIMIT, "the boundary has {size} characters");
-    }
-
     #[test]
     fn the_deployer_gives_a_role_permissions_only_within_the_boundary_and_cannot_write_the_boundary() {
-        let c = full_config();
+        let c = crate::config::testing::every_tier();
         let account = Account::test();
         let policy = policy(&c, &account);
-        let boundary = crate::model::service::boundary_arn(&c, &account);
+        let boundary = crate::spec::names::boundary_arn(&c.app, &c.env, &account);
         assert_eq!(boundary, "arn:aws:iam::123456789012:policy/deployer/webapp/test/webapp-test-boundary");
         for s in &policy.statements {
             let bounded = s.actions.iter().any(|a| BOUNDED.contains(&a.as_str()));

@@ -14,10 +14,10 @@ use aws_sdk_rds::types::DbInstance;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use deployer::cloud::Clients;
-use deployer::model::{Address, Ref};
 use deployer::resources::db_instance::DbInstanceSpec;
 use deployer::resources::security_group::SecurityGroupSpec;
 use deployer::resources::{self, Ctx, DeletionPolicy, Found, IdMap, Spec};
+use deployer::spec::{Address, Ref};
 
 const ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:webapp-prod";
 const PRIMARY: &str = "us-east-1/database/db-instance/primary";

@@ -15,11 +15,11 @@ use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use deployer::cloud::Clients;
-use deployer::model::{Address, Ref};
 use deployer::resources::nat_gateway::NatGatewaySpec;
 use deployer::resources::route_table::RouteTableSpec;
 use deployer::resources::subnet::SubnetSpec;
 use deployer::resources::{self, Ctx, Found, IdMap, Resource, Spec};
+use deployer::spec::{Address, Ref};
 
 fn clients(rules: &[&Rule]) -> Clients {
     let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);

@@ -18,7 +18,8 @@ use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace}
 use aws_sdk_ecs::types::{ClusterField, ServiceField, TaskDefinitionField, TaskDefinitionStatus};
 use deployer::cloud::Clients;
 use deployer::config::{AwsConfig, Config};
-use deployer::model::{self, Account, Address, Desired, Ref};
+use deployer::model::{self, Desired};
+use deployer::spec::{Account, Address, Ref};
 use deployer::plan::{self, Change};
 use deployer::resources::task_definition::UPDATE_NOTE;
 use deployer::resources::{self, attr, Ctx, DeletionPolicy, Found, IdMap, Resource, Tags};

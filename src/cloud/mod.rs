@@ -22,10 +22,24 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
-use crate::config::AwsConfig;
-
 mod wait;
 pub use wait::{retry_on_codes, retry_transient, wait_until, Waited};
+
+/// How to reach AWS: the `[aws]` section of the configuration (the config layer reads it, this
+/// layer only takes it).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AwsConfig {
+    /// Endpoint override (an emulator). `AWS_ENDPOINT_URL` in the environment wins over this.
+    pub endpoint_url: Option<String>,
+    /// Named profile from the shared AWS config; `None` uses the default credential chain.
+    pub profile: Option<String>,
+    /// Use fixed dummy credentials (for an emulator) instead of the credential chain.
+    pub emulator_credentials: bool,
+    /// A role every client of the environment assumes (cross-account environments).
+    pub role_arn: Option<String>,
+    /// The external ID the role's trust policy asks for.
+    pub external_id: Option<String>,
+}
 
 /// A service client the deployer can build for a region from the shared configuration. Every
 /// client gets the same retry partition and the call counter.
@@ -86,7 +100,7 @@ pub struct Clients {
     retries: RetryPartition,
     cache: Arc<Mutex<ClientCache>>,
     /// The account, read once (`account`).
-    account: Arc<tokio::sync::OnceCell<crate::model::Account>>,
+    account: Arc<tokio::sync::OnceCell<crate::spec::Account>>,
     pub calls: CallCounter,
 }
 
@@ -231,13 +245,13 @@ impl Clients {
 
     /// The account (and partition) the credentials act in: one STS `GetCallerIdentity`, the
     /// first time it is asked for.
-    pub async fn account(&self) -> Result<crate::model::Account, Error> {
+    pub async fn account(&self) -> Result<crate::spec::Account, Error> {
         self.account.get_or_try_init(|| self.read_account(self.primary())).await.cloned()
     }
 
     /// [`Clients::account`], read from STS in `region` (its regional endpoint): what a run that
     /// must not depend on the primary region (`failover`) asks.
-    pub async fn account_via(&self, region: &str) -> Result<crate::model::Account, Error> {
+    pub async fn account_via(&self, region: &str) -> Result<crate::spec::Account, Error> {
         self.account.get_or_try_init(|| self.read_account(region)).await.cloned()
     }
 
@@ -281,10 +295,10 @@ impl Clients {
         match tokio::time::timeout(BOUND, sts.get_caller_identity().send()).await {
             Ok(Ok(out)) => {
                 if let Some(id) = out.account() {
-                    let partition = out.arn().and_then(crate::model::Account::partition_of).unwrap_or("aws");
+                    let partition = out.arn().and_then(crate::spec::Account::partition_of).unwrap_or("aws");
                     let _ = self
                         .account
-                        .set(crate::model::Account { id: id.to_string(), partition: partition.to_string() });
+                        .set(crate::spec::Account { id: id.to_string(), partition: partition.to_string() });
                 }
                 Ok(())
             }
@@ -306,7 +320,7 @@ impl Clients {
         }
     }
 
-    async fn read_account(&self, region: &str) -> Result<crate::model::Account, Error> {
+    async fn read_account(&self, region: &str) -> Result<crate::spec::Account, Error> {
         let out = self
             .get::<aws_sdk_sts::Client>(region)
             .get_caller_identity()
@@ -315,8 +329,8 @@ impl Clients {
             .op("GetCallerIdentity")?;
         let id =
             out.account().ok_or_else(|| Error::Failed("GetCallerIdentity returned no account".into()))?;
-        let partition = out.arn().and_then(crate::model::Account::partition_of).unwrap_or("aws");
-        Ok(crate::model::Account { id: id.to_string(), partition: partition.to_string() })
+        let partition = out.arn().and_then(crate::spec::Account::partition_of).unwrap_or("aws");
+        Ok(crate::spec::Account { id: id.to_string(), partition: partition.to_string() })
     }
 }
 

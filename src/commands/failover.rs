@@ -40,17 +40,19 @@ use std::time::{Duration, Instant};
 use miette::miette;
 use serde::Serialize;
 
+use super::release::Reporter;
 use super::{confirm, credentials_hint, exit, report, OutputFormat, Session};
 use crate::cloud::GLOBAL_REGION;
 use crate::config::Config;
 use crate::engine::{Outcome, Status};
 use crate::lock;
-use crate::model::{Account, Address, Desired};
+use crate::model::Desired;
 use crate::plan::{self, render_human, Plan};
-use crate::release::{self, RegionRelease, RegionResult, Reporter};
+use crate::release::{self, RegionRelease, RegionResult};
 use crate::resources::db_instance::{self, DbView};
 use crate::resources::dns_record::DnsRecord;
 use crate::resources::{db_replica, db_secret, rds, Ctx, Found, IdMap, Kind, Spec, TAG_ADDRESS};
+use crate::spec::{Account, Address};
 
 const RUNBOOK: &str = "docs/runbooks/regional-failover.md";
 
@@ -438,14 +440,7 @@ impl Failover<'_> {
     }
 
     fn ctx<'a>(&'a self, ids: &'a IdMap) -> Ctx<'a> {
-        let c = self.config();
-        Ctx {
-            clients: &self.session.clients,
-            ids,
-            policy: c.deletion_policy(),
-            timeout: c.engine.wait_timeout,
-            timeouts: c.wait_timeouts(),
-        }
+        self.session.ctx(ids)
     }
 
     fn progress(&self, started: Instant, what: &str) {
@@ -535,7 +530,7 @@ impl Failover<'_> {
         }
         if todo(steps, "re-home") {
             let t = Instant::now();
-            let tags = crate::model::tags_for(&c.app, &c.env, &self.primary_at());
+            let tags = crate::spec::tags_for(&c.app, &c.env, &self.primary_at());
             rds::add_tags(&rds::client(&self.session.clients, to), &view.arn, &tags)
                 .await
                 .map_err(|e| fail("re-home", e))?;
@@ -708,7 +703,7 @@ pub async fn failover(
         // task definition the failover changes).
         crate::resources::task_definition::resolve_secret_names(
             &session.clients,
-            &mut f.swapped,
+            &mut f.swapped.resources,
             &c.service.secrets,
             &[to.to_string()],
         )
@@ -898,8 +893,8 @@ pub async fn failover_dns(session: &Session, assume_yes: bool, to: &str) -> miet
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing;
     use crate::config::NatMode;
-    use crate::model::testing;
 
     fn config() -> Config {
         let mut c = testing::with_service(testing::config(2, NatMode::PerAz));
@@ -951,7 +946,7 @@ mod tests {
         };
         assert_eq!(
             td.container.referenced_environment["DB_HOST"],
-            crate::model::Ref::attr(primary.clone(), attr::ENDPOINT)
+            crate::spec::Ref::attr(primary.clone(), attr::ENDPOINT)
         );
         // Only the role and that region's task definition are taken from it.
         let everything = plan::plan(&d, &[]);

@@ -4,7 +4,7 @@
 use miette::miette;
 
 use super::{credentials_hint, emit, exit, Session};
-use crate::model::Account;
+use crate::spec::Account;
 
 pub async fn iam_policy(
     session: &Session,
@@ -25,7 +25,7 @@ pub async fn iam_policy(
             )
         })?,
     };
-    let boundary_arn = crate::model::service::boundary_arn(config, &account);
+    let boundary_arn = crate::spec::names::boundary_arn(&config.app, &config.env, &account);
     let policy = if boundary {
         let desired = crate::model::desired(config, &account);
         let found = desired.resources.into_iter().find_map(|r| match r.spec {
@@ -57,8 +57,8 @@ pub async fn iam_policy(
     let out = if split { serde_json::Value::Array(crate::permissions::split(&value, limit)) } else { value };
     emit(&format!("{}\n", serde_json::to_string_pretty(&out).map_err(|e| miette!("{e}"))?));
     if boundary {
-        let address = crate::model::Address::global(crate::model::service::IAM_TIER, "iam-boundary", "roles");
-        let tags: Vec<String> = crate::model::tags_for(&config.app, &config.env, &address)
+        let address = crate::spec::Address::global(crate::model::service::IAM_TIER, "iam-boundary", "roles");
+        let tags: Vec<String> = crate::spec::tags_for(&config.app, &config.env, &address)
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();

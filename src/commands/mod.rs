@@ -33,9 +33,10 @@ use crate::cloud::{CallSummary, Clients};
 use crate::config::Config;
 use crate::engine::{self, Outcome, Progress, Status};
 use crate::lock;
-use crate::model::{Address, Desired};
+use crate::model::Desired;
 use crate::plan::{Plan, Style};
 use crate::resources::{Ctx, Found, IdMap};
+use crate::spec::Address;
 
 /// Exit codes are an interface (README, "Exit codes").
 pub mod exit {
@@ -149,6 +150,19 @@ impl Session {
         &self.settings.config
     }
 
+    /// What the kinds' I/O takes: this session's clients, `ids`, and the configuration's wait
+    /// bounds and deletion policy.
+    fn ctx<'a>(&'a self, ids: &'a IdMap) -> Ctx<'a> {
+        let c = self.config();
+        Ctx {
+            clients: &self.clients,
+            ids,
+            policy: crate::model::deletion_policy(c),
+            timeout: c.engine.wait_timeout,
+            timeouts: crate::model::wait_timeouts(c),
+        }
+    }
+
     /// The plan for people, on stderr, within the terminal's width.
     fn show_plan(&self, plan: &Plan) {
         eprint!(
@@ -171,7 +185,7 @@ impl Session {
         if c.service.enabled {
             crate::resources::task_definition::resolve_secret_names(
                 &self.clients,
-                &mut desired,
+                &mut desired.resources,
                 &c.service.secrets,
                 &c.region_names(),
             )
@@ -380,14 +394,8 @@ impl Session {
         };
         let progress = LineProgress { quiet: self.settings.quiet };
         let ids = IdMap::default();
-        let ctx = Ctx {
-            clients: &self.clients,
-            ids: &ids,
-            policy: self.config().deletion_policy(),
-            timeout: self.config().engine.wait_timeout,
-            timeouts: self.config().wait_timeouts(),
-        };
-        let executor = engine::Aws::new(ctx, observed);
+        let ctx = self.ctx(&ids);
+        let executor = crate::resources::Aws::new(ctx, observed);
         engine::apply(&executor, plan, &options, &progress).await
     }
 }
@@ -625,9 +633,11 @@ fn status_text(s: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing;
     use crate::config::NatMode;
-    use crate::model::{desired, testing, Account};
+    use crate::model::desired;
     use crate::plan::tests::converged;
+    use crate::spec::Account;
 
     #[test]
     fn a_resource_that_finished_becoming_ready_does_not_make_another_plan() {

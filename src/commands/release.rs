@@ -1,11 +1,86 @@
 //! `deployer release` and `deployer rollback`, and the release step `up` ends with.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::time::Duration;
 
 use miette::miette;
 
 use super::{confirm, credentials_hint, exit, OutputFormat, Session};
-use crate::release::{self, RegionRelease, Reporter};
+use crate::release::{self, RegionRelease};
+
+/// Where release progress goes: JSON lines on stdout for machines; for people, a live progress
+/// bar per deployment on a terminal (the traffic on the new version, and the status), or one
+/// line per change on stderr when it is piped (CI logs).
+pub struct Reporter {
+    pub json: bool,
+    pub quiet: bool,
+    /// Stderr is a terminal: draw bars instead of lines.
+    pub terminal: bool,
+    bars: std::sync::Mutex<BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+impl Reporter {
+    pub fn new(json: bool, quiet: bool) -> Reporter {
+        use std::io::IsTerminal;
+        let terminal = !json && !quiet && std::io::stderr().is_terminal();
+        Reporter { json, quiet, terminal, bars: Default::default() }
+    }
+
+    /// A line on stderr, above any bar being drawn.
+    fn line(&self, text: &str) {
+        let bars = self.bars.lock().expect("progress bars");
+        match bars.values().find(|b| !b.is_finished()) {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl release::Progress for Reporter {
+    fn event(&self, region: &str, deployment: &str, what: &str) {
+        if self.json {
+            super::json_event(
+                "deployment",
+                serde_json::json!({"region": region, "deployment": deployment, "status": what}),
+            );
+        } else if !self.quiet {
+            self.line(&format!("  {region}  {deployment}  {what}"));
+        }
+    }
+
+    fn progress(&self, region: &str, deployment: &str, what: &str, green: Option<f64>, done: bool) {
+        if !self.terminal {
+            return release::Progress::event(self, region, deployment, what);
+        }
+        let mut bars = self.bars.lock().expect("progress bars");
+        let bar = bars.entry(deployment.to_string()).or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(100);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("  {prefix} [{bar:20}] {pos:>3}% new  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_prefix(format!("{region}  {deployment}"));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        if let Some(green) = green {
+            bar.set_position(green.round() as u64);
+        }
+        bar.set_message(what.to_string());
+        if done {
+            bar.finish();
+        }
+    }
+
+    fn say(&self, what: &str) {
+        if self.json {
+            super::json_event("message", serde_json::json!({"message": what}));
+        } else {
+            self.line(what);
+        }
+    }
+}
 
 impl Session {
     fn reporter(&self) -> Reporter {

@@ -25,9 +25,10 @@ use std::time::SystemTime;
 use miette::miette;
 use serde::Serialize;
 
+use super::release::Reporter;
 use super::{confirm, credentials_hint, exit, report, OutputFormat, Session};
-use crate::release::{self, RegionResult, Reporter};
-use crate::resources::{db_instance, db_secret, rds, Ctx, IdMap, Kind};
+use crate::release::{self, RegionResult};
+use crate::resources::{db_instance, db_secret, rds, IdMap, Kind};
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -88,13 +89,7 @@ pub async fn rotate_db_password(session: &Session, assume_yes: bool) -> miette::
     session
         .with_lock("rotate-db-password", async {
             let ids = IdMap::default();
-            let ctx = Ctx {
-                clients,
-                ids: &ids,
-                policy: c.deletion_policy(),
-                timeout: c.engine.wait_timeout,
-                timeouts: c.wait_timeouts(),
-            };
+            let ctx = session.ctx(&ids);
             let fail = |step: &str, e: crate::cloud::Error| {
                 miette!(
                     help = "each step resumes where it stopped: run `deployer rotate-db-password` again to finish this rotation",

@@ -27,7 +27,7 @@ pub struct StatusFilter {
 
 impl StatusFilter {
     fn keeps(&self, row: &Row) -> bool {
-        let address = crate::model::Address::parse(row.address);
+        let address = crate::spec::Address::parse(row.address);
         self.tier.as_deref().is_none_or(|t| address.as_ref().is_some_and(|a| a.tier() == t))
             && self.region.as_deref().is_none_or(|r| address.as_ref().is_some_and(|a| a.region() == r))
             && (!self.only_problems || row.sync != "in sync")
@@ -69,7 +69,7 @@ pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<
         return Err(miette::miette!("--tier {tier:?} is not a tier: one of {}", TIERS.join(", ")));
     }
     let mut regions_known = session.config().region_names();
-    regions_known.push(crate::model::GLOBAL.to_string());
+    regions_known.push(crate::spec::GLOBAL.to_string());
     if let Some(region) = filter.region.as_deref().filter(|r| !regions_known.iter().any(|k| k == r)) {
         return Err(miette::miette!(
             "--region {region:?} is not a region of environment '{}': one of {}",
@@ -111,7 +111,7 @@ pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<
             sync: sync_of(f),
         });
     }
-    let observed_addresses: Vec<&crate::model::Address> = observed.iter().map(|f| &f.address).collect();
+    let observed_addresses: Vec<&crate::spec::Address> = observed.iter().map(|f| &f.address).collect();
     for r in desired.resources.iter().filter(|r| !observed_addresses.contains(&&r.address)) {
         regions.entry(r.address.region().to_string()).or_default().push(Row {
             address: r.address.as_str(),
@@ -140,7 +140,7 @@ pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<
     let mut out = String::new();
     let _ = writeln!(out, "Environment '{env}' (app '{}')", session.config().app);
     for (region, rows) in &regions {
-        let role = if region == crate::model::GLOBAL {
+        let role = if region == crate::spec::GLOBAL {
             "global services: IAM, Route 53, the CloudWatch dashboard"
         } else if *region == session.config().primary_region {
             "primary"

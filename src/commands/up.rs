@@ -139,7 +139,7 @@ async fn registry_first(
         account.id
     );
     let registry =
-        |a: &crate::model::Address| a.kind() == EcrRepository::NAME || a.kind() == EcrReplication::NAME;
+        |a: &crate::spec::Address| a.kind() == EcrRepository::NAME || a.kind() == EcrReplication::NAME;
     let part = crate::model::Desired {
         resources: desired.resources.iter().filter(|r| registry(&r.address)).cloned().collect(),
         ..desired.clone()

@@ -15,7 +15,6 @@ use toml::Spanned;
 
 use super::diagnostic::{closest, into_result, list, ConfigIssue, Loc, SourceFile};
 use super::schema::{self, Kind, Section};
-use super::Config;
 
 /// The shared file every environment starts from.
 pub(crate) const BASE_FILE: &str = "base.toml";
@@ -23,8 +22,10 @@ pub(crate) const BASE_FILE: &str = "base.toml";
 pub(crate) const BASE: usize = 0;
 pub(crate) const ENV: usize = 1;
 
-pub(super) fn load(dir: &Path, env: &str) -> Result<Config, miette::Report> {
-    if let Some(problem) = super::validate::name_problem(env) {
+/// The two files read, checked against the schema and merged (`<env>.toml` over `base.toml`),
+/// for validation.
+pub(super) fn load(dir: &Path, env: &str) -> Result<(Merged, Vec<SourceFile>), miette::Report> {
+    if let Some(problem) = crate::spec::names::name_problem(env) {
         let issue =
             ConfigIssue::new("config::env_name", "--env", format!("environment name `{env}` {problem}"))
                 .help(
@@ -59,7 +60,7 @@ pub(super) fn load(dir: &Path, env: &str) -> Result<Config, miette::Report> {
     for file in parsed {
         merged.overlay(file.expect("problems in a file were reported"));
     }
-    super::validate::resolve(&merged, env, &files)
+    Ok((merged, files))
 }
 
 /// The environments defined in `dir`: every `*.toml` other than `base.toml`, sorted.

@@ -5,6 +5,7 @@
 //! Every section and key is declared once, in `schema.rs`; loading and merging live in `load.rs`,
 //! validation in `validate.rs` (with one file per larger section under `validate/`).
 
+pub use crate::cloud::AwsConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -112,20 +113,6 @@ pub enum NatMode {
     PerAz,
     /// One NAT gateway in the first AZ shared by all private subnets (cheaper; for dev).
     Single,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AwsConfig {
-    /// Endpoint override (an emulator). `AWS_ENDPOINT_URL` in the environment wins over this.
-    pub endpoint_url: Option<String>,
-    /// Named profile from the shared AWS config; `None` uses the default credential chain.
-    pub profile: Option<String>,
-    /// Use fixed dummy credentials (for an emulator) instead of the credential chain.
-    pub emulator_credentials: bool,
-    /// A role every client of the environment assumes (cross-account environments).
-    pub role_arn: Option<String>,
-    /// The external ID the role's trust policy asks for.
-    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -410,43 +397,6 @@ impl DeploymentConfigChoice {
 }
 
 impl Config {
-    /// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
-    pub fn wait_timeouts(&self) -> BTreeMap<&'static str, Duration> {
-        use crate::resources::{db_instance::DbInstance, db_replica::DbReplica, Kind};
-        let mut timeouts = BTreeMap::new();
-        if self.database.enabled {
-            // Creating a Multi-AZ primary takes 15–40 minutes on AWS, a replica longer.
-            timeouts.insert(DbInstance::NAME, self.database.wait_timeout);
-            timeouts.insert(DbReplica::NAME, self.database.wait_timeout);
-        }
-        if self.service.enabled {
-            use crate::resources::{
-                acm_certificate::AcmCertificate, deployment_config::DeploymentConfig,
-                ecs_cluster::EcsCluster, ecs_service::EcsService, load_balancer::LoadBalancer,
-            };
-            // A certificate waits for DNS validation, a load balancer to provision, a service to
-            // drain (and its cluster for it), a deployment configuration for its group to let go.
-            for kind in [
-                AcmCertificate::NAME,
-                LoadBalancer::NAME,
-                EcsService::NAME,
-                EcsCluster::NAME,
-                DeploymentConfig::NAME,
-            ] {
-                timeouts.insert(kind, self.service.wait_timeout);
-            }
-        }
-        timeouts
-    }
-
-    /// What destroy keeps and how it deletes data.
-    pub fn deletion_policy(&self) -> crate::resources::DeletionPolicy {
-        crate::resources::DeletionPolicy {
-            keep_repositories_with_images: self.registry.keep_on_destroy,
-            skip_final_snapshot: self.database.skip_final_snapshot,
-        }
-    }
-
     /// Regions in order: primary first, then the secondaries.
     pub fn region_names(&self) -> Vec<String> {
         std::iter::once(self.primary_region.clone()).chain(self.secondary_regions.iter().cloned()).collect()
@@ -469,7 +419,8 @@ pub type ConfigError = miette::Report;
 
 /// Load `<dir>/base.toml` merged with `<dir>/<env>.toml` and validate it. No AWS call is made.
 pub fn load(dir: &Path, env: &str) -> Result<Config, ConfigError> {
-    load::load(dir, env)
+    let (merged, files) = load::load(dir, env)?;
+    validate::resolve(&merged, env, &files)
 }
 
 mod diagnostic;
@@ -487,7 +438,7 @@ pub use regions::KNOWN_REGIONS;
 pub use schema::docs_table;
 pub use validate::database::performance_insights_supported;
 
-// The schema's defaults, for the pure core's test fixtures (`model::testing`); the program
+// The schema's defaults, for the pure core's test fixtures (`testing`); the program
 // resolves them from the schema.
 #[cfg(test)]
 impl Default for ServiceConfig {
@@ -549,6 +500,99 @@ impl Default for ReleaseConfig {
             rollback_all_on_failure: false,
             block_on_severity: "CRITICAL".into(),
             image_wait_secs: 900,
+        }
+    }
+}
+
+/// Configurations for the pure core's tests, built without files.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig};
+
+    /// `config` with the service tier on.
+    pub fn with_service(mut config: Config) -> Config {
+        config.service.enabled = true;
+        config
+    }
+
+    /// Every tier on, the drift schedule too: every role the deployer can create.
+    pub fn every_tier() -> Config {
+        let mut c = with_service(config(2, NatMode::PerAz));
+        c.drift.schedule = Some("rate(6 hours)".into());
+        c.drift.image = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/deployer:1.0.0".into());
+        c.service.secrets.insert("API_KEY".into(), "webapp/api-key".into());
+        c
+    }
+
+    pub fn config(az_count: usize, nat: NatMode) -> Config {
+        let region = |name: &str, cidr: &str| {
+            let azs = ["a", "b", "c", "d"].iter().take(az_count).map(|x| format!("{name}{x}")).collect();
+            (name.to_string(), RegionConfig { vpc_cidr: cidr.parse().unwrap(), availability_zones: azs })
+        };
+        Config {
+            app: "webapp".into(),
+            env: "test".into(),
+            primary_region: "us-east-1".into(),
+            secondary_regions: vec!["us-east-2".into()],
+            regions: BTreeMap::from([
+                region("us-east-1", "10.10.0.0/16"),
+                region("us-east-2", "10.20.0.0/16"),
+            ]),
+            network: NetworkConfig { az_count, nat_gateways: nat, subnet_prefix: 20 },
+            aws: AwsConfig::default(),
+            engine: EngineConfig {
+                concurrency: 8,
+                wait_timeout: Duration::from_secs(60),
+                one_region_at_a_time: false,
+            },
+            registry: super::RegistryConfig {
+                enabled: true,
+                name: "webapp-test".into(),
+                immutable_tags: false,
+                scan_on_push: true,
+                encryption: super::RegistryEncryption::Aes256,
+                kms_key: BTreeMap::new(),
+                keep_tagged_images: 30,
+                expire_untagged_after_days: 7,
+                keep_on_destroy: false,
+            },
+            database: super::DatabaseConfig {
+                enabled: true,
+                identifier: "webapp-test".into(),
+                engine_version: "16.4".into(),
+                instance_class: "db.t4g.medium".into(),
+                replica_instance_class: "db.t4g.medium".into(),
+                allocated_storage_gib: 20,
+                max_allocated_storage_gib: 100,
+                multi_az: true,
+                kms_key: BTreeMap::new(),
+                backup_retention_days: 7,
+                backup_window: "03:00-04:00".into(),
+                maintenance_window: "sun:05:00-sun:06:00".into(),
+                deletion_protection: true,
+                skip_final_snapshot: false,
+                apply_immediately: false,
+                performance_insights: true,
+                port: 5432,
+                database_name: "app".into(),
+                master_username: "app_admin".into(),
+                allow_replacement: false,
+                wait_timeout: Duration::from_secs(3600),
+            },
+            // The network and data tiers' tests leave the service out; `with_service` adds it.
+            service: super::ServiceConfig { enabled: false, ..Default::default() },
+            tls: super::TlsConfig {
+                domain_names: vec!["app.test.example.com".into()],
+                hosted_zone: Some("example.com".into()),
+                certificate_arns: BTreeMap::new(),
+            },
+            release: Default::default(),
+            dns: Default::default(),
+            monitoring: Default::default(),
+            drift: Default::default(),
         }
     }
 }

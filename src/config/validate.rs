@@ -26,27 +26,6 @@ pub(crate) const MAX_APP_ENV_LEN: usize = 24;
 /// AWS accepts VPCs and subnets from /16 to /28.
 const VPC_PREFIXES: RangeInclusive<u8> = 16..=28;
 
-/// What is wrong with an app or environment name, if anything: `^[a-z][a-z0-9-]*$`, with no
-/// trailing `-` and no `--`.
-pub(crate) fn name_problem(name: &str) -> Option<String> {
-    let Some(first) = name.chars().next() else {
-        return Some("must not be empty".to_owned());
-    };
-    if !first.is_ascii_lowercase() {
-        return Some(format!("must start with a lowercase letter, not `{first}`"));
-    }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
-        return Some(format!("may contain only lowercase letters, digits and '-', not `{bad}`"));
-    }
-    if name.ends_with('-') {
-        return Some("must not end with '-'".to_owned());
-    }
-    if name.contains("--") {
-        return Some("must not contain '--'".to_owned());
-    }
-    None
-}
-
 pub(super) fn resolve(merged: &Merged, env: &str, files: &[SourceFile]) -> Result<Config, miette::Report> {
     let mut check = Check { files, env, issues: Vec::new() };
 
@@ -195,7 +174,7 @@ impl Check<'_> {
             );
             return None;
         };
-        if let Some(problem) = name_problem(&app.value) {
+        if let Some(problem) = crate::spec::names::name_problem(&app.value) {
             let issue = ConfigIssue::new(
                 "config::invalid_name",
                 "app",

@@ -5,70 +5,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use std::future::Future;
-
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 
-use crate::cloud::{retry_transient, Error};
-use crate::model::Address;
+use crate::cloud::Error;
 use crate::plan::{Action, Change, Plan};
-use crate::resources::{self, Ctx, Diff, Found, Resource};
-
-/// What carries out each step. The engine only schedules: what runs when, how many at once,
-/// and what is skipped after a failure. [`Aws`] is the real one; tests use a fake.
-pub trait Executor: Sync {
-    /// Creates the resource and returns its physical ID.
-    fn create(&self, desired: &Resource) -> impl Future<Output = Result<String, Error>>;
-    fn update(
-        &self,
-        desired: &Resource,
-        found: &Found,
-        diff: &Diff,
-    ) -> impl Future<Output = Result<(), Error>>;
-    fn delete(&self, found: &Found) -> impl Future<Output = Result<(), Error>>;
-    /// Waits until a busy resource is usable.
-    fn wait(&self, found: &Found) -> impl Future<Output = Result<(), Error>>;
-}
-
-/// Runs each step against AWS, keeping the physical IDs that references resolve to.
-pub struct Aws<'a> {
-    pub ctx: Ctx<'a>,
-}
-
-impl<'a> Aws<'a> {
-    /// `observed` seeds the physical IDs.
-    pub fn new(ctx: Ctx<'a>, observed: &[Found]) -> Aws<'a> {
-        ctx.ids.seed(observed);
-        Aws { ctx }
-    }
-}
-
-/// Each step is tried again when it fails for a transient reason (`retry_transient`): every
-/// kind's create, update, delete and wait is idempotent, and a create that made a second copy is
-/// caught by the verification round.
-impl Executor for Aws<'_> {
-    async fn create(&self, desired: &Resource) -> Result<String, Error> {
-        let what = format!("creating {}", desired.address);
-        let id = retry_transient(&what, || resources::create(&self.ctx, desired)).await?;
-        self.ctx.ids.insert(desired.address.clone(), id.clone());
-        Ok(id)
-    }
-    async fn update(&self, desired: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
-        let what = format!("updating {}", desired.address);
-        retry_transient(&what, || resources::update(&self.ctx, desired, found, diff)).await
-    }
-    async fn delete(&self, found: &Found) -> Result<(), Error> {
-        let what = format!("deleting {}", found.address);
-        retry_transient(&what, || resources::delete(&self.ctx, found)).await?;
-        self.ctx.ids.remove(&found.address);
-        Ok(())
-    }
-    async fn wait(&self, found: &Found) -> Result<(), Error> {
-        let what = format!("waiting for {}", found.address);
-        retry_transient(&what, || resources::wait_ready(&self.ctx, found)).await
-    }
-}
+use crate::resources::Executor;
+use crate::spec::Address;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {

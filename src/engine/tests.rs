@@ -1,9 +1,11 @@
 use super::*;
+use crate::config::testing;
 use crate::config::NatMode;
-use crate::model::Ref;
-use crate::model::{desired, testing};
+use crate::model::desired;
 use crate::plan::plan;
 use crate::plan::tests::converged;
+use crate::resources::{Diff, Found, Resource};
+use crate::spec::Ref;
 
 fn node<'a>(nodes: &'a [Node], address: &str, op: Op) -> (usize, &'a Node<'a>) {
     nodes
@@ -21,7 +23,7 @@ fn waits_for(nodes: &[Node], a: (&str, Op), b: (&str, Op)) -> bool {
 
 #[test]
 fn creates_wait_for_what_they_reference_across_regions() {
-    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test()), &[]);
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test()), &[]);
     let nodes = build_graph(&p);
     let apply = Op::Apply;
     assert!(waits_for(
@@ -45,7 +47,7 @@ fn creates_wait_for_what_they_reference_across_regions() {
 
 #[test]
 fn destroy_removes_dependents_first() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let p = plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d));
     let nodes = build_graph(&p);
     let del = Op::Delete;
@@ -75,7 +77,7 @@ fn first_az_moved(nat: NatMode) -> crate::config::Config {
 fn a_table_waits_for_its_associations_to_move_before_it_goes() {
     // Switching the association of a subnet to another table: the old table cannot be
     // deleted while the association still points at it.
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     observed.retain(|f| f.address.as_str() != "us-east-1/network/route-table/private-b");
     let mut stray = converged(&d)
@@ -91,7 +93,7 @@ fn a_table_waits_for_its_associations_to_move_before_it_goes() {
         }
     }
     observed.push(stray);
-    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test()), &observed);
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test()), &observed);
     let nodes = build_graph(&p);
     assert!(waits_for(
         &nodes,
@@ -105,8 +107,8 @@ fn a_nat_gateway_does_not_wait_for_routes_to_be_repointed() {
     // With a single NAT gateway, moving the first AZ moves the NAT: the new one needs the old
     // subnet's CIDR free, so the old NAT must not wait for the routes that will use the new.
     let p = plan(
-        &desired(&first_az_moved(NatMode::Single), &crate::model::Account::test()),
-        &converged(&desired(&testing::config(2, NatMode::Single), &crate::model::Account::test())),
+        &desired(&first_az_moved(NatMode::Single), &crate::spec::Account::test()),
+        &converged(&desired(&testing::config(2, NatMode::Single), &crate::spec::Account::test())),
     );
     let nodes = build_graph(&p);
     assert!(!waits_for(
@@ -118,10 +120,10 @@ fn a_nat_gateway_does_not_wait_for_routes_to_be_repointed() {
 
 #[test]
 fn a_new_subnet_waits_for_an_old_one_whose_cidr_it_overlaps() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut smaller = testing::config(2, NatMode::PerAz);
     smaller.network.subnet_prefix = 21;
-    let p = plan(&desired(&smaller, &crate::model::Account::test()), &converged(&d));
+    let p = plan(&desired(&smaller, &crate::spec::Account::test()), &converged(&d));
     let nodes = build_graph(&p);
     // public-b moves from 10.10.16.0/20 to 10.10.8.0/21, inside the old public-a's /20.
     assert!(waits_for(
@@ -133,7 +135,7 @@ fn a_new_subnet_waits_for_an_old_one_whose_cidr_it_overlaps() {
 
 #[test]
 fn a_replacement_is_created_after_the_old_one_is_deleted() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     let vpc = observed.iter_mut().find(|f| f.address.as_str() == "us-east-2/network/vpc/main").unwrap();
     let crate::resources::Spec::Vpc(v) = &mut vpc.spec else { panic!() };
@@ -151,21 +153,21 @@ fn a_replacement_is_created_after_the_old_one_is_deleted() {
 fn every_graph_is_acyclic() {
     // With every tier on, the service tier included.
     let on = testing::with_service;
-    let d = desired(&on(testing::config(3, NatMode::PerAz)), &crate::model::Account::test());
+    let d = desired(&on(testing::config(3, NatMode::PerAz)), &crate::spec::Account::test());
     let plans = [
         plan(&d, &[]),
         plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d)),
         plan(
-            &desired(&on(testing::config(1, NatMode::Single)), &crate::model::Account::test()),
+            &desired(&on(testing::config(1, NatMode::Single)), &crate::spec::Account::test()),
             &converged(&d),
         ),
         plan(
-            &desired(&on(first_az_moved(NatMode::Single)), &crate::model::Account::test()),
-            &converged(&desired(&on(testing::config(2, NatMode::Single)), &crate::model::Account::test())),
+            &desired(&on(first_az_moved(NatMode::Single)), &crate::spec::Account::test()),
+            &converged(&desired(&on(testing::config(2, NatMode::Single)), &crate::spec::Account::test())),
         ),
         plan(
-            &desired(&on(first_az_moved(NatMode::PerAz)), &crate::model::Account::test()),
-            &converged(&desired(&on(testing::config(2, NatMode::PerAz)), &crate::model::Account::test())),
+            &desired(&on(first_az_moved(NatMode::PerAz)), &crate::spec::Account::test()),
+            &converged(&desired(&on(testing::config(2, NatMode::PerAz)), &crate::spec::Account::test())),
         ),
     ];
     for p in &plans {
@@ -244,7 +246,7 @@ impl Progress for Silent {
 
 #[tokio::test(start_paused = true)]
 async fn a_step_starts_only_after_what_it_depends_on_is_done_and_concurrency_is_bounded() {
-    let p = plan(&desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test()), &[]);
+    let p = plan(&desired(&testing::config(3, NatMode::PerAz), &crate::spec::Account::test()), &[]);
     let fake = Fake::default();
     let outcomes = apply(&fake, &p, &Options { concurrency: 3, region_order: None }, &Silent).await;
     assert_eq!(outcomes.len(), p.changes.len());
@@ -264,7 +266,7 @@ async fn a_step_starts_only_after_what_it_depends_on_is_done_and_concurrency_is_
 
 #[tokio::test(start_paused = true)]
 async fn a_failure_skips_its_dependents_and_lets_the_rest_finish() {
-    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test()), &[]);
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test()), &[]);
     let fake = Fake { fail: vec!["us-east-2/network/vpc/main"], ..Fake::default() };
     let outcomes = apply(&fake, &p, &Options { concurrency: 8, region_order: None }, &Silent).await;
     let status_of = |a: &str| outcomes.iter().find(|o| o.address.as_str() == a).unwrap().status.clone();
@@ -280,7 +282,7 @@ async fn a_failure_skips_its_dependents_and_lets_the_rest_finish() {
 
 #[tokio::test(start_paused = true)]
 async fn a_busy_resource_is_waited_for_not_changed() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     observed.iter_mut().find(|f| f.address.kind() == "nat-gateway").unwrap().state = "pending".into();
     let p = plan(&d, &observed);
@@ -294,7 +296,7 @@ async fn a_busy_resource_is_waited_for_not_changed() {
 
 #[tokio::test(start_paused = true)]
 async fn one_region_at_a_time_finishes_the_primary_before_the_secondary_starts() {
-    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test()), &[]);
+    let p = plan(&desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test()), &[]);
     let fake = Fake::default();
     let order = vec!["us-east-1".to_string(), "us-east-2".to_string()];
     let outcomes = apply(&fake, &p, &Options { concurrency: 8, region_order: Some(order) }, &Silent).await;
@@ -318,7 +320,7 @@ async fn one_region_at_a_time_finishes_the_primary_before_the_secondary_starts()
 
 #[tokio::test(start_paused = true)]
 async fn a_database_is_not_replaced_without_the_allowance_even_if_the_plan_gets_here() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     for f in &mut observed {
         if let crate::resources::Spec::DbInstance(s) = &mut f.spec {
@@ -342,7 +344,7 @@ async fn a_database_is_not_replaced_without_the_allowance_even_if_the_plan_gets_
 #[tokio::test(start_paused = true)]
 async fn global_roles_run_first_one_region_at_a_time_unless_they_name_a_regional_resource() {
     let d =
-        desired(&testing::with_service(testing::config(2, NatMode::PerAz)), &crate::model::Account::test());
+        desired(&testing::with_service(testing::config(2, NatMode::PerAz)), &crate::spec::Account::test());
     let p = plan(&d, &[]);
     assert!(p.changes.iter().any(|c| c.address().is_global()), "the IAM roles are planned");
     let fake = Fake::default();

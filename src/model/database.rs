@@ -30,7 +30,7 @@ use crate::resources::db_subnet_group::DbSubnetGroupSpec;
 use crate::resources::security_group::{IngressRule, SecurityGroupSpec};
 use crate::resources::Spec;
 
-const TIER: &str = "database";
+const TIER: &str = crate::spec::names::tier::DATABASE;
 
 /// The engine the tier runs.
 pub const ENGINE: &str = "postgres";
@@ -274,8 +274,9 @@ pub(super) fn database(b: &mut Builder, config: &Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing;
     use crate::config::NatMode;
-    use crate::model::{desired, testing};
+    use crate::model::desired;
     use crate::plan::tests::converged;
     use crate::plan::{plan, Action};
     use crate::resources::security_group::RuleSource;
@@ -294,7 +295,7 @@ mod tests {
 
     #[test]
     fn every_region_gets_its_groups_the_primary_one_database_and_each_secondary_a_replica() {
-        let d = desired(&config(), &crate::model::Account::test());
+        let d = desired(&config(), &crate::spec::Account::test());
         let kinds = |region: &str| -> Vec<String> {
             d.resources
                 .iter()
@@ -325,7 +326,7 @@ mod tests {
 
     #[test]
     fn the_database_admits_only_the_application_on_its_port() {
-        let d = desired(&config(), &crate::model::Account::test());
+        let d = desired(&config(), &crate::spec::Account::test());
         let Spec::SecurityGroup(sg) = spec_at(&d, "us-east-2/database/security-group/db") else { panic!() };
         assert_eq!(sg.ingress.len(), 1);
         let rule = &sg.ingress[0];
@@ -337,7 +338,7 @@ mod tests {
 
     #[test]
     fn the_subnet_group_spans_the_private_subnets_and_the_parameters_force_tls() {
-        let d = desired(&config(), &crate::model::Account::test());
+        let d = desired(&config(), &crate::spec::Account::test());
         let Spec::DbSubnetGroup(g) = spec_at(&d, "us-east-1/database/db-subnet-group/main") else { panic!() };
         let names: Vec<String> = g.subnets.iter().map(|s| s.to_string()).collect();
         assert_eq!(
@@ -363,7 +364,7 @@ mod tests {
             ("us-east-2".to_string(), "arn:aws:kms:us-east-2:1:key/b".to_string()),
         ]);
         c.database.replica_instance_class = "db.t4g.small".into();
-        let d = desired(&c, &crate::model::Account::test());
+        let d = desired(&c, &crate::spec::Account::test());
         let Spec::DbInstance(p) = spec_at(&d, "us-east-1/database/db-instance/primary") else { panic!() };
         assert!(p.storage_encrypted && p.multi_az && p.deletion_protection);
         // Not RDS's managed secret: RDS refuses a read replica of such a source.
@@ -401,7 +402,7 @@ mod tests {
         let mut c = config();
         c.database.instance_class = "db.t4g.micro".into();
         c.database.max_allocated_storage_gib = c.database.allocated_storage_gib;
-        let d = desired(&c, &crate::model::Account::test());
+        let d = desired(&c, &crate::spec::Account::test());
         let Spec::DbInstance(p) = spec_at(&d, "us-east-1/database/db-instance/primary") else { panic!() };
         assert!(!p.performance_insights);
         assert_eq!(p.max_allocated_storage_gib, None);
@@ -412,7 +413,7 @@ mod tests {
     #[test]
     fn a_database_still_creating_or_waiting_for_its_window_is_in_progress_not_drift() {
         use crate::resources::db_instance::DbLive;
-        let d = desired(&config(), &crate::model::Account::test());
+        let d = desired(&config(), &crate::spec::Account::test());
         let primary = "us-east-1/database/db-instance/primary";
         let mut observed = converged(&d);
         let found = observed.iter_mut().find(|f| f.address.as_str() == primary).unwrap();
@@ -439,21 +440,21 @@ mod tests {
     #[test]
     fn the_database_kinds_wait_by_their_own_bound_and_destroy_follows_the_snapshot_policy() {
         let mut c = config();
-        let timeouts = c.wait_timeouts();
+        let timeouts = crate::model::wait_timeouts(&c);
         assert_eq!(timeouts.get("db-instance"), Some(&c.database.wait_timeout));
         assert_eq!(timeouts.get("db-replica"), Some(&c.database.wait_timeout));
-        assert!(!c.deletion_policy().skip_final_snapshot);
+        assert!(!crate::model::deletion_policy(&c).skip_final_snapshot);
         c.database.skip_final_snapshot = true;
-        assert!(c.deletion_policy().skip_final_snapshot);
+        assert!(crate::model::deletion_policy(&c).skip_final_snapshot);
         c.database.enabled = false;
-        assert!(c.wait_timeouts().is_empty());
+        assert!(crate::model::wait_timeouts(&c).is_empty());
     }
 
     #[test]
     fn disabled_means_no_database_and_no_outputs() {
         let mut c = config();
         c.database.enabled = false;
-        let d = desired(&c, &crate::model::Account::test());
+        let d = desired(&c, &crate::spec::Account::test());
         assert!(d.resources.iter().all(|r| r.address.tier() != "database"));
         assert_eq!(outputs(&c), None);
         let o = outputs(&config()).unwrap();
@@ -464,13 +465,13 @@ mod tests {
     #[test]
     fn a_new_engine_replaces_the_database_only_with_the_allowance_and_the_plan_says_so() {
         let c = config();
-        let mut observed = converged(&desired(&c, &crate::model::Account::test()));
+        let mut observed = converged(&desired(&c, &crate::spec::Account::test()));
         for f in &mut observed {
             if let Spec::DbInstance(s) = &mut f.spec {
                 s.storage_encrypted = false;
             }
         }
-        let p = plan(&desired(&c, &crate::model::Account::test()), &observed);
+        let p = plan(&desired(&c, &crate::spec::Account::test()), &observed);
         let replace: Vec<_> = p.changes.iter().filter(|ch| ch.action() == Action::Replace).collect();
         let addresses: Vec<String> = replace.iter().map(|c| c.address().to_string()).collect();
         assert_eq!(
@@ -489,7 +490,7 @@ mod tests {
 
         let mut allowed = c.clone();
         allowed.database.allow_replacement = true;
-        let p = plan(&desired(&allowed, &crate::model::Account::test()), &observed);
+        let p = plan(&desired(&allowed, &crate::spec::Account::test()), &observed);
         assert!(p.refusals(false).is_empty());
         let reason = p.changes.iter().find(|ch| ch.action() == Action::Replace).unwrap().reason().unwrap();
         assert!(
@@ -500,7 +501,7 @@ mod tests {
 
     #[test]
     fn destroy_deletes_the_replica_before_the_primary_and_the_databases_before_their_groups() {
-        let d = desired(&config(), &crate::model::Account::test());
+        let d = desired(&config(), &crate::spec::Account::test());
         let p = plan(&crate::model::Desired::empty("webapp", "test"), &converged(&d));
         let order: Vec<String> = p.changes.iter().map(|c| c.address().to_string()).collect();
         let at = |a: &str| order.iter().position(|x| x == a).unwrap_or_else(|| panic!("{a} not deleted"));

@@ -11,7 +11,7 @@ use crate::resources::dns_record::{DnsRecordSpec, RecordEntry};
 use crate::resources::health_check::HealthCheckSpec;
 use crate::resources::{attr, Spec};
 
-pub const TIER: &str = "dns";
+pub const TIER: &str = crate::spec::names::tier::DNS;
 
 pub fn health_check(region: &str) -> Address {
     Address::global(TIER, "health-check", region)
@@ -30,7 +30,7 @@ pub(super) fn dns(b: &mut Builder, config: &Config) {
     for region in config.region_names() {
         let lb = super::service::load_balancer(&region);
         b.add(
-            super::GLOBAL,
+            crate::spec::GLOBAL,
             TIER,
             &region,
             Spec::HealthCheck(HealthCheckSpec {
@@ -66,7 +66,7 @@ pub(super) fn dns(b: &mut Builder, config: &Config) {
             })
             .collect();
         b.add(
-            super::GLOBAL,
+            crate::spec::GLOBAL,
             TIER,
             name,
             Spec::DnsRecord(DnsRecordSpec { zone: d.hosted_zone.clone(), name: name.clone(), records }),

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::service::iam::{ecs_trust, ECS_TASKS};
-use super::service::{self, base_name, iam_path, task_execution_role, IAM_TIER};
+use super::service::{self, base_name, task_execution_role, IAM_TIER};
 use super::{az_letter, monitoring, Account, Address, Builder, Ref};
 use crate::config::Config;
 use crate::resources::event_rule::{EventRuleSpec, EventTargetSpec};
@@ -27,8 +27,9 @@ use crate::resources::schedule_group::{ScheduleGroupSpec, ScheduleSpec};
 use crate::resources::security_group::SecurityGroupSpec;
 use crate::resources::task_definition::{ContainerSpec, TaskDefinitionSpec, DRIFT_FAMILY_SUFFIX};
 use crate::resources::Spec;
+use crate::spec::names::iam_path;
 
-pub const TIER: &str = "drift";
+pub const TIER: &str = crate::spec::names::tier::DRIFT;
 
 /// The drift check's container.
 pub const CONTAINER_NAME: &str = "deployer";
@@ -56,20 +57,6 @@ pub fn family(config: &Config) -> String {
     format!("{}{DRIFT_FAMILY_SUFFIX}", base_name(config))
 }
 
-/// The ARN of the repository an ECR image URI names
-/// (`123456789012.dkr.ecr.us-east-1.amazonaws.com/tools/deployer:1.4` →
-/// `arn:aws:ecr:us-east-1:123456789012:repository/tools/deployer`); validation guarantees the shape.
-pub fn repository_arn(image: &str) -> Option<String> {
-    let (registry, rest) = image.split_once('/')?;
-    let mut parts = registry.split('.');
-    let account = parts.next()?;
-    let region = parts.nth(2)?;
-    let repository =
-        rest.split_once('@').map_or_else(|| rest.rsplit_once(':').map_or(rest, |(r, _)| r), |(r, _)| r);
-    let partition = Account::partition_of_region(region);
-    Some(format!("arn:{partition}:ecr:{region}:{account}:repository/{repository}"))
-}
-
 pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
     let (Some(schedule), Some(image)) = (&config.drift.schedule, &config.drift.image) else { return };
     let primary = config.primary_region.as_str();
@@ -92,7 +79,7 @@ pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
     let reads: Vec<&str> = crate::permissions::read_actions().into_iter().filter(|a| *a != lock).collect();
     let lock_parameter = account.arn("ssm", primary, &format!("parameter/deployer/{app}/{env}/lock"));
     b.add(
-        super::GLOBAL,
+        crate::spec::GLOBAL,
         IAM_TIER,
         check_role().name(),
         role(
@@ -109,7 +96,7 @@ pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
     let family_arn = account.arn("ecs", primary, &format!("task-definition/{family}"));
     let cluster_arn = account.arn("ecs", primary, &format!("cluster/{base}"));
     b.add(
-        super::GLOBAL,
+        crate::spec::GLOBAL,
         IAM_TIER,
         scheduler_role().name(),
         role(
@@ -242,8 +229,9 @@ pub(super) fn drift(b: &mut Builder, config: &Config, account: &Account) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing;
     use crate::config::NatMode;
-    use crate::model::{desired, testing};
+    use crate::model::desired;
 
     fn config() -> Config {
         let mut c = testing::with_service(testing::config(2, NatMode::PerAz));
@@ -256,11 +244,17 @@ mod tests {
     #[test]
     fn the_image_names_its_repository() {
         assert_eq!(
-            repository_arn("123456789012.dkr.ecr.us-east-1.amazonaws.com/tools/deployer:1.4").as_deref(),
+            crate::model::registry::repository_arn(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/tools/deployer:1.4"
+            )
+            .as_deref(),
             Some("arn:aws:ecr:us-east-1:123456789012:repository/tools/deployer")
         );
         assert_eq!(
-            repository_arn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/deployer@sha256:ab").as_deref(),
+            crate::model::registry::repository_arn(
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/deployer@sha256:ab"
+            )
+            .as_deref(),
             Some("arn:aws:ecr:eu-west-1:123456789012:repository/deployer")
         );
     }

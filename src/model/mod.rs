@@ -1,8 +1,6 @@
 //! The pure model: `Config → Desired`. Every resource gets a stable address, its full spec and
 //! its tags. References between resources are addresses, resolved to IDs only at apply time.
 
-mod account;
-mod address;
 pub mod database;
 pub mod dns;
 pub mod drift;
@@ -10,10 +8,8 @@ pub mod monitoring;
 pub mod registry;
 pub mod service;
 
-pub use account::Account;
-pub use address::{Address, Ref, GLOBAL};
-
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
@@ -27,7 +23,8 @@ use crate::resources::route_table_association::{self, RouteTableAssociationSpec}
 use crate::resources::subnet::SubnetSpec;
 use crate::resources::vpc::VpcSpec;
 use crate::resources::vpc_peering::{self, VpcPeeringSpec};
-use crate::resources::{Resource, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV, TAG_MANAGED_BY};
+use crate::resources::{Resource, Spec};
+use crate::spec::{tags_for, Account, Address, Ref, Tags, GLOBAL};
 
 /// Everything the environment should have, in dependency order (a resource comes after what it
 /// references).
@@ -49,15 +46,41 @@ impl Desired {
     }
 }
 
-/// The tags every resource of the environment carries.
-pub fn tags_for(app: &str, env: &str, address: &Address) -> Tags {
-    BTreeMap::from([
-        ("Name".to_string(), format!("{app}-{env}-{}-{}", address.kind(), address.name())),
-        (TAG_APP.to_string(), app.to_string()),
-        (TAG_ENV.to_string(), env.to_string()),
-        (TAG_ADDRESS.to_string(), address.to_string()),
-        (TAG_MANAGED_BY.to_string(), "deployer".to_string()),
-    ])
+/// Wait bounds of the kinds that have their own (the default is `engine.wait_timeout`).
+pub fn wait_timeouts(config: &Config) -> BTreeMap<&'static str, Duration> {
+    use crate::resources::{db_instance::DbInstance, db_replica::DbReplica, Kind};
+    let mut timeouts = BTreeMap::new();
+    if config.database.enabled {
+        // Creating a Multi-AZ primary takes 15–40 minutes on AWS, a replica longer.
+        timeouts.insert(DbInstance::NAME, config.database.wait_timeout);
+        timeouts.insert(DbReplica::NAME, config.database.wait_timeout);
+    }
+    if config.service.enabled {
+        use crate::resources::{
+            acm_certificate::AcmCertificate, deployment_config::DeploymentConfig, ecs_cluster::EcsCluster,
+            ecs_service::EcsService, load_balancer::LoadBalancer,
+        };
+        // A certificate waits for DNS validation, a load balancer to provision, a service to
+        // drain (and its cluster for it), a deployment configuration for its group to let go.
+        for kind in [
+            AcmCertificate::NAME,
+            LoadBalancer::NAME,
+            EcsService::NAME,
+            EcsCluster::NAME,
+            DeploymentConfig::NAME,
+        ] {
+            timeouts.insert(kind, config.service.wait_timeout);
+        }
+    }
+    timeouts
+}
+
+/// What destroy keeps and how it deletes data.
+pub fn deletion_policy(config: &Config) -> crate::resources::DeletionPolicy {
+    crate::resources::DeletionPolicy {
+        keep_repositories_with_images: config.registry.keep_on_destroy,
+        skip_final_snapshot: config.database.skip_final_snapshot,
+    }
 }
 
 struct Builder<'a> {
@@ -239,8 +262,8 @@ fn boundary(b: &mut Builder, config: &Config, account: &Account) {
     }
     let document = crate::permissions::boundary(config, account, &roles);
     let spec = crate::resources::iam_boundary::IamBoundarySpec {
-        name: service::boundary_name(config),
-        path: service::iam_path(&config.app, &config.env),
+        name: crate::spec::names::boundary_name(&config.app, &config.env),
+        path: crate::spec::names::iam_path(&config.app, &config.env),
         document,
     };
     let address = b.add(GLOBAL, service::IAM_TIER, "roles", Spec::IamBoundary(spec));
@@ -255,95 +278,12 @@ fn boundary(b: &mut Builder, config: &Config, account: &Account) {
     }
 }
 
-/// Configurations for the pure core's tests, built without files.
-#[cfg(test)]
-pub(crate) mod testing {
-    use std::collections::BTreeMap;
-    use std::time::Duration;
-
-    use crate::config::{AwsConfig, Config, EngineConfig, NatMode, NetworkConfig, RegionConfig};
-
-    /// `config` with the service tier on.
-    pub fn with_service(mut config: Config) -> Config {
-        config.service.enabled = true;
-        config
-    }
-
-    pub fn config(az_count: usize, nat: NatMode) -> Config {
-        let region = |name: &str, cidr: &str| {
-            let azs = ["a", "b", "c", "d"].iter().take(az_count).map(|x| format!("{name}{x}")).collect();
-            (name.to_string(), RegionConfig { vpc_cidr: cidr.parse().unwrap(), availability_zones: azs })
-        };
-        Config {
-            app: "webapp".into(),
-            env: "test".into(),
-            primary_region: "us-east-1".into(),
-            secondary_regions: vec!["us-east-2".into()],
-            regions: BTreeMap::from([
-                region("us-east-1", "10.10.0.0/16"),
-                region("us-east-2", "10.20.0.0/16"),
-            ]),
-            network: NetworkConfig { az_count, nat_gateways: nat, subnet_prefix: 20 },
-            aws: AwsConfig::default(),
-            engine: EngineConfig {
-                concurrency: 8,
-                wait_timeout: Duration::from_secs(60),
-                one_region_at_a_time: false,
-            },
-            registry: crate::config::RegistryConfig {
-                enabled: true,
-                name: "webapp-test".into(),
-                immutable_tags: false,
-                scan_on_push: true,
-                encryption: crate::config::RegistryEncryption::Aes256,
-                kms_key: BTreeMap::new(),
-                keep_tagged_images: 30,
-                expire_untagged_after_days: 7,
-                keep_on_destroy: false,
-            },
-            database: crate::config::DatabaseConfig {
-                enabled: true,
-                identifier: "webapp-test".into(),
-                engine_version: "16.4".into(),
-                instance_class: "db.t4g.medium".into(),
-                replica_instance_class: "db.t4g.medium".into(),
-                allocated_storage_gib: 20,
-                max_allocated_storage_gib: 100,
-                multi_az: true,
-                kms_key: BTreeMap::new(),
-                backup_retention_days: 7,
-                backup_window: "03:00-04:00".into(),
-                maintenance_window: "sun:05:00-sun:06:00".into(),
-                deletion_protection: true,
-                skip_final_snapshot: false,
-                apply_immediately: false,
-                performance_insights: true,
-                port: 5432,
-                database_name: "app".into(),
-                master_username: "app_admin".into(),
-                allow_replacement: false,
-                wait_timeout: Duration::from_secs(3600),
-            },
-            // The network and data tiers' tests leave the service out; `with_service` adds it.
-            service: crate::config::ServiceConfig { enabled: false, ..Default::default() },
-            tls: crate::config::TlsConfig {
-                domain_names: vec!["app.test.example.com".into()],
-                hosted_zone: Some("example.com".into()),
-                certificate_arns: BTreeMap::new(),
-            },
-            release: Default::default(),
-            dns: Default::default(),
-            monitoring: Default::default(),
-            drift: Default::default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing::{self, with_service};
     use crate::config::NatMode;
-    use testing::with_service;
+    use crate::spec::{TAG_ADDRESS, TAG_ENV};
 
     fn count(d: &Desired, kind: &str, region: &str) -> usize {
         d.resources.iter().filter(|r| r.address.kind() == kind && r.address.region() == region).count()
@@ -351,7 +291,7 @@ mod tests {
 
     #[test]
     fn two_regions_two_azs_per_az_nat() {
-        let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+        let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
         for region in ["us-east-1", "us-east-2"] {
             assert_eq!(count(&d, "vpc", region), 1);
             assert_eq!(count(&d, "subnet", region), 4);
@@ -374,7 +314,7 @@ mod tests {
 
     #[test]
     fn single_nat_serves_every_private_table() {
-        let d = desired(&testing::config(3, NatMode::Single), &crate::model::Account::test());
+        let d = desired(&testing::config(3, NatMode::Single), &crate::spec::Account::test());
         assert_eq!(count(&d, "nat-gateway", "us-east-1"), 1);
         let targets: Vec<_> = d
             .resources
@@ -392,7 +332,7 @@ mod tests {
 
     #[test]
     fn every_resource_comes_after_what_it_references_and_is_tagged() {
-        let d = desired(&with_service(testing::config(3, NatMode::PerAz)), &crate::model::Account::test());
+        let d = desired(&with_service(testing::config(3, NatMode::PerAz)), &crate::spec::Account::test());
         let mut seen = std::collections::BTreeSet::new();
         for r in &d.resources {
             for dep in r.spec.deps() {
@@ -408,8 +348,8 @@ mod tests {
 
     #[test]
     fn growing_the_az_count_keeps_existing_subnets_in_place() {
-        let two = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
-        let three = desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test());
+        let two = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
+        let three = desired(&testing::config(3, NatMode::PerAz), &crate::spec::Account::test());
         for r in two.resources.iter().filter(|r| r.address.kind() == "subnet") {
             assert_eq!(three.get(&r.address).map(|x| &x.spec), Some(&r.spec), "{} moved", r.address);
         }

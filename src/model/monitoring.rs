@@ -28,7 +28,7 @@ use crate::resources::metric_alarm::{AlarmMetric, DimensionValue, Dimensions, Me
 use crate::resources::sns_topic::{SnsTopicSpec, Subscription};
 use crate::resources::{attr, Spec};
 
-pub const TIER: &str = "monitoring";
+pub const TIER: &str = crate::spec::names::tier::MONITORING;
 
 /// Route 53 publishes health check metrics in us-east-1 only.
 pub const ROUTE53_METRICS_REGION: &str = "us-east-1";
@@ -307,7 +307,7 @@ pub(super) fn monitoring(b: &mut Builder, config: &Config, account: &Account) {
         }
     }
     b.add(
-        super::GLOBAL,
+        crate::spec::GLOBAL,
         TIER,
         "main",
         Spec::Dashboard(DashboardSpec { name: base, widgets: dashboard_widgets(config) }),
@@ -460,8 +460,9 @@ fn dashboard_widgets(config: &Config) -> Vec<Widget> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing;
     use crate::config::NatMode;
-    use crate::model::{desired, testing};
+    use crate::model::desired;
 
     fn config() -> Config {
         let mut c = testing::with_service(testing::config(2, NatMode::PerAz));

@@ -6,8 +6,9 @@ use crate::config::{Config, RegistryEncryption};
 use crate::resources::ecr_replication::EcrReplicationSpec;
 use crate::resources::ecr_repository::{self, EcrRepositorySpec};
 use crate::resources::Spec;
+use crate::spec::Account;
 
-const TIER: &str = "registry";
+const TIER: &str = crate::spec::names::tier::REGISTRY;
 
 /// The repository's address in `region`.
 pub fn repository(region: &str) -> Address {
@@ -46,4 +47,17 @@ pub(super) fn registry(b: &mut Builder, config: &Config) {
         };
         b.add(primary, TIER, "main", Spec::EcrReplication(spec));
     }
+}
+/// The ARN of the repository an ECR image URI names
+/// (`123456789012.dkr.ecr.us-east-1.amazonaws.com/tools/deployer:1.4` →
+/// `arn:aws:ecr:us-east-1:123456789012:repository/tools/deployer`); validation guarantees the shape.
+pub fn repository_arn(image: &str) -> Option<String> {
+    let (registry, rest) = image.split_once('/')?;
+    let mut parts = registry.split('.');
+    let account = parts.next()?;
+    let region = parts.nth(2)?;
+    let repository =
+        rest.split_once('@').map_or_else(|| rest.rsplit_once(':').map_or(rest, |(r, _)| r), |(r, _)| r);
+    let partition = Account::partition_of_region(region);
+    Some(format!("arn:{partition}:ecr:{region}:{account}:repository/{repository}"))
 }

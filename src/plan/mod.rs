@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::{Address, Desired, Ref};
+use crate::model::Desired;
 use crate::resources::{missing_tags, DataLoss, Diff, FieldChange, Found, Readiness, Resource, Spec};
+use crate::spec::{Address, Ref};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

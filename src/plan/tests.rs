@@ -1,6 +1,7 @@
 use super::*;
+use crate::config::testing;
 use crate::config::NatMode;
-use crate::model::{desired, testing, Desired};
+use crate::model::{desired, Desired};
 use crate::resources::Found;
 
 /// What AWS would hold after a perfect `up`: every desired resource, with made-up IDs and
@@ -55,21 +56,21 @@ fn actions(plan: &Plan) -> Vec<(String, Action)> {
 
 #[test]
 fn nothing_observed_means_create_everything() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let plan = plan(&d, &[]);
     assert_eq!(plan.counts(), Counts { create: d.resources.len(), ..Counts::default() });
 }
 
 #[test]
 fn converged_environment_plans_nothing() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let plan = plan(&d, &converged(&d));
     assert!(plan.is_empty(), "{}", render_human(&plan, Style::Plain));
 }
 
 #[test]
 fn extra_tags_from_others_are_not_drift_but_a_lost_tag_is() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     observed[0].tags.insert("cost-center".into(), "42".into());
     assert!(plan(&d, &observed).is_empty());
@@ -82,8 +83,8 @@ fn extra_tags_from_others_are_not_drift_but_a_lost_tag_is() {
 
 #[test]
 fn lowering_the_az_count_deletes_the_extra_azs_resources() {
-    let three = desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test());
-    let two = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let three = desired(&testing::config(3, NatMode::PerAz), &crate::spec::Account::test());
+    let two = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let p = plan(&two, &converged(&three));
     let n = p.counts();
     // Per region: 2 subnets with their associations, EIP, NAT, table, and the default and
@@ -104,7 +105,7 @@ fn lowering_the_az_count_deletes_the_extra_azs_resources() {
 
 #[test]
 fn a_changed_subnet_is_replaced_with_its_nat_and_repointed_references() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     let subnet =
         observed.iter_mut().find(|f| f.address.as_str() == "us-east-1/network/subnet/public-a").unwrap();
@@ -125,7 +126,7 @@ fn a_changed_subnet_is_replaced_with_its_nat_and_repointed_references() {
 
 #[test]
 fn of_two_copies_the_one_in_use_is_kept() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = unresolved(&d);
     let eip = observed.iter().find(|f| f.address.as_str() == "us-east-1/network/elastic-ip/nat-a").unwrap();
     // A copy whose ID sorts first, but which no NAT gateway uses.
@@ -141,7 +142,7 @@ fn of_two_copies_the_one_in_use_is_kept() {
 
 #[test]
 fn a_reference_outside_the_environment_is_drift() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     let route = observed
         .iter_mut()
@@ -159,14 +160,14 @@ fn rendered_plan_for_a_new_single_nat_region() {
     let mut config = testing::config(1, NatMode::Single);
     config.secondary_regions.clear();
     config.regions.remove("us-east-2");
-    let p = plan(&desired(&config, &crate::model::Account::test()), &[]);
+    let p = plan(&desired(&config, &crate::spec::Account::test()), &[]);
     insta::assert_snapshot!(render_human(&p, Style::Plain));
     insta::assert_json_snapshot!(p.counts());
 }
 
 #[test]
 fn json_plan_names_actions_and_fields() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     observed.retain(|f| f.address.kind() != "vpc-peering");
     let p = plan(&d, &observed);
@@ -183,7 +184,7 @@ fn json_plan_names_actions_and_fields() {
 
 #[test]
 fn a_nat_gateway_left_pending_is_waited_for_not_taken_as_done() {
-    let d = desired(&testing::config(2, NatMode::PerAz), &crate::model::Account::test());
+    let d = desired(&testing::config(2, NatMode::PerAz), &crate::spec::Account::test());
     let mut observed = converged(&d);
     let nat = observed.iter_mut().find(|f| f.address.as_str() == "us-east-2/network/nat-gateway/b").unwrap();
     nat.state = "pending".into();
@@ -239,14 +240,14 @@ fn an_attribute_reference_resolves_back_to_its_resource_with_its_suffix() {
 #[test]
 fn up_refuses_to_delete_a_database_the_configuration_no_longer_names_unless_allowed() {
     let c = testing::config(2, NatMode::PerAz);
-    let d = desired(&c, &crate::model::Account::test());
+    let d = desired(&c, &crate::spec::Account::test());
     // What `deployer failover --to us-east-2` leaves while the configuration still names
     // us-east-1: the replica promoted and tagged as the primary of the swapped arrangement.
     let mut swapped = c.clone();
     swapped.primary_region = "us-east-2".into();
     swapped.secondary_regions = vec!["us-east-1".into()];
     let promoted_at = Address::new("us-east-2", "database", "db-instance", "primary");
-    let promoted = desired(&swapped, &crate::model::Account::test()).get(&promoted_at).cloned().unwrap();
+    let promoted = desired(&swapped, &crate::spec::Account::test()).get(&promoted_at).cloned().unwrap();
     let mut observed = converged(&d);
     observed.retain(|f| f.address.kind() != "db-replica");
     observed.push(Found {
@@ -271,7 +272,7 @@ fn up_refuses_to_delete_a_database_the_configuration_no_longer_names_unless_allo
     assert!(p.refusals(true).is_empty(), "allowed by the configuration");
 
     // Orphans that hold no data (the AZ `c` resources after lowering az_count) go as before.
-    let three = converged(&desired(&testing::config(3, NatMode::PerAz), &crate::model::Account::test()));
+    let three = converged(&desired(&testing::config(3, NatMode::PerAz), &crate::spec::Account::test()));
     let p = plan(&d, &three);
     assert!(p.counts().delete > 0);
     assert!(p.refusals(false).is_empty(), "{:?}", p.refusals(false));

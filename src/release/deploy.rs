@@ -10,7 +10,7 @@ use aws_sdk_codedeploy::types::{
 use aws_sdk_ecs::types::TaskDefinition as SdkTaskDefinition;
 use serde::Serialize;
 
-use super::{Names, Reporter};
+use super::{Names, Progress};
 use crate::cloud::{AwsResultExt, Clients, Error};
 use crate::resources::ecs_cluster::StrategyItem;
 
@@ -304,7 +304,7 @@ pub async fn follow(
     names: &Names,
     id: &str,
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<End, Error> {
     let started = std::time::Instant::now();
     let mut last_line = String::new();
@@ -347,7 +347,7 @@ pub async fn follow_rollback(
     region: &str,
     id: &str,
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<Option<DeploymentView>, Error> {
     let mut rollback_id = None;
     for _ in 0..5 {

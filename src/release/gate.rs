@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecr::types::{ImageIdentifier, ScanStatus};
 
-use super::{Names, Reporter};
+use super::{Names, Progress};
 use crate::cloud::{AwsResultExt, Clients, Error};
 use crate::config::Config;
 use crate::config::SEVERITIES;
@@ -21,7 +21,7 @@ pub async fn image_present(
     names: &Names,
     tag: &str,
     regions: &[&str],
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<(), Error> {
     let bound = Duration::from_secs(config.release.image_wait_secs);
     let started = Instant::now();
@@ -85,7 +85,7 @@ pub async fn scan(
     names: &Names,
     tag: &str,
     allow: bool,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<(), Error> {
     let region = &config.primary_region;
     let ecr: aws_sdk_ecr::Client = clients.get(region);

@@ -33,9 +33,9 @@ use serde::Serialize;
 
 use crate::cloud::{AwsResultExt, Clients, Error};
 use crate::config::Config;
-use crate::model::Account;
 use crate::resources::task_definition::{self, TaskDefinitionSpec};
 use crate::resources::{Ctx, IdMap, Tags};
+use crate::spec::Account;
 
 pub use deploy::{DeploymentView, End};
 
@@ -65,76 +65,15 @@ impl Names {
     }
 }
 
-/// Where release progress goes: JSON lines on stdout for machines; for people, a live progress
-/// bar per deployment on a terminal (the traffic on the new version, and the status), or one
-/// line per change on stderr when it is piped (CI logs).
-pub struct Reporter {
-    pub json: bool,
-    pub quiet: bool,
-    /// Stderr is a terminal: draw bars instead of lines.
-    pub terminal: bool,
-    bars: std::sync::Mutex<BTreeMap<String, indicatif::ProgressBar>>,
-}
-
-impl Reporter {
-    pub fn new(json: bool, quiet: bool) -> Reporter {
-        use std::io::IsTerminal;
-        let terminal = !json && !quiet && std::io::stderr().is_terminal();
-        Reporter { json, quiet, terminal, bars: Default::default() }
-    }
-
-    pub fn event(&self, region: &str, deployment: &str, what: &str) {
-        if self.json {
-            crate::commands::json_event(
-                "deployment",
-                serde_json::json!({"region": region, "deployment": deployment, "status": what}),
-            );
-        } else if !self.quiet {
-            self.line(&format!("  {region}  {deployment}  {what}"));
-        }
-    }
-
+/// Where a release reports what happens, deployment by deployment. The commands render it
+/// (JSON lines, progress bars or plain lines: `commands::release::Reporter`).
+pub trait Progress: Sync {
+    /// A deployment's status changed (`region`, the deployment's ID, the new status).
+    fn event(&self, region: &str, deployment: &str, what: &str);
     /// A deployment's progress: `green` is the share of traffic on the new version.
-    pub fn progress(&self, region: &str, deployment: &str, what: &str, green: Option<f64>, done: bool) {
-        if !self.terminal {
-            return self.event(region, deployment, what);
-        }
-        let mut bars = self.bars.lock().expect("progress bars");
-        let bar = bars.entry(deployment.to_string()).or_insert_with(|| {
-            let bar = indicatif::ProgressBar::new(100);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("  {prefix} [{bar:20}] {pos:>3}% new  {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_prefix(format!("{region}  {deployment}"));
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        if let Some(green) = green {
-            bar.set_position(green.round() as u64);
-        }
-        bar.set_message(what.to_string());
-        if done {
-            bar.finish();
-        }
-    }
-
-    pub fn say(&self, what: &str) {
-        if self.json {
-            crate::commands::json_event("message", serde_json::json!({"message": what}));
-        } else {
-            self.line(what);
-        }
-    }
-
-    /// A line on stderr, above any bar being drawn.
-    fn line(&self, text: &str) {
-        let bars = self.bars.lock().expect("progress bars");
-        match bars.values().find(|b| !b.is_finished()) {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
-        }
-    }
+    fn progress(&self, region: &str, deployment: &str, what: &str, green: Option<f64>, done: bool);
+    /// A line about the release as a whole.
+    fn say(&self, what: &str);
 }
 
 /// What one region runs and what a release would do there.
@@ -256,7 +195,7 @@ pub async fn release_same_image(
     config: &Config,
     region: &str,
     why: &str,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<RegionResult, Error> {
     let names = Names::of(config);
     let p = same_image_preview(clients, region, &names).await?.ok_or_else(|| {
@@ -305,7 +244,7 @@ pub async fn redeploy_running(
     config: &Config,
     region: &str,
     marker: &str,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<RegionResult, Error> {
     let names = Names::of(config);
     let carries =
@@ -393,7 +332,7 @@ pub async fn release(
     config: &Config,
     account: &Account,
     options: &Options,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<Report, Error> {
     let names = Names::of(config);
     let options = &Options {
@@ -549,7 +488,7 @@ async fn finish_failure(
     failure: String,
     options: &Options,
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<Report, Error> {
     if options.rollback_all_on_failure {
         for (i, before) in released.into_iter().rev() {
@@ -587,7 +526,7 @@ async fn run_region(
     desired: &str,
     description: &str,
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<Option<End>, Error> {
     let desired_spec = task_definition::spec_of(&deploy::describe_revision(clients, region, desired).await?);
     let same = |td: &Option<String>, spec: &Option<TaskDefinitionSpec>| {
@@ -701,7 +640,7 @@ async fn bake(
     region: &str,
     names: &Names,
     secs: u64,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<Option<String>, Error> {
     let cd: aws_sdk_codedeploy::Client = clients.get(region);
     let group = cd
@@ -749,7 +688,7 @@ async fn roll_back_region(
     released: &DeploymentView,
     before: Option<&str>,
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<(), Error> {
     let now = DeploymentView::of(&deploy::get(clients, region, &released.id).await?);
     if !now.finished() {
@@ -864,7 +803,7 @@ pub async fn rollback_region(
     names: &Names,
     to: Option<&str>,
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Progress,
 ) -> Result<RegionResult, Error> {
     let active = deploy::deployments(clients, region, names, deploy::ACTIVE).await?;
     if let Some(active) = active.first() {

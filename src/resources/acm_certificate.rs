@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AcmCertificateSpec {
@@ -306,7 +306,7 @@ async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) 
         })
     })
     .await?;
-    let route53: aws_sdk_route53::Client = ctx.clients.global();
+    let route53 = super::route53::client(ctx.clients);
     let zone = hosted_zone_id(&route53, zone_name).await?;
     let mut changes = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -374,7 +374,7 @@ async fn remove_unused_validation_records(
             covered.extend(s.subject_alternative_name_summaries().iter().cloned());
         }
     }
-    let route53: aws_sdk_route53::Client = ctx.clients.global();
+    let route53 = super::route53::client(ctx.clients);
     let zone =
         match hosted_zone_id(&route53, if zone_name.is_empty() { &records[0].0 } else { zone_name }).await {
             Ok(zone) => zone,
@@ -421,21 +421,11 @@ async fn remove_unused_validation_records(
 
 /// The ID of the public hosted zone named `name` (or the zone holding it).
 async fn hosted_zone_id(route53: &aws_sdk_route53::Client, name: &str) -> Result<String, Error> {
-    let wanted = |n: &str| format!("{}.", n.trim_end_matches('.'));
     // Try the name, then its parents: a certificate found busy knows only its domain name.
     let mut candidate = name.trim_end_matches('.').to_string();
     loop {
-        let out = route53
-            .list_hosted_zones_by_name()
-            .dns_name(&candidate)
-            .max_items(1)
-            .send()
-            .await
-            .op("ListHostedZonesByName")?;
-        if let Some(zone) = out.hosted_zones().iter().find(|z| z.name() == wanted(&candidate)) {
-            if !zone.config().is_some_and(|c| c.private_zone()) {
-                return Ok(zone.id().trim_start_matches("/hostedzone/").to_string());
-            }
+        if let Some(zone) = super::route53::public_zone(route53, &candidate).await? {
+            return Ok(zone);
         }
         match candidate.split_once('.') {
             Some((_, parent)) if parent.contains('.') => candidate = parent.to_string(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CodedeployAppSpec {

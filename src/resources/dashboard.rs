@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use super::metric_alarm::{DimensionValue, Dimensions};
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 /// The line of the first widget that says whose dashboard this is.
 pub fn marker(app: &str, env: &str) -> String {
@@ -138,7 +138,7 @@ impl Kind for Dashboard {
             );
             return Ok(vec![]);
         }
-        let address = Address::global(crate::model::monitoring::TIER, Self::NAME, "main");
+        let address = Address::global(crate::spec::names::tier::MONITORING, Self::NAME, "main");
         let state = format!("{} widgets", widgets.len());
         Ok(vec![Found {
             address,

@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 /// The configuration key that allows replacing a database.
 pub const ALLOW_REPLACEMENT_KEY: &str = "database.allow_replacement";
@@ -343,7 +343,7 @@ impl Kind for DbInstance {
         })
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        Ok(observe_instances(ctx).await?.iter().filter(|f| f.spec.kind() == Self::NAME).cloned().collect())
+        observe_kind(ctx, Self::NAME, |i| Spec::DbInstance(spec_of(i))).await
     }
     async fn create(
         ctx: &Ctx<'_>,
@@ -524,9 +524,12 @@ pub(crate) fn live_of(i: &SdkInstance, pending: Vec<String>) -> DbLive {
     }
 }
 
-/// The region's instances tagged for the environment, as the kind their address names: one
-/// paginated `DescribeDBInstances`, sent once however many kinds ask.
-pub(crate) async fn observe_instances(ctx: &ObserveCtx<'_>) -> Result<Arc<Vec<Found>>, Error> {
+/// The region's instances tagged for the environment, each with its address: one paginated
+/// `DescribeDBInstances`, sent once however many kinds ask. An instance whose address names
+/// neither database kind is skipped with a warning.
+pub(crate) async fn observe_instances(
+    ctx: &ObserveCtx<'_>,
+) -> Result<Arc<Vec<(Address, SdkInstance)>>, Error> {
     ctx.shared("rds:DescribeDBInstances", || async {
         let client = rds::client(ctx.clients, &ctx.region);
         let instances: Vec<SdkInstance> = client
@@ -537,34 +540,53 @@ pub(crate) async fn observe_instances(ctx: &ObserveCtx<'_>) -> Result<Arc<Vec<Fo
             .try_collect()
             .await
             .op("DescribeDBInstances")?;
-        Ok(instances.iter().filter_map(|i| found_of(i, ctx.app, ctx.env)).collect::<Vec<_>>())
+        let mut ours = Vec::new();
+        for i in instances {
+            if let Some(address) = address_if_ours(&i, ctx.app, ctx.env) {
+                ours.push((address, i));
+            }
+        }
+        Ok(ours)
     })
     .await
 }
 
-fn found_of(i: &SdkInstance, app: &str, env: &str) -> Option<Found> {
+fn address_if_ours(i: &SdkInstance, app: &str, env: &str) -> Option<Address> {
     let tags = rds::tags_of(i.tag_list());
-    if !rds::is_ours(&tags, app, env) {
+    let arn = i.db_instance_arn().filter(|_| rds::is_ours(&tags, app, env))?;
+    let address = rds::address_of(&tags, arn)?;
+    // (The replica kind reads its own from this list: `db_replica::DbReplica::NAME`.)
+    if ![DbInstance::NAME, "db-replica"].contains(&address.kind()) {
+        tracing::warn!("{arn} is tagged {address}, which is not a database kind; ignoring it");
         return None;
     }
-    let arn = i.db_instance_arn()?;
-    let address = rds::address_of(&tags, arn)?;
-    let spec = match address.kind() {
-        k if k == DbInstance::NAME => Spec::DbInstance(spec_of(i)),
-        k if k == super::db_replica::DbReplica::NAME => Spec::DbReplica(super::db_replica::spec_of(i)),
-        other => {
-            tracing::warn!("{arn} is tagged {address}, which is not a database kind ({other}); ignoring it");
-            return None;
-        }
-    };
-    Some(Found {
+    Some(address)
+}
+
+fn found_of(address: Address, i: &SdkInstance, spec: Spec) -> Found {
+    Found {
         address,
-        id: arn.to_string(),
+        id: i.db_instance_arn().unwrap_or_default().to_string(),
         spec,
-        tags,
+        tags: rds::tags_of(i.tag_list()),
         state: i.db_instance_status().unwrap_or_default().to_string(),
         attrs: attrs_of(i),
-    })
+    }
+}
+
+/// What [`observe_instances`] found at addresses of `kind`, each with its spec as `spec_of`
+/// reads it.
+pub(crate) async fn observe_kind(
+    ctx: &ObserveCtx<'_>,
+    kind: &str,
+    spec_of: fn(&SdkInstance) -> Spec,
+) -> Result<Vec<Found>, Error> {
+    Ok(observe_instances(ctx)
+        .await?
+        .iter()
+        .filter(|(address, _)| address.kind() == kind)
+        .map(|(address, i)| found_of(address.clone(), i, spec_of(i)))
+        .collect())
 }
 
 /// Describes one instance by identifier; `None` once it is gone.
@@ -1226,7 +1248,8 @@ mod tests {
                     .build(),
             )
             .build();
-        let found = found_of(&instance, "webapp", "test").expect("ours");
+        let address = address_if_ours(&instance, "webapp", "test").expect("ours");
+        let found = found_of(address, &instance, Spec::DbInstance(spec_of(&instance)));
         let Spec::DbInstance(observed) = &found.spec else { panic!("{found:?}") };
         assert_eq!(observed.instance_class, "db.t4g.medium");
         assert_eq!(observed.backup_retention_days, 7);
@@ -1246,7 +1269,7 @@ mod tests {
                 "pending-maintenance: instance_class=db.t4g.medium, backup_retention_days=7".into()
             )
         );
-        assert!(found_of(&instance, "webapp", "prod").is_none(), "another environment's");
+        assert!(address_if_ours(&instance, "webapp", "prod").is_none(), "another environment's");
     }
 
     #[test]

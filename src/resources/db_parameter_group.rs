@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DbParameterGroupSpec {

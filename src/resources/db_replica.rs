@@ -46,7 +46,7 @@ use serde::Serialize;
 use super::db_instance::{self, DbLive, ALLOW_REPLACEMENT_KEY};
 use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 /// The AWS-managed RDS key of the replica's region, used when the configuration names none.
 pub const AWS_MANAGED_KEY: &str = "alias/aws/rds";
@@ -138,12 +138,7 @@ impl Kind for DbReplica {
         })
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        Ok(db_instance::observe_instances(ctx)
-            .await?
-            .iter()
-            .filter(|f| f.spec.kind() == Self::NAME)
-            .cloned()
-            .collect())
+        db_instance::observe_kind(ctx, Self::NAME, |i| super::Spec::DbReplica(spec_of(i))).await
     }
     async fn create(
         ctx: &Ctx<'_>,

@@ -37,8 +37,8 @@ use super::{
     attr, is_ours, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
 };
 use crate::cloud::{wait_until, AwsResultExt, Clients, Error, Waited};
-use crate::model::{Address, Ref};
-use crate::sensitive::Sensitive;
+use crate::spec::Sensitive;
+use crate::spec::{Address, Ref};
 
 /// Characters RDS refuses in a master password (CreateDBInstance, `MasterUserPassword`: "Can't
 /// contain ... /, ", @, or a space").

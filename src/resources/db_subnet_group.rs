@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DbSubnetGroupSpec {

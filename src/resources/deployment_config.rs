@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::codedeploy_app::client;
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeploymentConfigSpec {
@@ -95,7 +95,7 @@ impl Kind for DeploymentConfig {
             found.push(Found {
                 address: Address::new(
                     &ctx.region,
-                    crate::model::service::RELEASE_TIER,
+                    crate::spec::names::tier::RELEASE,
                     DeploymentConfig::NAME,
                     rest,
                 ),

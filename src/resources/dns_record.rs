@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RecordEntry {
@@ -78,13 +78,7 @@ fn compared(spec: &DnsRecordSpec) -> Vec<Compared<'_>> {
 
 pub struct DnsRecord;
 
-fn client(clients: &crate::cloud::Clients) -> aws_sdk_route53::Client {
-    clients.global()
-}
-
-fn fqdn(name: &str) -> String {
-    format!("{}.", name.trim_end_matches('.'))
-}
+use super::route53::{client, failover_zone_id, fqdn};
 
 /// Route 53 answers names fully qualified; ours are compared without the dot, lowercase.
 fn plain(name: &str) -> String {
@@ -176,7 +170,7 @@ impl Kind for DnsRecord {
         _: &Tags,
     ) -> Result<String, Error> {
         let r53 = client(ctx.clients);
-        let zone = zone_id(&r53, &spec.zone).await?;
+        let zone = failover_zone_id(&r53, &spec.zone).await?;
         let changes = spec
             .records
             .iter()
@@ -377,25 +371,4 @@ async fn records(r53: &aws_sdk_route53::Client, zone: &str) -> Result<Vec<Resour
             return Ok(all);
         }
     }
-}
-
-/// The ID of the public hosted zone named `name`; the deployer never creates zones.
-pub async fn zone_id(r53: &aws_sdk_route53::Client, name: &str) -> Result<String, Error> {
-    let wanted = fqdn(name);
-    let out = r53
-        .list_hosted_zones_by_name()
-        .dns_name(&wanted)
-        .max_items(1)
-        .send()
-        .await
-        .op("ListHostedZonesByName")?;
-    out.hosted_zones()
-        .iter()
-        .find(|z| z.name() == wanted && !z.config().is_some_and(|c| c.private_zone()))
-        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-        .ok_or_else(|| {
-            Error::Failed(format!(
-                "no public Route 53 hosted zone named {name} (dns.hosted_zone): the deployer writes the failover records there and never creates zones"
-            ))
-        })
 }

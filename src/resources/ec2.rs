@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
 use super::{Readiness, Tags, TAG_APP, TAG_ENV};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 /// `tag:deployer:app = app` and `tag:deployer:env = env`: every describe call is scoped by these,
 /// so one call per kind finds everything the environment owns in a region.

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EcrReplicationSpec {

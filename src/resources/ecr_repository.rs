@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EcrRepositorySpec {

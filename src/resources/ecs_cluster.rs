@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct StrategyItem {

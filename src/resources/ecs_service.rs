@@ -46,7 +46,7 @@ use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EcsServiceSpec {
@@ -88,6 +88,11 @@ pub fn diff(desired: &EcsServiceSpec, observed: &EcsServiceSpec, d: &mut Diff) {
 const DRAINING: &str = "DRAINING";
 
 pub struct EcsService;
+
+/// The service's address in `region`: the application tier's one service.
+pub fn address(region: &str) -> Address {
+    Address::new(region, crate::spec::names::tier::SERVICE, EcsService::NAME, "app")
+}
 
 impl Kind for EcsService {
     type Spec = EcsServiceSpec;

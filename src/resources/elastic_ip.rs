@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 pub struct ElasticIp;
 

@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::Tag;
 
 use super::{ObserveCtx, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 pub fn client_of(clients: &crate::cloud::Clients, region: &str) -> aws_sdk_elasticloadbalancingv2::Client {
     clients.get(region)

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 /// The tag naming the hosted zone (its ID) the environment's failover records are in.
 pub const TAG_DNS_ZONE: &str = "deployer:dns-zone";
@@ -41,9 +41,7 @@ pub struct HealthCheckSpec {
 
 pub struct HealthCheck;
 
-fn client(ctx_clients: &crate::cloud::Clients) -> aws_sdk_route53::Client {
-    ctx_clients.global()
-}
+use super::route53::client;
 
 impl Kind for HealthCheck {
     type Spec = HealthCheckSpec;
@@ -96,7 +94,7 @@ impl Kind for HealthCheck {
         };
         let id = out.health_check().map(|h| h.id().to_string()).unwrap_or_default();
         let mut tags = tags.clone();
-        tags.insert(TAG_DNS_ZONE.into(), super::dns_record::zone_id(&r53, &spec.zone).await?);
+        tags.insert(TAG_DNS_ZONE.into(), super::route53::failover_zone_id(&r53, &spec.zone).await?);
         tag(&r53, &id, &tags).await?;
         Ok(id)
     }

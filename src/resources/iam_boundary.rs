@@ -31,7 +31,7 @@ use serde::Serialize;
 use super::iam_policy::PolicyDocument;
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct IamBoundarySpec {
@@ -82,7 +82,7 @@ impl Kind for IamBoundary {
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let iam = client(ctx.clients);
-        let path = crate::model::service::iam_path(ctx.app, ctx.env);
+        let path = crate::spec::names::iam_path(ctx.app, ctx.env);
         let listed: Vec<aws_sdk_iam::types::Policy> = iam
             .list_policies()
             .scope(aws_sdk_iam::types::PolicyScopeType::Local)

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::Ctx;
 use crate::cloud::Error;
-use crate::model::Ref;
+use crate::spec::Ref;
 
 pub const VERSION: &str = "2012-10-17";
 
@@ -200,6 +200,27 @@ fn statement_of(v: &Value) -> Statement {
     }
     let other = (!rest.is_empty()).then(|| Value::Object(rest).to_string());
     Statement { sid, effect, service_principal, actions, resources, conditions, other }
+}
+
+/// Statements allowing `actions` on the KMS keys `keys`, each a key ARN or an alias ARN. IAM
+/// authorises a key's use on the key's ARN, never on an alias's: an alias is allowed through
+/// the key it names (`kms:ResourceAliases`, "Using aliases to control access to KMS keys", AWS
+/// KMS developer guide).
+pub fn kms_statements(actions: &[&str], keys: &[String], sid: &str) -> Vec<Statement> {
+    let (aliases, arns): (Vec<&String>, Vec<&String>) = keys.iter().partition(|k| k.contains(":alias/"));
+    let mut out = Vec::new();
+    if !arns.is_empty() {
+        out.push(Statement::allow(actions, arns.into_iter().map(|a| Ref::Id(a.clone())).collect()).sid(sid));
+    }
+    for (i, alias) in aliases.into_iter().enumerate() {
+        let (prefix, name) = alias.split_once(":alias/").unwrap_or((alias.as_str(), ""));
+        out.push(
+            Statement::allow(actions, vec![Ref::Id(format!("{prefix}:key/*"))])
+                .condition("ForAnyValue:StringEquals", "kms:ResourceAliases", &[&format!("alias/{name}")])
+                .sid(&format!("{sid}Alias{i}")),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

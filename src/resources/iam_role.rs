@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::iam_policy::PolicyDocument;
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 /// The name of the inline policy the deployer writes.
 pub const POLICY_NAME: &str = "deployer";
@@ -211,7 +211,7 @@ fn tags_of(role: &SdkRole) -> Tags {
 
 async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let client = client(ctx.clients);
-    let path = crate::model::service::iam_path(ctx.app, ctx.env);
+    let path = crate::spec::names::iam_path(ctx.app, ctx.env);
     let roles: Vec<SdkRole> = client
         .list_roles()
         .path_prefix(&path)

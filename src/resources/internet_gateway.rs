@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 const NOT_FOUND: &str = "InvalidInternetGatewayID.NotFound";
 

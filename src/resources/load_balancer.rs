@@ -22,7 +22,7 @@ use super::{
     attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
 };
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 const DELETION_PROTECTION: &str = "deletion_protection.enabled";
 const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";

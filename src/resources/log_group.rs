@@ -12,7 +12,7 @@ use super::{
     attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV,
 };
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LogGroupSpec {
@@ -105,7 +105,7 @@ fn arn_of(g: &SdkLogGroup) -> Option<String> {
 
 async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let client: aws_sdk_cloudwatchlogs::Client = ctx.clients.get(&ctx.region);
-    let prefix = crate::model::service::log_group_name_prefix(ctx.app, ctx.env);
+    let prefix = crate::spec::names::log_group_name_prefix(ctx.app, ctx.env);
     let groups: Vec<SdkLogGroup> = client
         .describe_log_groups()
         .log_group_name_prefix(&prefix)

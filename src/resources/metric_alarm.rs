@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 /// The dimensions whose values are names, kept as plain values (see the module docs).
 const NAME_DIMENSIONS: &[&str] = &["ClusterName", "ServiceName", "DBInstanceIdentifier"];

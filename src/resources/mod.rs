@@ -19,8 +19,9 @@ use std::time::Duration;
 use futures::future::try_join_all;
 use serde::Serialize;
 
-use crate::cloud::{Clients, Error};
-use crate::model::{Address, Ref};
+use crate::cloud::{retry_transient, Clients, Error};
+use crate::spec::{Address, Ref};
+pub use crate::spec::{Attrs, IdMap, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV, TAG_MANAGED_BY};
 
 pub mod acm_certificate;
 pub mod codedeploy_app;
@@ -53,6 +54,7 @@ pub mod metric_alarm;
 pub mod nat_gateway;
 pub mod rds;
 pub mod route;
+pub mod route53;
 pub mod route_table;
 pub mod route_table_association;
 pub mod scalable_target;
@@ -65,8 +67,6 @@ pub mod target_group;
 pub mod task_definition;
 pub mod vpc;
 pub mod vpc_peering;
-
-pub type Tags = BTreeMap<String, String>;
 
 /// Names of the attributes kinds report in [`Found::attrs`] (and record with
 /// [`IdMap::set_attr`] when they create), for [`Ref::Attr`] references. A kind reports an
@@ -91,11 +91,6 @@ pub mod attr {
     pub const ARN: &str = "arn";
     pub use super::db_instance::{ATTR_ENDPOINT as ENDPOINT, ATTR_MASTER_SECRET_ARN as MASTER_SECRET_ARN};
 }
-
-pub const TAG_APP: &str = "deployer:app";
-pub const TAG_ENV: &str = "deployer:env";
-pub const TAG_ADDRESS: &str = "deployer:address";
-pub const TAG_MANAGED_BY: &str = "deployer:managed-by";
 
 /// Where a kind lives: in each region, or once for the account (IAM, Route 53), at addresses
 /// `global/<tier>/<kind>/<name>`.
@@ -482,9 +477,6 @@ pub struct Found {
     pub attrs: Attrs,
 }
 
-/// A resource's attributes by name (see [`Found::attrs`]).
-pub type Attrs = BTreeMap<&'static str, String>;
-
 impl Found {
     pub fn readiness(&self) -> Readiness {
         self.spec.readiness(&self.state)
@@ -590,32 +582,7 @@ pub fn missing_tags(desired: &Tags, observed: &Tags) -> Tags {
         .collect()
 }
 
-/// Physical IDs and attributes of resources, by address: seeded from observation, filled in as
-/// creates finish (a kind's create records the attributes it reports with [`IdMap::set_attr`]).
-#[derive(Debug, Default)]
-pub struct IdMap {
-    ids: Mutex<BTreeMap<Address, String>>,
-    attrs: Mutex<BTreeMap<Address, Attrs>>,
-}
-
 impl IdMap {
-    pub fn insert(&self, address: Address, id: String) {
-        self.ids.lock().expect("id map lock").insert(address, id);
-    }
-    pub fn remove(&self, address: &Address) {
-        self.ids.lock().expect("id map lock").remove(address);
-        self.attrs.lock().expect("id map lock").remove(address);
-    }
-    pub fn get(&self, address: &Address) -> Option<String> {
-        self.ids.lock().expect("id map lock").get(address).cloned()
-    }
-    /// Records an attribute of the resource at `address` (see [`Ref::Attr`]).
-    pub fn set_attr(&self, address: &Address, attr: &'static str, value: String) {
-        self.attrs.lock().expect("id map lock").entry(address.clone()).or_default().insert(attr, value);
-    }
-    pub fn attr(&self, address: &Address, attr: &str) -> Option<String> {
-        self.attrs.lock().expect("id map lock").get(address).and_then(|a| a.get(attr)).cloned()
-    }
     /// Seeds the IDs and attributes of what was found.
     pub fn seed(&self, found: &[Found]) {
         for f in found {
@@ -624,6 +591,62 @@ impl IdMap {
                 self.set_attr(&f.address, attr, value.clone());
             }
         }
+    }
+}
+
+/// What carries out each step. The engine only schedules: what runs when, how many at once,
+/// and what is skipped after a failure ([`crate::engine`]). [`Aws`] is the real one; the
+/// engine's tests use a fake.
+pub trait Executor: Sync {
+    /// Creates the resource and returns its physical ID.
+    fn create(&self, desired: &Resource) -> impl Future<Output = Result<String, Error>>;
+    fn update(
+        &self,
+        desired: &Resource,
+        found: &Found,
+        diff: &Diff,
+    ) -> impl Future<Output = Result<(), Error>>;
+    fn delete(&self, found: &Found) -> impl Future<Output = Result<(), Error>>;
+    /// Waits until a busy resource is usable.
+    fn wait(&self, found: &Found) -> impl Future<Output = Result<(), Error>>;
+}
+
+/// Runs each step against AWS, keeping the physical IDs that references resolve to.
+pub struct Aws<'a> {
+    pub ctx: Ctx<'a>,
+}
+
+impl<'a> Aws<'a> {
+    /// `observed` seeds the physical IDs.
+    pub fn new(ctx: Ctx<'a>, observed: &[Found]) -> Aws<'a> {
+        ctx.ids.seed(observed);
+        Aws { ctx }
+    }
+}
+
+/// Each step is tried again when it fails for a transient reason (`retry_transient`): every
+/// kind's create, update, delete and wait is idempotent, and a create that made a second copy is
+/// caught by the verification round.
+impl Executor for Aws<'_> {
+    async fn create(&self, desired: &Resource) -> Result<String, Error> {
+        let what = format!("creating {}", desired.address);
+        let id = retry_transient(&what, || create(&self.ctx, desired)).await?;
+        self.ctx.ids.insert(desired.address.clone(), id.clone());
+        Ok(id)
+    }
+    async fn update(&self, desired: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
+        let what = format!("updating {}", desired.address);
+        retry_transient(&what, || update(&self.ctx, desired, found, diff)).await
+    }
+    async fn delete(&self, found: &Found) -> Result<(), Error> {
+        let what = format!("deleting {}", found.address);
+        retry_transient(&what, || delete(&self.ctx, found)).await?;
+        self.ctx.ids.remove(&found.address);
+        Ok(())
+    }
+    async fn wait(&self, found: &Found) -> Result<(), Error> {
+        let what = format!("waiting for {}", found.address);
+        retry_transient(&what, || wait_ready(&self.ctx, found)).await
     }
 }
 
@@ -782,5 +805,20 @@ mod field_change_json {
         assert_eq!(v[0]["from"], "");
         assert_eq!(v[1]["to"], serde_json::json!(["a", "b"]));
         assert_eq!(v[2]["to"], "443");
+    }
+
+    /// A spec field holding a [`Sensitive`] diffs like any other, and its change never shows it.
+    #[test]
+    fn a_changed_secret_is_a_difference_that_never_shows() {
+        use crate::spec::{Sensitive, REDACTED};
+        let (a, b) =
+            (Sensitive::new("hunter2-very-secret".to_string()), Sensitive::new("another-secret".to_string()));
+        let mut d = Diff::default();
+        d.field("password", &a, &b, Replace::No);
+        for text in [serde_json::to_string(&d.fields).unwrap(), format!("{d:?}")] {
+            assert!(!text.contains("hunter2") && !text.contains("another-secret"), "leaked in {text}");
+        }
+        assert!(d.has("password"), "a changed secret is still a difference");
+        assert_eq!(d.fields[0].to, REDACTED);
     }
 }

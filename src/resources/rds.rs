@@ -13,7 +13,7 @@ use aws_sdk_rds::types::Tag;
 
 use super::{Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 pub fn client(clients: &crate::cloud::Clients, region: &str) -> aws_sdk_rds::Client {
     clients.get(region)

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 pub struct Route;
 
@@ -32,7 +32,8 @@ impl Kind for Route {
         Readiness::Ready
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        Ok(route_table::observe_shared(ctx).await?.routes.clone())
+        let tables = route_table::observe_shared(ctx).await?;
+        Ok(tables.described.iter().flat_map(|(address, t)| found_in_table(address, t)).collect())
     }
     async fn create(ctx: &Ctx<'_>, address: &Address, spec: &RouteSpec, _: &Tags) -> Result<String, Error> {
         create(ctx, address.region(), spec).await

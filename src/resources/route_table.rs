@@ -7,12 +7,10 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use super::{
-    ec2, route, route_table_association, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags,
-};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 pub struct RouteTable;
 
@@ -77,11 +75,11 @@ pub fn diff(desired: &RouteTableSpec, observed: &RouteTableSpec, d: &mut Diff) {
     d.field("vpc", &desired.vpc, &observed.vpc, Replace::Yes);
 }
 
-/// What one DescribeRouteTables finds: the tables, their routes, their subnet associations.
+/// What one DescribeRouteTables finds: the tables, and each of ours as AWS describes it with its
+/// address, from which the route and association kinds read their own.
 pub struct Tables {
     pub tables: Vec<Found>,
-    pub routes: Vec<Found>,
-    pub associations: Vec<Found>,
+    pub described: Vec<(Address, aws_sdk_ec2::types::RouteTable)>,
 }
 
 pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Tables, Error> {
@@ -89,7 +87,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
         client.describe_route_tables().set_filters(Some(filters.to_vec())),
         "DescribeRouteTables"
     )?;
-    let mut found = Tables { tables: Vec::new(), routes: Vec::new(), associations: Vec::new() };
+    let mut found = Tables { tables: Vec::new(), described: Vec::new() };
     for t in &tables {
         let (Some(id), Some(vpc)) = (t.route_table_id(), t.vpc_id()) else {
             continue;
@@ -98,8 +96,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
         let Some(address) = ec2::address_of(&tags, id) else {
             continue;
         };
-        found.routes.extend(route::found_in_table(&address, t));
-        found.associations.extend(route_table_association::found_in_table(&address, t));
+        found.described.push((address.clone(), t.clone()));
         found.tables.push(Found {
             address,
             id: id.to_string(),

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 pub const KIND: &str = "route-table-association";
 
@@ -40,7 +40,8 @@ impl Kind for RouteTableAssociation {
         Some(derived_address(spec, current))
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        Ok(route_table::observe_shared(ctx).await?.associations.clone())
+        let tables = route_table::observe_shared(ctx).await?;
+        Ok(tables.described.iter().flat_map(|(address, t)| found_in_table(address, t)).collect())
     }
     async fn create(
         ctx: &Ctx<'_>,

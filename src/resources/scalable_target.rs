@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScalableTargetSpec {
@@ -38,6 +38,11 @@ pub(crate) fn client(
 }
 
 pub struct ScalableTarget;
+
+/// The service's scalable target in `region`: it carries no tags, so it is found by this.
+pub fn address(region: &str) -> Address {
+    Address::new(region, crate::spec::names::tier::SERVICE, ScalableTarget::NAME, "app")
+}
 
 impl Kind for ScalableTarget {
     type Spec = ScalableTargetSpec;
@@ -70,11 +75,11 @@ impl Kind for ScalableTarget {
             .scalable_targets()
             .iter()
             .map(|t| Found {
-                address: crate::model::service::scalable_target(&ctx.region),
+                address: address(&ctx.region),
                 id: t.resource_id().to_string(),
                 spec: Spec::ScalableTarget(ScalableTargetSpec {
                     resource_id: t.resource_id().to_string(),
-                    service: Ref::Addr(crate::model::service::ecs_service(&ctx.region)),
+                    service: Ref::Addr(super::ecs_service::address(&ctx.region)),
                     min: t.min_capacity(),
                     max: t.max_capacity(),
                 }),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::scalable_target::{client, resource_id};
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScalingPolicySpec {
@@ -31,6 +31,12 @@ pub struct ScalingPolicySpec {
 }
 
 pub struct ScalingPolicy;
+
+/// The policy tracking `metric` (`cpu` or `memory`) in `region`: it carries no tags, so it is
+/// found by this.
+pub fn address(region: &str, metric: &str) -> Address {
+    Address::new(region, crate::spec::names::tier::SERVICE, ScalingPolicy::NAME, metric)
+}
 
 impl Kind for ScalingPolicy {
     type Spec = ScalingPolicySpec;
@@ -77,12 +83,12 @@ impl Kind for ScalingPolicy {
             let Some(metric_name) = p.policy_name().strip_prefix(&prefix) else { continue };
             let Some(config) = p.target_tracking_scaling_policy_configuration() else { continue };
             found.push(Found {
-                address: crate::model::service::scaling_policy(&ctx.region, metric_name),
+                address: address(&ctx.region, metric_name),
                 id: p.policy_name().to_string(),
                 spec: Spec::ScalingPolicy(ScalingPolicySpec {
                     name: p.policy_name().to_string(),
                     resource_id: p.resource_id().to_string(),
-                    target: Ref::Addr(crate::model::service::scalable_target(&ctx.region)),
+                    target: Ref::Addr(super::scalable_target::address(&ctx.region)),
                     metric: config
                         .predefined_metric_specification()
                         .map(|m| m.predefined_metric_type().as_str().to_string())

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 const NOT_FOUND: &str = "InvalidGroup.NotFound";
 

@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::iam_policy::PolicyDocument;
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::Address;
+use crate::spec::Address;
 
 /// The ARN SNS lists for a subscription its owner has not confirmed yet.
 pub const PENDING: &str = "PendingConfirmation";
@@ -281,8 +281,8 @@ async fn subscribe(sns: &aws_sdk_sns::Client, topic: &str, s: &Subscription) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Ref;
     use crate::resources::iam_policy::Statement;
+    use crate::spec::Ref;
 
     fn spec(subscriptions: &[(&str, &str)]) -> SnsTopicSpec {
         SnsTopicSpec {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::elbv2::{address_if_ours, client_of, sdk_tags, tags_of};
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 

@@ -38,7 +38,7 @@ use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 /// The environment variables whose value is a reference (an attribute of another resource).
 pub const REFERENCED_ENV: &[&str] = &["DB_HOST"];
@@ -399,7 +399,7 @@ fn family_of(arn: &str) -> String {
 /// region, before any change. `secrets` is `[service.secrets]`: variable → name (or ARN).
 pub async fn resolve_secret_names(
     clients: &crate::cloud::Clients,
-    desired: &mut crate::model::Desired,
+    resources: &mut [super::Resource],
     secrets: &BTreeMap<String, String>,
     regions: &[String],
 ) -> Result<(), Error> {
@@ -430,7 +430,7 @@ pub async fn resolve_secret_names(
             }
         }
     }
-    for r in &mut desired.resources {
+    for r in resources.iter_mut() {
         let region = r.address.region().to_string();
         if let super::Spec::TaskDefinition(td) = &mut r.spec {
             for (var, name) in secrets {

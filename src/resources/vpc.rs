@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
-use crate::model::Address;
+use crate::spec::Address;
 
 pub struct Vpc;
 

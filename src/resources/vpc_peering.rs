@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
-use crate::model::{Address, Ref};
+use crate::spec::{Address, Ref};
 
 pub const ACTIVE: &str = "active";
 const NOT_FOUND: &str = "InvalidVpcPeeringConnectionID.NotFound";

@@ -7,13 +7,14 @@ use super::{
     TIER,
 };
 use crate::config::Config;
-use crate::model::{az_letter, Address, Builder, Ref};
+use crate::model::{az_letter, Builder};
 use crate::resources::acm_certificate::AcmCertificateSpec;
 use crate::resources::listener::{ListenerAction, ListenerSpec};
 use crate::resources::load_balancer::LoadBalancerSpec;
 use crate::resources::security_group::{IngressRule, RuleSource, SecurityGroupSpec};
 use crate::resources::target_group::TargetGroupSpec;
 use crate::resources::Spec;
+use crate::spec::{Address, Ref};
 
 fn vpc(region: &str) -> Ref {
     Ref::Addr(Address::new(region, "network", "vpc", "main"))

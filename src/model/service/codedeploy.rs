@@ -7,13 +7,14 @@ use super::{
     target_group, RELEASE_TIER,
 };
 use crate::config::{Config, DeploymentConfigChoice};
-use crate::model::{Builder, Ref};
+use crate::model::Builder;
 use crate::resources::attr;
 use crate::resources::codedeploy_app::CodedeployAppSpec;
 use crate::resources::deployment_config::{shape_name, DeploymentConfigSpec};
 use crate::resources::deployment_group::DeploymentGroupSpec;
 use crate::resources::metric_alarm::{AlarmMetric, DimensionValue, MetricAlarmSpec, MetricSpec};
 use crate::resources::Spec;
+use crate::spec::Ref;
 use std::collections::BTreeMap;
 
 pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
@@ -24,7 +25,7 @@ pub(super) fn release(b: &mut Builder, config: &Config, region: &str) {
         codedeploy_app(region).name(),
         Spec::CodedeployApp(CodedeployAppSpec { name: name.clone(), compute_platform: "ECS".into() }),
     );
-    let mut alarms: Vec<(String, crate::model::Address)> = Vec::new();
+    let mut alarms: Vec<(String, crate::spec::Address)> = Vec::new();
     for color in ["blue", "green"] {
         for (suffix, metric, statistic, threshold, periods) in [
             ("5xx", "HTTPCode_Target_5XX_Count", "Sum", 10.0, 1),
@@ -120,7 +121,7 @@ fn custom_config(
     shape: &str,
     percent: u32,
     minutes: u32,
-    after: &mut Vec<crate::model::Address>,
+    after: &mut Vec<crate::spec::Address>,
 ) -> String {
     let short = shape_name(shape, percent, minutes);
     let name = format!("{base}-{short}");

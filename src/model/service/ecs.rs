@@ -9,7 +9,7 @@ use super::{
     CONTAINER_NAME, TIER,
 };
 use crate::config::Config;
-use crate::model::{az_letter, database, Account, Address, Builder, Ref};
+use crate::model::{az_letter, database, Builder};
 use crate::resources::attr;
 use crate::resources::ecs_cluster::{EcsClusterSpec, StrategyItem};
 use crate::resources::ecs_service::EcsServiceSpec;
@@ -18,6 +18,7 @@ use crate::resources::scalable_target::{self, ScalableTargetSpec};
 use crate::resources::scaling_policy::ScalingPolicySpec;
 use crate::resources::task_definition::{ContainerSpec, TaskDefinitionSpec};
 use crate::resources::Spec;
+use crate::spec::{Account, Address, Ref};
 
 pub const FARGATE: &str = "FARGATE";
 pub const FARGATE_SPOT: &str = "FARGATE_SPOT";
@@ -190,8 +191,8 @@ pub(super) fn service(b: &mut Builder, config: &Config, account: &Account, regio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing;
     use crate::config::NatMode;
-    use crate::model::testing;
     use crate::resources::task_definition::TaskDefinitionSpec;
 
     fn desired(config: &Config) -> crate::model::Desired {

@@ -4,42 +4,20 @@
 //! `*`, except where AWS offers no resource-level permission (`ecr:GetAuthorizationToken`,
 //! Elastic Load Balancing's `Describe*`).
 
-use super::{
-    base_name, codedeploy_role, ecs_service, iam_path, log_group, task_execution_role, task_role, IAM_TIER,
-};
+use super::{base_name, codedeploy_role, ecs_service, log_group, task_execution_role, task_role, IAM_TIER};
 use crate::config::Config;
-use crate::model::{database, registry, Account, Builder, Ref};
+use crate::model::{database, registry, Builder};
 use crate::resources::attr;
-use crate::resources::iam_policy::{PolicyDocument, Statement};
+use crate::resources::iam_policy::{kms_statements, PolicyDocument, Statement};
 use crate::resources::iam_role::IamRoleSpec;
 use crate::resources::Spec;
+use crate::spec::{Account, Ref};
 
 pub(in crate::model) const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 const CODEDEPLOY: &str = "codedeploy.amazonaws.com";
 
 fn literal(arns: impl IntoIterator<Item = String>) -> Vec<Ref> {
     arns.into_iter().map(Ref::Id).collect()
-}
-
-/// Statements allowing `actions` on the KMS keys `keys`, each a key ARN or an alias ARN. IAM
-/// authorises a key's use on the key's ARN, never on an alias's: an alias is allowed through
-/// the key it names (`kms:ResourceAliases`, "Using aliases to control access to KMS keys", AWS
-/// KMS developer guide).
-pub fn kms_statements(actions: &[&str], keys: &[String], sid: &str) -> Vec<Statement> {
-    let (aliases, arns): (Vec<&String>, Vec<&String>) = keys.iter().partition(|k| k.contains(":alias/"));
-    let mut out = Vec::new();
-    if !arns.is_empty() {
-        out.push(Statement::allow(actions, literal(arns.into_iter().cloned())).sid(sid));
-    }
-    for (i, alias) in aliases.into_iter().enumerate() {
-        let (prefix, name) = alias.split_once(":alias/").unwrap_or((alias.as_str(), ""));
-        out.push(
-            Statement::allow(actions, literal([format!("{prefix}:key/*")]))
-                .condition("ForAnyValue:StringEquals", "kms:ResourceAliases", &[&format!("alias/{name}")])
-                .sid(&format!("{sid}Alias{i}")),
-        );
-    }
-    out
 }
 
 /// Only ECS, acting for tasks of this account, may assume the task roles (the "confused deputy"
@@ -72,7 +50,7 @@ pub fn execution_policy(config: &Config, account: &Account) -> PolicyDocument {
         )
         .sid("WriteLog"),
     ];
-    if let Some(repository) = config.drift.image.as_deref().and_then(super::super::drift::repository_arn) {
+    if let Some(repository) = config.drift.image.as_deref().and_then(registry::repository_arn) {
         // The scheduled drift check runs the deployer's own image, from its own repository.
         statements.push(
             Statement::allow(
@@ -181,13 +159,8 @@ pub fn codedeploy_policy(config: &Config, account: &Account) -> PolicyDocument {
 
 /// Adds the roles at `addresses` (the task roles before the services, the CodeDeploy role,
 /// which names the services, after them).
-pub(super) fn roles(
-    b: &mut Builder,
-    config: &Config,
-    account: &Account,
-    addresses: &[crate::model::Address],
-) {
-    let path = iam_path(&config.app, &config.env);
+pub(super) fn roles(b: &mut Builder, config: &Config, account: &Account, addresses: &[crate::spec::Address]) {
+    let path = crate::spec::names::iam_path(&config.app, &config.env);
     let base = base_name(config);
     let role = |name: &str, description: String, trust: PolicyDocument, policy: Option<PolicyDocument>| {
         Spec::IamRole(IamRoleSpec {
@@ -236,7 +209,7 @@ pub(super) fn roles(
         ),
     ] {
         if addresses.contains(&address) {
-            b.add(crate::model::GLOBAL, IAM_TIER, address.name(), spec);
+            b.add(crate::spec::GLOBAL, IAM_TIER, address.name(), spec);
         }
     }
 }
@@ -244,8 +217,8 @@ pub(super) fn roles(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing;
     use crate::config::NatMode;
-    use crate::model::testing;
 
     fn resources(doc: &PolicyDocument) -> Vec<String> {
         doc.statements.iter().flat_map(|s| s.resources.iter().map(|r| r.to_string())).collect()
@@ -285,5 +258,54 @@ mod tests {
         }
         assert!(!got.iter().any(|r| r.contains("db-instance")), "never RDS's own secret: {got:#?}");
         assert!(task_policy(&config).is_none(), "no permissions unless configured");
+    }
+
+    #[test]
+    fn the_boundary_allows_what_every_role_allows_names_no_reference_and_fits_one_managed_policy() {
+        let c = testing::every_tier();
+        let account = Account::test();
+        let desired = crate::model::desired(&c, &account);
+        let boundary = desired
+            .resources
+            .iter()
+            .find_map(|r| match &r.spec {
+                crate::resources::Spec::IamBoundary(b) => Some(b.clone()),
+                _ => None,
+            })
+            .expect("the roles have a boundary");
+        let roles: Vec<_> = desired
+            .resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                crate::resources::Spec::IamRole(role) => Some(role.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(roles.len() >= 5, "{}", roles.len());
+        let allowed: std::collections::BTreeSet<&str> =
+            boundary.document.statements.iter().flat_map(|s| s.actions.iter().map(String::as_str)).collect();
+        for role in &roles {
+            let name = crate::spec::names::boundary_name(&c.app, &c.env);
+            assert!(
+                matches!(&role.boundary, Some(Ref::Addr(a)) if a.kind() == "iam-boundary"),
+                "{} carries {name}",
+                role.name
+            );
+            for action in role.policy.iter().flat_map(|p| &p.statements).flat_map(|s| &s.actions) {
+                assert!(allowed.contains(action.as_str()), "{}: {action} is outside the boundary", role.name);
+            }
+        }
+        for s in &boundary.document.statements {
+            assert!(s.resources.iter().all(|r| matches!(r, Ref::Id(_))), "{s:?}");
+            assert_eq!(s.effect, "Allow");
+        }
+        assert!(
+            !allowed.contains("*") && !allowed.iter().any(|a| a.starts_with("iam:Create")),
+            "{allowed:?}"
+        );
+        // (The plan's rendering of a statement is IAM's, with longer key names.)
+        let size = serde_json::to_value(&boundary.document).unwrap().to_string().len();
+        eprintln!("the boundary: {size} characters");
+        assert!(size <= crate::permissions::MANAGED_POLICY_LIMIT, "the boundary has {size} characters");
     }
 }

@@ -28,39 +28,27 @@ pub(super) mod alb;
 mod codedeploy;
 mod ecs;
 pub use ecs::{default_strategy, image};
-pub use iam::kms_statements;
 pub(in crate::model) mod iam;
 
-use super::{Account, Address, Builder};
+use super::Builder;
+// The kinds that find themselves by these addresses own them.
 use crate::config::Config;
+pub use crate::resources::ecs_service::address as ecs_service;
+pub use crate::resources::scalable_target::address as scalable_target;
+pub use crate::resources::scaling_policy::address as scaling_policy;
+use crate::spec::names::{self, tier};
+use crate::spec::{Account, Address};
 
-pub const TIER: &str = "service";
-pub const IAM_TIER: &str = "iam";
-pub const RELEASE_TIER: &str = "release";
+pub const TIER: &str = tier::SERVICE;
+pub const IAM_TIER: &str = tier::IAM;
+pub const RELEASE_TIER: &str = tier::RELEASE;
 
 /// The name of the application's container in the task definition.
 pub const CONTAINER_NAME: &str = "app";
 
-/// `{app}-{env}`: the load balancer, cluster, service, task family, CodeDeploy application and
-/// deployment group are all named this (config validation keeps it within every limit).
+/// `{app}-{env}` ([`names::base_name`]).
 pub fn base_name(config: &Config) -> String {
-    format!("{}-{}", config.app, config.env)
-}
-
-/// The IAM path every role of the environment lives under: `/deployer/<app>/<env>/`. The
-/// global observation lists roles by it.
-pub fn iam_path(app: &str, env: &str) -> String {
-    format!("/deployer/{app}/{env}/")
-}
-
-/// `{app}-{env}-boundary`: the roles' permissions boundary, under [`iam_path`].
-pub fn boundary_name(config: &Config) -> String {
-    format!("{}-boundary", base_name(config))
-}
-
-/// The roles' permissions boundary's ARN, as the deployer's own policy names it.
-pub fn boundary_arn(config: &Config, account: &Account) -> String {
-    account.arn("iam", "", &format!("policy{}{}", iam_path(&config.app, &config.env), boundary_name(config)))
+    names::base_name(&config.app, &config.env)
 }
 
 pub fn role(name: &str) -> Address {
@@ -103,24 +91,10 @@ pub fn log_group(region: &str) -> Address {
     Address::new(region, TIER, "log-group", "app")
 }
 pub fn log_group_name(config: &Config) -> String {
-    log_group_name_prefix(&config.app, &config.env)
-}
-/// `/ecs/{app}-{env}`: the log group's name, and the prefix it is found by.
-pub fn log_group_name_prefix(app: &str, env: &str) -> String {
-    format!("/ecs/{app}-{env}")
+    names::log_group_name_prefix(&config.app, &config.env)
 }
 pub fn task_definition(region: &str) -> Address {
     Address::new(region, TIER, "task-definition", "app")
-}
-pub fn ecs_service(region: &str) -> Address {
-    Address::new(region, TIER, "ecs-service", "app")
-}
-pub fn scalable_target(region: &str) -> Address {
-    Address::new(region, TIER, "scalable-target", "app")
-}
-/// `cpu` or `memory`.
-pub fn scaling_policy(region: &str, metric: &str) -> Address {
-    Address::new(region, TIER, "scaling-policy", metric)
 }
 pub fn codedeploy_app(region: &str) -> Address {
     Address::new(region, RELEASE_TIER, "codedeploy-app", "main")

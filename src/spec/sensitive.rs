@@ -44,34 +44,26 @@ impl<T> Serialize for Sensitive<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{Diff, Replace};
 
-    #[derive(Debug, Serialize, PartialEq)]
+    #[derive(Debug, Serialize)]
     struct Spec {
         name: String,
         password: Sensitive<String>,
     }
 
     #[test]
-    fn a_secret_never_reaches_debug_display_json_or_a_diff() {
+    fn a_secret_never_reaches_debug_display_or_json() {
         let secret = "hunter2-very-secret";
         let spec = Spec { name: "db".into(), password: Sensitive::new(secret.into()) };
-        let other = Spec { name: "db".into(), password: Sensitive::new("another-secret".into()) };
-        let mut d = Diff::default();
-        d.field("password", &spec.password, &other.password, Replace::No);
         let rendered = [
             format!("{spec:?}"),
             format!("{spec:#?}"),
             format!("{}", spec.password),
             serde_json::to_string(&spec).unwrap(),
-            serde_json::to_string(&d.fields).unwrap(),
-            format!("{d:?}"),
         ];
         for text in &rendered {
-            assert!(!text.contains(secret) && !text.contains("another-secret"), "leaked in {text}");
+            assert!(!text.contains(secret), "leaked in {text}");
         }
-        assert!(d.has("password"), "a changed secret is still a difference");
-        assert_eq!(d.fields[0].to, REDACTED);
         assert_eq!(spec.password.expose(), secret);
     }
 }

@@ -19,10 +19,10 @@ use aws_sdk_ecs::types::{ClusterField, ServiceField, TaskDefinitionField, TaskDe
 use deployer::cloud::Clients;
 use deployer::config::{AwsConfig, Config};
 use deployer::model::{self, Desired};
-use deployer::spec::{Account, Address, Ref};
 use deployer::plan::{self, Change};
 use deployer::resources::task_definition::UPDATE_NOTE;
 use deployer::resources::{self, attr, Ctx, DeletionPolicy, Found, IdMap, Resource, Tags};
+use deployer::spec::{Account, Address, Ref};
 use support::{is_read_action, Emulator};
 
 const REGION: &str = "us-east-1";

@@ -6,7 +6,9 @@
 //! hook and still compile.
 //!
 //! Adding a kind: write `resources/<kind>.rs` with its spec and `impl Kind`, add one line to the
-//! `kinds!` list, and add its resources to the model (`model/`).
+//! `kinds!` list (it declares the module too), list its IAM actions in `permissions.rs`, and
+//! add its resources to the model (`model/`). The other modules here are per-service helpers
+//! (`ec2`, `elbv2`, `rds`, `route53`) and the IAM policy document type (`iam_policy`).
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -23,50 +25,11 @@ use crate::cloud::{retry_transient, Clients, Error};
 use crate::spec::{Address, Ref};
 pub use crate::spec::{Attrs, IdMap, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV, TAG_MANAGED_BY};
 
-pub mod acm_certificate;
-pub mod codedeploy_app;
-pub mod dashboard;
-pub mod db_instance;
-pub mod db_parameter_group;
-pub mod db_replica;
-pub mod db_secret;
-pub mod db_subnet_group;
-pub mod deployment_config;
-pub mod deployment_group;
-pub mod dns_record;
 pub mod ec2;
-pub mod ecr_replication;
-pub mod ecr_repository;
-pub mod ecs_cluster;
-pub mod ecs_service;
-pub mod elastic_ip;
 pub mod elbv2;
-pub mod event_rule;
-pub mod health_check;
-pub mod iam_boundary;
 pub mod iam_policy;
-pub mod iam_role;
-pub mod internet_gateway;
-pub mod listener;
-pub mod load_balancer;
-pub mod log_group;
-pub mod metric_alarm;
-pub mod nat_gateway;
 pub mod rds;
-pub mod route;
 pub mod route53;
-pub mod route_table;
-pub mod route_table_association;
-pub mod scalable_target;
-pub mod scaling_policy;
-pub mod schedule_group;
-pub mod security_group;
-pub mod sns_topic;
-pub mod subnet;
-pub mod target_group;
-pub mod task_definition;
-pub mod vpc;
-pub mod vpc_peering;
 
 /// Names of the attributes kinds report in [`Found::attrs`] (and record with
 /// [`IdMap::set_attr`] when they create), for [`Ref::Attr`] references. A kind reports an
@@ -255,49 +218,52 @@ pub trait Kind {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// The kind list: generates [`Spec`] (one variant per kind), its dispatch methods, and the
-/// observe fan-out. Every arm is generated for every kind.
+/// The kind list, one line per kind (`Variant => module::Type`): declares each kind's module and
+/// generates [`Spec`] (one variant per kind), its dispatch methods, and the observe fan-out.
+/// Every arm is generated for every kind.
 macro_rules! kinds {
-    ($($variant:ident => $kind:ty),* $(,)?) => {
+    ($($variant:ident => $module:ident :: $kind:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
         /// What a resource should be (desired) or is (observed, references resolved to addresses).
         #[derive(Clone, Debug, PartialEq)]
         pub enum Spec {
-            $($variant(<$kind as Kind>::Spec)),*
+            $($variant(<$module::$kind as Kind>::Spec)),*
         }
 
         impl Spec {
             /// The kind's name, e.g. `subnet`.
             pub fn kind(&self) -> &'static str {
-                match self { $(Spec::$variant(_) => <$kind as Kind>::NAME),* }
+                match self { $(Spec::$variant(_) => <$module::$kind as Kind>::NAME),* }
             }
 
             pub fn scope(&self) -> Scope {
-                match self { $(Spec::$variant(_) => <$kind as Kind>::SCOPE),* }
+                match self { $(Spec::$variant(_) => <$module::$kind as Kind>::SCOPE),* }
             }
 
             pub fn taggable(&self) -> bool {
-                match self { $(Spec::$variant(_) => <$kind as Kind>::TAGGED),* }
+                match self { $(Spec::$variant(_) => <$module::$kind as Kind>::TAGGED),* }
             }
 
             /// The references this spec holds, each with its role.
             pub fn refs(&mut self) -> Vec<(Role, &mut Ref)> {
-                match self { $(Spec::$variant(s) => <$kind as Kind>::refs(s)),* }
+                match self { $(Spec::$variant(s) => <$module::$kind as Kind>::refs(s)),* }
             }
 
             pub fn normalize(&mut self) {
-                match self { $(Spec::$variant(s) => <$kind as Kind>::normalize(s)),* }
+                match self { $(Spec::$variant(s) => <$module::$kind as Kind>::normalize(s)),* }
             }
 
             /// Whether the observed resource in AWS state `state` is usable.
             pub fn readiness(&self, state: &str) -> Readiness {
-                match self { $(Spec::$variant(s) => <$kind as Kind>::readiness(s, state)),* }
+                match self { $(Spec::$variant(s) => <$module::$kind as Kind>::readiness(s, state)),* }
             }
 
             /// Differences in the fields the deployer manages, desired (`self`) against observed.
             pub fn diff(&self, observed: &Spec) -> Diff {
                 let mut d = Diff::default();
                 match (self, observed) {
-                    $((Spec::$variant(a), Spec::$variant(b)) => <$kind as Kind>::diff(a, b, &mut d),)*
+                    $((Spec::$variant(a), Spec::$variant(b)) => <$module::$kind as Kind>::diff(a, b, &mut d),)*
                     (a, b) => d.field("kind", &a.kind(), &b.kind(), Replace::Yes),
                 }
                 d
@@ -306,7 +272,7 @@ macro_rules! kinds {
             /// True when this resource cannot exist beside `other`: the other is deleted first.
             pub fn conflicts_with(&self, other: &Spec) -> bool {
                 match (self, other) {
-                    $((Spec::$variant(a), Spec::$variant(b)) => <$kind as Kind>::conflicts(a, b),)*
+                    $((Spec::$variant(a), Spec::$variant(b)) => <$module::$kind as Kind>::conflicts(a, b),)*
                     // A replica and a primary share the identifier space of their region (a
                     // failback's new replica waits for the old primary of that name to go).
                     (Spec::DbReplica(a), Spec::DbInstance(b)) | (Spec::DbInstance(b), Spec::DbReplica(a)) => {
@@ -318,12 +284,12 @@ macro_rules! kinds {
 
             /// For kinds named after what they reference, the address once references are resolved.
             pub fn derived_address(&self, current: &Address) -> Option<Address> {
-                match self { $(Spec::$variant(s) => <$kind as Kind>::derived_address(s, current)),* }
+                match self { $(Spec::$variant(s) => <$module::$kind as Kind>::derived_address(s, current)),* }
             }
 
             /// What replacing this resource destroys, for kinds that hold data.
             pub fn data_loss(&self) -> Option<DataLoss> {
-                match self { $(Spec::$variant(s) => <$kind as Kind>::data_loss(s)),* }
+                match self { $(Spec::$variant(s) => <$module::$kind as Kind>::data_loss(s)),* }
             }
 
             fn serialize_inner(&self) -> serde_json::Result<serde_json::Value> {
@@ -334,20 +300,20 @@ macro_rules! kinds {
         /// Every kind of `scope`, observed concurrently in `ctx`'s region.
         async fn observe_kinds(ctx: &ObserveCtx<'_>, scope: Scope) -> Result<Vec<Found>, Error> {
             let mut all: Vec<BoxFuture<'_, Result<Vec<Found>, Error>>> = Vec::new();
-            $(if <$kind as Kind>::SCOPE == scope {
-                all.push(Box::pin(<$kind as Kind>::observe(ctx)));
+            $(if <$module::$kind as Kind>::SCOPE == scope {
+                all.push(Box::pin(<$module::$kind as Kind>::observe(ctx)));
             })*
             Ok(try_join_all(all).await?.into_iter().flatten().collect())
         }
 
         async fn create_dispatch(ctx: &Ctx<'_>, r: &Resource) -> Result<String, Error> {
-            match &r.spec { $(Spec::$variant(s) => <$kind as Kind>::create(ctx, &r.address, s, &r.tags).await),* }
+            match &r.spec { $(Spec::$variant(s) => <$module::$kind as Kind>::create(ctx, &r.address, s, &r.tags).await),* }
         }
 
         async fn update_dispatch(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
             match (&r.spec, &found.spec) {
                 $((Spec::$variant(d), Spec::$variant(o)) => {
-                    <$kind as Kind>::update(ctx, &r.address, &found.id, d, o, diff, &r.tags).await
+                    <$module::$kind as Kind>::update(ctx, &r.address, &found.id, d, o, diff, &r.tags).await
                 })*
                 (d, o) => Err(Error::Failed(format!(
                     "{} is a {} but was found as a {}: it must be replaced, not updated",
@@ -358,19 +324,19 @@ macro_rules! kinds {
 
         async fn delete_dispatch(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
             match &found.spec {
-                $(Spec::$variant(s) => <$kind as Kind>::delete(ctx, &found.address, &found.id, s).await),*
+                $(Spec::$variant(s) => <$module::$kind as Kind>::delete(ctx, &found.address, &found.id, s).await),*
             }
         }
 
         async fn wait_dispatch(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
             match &found.spec {
-                $(Spec::$variant(_) => <$kind as Kind>::wait_ready(ctx, &found.address, &found.id).await),*
+                $(Spec::$variant(_) => <$module::$kind as Kind>::wait_ready(ctx, &found.address, &found.id).await),*
             }
         }
 
         async fn repair_tags_dispatch(ctx: &Ctx<'_>, found: &Found, missing: &Tags) -> Result<(), Error> {
             match &found.spec {
-                $(Spec::$variant(_) => <$kind as Kind>::repair_tags(ctx, &found.address, &found.id, missing).await),*
+                $(Spec::$variant(_) => <$module::$kind as Kind>::repair_tags(ctx, &found.address, &found.id, missing).await),*
             }
         }
     };

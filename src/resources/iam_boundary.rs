@@ -25,10 +25,9 @@
 //! Discovery: `ListPolicies` (local scope, the environment's path), then `GetPolicy` (its tags)
 //! and `GetPolicyVersion` of the default version. ID: the policy's ARN.
 
-use aws_sdk_iam::types::Tag;
 use serde::Serialize;
 
-use super::iam_policy::PolicyDocument;
+use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
@@ -43,14 +42,6 @@ pub struct IamBoundarySpec {
 }
 
 pub struct IamBoundary;
-
-fn client(clients: &crate::cloud::Clients) -> aws_sdk_iam::Client {
-    clients.global()
-}
-
-fn sdk_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
-}
 
 /// IAM refused a change of the boundary to the deployer's own credentials, as the policy
 /// `deployer iam-policy` prints means it to.
@@ -210,7 +201,7 @@ async fn read(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Option<(Tags, IamB
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let tags: Tags = policy.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    let tags = tags_of(policy.tags());
     let version = iam
         .get_policy_version()
         .policy_arn(arn)

@@ -7,13 +7,16 @@
 //! the environment, and `Ref::Addr`/`Ref::Attr` for what is (a role's ARN is its ID; the
 //! database's master secret ARN is an attribute of the database). Observed documents hold every
 //! resource as `Ref::Id`, and `plan::resolve_references` maps those of our resources back.
+//!
+//! Also IAM's side of the two IAM kinds (the roles and their permissions boundary): the client
+//! (IAM is global) and tags both ways.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::Ctx;
+use super::{Ctx, Tags};
 use crate::cloud::Error;
 use crate::spec::Ref;
 
@@ -221,6 +224,19 @@ pub fn kms_statements(actions: &[&str], keys: &[String], sid: &str) -> Vec<State
         );
     }
     out
+}
+
+/// IAM is global: one client, whatever the region.
+pub fn client(clients: &crate::cloud::Clients) -> aws_sdk_iam::Client {
+    clients.global()
+}
+
+pub fn sdk_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter().filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok()).collect()
+}
+
+pub fn tags_of(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
+    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
 }
 
 #[cfg(test)]

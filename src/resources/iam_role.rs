@@ -14,10 +14,10 @@
 //! (the deployer's roles have none, so someone attaching `AdministratorAccess` by hand is drift
 //! that `up` removes); the description. A new name or path replaces the role (IAM cannot rename).
 
-use aws_sdk_iam::types::{Role as SdkRole, Tag};
+use aws_sdk_iam::types::Role as SdkRole;
 use serde::Serialize;
 
-use super::iam_policy::PolicyDocument;
+use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -130,14 +130,6 @@ impl Kind for IamRole {
     }
 }
 
-fn client(clients: &crate::cloud::Clients) -> aws_sdk_iam::Client {
-    clients.global()
-}
-
-fn sdk_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
-}
-
 fn is_no_such_entity<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("NoSuchEntity")
 }
@@ -205,10 +197,6 @@ async fn read(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<(SdkRol
     Ok(Some((role, spec)))
 }
 
-fn tags_of(role: &SdkRole) -> Tags {
-    role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
-}
-
 async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let client = client(ctx.clients);
     let path = crate::spec::names::iam_path(ctx.app, ctx.env);
@@ -225,7 +213,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     // A path prefix also matches deeper paths; only this exact path is the environment's.
     for listed in roles.iter().filter(|r| r.path() == path) {
         let Some((role, spec)) = read(&client, listed.role_name()).await? else { continue };
-        let tags = tags_of(&role);
+        let tags = tags_of(role.tags());
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;
         }
@@ -275,7 +263,7 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &IamRoleSpec, tags: &Tag
             let (role, observed) = read(&client, &spec.name).await?.ok_or_else(|| {
                 Error::Failed(format!("role {} was reported to exist but is not there", spec.name))
             })?;
-            if tags_of(&role).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+            if tags_of(role.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
                 return Err(Error::Failed(format!(
                     "an IAM role named {} already exists and is not this environment's {address}",
                     spec.name

@@ -7,14 +7,7 @@ use std::fmt::Write;
 use super::{emit, exit, report, OutputFormat, Session};
 use crate::plan;
 
-#[derive(Serialize)]
-struct Row<'a> {
-    address: &'a str,
-    id: &'a str,
-    state: &'a str,
-    /// `in sync`, `differs`, `missing`, `orphan` or `duplicate`.
-    sync: &'static str,
-}
+type Row<'a> = plan::Standing<'a>;
 
 /// What `status` shows (`--tier`, `--region`, `--only-problems`, `--wide`).
 #[derive(Clone, Debug, Default)]
@@ -30,7 +23,7 @@ impl StatusFilter {
         let address = crate::spec::Address::parse(row.address);
         self.tier.as_deref().is_none_or(|t| address.as_ref().is_some_and(|a| a.tier() == t))
             && self.region.as_deref().is_none_or(|r| address.as_ref().is_some_and(|a| a.region() == r))
-            && (!self.only_problems || row.sync != "in sync")
+            && (!self.only_problems || row.is_problem())
     }
 }
 
@@ -53,18 +46,7 @@ fn paint_sync(sync: &str, color: bool) -> String {
 /// the configuration.
 pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<u8> {
     // A filter that can match nothing is a mistake: said before any AWS call.
-    const TIERS: &[&str] = &[
-        "network",
-        "peering",
-        "registry",
-        "database",
-        "service",
-        "iam",
-        "release",
-        "dns",
-        "monitoring",
-        "drift",
-    ];
+    const TIERS: &[&str] = crate::spec::names::tier::ALL;
     if let Some(tier) = filter.tier.as_deref().filter(|t| !TIERS.contains(t)) {
         return Err(miette::miette!("--tier {tier:?} is not a tier: one of {}", TIERS.join(", ")));
     }
@@ -87,38 +69,11 @@ pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<
     } else {
         vec![]
     };
-    // A change to this very resource: a delete names its ID (an orphan, or the spare copy of a
-    // duplicate); the other actions apply to the copy that is kept.
-    let sync_of = |f: &crate::resources::Found| -> &'static str {
-        let change = plan.changes.iter().find(|c| {
-            c.address() == &f.address && (c.action() != plan::Action::Delete || c.id() == Some(f.id.as_str()))
-        });
-        match change {
-            None => "in sync",
-            Some(c) if c.action() == plan::Action::Delete && desired.get(&f.address).is_some() => "duplicate",
-            Some(c) if c.action() == plan::Action::Delete => "orphan",
-            Some(c) if c.action() == plan::Action::Wait => "in progress",
-            Some(_) => "differs",
-        }
-    };
     let mut regions: BTreeMap<String, Vec<Row>> =
         session.config().region_names().into_iter().map(|r| (r, Vec::new())).collect();
-    for f in &observed {
-        regions.entry(f.address.region().to_string()).or_default().push(Row {
-            address: f.address.as_str(),
-            id: &f.id,
-            state: &f.state,
-            sync: sync_of(f),
-        });
-    }
-    let observed_addresses: Vec<&crate::spec::Address> = observed.iter().map(|f| &f.address).collect();
-    for r in desired.resources.iter().filter(|r| !observed_addresses.contains(&&r.address)) {
-        regions.entry(r.address.region().to_string()).or_default().push(Row {
-            address: r.address.as_str(),
-            id: "-",
-            state: "-",
-            sync: "missing",
-        });
+    for row in plan::standing(&desired, &observed, &plan) {
+        let region = row.address.split('/').next().unwrap_or_default().to_string();
+        regions.entry(region).or_default().push(row);
     }
     for rows in regions.values_mut() {
         rows.retain(|r| filter.keeps(r));

@@ -1,8 +1,10 @@
 //! The pure planning core: `Desired × Observed → Plan`. No I/O here.
 
 mod render;
+mod standing;
 
 pub use render::{render_human, render_human_within, short_id, Style};
+pub use standing::{standing, Standing};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -277,3 +277,31 @@ fn up_refuses_to_delete_a_database_the_configuration_no_longer_names_unless_allo
     assert!(p.counts().delete > 0);
     assert!(p.refusals(false).is_empty(), "{:?}", p.refusals(false));
 }
+
+#[test]
+fn standing_names_what_is_in_sync_missing_orphaned_or_duplicated() {
+    let d = desired(&testing::config(2, NatMode::Single), &crate::spec::Account::test());
+    let mut observed = converged(&d);
+    let all_in_sync = |observed: &[Found]| {
+        let p = plan(&d, observed);
+        standing(&d, observed, &p).iter().all(|s| s.sync == "in sync")
+    };
+    assert!(all_in_sync(&observed));
+    let gone = observed.remove(0);
+    let mut spare = observed[0].clone();
+    spare.id = "id-spare".into();
+    observed.push(spare.clone());
+    let mut orphan = observed[1].clone();
+    orphan.address = Address::new("us-east-1", "network", "subnet", "public-z");
+    orphan.id = "id-orphan".into();
+    observed.push(orphan);
+    let p = plan(&d, &observed);
+    let rows = standing(&d, &observed, &p);
+    let sync = |address: &str, id: &str| {
+        rows.iter().find(|s| s.address == address && s.id == id).map(|s| s.sync).unwrap_or("(no row)")
+    };
+    assert_eq!(sync(gone.address.as_str(), "-"), "missing");
+    assert_eq!(sync(spare.address.as_str(), "id-spare"), "duplicate");
+    assert_eq!(sync("us-east-1/network/subnet/public-z", "id-orphan"), "orphan");
+    assert_eq!(rows.iter().filter(|s| s.is_problem()).count(), 3, "{rows:#?}");
+}

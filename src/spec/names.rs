@@ -13,6 +13,9 @@ pub mod tier {
     pub const DNS: &str = "dns";
     pub const MONITORING: &str = "monitoring";
     pub const DRIFT: &str = "drift";
+    /// Every tier, in the order the model adds them.
+    pub const ALL: &[&str] =
+        &[NETWORK, PEERING, REGISTRY, DATABASE, SERVICE, IAM, RELEASE, DNS, MONITORING, DRIFT];
 }
 
 /// `{app}-{env}`: the load balancer, cluster, service, task family, CodeDeploy application and

@@ -54,6 +54,17 @@ impl Kind for AcmCertificate {
     const NAME: &'static str = "acm-certificate";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "acm:ListCertificates",
+        "acm:DescribeCertificate",
+        "acm:ListTagsForCertificate",
+        "acm:RequestCertificate",
+        "acm:AddTagsToCertificate",
+        "acm:DeleteCertificate",
+        "route53:ListResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        "route53:ListHostedZonesByName",
+    ];
 
     fn normalize(spec: &mut AcmCertificateSpec) {
         // ACM lists the domain name among the alternative names too.

@@ -53,6 +53,13 @@ impl Kind for CodedeployApp {
     const NAME: &'static str = "codedeploy-app";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "codedeploy:GetApplication",
+        "codedeploy:CreateApplication",
+        "codedeploy:DeleteApplication",
+        "codedeploy:ListTagsForResource",
+        "codedeploy:TagResource",
+    ];
 
     fn diff(desired: &CodedeployAppSpec, observed: &CodedeployAppSpec, d: &mut Diff) {
         d.field("name", &desired.name, &observed.name, Replace::Yes);

@@ -88,6 +88,12 @@ impl Kind for Dashboard {
     const NAME: &'static str = "dashboard";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "cloudwatch:ListDashboards",
+        "cloudwatch:GetDashboard",
+        "cloudwatch:PutDashboard",
+        "cloudwatch:DeleteDashboards",
+    ];
 
     fn refs(spec: &mut DashboardSpec) -> Vec<(Role, &mut Ref)> {
         spec.widgets

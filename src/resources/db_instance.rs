@@ -312,6 +312,14 @@ impl Kind for DbInstance {
     const NAME: &'static str = "db-instance";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "rds:DescribeDBInstances",
+        "rds:CreateDBInstance",
+        "rds:ModifyDBInstance",
+        "rds:DeleteDBInstance",
+        "rds:ListTagsForResource",
+        "rds:AddTagsToResource",
+    ];
 
     fn refs(spec: &mut DbInstanceSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = vec![(Role::Holds, &mut spec.subnet_group), (Role::Holds, &mut spec.parameter_group)];

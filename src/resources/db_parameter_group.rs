@@ -77,6 +77,15 @@ impl Kind for DbParameterGroup {
     const NAME: &'static str = "db-parameter-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "rds:DescribeDBParameterGroups",
+        "rds:DescribeDBParameters",
+        "rds:CreateDBParameterGroup",
+        "rds:ModifyDBParameterGroup",
+        "rds:DeleteDBParameterGroup",
+        "rds:ListTagsForResource",
+        "rds:AddTagsToResource",
+    ];
 
     fn diff(desired: &DbParameterGroupSpec, observed: &DbParameterGroupSpec, d: &mut Diff) {
         diff(desired, observed, d)

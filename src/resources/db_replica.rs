@@ -106,6 +106,14 @@ impl Kind for DbReplica {
     const NAME: &'static str = "db-replica";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "rds:ModifyDBInstance",
+        "rds:CreateDBInstanceReadReplica",
+        "rds:RebootDBInstance",
+        "rds:PromoteReadReplica",
+        "rds:ListTagsForResource",
+        "rds:AddTagsToResource",
+    ];
 
     fn refs(spec: &mut DbReplicaSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs: Vec<(Role, &mut Ref)> = spec.source.iter_mut().map(|s| (Role::Parent, s)).collect();

@@ -92,6 +92,20 @@ impl Kind for DbSecret {
     const NAME: &'static str = "db-secret";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "secretsmanager:ListSecrets",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetRandomPassword",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:TagResource",
+        "secretsmanager:ReplicateSecretToRegions",
+        "secretsmanager:RemoveRegionsFromReplication",
+        "secretsmanager:StopReplicationToReplica",
+        "secretsmanager:DeleteSecret",
+    ];
 
     fn refs(spec: &mut DbSecretSpec) -> Vec<(Role, &mut Ref)> {
         spec.replica_of.iter_mut().map(|r| (Role::Parent, r)).collect()

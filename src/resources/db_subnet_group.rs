@@ -42,6 +42,14 @@ impl Kind for DbSubnetGroup {
     const NAME: &'static str = "db-subnet-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "rds:DescribeDBSubnetGroups",
+        "rds:CreateDBSubnetGroup",
+        "rds:ModifyDBSubnetGroup",
+        "rds:DeleteDBSubnetGroup",
+        "rds:ListTagsForResource",
+        "rds:AddTagsToResource",
+    ];
 
     fn refs(spec: &mut DbSubnetGroupSpec) -> Vec<(Role, &mut Ref)> {
         spec.subnets.iter_mut().map(|s| (Role::Points, s)).collect()

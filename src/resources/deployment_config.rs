@@ -50,6 +50,12 @@ impl Kind for DeploymentConfig {
     const NAME: &'static str = "deployment-config";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "codedeploy:ListDeploymentConfigs",
+        "codedeploy:GetDeploymentConfig",
+        "codedeploy:CreateDeploymentConfig",
+        "codedeploy:DeleteDeploymentConfig",
+    ];
 
     fn diff(desired: &DeploymentConfigSpec, observed: &DeploymentConfigSpec, d: &mut Diff) {
         // Immutable: any difference is a new configuration.

@@ -82,6 +82,14 @@ impl Kind for DeploymentGroup {
     const NAME: &'static str = "deployment-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "codedeploy:TagResource",
+        "codedeploy:ListDeploymentGroups",
+        "codedeploy:BatchGetDeploymentGroups",
+        "codedeploy:CreateDeploymentGroup",
+        "codedeploy:UpdateDeploymentGroup",
+        "codedeploy:DeleteDeploymentGroup",
+    ];
 
     fn refs(spec: &mut DeploymentGroupSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = vec![

@@ -90,6 +90,12 @@ impl Kind for DnsRecord {
     const NAME: &'static str = "dns-record";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "route53:ListResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+        "route53:ListHostedZonesByName",
+    ];
 
     fn refs(spec: &mut DnsRecordSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = Vec::new();

@@ -43,6 +43,10 @@ impl Kind for EcrReplication {
     const NAME: &'static str = "ecr-replication";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "ecr:DescribeRegistry",
+        "ecr:PutReplicationConfiguration",
+    ];
 
     fn refs(spec: &mut EcrReplicationSpec) -> Vec<(Role, &mut Ref)> {
         // Replication is by name: the rule may outlive its repository for a moment.

@@ -81,6 +81,18 @@ impl Kind for EcrRepository {
     const NAME: &'static str = "ecr-repository";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ecr:DescribeRepositories",
+        "ecr:ListTagsForResource",
+        "ecr:GetLifecyclePolicy",
+        "ecr:CreateRepository",
+        "ecr:DeleteRepository",
+        "ecr:ListImages",
+        "ecr:PutImageScanningConfiguration",
+        "ecr:PutImageTagMutability",
+        "ecr:PutLifecyclePolicy",
+        "ecr:TagResource",
+    ];
 
     fn diff(desired: &EcrRepositorySpec, observed: &EcrRepositorySpec, d: &mut Diff) {
         diff(desired, observed, d)

@@ -46,6 +46,14 @@ impl Kind for EcsCluster {
     const NAME: &'static str = "ecs-cluster";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ecs:DescribeClusters",
+        "ecs:CreateCluster",
+        "ecs:UpdateCluster",
+        "ecs:PutClusterCapacityProviders",
+        "ecs:DeleteCluster",
+        "ecs:TagResource",
+    ];
 
     fn normalize(spec: &mut EcsClusterSpec) {
         spec.capacity_providers.sort();

@@ -99,6 +99,14 @@ impl Kind for EcsService {
     const NAME: &'static str = "ecs-service";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "elasticloadbalancing:DescribeTargetHealth",
+        "ecs:TagResource",
+        "ecs:DescribeServices",
+        "ecs:CreateService",
+        "ecs:UpdateService",
+        "ecs:DeleteService",
+    ];
 
     fn refs(spec: &mut EcsServiceSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = vec![

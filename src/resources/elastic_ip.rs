@@ -14,6 +14,12 @@ impl Kind for ElasticIp {
     const NAME: &'static str = "elastic-ip";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeAddresses",
+        "ec2:AllocateAddress",
+        "ec2:ReleaseAddress",
+        "ec2:CreateTags",
+    ];
 
     fn diff(_: &ElasticIpSpec, _: &ElasticIpSpec, _: &mut Diff) {
         // Nothing to configure: it exists or it does not.

@@ -56,6 +56,17 @@ impl Kind for EventRule {
     const NAME: &'static str = "event-rule";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "events:ListRules",
+        "events:ListTagsForResource",
+        "events:ListTargetsByRule",
+        "events:PutRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+        "events:DeleteRule",
+        "events:TagResource",
+        "events:DescribeRule",
+    ];
 
     fn refs(spec: &mut EventRuleSpec) -> Vec<(Role, &mut Ref)> {
         spec.targets.iter_mut().map(|t| (Role::Points, &mut t.arn)).collect()

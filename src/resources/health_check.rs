@@ -48,6 +48,15 @@ impl Kind for HealthCheck {
     const NAME: &'static str = "health-check";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "route53:ListHealthChecks",
+        "route53:ListTagsForResources",
+        "route53:CreateHealthCheck",
+        "route53:ChangeTagsForResource",
+        "route53:UpdateHealthCheck",
+        "route53:DeleteHealthCheck",
+        "route53:ListHostedZonesByName",
+    ];
 
     fn refs(spec: &mut HealthCheckSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Points, &mut spec.fqdn)]

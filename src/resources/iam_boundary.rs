@@ -59,6 +59,17 @@ impl Kind for IamBoundary {
     const NAME: &'static str = "iam-boundary";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = true;
+    // (`iam:CreatePolicy` and `iam:CreatePolicyVersion` are the administrator's:
+    // `permissions::ADMINISTRATOR_ONLY`.)
+    const ACTIONS: &'static [&'static str] = &[
+        "iam:ListPolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:TagPolicy",
+        "iam:DeletePolicyVersion",
+        "iam:DeletePolicy",
+    ];
 
     fn normalize(spec: &mut IamBoundarySpec) {
         spec.document.normalize();

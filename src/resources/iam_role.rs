@@ -65,6 +65,22 @@ impl Kind for IamRole {
     const NAME: &'static str = "iam-role";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "iam:ListRoles",
+        "iam:GetRole",
+        "iam:GetRolePolicy",
+        "iam:ListRolePolicies",
+        "iam:ListAttachedRolePolicies",
+        "iam:CreateRole",
+        "iam:PutRolePermissionsBoundary",
+        "iam:TagRole",
+        "iam:UpdateRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:DeleteRole",
+    ];
 
     fn refs(spec: &mut IamRoleSpec) -> Vec<(Role, &mut Ref)> {
         // A policy may name a resource that does not exist yet (IAM accepts any ARN), so these

@@ -17,6 +17,14 @@ impl Kind for InternetGateway {
     const NAME: &'static str = "internet-gateway";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeInternetGateways",
+        "ec2:CreateInternetGateway",
+        "ec2:AttachInternetGateway",
+        "ec2:DetachInternetGateway",
+        "ec2:DeleteInternetGateway",
+        "ec2:CreateTags",
+    ];
 
     fn refs(spec: &mut InternetGatewaySpec) -> Vec<(Role, &mut Ref)> {
         spec.vpc.iter_mut().map(|v| (Role::Parent, v)).collect()

@@ -89,6 +89,15 @@ impl Kind for Listener {
     const NAME: &'static str = "listener";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:CreateListener",
+        "elasticloadbalancing:ModifyListener",
+        "elasticloadbalancing:DeleteListener",
+        "elasticloadbalancing:DescribeTags",
+    ];
 
     fn refs(spec: &mut ListenerSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = vec![(Role::Parent, &mut spec.load_balancer)];

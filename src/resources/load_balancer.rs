@@ -63,6 +63,17 @@ impl Kind for LoadBalancer {
     const NAME: &'static str = "load-balancer";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeLoadBalancerAttributes",
+        "elasticloadbalancing:CreateLoadBalancer",
+        "elasticloadbalancing:ModifyLoadBalancerAttributes",
+        "elasticloadbalancing:SetSecurityGroups",
+        "elasticloadbalancing:SetSubnets",
+        "elasticloadbalancing:DeleteLoadBalancer",
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:DescribeTags",
+    ];
 
     fn refs(spec: &mut LoadBalancerSpec) -> Vec<(Role, &mut Ref)> {
         // Its network interfaces use the groups: a group is deleted after it. The subnets are

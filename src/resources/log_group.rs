@@ -35,6 +35,16 @@ impl Kind for LogGroup {
     const NAME: &'static str = "log-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "logs:DescribeLogGroups",
+        "logs:ListTagsForResource",
+        "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:AssociateKmsKey",
+        "logs:DisassociateKmsKey",
+        "logs:TagResource",
+        "logs:DeleteLogGroup",
+    ];
 
     fn diff(desired: &LogGroupSpec, observed: &LogGroupSpec, d: &mut Diff) {
         diff(desired, observed, d)

@@ -123,6 +123,13 @@ impl Kind for MetricAlarm {
     const NAME: &'static str = "metric-alarm";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:ListTagsForResource",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:TagResource",
+    ];
 
     fn refs(spec: &mut MetricAlarmSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs: Vec<(Role, &mut Ref)> = match &mut spec.metric {

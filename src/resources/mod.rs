@@ -6,9 +6,10 @@
 //! hook and still compile.
 //!
 //! Adding a kind: write `resources/<kind>.rs` with its spec and `impl Kind`, add one line to the
-//! `kinds!` list (it declares the module too), list its IAM actions in `permissions.rs`, and
-//! add its resources to the model (`model/`). The other modules here are per-service helpers
-//! (`ec2`, `elbv2`, `rds`, `route53`) and the IAM policy document type (`iam_policy`).
+//! `kinds!` list (it declares the module too), name it in its part of `permissions.rs` (its IAM
+//! actions are its own `ACTIONS`), and add its resources to the model (`model/`). The other
+//! modules here are per-service helpers (`ec2`, `elbv2`, `rds`, `route53`, and `iam_policy`,
+//! which also holds the IAM policy document type).
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -139,6 +140,10 @@ pub trait Kind {
     /// Whether it carries the environment's tags (routes and associations live inside a
     /// tagged route table and have none of their own).
     const TAGGED: bool;
+    /// The IAM actions (`service:Operation`) its own calls send: observe, create, update,
+    /// delete, wait and tags, helpers included. `permissions` assembles the deployer's policy
+    /// from them; a test holds them to the operations the kind's file names.
+    const ACTIONS: &'static [&'static str];
 
     /// Its references to other resources, each with what it means for ordering. Default: none.
     fn refs(_spec: &mut Self::Spec) -> Vec<(Role, &mut Ref)> {
@@ -218,12 +223,21 @@ pub trait Kind {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// The IAM actions the kind named `kind` declares (none for a name that is no kind).
+pub fn actions_of(kind: &str) -> &'static [&'static str] {
+    KINDS.iter().find(|(_, name, _)| *name == kind).map_or(&[], |(_, _, actions)| actions)
+}
+
 /// The kind list, one line per kind (`Variant => module::Type`): declares each kind's module and
 /// generates [`Spec`] (one variant per kind), its dispatch methods, and the observe fan-out.
 /// Every arm is generated for every kind.
 macro_rules! kinds {
     ($($variant:ident => $module:ident :: $kind:ident),* $(,)?) => {
         $(pub mod $module;)*
+
+        /// Every kind: its module, its name and the IAM actions it declares.
+        pub const KINDS: &[(&str, &str, &[&str])] =
+            &[$((stringify!($module), <$module::$kind as Kind>::NAME, <$module::$kind as Kind>::ACTIONS)),*];
 
         /// What a resource should be (desired) or is (observed, references resolved to addresses).
         #[derive(Clone, Debug, PartialEq)]

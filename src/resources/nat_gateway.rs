@@ -30,6 +30,12 @@ impl Kind for NatGateway {
     const NAME: &'static str = "nat-gateway";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeNatGateways",
+        "ec2:CreateNatGateway",
+        "ec2:DeleteNatGateway",
+        "ec2:CreateTags",
+    ];
 
     fn refs(spec: &mut NatGatewaySpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.subnet), (Role::Parent, &mut spec.elastic_ip)]

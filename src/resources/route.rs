@@ -18,6 +18,11 @@ impl Kind for Route {
     const NAME: &'static str = "route";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateRoute",
+        "ec2:DeleteRoute",
+        "ec2:ReplaceRoute",
+    ];
 
     /// A route lives in its table; its target does not hold (AWS turns the route into a
     /// blackhole until it is re-pointed).

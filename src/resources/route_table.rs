@@ -19,6 +19,12 @@ impl Kind for RouteTable {
     const NAME: &'static str = "route-table";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeRouteTables",
+        "ec2:CreateRouteTable",
+        "ec2:DeleteRouteTable",
+        "ec2:CreateTags",
+    ];
 
     fn refs(spec: &mut RouteTableSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc)]

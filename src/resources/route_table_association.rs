@@ -22,6 +22,12 @@ impl Kind for RouteTableAssociation {
     const NAME: &'static str = KIND;
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeRouteTables",
+        "ec2:AssociateRouteTable",
+        "ec2:DisassociateRouteTable",
+        "ec2:ReplaceRouteTableAssociation",
+    ];
 
     fn refs(spec: &mut RouteTableAssociationSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.subnet), (Role::Holds, &mut spec.route_table)]

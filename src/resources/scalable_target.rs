@@ -49,6 +49,11 @@ impl Kind for ScalableTarget {
     const NAME: &'static str = "scalable-target";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+    ];
 
     fn refs(spec: &mut ScalableTargetSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.service)]

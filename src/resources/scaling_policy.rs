@@ -43,6 +43,11 @@ impl Kind for ScalingPolicy {
     const NAME: &'static str = "scaling-policy";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const ACTIONS: &'static [&'static str] = &[
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:DeleteScalingPolicy",
+    ];
 
     fn refs(spec: &mut ScalingPolicySpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.target)]

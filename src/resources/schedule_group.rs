@@ -71,6 +71,19 @@ impl Kind for ScheduleGroup {
     const NAME: &'static str = "schedule-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "scheduler:ListScheduleGroups",
+        "scheduler:ListTagsForResource",
+        "scheduler:ListSchedules",
+        "scheduler:GetSchedule",
+        "scheduler:GetScheduleGroup",
+        "scheduler:CreateScheduleGroup",
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:DeleteScheduleGroup",
+        "scheduler:TagResource",
+    ];
 
     fn refs(spec: &mut ScheduleGroupSpec) -> Vec<(Role, &mut Ref)> {
         spec.schedules

@@ -131,6 +131,14 @@ impl Kind for SecurityGroup {
     const NAME: &'static str = "security-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:DeleteSecurityGroup",
+        "ec2:CreateTags",
+    ];
 
     fn refs(spec: &mut SecurityGroupSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = vec![(Role::Parent, &mut spec.vpc)];

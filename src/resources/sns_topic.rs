@@ -63,6 +63,18 @@ impl Kind for SnsTopic {
     const NAME: &'static str = "sns-topic";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "sns:ListTopics",
+        "sns:ListTagsForResource",
+        "sns:GetTopicAttributes",
+        "sns:ListSubscriptionsByTopic",
+        "sns:CreateTopic",
+        "sns:SetTopicAttributes",
+        "sns:Subscribe",
+        "sns:Unsubscribe",
+        "sns:TagResource",
+        "sns:DeleteTopic",
+    ];
 
     fn normalize(spec: &mut SnsTopicSpec) {
         spec.policy.normalize();

@@ -17,6 +17,13 @@ impl Kind for Subnet {
     const NAME: &'static str = "subnet";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeSubnets",
+        "ec2:CreateSubnet",
+        "ec2:ModifySubnetAttribute",
+        "ec2:DeleteSubnet",
+        "ec2:CreateTags",
+    ];
 
     fn refs(spec: &mut SubnetSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc)]

@@ -71,6 +71,16 @@ impl Kind for TargetGroup {
     const NAME: &'static str = "target-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+        "elasticloadbalancing:CreateTargetGroup",
+        "elasticloadbalancing:ModifyTargetGroup",
+        "elasticloadbalancing:ModifyTargetGroupAttributes",
+        "elasticloadbalancing:DeleteTargetGroup",
+        "elasticloadbalancing:DescribeTags",
+    ];
 
     fn refs(spec: &mut TargetGroupSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc)]

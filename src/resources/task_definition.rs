@@ -113,6 +113,14 @@ impl Kind for TaskDefinition {
     const NAME: &'static str = "task-definition";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "secretsmanager:DescribeSecret",
+        "ecs:TagResource",
+        "ecs:DescribeTaskDefinition",
+        "ecs:RegisterTaskDefinition",
+        "ecs:ListTaskDefinitions",
+        "ecs:DeregisterTaskDefinition",
+    ];
 
     fn refs(spec: &mut TaskDefinitionSpec) -> Vec<(Role, &mut Ref)> {
         let mut refs = vec![(Role::Points, &mut spec.execution_role), (Role::Points, &mut spec.task_role)];

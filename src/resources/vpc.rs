@@ -16,6 +16,14 @@ impl Kind for Vpc {
     const NAME: &'static str = "vpc";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:CreateVpc",
+        "ec2:ModifyVpcAttribute",
+        "ec2:DeleteVpc",
+        "ec2:CreateTags",
+    ];
 
     fn diff(desired: &VpcSpec, observed: &VpcSpec, d: &mut Diff) {
         diff(desired, observed, d)

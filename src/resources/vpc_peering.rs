@@ -26,6 +26,14 @@ impl Kind for VpcPeering {
     const NAME: &'static str = "vpc-peering";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeVpcPeeringConnections",
+        "ec2:CreateVpcPeeringConnection",
+        "ec2:AcceptVpcPeeringConnection",
+        "ec2:ModifyVpcPeeringConnectionOptions",
+        "ec2:DeleteVpcPeeringConnection",
+        "ec2:CreateTags",
+    ];
 
     fn refs(spec: &mut VpcPeeringSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc), (Role::Parent, &mut spec.peer_vpc)]

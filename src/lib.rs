@@ -6,8 +6,11 @@
 //!                                        ├─▶ Plan ─▶ engine ─▶ AWS
 //!                      AWS ─▶ Observed ──┘
 //! ```
-//! `config`, `model` and `plan` are pure; `observe`, `resources`' I/O functions and `engine`
-//! talk to AWS; `commands` glue them; the binary's `cli` is the only place that knows clap.
+//! `spec`, `config`, `model`, `plan` and `engine` are pure (the engine runs an executor; the
+//! AWS one is `resources::Aws`); `observe`, the kinds' I/O in `resources`, `lock` and `release`
+//! talk to AWS; `commands` parse arguments and render; the binary's `cli` is the only place
+//! that knows clap. The layers and what each may import: `scripts/check-layers`, and
+//! docs/architecture.md "Layers".
 
 pub mod cloud;
 pub mod commands;

@@ -24,6 +24,7 @@ use crate::resources::subnet::SubnetSpec;
 use crate::resources::vpc::VpcSpec;
 use crate::resources::vpc_peering::{self, VpcPeeringSpec};
 use crate::resources::{Resource, Spec};
+use crate::spec::names::tier;
 use crate::spec::{tags_for, Account, Address, Ref, Tags, GLOBAL};
 
 /// Everything the environment should have, in dependency order (a resource comes after what it
@@ -135,7 +136,7 @@ fn az_letter(az: &str) -> &str {
 fn network(b: &mut Builder, region: &str) -> RegionNetwork {
     let rc = &b.config.regions[region];
     let net = &b.config.network;
-    let n = "network";
+    let n = tier::NETWORK;
     let vpc = b.add(
         region,
         n,
@@ -211,7 +212,7 @@ pub fn desired(config: &Config, account: &Account) -> Desired {
     for (region, net) in &secondaries {
         let peering = b.add(
             primary,
-            "peering",
+            tier::PEERING,
             region,
             Spec::VpcPeering(VpcPeeringSpec {
                 vpc: Ref::Addr(primary_net.vpc.clone()),

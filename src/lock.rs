@@ -105,10 +105,12 @@ pub async fn acquire(
     holder: &Holder,
 ) -> Result<Lock, LockError> {
     let name = parameter_name(app, env);
-    let value = serde_json::to_string(holder).map_err(|e| Error::Failed(e.to_string()))?;
+    let value = serde_json::to_string(holder).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let tags = [(TAG_APP, app), (TAG_ENV, env), (TAG_MANAGED_BY, "deployer")]
         .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| Error::Failed(e.to_string())))
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|e| Error::InvalidRequest(e.to_string()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let put = client
         .put_parameter()

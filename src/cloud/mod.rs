@@ -327,8 +327,9 @@ impl Clients {
             .send()
             .await
             .op("GetCallerIdentity")?;
-        let id =
-            out.account().ok_or_else(|| Error::Failed("GetCallerIdentity returned no account".into()))?;
+        let id = out
+            .account()
+            .ok_or_else(|| Error::InvalidState("GetCallerIdentity returned no account".into()))?;
         let partition = out.arn().and_then(crate::spec::Account::partition_of).unwrap_or("aws");
         Ok(crate::spec::Account { id: id.to_string(), partition: partition.to_string() })
     }
@@ -407,25 +408,42 @@ impl Intercept for CallCounter {
     }
 }
 
-/// An AWS call that failed, or a wait that gave up. Callers branch on `code`
-/// (`DependencyViolation`…) or on [`Error::is_not_found`]; the message is the service's own.
+/// Why a step failed, in variants a caller can match. An AWS call's error is classified once,
+/// where it is mapped ([`Error::aws`]): throttled, transient, not found, already exists, or
+/// refused with AWS's code; the message is the service's own, after the operation's name.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// AWS throttled the call, after the SDK's own retries with backoff.
     #[error("{operation}: {message}")]
-    Aws {
-        operation: &'static str,
-        code: Option<String>,
-        message: String,
-        /// The service said the resource does not exist, as decided by the kind's typed check
-        /// ([`AwsResultExt::op_or_gone`]).
-        not_found: bool,
-        /// The service refused because of throttling (after the SDK's own retries).
-        throttled: bool,
-    },
+    Throttled { operation: &'static str, code: String, message: String },
+    /// An error on AWS's side, or no answer at all, after the SDK's retries: it passes by itself.
+    #[error("{operation}: {message}")]
+    Transient { operation: &'static str, code: Option<String>, message: String },
+    /// The service said the resource does not exist, as decided by the kind's typed check
+    /// ([`AwsResultExt::op_or_gone`]): deleting it again is a success.
+    #[error("{operation}: {message}")]
+    NotFound { operation: &'static str, code: Option<String>, message: String },
+    /// The service said it exists already (`EntityAlreadyExists`, `DuplicateLoadBalancerName`…).
+    #[error("{operation}: {message}")]
+    AlreadyExists { operation: &'static str, code: String, message: String },
+    /// AWS refused the call, with its code (`DependencyViolation`, `AccessDenied`,
+    /// `InvalidParameterValue`…); `None` when it failed before AWS answered with one.
+    #[error("{operation}: {message}")]
+    Refused { operation: &'static str, code: Option<String>, message: String },
+    /// A wait that gave up.
     #[error("timed out after {}s waiting for {what} (last seen: {last})", .after.as_secs())]
     Timeout { what: String, after: Duration, last: String },
+    /// What AWS holds or answered is not a state the step can go on from (a name taken by a
+    /// resource that is not this environment's, a load balancer that failed to provision, an
+    /// answer without the field the step needs, a replacement the configuration does not allow).
     #[error("{0}")]
-    Failed(String),
+    InvalidState(String),
+    /// A release's deployment failed, or was rolled back, in CodeDeploy.
+    #[error("{0}")]
+    DeploymentFailed(String),
+    /// A request the SDK would not build (a required field missing): a defect of the deployer.
+    #[error("{0}")]
+    InvalidRequest(String),
 }
 
 impl Error {
@@ -439,13 +457,22 @@ impl Error {
             Some(m) => format!("{} ({m})", code.as_deref().unwrap_or("error")),
             None => error_chain(err),
         };
-        let throttled = code.as_deref().is_some_and(is_throttling_code);
-        Error::Aws { operation, code, message, not_found, throttled }
+        match code {
+            _ if not_found => Error::NotFound { operation, code, message },
+            Some(code) if is_throttling_code(&code) => Error::Throttled { operation, code, message },
+            Some(code) if is_already_exists_code(&code) => Error::AlreadyExists { operation, code, message },
+            code if is_transient(code.as_deref(), &message) => Error::Transient { operation, code, message },
+            code => Error::Refused { operation, code, message },
+        }
     }
 
+    /// AWS's error code, for an AWS call's error.
     pub fn code(&self) -> Option<&str> {
         match self {
-            Error::Aws { code, .. } => code.as_deref(),
+            Error::Throttled { code, .. } | Error::AlreadyExists { code, .. } => Some(code),
+            Error::Transient { code, .. } | Error::NotFound { code, .. } | Error::Refused { code, .. } => {
+                code.as_deref()
+            }
             _ => None,
         }
     }
@@ -453,33 +480,45 @@ impl Error {
     /// True when the call failed for a reason that passes by itself: throttling or a server-side
     /// error (after the SDK's own retries). Whoever called it may run the whole step again.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Aws { throttled: true, .. } => true,
-            Error::Aws { code: Some(code), .. } => matches!(
-                code.as_str(),
-                "InternalError"
-                    | "InternalFailure"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-                    | "ServiceUnavailableException"
-                    | "Unavailable"
-                    | "RequestTimeout"
-                    | "RequestTimeoutException"
-            ),
-            // No answer at all (a timeout, a dropped connection) after the SDK's retries.
-            Error::Aws { code: None, message, .. } => {
-                message.contains("dispatch failure")
-                    || message.contains("timeout")
-                    || message.contains("timed out")
-            }
-            _ => false,
-        }
+        matches!(self, Error::Throttled { .. } | Error::Transient { .. })
     }
 
     /// True when the service said the resource does not exist (deleting it again is a success).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::Aws { not_found: true, .. })
+        matches!(self, Error::NotFound { .. })
     }
+}
+
+/// A server-side error code, or no answer at all (a timeout, a dropped connection).
+fn is_transient(code: Option<&str>, message: &str) -> bool {
+    match code {
+        Some(code) => matches!(
+            code,
+            "InternalError"
+                | "InternalFailure"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "Unavailable"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+        ),
+        None => {
+            message.contains("dispatch failure")
+                || message.contains("timeout")
+                || message.contains("timed out")
+        }
+    }
+}
+
+/// The codes AWS services answer a create with when the resource exists already.
+fn is_already_exists_code(code: &str) -> bool {
+    code.ends_with("AlreadyExists")
+        || code.ends_with("AlreadyExistsException")
+        || code.ends_with("AlreadyExistsFault")
+        || code.starts_with("Duplicate")
+        || code.ends_with(".Duplicate")
+        || code == "ResourceExistsException"
 }
 
 /// The throttling codes the AWS services answer with (the SDK retries them with backoff).
@@ -564,6 +603,35 @@ pub fn ec2_code<E: ProvideErrorMetadata>(code: &'static str) -> impl Fn(&E) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An AWS error is classified once, by its code: callers match the variant.
+    #[test]
+    fn classifies_errors_by_code() {
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let err = |code: Option<&str>| {
+            let mut meta = ErrorMetadata::builder().message("said AWS");
+            if let Some(code) = code {
+                meta = meta.code(code);
+            }
+            let raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+            SdkError::service_error(meta.build(), raw)
+        };
+        let of = |code: Option<&str>, gone: bool| Error::aws("CreateThing", &err(code), gone);
+        assert!(matches!(of(Some("ThrottlingException"), false), Error::Throttled { .. }));
+        assert!(matches!(of(Some("ServiceUnavailable"), false), Error::Transient { .. }));
+        assert!(matches!(of(Some("EntityAlreadyExists"), false), Error::AlreadyExists { .. }));
+        assert!(matches!(of(Some("DuplicateLoadBalancerName"), false), Error::AlreadyExists { .. }));
+        assert!(matches!(of(Some("InvalidGroup.Duplicate"), false), Error::AlreadyExists { .. }));
+        assert!(matches!(of(Some("InvalidVpcID.NotFound"), true), Error::NotFound { .. }));
+        let refused = of(Some("DependencyViolation"), false);
+        assert!(matches!(&refused, Error::Refused { code: Some(c), .. } if c == "DependencyViolation"));
+        assert_eq!(refused.code(), Some("DependencyViolation"));
+        assert!(!refused.is_transient() && !refused.is_not_found());
+        assert_eq!(refused.to_string(), "CreateThing: DependencyViolation (said AWS)");
+        assert!(of(Some("RequestLimitExceeded"), false).is_transient());
+    }
 
     #[test]
     fn classifies_operations() {

@@ -129,12 +129,10 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn dependency_violation() -> Error {
-        Error::Aws {
+        Error::Refused {
             operation: "DeleteSubnet",
             code: Some("DependencyViolation".into()),
             message: "has dependencies".into(),
-            not_found: false,
-            throttled: false,
         }
     }
 
@@ -172,12 +170,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_transient_failure_is_tried_again_and_a_real_one_is_not() {
         let tries = AtomicU32::new(0);
-        let throttled = || Error::Aws {
+        let throttled = || Error::Throttled {
             operation: "DescribeVpcs",
-            code: Some("RequestLimitExceeded".into()),
+            code: "RequestLimitExceeded".into(),
             message: "slow down".into(),
-            not_found: false,
-            throttled: true,
         };
         let out = retry_transient("observe", || {
             let n = tries.fetch_add(1, Ordering::SeqCst);

@@ -520,7 +520,10 @@ impl Failover<'_> {
             let arn = &s.secret.arn;
             db_secret::promote(clients, to, arn).await.map_err(|e| fail("secret", e))?;
             let host = view.endpoint.clone().ok_or_else(|| {
-                fail("secret", crate::cloud::Error::Failed(format!("{id} in {to} reports no endpoint yet")))
+                fail(
+                    "secret",
+                    crate::cloud::Error::InvalidState(format!("{id} in {to} reports no endpoint yet")),
+                )
             })?;
             db_secret::write_connection(clients, to, arn, &host, c.database.port)
                 .await

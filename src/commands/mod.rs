@@ -139,7 +139,7 @@ impl Session {
         Err(miette!(
             help = format!(
                 "{}; credentials from {credentials}{role}",
-                credentials_hint(&crate::cloud::Error::Failed(why.clone()))
+                credentials_hint(&crate::cloud::Error::InvalidState(why.clone()))
             ),
             "cannot reach AWS at {endpoint} (region {}): {why}; nothing was read or changed",
             c.primary_region

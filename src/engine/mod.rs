@@ -282,7 +282,7 @@ async fn run<E: Executor>(executor: &E, n: &Node<'_>) -> Result<Option<String>, 
     // (commands refuse such a plan before it gets here).
     if let Change::Replace { desired, .. } = n.change {
         if let Some(refusal) = desired.spec.data_loss().and_then(|loss| loss.refusal(&desired.address)) {
-            return Err(Error::Failed(refusal));
+            return Err(Error::InvalidState(refusal));
         }
     }
     match (n.op, n.change) {

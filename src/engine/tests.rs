@@ -208,7 +208,7 @@ impl Fake {
         self.running.fetch_sub(1, SeqCst);
         self.log.lock().unwrap().push((address.to_string(), what));
         if self.fail.contains(&address.as_str()) {
-            return Err(Error::Failed("injected".into()));
+            return Err(Error::InvalidState("injected".into()));
         }
         Ok(())
     }

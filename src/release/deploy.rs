@@ -152,7 +152,7 @@ pub async fn describe_revision(
         ecs.describe_task_definition().task_definition(arn).send().await.op("DescribeTaskDefinition")?;
     out.task_definition()
         .cloned()
-        .ok_or_else(|| Error::Failed(format!("ECS returned no task definition {arn}")))
+        .ok_or_else(|| Error::InvalidState(format!("ECS returned no task definition {arn}")))
 }
 
 /// The group's deployments with one of `statuses` (all when empty), newest first, at most 25
@@ -208,7 +208,7 @@ pub async fn get(clients: &Clients, region: &str, id: &str) -> Result<Deployment
     let out = cd.get_deployment().deployment_id(id).send().await.op("GetDeployment")?;
     out.deployment_info()
         .cloned()
-        .ok_or_else(|| Error::Failed(format!("CodeDeploy returned no deployment {id}")))
+        .ok_or_else(|| Error::InvalidState(format!("CodeDeploy returned no deployment {id}")))
 }
 
 /// Starts a deployment of `task_definition`. CreateDeployment takes no idempotency token: when

@@ -32,7 +32,7 @@ pub async fn image_present(
                 break;
             }
             if *region == config.primary_region {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "the image {}:{tag} is not in the repository in {region}; push it there first (the registry replicates it to the other regions)",
                     names.repository
                 )));
@@ -101,7 +101,7 @@ pub async fn scan(
             ));
             Ok(())
         } else {
-            Err(Error::Failed(format!(
+            Err(Error::InvalidState(format!(
                 "refusing to release {}:{tag}: {problem}. Fix the image, or pass --allow-vulnerable to release it anyway (logged)",
                 names.repository
             )))

@@ -199,7 +199,9 @@ pub async fn release_same_image(
 ) -> Result<RegionResult, Error> {
     let names = Names::of(config);
     let p = same_image_preview(clients, region, &names).await?.ok_or_else(|| {
-        Error::Failed(format!("{region}: no service with a task definition to release; run `deployer up`"))
+        Error::InvalidState(format!(
+            "{region}: no service with a task definition to release; run `deployer up`"
+        ))
     })?;
     let tag = tag_of(&p.desired_image).to_string();
     let desired = ensure_revision(clients, region, &names, &p.desired_image, &tag).await?;
@@ -274,7 +276,7 @@ pub async fn redeploy_running(
             continue;
         }
         let running = deploy::running(clients, region, &names).await?.ok_or_else(|| {
-            Error::Failed(format!(
+            Error::InvalidState(format!(
                 "{region}: no service with a task definition to redeploy; run `deployer up`"
             ))
         })?;
@@ -289,7 +291,7 @@ pub async fn redeploy_running(
             };
         return Ok(result(outcome, Some(deployment), image_of(&running)));
     }
-    Err(Error::Failed(format!("{region}: other deployments kept starting; run the command again")))
+    Err(Error::InvalidState(format!("{region}: other deployments kept starting; run the command again")))
 }
 
 /// The choices of one release run.
@@ -388,7 +390,7 @@ pub async fn release(
             )
             .await?;
             if let Some(alarm) = bake(clients, &first.region, &names, left, reporter).await? {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "{}: alarm {alarm} is in ALARM while the version an earlier run released there bakes; {} and later regions were not deployed. Look at the alarm, then `deployer rollback --env {}`, or run the release again once it is OK",
                     first.region, p.region, config.env
                 )));
@@ -501,7 +503,7 @@ async fn finish_failure(
             );
             match run_region(clients, region, names, &before, &description, timeout, reporter).await? {
                 Some(End::Failed { deployment, .. }) => {
-                    return Err(Error::Failed(format!(
+                    return Err(Error::InvalidState(format!(
                         "{failure}; rolling {region} back failed too (deployment {} {})",
                         deployment.id, deployment.status
                     )))
@@ -575,7 +577,7 @@ async fn run_region(
         );
         return deploy::follow(clients, region, names, &id, timeout, reporter).await.map(Some);
     }
-    Err(Error::Failed(format!("{region}: other deployments kept starting; run the command again")))
+    Err(Error::InvalidState(format!("{region}: other deployments kept starting; run the command again")))
 }
 
 /// The revision to deploy: the family's latest, if it runs `image`; otherwise a new revision
@@ -589,7 +591,7 @@ async fn ensure_revision(
 ) -> Result<String, Error> {
     let ecs: aws_sdk_ecs::Client = clients.get(region);
     let (latest, tags) = task_definition::describe(&ecs, &names.base).await?.ok_or_else(|| {
-        Error::Failed(format!(
+        Error::InvalidState(format!(
             "{region}: the task definition {} has no ACTIVE revision; run `deployer up`",
             names.base
         ))
@@ -700,14 +702,14 @@ async fn roll_back_region(
         }
     }
     let Some(before) = before else {
-        return Err(Error::Failed(format!("{region}: no earlier revision to roll back to")));
+        return Err(Error::InvalidState(format!("{region}: no earlier revision to roll back to")));
     };
     let description = describe(
         &format!("deployer rollback after an alarm while baking, by {}", who()),
         Some(&released.task_definition.clone().unwrap_or_default()),
     );
     match run_region(clients, region, names, before, &description, timeout, reporter).await? {
-        Some(End::Failed { deployment, .. }) => Err(Error::Failed(format!(
+        Some(End::Failed { deployment, .. }) => Err(Error::DeploymentFailed(format!(
             "{region}: the rollback deployment {} {}",
             deployment.id, deployment.status
         ))),
@@ -822,13 +824,13 @@ pub async fn rollback_region(
                     });
                 }
                 Some(rb) => {
-                    return Err(Error::Failed(format!("{region}: the rollback deployment {} {}", rb.id, rb.status)))
+                    return Err(Error::InvalidState(format!("{region}: the rollback deployment {} {}", rb.id, rb.status)))
                 }
                 // It finished before the stop arrived (its termination wait ended): go back the
                 // way a finished release goes back, below.
                 None if deploy::get(clients, region, &view.id).await?.status() == Some(&DeploymentStatus::Succeeded) => {}
                 None => {
-                    return Err(Error::Failed(format!(
+                    return Err(Error::InvalidState(format!(
                         "{region}: deployment {} stopped but CodeDeploy started no rollback; see docs/runbooks/stuck-deployment.md",
                         view.id
                     )))
@@ -837,7 +839,7 @@ pub async fn rollback_region(
         } else if view.in_termination_wait {
             deploy::end_termination_wait(clients, region, &view.id).await?;
         } else {
-            return Err(Error::Failed(format!(
+            return Err(Error::InvalidState(format!(
                 "{region}: deployment {} is in flight; roll it back first (`deployer rollback` without --to), then pick a revision",
                 view.id
             )));
@@ -855,7 +857,7 @@ pub async fn rollback_region(
     }
     let target =
         rollback_target(clients, region, names, running_arn.as_deref(), to).await?.ok_or_else(|| {
-            Error::Failed(match to {
+            Error::InvalidState(match to {
                 Some(tag) => format!(
                     "{region}: no successful deployment of an image tagged {tag} in the group's history"
                 ),
@@ -879,7 +881,7 @@ pub async fn rollback_region(
             deployment: Some(view.id),
             runs: target_image,
         }),
-        Some(End::Failed { deployment, .. }) => Err(Error::Failed(format!(
+        Some(End::Failed { deployment, .. }) => Err(Error::DeploymentFailed(format!(
             "{region}: the rollback deployment {} {}{}",
             deployment.id,
             deployment.status.to_lowercase(),

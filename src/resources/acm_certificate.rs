@@ -192,7 +192,7 @@ impl Described {
 
 async fn describe_spec(client: &aws_sdk_acm::Client, arn: &str) -> Result<Described, Error> {
     let out = client.describe_certificate().certificate_arn(arn).send().await.op("DescribeCertificate")?;
-    let c = out.certificate().ok_or_else(|| Error::Failed(format!("ACM described no certificate {arn}")))?;
+    let c = out.certificate().ok_or_else(|| Error::InvalidState(format!("ACM described no certificate {arn}")))?;
     Ok(Described {
         domain_name: c.domain_name().unwrap_or_default().to_string(),
         alternative_names: c.subject_alternative_names().to_vec(),
@@ -290,7 +290,7 @@ async fn create(
         .await
         .op("RequestCertificate")?;
     let arn =
-        out.certificate_arn().ok_or_else(|| Error::Failed("RequestCertificate returned no ARN".into()))?;
+        out.certificate_arn().ok_or_else(|| Error::InvalidState("RequestCertificate returned no ARN".into()))?;
     validate(ctx, address, arn, &spec.hosted_zone).await?;
     Ok(arn.to_string())
 }
@@ -327,16 +327,16 @@ async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) 
             .r#type(RrType::Cname)
             .ttl(300)
             .resource_records(
-                ResourceRecord::builder().value(value).build().map_err(|e| Error::Failed(e.to_string()))?,
+                ResourceRecord::builder().value(value).build().map_err(|e| Error::InvalidRequest(e.to_string()))?,
             )
             .build()
-            .map_err(|e| Error::Failed(e.to_string()))?;
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
         changes.push(
             Change::builder()
                 .action(ChangeAction::Upsert)
                 .resource_record_set(set)
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))?,
+                .map_err(|e| Error::InvalidRequest(e.to_string()))?,
         );
     }
     route53
@@ -346,7 +346,7 @@ async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) 
             ChangeBatch::builder()
                 .set_changes(Some(changes))
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))?,
+                .map_err(|e| Error::InvalidRequest(e.to_string()))?,
         )
         .send()
         .await
@@ -358,7 +358,7 @@ async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) 
         match status {
             Some(CertificateStatus::Issued) => Ok(Waited::Done(())),
             Some(CertificateStatus::PendingValidation) | None => Ok(Waited::NotYet("pending validation".into())),
-            Some(other) => Err(Error::Failed(format!(
+            Some(other) => Err(Error::InvalidState(format!(
                 "{address}: ACM will not issue {arn}: it is {} (check that the validation records are in {zone_name} and that the zone is the public one the names resolve in)",
                 other.as_str()
             ))),
@@ -415,12 +415,12 @@ async fn remove_unused_validation_records(
             .action(ChangeAction::Delete)
             .resource_record_set(held.clone())
             .build()
-            .map_err(|e| Error::Failed(e.to_string()))?;
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
         route53
             .change_resource_record_sets()
             .hosted_zone_id(&zone)
             .change_batch(
-                ChangeBatch::builder().changes(change).build().map_err(|e| Error::Failed(e.to_string()))?,
+                ChangeBatch::builder().changes(change).build().map_err(|e| Error::InvalidRequest(e.to_string()))?,
             )
             .send()
             .await
@@ -441,7 +441,7 @@ async fn hosted_zone_id(route53: &aws_sdk_route53::Client, name: &str) -> Result
         match candidate.split_once('.') {
             Some((_, parent)) if parent.contains('.') => candidate = parent.to_string(),
             _ => {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "no public Route 53 hosted zone named {name} (tls.hosted_zone): the deployer writes the certificate's validation records there and never creates zones; create it, or name an existing one"
                 )))
             }

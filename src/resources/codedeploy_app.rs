@@ -122,7 +122,7 @@ impl Kind for CodedeployApp {
             )
             .await?;
             if theirs.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "a CodeDeploy application named {} already exists and is not this environment's {address}",
                     spec.name
                 )));

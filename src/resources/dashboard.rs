@@ -167,7 +167,7 @@ impl Kind for Dashboard {
                 let theirs = parse(out.dashboard_body().unwrap_or("{}"));
                 let ours = spec.widgets.first().and_then(text_of).unwrap_or_default();
                 if theirs.first().and_then(text_of) != Some(ours) {
-                    return Err(Error::Failed(format!(
+                    return Err(Error::InvalidState(format!(
                         "a dashboard named {} already exists and is not this environment's {address}; rename or delete it",
                         spec.name
                     )));

@@ -634,7 +634,7 @@ pub(crate) async fn wait_usable(
             use std::sync::atomic::Ordering::Relaxed;
             let Some(i) = describe(&client, identifier).await? else {
                 return if seen.load(Relaxed) {
-                    Err(Error::Failed(format!(
+                    Err(Error::InvalidState(format!(
                         "database {identifier} in {region} disappeared while waiting for it (deleted?); run the command again to re-create it"
                     )))
                 } else {
@@ -646,7 +646,7 @@ pub(crate) async fn wait_usable(
             if USABLE_STATES.contains(&status.as_str()) {
                 Ok(Waited::Done(i))
             } else if STUCK_STATES.contains(&status.as_str()) {
-                Err(Error::Failed(format!(
+                Err(Error::InvalidState(format!(
                     "database {identifier} in {region} is {status}: waiting will not help; see the RDS console or `aws rds describe-events --source-identifier {identifier} --source-type db-instance --region {region}`"
                 )))
             } else {
@@ -717,7 +717,7 @@ async fn create(
         write_connection(ctx, region, arn, &instance).await?;
     }
     arn.or_else(|| instance.db_instance_arn().map(str::to_string))
-        .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for database {}", spec.identifier)))
+        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for database {}", spec.identifier)))
 }
 
 /// The attribute holding a database's (or replica's) endpoint host name, for [`Ref::Attr`].
@@ -746,7 +746,7 @@ pub(crate) async fn adopt(
     identifier: &str,
 ) -> Result<Option<String>, Error> {
     let instance = describe(client, identifier).await?.ok_or_else(|| {
-        Error::Failed(format!("database {identifier} was reported to exist but is not there"))
+        Error::InvalidState(format!("database {identifier} was reported to exist but is not there"))
     })?;
     rds::ensure_ours(
         &rds::tags_of(instance.tag_list()),
@@ -771,7 +771,7 @@ async fn update(
     if diff.has("engine_version")
         && major_version(&desired.engine_version) != major_version(&observed.engine_version)
     {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "{address}: PostgreSQL {} → {} is a major version upgrade, which `deployer up` does not do; upgrade by hand (docs/runbooks/database.md) or keep database.engine_version at {}",
             observed.engine_version,
             desired.engine_version,
@@ -819,7 +819,7 @@ async fn update(
         // takes the password given (applied at once, whatever ApplyImmediately says).
         let arn =
             desired.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?.ok_or_else(|| {
-                Error::Failed(format!("{address}: no secret to take the master password from"))
+                Error::InvalidState(format!("{address}: no secret to take the master password from"))
             })?;
         let password = super::db_secret::read(ctx.clients, region, &arn).await?.password;
         m = m.manage_master_user_password(false).master_user_password(password.expose());
@@ -882,7 +882,7 @@ async fn write_connection(
 
 /// What an operator must do to delete a protected database.
 pub fn deletion_protection_refusal(address: &Address, identifier: &str) -> Error {
-    Error::Failed(format!(
+    Error::InvalidState(format!(
         "{address} ({identifier}) has deletion protection on, so it was not deleted. To delete it: set database.deletion_protection = false in the environment's config, run `deployer up` (which turns the protection off), then run `deployer destroy` again"
     ))
 }
@@ -981,7 +981,7 @@ impl DbView {
     /// A state no wait gets out of.
     fn stuck(&self, region: &str) -> Option<Error> {
         STUCK_STATES.contains(&self.status.as_str()).then(|| {
-            Error::Failed(format!(
+            Error::InvalidState(format!(
                 "database {} in {region} is {}: waiting will not help; see the RDS console or `aws rds describe-events --source-identifier {} --source-type db-instance --region {region}`",
                 self.identifier, self.status, self.identifier
             ))
@@ -1027,7 +1027,7 @@ where
         let client = client.clone();
         async move {
             let Some(i) = describe(&client, identifier).await? else {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "database {identifier} in {region} is not there (deleted?); nothing more can be done to it"
                 )));
             };

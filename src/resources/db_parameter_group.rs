@@ -199,7 +199,7 @@ async fn describe(client: &aws_sdk_rds::Client, name: &str) -> Result<SdkGroup, 
     out.db_parameter_groups()
         .first()
         .cloned()
-        .ok_or_else(|| Error::Failed(format!("DescribeDBParameterGroups returned no group {name}")))
+        .ok_or_else(|| Error::InvalidState(format!("DescribeDBParameterGroups returned no group {name}")))
 }
 
 /// Creates the group tagged in the same request, then sets its parameters. A create answered
@@ -239,7 +239,7 @@ async fn create(
     };
     set_parameters(ctx, region, spec, &current).await?;
     arn.filter(|a| !a.is_empty())
-        .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for DB parameter group {}", spec.name)))
+        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB parameter group {}", spec.name)))
 }
 
 /// Sets the desired parameters whose value differs from `current`, at most 20 a call (RDS's

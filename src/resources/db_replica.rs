@@ -231,14 +231,14 @@ async fn create(
 ) -> Result<String, Error> {
     let region = address.region();
     if needs_presigned_url(region) {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "{address}: an encrypted cross-region replica in {region} needs a PreSignedUrl, which this deployer does not generate yet (the AWS SDK for Rust has no SourceRegion); create it by hand with `aws rds create-db-instance-read-replica --source-region …`"
         )));
     }
     let source = spec
         .source
         .as_ref()
-        .ok_or_else(|| Error::Failed(format!("{address} has no source database to replicate")))?;
+        .ok_or_else(|| Error::InvalidState(format!("{address} has no source database to replicate")))?;
     let source_arn = ctx.id(source)?;
     let client = rds::client(ctx.clients, region);
     let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
@@ -265,7 +265,7 @@ async fn create(
     let instance = db_instance::wait_usable(ctx, region, &spec.identifier, DbReplica::NAME).await?;
     let arn = arn
         .or_else(|| instance.db_instance_arn().map(str::to_string))
-        .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for replica {}", spec.identifier)))?;
+        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for replica {}", spec.identifier)))?;
     use_parameter_group(ctx, region, spec, &instance).await?;
     for (attr, value) in db_instance::attrs_of(&instance) {
         ctx.ids.set_attr(address, attr, value);

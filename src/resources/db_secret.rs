@@ -296,7 +296,7 @@ pub async fn random_password(clients: &Clients, region: &str) -> Result<Sensitiv
         .op("GetRandomPassword")?;
     out.random_password()
         .map(|p| Sensitive::new(p.to_string()))
-        .ok_or_else(|| Error::Failed("GetRandomPassword returned no password".into()))
+        .ok_or_else(|| Error::InvalidState("GetRandomPassword returned no password".into()))
 }
 
 /// The secret's value: the credentials and where to connect.
@@ -340,7 +340,7 @@ impl Value {
     fn parse(text: &str, what: &str) -> Result<Value, Error> {
         // Never echo the text: it holds the password.
         let bad = || {
-            Error::Failed(format!("{what} does not hold the database credentials as JSON (username, password, engine, port, dbname)"))
+            Error::InvalidState(format!("{what} does not hold the database credentials as JSON (username, password, engine, port, dbname)"))
         };
         let v: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
@@ -370,7 +370,7 @@ pub async fn read(clients: &Clients, region: &str, id: &str) -> Result<Value, Er
         .await
         .op_or_gone("GetSecretValue", |e| e.is_resource_not_found_exception())?;
     let text =
-        out.secret_string().ok_or_else(|| Error::Failed(format!("secret {id} has no string value")))?;
+        out.secret_string().ok_or_else(|| Error::InvalidState(format!("secret {id} has no string value")))?;
     Value::parse(text, &format!("secret {id}"))
 }
 
@@ -433,7 +433,7 @@ async fn create_primary(
     let contents = spec
         .contents
         .as_ref()
-        .ok_or_else(|| Error::Failed(format!("{address}: no contents to create the secret with")))?;
+        .ok_or_else(|| Error::InvalidState(format!("{address}: no contents to create the secret with")))?;
     let value = Value {
         username: contents.username.clone(),
         password: random_password(ctx.clients, region).await?,
@@ -461,7 +461,7 @@ async fn create_primary(
     let existing = client.describe_secret().secret_id(&spec.name).send().await.op("DescribeSecret")?;
     let tags = tags_of(existing.tags());
     if tags.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "a secret named {} already exists in {region} and is not this environment's {address} (its {TAG_ADDRESS} tag is {})",
             spec.name,
             tags.get(TAG_ADDRESS).map(String::as_str).unwrap_or("missing")
@@ -470,7 +470,7 @@ async fn create_primary(
     existing
         .arn()
         .map(str::to_string)
-        .ok_or_else(|| Error::Failed(format!("secret {} has no ARN", spec.name)))
+        .ok_or_else(|| Error::InvalidState(format!("secret {} has no ARN", spec.name)))
 }
 
 /// Replicates the writable copy `primary_arn` to `address`'s region and waits until the replica

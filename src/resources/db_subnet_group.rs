@@ -152,7 +152,7 @@ async fn describe(client: &aws_sdk_rds::Client, name: &str) -> Result<SdkGroup, 
     out.db_subnet_groups()
         .first()
         .cloned()
-        .ok_or_else(|| Error::Failed(format!("DescribeDBSubnetGroups returned no group {name}")))
+        .ok_or_else(|| Error::InvalidState(format!("DescribeDBSubnetGroups returned no group {name}")))
 }
 
 fn subnet_ids(ctx: &Ctx<'_>, spec: &DbSubnetGroupSpec) -> Result<Vec<String>, Error> {
@@ -198,7 +198,7 @@ async fn create(
     group
         .db_subnet_group_arn()
         .map(str::to_string)
-        .ok_or_else(|| Error::Failed(format!("RDS reported no ARN for DB subnet group {}", spec.name)))
+        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB subnet group {}", spec.name)))
 }
 
 /// Sets the description and the whole subnet list (the call replaces it).

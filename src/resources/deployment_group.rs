@@ -328,7 +328,7 @@ async fn create(
     let resource = arn(ctx.clients, region, &format!("deploymentgroup:{app}/{}", spec.name)).await?;
     if created.is_none() {
         if tags_of(&client, &resource).await?.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::Failed(format!(
+            return Err(Error::InvalidState(format!(
                 "a deployment group named {} already exists in {app} and is not this environment's {address}",
                 spec.name
             )));

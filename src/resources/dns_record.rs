@@ -247,7 +247,7 @@ impl Kind for DnsRecord {
     ) -> Result<(), Error> {
         let r53 = client(ctx.clients);
         let Some((zone, name)) = id.split_once('/') else {
-            return Err(Error::Failed(format!("{address}: not a record ID: {id}")));
+            return Err(Error::InvalidState(format!("{address}: not a record ID: {id}")));
         };
         // A DELETE must match the record exactly: delete what Route 53 holds now.
         let ours: Vec<&str> = observed.records.iter().map(|r| r.set_identifier.as_str()).collect();
@@ -299,11 +299,11 @@ fn record_of(ctx: &Ctx<'_>, name: &str, spec: &RecordEntry) -> Result<ResourceRe
                 .hosted_zone_id(ctx.id(&spec.target_zone)?)
                 .evaluate_target_health(spec.evaluate_target_health)
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))?,
+                .map_err(|e| Error::InvalidRequest(e.to_string()))?,
         )
         .set_health_check_id(spec.health_check.as_ref().map(|h| ctx.id(h)).transpose()?)
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))
+        .map_err(|e| Error::InvalidRequest(e.to_string()))
 }
 
 /// One `ChangeResourceRecordSets` batch (atomic in Route 53), then a wait until Route 53 has it
@@ -323,14 +323,14 @@ async fn apply(
                 .action(action)
                 .resource_record_set(set)
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))
+                .map_err(|e| Error::InvalidRequest(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let batch = ChangeBatch::builder()
         .comment(format!("deployer: {address}"))
         .set_changes(Some(changes))
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let out = match r53.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await {
         Ok(out) => out,
         // DELETEs of records that went away meanwhile (a retried request whose answer was lost).

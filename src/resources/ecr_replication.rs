@@ -159,7 +159,7 @@ async fn put_rule(
                 .filter(prefix)
                 .filter_type(RepositoryFilterType::PrefixMatch)
                 .build()
-                .map_err(|e| Error::Failed(format!("replication filter: {e}")))?,
+                .map_err(|e| Error::InvalidState(format!("replication filter: {e}")))?,
         );
         for region in destinations {
             rule = rule.destinations(
@@ -167,16 +167,16 @@ async fn put_rule(
                     .region(region)
                     .registry_id(&registry)
                     .build()
-                    .map_err(|e| Error::Failed(format!("replication destination: {e}")))?,
+                    .map_err(|e| Error::InvalidState(format!("replication destination: {e}")))?,
             );
         }
-        rules.push(rule.build().map_err(|e| Error::Failed(format!("replication rule: {e}")))?);
+        rules.push(rule.build().map_err(|e| Error::InvalidState(format!("replication rule: {e}")))?);
     }
     if rules != current {
         let config = ReplicationConfiguration::builder()
             .set_rules(Some(rules))
             .build()
-            .map_err(|e| Error::Failed(format!("replication configuration: {e}")))?;
+            .map_err(|e| Error::InvalidState(format!("replication configuration: {e}")))?;
         client
             .put_replication_configuration()
             .replication_configuration(config)

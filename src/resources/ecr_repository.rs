@@ -253,7 +253,7 @@ async fn create(
         .encryption_type(EncryptionType::from(spec.encryption.as_str()))
         .set_kms_key(spec.kms_key.clone())
         .build()
-        .map_err(|e| Error::Failed(format!("encryption configuration: {e}")))?;
+        .map_err(|e| Error::InvalidState(format!("encryption configuration: {e}")))?;
     let result = client
         .create_repository()
         .repository_name(&spec.name)
@@ -270,7 +270,7 @@ async fn create(
         Some(out) => {
             let r = out
                 .repository()
-                .ok_or_else(|| Error::Failed("CreateRepository returned no repository".into()))?;
+                .ok_or_else(|| Error::InvalidState("CreateRepository returned no repository".into()))?;
             (r.repository_arn().unwrap_or_default().to_string(), spec_of(r, None))
         }
         None => adopt(&client, address, &spec.name).await?,
@@ -287,12 +287,12 @@ async fn adopt(
 ) -> Result<(String, EcrRepositorySpec), Error> {
     let out =
         client.describe_repositories().repository_names(name).send().await.op("DescribeRepositories")?;
-    let r = out.repositories().first().ok_or_else(|| Error::Failed(format!("repository {name} vanished")))?;
+    let r = out.repositories().first().ok_or_else(|| Error::InvalidState(format!("repository {name} vanished")))?;
     let arn = r.repository_arn().unwrap_or_default().to_string();
     let tags = client.list_tags_for_resource().resource_arn(&arn).send().await.op("ListTagsForResource")?;
     let ours = tags.tags().iter().any(|t| t.key() == TAG_ADDRESS && t.value() == address.as_str());
     if !ours {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "a repository named {name} already exists in {} and is not this environment's ({arn}); choose another registry.name",
             address.region()
         )));

@@ -223,7 +223,7 @@ async fn create(
     let client: aws_sdk_ecs::Client = ctx.clients.get(region);
     if let Some(existing) = describe(&client, &spec.name).await? {
         if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::Failed(format!(
+            return Err(Error::InvalidState(format!(
                 "an ECS cluster named {} already exists in {region} and is not this environment's {address}",
                 spec.name
             )));
@@ -239,7 +239,7 @@ async fn create(
         .send()
         .await
         .op("CreateCluster")?;
-    let cluster = out.cluster().ok_or_else(|| Error::Failed("CreateCluster returned no cluster".into()))?;
+    let cluster = out.cluster().ok_or_else(|| Error::InvalidState("CreateCluster returned no cluster".into()))?;
     let observed = spec_of(cluster);
     let mut d = Diff::default();
     let (mut want, mut have) = (spec.clone(), observed);

@@ -273,7 +273,7 @@ async fn create(
     };
     if let Some(existing) = existing {
         if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::Failed(format!(
+            return Err(Error::InvalidState(format!(
                 "a service named {} already exists in the cluster and is not this environment's {address}",
                 spec.name
             )));
@@ -290,7 +290,7 @@ async fn create(
         .set_security_groups(Some(groups))
         .assign_public_ip(AssignPublicIp::Disabled)
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let token = client_token(address);
     let created = wait_until(
         &format!("{address}: ECS to accept the service"),
@@ -313,7 +313,7 @@ async fn create(
                     DeploymentController::builder()
                         .r#type(DeploymentControllerType::CodeDeploy)
                         .build()
-                        .map_err(|e| Error::Failed(e.to_string()))?,
+                        .map_err(|e| Error::InvalidRequest(e.to_string()))?,
                 )
                 .network_configuration(
                     NetworkConfiguration::builder().awsvpc_configuration(network.clone()).build(),
@@ -340,7 +340,7 @@ async fn create(
     let arn = created
         .service()
         .and_then(|s| s.service_arn())
-        .ok_or_else(|| Error::Failed("CreateService returned no service".into()))?;
+        .ok_or_else(|| Error::InvalidState("CreateService returned no service".into()))?;
     ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
     wait_until_serving(ctx, address, &client, &cluster, spec).await?;
     Ok(arn.to_string())
@@ -363,7 +363,7 @@ async fn wait_until_serving(
     let what = format!("{address}: its tasks to run and be healthy in {group_name}");
     wait_until(&what, ctx.timeout_for(EcsService::NAME), || async {
         let Some(service) = describe(client, cluster, &spec.name).await? else {
-            return Err(Error::Failed(format!("{address}: the service was deleted while it started")));
+            return Err(Error::InvalidState(format!("{address}: the service was deleted while it started")));
         };
         let (running, desired) = (service.running_count(), service.desired_count());
         let health = elb

@@ -99,7 +99,7 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, tags: &Tags) -> Result<String, 
         .op("AllocateAddress")?;
     out.allocation_id()
         .map(str::to_string)
-        .ok_or_else(|| Error::Failed("AllocateAddress returned no allocation ID".into()))
+        .ok_or_else(|| Error::InvalidState("AllocateAddress returned no allocation ID".into()))
 }
 
 /// The address stays in use until its NAT gateway is fully deleted; retry until AWS lets go.

@@ -165,7 +165,7 @@ impl Kind for EventRule {
             let theirs =
                 c.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource")?;
             if !theirs.tags().iter().any(|t| t.key() == TAG_ADDRESS && t.value() == address.as_str()) {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "an EventBridge rule named {} already exists and is not this environment's {address}",
                     spec.name
                 )));
@@ -266,7 +266,7 @@ async fn put_targets(
                     .set_input_paths_map(Some(t.input_paths.clone().into_iter().collect()))
                     .input_template(template)
                     .build()
-                    .map_err(|e| Error::Failed(e.to_string()))?,
+                    .map_err(|e| Error::InvalidRequest(e.to_string()))?,
             ),
             None => None,
         };
@@ -276,14 +276,14 @@ async fn put_targets(
                 .arn(ctx.id(&t.arn)?)
                 .set_input_transformer(transformer)
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))?,
+                .map_err(|e| Error::InvalidRequest(e.to_string()))?,
         );
     }
     if !targets.is_empty() {
         let out =
             c.put_targets().rule(&spec.name).set_targets(Some(targets)).send().await.op("PutTargets")?;
         if let Some(failed) = out.failed_entries().first() {
-            return Err(Error::Failed(format!(
+            return Err(Error::InvalidState(format!(
                 "{address}: EventBridge refused target {}: {}",
                 failed.target_id().unwrap_or("?"),
                 failed.error_message().unwrap_or("no reason given")

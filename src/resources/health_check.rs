@@ -158,7 +158,7 @@ fn config_of(ctx: &Ctx<'_>, spec: &HealthCheckSpec) -> Result<HealthCheckConfig,
         .failure_threshold(spec.failure_threshold)
         .set_regions((!regions.is_empty()).then_some(regions))
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))
+        .map_err(|e| Error::InvalidRequest(e.to_string()))
 }
 
 /// The same for the same address and spec: a retried create gets the same check back.

@@ -47,7 +47,7 @@ pub struct IamBoundary;
 /// `deployer iam-policy` prints means it to.
 fn administrator_only(e: Error, what: &str) -> Error {
     if e.code() == Some("AccessDenied") || e.code() == Some("AccessDeniedException") {
-        return Error::Failed(format!(
+        return Error::InvalidState(format!(
             "{what}: {e}. The roles' permissions boundary is created and widened only by an administrator (the deployer's own policy cannot change its ceiling): run this `deployer up` once with administrator credentials, or have an administrator apply `deployer iam-policy --boundary`"
         ));
     }
@@ -141,9 +141,9 @@ impl Kind for IamBoundary {
         let arn = ctx.clients.account().await?.arn("iam", "", &format!("policy{}{}", spec.path, spec.name));
         let (tags, mut observed) = read(&iam, &arn)
             .await?
-            .ok_or_else(|| Error::Failed(format!("policy {arn} was reported to exist but is not there")))?;
+            .ok_or_else(|| Error::InvalidState(format!("policy {arn} was reported to exist but is not there")))?;
         if tags.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::Failed(format!(
+            return Err(Error::InvalidState(format!(
                 "an IAM policy {arn} already exists and is not this environment's {address}"
             )));
         }

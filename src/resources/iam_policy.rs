@@ -152,8 +152,9 @@ impl PolicyDocument {
     /// A document as IAM returns it (URL-encoded JSON, as `GetRolePolicy` and `GetRole` give it).
     pub fn parse(text: &str) -> Result<PolicyDocument, Error> {
         let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
-        let value: Value = serde_json::from_str(&decoded)
-            .map_err(|e| Error::Failed(format!("IAM returned a policy document that is not JSON: {e}")))?;
+        let value: Value = serde_json::from_str(&decoded).map_err(|e| {
+            Error::InvalidState(format!("IAM returned a policy document that is not JSON: {e}"))
+        })?;
         let statements = match &value["Statement"] {
             Value::Array(items) => items.clone(),
             Value::Null => vec![],

@@ -277,10 +277,10 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &IamRoleSpec, tags: &Tag
         }
         None => {
             let (role, observed) = read(&client, &spec.name).await?.ok_or_else(|| {
-                Error::Failed(format!("role {} was reported to exist but is not there", spec.name))
+                Error::InvalidState(format!("role {} was reported to exist but is not there", spec.name))
             })?;
             if tags_of(role.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "an IAM role named {} already exists and is not this environment's {address}",
                     spec.name
                 )));

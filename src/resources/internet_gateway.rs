@@ -120,7 +120,7 @@ pub async fn create(
     let id = out
         .internet_gateway()
         .and_then(|g| g.internet_gateway_id())
-        .ok_or_else(|| Error::Failed("CreateInternetGateway returned no ID".into()))?
+        .ok_or_else(|| Error::InvalidState("CreateInternetGateway returned no ID".into()))?
         .to_string();
     if let Some(vpc) = &spec.vpc {
         attach(ctx, region, &id, &ctx.id(vpc)?).await?;
@@ -168,7 +168,7 @@ async fn attach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(
         let here =
             out.internet_gateways().iter().flat_map(|g| g.attachments()).any(|a| a.vpc_id() == Some(vpc_id));
         if !here {
-            return Err(Error::Failed(format!("{id} is attached to another VPC than {vpc_id}")));
+            return Err(Error::InvalidState(format!("{id} is attached to another VPC than {vpc_id}")));
         }
     }
     Ok(())

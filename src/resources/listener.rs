@@ -233,7 +233,7 @@ fn action(ctx: &Ctx<'_>, a: &ListenerAction) -> Result<Action, Error> {
             )
             .build(),
         ListenerAction::Weighted { .. } => {
-            return Err(Error::Failed("a weighted forward is only observed, never configured".into()))
+            return Err(Error::InvalidState("a weighted forward is only observed, never configured".into()))
         }
     })
 }
@@ -359,7 +359,7 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &ListenerSpec, tags: &Ta
         .find(|l| l.port() == Some(spec.port))
         .and_then(|l| l.listener_arn())
         .ok_or_else(|| {
-            Error::Failed(format!(
+            Error::InvalidState(format!(
                 "{address}: a listener on port {} was reported but is not there",
                 spec.port
             ))
@@ -367,7 +367,7 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &ListenerSpec, tags: &Ta
         .to_string();
     let theirs = tags_of(&client, std::slice::from_ref(&existing)).await?;
     if theirs.get(&existing).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "{address}: the load balancer already has a listener on port {} that is not this environment's",
             spec.port
         )));

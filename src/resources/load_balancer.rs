@@ -251,11 +251,11 @@ async fn create(
     let lb = out
         .load_balancers()
         .first()
-        .ok_or_else(|| Error::Failed("CreateLoadBalancer returned no load balancer".into()))?;
+        .ok_or_else(|| Error::InvalidState("CreateLoadBalancer returned no load balancer".into()))?;
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
     let theirs = tags_of(&client, std::slice::from_ref(&arn)).await?;
     if theirs.get(&arn).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "a load balancer named {} already exists in {region} and is not this environment's {address}",
             spec.name
         )));
@@ -291,7 +291,7 @@ async fn wait_active(ctx: &Ctx<'_>, address: &Address, arn: &str) -> Result<(), 
         let state = out.load_balancers().first().and_then(|lb| lb.state()).and_then(|s| s.code()).cloned();
         match state.as_ref().map(|s| s.as_str()) {
             Some("active") => Ok(Waited::Done(())),
-            Some("failed") => Err(Error::Failed(format!("{address}: the load balancer failed to provision"))),
+            Some("failed") => Err(Error::InvalidState(format!("{address}: the load balancer failed to provision"))),
             other => Ok(Waited::NotYet(other.unwrap_or("unknown").to_string())),
         }
     })
@@ -354,7 +354,7 @@ async fn delete(
     observed: &LoadBalancerSpec,
 ) -> Result<(), Error> {
     if observed.deletion_protection {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "{address}: the load balancer has deletion protection on; set [service] deletion_protection = false, run `deployer up`, then try again"
         )));
     }

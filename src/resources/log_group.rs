@@ -178,13 +178,13 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &LogGroupSpec, tags: &Ta
         .log_groups()
         .iter()
         .find(|g| g.log_group_name() == Some(spec.name.as_str()))
-        .ok_or_else(|| Error::Failed(format!("log group {} was created but is not there", spec.name)))?;
+        .ok_or_else(|| Error::InvalidState(format!("log group {} was created but is not there", spec.name)))?;
     let arn = arn_of(group).unwrap_or_default();
     if created.is_none() {
         let tags =
             client.list_tags_for_resource().resource_arn(&arn).send().await.op("ListTagsForResource")?;
         if tags.tags().and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::Failed(format!(
+            return Err(Error::InvalidState(format!(
                 "a log group named {} already exists and is not this environment's {address}",
                 spec.name
             )));

@@ -210,7 +210,7 @@ impl Kind for MetricAlarm {
             let out = c.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource")?;
             if !out.tags().iter().any(|t| t.key() == Some(TAG_ADDRESS) && t.value() == Some(address.as_str()))
             {
-                return Err(Error::Failed(format!(
+                return Err(Error::InvalidState(format!(
                     "an alarm named {} already exists and is not this environment's {address}",
                     spec.name
                 )));

@@ -329,7 +329,7 @@ macro_rules! kinds {
                 $((Spec::$variant(d), Spec::$variant(o)) => {
                     <$module::$kind as Kind>::update(ctx, &r.address, &found.id, d, o, diff, &r.tags).await
                 })*
-                (d, o) => Err(Error::Failed(format!(
+                (d, o) => Err(Error::InvalidState(format!(
                     "{} is a {} but was found as a {}: it must be replaced, not updated",
                     r.address, d.kind(), o.kind()
                 ))),
@@ -656,15 +656,14 @@ impl Ctx<'_> {
     pub fn id(&self, r: &Ref) -> Result<String, Error> {
         match r {
             Ref::Id(id) => Ok(id.clone()),
-            Ref::Addr(a) => self
-                .ids
-                .get(a)
-                .ok_or_else(|| Error::Failed(format!("{a} has no physical ID yet (it was not created)"))),
-            Ref::Attr { of, attr, suffix } => self
-                .ids
-                .attr(of, attr)
-                .map(|value| format!("{value}{suffix}"))
-                .ok_or_else(|| Error::Failed(format!("{of} has no {attr} yet (it was not created)"))),
+            Ref::Addr(a) => self.ids.get(a).ok_or_else(|| {
+                Error::InvalidState(format!("{a} has no physical ID yet (it was not created)"))
+            }),
+            Ref::Attr { of, attr, suffix } => {
+                self.ids.attr(of, attr).map(|value| format!("{value}{suffix}")).ok_or_else(|| {
+                    Error::InvalidState(format!("{of} has no {attr} yet (it was not created)"))
+                })
+            }
         }
     }
 
@@ -713,7 +712,9 @@ impl<'a> ObserveCtx<'a> {
             .get_or_try_init(|| async { load().await.map(|v| Arc::new(v) as Arc<dyn Any + Send + Sync>) })
             .await?
             .clone();
-        value.downcast::<T>().map_err(|_| Error::Failed(format!("observe cache {key} holds another type")))
+        value
+            .downcast::<T>()
+            .map_err(|_| Error::InvalidState(format!("observe cache {key} holds another type")))
     }
 }
 

@@ -137,7 +137,7 @@ pub async fn create(
         Some(out) => out
             .nat_gateway()
             .and_then(|n| n.nat_gateway_id())
-            .ok_or_else(|| Error::Failed("CreateNatGateway returned no ID".into()))?
+            .ok_or_else(|| Error::InvalidState("CreateNatGateway returned no ID".into()))?
             .to_string(),
         // The Elastic IP is taken: by this very gateway when the create's response was lost and
         // the retry was not matched to it by its client token (AWS matches it; not every
@@ -162,7 +162,7 @@ async fn existing(ctx: &Ctx<'_>, address: &Address, allocation: &str) -> Result<
         .and_then(|n| n.nat_gateway_id())
         .map(str::to_string)
         .ok_or_else(|| {
-            Error::Failed(format!("the Elastic IP {allocation} of {address} is in use by something else"))
+            Error::InvalidState(format!("the Elastic IP {allocation} of {address} is in use by something else"))
         })
 }
 
@@ -182,7 +182,7 @@ async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Err
         let nat = out.nat_gateways().first();
         match nat.and_then(|n| n.state()) {
             Some(NatGatewayState::Available) => Ok(Waited::Done(())),
-            Some(NatGatewayState::Failed) => Err(Error::Failed(format!(
+            Some(NatGatewayState::Failed) => Err(Error::InvalidState(format!(
                 "{id} failed: {}",
                 nat.and_then(|n| n.failure_message()).unwrap_or("no reason given")
             ))),

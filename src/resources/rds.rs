@@ -78,7 +78,7 @@ pub fn ensure_ours(tags: &Tags, address: &Address, what: &str, key: &str) -> Res
     if tags.get(TAG_ADDRESS).map(String::as_str) == Some(address.as_str()) {
         Ok(())
     } else {
-        Err(Error::Failed(format!(
+        Err(Error::InvalidState(format!(
             "{what} already exists in {} and is not this environment's {address} (its {TAG_ADDRESS} tag is {}); choose another {key}",
             address.region(),
             tags.get(TAG_ADDRESS).map(String::as_str).unwrap_or("missing"),

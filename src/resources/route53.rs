@@ -34,7 +34,7 @@ pub async fn public_zone(r53: &aws_sdk_route53::Client, name: &str) -> Result<Op
 /// The ID of the public hosted zone `dns.hosted_zone` names, where the failover records go.
 pub async fn failover_zone_id(r53: &aws_sdk_route53::Client, name: &str) -> Result<String, Error> {
     public_zone(r53, name).await?.ok_or_else(|| {
-        Error::Failed(format!(
+        Error::InvalidState(format!(
             "no public Route 53 hosted zone named {name} (dns.hosted_zone): the deployer writes the failover records there and never creates zones"
         ))
     })

@@ -133,7 +133,7 @@ pub async fn create(
     out.route_table()
         .and_then(|t| t.route_table_id())
         .map(str::to_string)
-        .ok_or_else(|| Error::Failed("CreateRouteTable returned no ID".into()))
+        .ok_or_else(|| Error::InvalidState("CreateRouteTable returned no ID".into()))
 }
 
 /// Associations are deleted first (the engine orders that); `DependencyViolation` covers

@@ -149,7 +149,7 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteTableAssociationSpe
         Ok(out) => out
             .association_id()
             .map(str::to_string)
-            .ok_or_else(|| Error::Failed("AssociateRouteTable returned no association ID".into())),
+            .ok_or_else(|| Error::InvalidState("AssociateRouteTable returned no association ID".into())),
         Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
             let f =
                 aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(&subnet).build();

@@ -160,12 +160,12 @@ async fn put(ctx: &Ctx<'_>, region: &str, spec: &ScalingPolicySpec) -> Result<()
             PredefinedMetricSpecification::builder()
                 .predefined_metric_type(MetricType::from(spec.metric.as_str()))
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))?,
+                .map_err(|e| Error::InvalidRequest(e.to_string()))?,
         )
         .scale_in_cooldown(spec.scale_in_cooldown_secs)
         .scale_out_cooldown(spec.scale_out_cooldown_secs)
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     client(ctx.clients, region)
         .put_scaling_policy()
         .policy_name(&spec.name)

@@ -195,7 +195,7 @@ impl Kind for ScheduleGroup {
                 let theirs =
                     c.list_tags_for_resource().resource_arn(&arn).send().await.op("ListTagsForResource")?;
                 if !theirs.tags().iter().any(|t| t.key() == TAG_ADDRESS && t.value() == address.as_str()) {
-                    return Err(Error::Failed(format!(
+                    return Err(Error::InvalidState(format!(
                         "a schedule group named {} already exists and is not this environment's {address}",
                         spec.name
                     )));
@@ -303,14 +303,14 @@ async fn put_schedule(
         .set_security_groups(Some(ids(&s.security_groups)?))
         .assign_public_ip(AssignPublicIp::Disabled)
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let ecs = EcsParameters::builder()
         .task_definition_arn(&s.task_definition)
         .task_count(1)
         .launch_type(LaunchType::Fargate)
         .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let target = Target::builder()
         .arn(ctx.id(&s.cluster)?)
         .role_arn(ctx.id(&s.role)?)
@@ -322,11 +322,11 @@ async fn put_schedule(
                 .build(),
         )
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let window = FlexibleTimeWindow::builder()
         .mode(FlexibleTimeWindowMode::Off)
         .build()
-        .map_err(|e| Error::Failed(e.to_string()))?;
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let state = if s.enabled { ScheduleState::Enabled } else { ScheduleState::Disabled };
     if create {
         let schedule =

@@ -278,7 +278,7 @@ pub async fn create(
     let (id, existing) = match created {
         Some(out) => (
             out.group_id()
-                .ok_or_else(|| Error::Failed("CreateSecurityGroup returned no ID".into()))?
+                .ok_or_else(|| Error::InvalidState("CreateSecurityGroup returned no ID".into()))?
                 .to_string(),
             vec![],
         ),
@@ -304,11 +304,11 @@ async fn adopt(
         .await
         .op("DescribeSecurityGroups")?;
     let group = out.security_groups().first().ok_or_else(|| {
-        Error::Failed(format!("security group {name} was reported to exist in {vpc} but is not there"))
+        Error::InvalidState(format!("security group {name} was reported to exist in {vpc} but is not there"))
     })?;
     let tags = ec2::tags_of(group.tags());
     if tags.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "a security group named {name} already exists in {vpc} and is not this environment's {address}"
         )));
     }

@@ -168,7 +168,7 @@ impl Kind for SnsTopic {
             .op("CreateTopic")?;
         let arn = out
             .topic_arn()
-            .ok_or_else(|| Error::Failed(format!("CreateTopic returned no ARN for {}", spec.name)))?
+            .ok_or_else(|| Error::InvalidState(format!("CreateTopic returned no ARN for {}", spec.name)))?
             .to_string();
         for s in &spec.subscriptions {
             subscribe(&sns, &arn, s).await?;

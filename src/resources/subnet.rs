@@ -130,7 +130,7 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags)
     let id = match &out {
         Some(out) => {
             let subnet =
-                out.subnet().ok_or_else(|| Error::Failed("CreateSubnet returned no subnet".into()))?;
+                out.subnet().ok_or_else(|| Error::InvalidState("CreateSubnet returned no subnet".into()))?;
             let id = subnet.subnet_id().unwrap_or_default().to_string();
             if subnet.state() != Some(&SubnetState::Available) {
                 wait_available(ctx, region, &id).await?;
@@ -171,7 +171,7 @@ async fn existing(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags) -
             wait_available(ctx, region, id).await?;
             Ok(id.to_string())
         }
-        other => Err(Error::Failed(format!(
+        other => Err(Error::InvalidState(format!(
             "{} in {vpc} is taken by {} which is not this subnet",
             spec.cidr_block,
             other.unwrap_or("another subnet")

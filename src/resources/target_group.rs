@@ -257,11 +257,11 @@ async fn create(
         .target_groups()
         .first()
         .and_then(|t| t.target_group_arn())
-        .ok_or_else(|| Error::Failed("CreateTargetGroup returned no target group".into()))?
+        .ok_or_else(|| Error::InvalidState("CreateTargetGroup returned no target group".into()))?
         .to_string();
     let theirs = tags_of(&client, std::slice::from_ref(&arn)).await?;
     if theirs.get(&arn).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::Failed(format!(
+        return Err(Error::InvalidState(format!(
             "a target group named {} already exists in {region} and is not this environment's {address}",
             spec.name
         )));

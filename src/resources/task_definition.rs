@@ -300,7 +300,7 @@ pub(crate) async fn register(
                 .name(name)
                 .value_from(ctx.id(from)?)
                 .build()
-                .map_err(|e| Error::Failed(e.to_string()))
+                .map_err(|e| Error::InvalidRequest(e.to_string()))
         })
         .collect::<Result<Vec<_>, Error>>()?;
     let container =
@@ -325,7 +325,7 @@ pub(crate) async fn register(
                         .retries(3)
                         .start_period(60)
                         .build()
-                        .map_err(|e| Error::Failed(e.to_string()))?,
+                        .map_err(|e| Error::InvalidRequest(e.to_string()))?,
                 )
             })
             .readonly_root_filesystem(c.read_only_root_filesystem)
@@ -337,7 +337,7 @@ pub(crate) async fn register(
                     .options("awslogs-region", &c.log_region)
                     .options("awslogs-stream-prefix", &c.name)
                     .build()
-                    .map_err(|e| Error::Failed(e.to_string()))?,
+                    .map_err(|e| Error::InvalidRequest(e.to_string()))?,
             )
             .build();
     let out = client
@@ -364,7 +364,7 @@ pub(crate) async fn register(
     out.task_definition()
         .and_then(|td| td.task_definition_arn())
         .map(str::to_string)
-        .ok_or_else(|| Error::Failed("RegisterTaskDefinition returned no ARN".into()))
+        .ok_or_else(|| Error::InvalidState("RegisterTaskDefinition returned no ARN".into()))
 }
 
 /// Deregisters every ACTIVE revision of the family (only this family: a prefix also lists
@@ -430,7 +430,7 @@ pub async fn resolve_secret_names(
                     arns.insert((region.clone(), name.clone()), arn);
                 }
                 Err(e) if e.is_not_found() => {
-                    return Err(Error::Failed(format!(
+                    return Err(Error::InvalidState(format!(
                         "service.secrets.{var}: there is no Secrets Manager secret named {name:?} in {region}; create it there (or replicate it to {region}): each region's tasks read their own region's secret"
                     )));
                 }

@@ -98,7 +98,7 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
             address,
             id: id.to_string(),
             spec: Spec::Vpc(VpcSpec {
-                cidr_block: cidr.parse().map_err(|e| Error::Failed(format!("{id} has CIDR {cidr}: {e}")))?,
+                cidr_block: cidr.parse().map_err(|e| Error::InvalidState(format!("{id} has CIDR {cidr}: {e}")))?,
                 enable_dns_support: dns_support,
                 enable_dns_hostnames: dns_hostnames,
             }),
@@ -137,7 +137,7 @@ pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &VpcSpec, tags: &Tags) ->
     let id = out
         .vpc()
         .and_then(|v| v.vpc_id())
-        .ok_or_else(|| Error::Failed("CreateVpc returned no VPC ID".into()))?;
+        .ok_or_else(|| Error::InvalidState("CreateVpc returned no VPC ID".into()))?;
     wait_available(ctx, region, id).await?;
     // A new VPC has DNS support on and DNS hostnames off: set only what differs from that.
     let fresh =

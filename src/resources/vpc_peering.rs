@@ -185,7 +185,7 @@ pub async fn create(
     let id = out
         .vpc_peering_connection()
         .and_then(|p| p.vpc_peering_connection_id())
-        .ok_or_else(|| Error::Failed("CreateVpcPeeringConnection returned no ID".into()))?
+        .ok_or_else(|| Error::InvalidState("CreateVpcPeeringConnection returned no ID".into()))?
         .to_string();
     let observed = VpcPeeringSpec {
         status: "initiating-request".into(),
@@ -219,7 +219,7 @@ pub async fn update(
                         Ok(Waited::NotYet("initiating-request".into()))
                     }
                     Some(code) if is_gone(Some(code)) => {
-                        Err(Error::Failed(format!("{id} is {}: delete it and run again", code.as_str())))
+                        Err(Error::InvalidState(format!("{id} is {}: delete it and run again", code.as_str())))
                     }
                     Some(code) => Ok(Waited::Done(code.clone())),
                 },
@@ -271,7 +271,7 @@ async fn wait_active(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error>
         let out = out.op("DescribeVpcPeeringConnections")?;
         match out.vpc_peering_connections().first().and_then(status_code) {
             Some(VpcPeeringConnectionStateReasonCode::Active) => Ok(Waited::Done(())),
-            Some(code) if is_gone(Some(code)) => Err(Error::Failed(format!("{id} became {}", code.as_str()))),
+            Some(code) if is_gone(Some(code)) => Err(Error::InvalidState(format!("{id} became {}", code.as_str()))),
             other => Ok(Waited::NotYet(other.map(|c| c.as_str().to_string()).unwrap_or_default())),
         }
     })

@@ -43,8 +43,7 @@ pub struct AcmCertificateSpec {
 }
 
 pub fn diff(desired: &AcmCertificateSpec, observed: &AcmCertificateSpec, d: &mut Diff) {
-    d.field("domain_name", &desired.domain_name, &observed.domain_name, Replace::Yes);
-    d.field("alternative_names", &desired.alternative_names, &observed.alternative_names, Replace::Yes);
+    diff_fields!(d, desired, observed, domain_name: Yes, alternative_names: Yes);
 }
 
 pub struct AcmCertificate;

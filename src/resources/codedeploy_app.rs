@@ -62,8 +62,7 @@ impl Kind for CodedeployApp {
     ];
 
     fn diff(desired: &CodedeployAppSpec, observed: &CodedeployAppSpec, d: &mut Diff) {
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("compute_platform", &desired.compute_platform, &observed.compute_platform, Replace::Yes);
+        diff_fields!(d, desired, observed, name: Yes, compute_platform: Yes);
     }
     fn conflicts(a: &CodedeployAppSpec, b: &CodedeployAppSpec) -> bool {
         a.name == b.name

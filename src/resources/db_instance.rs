@@ -227,17 +227,13 @@ pub fn diff_kms_key(desired: &Option<String>, observed: &Option<String>, d: &mut
 }
 
 pub fn diff(desired: &DbInstanceSpec, observed: &DbInstanceSpec, d: &mut Diff) {
-    d.field("identifier", &desired.identifier, &observed.identifier, Replace::Yes);
-    d.field("engine", &desired.engine, &observed.engine, Replace::Yes);
-    d.field("storage_encrypted", &desired.storage_encrypted, &observed.storage_encrypted, Replace::Yes);
+    diff_fields!(d, desired, observed, identifier: Yes, engine: Yes, storage_encrypted: Yes);
     diff_kms_key(&desired.kms_key, &observed.kms_key, d);
-    d.field("master_username", &desired.master_username, &observed.master_username, Replace::Yes);
-    d.field("database_name", &desired.database_name, &observed.database_name, Replace::Yes);
+    diff_fields!(d, desired, observed, master_username: Yes, database_name: Yes);
     if version_differs(&desired.engine_version, &observed.engine_version) {
         d.field("engine_version", &desired.engine_version, &observed.engine_version, Replace::No);
     }
-    d.field("instance_class", &desired.instance_class, &observed.instance_class, Replace::No);
-    d.field("storage_type", &desired.storage_type, &observed.storage_type, Replace::No);
+    diff_fields!(d, desired, observed, instance_class: No, storage_type: No);
     if observed.allocated_storage_gib < desired.allocated_storage_gib {
         d.field(
             "allocated_storage_gib",
@@ -246,18 +242,8 @@ pub fn diff(desired: &DbInstanceSpec, observed: &DbInstanceSpec, d: &mut Diff) {
             Replace::No,
         );
     }
-    d.field(
-        "max_allocated_storage_gib",
-        &desired.max_allocated_storage_gib,
-        &observed.max_allocated_storage_gib,
-        Replace::No,
-    );
-    d.field("multi_az", &desired.multi_az, &observed.multi_az, Replace::No);
-    d.field(
-        "manage_master_user_password",
-        &desired.manage_master_user_password,
-        &observed.manage_master_user_password,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        max_allocated_storage_gib: No, multi_az: No, manage_master_user_password: No,
     );
     if observed.manage_master_user_password && !desired.manage_master_user_password {
         d.note(
@@ -267,30 +253,11 @@ pub fn diff(desired: &DbInstanceSpec, observed: &DbInstanceSpec, d: &mut Diff) {
     if observed.port != 0 {
         d.field("port", &desired.port, &observed.port, Replace::No);
     }
-    d.field(
-        "backup_retention_days",
-        &desired.backup_retention_days,
-        &observed.backup_retention_days,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        backup_retention_days: No, backup_window: No, maintenance_window: No, copy_tags_to_snapshot: No,
+        deletion_protection: No, performance_insights: No, subnet_group: No, parameter_group: No,
+        security_groups: No,
     );
-    d.field("backup_window", &desired.backup_window, &observed.backup_window, Replace::No);
-    d.field("maintenance_window", &desired.maintenance_window, &observed.maintenance_window, Replace::No);
-    d.field(
-        "copy_tags_to_snapshot",
-        &desired.copy_tags_to_snapshot,
-        &observed.copy_tags_to_snapshot,
-        Replace::No,
-    );
-    d.field("deletion_protection", &desired.deletion_protection, &observed.deletion_protection, Replace::No);
-    d.field(
-        "performance_insights",
-        &desired.performance_insights,
-        &observed.performance_insights,
-        Replace::No,
-    );
-    d.field("subnet_group", &desired.subnet_group, &observed.subnet_group, Replace::No);
-    d.field("parameter_group", &desired.parameter_group, &observed.parameter_group, Replace::No);
-    d.field("security_groups", &desired.security_groups, &observed.security_groups, Replace::No);
 }
 
 pub fn normalize(spec: &mut DbInstanceSpec) {

@@ -41,9 +41,7 @@ pub fn postgres_family(engine_version: &str) -> String {
 }
 
 pub fn diff(desired: &DbParameterGroupSpec, observed: &DbParameterGroupSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("family", &desired.family, &observed.family, Replace::Yes);
-    d.field("description", &desired.description, &observed.description, Replace::Yes);
+    diff_fields!(d, desired, observed, name: Yes, family: Yes, description: Yes);
     for (name, value) in &desired.parameters {
         d.field(&format!("parameters.{name}"), &Some(value), &observed.parameters.get(name), Replace::No);
     }

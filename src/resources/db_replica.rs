@@ -77,26 +77,12 @@ pub struct DbReplicaSpec {
 }
 
 pub fn diff(desired: &DbReplicaSpec, observed: &DbReplicaSpec, d: &mut Diff) {
-    d.field("identifier", &desired.identifier, &observed.identifier, Replace::Yes);
-    d.field("source", &desired.source, &observed.source, Replace::Yes);
+    diff_fields!(d, desired, observed, identifier: Yes, source: Yes);
     db_instance::diff_kms_key(&desired.kms_key, &observed.kms_key, d);
-    d.field("instance_class", &desired.instance_class, &observed.instance_class, Replace::No);
-    d.field(
-        "copy_tags_to_snapshot",
-        &desired.copy_tags_to_snapshot,
-        &observed.copy_tags_to_snapshot,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        instance_class: No, copy_tags_to_snapshot: No, deletion_protection: No, performance_insights: No,
+        subnet_group: No, parameter_group: No, security_groups: No,
     );
-    d.field("deletion_protection", &desired.deletion_protection, &observed.deletion_protection, Replace::No);
-    d.field(
-        "performance_insights",
-        &desired.performance_insights,
-        &observed.performance_insights,
-        Replace::No,
-    );
-    d.field("subnet_group", &desired.subnet_group, &observed.subnet_group, Replace::No);
-    d.field("parameter_group", &desired.parameter_group, &observed.parameter_group, Replace::No);
-    d.field("security_groups", &desired.security_groups, &observed.security_groups, Replace::No);
 }
 
 pub struct DbReplica;

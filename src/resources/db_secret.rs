@@ -76,8 +76,7 @@ pub struct DbSecretSpec {
 }
 
 pub fn diff(desired: &DbSecretSpec, observed: &DbSecretSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("replica_of", &desired.replica_of, &observed.replica_of, Replace::Yes);
+    diff_fields!(d, desired, observed, name: Yes, replica_of: Yes);
     if desired.kms_key.is_some() {
         // A replica's key is set when it is replicated; the writable copy's can change in place.
         let replace = if desired.replica_of.is_some() { Replace::Yes } else { Replace::No };

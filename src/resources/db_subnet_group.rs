@@ -30,9 +30,7 @@ pub struct DbSubnetGroupSpec {
 }
 
 pub fn diff(desired: &DbSubnetGroupSpec, observed: &DbSubnetGroupSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("description", &desired.description, &observed.description, Replace::No);
-    d.field("subnets", &desired.subnets, &observed.subnets, Replace::No);
+    diff_fields!(d, desired, observed, name: Yes, description: No, subnets: No);
 }
 
 pub struct DbSubnetGroup;

@@ -59,10 +59,7 @@ impl Kind for DeploymentConfig {
 
     fn diff(desired: &DeploymentConfigSpec, observed: &DeploymentConfigSpec, d: &mut Diff) {
         // Immutable: any difference is a new configuration.
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("shape", &desired.shape, &observed.shape, Replace::Yes);
-        d.field("percent", &desired.percent, &observed.percent, Replace::Yes);
-        d.field("minutes", &desired.minutes, &observed.minutes, Replace::Yes);
+        diff_fields!(d, desired, observed, name: Yes, shape: Yes, percent: Yes, minutes: Yes);
     }
     fn conflicts(a: &DeploymentConfigSpec, b: &DeploymentConfigSpec) -> bool {
         a.name == b.name

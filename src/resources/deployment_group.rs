@@ -50,29 +50,12 @@ pub struct DeploymentGroupSpec {
 }
 
 pub fn diff(desired: &DeploymentGroupSpec, observed: &DeploymentGroupSpec, d: &mut Diff) {
-    d.field("app", &desired.app, &observed.app, Replace::Yes);
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("service_role", &desired.service_role, &observed.service_role, Replace::No);
+    diff_fields!(d, desired, observed, app: Yes, name: Yes, service_role: No);
     // AWS cannot move a group to another service: only a new group can.
-    d.field("cluster", &desired.cluster, &observed.cluster, Replace::Yes);
-    d.field("service", &desired.service, &observed.service, Replace::Yes);
-    d.field("target_groups", &desired.target_groups, &observed.target_groups, Replace::No);
-    d.field("prod_listener", &desired.prod_listener, &observed.prod_listener, Replace::No);
-    d.field("test_listener", &desired.test_listener, &observed.test_listener, Replace::No);
-    d.field("deployment_config", &desired.deployment_config, &observed.deployment_config, Replace::No);
-    d.field(
-        "termination_wait_minutes",
-        &desired.termination_wait_minutes,
-        &observed.termination_wait_minutes,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        cluster: Yes, service: Yes, target_groups: No, prod_listener: No, test_listener: No,
+        deployment_config: No, termination_wait_minutes: No, auto_rollback_events: No, alarms: No,
     );
-    d.field(
-        "auto_rollback_events",
-        &desired.auto_rollback_events,
-        &observed.auto_rollback_events,
-        Replace::No,
-    );
-    d.field("alarms", &desired.alarms, &observed.alarms, Replace::No);
 }
 
 pub struct DeploymentGroup;

@@ -32,8 +32,7 @@ pub struct EcrReplicationSpec {
 }
 
 pub fn diff(desired: &EcrReplicationSpec, observed: &EcrReplicationSpec, d: &mut Diff) {
-    d.field("prefix", &desired.prefix, &observed.prefix, Replace::Yes);
-    d.field("destinations", &desired.destinations, &observed.destinations, Replace::No);
+    diff_fields!(d, desired, observed, prefix: Yes, destinations: No);
 }
 
 pub struct EcrReplication;

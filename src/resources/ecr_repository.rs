@@ -67,11 +67,9 @@ pub fn lifecycle_policy(keep: u32, days: u32) -> serde_json::Value {
 pub fn diff(desired: &EcrRepositorySpec, observed: &EcrRepositorySpec, d: &mut Diff) {
     d.field("name", &desired.name, &observed.name, Replace::Yes);
     // AWS cannot change a repository's encryption after it is created.
-    d.field("encryption", &desired.encryption, &observed.encryption, Replace::Yes);
-    d.field("kms_key", &desired.kms_key, &observed.kms_key, Replace::Yes);
-    d.field("immutable_tags", &desired.immutable_tags, &observed.immutable_tags, Replace::No);
-    d.field("scan_on_push", &desired.scan_on_push, &observed.scan_on_push, Replace::No);
-    d.field("lifecycle_policy", &desired.lifecycle_policy, &observed.lifecycle_policy, Replace::No);
+    diff_fields!(d, desired, observed,
+        encryption: Yes, kms_key: Yes, immutable_tags: No, scan_on_push: No, lifecycle_policy: No,
+    );
 }
 
 pub struct EcrRepository;

@@ -33,10 +33,9 @@ pub struct EcsClusterSpec {
 }
 
 pub fn diff(desired: &EcsClusterSpec, observed: &EcsClusterSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("container_insights", &desired.container_insights, &observed.container_insights, Replace::No);
-    d.field("capacity_providers", &desired.capacity_providers, &observed.capacity_providers, Replace::No);
-    d.field("default_strategy", &desired.default_strategy, &observed.default_strategy, Replace::No);
+    diff_fields!(d, desired, observed,
+        name: Yes, container_insights: No, capacity_providers: No, default_strategy: No,
+    );
 }
 
 pub struct EcsCluster;

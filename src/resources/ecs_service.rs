@@ -70,17 +70,9 @@ pub struct EcsServiceSpec {
 }
 
 pub fn diff(desired: &EcsServiceSpec, observed: &EcsServiceSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("cluster", &desired.cluster, &observed.cluster, Replace::Yes);
-    d.field("container_name", &desired.container_name, &observed.container_name, Replace::Yes);
-    d.field("container_port", &desired.container_port, &observed.container_port, Replace::Yes);
-    d.field("subnets", &desired.subnets, &observed.subnets, Replace::Yes);
-    d.field("security_groups", &desired.security_groups, &observed.security_groups, Replace::Yes);
-    d.field(
-        "health_check_grace_secs",
-        &desired.health_check_grace_secs,
-        &observed.health_check_grace_secs,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        name: Yes, cluster: Yes, container_name: Yes, container_port: Yes, subnets: Yes,
+        security_groups: Yes, health_check_grace_secs: No,
     );
 }
 

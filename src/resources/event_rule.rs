@@ -75,11 +75,7 @@ impl Kind for EventRule {
         spec.targets.sort_by(|a, b| a.id.cmp(&b.id));
     }
     fn diff(desired: &EventRuleSpec, observed: &EventRuleSpec, d: &mut Diff) {
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("description", &desired.description, &observed.description, Replace::No);
-        d.field("pattern", &desired.pattern, &observed.pattern, Replace::No);
-        d.field("enabled", &desired.enabled, &observed.enabled, Replace::No);
-        d.field("targets", &desired.targets, &observed.targets, Replace::No);
+        diff_fields!(d, desired, observed, name: Yes, description: No, pattern: No, enabled: No, targets: No);
     }
     fn conflicts(a: &EventRuleSpec, b: &EventRuleSpec) -> bool {
         a.name == b.name

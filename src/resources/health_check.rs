@@ -65,12 +65,9 @@ impl Kind for HealthCheck {
         spec.regions.sort();
     }
     fn diff(desired: &HealthCheckSpec, observed: &HealthCheckSpec, d: &mut Diff) {
-        d.field("fqdn", &desired.fqdn, &observed.fqdn, Replace::No);
-        d.field("port", &desired.port, &observed.port, Replace::No);
-        d.field("path", &desired.path, &observed.path, Replace::No);
-        d.field("interval_secs", &desired.interval_secs, &observed.interval_secs, Replace::Yes);
-        d.field("failure_threshold", &desired.failure_threshold, &observed.failure_threshold, Replace::No);
-        d.field("regions", &desired.regions, &observed.regions, Replace::No);
+        diff_fields!(d, desired, observed,
+            fqdn: No, port: No, path: No, interval_secs: Yes, failure_threshold: No, regions: No,
+        );
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(ours(ctx).await?.as_ref().clone())

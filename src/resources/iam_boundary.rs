@@ -75,9 +75,7 @@ impl Kind for IamBoundary {
         spec.document.normalize();
     }
     fn diff(desired: &IamBoundarySpec, observed: &IamBoundarySpec, d: &mut Diff) {
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("path", &desired.path, &observed.path, Replace::Yes);
-        d.field("document", &desired.document, &observed.document, Replace::No);
+        diff_fields!(d, desired, observed, name: Yes, path: Yes, document: No);
     }
     fn conflicts(a: &IamBoundarySpec, b: &IamBoundarySpec) -> bool {
         a.name == b.name && a.path == b.path

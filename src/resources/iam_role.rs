@@ -43,19 +43,10 @@ pub struct IamRoleSpec {
 }
 
 pub fn diff(desired: &IamRoleSpec, observed: &IamRoleSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("path", &desired.path, &observed.path, Replace::Yes);
-    d.field("description", &desired.description, &observed.description, Replace::No);
-    d.field("trust", &desired.trust, &observed.trust, Replace::No);
-    d.field("policy", &desired.policy, &observed.policy, Replace::No);
-    d.field(
-        "other_inline_policies",
-        &desired.other_inline_policies,
-        &observed.other_inline_policies,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        name: Yes, path: Yes, description: No, trust: No, policy: No, other_inline_policies: No,
+        managed_policies: No, boundary: No,
     );
-    d.field("managed_policies", &desired.managed_policies, &observed.managed_policies, Replace::No);
-    d.field("boundary", &desired.boundary, &observed.boundary, Replace::No);
 }
 
 pub struct IamRole;

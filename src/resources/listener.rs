@@ -72,11 +72,9 @@ fn action_matches(desired: &ListenerAction, observed: &ListenerAction) -> bool {
 }
 
 pub fn diff(desired: &ListenerSpec, observed: &ListenerSpec, d: &mut Diff) {
-    d.field("load_balancer", &desired.load_balancer, &observed.load_balancer, Replace::Yes);
-    d.field("port", &desired.port, &observed.port, Replace::No);
-    d.field("protocol", &desired.protocol, &observed.protocol, Replace::No);
-    d.field("ssl_policy", &desired.ssl_policy, &observed.ssl_policy, Replace::No);
-    d.field("certificate", &desired.certificate, &observed.certificate, Replace::No);
+    diff_fields!(d, desired, observed,
+        load_balancer: Yes, port: No, protocol: No, ssl_policy: No, certificate: No,
+    );
     if !action_matches(&desired.action, &observed.action) {
         d.field("action", &desired.action, &observed.action, Replace::No);
     }

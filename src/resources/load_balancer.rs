@@ -42,18 +42,10 @@ pub struct LoadBalancerSpec {
 }
 
 pub fn diff(desired: &LoadBalancerSpec, observed: &LoadBalancerSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("scheme", &desired.scheme, &observed.scheme, Replace::Yes);
-    d.field("subnets", &desired.subnets, &observed.subnets, Replace::No);
-    d.field("security_groups", &desired.security_groups, &observed.security_groups, Replace::No);
-    d.field("deletion_protection", &desired.deletion_protection, &observed.deletion_protection, Replace::No);
-    d.field(
-        "drop_invalid_header_fields",
-        &desired.drop_invalid_header_fields,
-        &observed.drop_invalid_header_fields,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        name: Yes, scheme: Yes, subnets: No, security_groups: No, deletion_protection: No,
+        drop_invalid_header_fields: No, idle_timeout_secs: No,
     );
-    d.field("idle_timeout_secs", &desired.idle_timeout_secs, &observed.idle_timeout_secs, Replace::No);
 }
 
 pub struct LoadBalancer;

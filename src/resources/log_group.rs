@@ -23,9 +23,7 @@ pub struct LogGroupSpec {
 }
 
 pub fn diff(desired: &LogGroupSpec, observed: &LogGroupSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("retention_days", &desired.retention_days, &observed.retention_days, Replace::No);
-    d.field("kms_key", &desired.kms_key, &observed.kms_key, Replace::No);
+    diff_fields!(d, desired, observed, name: Yes, retention_days: No, kms_key: No);
 }
 
 pub struct LogGroup;

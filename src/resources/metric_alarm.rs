@@ -146,15 +146,10 @@ impl Kind for MetricAlarm {
         spec.actions.dedup();
     }
     fn diff(desired: &MetricAlarmSpec, observed: &MetricAlarmSpec, d: &mut Diff) {
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("description", &desired.description, &observed.description, Replace::No);
-        d.field("metric", &desired.metric, &observed.metric, Replace::No);
-        d.field("period_secs", &desired.period_secs, &observed.period_secs, Replace::No);
-        d.field("evaluation_periods", &desired.evaluation_periods, &observed.evaluation_periods, Replace::No);
-        d.field("threshold", &desired.threshold, &observed.threshold, Replace::No);
-        d.field("comparison", &desired.comparison, &observed.comparison, Replace::No);
-        d.field("treat_missing_data", &desired.treat_missing_data, &observed.treat_missing_data, Replace::No);
-        d.field("actions", &desired.actions, &observed.actions, Replace::No);
+        diff_fields!(d, desired, observed,
+            name: Yes, description: No, metric: No, period_secs: No, evaluation_periods: No, threshold: No,
+            comparison: No, treat_missing_data: No, actions: No,
+        );
     }
     fn conflicts(a: &MetricAlarmSpec, b: &MetricAlarmSpec) -> bool {
         a.name == b.name

@@ -26,6 +26,16 @@ use crate::cloud::{retry_transient, Clients, Error};
 use crate::spec::{Address, Ref};
 pub use crate::spec::{Attrs, IdMap, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV, TAG_MANAGED_BY};
 
+/// Compares the fields of `desired` and `observed` that a plan names as the spec does:
+/// `diff_fields!(d, desired, observed, name: Yes, subnets: No)` is
+/// `d.field("name", &desired.name, &observed.name, Replace::Yes);` then the same for `subnets`
+/// with `Replace::No`. A field compared some other way keeps its own `d.field` line.
+macro_rules! diff_fields {
+    ($d:ident, $desired:ident, $observed:ident, $($field:ident: $replace:ident),+ $(,)?) => {
+        $( $d.field(stringify!($field), &$desired.$field, &$observed.$field, Replace::$replace); )+
+    };
+}
+
 pub mod ec2;
 pub mod elbv2;
 pub mod iam_policy;

@@ -19,8 +19,7 @@ pub struct NatGatewaySpec {
 }
 
 pub fn diff(desired: &NatGatewaySpec, observed: &NatGatewaySpec, d: &mut Diff) {
-    d.field("subnet", &desired.subnet, &observed.subnet, Replace::Yes);
-    d.field("elastic_ip", &desired.elastic_ip, &observed.elastic_ip, Replace::Yes);
+    diff_fields!(d, desired, observed, subnet: Yes, elastic_ip: Yes);
 }
 
 pub struct NatGateway;

@@ -76,8 +76,7 @@ pub fn address(table: &Address, destination: Ipv4Net) -> Address {
 }
 
 pub fn diff(desired: &RouteSpec, observed: &RouteSpec, d: &mut Diff) {
-    d.field("route_table", &desired.route_table, &observed.route_table, Replace::Yes);
-    d.field("destination", &desired.destination, &observed.destination, Replace::Yes);
+    diff_fields!(d, desired, observed, route_table: Yes, destination: Yes);
     // ReplaceRoute swaps the target in place.
     d.field("target", &desired.target, &observed.target, Replace::No);
 }

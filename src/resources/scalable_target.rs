@@ -59,9 +59,7 @@ impl Kind for ScalableTarget {
         vec![(Role::Parent, &mut spec.service)]
     }
     fn diff(desired: &ScalableTargetSpec, observed: &ScalableTargetSpec, d: &mut Diff) {
-        d.field("resource_id", &desired.resource_id, &observed.resource_id, Replace::Yes);
-        d.field("min", &desired.min, &observed.min, Replace::No);
-        d.field("max", &desired.max, &observed.max, Replace::No);
+        diff_fields!(d, desired, observed, resource_id: Yes, min: No, max: No);
     }
     fn conflicts(a: &ScalableTargetSpec, b: &ScalableTargetSpec) -> bool {
         a.resource_id == b.resource_id

@@ -53,20 +53,8 @@ impl Kind for ScalingPolicy {
         vec![(Role::Parent, &mut spec.target)]
     }
     fn diff(desired: &ScalingPolicySpec, observed: &ScalingPolicySpec, d: &mut Diff) {
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("metric", &desired.metric, &observed.metric, Replace::No);
-        d.field("target_value", &desired.target_value, &observed.target_value, Replace::No);
-        d.field(
-            "scale_in_cooldown_secs",
-            &desired.scale_in_cooldown_secs,
-            &observed.scale_in_cooldown_secs,
-            Replace::No,
-        );
-        d.field(
-            "scale_out_cooldown_secs",
-            &desired.scale_out_cooldown_secs,
-            &observed.scale_out_cooldown_secs,
-            Replace::No,
+        diff_fields!(d, desired, observed,
+            name: Yes, metric: No, target_value: No, scale_in_cooldown_secs: No, scale_out_cooldown_secs: No,
         );
     }
     fn conflicts(a: &ScalingPolicySpec, b: &ScalingPolicySpec) -> bool {

@@ -105,8 +105,7 @@ impl Kind for ScheduleGroup {
         }
     }
     fn diff(desired: &ScheduleGroupSpec, observed: &ScheduleGroupSpec, d: &mut Diff) {
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("schedules", &desired.schedules, &observed.schedules, Replace::No);
+        diff_fields!(d, desired, observed, name: Yes, schedules: No);
     }
     fn readiness(_: &ScheduleGroupSpec, state: &str) -> Readiness {
         if state == "DELETING" {

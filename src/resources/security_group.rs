@@ -113,10 +113,7 @@ impl Serialize for IngressRule {
 }
 
 pub fn diff(desired: &SecurityGroupSpec, observed: &SecurityGroupSpec, d: &mut Diff) {
-    d.field("vpc", &desired.vpc, &observed.vpc, Replace::Yes);
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("description", &desired.description, &observed.description, Replace::Yes);
-    d.field("ingress", &desired.ingress, &observed.ingress, Replace::No);
+    diff_fields!(d, desired, observed, vpc: Yes, name: Yes, description: Yes, ingress: No);
 }
 
 pub fn normalize(spec: &mut SecurityGroupSpec) {

@@ -82,9 +82,7 @@ impl Kind for SnsTopic {
         spec.subscriptions.dedup();
     }
     fn diff(desired: &SnsTopicSpec, observed: &SnsTopicSpec, d: &mut Diff) {
-        d.field("name", &desired.name, &observed.name, Replace::Yes);
-        d.field("policy", &desired.policy, &observed.policy, Replace::No);
-        d.field("subscriptions", &desired.subscriptions, &observed.subscriptions, Replace::No);
+        diff_fields!(d, desired, observed, name: Yes, policy: No, subscriptions: No);
     }
     fn readiness(_: &SnsTopicSpec, _: &str) -> Readiness {
         // A pending subscription waits for a person, not for AWS: nothing to wait for.

@@ -80,14 +80,8 @@ pub struct SubnetSpec {
 }
 
 pub fn diff(desired: &SubnetSpec, observed: &SubnetSpec, d: &mut Diff) {
-    d.field("vpc", &desired.vpc, &observed.vpc, Replace::Yes);
-    d.field("cidr_block", &desired.cidr_block, &observed.cidr_block, Replace::Yes);
-    d.field("availability_zone", &desired.availability_zone, &observed.availability_zone, Replace::Yes);
-    d.field(
-        "map_public_ip_on_launch",
-        &desired.map_public_ip_on_launch,
-        &observed.map_public_ip_on_launch,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        vpc: Yes, cidr_block: Yes, availability_zone: Yes, map_public_ip_on_launch: No,
     );
 }
 

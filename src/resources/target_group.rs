@@ -36,31 +36,10 @@ pub struct TargetGroupSpec {
 }
 
 pub fn diff(desired: &TargetGroupSpec, observed: &TargetGroupSpec, d: &mut Diff) {
-    d.field("name", &desired.name, &observed.name, Replace::Yes);
-    d.field("vpc", &desired.vpc, &observed.vpc, Replace::Yes);
-    d.field("port", &desired.port, &observed.port, Replace::Yes);
-    d.field("target_type", &desired.target_type, &observed.target_type, Replace::Yes);
-    d.field("health_check_path", &desired.health_check_path, &observed.health_check_path, Replace::No);
-    d.field(
-        "health_check_interval_secs",
-        &desired.health_check_interval_secs,
-        &observed.health_check_interval_secs,
-        Replace::No,
-    );
-    d.field(
-        "health_check_timeout_secs",
-        &desired.health_check_timeout_secs,
-        &observed.health_check_timeout_secs,
-        Replace::No,
-    );
-    d.field("healthy_threshold", &desired.healthy_threshold, &observed.healthy_threshold, Replace::No);
-    d.field("unhealthy_threshold", &desired.unhealthy_threshold, &observed.unhealthy_threshold, Replace::No);
-    d.field("matcher", &desired.matcher, &observed.matcher, Replace::No);
-    d.field(
-        "deregistration_delay_secs",
-        &desired.deregistration_delay_secs,
-        &observed.deregistration_delay_secs,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        name: Yes, vpc: Yes, port: Yes, target_type: Yes, health_check_path: No,
+        health_check_interval_secs: No, health_check_timeout_secs: No, healthy_threshold: No,
+        unhealthy_threshold: No, matcher: No, deregistration_delay_secs: No,
     );
 }
 

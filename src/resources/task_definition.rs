@@ -89,12 +89,9 @@ pub struct TaskDefinitionSpec {
 }
 
 pub fn diff(desired: &TaskDefinitionSpec, observed: &TaskDefinitionSpec, d: &mut Diff) {
-    d.field("family", &desired.family, &observed.family, Replace::Yes);
-    d.field("cpu", &desired.cpu, &observed.cpu, Replace::No);
-    d.field("memory", &desired.memory, &observed.memory, Replace::No);
-    d.field("cpu_architecture", &desired.cpu_architecture, &observed.cpu_architecture, Replace::No);
-    d.field("execution_role", &desired.execution_role, &observed.execution_role, Replace::No);
-    d.field("task_role", &desired.task_role, &observed.task_role, Replace::No);
+    diff_fields!(d, desired, observed,
+        family: Yes, cpu: No, memory: No, cpu_architecture: No, execution_role: No, task_role: No,
+    );
     let (mut want, mut have) = (desired.container.clone(), observed.container.clone());
     if desired.image_released {
         want.image.clear();

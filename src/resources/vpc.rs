@@ -67,14 +67,7 @@ pub struct VpcSpec {
 }
 
 pub fn diff(desired: &VpcSpec, observed: &VpcSpec, d: &mut Diff) {
-    d.field("cidr_block", &desired.cidr_block, &observed.cidr_block, Replace::Yes);
-    d.field("enable_dns_support", &desired.enable_dns_support, &observed.enable_dns_support, Replace::No);
-    d.field(
-        "enable_dns_hostnames",
-        &desired.enable_dns_hostnames,
-        &observed.enable_dns_hostnames,
-        Replace::No,
-    );
+    diff_fields!(d, desired, observed, cidr_block: Yes, enable_dns_support: No, enable_dns_hostnames: No);
 }
 
 /// One DescribeVpcs for the region, then the two DNS attributes of each VPC found (the only

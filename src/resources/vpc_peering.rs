@@ -102,15 +102,8 @@ pub struct VpcPeeringSpec {
 }
 
 pub fn diff(desired: &VpcPeeringSpec, observed: &VpcPeeringSpec, d: &mut Diff) {
-    d.field("vpc", &desired.vpc, &observed.vpc, Replace::Yes);
-    d.field("peer_vpc", &desired.peer_vpc, &observed.peer_vpc, Replace::Yes);
-    d.field("peer_region", &desired.peer_region, &observed.peer_region, Replace::Yes);
-    d.field("status", &desired.status, &observed.status, Replace::No);
-    d.field(
-        "allow_remote_dns_resolution",
-        &desired.allow_remote_dns_resolution,
-        &observed.allow_remote_dns_resolution,
-        Replace::No,
+    diff_fields!(d, desired, observed,
+        vpc: Yes, peer_vpc: Yes, peer_region: Yes, status: No, allow_remote_dns_resolution: No,
     );
 }
 

@@ -76,6 +76,7 @@ service!(
     aws_sdk_eventbridge,
     aws_sdk_iam,
     aws_sdk_rds,
+    aws_sdk_resourcegroupstagging,
     aws_sdk_route53,
     aws_sdk_scheduler,
     aws_sdk_secretsmanager,

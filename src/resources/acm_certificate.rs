@@ -63,6 +63,7 @@ impl Kind for AcmCertificate {
         "route53:ListResourceRecordSets",
         "route53:ChangeResourceRecordSets",
         "route53:ListHostedZonesByName",
+        "tag:GetResources",
     ];
 
     fn normalize(spec: &mut AcmCertificateSpec) {
@@ -217,22 +218,42 @@ async fn every_certificate(client: &aws_sdk_acm::Client) -> Result<Vec<Certifica
         .op("ListCertificates")
 }
 
+/// How long a new certificate may be missing from the tagging index: as long as ACM's
+/// idempotency token lasts ([`idempotency_token`]), an hour. Within it, a certificate is read
+/// the ACM way if the index does not hold it.
+const INDEX_LAG: std::time::Duration = std::time::Duration::from_secs(3600);
+
 async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let client: aws_sdk_acm::Client = ctx.clients.get(&ctx.region);
     let summaries = every_certificate(&client).await?;
+    // ACM lists every certificate of the account and tags them one at a time. The region's
+    // tagging index holds the environment's; only a certificate younger than the index may be
+    // behind ([`INDEX_LAG`]) and not in it is read the ACM way. An older one the index does not
+    // hold is not the environment's: the account's other certificates cost no read.
+    let index = if summaries.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
+    let now = std::time::SystemTime::now();
+    let recent = |s: &CertificateSummary| {
+        s.created_at().and_then(|at| std::time::SystemTime::try_from(*at).ok()).is_none_or(|at| {
+            now.duration_since(at).is_ok_and(|age| age < INDEX_LAG) || at > now
+        })
+    };
     let mut found = Vec::new();
     for s in &summaries {
         let Some(arn) = s.certificate_arn() else { continue };
-        let tags: Tags = client
-            .list_tags_for_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await
-            .op("ListTagsForCertificate")?
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
-            .collect();
+        let tags: Tags = match index.get(arn) {
+            Some(tags) => tags.clone(),
+            None if !recent(s) => continue,
+            None => client
+                .list_tags_for_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .op("ListTagsForCertificate")?
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+                .collect(),
+        };
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;
         }

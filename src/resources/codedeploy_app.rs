@@ -36,6 +36,17 @@ pub(crate) async fn tags_of(client: &aws_sdk_codedeploy::Client, arn: &str) -> R
         .collect())
 }
 
+/// The tags of the CodeDeploy resource `arn` while observing: from the region's tagging index
+/// ([`super::tagging`]), otherwise as [`tags_of`] reads them.
+pub(crate) async fn observed_tags(
+    ctx: &super::ObserveCtx<'_>,
+    client: &aws_sdk_codedeploy::Client,
+    arn: &str,
+) -> Result<Tags, Error> {
+    let index = super::tagging::tagged(ctx).await?;
+    super::tagging::tags_or(&index, arn, || tags_of(client, arn)).await
+}
+
 /// The ARN of a CodeDeploy resource (`application:<name>`, `deploymentgroup:<app>/<group>`),
 /// which CodeDeploy's tag calls take and its describes do not return.
 pub(crate) async fn arn(
@@ -59,6 +70,7 @@ impl Kind for CodedeployApp {
         "codedeploy:DeleteApplication",
         "codedeploy:ListTagsForResource",
         "codedeploy:TagResource",
+        "tag:GetResources",
     ];
 
     fn diff(desired: &CodedeployAppSpec, observed: &CodedeployAppSpec, d: &mut Diff) {
@@ -81,7 +93,8 @@ impl Kind for CodedeployApp {
             Err(e) => return Err(e).op("GetApplication"),
         };
         let tags =
-            tags_of(&client, &arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?).await?;
+            observed_tags(ctx, &client, &arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?)
+                .await?;
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             return Ok(vec![]);
         }

@@ -83,6 +83,7 @@ impl Kind for DbParameterGroup {
         "rds:DeleteDBParameterGroup",
         "rds:ListTagsForResource",
         "rds:AddTagsToResource",
+        "tag:GetResources",
     ];
 
     fn diff(desired: &DbParameterGroupSpec, observed: &DbParameterGroupSpec, d: &mut Diff) {
@@ -142,7 +143,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let (Some(name), Some(arn)) = (g.db_parameter_group_name(), g.db_parameter_group_arn()) else {
             continue;
         };
-        let Some(tags) = rds::list_tags(&client, arn, "DBParameterGroupNotFound").await? else {
+        let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBParameterGroupNotFound").await? else {
             continue;
         };
         if !rds::is_ours(&tags, ctx.app, ctx.env) {

@@ -47,6 +47,7 @@ impl Kind for DbSubnetGroup {
         "rds:DeleteDBSubnetGroup",
         "rds:ListTagsForResource",
         "rds:AddTagsToResource",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut DbSubnetGroupSpec) -> Vec<(Role, &mut Ref)> {
@@ -121,7 +122,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let Some(arn) = g.db_subnet_group_arn() else {
             continue;
         };
-        let Some(tags) = rds::list_tags(&client, arn, "DBSubnetGroupNotFoundFault").await? else {
+        let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBSubnetGroupNotFoundFault").await? else {
             continue;
         };
         if !rds::is_ours(&tags, ctx.app, ctx.env) {

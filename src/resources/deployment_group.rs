@@ -19,7 +19,7 @@ use aws_sdk_codedeploy::types::{
 };
 use serde::Serialize;
 
-use super::codedeploy_app::{arn, client, sdk_tags, tags_of};
+use super::codedeploy_app::{arn, client, observed_tags, sdk_tags, tags_of};
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -72,6 +72,7 @@ impl Kind for DeploymentGroup {
         "codedeploy:CreateDeploymentGroup",
         "codedeploy:UpdateDeploymentGroup",
         "codedeploy:DeleteDeploymentGroup",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut DeploymentGroupSpec) -> Vec<(Role, &mut Ref)> {
@@ -208,7 +209,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     for g in out.deployment_groups_info() {
         let name = g.deployment_group_name().unwrap_or_default();
         let tags =
-            tags_of(&client, &arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?)
+            observed_tags(ctx, &client, &arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?)
                 .await?;
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             continue;

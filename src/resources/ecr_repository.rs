@@ -90,6 +90,7 @@ impl Kind for EcrRepository {
         "ecr:PutImageTagMutability",
         "ecr:PutLifecyclePolicy",
         "ecr:TagResource",
+        "tag:GetResources",
     ];
 
     fn diff(desired: &EcrRepositorySpec, observed: &EcrRepositorySpec, d: &mut Diff) {
@@ -181,19 +182,26 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         .await
         .op("DescribeRepositories")?;
     let prefix = name_prefix(ctx.app, ctx.env);
+    let ours: Vec<_> =
+        repositories.iter().filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&prefix))).collect();
+    // Tags from the region's tagging index; a repository it does not hold yet, one at a time.
+    let index = if ours.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
     let mut found = Vec::new();
-    for r in repositories.iter().filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&prefix))) {
+    for r in ours {
         let Some(arn) = r.repository_arn() else { continue };
-        let tags: Tags = client
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .op("ListTagsForResource")?
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        let tags = super::tagging::tags_or(&index, arn, || async {
+            Ok(client
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .op("ListTagsForResource")?
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect())
+        })
+        .await?;
         if tags.get(super::TAG_APP).map(String::as_str) != Some(ctx.app)
             || tags.get(super::TAG_ENV).map(String::as_str) != Some(ctx.env)
         {

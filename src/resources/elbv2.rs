@@ -38,6 +38,16 @@ pub async fn tags_of(
     Ok(out)
 }
 
+/// The tags of each of `arns` while observing: from the region's tagging index
+/// ([`super::tagging`]), the others with `DescribeTags`.
+pub async fn observed_tags(
+    ctx: &ObserveCtx<'_>,
+    client: &aws_sdk_elasticloadbalancingv2::Client,
+    arns: &[String],
+) -> Result<BTreeMap<String, Tags>, Error> {
+    super::tagging::tags_of_each(ctx, arns, |missing| async move { tags_of(client, &missing).await }).await
+}
+
 /// The environment's address in `tags`, if they say the resource is the environment's.
 pub fn address_if_ours(ctx: &ObserveCtx<'_>, tags: &Tags) -> Option<Address> {
     if !super::is_ours(tags, ctx.app, ctx.env) {

@@ -66,6 +66,7 @@ impl Kind for EventRule {
         "events:DeleteRule",
         "events:TagResource",
         "events:DescribeRule",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut EventRuleSpec) -> Vec<(Role, &mut Ref)> {
@@ -98,15 +99,20 @@ impl Kind for EventRule {
                 _ => break,
             }
         }
+        // Tags from the region's tagging index; one it does not hold yet, one at a time.
+        let index = if rules.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
         let mut found = Vec::new();
         for r in rules {
             let (Some(name), Some(arn)) = (r.name(), r.arn()) else { continue };
-            let tags: Tags = match c.list_tags_for_resource().resource_arn(arn).send().await {
-                Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
-                    continue
-                }
-                Err(e) => return Err(e).op("ListTagsForResource"),
+            let tags: Tags = match index.get(arn) {
+                Some(tags) => tags.clone(),
+                None => match c.list_tags_for_resource().resource_arn(arn).send().await {
+                    Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                        continue
+                    }
+                    Err(e) => return Err(e).op("ListTagsForResource"),
+                },
             };
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;

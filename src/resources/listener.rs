@@ -18,7 +18,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
-use super::elbv2::{address_if_ours, client_of, sdk_tags, tags_of};
+use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -95,6 +95,7 @@ impl Kind for Listener {
         "elasticloadbalancing:ModifyListener",
         "elasticloadbalancing:DeleteListener",
         "elasticloadbalancing:DescribeTags",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut ListenerSpec) -> Vec<(Role, &mut Ref)> {
@@ -307,7 +308,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
             .op("DescribeListeners")?;
         let arns: Vec<String> =
             listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
-        let tags = tags_of(&client, &arns).await?;
+        let tags = observed_tags(ctx, &client, &arns).await?;
         for l in &listeners {
             let Some(arn) = l.listener_arn() else { continue };
             let Some(tags) = tags.get(arn) else { continue };

@@ -17,7 +17,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
-use super::elbv2::{address_if_ours, arn_suffix, client_of, sdk_tags, tags_of};
+use super::elbv2::{observed_tags, address_if_ours, arn_suffix, client_of, sdk_tags, tags_of};
 use super::{
     attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
 };
@@ -65,6 +65,7 @@ impl Kind for LoadBalancer {
         "elasticloadbalancing:DeleteLoadBalancer",
         "elasticloadbalancing:AddTags",
         "elasticloadbalancing:DescribeTags",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut LoadBalancerSpec) -> Vec<(Role, &mut Ref)> {
@@ -197,7 +198,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         all.iter().filter(|lb| lb.load_balancer_name() == Some(name.as_str())).collect();
     let arns: Vec<String> =
         candidates.iter().filter_map(|lb| lb.load_balancer_arn().map(str::to_string)).collect();
-    let tags = tags_of(&client, &arns).await?;
+    let tags = observed_tags(ctx, &client, &arns).await?;
     let mut found = Vec::new();
     for lb in candidates {
         let Some(arn) = lb.load_balancer_arn() else { continue };

@@ -42,6 +42,7 @@ impl Kind for LogGroup {
         "logs:DisassociateKmsKey",
         "logs:TagResource",
         "logs:DeleteLogGroup",
+        "tag:GetResources",
     ];
 
     fn diff(desired: &LogGroupSpec, observed: &LogGroupSpec, d: &mut Diff) {
@@ -123,18 +124,23 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         .try_collect()
         .await
         .op("DescribeLogGroups")?;
+    // Tags from the region's tagging index; a group it does not hold yet, one at a time.
+    let index = if groups.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
     let mut found = Vec::new();
     for g in &groups {
         let Some(arn) = arn_of(g) else { continue };
-        let tags: Tags = client
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .op("ListTagsForResource")?
-            .tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        let tags = super::tagging::tags_or(&index, &arn, || async {
+            Ok(client
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .op("ListTagsForResource")?
+                .tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default())
+        })
+        .await?;
         if tags.get(TAG_APP).map(String::as_str) != Some(ctx.app)
             || tags.get(TAG_ENV).map(String::as_str) != Some(ctx.env)
         {

@@ -129,6 +129,7 @@ impl Kind for MetricAlarm {
         "cloudwatch:PutMetricAlarm",
         "cloudwatch:DeleteAlarms",
         "cloudwatch:TagResource",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut MetricAlarmSpec) -> Vec<(Role, &mut Ref)> {
@@ -167,16 +168,17 @@ impl Kind for MetricAlarm {
             .into_iter()
             .flat_map(|page| page.metric_alarms().to_vec())
             .collect();
+        // Tags from the region's tagging index; an alarm it does not hold yet, one at a time.
+        let index = if alarms.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
         let mut found = Vec::new();
         for a in &alarms {
             let (Some(name), Some(arn)) = (a.alarm_name(), a.alarm_arn()) else { continue };
-            let out =
-                client.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource")?;
-            let tags: Tags = out
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect();
+            let tags = super::tagging::tags_or(&index, arn, || async {
+                let out =
+                    client.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource")?;
+                Ok(out.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect())
+            })
+            .await?;
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }

@@ -41,6 +41,7 @@ pub mod elbv2;
 pub mod iam_policy;
 pub mod rds;
 pub mod route53;
+pub mod tagging;
 
 /// Names of the attributes kinds report in [`Found::attrs`] (and record with
 /// [`IdMap::set_attr`] when they create), for [`Ref::Attr`] references. A kind reports an

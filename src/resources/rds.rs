@@ -41,6 +41,21 @@ pub fn address_of(tags: &Tags, id: &str) -> Option<Address> {
     super::tagged_address(tags, &format!("resource {id}"))
 }
 
+/// The tags of one RDS resource while observing: from the region's tagging index
+/// ([`super::tagging`]), otherwise as [`list_tags`] reads them.
+pub async fn observed_tags(
+    ctx: &super::ObserveCtx<'_>,
+    client: &aws_sdk_rds::Client,
+    arn: &str,
+    gone_code: &'static str,
+) -> Result<Option<Tags>, Error> {
+    let index = super::tagging::tagged(ctx).await?;
+    match index.get(arn) {
+        Some(tags) => Ok(Some(tags.clone())),
+        None => list_tags(client, arn, gone_code).await,
+    }
+}
+
 /// The tags of one RDS resource. `gone_code` is the error code RDS answers when the resource
 /// vanished between the describe and this call (the operation does not model it as a type).
 pub async fn list_tags(

@@ -83,6 +83,7 @@ impl Kind for ScheduleGroup {
         "scheduler:DeleteSchedule",
         "scheduler:DeleteScheduleGroup",
         "scheduler:TagResource",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut ScheduleGroupSpec) -> Vec<(Role, &mut Ref)> {
@@ -128,15 +129,20 @@ impl Kind for ScheduleGroup {
             .try_collect()
             .await
             .op("ListScheduleGroups")?;
+        // Tags from the region's tagging index; one it does not hold yet, one at a time.
+        let index = if groups.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
         let mut found = Vec::new();
         for g in groups {
             let (Some(name), Some(arn)) = (g.name(), g.arn()) else { continue };
-            let tags: Tags = match c.list_tags_for_resource().resource_arn(arn).send().await {
-                Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
-                    continue
-                }
-                Err(e) => return Err(e).op("ListTagsForResource"),
+            let tags: Tags = match index.get(arn) {
+                Some(tags) => tags.clone(),
+                None => match c.list_tags_for_resource().resource_arn(arn).send().await {
+                    Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                        continue
+                    }
+                    Err(e) => return Err(e).op("ListTagsForResource"),
+                },
             };
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;

@@ -74,6 +74,7 @@ impl Kind for SnsTopic {
         "sns:Unsubscribe",
         "sns:TagResource",
         "sns:DeleteTopic",
+        "tag:GetResources",
     ];
 
     fn normalize(spec: &mut SnsTopicSpec) {
@@ -110,9 +111,17 @@ impl Kind for SnsTopic {
                 _ => break,
             }
         }
+        // Tags from the region's tagging index; a topic it does not hold yet, one at a time.
+        let index = if arns.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
         let mut found = Vec::new();
         for arn in arns {
-            let Some(tags) = tags_of(&sns, &arn).await? else { continue };
+            let tags = match index.get(&arn) {
+                Some(tags) => tags.clone(),
+                None => match tags_of(&sns, &arn).await? {
+                    Some(tags) => tags,
+                    None => continue,
+                },
+            };
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }

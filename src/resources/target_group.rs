@@ -13,7 +13,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
-use super::elbv2::{address_if_ours, client_of, sdk_tags, tags_of};
+use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -59,6 +59,7 @@ impl Kind for TargetGroup {
         "elasticloadbalancing:ModifyTargetGroupAttributes",
         "elasticloadbalancing:DeleteTargetGroup",
         "elasticloadbalancing:DescribeTags",
+        "tag:GetResources",
     ];
 
     fn refs(spec: &mut TargetGroupSpec) -> Vec<(Role, &mut Ref)> {
@@ -175,7 +176,7 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         all.iter().filter(|t| t.target_group_name().is_some_and(|n| n.starts_with(&prefix))).collect();
     let arns: Vec<String> =
         candidates.iter().filter_map(|t| t.target_group_arn().map(str::to_string)).collect();
-    let tags = tags_of(&client, &arns).await?;
+    let tags = observed_tags(ctx, &client, &arns).await?;
     let mut found = Vec::new();
     for t in candidates {
         let Some(arn) = t.target_group_arn() else { continue };

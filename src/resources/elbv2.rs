@@ -48,6 +48,26 @@ pub async fn observed_tags(
     super::tagging::tags_of_each(ctx, arns, |missing| async move { tags_of(client, &missing).await }).await
 }
 
+/// The environment's load balancer in the region, found by its name `{app}-{env}` (load
+/// balancer names are unique in a region): one `DescribeLoadBalancers`, shared by the load
+/// balancer and listener kinds. Empty when there is none.
+pub async fn environment_load_balancers(
+    ctx: &ObserveCtx<'_>,
+) -> Result<std::sync::Arc<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>>, Error> {
+    ctx.shared("elasticloadbalancing:DescribeLoadBalancers", || async {
+        let client = client_of(ctx.clients, &ctx.region);
+        let name = format!("{}-{}", ctx.app, ctx.env);
+        match client.describe_load_balancers().names(&name).send().await {
+            Ok(out) => Ok(out.load_balancers().to_vec()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_load_balancer_not_found_exception()) => {
+                Ok(vec![])
+            }
+            Err(e) => Err(e).op("DescribeLoadBalancers"),
+        }
+    })
+    .await
+}
+
 /// The environment's address in `tags`, if they say the resource is the environment's.
 pub fn address_if_ours(ctx: &ObserveCtx<'_>, tags: &Tags) -> Option<Address> {
     if !super::is_ours(tags, ctx.app, ctx.env) {

@@ -288,14 +288,9 @@ fn spec_of(l: &SdkListener) -> ListenerSpec {
 
 async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let client = client_of(ctx.clients, &ctx.region);
-    let name = format!("{}-{}", ctx.app, ctx.env);
-    let lbs = match client.describe_load_balancers().names(&name).send().await {
-        Ok(out) => out.load_balancers().to_vec(),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_load_balancer_not_found_exception()) => vec![],
-        Err(e) => return Err(e).op("DescribeLoadBalancers"),
-    };
+    let lbs = super::elbv2::environment_load_balancers(ctx).await?;
     let mut found = Vec::new();
-    for lb in &lbs {
+    for lb in lbs.iter() {
         let Some(lb_arn) = lb.load_balancer_arn() else { continue };
         let listeners: Vec<SdkListener> = client
             .describe_listeners()

@@ -185,17 +185,8 @@ fn spec_of(
 
 async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let client = client_of(ctx.clients, &ctx.region);
-    let all: Vec<SdkLoadBalancer> = client
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .op("DescribeLoadBalancers")?;
-    let name = format!("{}-{}", ctx.app, ctx.env);
-    let candidates: Vec<&SdkLoadBalancer> =
-        all.iter().filter(|lb| lb.load_balancer_name() == Some(name.as_str())).collect();
+    let all = super::elbv2::environment_load_balancers(ctx).await?;
+    let candidates: Vec<&SdkLoadBalancer> = all.iter().collect();
     let arns: Vec<String> =
         candidates.iter().filter_map(|lb| lb.load_balancer_arn().map(str::to_string)).collect();
     let tags = observed_tags(ctx, &client, &arns).await?;

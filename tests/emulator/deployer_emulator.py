@@ -46,6 +46,9 @@ POST /_deployer/rds/login {"region", "identifier", "username", "password"}
     now (a read replica its source's current password, a promoted replica the password it had
     when promoted, a managed-secret instance the password in its secret). 404 {"error"} for an
     unknown instance, 400 {"error"} for a malformed request.
+POST /_deployer/acm/backdate {"hours": N}
+    A test fixture for time, not an AWS behaviour: every certificate is made N hours older
+    (its CreatedAt), as if requested that long ago. Answers {"certificates": count}.
 DEPLOYER_EMU_OUTAGE='{"regions": ["us-east-1"], "mode": "refuse"}'
     A region outage from the start (aws_model.py; POST /_deployer/model {"outage": ...} later).
 DEPLOYER_EMU_UNHEALTHY_TARGETS=1
@@ -73,6 +76,7 @@ STATE_PATH = "/_deployer/ec2-state"
 CODEDEPLOY_PATH = "/_deployer/codedeploy"
 SNS_CONFIRM_PATH = "/_deployer/sns/confirm"
 RDS_LOGIN_PATH = "/_deployer/rds/login"
+ACM_BACKDATE_PATH = "/_deployer/acm/backdate"
 
 
 def _tags(resource):
@@ -576,11 +580,36 @@ def with_extensions(app):
             return _json_response(start_response, {"confirmed": moto_fixes.confirm_sns_subscriptions(body["endpoint"])})
         if path == RDS_LOGIN_PATH:
             return _rds_login(environ, start_response)
+        if path == ACM_BACKDATE_PATH:
+            return _acm_backdate(environ, start_response)
         _replicate_due_images()
         codedeploy_engine.tick()
         return app(environ, start_response)
 
     return wsgi
+
+
+def _acm_backdate(environ, start_response):
+    """POST {"hours": N} -> {"certificates": count}: a test fixture for time, not an AWS
+    behaviour. Every certificate of every region is made N hours older (its CreatedAt, which
+    ListCertificates and DescribeCertificate return), as if it had been requested that long ago:
+    the tests' way to have an account hold certificates from before the run."""
+    import datetime
+
+    from moto.acm.models import acm_backends
+
+    if environ.get("REQUEST_METHOD", "GET").upper() != "POST":
+        return _json_response(start_response, {"error": "POST a JSON object"}, "405 Method Not Allowed")
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length > 0 else {}
+    shift = datetime.timedelta(hours=float(body.get("hours", 0)))
+    count = 0
+    for account in acm_backends.values():
+        for backend in account.values():
+            for cert in backend._certificates.values():
+                cert.created_at = cert.created_at - shift
+                count += 1
+    return _json_response(start_response, {"certificates": count})
 
 
 def _rds_login(environ, start_response):

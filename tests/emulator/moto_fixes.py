@@ -105,6 +105,18 @@ Route 53 CreateHealthCheck by CallerReference
     CallerReference and settings as an existing check answer that check (201, same Id); the
     same CallerReference with other settings, or that of a deleted check, answer 409
     HealthCheckAlreadyExists.
+Resource Groups Tagging API GetResources (_patch_tagging_*)
+    AWS: "The GetResources, GetTagKeys, and GetTagValues operations support all resource types"
+    but IAM users and roles
+    (https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html).
+    moto answers from each backend's iter_tagged_resources() and leaves out RDS DB subnet and
+    parameter groups (and cluster parameter and option groups), ECR repositories, EventBridge
+    Scheduler schedule groups, EventBridge rules and ELBv2 listeners: each is listed now with
+    the ARN and tags its own service answers. Deleted ECS services and clusters (moto keeps them
+    INACTIVE) are no longer listed; a deleted log group, alarm or schedule group no longer leaves
+    its tags behind for the next one of that name; log groups' resource type is `logs:log-group`.
+    Pages hold resources whose tags add up to at most TagsPerPage (moto: one fewer, and it did
+    not count the first resource of a continued page), a resource without tags counting as one.
 """
 
 MAX_REPLICATION_RULES = 10
@@ -1117,6 +1129,336 @@ def _patch_acm_dns_validation_needs_the_record():
     CertBundle.check = check
 
 
+# ---------------------------------------------------------------------------------------------
+# Resource Groups Tagging API. AWS: "The GetResources, GetTagKeys, and GetTagValues operations
+# support all resource types" except IAM users and roles
+# (https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html),
+# and "All tagged resources, whether the tagging used the Resource Groups Tagging API or not, are
+# returned by the Get* operation" (API reference, GetResources, ResourceTypeFilters). The
+# resource type of each is "the same as that embedded in a resource's Amazon Resource Name (ARN)"
+# (same page): `rds:subgrp` for arn:aws:rds:<region>:<account>:subgrp:<name>, and so on.
+# moto 5.2.5 answers GetResources from each backend's iter_tagged_resources(), and these fixes
+# add what its backends leave out.
+
+
+def _patch_tagging_rds_groups():
+    """RDS DB subnet groups (`rds:subgrp`), DB parameter groups (`rds:pg`), DB cluster parameter
+    groups (`rds:cluster-pg`) and option groups (`rds:og`) are taggable RDS resources (RDS user
+    guide, "Amazon Resource Names (ARNs) in Amazon RDS",
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Tagging.ARN.html, lists them with
+    these ARN types); moto's RDS iter_tagged_resources lists only clusters, cluster snapshots,
+    instances, proxies and snapshots. The ARN is the one DescribeDBSubnetGroups /
+    DescribeDBParameterGroups answer (the model's `arn`), the tags those ListTagsForResource
+    answers (the model's get_tags())."""
+    from moto.core.resource_tagging import TaggedResource
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.iter_tagged_resources
+
+    def iter_tagged_resources(self):
+        yield from original(self)
+        groups = {
+            "rds:subgrp": self.subnet_groups,
+            "rds:pg": self.db_parameter_groups,
+            "rds:cluster-pg": self.db_cluster_parameter_groups,
+            "rds:og": self.option_groups,
+        }
+        for resource_type, table in groups.items():
+            for group in list(table.values()):
+                yield TaggedResource(
+                    arn=group.arn,
+                    tags={tag["Key"]: tag["Value"] for tag in group.get_tags()},
+                    resource_type=resource_type,
+                )
+
+    RDSBackend.iter_tagged_resources = iter_tagged_resources
+
+
+def _patch_tagging_ecr_and_scheduler():
+    """ECR repositories (`ecr:repository`) and EventBridge Scheduler schedule groups
+    (`scheduler:schedule-group`): moto's ECR and Scheduler backends are not
+    TaggableResourcesMixin at all, so GetResources never saw them. Each takes part now through a
+    small adapter (their own tag_resource take a list of {"Key", "Value"}, the mixin's a dict:
+    the adapter converts, so TagResources / UntagResources reach them too). The ARN is the
+    repository's (DescribeRepositories repositoryArn) or the group's (GetScheduleGroup Arn), the
+    tags those of ListTagsForResource. Schedules are not listed: the Scheduler user guide, "Tagging
+    resources in Amazon EventBridge Scheduler", says only schedule groups can be tagged.
+
+    And DeleteScheduleGroup: moto kept the group's tags (a new group of that name got them back)
+    and answered HTTP 500 for an unknown group; AWS answers ResourceNotFoundException (API
+    reference, DeleteScheduleGroup)."""
+    import moto.resourcegroupstaggingapi.models as tagging_models
+    from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
+    from moto.ecr.models import ECRBackend, ecr_backends
+    from moto.scheduler.exceptions import ScheduleGroupNotFound
+    from moto.scheduler.models import EventBridgeSchedulerBackend, scheduler_backends
+
+    def as_list(tags):
+        return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+    class EcrRepositories(TaggableResourcesMixin):
+        SERVICE_NAMESPACE = "ecr"
+
+        def __init__(self, backend):
+            self.backend = backend
+            self.partition = backend.partition
+
+        def iter_tagged_resources(self):
+            for repo in list(self.backend.repositories.values()):
+                yield TaggedResource(
+                    arn=repo.arn,
+                    tags=self.backend.tagger.get_tag_dict_for_resource(repo.arn),
+                    resource_type="ecr:repository",
+                )
+
+        def tag_resource(self, arn, tags):
+            self.backend.tag_resource(arn, as_list(tags))
+
+        def untag_resource(self, arn, tag_keys):
+            self.backend.untag_resource(arn, tag_keys)
+
+    class ScheduleGroups(TaggableResourcesMixin):
+        SERVICE_NAMESPACE = "scheduler"
+
+        def __init__(self, backend):
+            self.backend = backend
+            self.partition = backend.partition
+
+        def iter_tagged_resources(self):
+            for group in list(self.backend.schedule_groups.values()):
+                yield TaggedResource(
+                    arn=group.arn,
+                    tags=self.backend.tagger.get_tag_dict_for_resource(group.arn),
+                    resource_type="scheduler:schedule-group",
+                )
+
+        def tag_resource(self, arn, tags):
+            self.backend.tag_resource(arn, as_list(tags))
+
+        def untag_resource(self, arn, tag_keys):
+            self.backend.untag_resource(arn, tag_keys)
+
+    adapters = [
+        (backend_class, backends, adapter)
+        for backend_class, backends, adapter in (
+            (ECRBackend, ecr_backends, EcrRepositories),
+            (EventBridgeSchedulerBackend, scheduler_backends, ScheduleGroups),
+        )
+        if not issubclass(backend_class, TaggableResourcesMixin)  # a later moto may list them
+    ]
+    original = tagging_models.iter_taggable_backends
+
+    def iter_taggable_backends(account_id, region_name):
+        yield from original(account_id, region_name)
+        for _, backends, adapter in adapters:
+            # The dicts' own get: BackendDict's __getitem__ would create a backend.
+            per_region = dict.get(backends, account_id)
+            backend = dict.get(per_region, region_name) if per_region is not None else None
+            if backend is not None:
+                yield adapter(backend)
+
+    # GetResources, GetTagKeys, GetTagValues, TagResources and UntagResources all look their
+    # backends up through this name of the tagging API's module.
+    tagging_models.iter_taggable_backends = iter_taggable_backends
+
+    def delete_schedule_group(self, name):
+        name = name or "default"
+        group = self.schedule_groups.get(name)
+        if group is None:
+            raise ScheduleGroupNotFound(name)
+        del self.schedule_groups[name]
+        self.tagger.delete_all_tags_for_resource(group.arn)
+
+    EventBridgeSchedulerBackend.delete_schedule_group = delete_schedule_group
+
+
+def _patch_tagging_events_rules():
+    """EventBridge rules (`events:rule`, arn:aws:events:<region>:<account>:rule/<name> on the
+    default bus, rule/<bus>/<name> on another, as PutRule answers RuleArn) are taggable
+    (EventBridge API reference, TagResource: "In EventBridge, rules and event buses can be
+    tagged"); moto's Events iter_tagged_resources lists only the event buses. moto already
+    deletes a rule's tags with the rule."""
+    from moto.core.resource_tagging import TaggedResource
+    from moto.events.models import EventsBackend
+
+    original = EventsBackend.iter_tagged_resources
+
+    def iter_tagged_resources(self):
+        yield from original(self)
+        for bus in list(self.event_buses.values()):
+            for rule in list(bus.rules.values()):
+                yield TaggedResource(
+                    arn=rule.arn,
+                    tags=self.tagger.get_tag_dict_for_resource(rule.arn),
+                    resource_type="events:rule",
+                )
+
+    EventsBackend.iter_tagged_resources = iter_tagged_resources
+
+
+def _patch_tagging_elbv2_listeners():
+    """ELBv2 listeners (`elasticloadbalancing:listener`) are taggable (Elastic Load Balancing
+    API reference, AddTags: "You can tag your Application Load Balancers, Network Load Balancers,
+    Gateway Load Balancers, target groups, trust stores, listeners, and rules"); moto's ELBv2
+    iter_tagged_resources lists only load balancers and target groups. A listener's ARN is the
+    one CreateListener / DescribeListeners answer, its tags those DescribeTags answers; a
+    deleted load balancer's listeners go with it (moto keeps them on the load balancer)."""
+    from moto.core.resource_tagging import TaggedResource
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.iter_tagged_resources
+
+    def iter_tagged_resources(self):
+        yield from original(self)
+        for lb in list(self.load_balancers.values()):
+            for listener in list(lb.listeners.values()):
+                yield TaggedResource(
+                    arn=listener.arn,
+                    tags=self.tagging_service.get_tag_dict_for_resource(listener.arn),
+                    resource_type="elasticloadbalancing:listener",
+                )
+
+    ELBv2Backend.iter_tagged_resources = iter_tagged_resources
+
+
+def _patch_tagging_logs_and_alarms():
+    """CloudWatch Logs log groups and CloudWatch alarms keep their tags in a table by ARN that
+    moto does not clear when the resource is deleted: a log group or an alarm created again
+    under the same name (so the same ARN) showed the deleted one's tags, in ListTagsForResource
+    and in GetResources. On AWS the tags go with the resource. And a log group's resource type
+    is `logs:log-group`, as in its ARN arn:aws:logs:<region>:<account>:log-group:<name> (moto:
+    `logs:loggroup`). moto's ARN is already AWS's: without the `:*` that DescribeLogGroups'
+    `arn` field ends with, equal to its `logGroupArn`."""
+    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.logs.models import LogsBackend
+
+    original_logs_iter = LogsBackend.iter_tagged_resources
+
+    def logs_iter_tagged_resources(self):
+        for resource in original_logs_iter(self):
+            if resource.resource_type == "logs:loggroup":
+                resource.resource_type = "logs:log-group"
+            yield resource
+
+    LogsBackend.iter_tagged_resources = logs_iter_tagged_resources
+
+    original_delete_group = LogsBackend.delete_log_group
+
+    def delete_log_group(self, log_group_name):
+        group = self.groups.get(log_group_name)
+        original_delete_group(self, log_group_name)  # ResourceNotFoundException if unknown
+        self.tagger.delete_all_tags_for_resource(group.arn)
+
+    LogsBackend.delete_log_group = delete_log_group
+
+    original_delete_alarms = CloudWatchBackend.delete_alarms
+
+    def delete_alarms(self, alarm_names):
+        arns = [self.alarms[name].alarm_arn for name in alarm_names if name in self.alarms]
+        original_delete_alarms(self, alarm_names)
+        for arn in arns:
+            self.tagger.delete_all_tags_for_resource(arn)
+
+    CloudWatchBackend.delete_alarms = delete_alarms
+
+
+def _patch_tagging_ecs_deleted():
+    """A deleted ECS service or cluster: moto keeps it, INACTIVE, and GetResources still listed
+    it. DeleteService and DeleteCluster delete them (ECS API reference; the INACTIVE record that
+    DescribeServices / DescribeClusters may still show for a while is no live resource), and a
+    deleted resource is not in GetResources. A deregistered (INACTIVE) task definition stays:
+    it still exists ("INACTIVE task definitions remain discoverable in your account
+    indefinitely", API reference, DeregisterTaskDefinition) until DeleteTaskDefinitions, which
+    moto already takes out."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.iter_tagged_resources
+
+    def iter_tagged_resources(self):
+        gone = {s.physical_resource_id for s in list(self.services.values()) if s.status == "INACTIVE"}
+        gone |= {c.arn for c in list(self.clusters.values()) if c.status == "INACTIVE"}
+        for resource in original(self):
+            if resource.arn not in gone:
+                yield resource
+
+    EC2ContainerServiceBackend.iter_tagged_resources = iter_tagged_resources
+
+
+TAGGING_TOKEN_SECONDS = 15 * 60
+
+
+def _patch_tagging_pagination():
+    """GetResources pages, as the API reference describes TagsPerPage
+    (https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_GetResources.html):
+    "A resource with no tags is counted as having one tag"; a resource is never split across
+    pages; "if you specify a TagsPerPage of 100 and the account has 22 resources with 10 tags
+    each ... The first page displays the first 10 resources": a page holds up to exactly
+    TagsPerPage tags. moto stopped one short (`>=`), so that page held 9, and did not count the
+    tags of the resource it carried over to the next page, which could then hold more than
+    TagsPerPage. ResourcesPerPage (1-100) still limits a page too (moto's default, 50, when the
+    request gives none; AWS: "A query can return fewer than this maximum").
+    The resources are read once, at the first page: moto resumed a generator over its live
+    tables, which fails ("dictionary changed size during iteration") when a resource is created
+    or deleted between two pages. A token answers the same page when sent again (an SDK retry
+    of a page whose answer was lost), for 15 minutes ("PaginationTokenExpiredException: A
+    PaginationToken is valid for a maximum of 15 minutes", API reference, GetResources, Errors)."""
+    import time
+
+    from moto.moto_api._internal import mock_random
+    from moto.resourcegroupstaggingapi.exceptions import ResourceGroupsTaggingAPIError
+    from moto.resourcegroupstaggingapi.models import ResourceGroupsTaggingAPIBackend
+
+    def expired():
+        return ResourceGroupsTaggingAPIError("PaginationTokenExpiredException", "Token does not exist")
+
+    def get_resources(
+        self,
+        pagination_token=None,
+        resources_per_page=50,
+        tags_per_page=100,
+        tag_filters=None,
+        resource_type_filters=None,
+        resource_arn_list=None,
+    ):
+        if pagination_token:
+            saved = self._pages.get(pagination_token)
+            if not isinstance(saved, dict) or "resources" not in saved:
+                raise expired()
+            if time.monotonic() - saved["at"] > TAGGING_TOKEN_SECONDS:
+                del self._pages[pagination_token]
+                raise expired()
+            pending = saved["resources"]
+        else:
+            for attempt in range(3):
+                try:
+                    pending = list(
+                        self._get_resources_generator(
+                            tag_filters=tag_filters,
+                            resource_type_filters=resource_type_filters,
+                            resource_arn_list=resource_arn_list,
+                        )
+                    )
+                    break
+                except RuntimeError:  # a table changed while it was read (another request)
+                    if attempt == 2:
+                        raise
+        page, tags = [], 0
+        for resource in pending:
+            cost = max(len(resource.tags), 1)
+            if len(page) >= resources_per_page or (page and tags + cost > tags_per_page):
+                break
+            page.append(resource)
+            tags += cost
+        rest = pending[len(page):]
+        if not rest:
+            return None, page
+        token = str(mock_random.uuid4())
+        self._pages[token] = {"resources": rest, "at": time.monotonic(), "gen": iter(()), "misc": None}
+        return token, page
+
+    ResourceGroupsTaggingAPIBackend.get_resources = get_resources
+
+
 def apply():
     """Applies every fix, once per process (the unittest modules each call it on import)."""
     global _applied
@@ -1148,3 +1490,10 @@ def apply():
     _patch_rds_promote_read_replica()
     _patch_rds_master_passwords()
     _patch_secretsmanager_replication()
+    _patch_tagging_rds_groups()
+    _patch_tagging_ecr_and_scheduler()
+    _patch_tagging_events_rules()
+    _patch_tagging_elbv2_listeners()
+    _patch_tagging_logs_and_alarms()
+    _patch_tagging_ecs_deleted()
+    _patch_tagging_pagination()

@@ -23,4 +23,5 @@ pub mod permissions;
 pub mod plan;
 pub mod release;
 pub mod resources;
+pub mod session;
 pub mod spec;

@@ -45,7 +45,7 @@ pub(super) fn print_plan(
             emit(&crate::plan::render_human_within(
                 plan,
                 session.settings.style(),
-                super::status::terminal_width(),
+                crate::session::terminal_width(),
             ));
             emit(&super::release::preview_text(release.unwrap_or_default()));
             Ok(())

@@ -110,7 +110,8 @@ pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<
         let width = rows.iter().map(|r| r.address.len()).max().unwrap_or(0);
         let state_width = rows.iter().map(|r| r.state.len()).max().unwrap_or(0);
         // What is left of the terminal for the ID (at least 16 characters); all of it --wide.
-        let room = terminal_width().saturating_sub(2 + width + 2 + 2 + state_width + 2 + "in progress".len());
+        let room = crate::session::terminal_width()
+            .saturating_sub(2 + width + 2 + 2 + state_width + 2 + "in progress".len());
         let ids: Vec<String> = rows
             .iter()
             .map(|r| if filter.wide { r.id.to_string() } else { crate::plan::short_id(r.id, room.max(16)) })
@@ -166,11 +167,6 @@ pub async fn status(session: &Session, filter: &StatusFilter) -> miette::Result<
     }
     emit(&out);
     Ok(exit::OK)
-}
-
-/// The terminal's width in columns (120 when stdout is not a terminal: a log, a pipe).
-pub(super) fn terminal_width() -> usize {
-    terminal_size::terminal_size().map_or(120, |(w, _)| usize::from(w.0))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod failover;
 pub mod lock;
 pub mod model;
 pub mod observe;

@@ -192,8 +192,7 @@ fn finish(session: &Session, command: &str, plan: &Plan, outcomes: &[Outcome]) -
         return Ok(exit::OK);
     }
     let _ = n;
-    let list: Vec<String> =
-        failed.iter().map(|o| format!("  {} ({})", o.address, status_text(&o.status))).collect();
+    let list: Vec<String> = failed.iter().map(|o| format!("  {} ({})", o.address, o.status.text())).collect();
     Err(miette!(
         help = "everything that succeeded is kept and tagged; fix the cause and run the same command again to finish",
         "{} of {} changes did not complete:\n{}",
@@ -201,12 +200,4 @@ fn finish(session: &Session, command: &str, plan: &Plan, outcomes: &[Outcome]) -
         outcomes.len(),
         list.join("\n")
     ))
-}
-
-fn status_text(s: &Status) -> String {
-    match s {
-        Status::Done => "done".into(),
-        Status::Failed(e) => e.clone(),
-        Status::Skipped(why) => format!("skipped: {why}"),
-    }
 }

@@ -36,6 +36,17 @@ pub enum Status {
     Skipped(String),
 }
 
+impl Status {
+    /// `done`, the error, or `skipped: <why>`.
+    pub fn text(&self) -> String {
+        match self {
+            Status::Done => "done".into(),
+            Status::Failed(e) => e.clone(),
+            Status::Skipped(why) => format!("skipped: {why}"),
+        }
+    }
+}
+
 /// What happened to one step of the plan.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {

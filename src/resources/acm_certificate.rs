@@ -27,7 +27,7 @@ use aws_sdk_acm::types::{CertificateStatus, CertificateSummary, DomainValidation
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update};
 use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::spec::Address;
 
@@ -97,15 +97,7 @@ impl Kind for AcmCertificate {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        _: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        _: &AcmCertificateSpec,
-        _: &AcmCertificateSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(_: &Ctx<'_>, _: Update<'_, AcmCertificateSpec>) -> Result<(), Error> {
         // Every compared field replaces the certificate: nothing changes in place.
         Ok(())
     }

@@ -7,7 +7,7 @@
 use aws_sdk_codedeploy::types::{ComputePlatform, Tag};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -142,15 +142,7 @@ impl Kind for CodedeployApp {
         }
         arn(ctx.clients, address.region(), &format!("application:{}", spec.name)).await
     }
-    async fn update(
-        _: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        _: &CodedeployAppSpec,
-        _: &CodedeployAppSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(_: &Ctx<'_>, _: Update<'_, CodedeployAppSpec>) -> Result<(), Error> {
         // Every compared field replaces it.
         Ok(())
     }

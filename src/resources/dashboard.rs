@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::metric_alarm::{DimensionValue, Dimensions};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -179,15 +179,8 @@ impl Kind for Dashboard {
         put(ctx, spec).await?;
         Ok(ctx.clients.account().await?.arn("cloudwatch", "", &format!("dashboard/{}", spec.name)))
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        desired: &DashboardSpec,
-        _: &DashboardSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DashboardSpec>) -> Result<(), Error> {
+        let Update { desired, .. } = change;
         put(ctx, desired).await
     }
     async fn delete(ctx: &Ctx<'_>, _: &Address, id: &str, _: &DashboardSpec) -> Result<(), Error> {

@@ -34,7 +34,7 @@ use std::time::SystemTime;
 use aws_sdk_rds::types::DbInstance as SdkInstance;
 use serde::Serialize;
 
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
 
@@ -328,15 +328,8 @@ impl Kind for DbInstance {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &DbInstanceSpec,
-        observed: &DbInstanceSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DbInstanceSpec>) -> Result<(), Error> {
+        let Update { address, desired, observed, diff, .. } = change;
         update(ctx, address, desired, observed, diff).await
     }
     async fn delete(

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{ApplyMethod, DbParameterGroup as SdkGroup, Parameter};
 use serde::Serialize;
 
-use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags};
+use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -103,15 +103,8 @@ impl Kind for DbParameterGroup {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &DbParameterGroupSpec,
-        observed: &DbParameterGroupSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DbParameterGroupSpec>) -> Result<(), Error> {
+        let Update { address, desired, observed, .. } = change;
         set_parameters(ctx, address.region(), desired, &observed.parameters).await
     }
     async fn delete(

@@ -44,7 +44,7 @@ use aws_sdk_rds::types::DbInstance as SdkInstance;
 use serde::Serialize;
 
 use super::db_instance::{self, DbLive, ALLOW_REPLACEMENT_KEY};
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Tags};
+use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Tags, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -142,15 +142,8 @@ impl Kind for DbReplica {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &DbReplicaSpec,
-        _: &DbReplicaSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DbReplicaSpec>) -> Result<(), Error> {
+        let Update { address, desired, diff, .. } = change;
         update(ctx, address, desired, diff).await
     }
     /// Never with a final snapshot: RDS refuses one for a read replica.

@@ -33,6 +33,7 @@
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, ReplicaRegionType, SecretListEntry, Tag};
 use serde::Serialize;
 
+use super::Update;
 use super::{
     attr, is_ours, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
 };
@@ -131,15 +132,8 @@ impl Kind for DbSecret {
         ctx.ids.set_attr(address, attr::ARN, arn.clone());
         Ok(arn)
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &DbSecretSpec,
-        _: &DbSecretSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DbSecretSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, diff, .. } = change;
         if diff.has("kms_key") && desired.replica_of.is_none() {
             client(ctx.clients, address.region())
                 .update_secret()

@@ -16,7 +16,7 @@
 use aws_sdk_rds::types::DbSubnetGroup as SdkGroup;
 use serde::Serialize;
 
-use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -74,15 +74,8 @@ impl Kind for DbSubnetGroup {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &DbSubnetGroupSpec,
-        _: &DbSubnetGroupSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DbSubnetGroupSpec>) -> Result<(), Error> {
+        let Update { address, desired, .. } = change;
         modify(ctx, address.region(), desired).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &DbSubnetGroupSpec) -> Result<(), Error> {

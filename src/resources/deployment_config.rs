@@ -16,7 +16,7 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 
 use super::codedeploy_app::client;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -155,15 +155,7 @@ impl Kind for DeploymentConfig {
             .op_unless("CreateDeploymentConfig", |e| e.is_deployment_config_already_exists_exception())?;
         Ok(spec.name.clone())
     }
-    async fn update(
-        _: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        _: &DeploymentConfigSpec,
-        _: &DeploymentConfigSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(_: &Ctx<'_>, _: Update<'_, DeploymentConfigSpec>) -> Result<(), Error> {
         // Immutable: every compared field replaces it.
         Ok(())
     }

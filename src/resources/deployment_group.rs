@@ -20,7 +20,7 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 
 use super::codedeploy_app::{arn, client, observed_tags, sdk_tags, tags_of};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -106,15 +106,8 @@ impl Kind for DeploymentGroup {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &DeploymentGroupSpec,
-        _: &DeploymentGroupSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DeploymentGroupSpec>) -> Result<(), Error> {
+        let Update { address, desired, .. } = change;
         update(ctx, address.region(), desired).await
     }
     async fn delete(

@@ -26,7 +26,7 @@ use aws_sdk_route53::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
 
@@ -185,15 +185,8 @@ impl Kind for DnsRecord {
         apply(ctx, &r53, address, &zone, changes).await?;
         Ok(format!("{zone}/{}", spec.name))
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &DnsRecordSpec,
-        observed: &DnsRecordSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, DnsRecordSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, observed, .. } = change;
         let r53 = client(ctx.clients);
         let zone = id.split('/').next().unwrap_or_default().to_string();
         // One batch: the DELETE of every record of ours Route 53 holds for the name (exactly as

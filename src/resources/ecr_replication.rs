@@ -17,7 +17,7 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -69,15 +69,8 @@ impl Kind for EcrReplication {
     ) -> Result<String, Error> {
         put_rule(ctx, address.region(), &spec.prefix, Some(&spec.destinations)).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &EcrReplicationSpec,
-        _: &EcrReplicationSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, EcrReplicationSpec>) -> Result<(), Error> {
+        let Update { address, desired, .. } = change;
         put_rule(ctx, address.region(), &desired.prefix, Some(&desired.destinations)).await.map(|_| ())
     }
     async fn delete(

@@ -15,7 +15,7 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -115,15 +115,8 @@ impl Kind for EcrRepository {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &EcrRepositorySpec,
-        observed: &EcrRepositorySpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, EcrRepositorySpec>) -> Result<(), Error> {
+        let Update { address, desired, observed, .. } = change;
         update(ctx, address.region(), desired, observed).await
     }
     async fn delete(

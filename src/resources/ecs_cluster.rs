@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -84,15 +84,8 @@ impl Kind for EcsCluster {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &EcsClusterSpec,
-        _: &EcsClusterSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, EcsClusterSpec>) -> Result<(), Error> {
+        let Update { address, desired, diff, .. } = change;
         update(ctx, address.region(), desired, diff).await
     }
     /// The services are deleted first (the cluster is their parent) and each waits until ECS

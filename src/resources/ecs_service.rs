@@ -42,6 +42,7 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
+use super::Update;
 use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
@@ -154,15 +155,8 @@ impl Kind for EcsService {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &EcsServiceSpec,
-        _: &EcsServiceSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, EcsServiceSpec>) -> Result<(), Error> {
+        let Update { address, desired, diff, .. } = change;
         if diff.has("health_check_grace_secs") {
             let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
             client

@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -35,15 +35,7 @@ impl Kind for ElasticIp {
     ) -> Result<String, Error> {
         create(ctx, address.region(), tags).await
     }
-    async fn update(
-        _: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        _: &ElasticIpSpec,
-        _: &ElasticIpSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(_: &Ctx<'_>, _: Update<'_, ElasticIpSpec>) -> Result<(), Error> {
         // No field to change; tags are repaired by `repair_tags`.
         Ok(())
     }

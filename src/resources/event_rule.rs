@@ -20,7 +20,7 @@ use aws_sdk_eventbridge::types::{InputTransformer, RuleState, Tag, Target};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -177,15 +177,8 @@ impl Kind for EventRule {
         put_targets(ctx, address, spec, &[]).await?;
         Ok(arn)
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &EventRuleSpec,
-        observed: &EventRuleSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, EventRuleSpec>) -> Result<(), Error> {
+        let Update { address, desired, observed, diff, .. } = change;
         if diff.has("description") || diff.has("pattern") || diff.has("enabled") {
             put_rule(ctx, address, desired, None).await?;
         }

@@ -18,6 +18,7 @@
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckType, Tag, TagResourceType};
 use serde::Serialize;
 
+use super::Update;
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -104,15 +105,8 @@ impl Kind for HealthCheck {
         tag(&r53, &id, &tags).await?;
         Ok(id)
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        _: &Address,
-        id: &str,
-        desired: &HealthCheckSpec,
-        _: &HealthCheckSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, HealthCheckSpec>) -> Result<(), Error> {
+        let Update { id, desired, diff, .. } = change;
         let r53 = client(ctx.clients);
         let regions = desired.regions.iter().map(|r| HealthCheckRegion::from(r.as_str())).collect::<Vec<_>>();
         // Back to Route 53's default checker regions: an empty list is not sent, so the

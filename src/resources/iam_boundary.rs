@@ -28,7 +28,7 @@
 use serde::Serialize;
 
 use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -153,15 +153,8 @@ impl Kind for IamBoundary {
         }
         Ok(arn)
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        _: &Address,
-        id: &str,
-        desired: &IamBoundarySpec,
-        _: &IamBoundarySpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, IamBoundarySpec>) -> Result<(), Error> {
+        let Update { id, desired, diff, .. } = change;
         // Only a different document needs a new version (an administrator's change).
         if !diff.has("document") {
             return Ok(());

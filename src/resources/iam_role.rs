@@ -18,7 +18,7 @@ use aws_sdk_iam::types::Role as SdkRole;
 use serde::Serialize;
 
 use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -110,15 +110,8 @@ impl Kind for IamRole {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        desired: &IamRoleSpec,
-        observed: &IamRoleSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, IamRoleSpec>) -> Result<(), Error> {
+        let Update { desired, observed, diff, .. } = change;
         update(ctx, desired, observed, diff).await
     }
     async fn delete(ctx: &Ctx<'_>, _: &Address, _: &str, observed: &IamRoleSpec) -> Result<(), Error> {

@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -43,15 +43,8 @@ impl Kind for InternetGateway {
     ) -> Result<String, Error> {
         create(ctx, address.region(), spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &InternetGatewaySpec,
-        observed: &InternetGatewaySpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, InternetGatewaySpec>) -> Result<(), Error> {
+        let Update { address, id, desired, observed, .. } = change;
         update(ctx, address.region(), id, desired, observed).await
     }
     async fn delete(

@@ -19,7 +19,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::Serialize;
 
 use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -145,15 +145,8 @@ impl Kind for Listener {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &ListenerSpec,
-        observed: &ListenerSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, ListenerSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, observed, diff, .. } = change;
         // Only what differs is sent. The forward target above all: after a release CodeDeploy
         // forwards production to green and has deleted blue's task set, so re-sending the
         // configured forward (blue) with a TLS policy or certificate change would take
@@ -366,7 +359,9 @@ async fn create(ctx: &Ctx<'_>, address: &Address, spec: &ListenerSpec, tags: &Ta
             spec.port
         )));
     }
-    Listener::update(ctx, address, &existing, spec, spec, &Diff::default(), tags).await?;
+    let diff = Diff::default();
+    let change = Update { address, id: &existing, desired: spec, observed: spec, diff: &diff, tags };
+    Listener::update(ctx, change).await?;
     Ok(existing)
 }
 

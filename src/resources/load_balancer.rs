@@ -17,6 +17,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
+use super::Update;
 use super::elbv2::{observed_tags, address_if_ours, arn_suffix, client_of, sdk_tags, tags_of};
 use super::{
     attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
@@ -105,15 +106,8 @@ impl Kind for LoadBalancer {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &LoadBalancerSpec,
-        _: &LoadBalancerSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, LoadBalancerSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, diff, .. } = change;
         update(ctx, address.region(), id, desired, diff).await
     }
     async fn delete(

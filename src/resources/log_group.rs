@@ -8,6 +8,7 @@
 use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
 use serde::Serialize;
 
+use super::Update;
 use super::{
     attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV,
 };
@@ -62,15 +63,8 @@ impl Kind for LogGroup {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &LogGroupSpec,
-        observed: &LogGroupSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, LogGroupSpec>) -> Result<(), Error> {
+        let Update { address, desired, observed, .. } = change;
         update(ctx, address.region(), desired, observed).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &LogGroupSpec) -> Result<(), Error> {

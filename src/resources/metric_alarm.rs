@@ -28,7 +28,7 @@ use aws_sdk_cloudwatch::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -216,15 +216,8 @@ impl Kind for MetricAlarm {
         put(ctx, address.region(), spec, Some(tags)).await?;
         Ok(ctx.clients.account().await?.arn("cloudwatch", address.region(), &format!("alarm:{}", spec.name)))
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &MetricAlarmSpec,
-        _: &MetricAlarmSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, MetricAlarmSpec>) -> Result<(), Error> {
+        let Update { address, desired, .. } = change;
         put(ctx, address.region(), desired, None).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &MetricAlarmSpec) -> Result<(), Error> {

@@ -201,12 +201,7 @@ pub trait Kind {
     /// Changes what `diff` says differs, in place. `tags` are the resource's desired tags.
     fn update(
         ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &Self::Spec,
-        observed: &Self::Spec,
-        diff: &Diff,
-        tags: &Tags,
+        change: Update<'_, Self::Spec>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
     /// Deletes it and waits until AWS lets go of it. "Not found" is reported as such
     /// ([`Error::is_not_found`]) and counts as success.
@@ -232,6 +227,17 @@ pub trait Kind {
         id: &str,
         missing: &Tags,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// What an update in place is given: the resource's address and physical ID, its desired and
+/// observed specs (both normalised), what differs between them, and the desired tags.
+pub struct Update<'a, S> {
+    pub address: &'a Address,
+    pub id: &'a str,
+    pub desired: &'a S,
+    pub observed: &'a S,
+    pub diff: &'a Diff,
+    pub tags: &'a Tags,
 }
 
 /// The IAM actions the kind named `kind` declares (none for a name that is no kind).
@@ -338,7 +344,8 @@ macro_rules! kinds {
         async fn update_dispatch(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
             match (&r.spec, &found.spec) {
                 $((Spec::$variant(d), Spec::$variant(o)) => {
-                    <$module::$kind as Kind>::update(ctx, &r.address, &found.id, d, o, diff, &r.tags).await
+                    let change = Update { address: &r.address, id: &found.id, desired: d, observed: o, diff, tags: &r.tags };
+                    <$module::$kind as Kind>::update(ctx, change).await
                 })*
                 (d, o) => Err(Error::InvalidState(format!(
                     "{} is a {} but was found as a {}: it must be replaced, not updated",

@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -57,15 +57,7 @@ impl Kind for NatGateway {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        _: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        _: &NatGatewaySpec,
-        _: &NatGatewaySpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(_: &Ctx<'_>, _: Update<'_, NatGatewaySpec>) -> Result<(), Error> {
         // Every managed field forces replacement; tags are repaired by `repair_tags`.
         Ok(())
     }

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::RouteTable;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -43,15 +43,8 @@ impl Kind for Route {
     async fn create(ctx: &Ctx<'_>, address: &Address, spec: &RouteSpec, _: &Tags) -> Result<String, Error> {
         create(ctx, address.region(), spec).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &RouteSpec,
-        _: &RouteSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, RouteSpec>) -> Result<(), Error> {
+        let Update { address, desired, .. } = change;
         update(ctx, address.region(), desired).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, observed: &RouteSpec) -> Result<(), Error> {

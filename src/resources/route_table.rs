@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -43,15 +43,7 @@ impl Kind for RouteTable {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        _: &Ctx<'_>,
-        _: &Address,
-        _: &str,
-        _: &RouteTableSpec,
-        _: &RouteTableSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(_: &Ctx<'_>, _: Update<'_, RouteTableSpec>) -> Result<(), Error> {
         // Its only field forces replacement; its routes and associations are kinds of their own.
         Ok(())
     }

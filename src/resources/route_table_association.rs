@@ -9,7 +9,7 @@
 use aws_sdk_ec2::types::RouteTable;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -57,15 +57,8 @@ impl Kind for RouteTableAssociation {
     ) -> Result<String, Error> {
         create(ctx, address.region(), spec).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &RouteTableAssociationSpec,
-        _: &RouteTableAssociationSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, RouteTableAssociationSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, .. } = change;
         update(ctx, address.region(), id, desired).await.map(|_| ())
     }
     async fn delete(

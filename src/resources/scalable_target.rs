@@ -11,7 +11,7 @@
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -101,15 +101,8 @@ impl Kind for ScalableTarget {
         register(ctx, address.region(), spec).await?;
         Ok(spec.resource_id.clone())
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &ScalableTargetSpec,
-        _: &ScalableTargetSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, ScalableTargetSpec>) -> Result<(), Error> {
+        let Update { address, desired, .. } = change;
         register(ctx, address.region(), desired).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ScalableTargetSpec) -> Result<(), Error> {

@@ -13,7 +13,7 @@ use aws_sdk_applicationautoscaling::types::{
 use serde::Serialize;
 
 use super::scalable_target::{client, resource_id};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -106,15 +106,8 @@ impl Kind for ScalingPolicy {
         put(ctx, address.region(), spec).await?;
         Ok(spec.name.clone())
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &ScalingPolicySpec,
-        _: &ScalingPolicySpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, ScalingPolicySpec>) -> Result<(), Error> {
+        let Update { address, desired, .. } = change;
         put(ctx, address.region(), desired).await
     }
     async fn delete(

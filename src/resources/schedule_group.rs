@@ -28,6 +28,7 @@ use aws_sdk_scheduler::types::{
 };
 use serde::Serialize;
 
+use super::Update;
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -214,15 +215,8 @@ impl Kind for ScheduleGroup {
         }
         Ok(arn)
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &ScheduleGroupSpec,
-        observed: &ScheduleGroupSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, ScheduleGroupSpec>) -> Result<(), Error> {
+        let Update { address, desired, observed, .. } = change;
         for s in &desired.schedules {
             match observed.schedules.iter().find(|o| o.name == s.name) {
                 Some(o) if o == s => {}

@@ -21,7 +21,7 @@ use aws_sdk_ec2::types::{
 use serde::Serialize;
 
 use super::{
-    ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+    ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS,
 };
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
@@ -171,15 +171,8 @@ impl Kind for SecurityGroup {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &SecurityGroupSpec,
-        observed: &SecurityGroupSpec,
-        _: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, SecurityGroupSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, observed, .. } = change;
         update(ctx, address.region(), id, desired, observed).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &SecurityGroupSpec) -> Result<(), Error> {

@@ -27,7 +27,7 @@ use aws_sdk_sns::types::Tag;
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -182,15 +182,8 @@ impl Kind for SnsTopic {
         }
         Ok(arn)
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &SnsTopicSpec,
-        observed: &SnsTopicSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, SnsTopicSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, observed, diff, .. } = change;
         let sns = client(ctx.clients, address.region());
         if diff.has("policy") {
             sns.set_topic_attributes()

@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, SubnetStat
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -49,15 +49,8 @@ impl Kind for Subnet {
     ) -> Result<String, Error> {
         create(ctx, address.region(), spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &SubnetSpec,
-        _: &SubnetSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, SubnetSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, diff, .. } = change;
         update(ctx, address.region(), id, desired, diff).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &SubnetSpec) -> Result<(), Error> {

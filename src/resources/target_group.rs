@@ -14,7 +14,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::Serialize;
 
 use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -82,15 +82,8 @@ impl Kind for TargetGroup {
     ) -> Result<String, Error> {
         create(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &TargetGroupSpec,
-        _: &TargetGroupSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, TargetGroupSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, diff, .. } = change;
         update(ctx, address.region(), id, desired, diff).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &TargetGroupSpec) -> Result<(), Error> {

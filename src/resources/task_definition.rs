@@ -34,6 +34,7 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
+use super::Update;
 use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
@@ -159,15 +160,8 @@ impl Kind for TaskDefinition {
     ) -> Result<String, Error> {
         register(ctx, address, spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        desired: &TaskDefinitionSpec,
-        _: &TaskDefinitionSpec,
-        diff: &Diff,
-        tags: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, TaskDefinitionSpec>) -> Result<(), Error> {
+        let Update { address, desired, diff, tags, .. } = change;
         // Only the tags differ: a new revision would be a change to the tasks for nothing.
         if diff.fields.iter().all(|f| f.field.starts_with("tags.")) {
             return Ok(());

@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttribu
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::Address;
@@ -37,15 +37,8 @@ impl Kind for Vpc {
     async fn create(ctx: &Ctx<'_>, address: &Address, spec: &VpcSpec, tags: &Tags) -> Result<String, Error> {
         create(ctx, address.region(), spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &VpcSpec,
-        _: &VpcSpec,
-        diff: &Diff,
-        _: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, VpcSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, diff, .. } = change;
         update(ctx, address.region(), id, desired, diff).await
     }
     async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &VpcSpec) -> Result<(), Error> {

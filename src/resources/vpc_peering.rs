@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
 };
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -65,15 +65,8 @@ impl Kind for VpcPeering {
     ) -> Result<String, Error> {
         create(ctx, address.region(), spec, tags).await
     }
-    async fn update(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        desired: &VpcPeeringSpec,
-        observed: &VpcPeeringSpec,
-        _: &Diff,
-        tags: &Tags,
-    ) -> Result<(), Error> {
+    async fn update(ctx: &Ctx<'_>, change: Update<'_, VpcPeeringSpec>) -> Result<(), Error> {
+        let Update { address, id, desired, observed, tags, .. } = change;
         // The accepter's side carries its own copy of the tags.
         update(ctx, address.region(), id, desired, observed, tags).await
     }

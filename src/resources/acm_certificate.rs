@@ -27,7 +27,7 @@ use aws_sdk_acm::types::{CertificateStatus, CertificateSummary, DomainValidation
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::spec::Address;
 
@@ -89,24 +89,16 @@ impl Kind for AcmCertificate {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &AcmCertificateSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, AcmCertificateSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(_: &Ctx<'_>, _: Update<'_, AcmCertificateSpec>) -> Result<(), Error> {
         // Every compared field replaces the certificate: nothing changes in place.
         Ok(())
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        spec: &AcmCertificateSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, AcmCertificateSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed: spec } = gone;
         let client = client(ctx, address.region());
         // The records this certificate was validated with, by name, read before it goes.
         let records: Vec<(String, String, String)> =

@@ -7,7 +7,7 @@
 use aws_sdk_codedeploy::types::{ComputePlatform, Tag};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -111,12 +111,8 @@ impl Kind for CodedeployApp {
             attrs: Default::default(),
         }])
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &CodedeployAppSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, CodedeployAppSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         let client = client(ctx.clients, address.region());
         let created = client
             .create_application()
@@ -146,7 +142,8 @@ impl Kind for CodedeployApp {
         // Every compared field replaces it.
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &CodedeployAppSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, CodedeployAppSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         // Deletes its deployment groups with it; AWS answers success for one already gone.
         let name = id.rsplit_once(":application:").map_or(id, |(_, n)| n);
         client(ctx.clients, address.region())

@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::metric_alarm::{DimensionValue, Dimensions};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -155,12 +155,8 @@ impl Kind for Dashboard {
             attrs: Default::default(),
         }])
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DashboardSpec,
-        _: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DashboardSpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         let cw = client(ctx.clients);
         match cw.get_dashboard().dashboard_name(&spec.name).send().await {
             Ok(out) => {
@@ -183,7 +179,8 @@ impl Kind for Dashboard {
         let Update { desired, .. } = change;
         put(ctx, desired).await
     }
-    async fn delete(ctx: &Ctx<'_>, _: &Address, id: &str, _: &DashboardSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DashboardSpec>) -> Result<(), Error> {
+        let Delete { id, .. } = gone;
         let name = id.rsplit_once("dashboard/").map_or(id, |(_, n)| n);
         match client(ctx.clients).delete_dashboards().dashboard_names(name).send().await {
             Ok(_) => Ok(()),

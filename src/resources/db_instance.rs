@@ -34,7 +34,7 @@ use std::time::SystemTime;
 use aws_sdk_rds::types::DbInstance as SdkInstance;
 use serde::Serialize;
 
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
+use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
 
@@ -320,24 +320,16 @@ impl Kind for DbInstance {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe_kind(ctx, Self::NAME, |i| Spec::DbInstance(spec_of(i))).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DbInstanceSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DbInstanceSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbInstanceSpec>) -> Result<(), Error> {
         let Update { address, desired, observed, diff, .. } = change;
         update(ctx, address, desired, observed, diff).await
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &DbInstanceSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbInstanceSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         let snapshot = (!ctx.policy.skip_final_snapshot)
             .then(|| final_snapshot_name(&observed.identifier, SystemTime::now()));
         delete_instance(ctx, address, id, observed.deletion_protection, snapshot).await

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{ApplyMethod, DbParameterGroup as SdkGroup, Parameter};
 use serde::Serialize;
 
-use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update};
+use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -95,24 +95,16 @@ impl Kind for DbParameterGroup {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DbParameterGroupSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DbParameterGroupSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbParameterGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, observed, .. } = change;
         set_parameters(ctx, address.region(), desired, &observed.parameters).await
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        _: &DbParameterGroupSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbParameterGroupSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

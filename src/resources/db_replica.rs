@@ -44,7 +44,7 @@ use aws_sdk_rds::types::DbInstance as SdkInstance;
 use serde::Serialize;
 
 use super::db_instance::{self, DbLive, ALLOW_REPLACEMENT_KEY};
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Tags, Update};
+use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Tags, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -134,12 +134,8 @@ impl Kind for DbReplica {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         db_instance::observe_kind(ctx, Self::NAME, |i| super::Spec::DbReplica(spec_of(i))).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DbReplicaSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DbReplicaSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbReplicaSpec>) -> Result<(), Error> {
@@ -147,12 +143,8 @@ impl Kind for DbReplica {
         update(ctx, address, desired, diff).await
     }
     /// Never with a final snapshot: RDS refuses one for a read replica.
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &DbReplicaSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbReplicaSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         db_instance::delete_instance(ctx, address, id, observed.deletion_protection, None).await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {

@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use super::Update;
 use super::{
-    attr, is_ours, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+    attr, is_ours, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete,
 };
 use crate::cloud::{wait_until, AwsResultExt, Clients, Error, Waited};
 use crate::spec::Sensitive;
@@ -119,12 +119,8 @@ impl Kind for DbSecret {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DbSecretSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DbSecretSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         let arn = match &spec.replica_of {
             None => create_primary(ctx, address, spec, tags).await?,
             Some(of) => replicate(ctx, address, &ctx.id(of)?, spec.kms_key.as_deref()).await?,
@@ -145,12 +141,8 @@ impl Kind for DbSecret {
         }
         Ok(())
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &DbSecretSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbSecretSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         match &observed.primary_region {
             // A replica goes by removing its region from the primary's replication.
             Some(primary) if primary != address.region() => {

@@ -16,7 +16,7 @@
 use aws_sdk_rds::types::DbSubnetGroup as SdkGroup;
 use serde::Serialize;
 
-use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -66,19 +66,16 @@ impl Kind for DbSubnetGroup {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DbSubnetGroupSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DbSubnetGroupSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbSubnetGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
         modify(ctx, address.region(), desired).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &DbSubnetGroupSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbSubnetGroupSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

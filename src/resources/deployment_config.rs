@@ -16,7 +16,7 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 
 use super::codedeploy_app::client;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -116,12 +116,8 @@ impl Kind for DeploymentConfig {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DeploymentConfigSpec,
-        _: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DeploymentConfigSpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         let routing = if spec.shape == "canary" {
             TrafficRoutingConfig::builder()
                 .r#type(TrafficRoutingType::TimeBasedCanary)
@@ -159,12 +155,8 @@ impl Kind for DeploymentConfig {
         // Immutable: every compared field replaces it.
         Ok(())
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        _: &DeploymentConfigSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DeploymentConfigSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         let client = client(ctx.clients, address.region());
         // The deployment group lets go of it once it is pointed at the new configuration.
         retry_on_codes(

@@ -20,7 +20,7 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 
 use super::codedeploy_app::{arn, client, observed_tags, sdk_tags, tags_of};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -98,24 +98,16 @@ impl Kind for DeploymentGroup {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DeploymentGroupSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DeploymentGroupSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DeploymentGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
         update(ctx, address.region(), desired).await
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        observed: &DeploymentGroupSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DeploymentGroupSpec>) -> Result<(), Error> {
+        let Delete { address, observed, .. } = gone;
         client(ctx.clients, address.region())
             .delete_deployment_group()
             .application_name(&observed.app)

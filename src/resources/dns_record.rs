@@ -26,7 +26,7 @@ use aws_sdk_route53::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
 
@@ -169,12 +169,8 @@ impl Kind for DnsRecord {
             })
             .collect())
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &DnsRecordSpec,
-        _: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, DnsRecordSpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         let r53 = client(ctx.clients);
         let zone = failover_zone_id(&r53, &spec.zone).await?;
         let changes = spec
@@ -232,12 +228,8 @@ impl Kind for DnsRecord {
             other => other,
         }
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &DnsRecordSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DnsRecordSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         let r53 = client(ctx.clients);
         let Some((zone, name)) = id.split_once('/') else {
             return Err(Error::InvalidState(format!("{address}: not a record ID: {id}")));

@@ -17,7 +17,7 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -61,24 +61,16 @@ impl Kind for EcrReplication {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &EcrReplicationSpec,
-        _: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, EcrReplicationSpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         put_rule(ctx, address.region(), &spec.prefix, Some(&spec.destinations)).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, EcrReplicationSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
         put_rule(ctx, address.region(), &desired.prefix, Some(&desired.destinations)).await.map(|_| ())
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        observed: &EcrReplicationSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EcrReplicationSpec>) -> Result<(), Error> {
+        let Delete { address, observed, .. } = gone;
         put_rule(ctx, address.region(), &observed.prefix, None).await.map(|_| ())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {

@@ -15,7 +15,7 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -107,24 +107,16 @@ impl Kind for EcrRepository {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &EcrRepositorySpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, EcrRepositorySpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, EcrRepositorySpec>) -> Result<(), Error> {
         let Update { address, desired, observed, .. } = change;
         update(ctx, address.region(), desired, observed).await
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        observed: &EcrRepositorySpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EcrRepositorySpec>) -> Result<(), Error> {
+        let Delete { address, observed, .. } = gone;
         delete(ctx, address, observed).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

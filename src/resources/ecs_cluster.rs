@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -76,12 +76,8 @@ impl Kind for EcsCluster {
         let Some(cluster) = describe(&client, &name).await? else { return Ok(vec![]) };
         Ok(found_of(&cluster, ctx.app, ctx.env).into_iter().collect())
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &EcsClusterSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, EcsClusterSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, EcsClusterSpec>) -> Result<(), Error> {
@@ -93,7 +89,8 @@ impl Kind for EcsCluster {
     /// started outside a service (a one-off migration) may still be stopping, which ECS refuses
     /// with `ClusterContainsServicesException` / `ClusterContainsTasksException`: retried until
     /// the kind's wait bound.
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &EcsClusterSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EcsClusterSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
         retry_on_codes(
             &format!("{address} to be emptied of services and tasks"),

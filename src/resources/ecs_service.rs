@@ -45,7 +45,7 @@ use serde::Serialize;
 use super::Update;
 use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
 
@@ -147,12 +147,8 @@ impl Kind for EcsService {
             attrs: [(attr::NAME, name)].into(),
         }])
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &EcsServiceSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, EcsServiceSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, EcsServiceSpec>) -> Result<(), Error> {
@@ -170,7 +166,8 @@ impl Kind for EcsService {
         }
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &EcsServiceSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EcsServiceSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address, id).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags, Update};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -27,19 +27,16 @@ impl Kind for ElasticIp {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &ElasticIpSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, ElasticIpSpec>) -> Result<String, Error> {
+        let Create { address, tags, .. } = new;
         create(ctx, address.region(), tags).await
     }
     async fn update(_: &Ctx<'_>, _: Update<'_, ElasticIpSpec>) -> Result<(), Error> {
         // No field to change; tags are repaired by `repair_tags`.
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ElasticIpSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, ElasticIpSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

@@ -20,7 +20,7 @@ use aws_sdk_eventbridge::types::{InputTransformer, RuleState, Tag, Target};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -154,12 +154,8 @@ impl Kind for EventRule {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &EventRuleSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, EventRuleSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         let c = client(ctx.clients, address.region());
         // PutRule would take over a rule of that name: look first.
         if let Ok(existing) = c.describe_rule().name(&spec.name).send().await {
@@ -187,12 +183,8 @@ impl Kind for EventRule {
         }
         Ok(())
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        _: &str,
-        observed: &EventRuleSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EventRuleSpec>) -> Result<(), Error> {
+        let Delete { address, observed, .. } = gone;
         let c = client(ctx.clients, address.region());
         let ids: Vec<String> = observed.targets.iter().map(|t| t.id.clone()).collect();
         if !ids.is_empty() {

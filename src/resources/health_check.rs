@@ -19,7 +19,7 @@ use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckTy
 use serde::Serialize;
 
 use super::Update;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -73,12 +73,8 @@ impl Kind for HealthCheck {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(ours(ctx).await?.as_ref().clone())
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &HealthCheckSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, HealthCheckSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         let r53 = client(ctx.clients);
         let config = config_of(ctx, spec)?;
         let reference = caller_reference(address, spec);
@@ -126,7 +122,8 @@ impl Kind for HealthCheck {
             .op("UpdateHealthCheck")?;
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, _: &Address, id: &str, _: &HealthCheckSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, HealthCheckSpec>) -> Result<(), Error> {
+        let Delete { id, .. } = gone;
         match client(ctx.clients).delete_health_check().health_check_id(id).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_health_check()) => Ok(()),

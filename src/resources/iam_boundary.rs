@@ -28,7 +28,7 @@
 use serde::Serialize;
 
 use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -113,12 +113,8 @@ impl Kind for IamBoundary {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &IamBoundarySpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, IamBoundarySpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         let iam = client(ctx.clients);
         let created = iam
             .create_policy()
@@ -161,7 +157,8 @@ impl Kind for IamBoundary {
         }
         new_version(ctx, &client(ctx.clients), id, desired).await
     }
-    async fn delete(ctx: &Ctx<'_>, _: &Address, id: &str, _: &IamBoundarySpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, IamBoundarySpec>) -> Result<(), Error> {
+        let Delete { id, .. } = gone;
         let iam = client(ctx.clients);
         for version in old_versions(&iam, id).await? {
             delete_version(&iam, id, &version).await?;

@@ -18,7 +18,7 @@ use aws_sdk_iam::types::Role as SdkRole;
 use serde::Serialize;
 
 use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -102,19 +102,16 @@ impl Kind for IamRole {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &IamRoleSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, IamRoleSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, IamRoleSpec>) -> Result<(), Error> {
         let Update { desired, observed, diff, .. } = change;
         update(ctx, desired, observed, diff).await
     }
-    async fn delete(ctx: &Ctx<'_>, _: &Address, _: &str, observed: &IamRoleSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, IamRoleSpec>) -> Result<(), Error> {
+        let Delete { observed, .. } = gone;
         delete(ctx, &observed.name).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, _: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

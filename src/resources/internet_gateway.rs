@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -35,24 +35,16 @@ impl Kind for InternetGateway {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &InternetGatewaySpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, InternetGatewaySpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address.region(), spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, InternetGatewaySpec>) -> Result<(), Error> {
         let Update { address, id, desired, observed, .. } = change;
         update(ctx, address.region(), id, desired, observed).await
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        _: &InternetGatewaySpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, InternetGatewaySpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {

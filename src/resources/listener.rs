@@ -19,7 +19,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::Serialize;
 
 use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -137,12 +137,8 @@ impl Kind for Listener {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &ListenerSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, ListenerSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, ListenerSpec>) -> Result<(), Error> {
@@ -188,7 +184,8 @@ impl Kind for Listener {
         }
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ListenerSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, ListenerSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         client_of(ctx.clients, address.region())
             .delete_listener()
             .listener_arn(id)

@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::Update;
 use super::elbv2::{observed_tags, address_if_ours, arn_suffix, client_of, sdk_tags, tags_of};
 use super::{
-    attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+    attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete,
 };
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
@@ -98,24 +98,16 @@ impl Kind for LoadBalancer {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &LoadBalancerSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, LoadBalancerSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, LoadBalancerSpec>) -> Result<(), Error> {
         let Update { address, id, desired, diff, .. } = change;
         update(ctx, address.region(), id, desired, diff).await
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &LoadBalancerSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, LoadBalancerSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         delete(ctx, address, id, observed).await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {

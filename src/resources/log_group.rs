@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Update;
 use super::{
-    attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV,
+    attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV, Create, Delete,
 };
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
@@ -55,19 +55,16 @@ impl Kind for LogGroup {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &LogGroupSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, LogGroupSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, LogGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, observed, .. } = change;
         update(ctx, address.region(), desired, observed).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &LogGroupSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, LogGroupSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         client(ctx, address.region())
             .delete_log_group()
             .log_group_name(id)

@@ -28,7 +28,7 @@ use aws_sdk_cloudwatch::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -194,12 +194,8 @@ impl Kind for MetricAlarm {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &MetricAlarmSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, MetricAlarmSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         // An alarm of that name that is not ours would be overwritten by the put, so look first.
         let c = client(ctx.clients, address.region());
         let existing = c.describe_alarms().alarm_names(&spec.name).send().await.op("DescribeAlarms")?;
@@ -220,7 +216,8 @@ impl Kind for MetricAlarm {
         let Update { address, desired, .. } = change;
         put(ctx, address.region(), desired, None).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &MetricAlarmSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, MetricAlarmSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         // Deleting an alarm that is gone succeeds.
         let name = id.rsplit_once(":alarm:").map_or(id, |(_, n)| n);
         client(ctx.clients, address.region())

@@ -194,9 +194,7 @@ pub trait Kind {
     /// Creates it, tagged in the same request, and waits until it is usable. Returns its ID.
     fn create(
         ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &Self::Spec,
-        tags: &Tags,
+        new: Create<'_, Self::Spec>,
     ) -> impl Future<Output = Result<String, Error>> + Send;
     /// Changes what `diff` says differs, in place. `tags` are the resource's desired tags.
     fn update(
@@ -205,12 +203,7 @@ pub trait Kind {
     ) -> impl Future<Output = Result<(), Error>> + Send;
     /// Deletes it and waits until AWS lets go of it. "Not found" is reported as such
     /// ([`Error::is_not_found`]) and counts as success.
-    fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &Self::Spec,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    fn delete(ctx: &Ctx<'_>, gone: Delete<'_, Self::Spec>) -> impl Future<Output = Result<(), Error>> + Send;
     /// Waits until a busy resource is usable. Default: nothing to wait for (its create
     /// answers once it is usable).
     fn wait_ready(
@@ -227,6 +220,20 @@ pub trait Kind {
         id: &str,
         missing: &Tags,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// What a create is given: the address, the desired spec and the tags to create it with.
+pub struct Create<'a, S> {
+    pub address: &'a Address,
+    pub spec: &'a S,
+    pub tags: &'a Tags,
+}
+
+/// What a delete is given: the address, the physical ID and the observed spec.
+pub struct Delete<'a, S> {
+    pub address: &'a Address,
+    pub id: &'a str,
+    pub observed: &'a S,
 }
 
 /// What an update in place is given: the resource's address and physical ID, its desired and
@@ -338,7 +345,7 @@ macro_rules! kinds {
         }
 
         async fn create_dispatch(ctx: &Ctx<'_>, r: &Resource) -> Result<String, Error> {
-            match &r.spec { $(Spec::$variant(s) => <$module::$kind as Kind>::create(ctx, &r.address, s, &r.tags).await),* }
+            match &r.spec { $(Spec::$variant(s) => <$module::$kind as Kind>::create(ctx, Create { address: &r.address, spec: s, tags: &r.tags }).await),* }
         }
 
         async fn update_dispatch(ctx: &Ctx<'_>, r: &Resource, found: &Found, diff: &Diff) -> Result<(), Error> {
@@ -356,7 +363,7 @@ macro_rules! kinds {
 
         async fn delete_dispatch(ctx: &Ctx<'_>, found: &Found) -> Result<(), Error> {
             match &found.spec {
-                $(Spec::$variant(s) => <$module::$kind as Kind>::delete(ctx, &found.address, &found.id, s).await),*
+                $(Spec::$variant(s) => <$module::$kind as Kind>::delete(ctx, Delete { address: &found.address, id: &found.id, observed: s }).await),*
             }
         }
 

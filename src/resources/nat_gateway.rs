@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -49,19 +49,16 @@ impl Kind for NatGateway {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &NatGatewaySpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, NatGatewaySpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(_: &Ctx<'_>, _: Update<'_, NatGatewaySpec>) -> Result<(), Error> {
         // Every managed field forces replacement; tags are repaired by `repair_tags`.
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &NatGatewaySpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, NatGatewaySpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {

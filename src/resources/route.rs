@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::RouteTable;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -40,14 +40,16 @@ impl Kind for Route {
         let tables = route_table::observe_shared(ctx).await?;
         Ok(tables.described.iter().flat_map(|(address, t)| found_in_table(address, t)).collect())
     }
-    async fn create(ctx: &Ctx<'_>, address: &Address, spec: &RouteSpec, _: &Tags) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, RouteSpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         create(ctx, address.region(), spec).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, RouteSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
         update(ctx, address.region(), desired).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, observed: &RouteSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, RouteSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         delete(ctx, address.region(), id, observed).await
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {

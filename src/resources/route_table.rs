@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -35,19 +35,16 @@ impl Kind for RouteTable {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(observe_shared(ctx).await?.tables.clone())
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &RouteTableSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, RouteTableSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(_: &Ctx<'_>, _: Update<'_, RouteTableSpec>) -> Result<(), Error> {
         // Its only field forces replacement; its routes and associations are kinds of their own.
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &RouteTableSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, RouteTableSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

@@ -9,7 +9,7 @@
 use aws_sdk_ec2::types::RouteTable;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -49,24 +49,16 @@ impl Kind for RouteTableAssociation {
         let tables = route_table::observe_shared(ctx).await?;
         Ok(tables.described.iter().flat_map(|(address, t)| found_in_table(address, t)).collect())
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &RouteTableAssociationSpec,
-        _: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, RouteTableAssociationSpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         create(ctx, address.region(), spec).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, RouteTableAssociationSpec>) -> Result<(), Error> {
         let Update { address, id, desired, .. } = change;
         update(ctx, address.region(), id, desired).await.map(|_| ())
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        _: &RouteTableAssociationSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, RouteTableAssociationSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {

@@ -11,7 +11,7 @@
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -92,12 +92,8 @@ impl Kind for ScalableTarget {
             })
             .collect())
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &ScalableTargetSpec,
-        _: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, ScalableTargetSpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         register(ctx, address.region(), spec).await?;
         Ok(spec.resource_id.clone())
     }
@@ -105,7 +101,8 @@ impl Kind for ScalableTarget {
         let Update { address, desired, .. } = change;
         register(ctx, address.region(), desired).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ScalableTargetSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, ScalableTargetSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         client(ctx.clients, address.region())
             .deregister_scalable_target()
             .service_namespace(ServiceNamespace::Ecs)

@@ -13,7 +13,7 @@ use aws_sdk_applicationautoscaling::types::{
 use serde::Serialize;
 
 use super::scalable_target::{client, resource_id};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -97,12 +97,8 @@ impl Kind for ScalingPolicy {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &ScalingPolicySpec,
-        _: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, ScalingPolicySpec>) -> Result<String, Error> {
+        let Create { address, spec, .. } = new;
         put(ctx, address.region(), spec).await?;
         Ok(spec.name.clone())
     }
@@ -110,12 +106,8 @@ impl Kind for ScalingPolicy {
         let Update { address, desired, .. } = change;
         put(ctx, address.region(), desired).await
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &ScalingPolicySpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, ScalingPolicySpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         client(ctx.clients, address.region())
             .delete_scaling_policy()
             .policy_name(id)

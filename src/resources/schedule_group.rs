@@ -29,7 +29,7 @@ use aws_sdk_scheduler::types::{
 use serde::Serialize;
 
 use super::Update;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -178,12 +178,8 @@ impl Kind for ScheduleGroup {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &ScheduleGroupSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, ScheduleGroupSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         let c = client(ctx.clients, address.region());
         let arn = match c
             .create_schedule_group()
@@ -234,7 +230,8 @@ impl Kind for ScheduleGroup {
         }
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &ScheduleGroupSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, ScheduleGroupSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         // Its schedules go with it.
         let name = id.rsplit_once("schedule-group/").map_or(id, |(_, n)| n);
         match client(ctx.clients, address.region()).delete_schedule_group().name(name).send().await {

@@ -21,7 +21,7 @@ use aws_sdk_ec2::types::{
 use serde::Serialize;
 
 use super::{
-    ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS,
+    ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS, Create, Delete,
 };
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
@@ -163,19 +163,16 @@ impl Kind for SecurityGroup {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &SecurityGroupSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, SecurityGroupSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, SecurityGroupSpec>) -> Result<(), Error> {
         let Update { address, id, desired, observed, .. } = change;
         update(ctx, address.region(), id, desired, observed).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &SecurityGroupSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, SecurityGroupSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

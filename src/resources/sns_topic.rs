@@ -27,7 +27,7 @@ use aws_sdk_sns::types::Tag;
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update};
+use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -158,12 +158,8 @@ impl Kind for SnsTopic {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &SnsTopicSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, SnsTopicSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         let sns = client(ctx.clients, address.region());
         let out = sns
             .create_topic()
@@ -215,7 +211,8 @@ impl Kind for SnsTopic {
         }
         Ok(())
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &SnsTopicSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, SnsTopicSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         // Idempotent on AWS: a topic that is gone is no error. Its subscriptions go with it.
         match client(ctx.clients, address.region()).delete_topic().topic_arn(id).send().await {
             Ok(_) => Ok(()),

@@ -14,7 +14,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use serde::Serialize;
 
 use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -74,19 +74,16 @@ impl Kind for TargetGroup {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(ctx).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &TargetGroupSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, TargetGroupSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, TargetGroupSpec>) -> Result<(), Error> {
         let Update { address, id, desired, diff, .. } = change;
         update(ctx, address.region(), id, desired, diff).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &TargetGroupSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, TargetGroupSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         let client = client_of(ctx.clients, address.region());
         // A target group is in use until the listeners pointing at it are gone.
         retry_on_codes(

@@ -37,7 +37,7 @@ use serde::Serialize;
 use super::Update;
 use super::ecs_cluster::{sdk_tags, tags_of};
 use super::is_ours;
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
+use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -152,12 +152,8 @@ impl Kind for TaskDefinition {
         }
         Ok(found)
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &TaskDefinitionSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, TaskDefinitionSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         register(ctx, address, spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, TaskDefinitionSpec>) -> Result<(), Error> {
@@ -171,12 +167,8 @@ impl Kind for TaskDefinition {
         ctx.ids.insert(address.clone(), arn);
         Ok(())
     }
-    async fn delete(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        id: &str,
-        observed: &TaskDefinitionSpec,
-    ) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, TaskDefinitionSpec>) -> Result<(), Error> {
+        let Delete { address, id, observed } = gone;
         deregister_all(ctx, address.region(), id, &observed.family).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {

@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttribu
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::Address;
@@ -34,14 +34,16 @@ impl Kind for Vpc {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
     }
-    async fn create(ctx: &Ctx<'_>, address: &Address, spec: &VpcSpec, tags: &Tags) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, VpcSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address.region(), spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, VpcSpec>) -> Result<(), Error> {
         let Update { address, id, desired, diff, .. } = change;
         update(ctx, address.region(), id, desired, diff).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &VpcSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, VpcSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {

@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
 };
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update};
+use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -57,12 +57,8 @@ impl Kind for VpcPeering {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env), &ctx.region).await
     }
-    async fn create(
-        ctx: &Ctx<'_>,
-        address: &Address,
-        spec: &VpcPeeringSpec,
-        tags: &Tags,
-    ) -> Result<String, Error> {
+    async fn create(ctx: &Ctx<'_>, new: Create<'_, VpcPeeringSpec>) -> Result<String, Error> {
+        let Create { address, spec, tags } = new;
         create(ctx, address.region(), spec, tags).await
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, VpcPeeringSpec>) -> Result<(), Error> {
@@ -70,7 +66,8 @@ impl Kind for VpcPeering {
         // The accepter's side carries its own copy of the tags.
         update(ctx, address.region(), id, desired, observed, tags).await
     }
-    async fn delete(ctx: &Ctx<'_>, address: &Address, id: &str, _: &VpcPeeringSpec) -> Result<(), Error> {
+    async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, VpcPeeringSpec>) -> Result<(), Error> {
+        let Delete { address, id, .. } = gone;
         delete(ctx, address.region(), id).await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {

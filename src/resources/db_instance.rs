@@ -789,25 +789,19 @@ async fn update(
     if set("maintenance_window") {
         m = m.preferred_maintenance_window(&desired.maintenance_window);
     }
-    if set("copy_tags_to_snapshot") {
-        m = m.copy_tags_to_snapshot(desired.copy_tags_to_snapshot);
-    }
-    if set("deletion_protection") {
-        m = m.deletion_protection(desired.deletion_protection);
-    }
-    if set("performance_insights") {
-        m = m.enable_performance_insights(desired.performance_insights);
-    }
-    if set("subnet_group") {
-        m = m.db_subnet_group_name(rds::name_of(&ctx.id(&desired.subnet_group)?));
-    }
-    if set("parameter_group") {
-        m = m.db_parameter_group_name(rds::name_of(&ctx.id(&desired.parameter_group)?));
-    }
-    if set("security_groups") {
-        let ids = desired.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
-        m = m.set_vpc_security_group_ids(Some(ids));
-    }
+    m = modify_shared(
+        ctx,
+        m,
+        &mut set,
+        Shared {
+            copy_tags_to_snapshot: desired.copy_tags_to_snapshot,
+            deletion_protection: desired.deletion_protection,
+            performance_insights: desired.performance_insights,
+            subnet_group: &desired.subnet_group,
+            parameter_group: &desired.parameter_group,
+            security_groups: &desired.security_groups,
+        },
+    )?;
     if !any {
         return Ok(());
     }
@@ -890,6 +884,45 @@ pub(crate) async fn delete_instance(
         },
     )
     .await
+}
+
+/// The settings a primary and its replicas share, as `ModifyDBInstance` takes them.
+pub(crate) struct Shared<'a> {
+    pub copy_tags_to_snapshot: bool,
+    pub deletion_protection: bool,
+    pub performance_insights: bool,
+    pub subnet_group: &'a Ref,
+    pub parameter_group: &'a Ref,
+    pub security_groups: &'a [Ref],
+}
+
+/// `m` with each shared setting that `set` says differs (`set` also notes that something does).
+pub(crate) fn modify_shared(
+    ctx: &Ctx<'_>,
+    mut m: aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder,
+    set: &mut dyn FnMut(&str) -> bool,
+    s: Shared<'_>,
+) -> Result<aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder, Error> {
+    if set("copy_tags_to_snapshot") {
+        m = m.copy_tags_to_snapshot(s.copy_tags_to_snapshot);
+    }
+    if set("deletion_protection") {
+        m = m.deletion_protection(s.deletion_protection);
+    }
+    if set("performance_insights") {
+        m = m.enable_performance_insights(s.performance_insights);
+    }
+    if set("subnet_group") {
+        m = m.db_subnet_group_name(rds::name_of(&ctx.id(s.subnet_group)?));
+    }
+    if set("parameter_group") {
+        m = m.db_parameter_group_name(rds::name_of(&ctx.id(s.parameter_group)?));
+    }
+    if set("security_groups") {
+        let ids = s.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
+        m = m.set_vpc_security_group_ids(Some(ids));
+    }
+    Ok(m)
 }
 
 /// What `deployer failover` needs to know of one database instance, from one

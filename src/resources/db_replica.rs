@@ -301,25 +301,19 @@ async fn update(ctx: &Ctx<'_>, address: &Address, desired: &DbReplicaSpec, diff:
     if set("instance_class") {
         m = m.db_instance_class(&desired.instance_class);
     }
-    if set("copy_tags_to_snapshot") {
-        m = m.copy_tags_to_snapshot(desired.copy_tags_to_snapshot);
-    }
-    if set("deletion_protection") {
-        m = m.deletion_protection(desired.deletion_protection);
-    }
-    if set("performance_insights") {
-        m = m.enable_performance_insights(desired.performance_insights);
-    }
-    if set("subnet_group") {
-        m = m.db_subnet_group_name(rds::name_of(&ctx.id(&desired.subnet_group)?));
-    }
-    if set("parameter_group") {
-        m = m.db_parameter_group_name(rds::name_of(&ctx.id(&desired.parameter_group)?));
-    }
-    if set("security_groups") {
-        let ids = desired.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
-        m = m.set_vpc_security_group_ids(Some(ids));
-    }
+    m = db_instance::modify_shared(
+        ctx,
+        m,
+        &mut set,
+        db_instance::Shared {
+            copy_tags_to_snapshot: desired.copy_tags_to_snapshot,
+            deletion_protection: desired.deletion_protection,
+            performance_insights: desired.performance_insights,
+            subnet_group: &desired.subnet_group,
+            parameter_group: &desired.parameter_group,
+            security_groups: &desired.security_groups,
+        },
+    )?;
     if !any {
         return Ok(());
     }

@@ -289,8 +289,10 @@ _SCHEDULER_ROUTES = [
     ]
 ]
 
-# The IAM action prefix of a service whose SigV4 signing name differs from it.
-IAM_PREFIX = {"monitoring": "cloudwatch"}
+# The IAM action prefix of a service whose SigV4 signing name differs from it (Service
+# Authorization Reference: CloudWatch's prefix is `cloudwatch`, the Resource Groups Tagging
+# API's is `tag`).
+IAM_PREFIX = {"monitoring": "cloudwatch", "tagging": "tag"}
 
 
 def _scheduler_operation(method, path):

@@ -82,11 +82,13 @@ fn the_repository_is_built_in_both_regions_replicated_and_a_second_up_changes_no
     let sent = emu.recorded_actions();
     let mutating: Vec<_> = sent.iter().filter(|a| !support::is_read_action(a)).collect();
     assert_eq!(mutating, Vec::<&String>::new(), "a converged up changes nothing");
-    // Reads per region: one DescribeRepositories, one ListTagsForResource and one
-    // GetLifecyclePolicy for the one repository, one DescribeRegistry.
-    for op in ["DescribeRepositories", "ListTagsForResource", "GetLifecyclePolicy", "DescribeRegistry"] {
+    // Reads per region: one DescribeRepositories and one GetLifecyclePolicy for the one
+    // repository, one DescribeRegistry, and its tags from the region's tagging index (one
+    // GetResources, shared by every kind): never a ListTagsForResource per repository.
+    for op in ["DescribeRepositories", "GetResources", "GetLifecyclePolicy", "DescribeRegistry"] {
         assert_eq!(sent.iter().filter(|a| a.ends_with(op)).count(), 2, "{op} once per region: {sent:?}");
     }
+    assert!(!sent.iter().any(|a| a.ends_with("ListTagsForResource")), "{sent:?}");
 }
 
 #[test]

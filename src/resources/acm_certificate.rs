@@ -211,9 +211,10 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let client: aws_sdk_acm::Client = ctx.clients.get(&ctx.region);
     let summaries = every_certificate(&client).await?;
     // ACM lists every certificate of the account and tags them one at a time. The region's
-    // tagging index holds the environment's; only a certificate younger than the index may be
-    // behind ([`INDEX_LAG`]) and not in it is read the ACM way. An older one the index does not
-    // hold is not the environment's: the account's other certificates cost no read.
+    // tagging index holds the environment's; a certificate it holds with other tags than the
+    // deployer's, or younger than the index may be behind ([`INDEX_LAG`]) and not in it, is read
+    // the ACM way. An older one the index does not hold is not the environment's: the account's
+    // other certificates cost no read.
     let index = if summaries.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
     let now = std::time::SystemTime::now();
     let recent = |s: &CertificateSummary| {
@@ -224,9 +225,9 @@ async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
     let mut found = Vec::new();
     for s in &summaries {
         let Some(arn) = s.certificate_arn() else { continue };
-        let tags: Tags = match index.get(arn) {
+        let tags: Tags = match index.current(arn) {
             Some(tags) => tags.clone(),
-            None if !recent(s) => continue,
+            None if !index.holds(arn) && !recent(s) => continue,
             None => client
                 .list_tags_for_certificate()
                 .certificate_arn(arn)

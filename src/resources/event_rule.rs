@@ -104,7 +104,7 @@ impl Kind for EventRule {
         let mut found = Vec::new();
         for r in rules {
             let (Some(name), Some(arn)) = (r.name(), r.arn()) else { continue };
-            let tags: Tags = match index.get(arn) {
+            let tags: Tags = match index.current(arn) {
                 Some(tags) => tags.clone(),
                 None => match c.list_tags_for_resource().resource_arn(arn).send().await {
                     Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),

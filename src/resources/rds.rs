@@ -50,7 +50,7 @@ pub async fn observed_tags(
     gone_code: &'static str,
 ) -> Result<Option<Tags>, Error> {
     let index = super::tagging::tagged(ctx).await?;
-    match index.get(arn) {
+    match index.current(arn) {
         Some(tags) => Ok(Some(tags.clone())),
         None => list_tags(client, arn, gone_code).await,
     }

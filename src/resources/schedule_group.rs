@@ -135,7 +135,7 @@ impl Kind for ScheduleGroup {
         let mut found = Vec::new();
         for g in groups {
             let (Some(name), Some(arn)) = (g.name(), g.arn()) else { continue };
-            let tags: Tags = match index.get(arn) {
+            let tags: Tags = match index.current(arn) {
                 Some(tags) => tags.clone(),
                 None => match c.list_tags_for_resource().resource_arn(arn).send().await {
                     Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),

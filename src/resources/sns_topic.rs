@@ -115,7 +115,7 @@ impl Kind for SnsTopic {
         let index = if arns.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
         let mut found = Vec::new();
         for arn in arns {
-            let tags = match index.get(&arn) {
+            let tags = match index.current(&arn) {
                 Some(tags) => tags.clone(),
                 None => match tags_of(&sns, &arn).await? {
                     Some(tags) => tags,

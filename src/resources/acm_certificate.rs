@@ -42,9 +42,6 @@ pub struct AcmCertificateSpec {
     pub hosted_zone: String,
 }
 
-pub fn diff(desired: &AcmCertificateSpec, observed: &AcmCertificateSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, domain_name: Yes, alternative_names: Yes);
-}
 
 pub struct AcmCertificate;
 
@@ -74,7 +71,7 @@ impl Kind for AcmCertificate {
         spec.alternative_names.dedup();
     }
     fn diff(desired: &AcmCertificateSpec, observed: &AcmCertificateSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, domain_name: Yes, alternative_names: Yes);
     }
     fn readiness(_: &AcmCertificateSpec, state: &str) -> Readiness {
         match state {
@@ -87,11 +84,76 @@ impl Kind for AcmCertificate {
         false
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client: aws_sdk_acm::Client = ctx.clients.get(&ctx.region);
+        let summaries = every_certificate(&client).await?;
+        // ACM lists every certificate of the account and tags them one at a time. The region's
+        // tagging index holds the environment's; a certificate it holds with other tags than the
+        // deployer's, or younger than the index may be behind ([`INDEX_LAG`]) and not in it, is read
+        // the ACM way. An older one the index does not hold is not the environment's: the account's
+        // other certificates cost no read.
+        let index = if summaries.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
+        let now = std::time::SystemTime::now();
+        let recent = |s: &CertificateSummary| {
+            s.created_at().and_then(|at| std::time::SystemTime::try_from(*at).ok()).is_none_or(|at| {
+                now.duration_since(at).is_ok_and(|age| age < INDEX_LAG) || at > now
+            })
+        };
+        let mut found = Vec::new();
+        for s in &summaries {
+            let Some(arn) = s.certificate_arn() else { continue };
+            let tags: Tags = match index.current(arn) {
+                Some(tags) => tags.clone(),
+                None if !index.holds(arn) && !recent(s) => continue,
+                None => client
+                    .list_tags_for_certificate()
+                    .certificate_arn(arn)
+                    .send()
+                    .await
+                    .op("ListTagsForCertificate")?
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+                    .collect(),
+            };
+            if !super::is_ours(&tags, ctx.app, ctx.env) {
+                continue;
+            }
+            let Some(address) = super::tagged_address(&tags, "acm-certificate") else { continue };
+            let described = describe_spec(&client, arn).await?;
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::AcmCertificate(AcmCertificateSpec {
+                    hosted_zone: described.hosted_zone_hint(),
+                    domain_name: described.domain_name,
+                    alternative_names: described.alternative_names,
+                }),
+                tags,
+                state: s.status().map(|st| st.as_str().to_string()).unwrap_or_default(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, AcmCertificateSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let client = client(ctx, address.region());
+        let out = client
+            .request_certificate()
+            .domain_name(&spec.domain_name)
+            .set_subject_alternative_names((!spec.alternative_names.is_empty()).then(|| {
+                std::iter::once(spec.domain_name.clone()).chain(spec.alternative_names.iter().cloned()).collect()
+            }))
+            .validation_method(ValidationMethod::Dns)
+            .idempotency_token(idempotency_token(address))
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op("RequestCertificate")?;
+        let arn =
+            out.certificate_arn().ok_or_else(|| Error::InvalidState("RequestCertificate returned no ARN".into()))?;
+        validate(ctx, address, arn, &spec.hosted_zone).await?;
+        Ok(arn.to_string())
     }
     async fn update(_: &Ctx<'_>, _: Update<'_, AcmCertificateSpec>) -> Result<(), Error> {
         // Every compared field replaces the certificate: nothing changes in place.
@@ -207,58 +269,6 @@ async fn every_certificate(client: &aws_sdk_acm::Client) -> Result<Vec<Certifica
 /// the ACM way if the index does not hold it.
 const INDEX_LAG: std::time::Duration = std::time::Duration::from_secs(3600);
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client: aws_sdk_acm::Client = ctx.clients.get(&ctx.region);
-    let summaries = every_certificate(&client).await?;
-    // ACM lists every certificate of the account and tags them one at a time. The region's
-    // tagging index holds the environment's; a certificate it holds with other tags than the
-    // deployer's, or younger than the index may be behind ([`INDEX_LAG`]) and not in it, is read
-    // the ACM way. An older one the index does not hold is not the environment's: the account's
-    // other certificates cost no read.
-    let index = if summaries.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
-    let now = std::time::SystemTime::now();
-    let recent = |s: &CertificateSummary| {
-        s.created_at().and_then(|at| std::time::SystemTime::try_from(*at).ok()).is_none_or(|at| {
-            now.duration_since(at).is_ok_and(|age| age < INDEX_LAG) || at > now
-        })
-    };
-    let mut found = Vec::new();
-    for s in &summaries {
-        let Some(arn) = s.certificate_arn() else { continue };
-        let tags: Tags = match index.current(arn) {
-            Some(tags) => tags.clone(),
-            None if !index.holds(arn) && !recent(s) => continue,
-            None => client
-                .list_tags_for_certificate()
-                .certificate_arn(arn)
-                .send()
-                .await
-                .op("ListTagsForCertificate")?
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
-                .collect(),
-        };
-        if !super::is_ours(&tags, ctx.app, ctx.env) {
-            continue;
-        }
-        let Some(address) = super::tagged_address(&tags, "acm-certificate") else { continue };
-        let described = describe_spec(&client, arn).await?;
-        found.push(Found {
-            address,
-            id: arn.to_string(),
-            spec: Spec::AcmCertificate(AcmCertificateSpec {
-                hosted_zone: described.hosted_zone_hint(),
-                domain_name: described.domain_name,
-                alternative_names: described.alternative_names,
-            }),
-            tags,
-            state: s.status().map(|st| st.as_str().to_string()).unwrap_or_default(),
-            attrs: Default::default(),
-        });
-    }
-    Ok(found)
-}
 
 /// ACM takes up to 32 alphanumeric characters as an idempotency token: a request repeated with
 /// the same token within an hour returns the first certificate, so the SDK's retries of a
@@ -275,30 +285,6 @@ fn idempotency_token(address: &Address) -> String {
     format!("deployer{:016x}", h.finish())
 }
 
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &AcmCertificateSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let client = client(ctx, address.region());
-    let out = client
-        .request_certificate()
-        .domain_name(&spec.domain_name)
-        .set_subject_alternative_names((!spec.alternative_names.is_empty()).then(|| {
-            std::iter::once(spec.domain_name.clone()).chain(spec.alternative_names.iter().cloned()).collect()
-        }))
-        .validation_method(ValidationMethod::Dns)
-        .idempotency_token(idempotency_token(address))
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .op("RequestCertificate")?;
-    let arn =
-        out.certificate_arn().ok_or_else(|| Error::InvalidState("RequestCertificate returned no ARN".into()))?;
-    validate(ctx, address, arn, &spec.hosted_zone).await?;
-    Ok(arn.to_string())
-}
 
 /// Writes the validation records ACM asks for into the zone, then waits for `ISSUED`.
 async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) -> Result<(), Error> {

@@ -226,51 +226,7 @@ pub fn diff_kms_key(desired: &Option<String>, observed: &Option<String>, d: &mut
     }
 }
 
-pub fn diff(desired: &DbInstanceSpec, observed: &DbInstanceSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, identifier: Yes, engine: Yes, storage_encrypted: Yes);
-    diff_kms_key(&desired.kms_key, &observed.kms_key, d);
-    diff_fields!(d, desired, observed, master_username: Yes, database_name: Yes);
-    if version_differs(&desired.engine_version, &observed.engine_version) {
-        d.field("engine_version", &desired.engine_version, &observed.engine_version, Replace::No);
-    }
-    diff_fields!(d, desired, observed, instance_class: No, storage_type: No);
-    if observed.allocated_storage_gib < desired.allocated_storage_gib {
-        d.field(
-            "allocated_storage_gib",
-            &desired.allocated_storage_gib,
-            &observed.allocated_storage_gib,
-            Replace::No,
-        );
-    }
-    diff_fields!(d, desired, observed,
-        max_allocated_storage_gib: No, multi_az: No, manage_master_user_password: No,
-    );
-    if observed.manage_master_user_password && !desired.manage_master_user_password {
-        d.note(
-            "the master password moves from RDS's managed secret to the deployer's replicated secret (ModifyDBInstance ManageMasterUserPassword=false with that secret's password, applied at once; RDS deletes its own secret), before any replica is created: RDS refuses a read replica of a source whose password it manages",
-        );
-    }
-    if observed.port != 0 {
-        d.field("port", &desired.port, &observed.port, Replace::No);
-    }
-    diff_fields!(d, desired, observed,
-        backup_retention_days: No, backup_window: No, maintenance_window: No, copy_tags_to_snapshot: No,
-        deletion_protection: No, performance_insights: No, subnet_group: No, parameter_group: No,
-        security_groups: No,
-    );
-}
 
-pub fn normalize(spec: &mut DbInstanceSpec) {
-    spec.engine = spec.engine.to_ascii_lowercase();
-    spec.storage_type = spec.storage_type.to_ascii_lowercase();
-    spec.maintenance_window = spec.maintenance_window.to_ascii_lowercase();
-    // RDS reports no limit when autoscaling is off; a limit at or below the storage is no limit.
-    if spec.max_allocated_storage_gib.is_some_and(|m| m <= spec.allocated_storage_gib) {
-        spec.max_allocated_storage_gib = None;
-    }
-    spec.security_groups.sort();
-    spec.security_groups.dedup();
-}
 
 pub struct DbInstance;
 
@@ -295,10 +251,48 @@ impl Kind for DbInstance {
         refs
     }
     fn normalize(spec: &mut DbInstanceSpec) {
-        normalize(spec)
+        spec.engine = spec.engine.to_ascii_lowercase();
+        spec.storage_type = spec.storage_type.to_ascii_lowercase();
+        spec.maintenance_window = spec.maintenance_window.to_ascii_lowercase();
+        // RDS reports no limit when autoscaling is off; a limit at or below the storage is no limit.
+        if spec.max_allocated_storage_gib.is_some_and(|m| m <= spec.allocated_storage_gib) {
+            spec.max_allocated_storage_gib = None;
+        }
+        spec.security_groups.sort();
+        spec.security_groups.dedup();
     }
     fn diff(desired: &DbInstanceSpec, observed: &DbInstanceSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, identifier: Yes, engine: Yes, storage_encrypted: Yes);
+        diff_kms_key(&desired.kms_key, &observed.kms_key, d);
+        diff_fields!(d, desired, observed, master_username: Yes, database_name: Yes);
+        if version_differs(&desired.engine_version, &observed.engine_version) {
+            d.field("engine_version", &desired.engine_version, &observed.engine_version, Replace::No);
+        }
+        diff_fields!(d, desired, observed, instance_class: No, storage_type: No);
+        if observed.allocated_storage_gib < desired.allocated_storage_gib {
+            d.field(
+                "allocated_storage_gib",
+                &desired.allocated_storage_gib,
+                &observed.allocated_storage_gib,
+                Replace::No,
+            );
+        }
+        diff_fields!(d, desired, observed,
+            max_allocated_storage_gib: No, multi_az: No, manage_master_user_password: No,
+        );
+        if observed.manage_master_user_password && !desired.manage_master_user_password {
+            d.note(
+                "the master password moves from RDS's managed secret to the deployer's replicated secret (ModifyDBInstance ManageMasterUserPassword=false with that secret's password, applied at once; RDS deletes its own secret), before any replica is created: RDS refuses a read replica of a source whose password it manages",
+            );
+        }
+        if observed.port != 0 {
+            d.field("port", &desired.port, &observed.port, Replace::No);
+        }
+        diff_fields!(d, desired, observed,
+            backup_retention_days: No, backup_window: No, maintenance_window: No, copy_tags_to_snapshot: No,
+            deletion_protection: No, performance_insights: No, subnet_group: No, parameter_group: No,
+            security_groups: No,
+        );
     }
     fn readiness(observed: &DbInstanceSpec, state: &str) -> Readiness {
         readiness(observed.live.as_ref(), state)
@@ -320,13 +314,161 @@ impl Kind for DbInstance {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         observe_kind(ctx, Self::NAME, |i| Spec::DbInstance(spec_of(i))).await
     }
+    /// Creates the primary, tagged in the same request, and waits until it is available. RDS takes
+    /// no idempotency token: a create answered "already exists" adopts the instance of that
+    /// identifier if it carries this address's tag (an earlier run created it and was interrupted).
     async fn create(ctx: &Ctx<'_>, new: Create<'_, DbInstanceSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client = rds::client(ctx.clients, region);
+        let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
+        let secret = spec.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?;
+        let password = match &secret {
+            Some(arn) => Some(super::db_secret::read(ctx.clients, region, arn).await?.password),
+            None => None,
+        };
+        let created = client
+            .create_db_instance()
+            .db_instance_identifier(&spec.identifier)
+            .engine(&spec.engine)
+            .engine_version(&spec.engine_version)
+            .db_instance_class(&spec.instance_class)
+            .storage_type(&spec.storage_type)
+            .allocated_storage(spec.allocated_storage_gib)
+            .set_max_allocated_storage(spec.max_allocated_storage_gib)
+            .multi_az(spec.multi_az)
+            .storage_encrypted(spec.storage_encrypted)
+            .set_kms_key_id(spec.kms_key.clone())
+            .set_manage_master_user_password(spec.manage_master_user_password.then_some(true))
+            .set_master_user_password(password.as_ref().map(|p| p.expose().clone()))
+            .master_username(&spec.master_username)
+            .db_name(&spec.database_name)
+            .port(spec.port)
+            .backup_retention_period(spec.backup_retention_days)
+            .preferred_backup_window(&spec.backup_window)
+            .preferred_maintenance_window(&spec.maintenance_window)
+            .copy_tags_to_snapshot(spec.copy_tags_to_snapshot)
+            .deletion_protection(spec.deletion_protection)
+            .enable_performance_insights(spec.performance_insights)
+            .publicly_accessible(false)
+            .db_subnet_group_name(rds::name_of(&ctx.id(&spec.subnet_group)?))
+            .db_parameter_group_name(rds::name_of(&ctx.id(&spec.parameter_group)?))
+            .set_vpc_security_group_ids(Some(security_groups))
+            .set_tags(Some(rds::sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateDBInstance", |e| e.is_db_instance_already_exists_fault())?;
+        let arn = match created {
+            Some(out) => out.db_instance().and_then(|i| i.db_instance_arn()).map(str::to_string),
+            None => adopt(&client, address, &spec.identifier).await?,
+        };
+        let instance = wait_usable(ctx, region, &spec.identifier, DbInstance::NAME).await?;
+        for (attr, value) in attrs_of(&instance) {
+            ctx.ids.set_attr(address, attr, value);
+        }
+        if let Some(arn) = &secret {
+            write_connection(ctx, region, arn, &instance).await?;
+        }
+        arn.or_else(|| instance.db_instance_arn().map(str::to_string))
+            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for database {}", spec.identifier)))
     }
+    /// Sends one `ModifyDBInstance` with what differs, then waits until the instance is usable
+    /// again (with `ApplyImmediately` off, RDS holds most of it for the maintenance window and the
+    /// instance stays available). A major version upgrade is refused: it needs a new parameter group
+    /// family and a tested upgrade path (see docs/runbooks/database.md).
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbInstanceSpec>) -> Result<(), Error> {
         let Update { address, desired, observed, diff, .. } = change;
-        update(ctx, address, desired, observed, diff).await
+        if diff.has("engine_version")
+            && major_version(&desired.engine_version) != major_version(&observed.engine_version)
+        {
+            return Err(Error::InvalidState(format!(
+                "{address}: PostgreSQL {} → {} is a major version upgrade, which `deployer up` does not do; upgrade by hand (docs/runbooks/database.md) or keep database.engine_version at {}",
+                observed.engine_version,
+                desired.engine_version,
+                major_version(&observed.engine_version)
+            )));
+        }
+        let region = address.region();
+        let client = rds::client(ctx.clients, region);
+        let mut m = client
+            .modify_db_instance()
+            .db_instance_identifier(&desired.identifier)
+            .apply_immediately(desired.apply_immediately);
+        let mut any = false;
+        let mut set = |field: &str| {
+            let yes = diff.has(field);
+            any |= yes;
+            yes
+        };
+        if set("instance_class") {
+            m = m.db_instance_class(&desired.instance_class);
+        }
+        if set("engine_version") {
+            m = m.engine_version(&desired.engine_version);
+        }
+        if set("storage_type") {
+            m = m.storage_type(&desired.storage_type);
+        }
+        if set("allocated_storage_gib") {
+            m = m.allocated_storage(desired.allocated_storage_gib);
+        }
+        if set("max_allocated_storage_gib") {
+            // RDS turns autoscaling off when the limit equals the storage.
+            m = m.max_allocated_storage(
+                desired
+                    .max_allocated_storage_gib
+                    .unwrap_or(desired.allocated_storage_gib.max(observed.allocated_storage_gib)),
+            );
+        }
+        if set("multi_az") {
+            m = m.multi_az(desired.multi_az);
+        }
+        let mut secret = None;
+        if set("manage_master_user_password") {
+            // Only ever from RDS's managed secret to the deployer's: RDS deletes its secret and
+            // takes the password given (applied at once, whatever ApplyImmediately says).
+            let arn =
+                desired.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?.ok_or_else(|| {
+                    Error::InvalidState(format!("{address}: no secret to take the master password from"))
+                })?;
+            let password = super::db_secret::read(ctx.clients, region, &arn).await?.password;
+            m = m.manage_master_user_password(false).master_user_password(password.expose());
+            secret = Some(arn);
+        }
+        if set("port") {
+            m = m.db_port_number(desired.port);
+        }
+        if set("backup_retention_days") {
+            m = m.backup_retention_period(desired.backup_retention_days);
+        }
+        if set("backup_window") {
+            m = m.preferred_backup_window(&desired.backup_window);
+        }
+        if set("maintenance_window") {
+            m = m.preferred_maintenance_window(&desired.maintenance_window);
+        }
+        m = modify_shared(
+            ctx,
+            m,
+            &mut set,
+            Shared {
+                copy_tags_to_snapshot: desired.copy_tags_to_snapshot,
+                deletion_protection: desired.deletion_protection,
+                performance_insights: desired.performance_insights,
+                subnet_group: &desired.subnet_group,
+                parameter_group: &desired.parameter_group,
+                security_groups: &desired.security_groups,
+            },
+        )?;
+        if !any {
+            return Ok(());
+        }
+        m.send().await.op("ModifyDBInstance")?;
+        let instance = wait_usable(ctx, region, &desired.identifier, DbInstance::NAME).await?;
+        if let Some(arn) = &secret {
+            write_connection(ctx, region, arn, &instance).await?;
+        }
+        Ok(())
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbInstanceSpec>) -> Result<(), Error> {
         let Delete { address, id, observed } = gone;
@@ -609,68 +751,6 @@ pub(crate) async fn wait_usable(
     .await
 }
 
-/// Creates the primary, tagged in the same request, and waits until it is available. RDS takes
-/// no idempotency token: a create answered "already exists" adopts the instance of that
-/// identifier if it carries this address's tag (an earlier run created it and was interrupted).
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &DbInstanceSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client = rds::client(ctx.clients, region);
-    let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
-    let secret = spec.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?;
-    let password = match &secret {
-        Some(arn) => Some(super::db_secret::read(ctx.clients, region, arn).await?.password),
-        None => None,
-    };
-    let created = client
-        .create_db_instance()
-        .db_instance_identifier(&spec.identifier)
-        .engine(&spec.engine)
-        .engine_version(&spec.engine_version)
-        .db_instance_class(&spec.instance_class)
-        .storage_type(&spec.storage_type)
-        .allocated_storage(spec.allocated_storage_gib)
-        .set_max_allocated_storage(spec.max_allocated_storage_gib)
-        .multi_az(spec.multi_az)
-        .storage_encrypted(spec.storage_encrypted)
-        .set_kms_key_id(spec.kms_key.clone())
-        .set_manage_master_user_password(spec.manage_master_user_password.then_some(true))
-        .set_master_user_password(password.as_ref().map(|p| p.expose().clone()))
-        .master_username(&spec.master_username)
-        .db_name(&spec.database_name)
-        .port(spec.port)
-        .backup_retention_period(spec.backup_retention_days)
-        .preferred_backup_window(&spec.backup_window)
-        .preferred_maintenance_window(&spec.maintenance_window)
-        .copy_tags_to_snapshot(spec.copy_tags_to_snapshot)
-        .deletion_protection(spec.deletion_protection)
-        .enable_performance_insights(spec.performance_insights)
-        .publicly_accessible(false)
-        .db_subnet_group_name(rds::name_of(&ctx.id(&spec.subnet_group)?))
-        .db_parameter_group_name(rds::name_of(&ctx.id(&spec.parameter_group)?))
-        .set_vpc_security_group_ids(Some(security_groups))
-        .set_tags(Some(rds::sdk_tags(tags)))
-        .send()
-        .await
-        .op_unless("CreateDBInstance", |e| e.is_db_instance_already_exists_fault())?;
-    let arn = match created {
-        Some(out) => out.db_instance().and_then(|i| i.db_instance_arn()).map(str::to_string),
-        None => adopt(&client, address, &spec.identifier).await?,
-    };
-    let instance = wait_usable(ctx, region, &spec.identifier, DbInstance::NAME).await?;
-    for (attr, value) in attrs_of(&instance) {
-        ctx.ids.set_attr(address, attr, value);
-    }
-    if let Some(arn) = &secret {
-        write_connection(ctx, region, arn, &instance).await?;
-    }
-    arn.or_else(|| instance.db_instance_arn().map(str::to_string))
-        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for database {}", spec.identifier)))
-}
 
 /// The attribute holding a database's (or replica's) endpoint host name, for [`Ref::Attr`].
 pub const ATTR_ENDPOINT: &str = "endpoint";
@@ -709,109 +789,6 @@ pub(crate) async fn adopt(
     Ok(instance.db_instance_arn().map(str::to_string))
 }
 
-/// Sends one `ModifyDBInstance` with what differs, then waits until the instance is usable
-/// again (with `ApplyImmediately` off, RDS holds most of it for the maintenance window and the
-/// instance stays available). A major version upgrade is refused: it needs a new parameter group
-/// family and a tested upgrade path (see docs/runbooks/database.md).
-async fn update(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    desired: &DbInstanceSpec,
-    observed: &DbInstanceSpec,
-    diff: &Diff,
-) -> Result<(), Error> {
-    if diff.has("engine_version")
-        && major_version(&desired.engine_version) != major_version(&observed.engine_version)
-    {
-        return Err(Error::InvalidState(format!(
-            "{address}: PostgreSQL {} → {} is a major version upgrade, which `deployer up` does not do; upgrade by hand (docs/runbooks/database.md) or keep database.engine_version at {}",
-            observed.engine_version,
-            desired.engine_version,
-            major_version(&observed.engine_version)
-        )));
-    }
-    let region = address.region();
-    let client = rds::client(ctx.clients, region);
-    let mut m = client
-        .modify_db_instance()
-        .db_instance_identifier(&desired.identifier)
-        .apply_immediately(desired.apply_immediately);
-    let mut any = false;
-    let mut set = |field: &str| {
-        let yes = diff.has(field);
-        any |= yes;
-        yes
-    };
-    if set("instance_class") {
-        m = m.db_instance_class(&desired.instance_class);
-    }
-    if set("engine_version") {
-        m = m.engine_version(&desired.engine_version);
-    }
-    if set("storage_type") {
-        m = m.storage_type(&desired.storage_type);
-    }
-    if set("allocated_storage_gib") {
-        m = m.allocated_storage(desired.allocated_storage_gib);
-    }
-    if set("max_allocated_storage_gib") {
-        // RDS turns autoscaling off when the limit equals the storage.
-        m = m.max_allocated_storage(
-            desired
-                .max_allocated_storage_gib
-                .unwrap_or(desired.allocated_storage_gib.max(observed.allocated_storage_gib)),
-        );
-    }
-    if set("multi_az") {
-        m = m.multi_az(desired.multi_az);
-    }
-    let mut secret = None;
-    if set("manage_master_user_password") {
-        // Only ever from RDS's managed secret to the deployer's: RDS deletes its secret and
-        // takes the password given (applied at once, whatever ApplyImmediately says).
-        let arn =
-            desired.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?.ok_or_else(|| {
-                Error::InvalidState(format!("{address}: no secret to take the master password from"))
-            })?;
-        let password = super::db_secret::read(ctx.clients, region, &arn).await?.password;
-        m = m.manage_master_user_password(false).master_user_password(password.expose());
-        secret = Some(arn);
-    }
-    if set("port") {
-        m = m.db_port_number(desired.port);
-    }
-    if set("backup_retention_days") {
-        m = m.backup_retention_period(desired.backup_retention_days);
-    }
-    if set("backup_window") {
-        m = m.preferred_backup_window(&desired.backup_window);
-    }
-    if set("maintenance_window") {
-        m = m.preferred_maintenance_window(&desired.maintenance_window);
-    }
-    m = modify_shared(
-        ctx,
-        m,
-        &mut set,
-        Shared {
-            copy_tags_to_snapshot: desired.copy_tags_to_snapshot,
-            deletion_protection: desired.deletion_protection,
-            performance_insights: desired.performance_insights,
-            subnet_group: &desired.subnet_group,
-            parameter_group: &desired.parameter_group,
-            security_groups: &desired.security_groups,
-        },
-    )?;
-    if !any {
-        return Ok(());
-    }
-    m.send().await.op("ModifyDBInstance")?;
-    let instance = wait_usable(ctx, region, &desired.identifier, DbInstance::NAME).await?;
-    if let Some(arn) = &secret {
-        write_connection(ctx, region, arn, &instance).await?;
-    }
-    Ok(())
-}
 
 /// Writes where `instance` serves into the secret `arn` (its `host` and `port`), when it says
 /// otherwise.

@@ -93,64 +93,112 @@ impl Kind for DbParameterGroup {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client = rds::client(ctx.clients, &ctx.region);
+        let groups: Vec<SdkGroup> = client
+            .describe_db_parameter_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("DescribeDBParameterGroups")?;
+        let prefix = rds::name_prefix(ctx.app, ctx.env);
+        let mut found = Vec::new();
+        for g in groups.iter().filter(|g| g.db_parameter_group_name().is_some_and(|n| n.starts_with(&prefix))) {
+            let (Some(name), Some(arn)) = (g.db_parameter_group_name(), g.db_parameter_group_arn()) else {
+                continue;
+            };
+            let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBParameterGroupNotFound").await? else {
+                continue;
+            };
+            if !rds::is_ours(&tags, ctx.app, ctx.env) {
+                continue;
+            }
+            let Some(address) = rds::address_of(&tags, arn) else { continue };
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::DbParameterGroup(DbParameterGroupSpec {
+                    name: name.to_string(),
+                    family: g.db_parameter_group_family().unwrap_or_default().to_string(),
+                    description: g.description().unwrap_or_default().to_string(),
+                    parameters: user_parameters(&client, name).await?,
+                }),
+                tags,
+                state: "available".into(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
     }
+    /// Creates the group tagged in the same request, then sets its parameters. A create answered
+    /// "already exists" adopts the group of that name if it carries this address's tag.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, DbParameterGroupSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client = rds::client(ctx.clients, region);
+        let created = client
+            .create_db_parameter_group()
+            .db_parameter_group_name(&spec.name)
+            .db_parameter_group_family(&spec.family)
+            .description(&spec.description)
+            .set_tags(Some(rds::sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateDBParameterGroup", |e| e.is_db_parameter_group_already_exists_fault())?;
+        let (arn, current) = match created.and_then(|out| out.db_parameter_group().cloned()) {
+            Some(group) => (group.db_parameter_group_arn().map(str::to_string), BTreeMap::new()),
+            None => {
+                let group = describe(&client, &spec.name).await?;
+                let arn = group.db_parameter_group_arn().unwrap_or_default();
+                let existing =
+                    rds::list_tags(&client, arn, "DBParameterGroupNotFound").await?.unwrap_or_default();
+                rds::ensure_ours(
+                    &existing,
+                    address,
+                    &format!("DB parameter group {}", spec.name),
+                    "database.identifier",
+                )?;
+                (Some(arn.to_string()), user_parameters(&client, &spec.name).await?)
+            }
+        };
+        set_parameters(ctx, region, spec, &current).await?;
+        arn.filter(|a| !a.is_empty())
+            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB parameter group {}", spec.name)))
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbParameterGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, observed, .. } = change;
         set_parameters(ctx, address.region(), desired, &observed.parameters).await
     }
+    /// The databases using it are deleted or moved first (the engine orders that); RDS may still
+    /// count one that just went, so `InvalidDBParameterGroupState` is retried within the wait bound.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbParameterGroupSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        let arn = id;
+        let name = rds::name_of(arn);
+        let client = rds::client(ctx.clients, region);
+        retry_on_codes(
+            &format!("DB parameter group {name} to be deletable"),
+            &["InvalidDBParameterGroupState"],
+            ctx.timeout_for(DbParameterGroup::NAME),
+            || async {
+                client
+                    .delete_db_parameter_group()
+                    .db_parameter_group_name(name)
+                    .send()
+                    .await
+                    .op_or_gone("DeleteDBParameterGroup", |e| e.is_db_parameter_group_not_found_fault())
+                    .map(|_| ())
+            },
+        )
+        .await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         rds::add_tags(&rds::client(ctx.clients, address.region()), id, missing).await
     }
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client = rds::client(ctx.clients, &ctx.region);
-    let groups: Vec<SdkGroup> = client
-        .describe_db_parameter_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .op("DescribeDBParameterGroups")?;
-    let prefix = rds::name_prefix(ctx.app, ctx.env);
-    let mut found = Vec::new();
-    for g in groups.iter().filter(|g| g.db_parameter_group_name().is_some_and(|n| n.starts_with(&prefix))) {
-        let (Some(name), Some(arn)) = (g.db_parameter_group_name(), g.db_parameter_group_arn()) else {
-            continue;
-        };
-        let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBParameterGroupNotFound").await? else {
-            continue;
-        };
-        if !rds::is_ours(&tags, ctx.app, ctx.env) {
-            continue;
-        }
-        let Some(address) = rds::address_of(&tags, arn) else { continue };
-        found.push(Found {
-            address,
-            id: arn.to_string(),
-            spec: Spec::DbParameterGroup(DbParameterGroupSpec {
-                name: name.to_string(),
-                family: g.db_parameter_group_family().unwrap_or_default().to_string(),
-                description: g.description().unwrap_or_default().to_string(),
-                parameters: user_parameters(&client, name).await?,
-            }),
-            tags,
-            state: "available".into(),
-            attrs: Default::default(),
-        });
-    }
-    Ok(found)
-}
 
 /// The parameters set on the group (not the engine's defaults).
 async fn user_parameters(
@@ -186,45 +234,6 @@ async fn describe(client: &aws_sdk_rds::Client, name: &str) -> Result<SdkGroup, 
         .ok_or_else(|| Error::InvalidState(format!("DescribeDBParameterGroups returned no group {name}")))
 }
 
-/// Creates the group tagged in the same request, then sets its parameters. A create answered
-/// "already exists" adopts the group of that name if it carries this address's tag.
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &DbParameterGroupSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client = rds::client(ctx.clients, region);
-    let created = client
-        .create_db_parameter_group()
-        .db_parameter_group_name(&spec.name)
-        .db_parameter_group_family(&spec.family)
-        .description(&spec.description)
-        .set_tags(Some(rds::sdk_tags(tags)))
-        .send()
-        .await
-        .op_unless("CreateDBParameterGroup", |e| e.is_db_parameter_group_already_exists_fault())?;
-    let (arn, current) = match created.and_then(|out| out.db_parameter_group().cloned()) {
-        Some(group) => (group.db_parameter_group_arn().map(str::to_string), BTreeMap::new()),
-        None => {
-            let group = describe(&client, &spec.name).await?;
-            let arn = group.db_parameter_group_arn().unwrap_or_default();
-            let existing =
-                rds::list_tags(&client, arn, "DBParameterGroupNotFound").await?.unwrap_or_default();
-            rds::ensure_ours(
-                &existing,
-                address,
-                &format!("DB parameter group {}", spec.name),
-                "database.identifier",
-            )?;
-            (Some(arn.to_string()), user_parameters(&client, &spec.name).await?)
-        }
-    };
-    set_parameters(ctx, region, spec, &current).await?;
-    arn.filter(|a| !a.is_empty())
-        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB parameter group {}", spec.name)))
-}
 
 /// Sets the desired parameters whose value differs from `current`, at most 20 a call (RDS's
 /// limit).
@@ -255,27 +264,6 @@ async fn set_parameters(
     Ok(())
 }
 
-/// The databases using it are deleted or moved first (the engine orders that); RDS may still
-/// count one that just went, so `InvalidDBParameterGroupState` is retried within the wait bound.
-async fn delete(ctx: &Ctx<'_>, region: &str, arn: &str) -> Result<(), Error> {
-    let name = rds::name_of(arn);
-    let client = rds::client(ctx.clients, region);
-    retry_on_codes(
-        &format!("DB parameter group {name} to be deletable"),
-        &["InvalidDBParameterGroupState"],
-        ctx.timeout_for(DbParameterGroup::NAME),
-        || async {
-            client
-                .delete_db_parameter_group()
-                .db_parameter_group_name(name)
-                .send()
-                .await
-                .op_or_gone("DeleteDBParameterGroup", |e| e.is_db_parameter_group_not_found_fault())
-                .map(|_| ())
-        },
-    )
-    .await
-}
 
 #[cfg(test)]
 mod tests {

@@ -76,14 +76,6 @@ pub struct DbReplicaSpec {
     pub live: Option<DbLive>,
 }
 
-pub fn diff(desired: &DbReplicaSpec, observed: &DbReplicaSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, identifier: Yes, source: Yes);
-    db_instance::diff_kms_key(&desired.kms_key, &observed.kms_key, d);
-    diff_fields!(d, desired, observed,
-        instance_class: No, copy_tags_to_snapshot: No, deletion_protection: No, performance_insights: No,
-        subnet_group: No, parameter_group: No, security_groups: No,
-    );
-}
 
 pub struct DbReplica;
 
@@ -113,7 +105,12 @@ impl Kind for DbReplica {
         spec.security_groups.dedup();
     }
     fn diff(desired: &DbReplicaSpec, observed: &DbReplicaSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, identifier: Yes, source: Yes);
+        db_instance::diff_kms_key(&desired.kms_key, &observed.kms_key, d);
+        diff_fields!(d, desired, observed,
+            instance_class: No, copy_tags_to_snapshot: No, deletion_protection: No, performance_insights: No,
+            subnet_group: No, parameter_group: No, security_groups: No,
+        );
     }
     fn readiness(observed: &DbReplicaSpec, state: &str) -> Readiness {
         db_instance::readiness(observed.live.as_ref(), state)
@@ -134,13 +131,93 @@ impl Kind for DbReplica {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         db_instance::observe_kind(ctx, Self::NAME, |i| super::Spec::DbReplica(spec_of(i))).await
     }
+    /// Creates the replica in its own region from the primary's ARN, tagged in the same request,
+    /// waits until it is available (hours for a large primary: bounded by `database.wait_timeout`),
+    /// then moves it to the region's parameter group.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, DbReplicaSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        if needs_presigned_url(region) {
+            return Err(Error::InvalidState(format!(
+                "{address}: an encrypted cross-region replica in {region} needs a PreSignedUrl, which this deployer does not generate yet (the AWS SDK for Rust has no SourceRegion); create it by hand with `aws rds create-db-instance-read-replica --source-region …`"
+            )));
+        }
+        let source = spec
+            .source
+            .as_ref()
+            .ok_or_else(|| Error::InvalidState(format!("{address} has no source database to replicate")))?;
+        let source_arn = ctx.id(source)?;
+        let client = rds::client(ctx.clients, region);
+        let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
+        let created = client
+            .create_db_instance_read_replica()
+            .db_instance_identifier(&spec.identifier)
+            .source_db_instance_identifier(&source_arn)
+            .db_instance_class(&spec.instance_class)
+            .kms_key_id(spec.kms_key.as_deref().unwrap_or(AWS_MANAGED_KEY))
+            .db_subnet_group_name(rds::name_of(&ctx.id(&spec.subnet_group)?))
+            .set_vpc_security_group_ids(Some(security_groups))
+            .copy_tags_to_snapshot(spec.copy_tags_to_snapshot)
+            .deletion_protection(spec.deletion_protection)
+            .enable_performance_insights(spec.performance_insights)
+            .publicly_accessible(false)
+            .set_tags(Some(rds::sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateDBInstanceReadReplica", |e| e.is_db_instance_already_exists_fault())?;
+        let arn = match created {
+            Some(out) => out.db_instance().and_then(|i| i.db_instance_arn()).map(str::to_string),
+            None => db_instance::adopt(&client, address, &spec.identifier).await?,
+        };
+        let instance = db_instance::wait_usable(ctx, region, &spec.identifier, DbReplica::NAME).await?;
+        let arn = arn
+            .or_else(|| instance.db_instance_arn().map(str::to_string))
+            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for replica {}", spec.identifier)))?;
+        use_parameter_group(ctx, region, spec, &instance).await?;
+        for (attr, value) in db_instance::attrs_of(&instance) {
+            ctx.ids.set_attr(address, attr, value);
+        }
+        Ok(arn)
     }
+    /// One `ModifyDBInstance` with what differs, then waits until the replica is usable again. A
+    /// new parameter group on an existing replica applies after its next reboot, which the deployer
+    /// leaves to the operator.
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbReplicaSpec>) -> Result<(), Error> {
         let Update { address, desired, diff, .. } = change;
-        update(ctx, address, desired, diff).await
+        let region = address.region();
+        let client = rds::client(ctx.clients, region);
+        let mut m = client
+            .modify_db_instance()
+            .db_instance_identifier(&desired.identifier)
+            .apply_immediately(desired.apply_immediately);
+        let mut any = false;
+        let mut set = |field: &str| {
+            let yes = diff.has(field);
+            any |= yes;
+            yes
+        };
+        if set("instance_class") {
+            m = m.db_instance_class(&desired.instance_class);
+        }
+        m = db_instance::modify_shared(
+            ctx,
+            m,
+            &mut set,
+            db_instance::Shared {
+                copy_tags_to_snapshot: desired.copy_tags_to_snapshot,
+                deletion_protection: desired.deletion_protection,
+                performance_insights: desired.performance_insights,
+                subnet_group: &desired.subnet_group,
+                parameter_group: &desired.parameter_group,
+                security_groups: &desired.security_groups,
+            },
+        )?;
+        if !any {
+            return Ok(());
+        }
+        m.send().await.op("ModifyDBInstance")?;
+        db_instance::wait_usable(ctx, region, &desired.identifier, DbReplica::NAME).await?;
+        Ok(())
     }
     /// Never with a final snapshot: RDS refuses one for a read replica.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbReplicaSpec>) -> Result<(), Error> {
@@ -191,58 +268,6 @@ fn needs_presigned_url(region: &str) -> bool {
     region.starts_with("us-gov-") || region.starts_with("cn-")
 }
 
-/// Creates the replica in its own region from the primary's ARN, tagged in the same request,
-/// waits until it is available (hours for a large primary: bounded by `database.wait_timeout`),
-/// then moves it to the region's parameter group.
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &DbReplicaSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    if needs_presigned_url(region) {
-        return Err(Error::InvalidState(format!(
-            "{address}: an encrypted cross-region replica in {region} needs a PreSignedUrl, which this deployer does not generate yet (the AWS SDK for Rust has no SourceRegion); create it by hand with `aws rds create-db-instance-read-replica --source-region …`"
-        )));
-    }
-    let source = spec
-        .source
-        .as_ref()
-        .ok_or_else(|| Error::InvalidState(format!("{address} has no source database to replicate")))?;
-    let source_arn = ctx.id(source)?;
-    let client = rds::client(ctx.clients, region);
-    let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
-    let created = client
-        .create_db_instance_read_replica()
-        .db_instance_identifier(&spec.identifier)
-        .source_db_instance_identifier(&source_arn)
-        .db_instance_class(&spec.instance_class)
-        .kms_key_id(spec.kms_key.as_deref().unwrap_or(AWS_MANAGED_KEY))
-        .db_subnet_group_name(rds::name_of(&ctx.id(&spec.subnet_group)?))
-        .set_vpc_security_group_ids(Some(security_groups))
-        .copy_tags_to_snapshot(spec.copy_tags_to_snapshot)
-        .deletion_protection(spec.deletion_protection)
-        .enable_performance_insights(spec.performance_insights)
-        .publicly_accessible(false)
-        .set_tags(Some(rds::sdk_tags(tags)))
-        .send()
-        .await
-        .op_unless("CreateDBInstanceReadReplica", |e| e.is_db_instance_already_exists_fault())?;
-    let arn = match created {
-        Some(out) => out.db_instance().and_then(|i| i.db_instance_arn()).map(str::to_string),
-        None => db_instance::adopt(&client, address, &spec.identifier).await?,
-    };
-    let instance = db_instance::wait_usable(ctx, region, &spec.identifier, DbReplica::NAME).await?;
-    let arn = arn
-        .or_else(|| instance.db_instance_arn().map(str::to_string))
-        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for replica {}", spec.identifier)))?;
-    use_parameter_group(ctx, region, spec, &instance).await?;
-    for (attr, value) in db_instance::attrs_of(&instance) {
-        ctx.ids.set_attr(address, attr, value);
-    }
-    Ok(arn)
-}
 
 /// Moves a new replica to the region's parameter group and reboots it if RDS says the group
 /// applies only after a reboot.
@@ -282,45 +307,6 @@ async fn use_parameter_group(
     Ok(())
 }
 
-/// One `ModifyDBInstance` with what differs, then waits until the replica is usable again. A
-/// new parameter group on an existing replica applies after its next reboot, which the deployer
-/// leaves to the operator.
-async fn update(ctx: &Ctx<'_>, address: &Address, desired: &DbReplicaSpec, diff: &Diff) -> Result<(), Error> {
-    let region = address.region();
-    let client = rds::client(ctx.clients, region);
-    let mut m = client
-        .modify_db_instance()
-        .db_instance_identifier(&desired.identifier)
-        .apply_immediately(desired.apply_immediately);
-    let mut any = false;
-    let mut set = |field: &str| {
-        let yes = diff.has(field);
-        any |= yes;
-        yes
-    };
-    if set("instance_class") {
-        m = m.db_instance_class(&desired.instance_class);
-    }
-    m = db_instance::modify_shared(
-        ctx,
-        m,
-        &mut set,
-        db_instance::Shared {
-            copy_tags_to_snapshot: desired.copy_tags_to_snapshot,
-            deletion_protection: desired.deletion_protection,
-            performance_insights: desired.performance_insights,
-            subnet_group: &desired.subnet_group,
-            parameter_group: &desired.parameter_group,
-            security_groups: &desired.security_groups,
-        },
-    )?;
-    if !any {
-        return Ok(());
-    }
-    m.send().await.op("ModifyDBInstance")?;
-    db_instance::wait_usable(ctx, region, &desired.identifier, DbReplica::NAME).await?;
-    Ok(())
-}
 
 /// Promotes the read replica `identifier` in `region` to a standalone instance
 /// (`PromoteReadReplica`, with automated backups as the primary had them: a new replica of it

@@ -76,14 +76,6 @@ pub struct DbSecretSpec {
     pub primary_region: Option<String>,
 }
 
-pub fn diff(desired: &DbSecretSpec, observed: &DbSecretSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, name: Yes, replica_of: Yes);
-    if desired.kms_key.is_some() {
-        // A replica's key is set when it is replicated; the writable copy's can change in place.
-        let replace = if desired.replica_of.is_some() { Replace::Yes } else { Replace::No };
-        d.field("kms_key", &desired.kms_key, &observed.kms_key, replace);
-    }
-}
 
 pub struct DbSecret;
 
@@ -111,13 +103,32 @@ impl Kind for DbSecret {
         spec.replica_of.iter_mut().map(|r| (Role::Parent, r)).collect()
     }
     fn diff(desired: &DbSecretSpec, observed: &DbSecretSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, name: Yes, replica_of: Yes);
+        if desired.kms_key.is_some() {
+            // A replica's key is set when it is replicated; the writable copy's can change in place.
+            let replace = if desired.replica_of.is_some() { Replace::Yes } else { Replace::No };
+            d.field("kms_key", &desired.kms_key, &observed.kms_key, replace);
+        }
     }
     fn conflicts(a: &DbSecretSpec, b: &DbSecretSpec) -> bool {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let pages: Vec<_> = client(ctx.clients, &ctx.region)
+            .list_secrets()
+            .filters(
+                Filter::builder().key(FilterNameStringType::Name).values(name_prefix(ctx.app, ctx.env)).build(),
+            )
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .op("ListSecrets")?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.secret_list())
+            .filter_map(|s| found_of(s, &ctx.region, ctx.app, ctx.env))
+            .collect())
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, DbSecretSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
@@ -252,23 +263,6 @@ fn found_of(s: &SecretListEntry, region: &str, app: &str, env: &str) -> Option<F
     })
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let pages: Vec<_> = client(ctx.clients, &ctx.region)
-        .list_secrets()
-        .filters(
-            Filter::builder().key(FilterNameStringType::Name).values(name_prefix(ctx.app, ctx.env)).build(),
-        )
-        .into_paginator()
-        .send()
-        .try_collect()
-        .await
-        .op("ListSecrets")?;
-    Ok(pages
-        .iter()
-        .flat_map(|p| p.secret_list())
-        .filter_map(|s| found_of(s, &ctx.region, ctx.app, ctx.env))
-        .collect())
-}
 
 /// A new password from Secrets Manager in `region`, without what RDS refuses.
 pub async fn random_password(clients: &Clients, region: &str) -> Result<Sensitive<String>, Error> {

@@ -29,9 +29,6 @@ pub struct DbSubnetGroupSpec {
     pub subnets: Vec<Ref>,
 }
 
-pub fn diff(desired: &DbSubnetGroupSpec, observed: &DbSubnetGroupSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, name: Yes, description: No, subnets: No);
-}
 
 pub struct DbSubnetGroup;
 
@@ -58,25 +55,110 @@ impl Kind for DbSubnetGroup {
         spec.subnets.dedup();
     }
     fn diff(desired: &DbSubnetGroupSpec, observed: &DbSubnetGroupSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, name: Yes, description: No, subnets: No);
     }
     fn conflicts(a: &DbSubnetGroupSpec, b: &DbSubnetGroupSpec) -> bool {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client = rds::client(ctx.clients, &ctx.region);
+        let groups: Vec<SdkGroup> = client
+            .describe_db_subnet_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("DescribeDBSubnetGroups")?;
+        let prefix = rds::name_prefix(ctx.app, ctx.env);
+        let mut found = Vec::new();
+        for g in groups.iter().filter(|g| g.db_subnet_group_name().is_some_and(|n| n.starts_with(&prefix))) {
+            let Some(arn) = g.db_subnet_group_arn() else {
+                continue;
+            };
+            let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBSubnetGroupNotFoundFault").await? else {
+                continue;
+            };
+            if !rds::is_ours(&tags, ctx.app, ctx.env) {
+                continue;
+            }
+            let Some(address) = rds::address_of(&tags, arn) else { continue };
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::DbSubnetGroup(spec_of(g)),
+                tags,
+                state: g.subnet_group_status().unwrap_or_default().to_string(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
     }
+    /// Creates the group tagged in the same request. RDS takes no idempotency token: a create
+    /// answered "already exists" adopts the group of that name if it carries this address's tag,
+    /// and brings its subnets to the spec.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, DbSubnetGroupSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let client = rds::client(ctx.clients, address.region());
+        let created = client
+            .create_db_subnet_group()
+            .db_subnet_group_name(&spec.name)
+            .db_subnet_group_description(&spec.description)
+            .set_subnet_ids(Some(subnet_ids(ctx, spec)?))
+            .set_tags(Some(rds::sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateDBSubnetGroup", |e| e.is_db_subnet_group_already_exists_fault())?;
+        let group = match created.and_then(|out| out.db_subnet_group().cloned()) {
+            Some(group) => group,
+            None => {
+                let group = describe(&client, &spec.name).await?;
+                let arn = group.db_subnet_group_arn().unwrap_or_default();
+                let existing =
+                    rds::list_tags(&client, arn, "DBSubnetGroupNotFoundFault").await?.unwrap_or_default();
+                rds::ensure_ours(
+                    &existing,
+                    address,
+                    &format!("DB subnet group {}", spec.name),
+                    "database.identifier",
+                )?;
+                modify(ctx, address.region(), spec).await?;
+                group
+            }
+        };
+        group
+            .db_subnet_group_arn()
+            .map(str::to_string)
+            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB subnet group {}", spec.name)))
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbSubnetGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
         modify(ctx, address.region(), desired).await
     }
+    /// The databases in it are deleted first (the engine orders that); RDS may still count a
+    /// database that just went as a user for a moment, so `InvalidDBSubnetGroupStateFault` is
+    /// retried within the wait bound.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbSubnetGroupSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        let arn = id;
+        let name = rds::name_of(arn);
+        let client = rds::client(ctx.clients, region);
+        retry_on_codes(
+            &format!("DB subnet group {name} to be deletable"),
+            &["InvalidDBSubnetGroupStateFault"],
+            ctx.timeout_for(DbSubnetGroup::NAME),
+            || async {
+                client
+                    .delete_db_subnet_group()
+                    .db_subnet_group_name(name)
+                    .send()
+                    .await
+                    .op_or_gone("DeleteDBSubnetGroup", |e| e.is_db_subnet_group_not_found_fault())
+                    .map(|_| ())
+            },
+        )
+        .await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         rds::add_tags(&rds::client(ctx.clients, address.region()), id, missing).await
@@ -96,40 +178,6 @@ fn spec_of(g: &SdkGroup) -> DbSubnetGroupSpec {
     }
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client = rds::client(ctx.clients, &ctx.region);
-    let groups: Vec<SdkGroup> = client
-        .describe_db_subnet_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .op("DescribeDBSubnetGroups")?;
-    let prefix = rds::name_prefix(ctx.app, ctx.env);
-    let mut found = Vec::new();
-    for g in groups.iter().filter(|g| g.db_subnet_group_name().is_some_and(|n| n.starts_with(&prefix))) {
-        let Some(arn) = g.db_subnet_group_arn() else {
-            continue;
-        };
-        let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBSubnetGroupNotFoundFault").await? else {
-            continue;
-        };
-        if !rds::is_ours(&tags, ctx.app, ctx.env) {
-            continue;
-        }
-        let Some(address) = rds::address_of(&tags, arn) else { continue };
-        found.push(Found {
-            address,
-            id: arn.to_string(),
-            spec: Spec::DbSubnetGroup(spec_of(g)),
-            tags,
-            state: g.subnet_group_status().unwrap_or_default().to_string(),
-            attrs: Default::default(),
-        });
-    }
-    Ok(found)
-}
 
 async fn describe(client: &aws_sdk_rds::Client, name: &str) -> Result<SdkGroup, Error> {
     let out = client
@@ -148,47 +196,6 @@ fn subnet_ids(ctx: &Ctx<'_>, spec: &DbSubnetGroupSpec) -> Result<Vec<String>, Er
     spec.subnets.iter().map(|s| ctx.id(s)).collect()
 }
 
-/// Creates the group tagged in the same request. RDS takes no idempotency token: a create
-/// answered "already exists" adopts the group of that name if it carries this address's tag,
-/// and brings its subnets to the spec.
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &DbSubnetGroupSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let client = rds::client(ctx.clients, address.region());
-    let created = client
-        .create_db_subnet_group()
-        .db_subnet_group_name(&spec.name)
-        .db_subnet_group_description(&spec.description)
-        .set_subnet_ids(Some(subnet_ids(ctx, spec)?))
-        .set_tags(Some(rds::sdk_tags(tags)))
-        .send()
-        .await
-        .op_unless("CreateDBSubnetGroup", |e| e.is_db_subnet_group_already_exists_fault())?;
-    let group = match created.and_then(|out| out.db_subnet_group().cloned()) {
-        Some(group) => group,
-        None => {
-            let group = describe(&client, &spec.name).await?;
-            let arn = group.db_subnet_group_arn().unwrap_or_default();
-            let existing =
-                rds::list_tags(&client, arn, "DBSubnetGroupNotFoundFault").await?.unwrap_or_default();
-            rds::ensure_ours(
-                &existing,
-                address,
-                &format!("DB subnet group {}", spec.name),
-                "database.identifier",
-            )?;
-            modify(ctx, address.region(), spec).await?;
-            group
-        }
-    };
-    group
-        .db_subnet_group_arn()
-        .map(str::to_string)
-        .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB subnet group {}", spec.name)))
-}
 
 /// Sets the description and the whole subnet list (the call replaces it).
 async fn modify(ctx: &Ctx<'_>, region: &str, spec: &DbSubnetGroupSpec) -> Result<(), Error> {
@@ -203,28 +210,6 @@ async fn modify(ctx: &Ctx<'_>, region: &str, spec: &DbSubnetGroupSpec) -> Result
     Ok(())
 }
 
-/// The databases in it are deleted first (the engine orders that); RDS may still count a
-/// database that just went as a user for a moment, so `InvalidDBSubnetGroupStateFault` is
-/// retried within the wait bound.
-async fn delete(ctx: &Ctx<'_>, region: &str, arn: &str) -> Result<(), Error> {
-    let name = rds::name_of(arn);
-    let client = rds::client(ctx.clients, region);
-    retry_on_codes(
-        &format!("DB subnet group {name} to be deletable"),
-        &["InvalidDBSubnetGroupStateFault"],
-        ctx.timeout_for(DbSubnetGroup::NAME),
-        || async {
-            client
-                .delete_db_subnet_group()
-                .db_subnet_group_name(name)
-                .send()
-                .await
-                .op_or_gone("DeleteDBSubnetGroup", |e| e.is_db_subnet_group_not_found_fault())
-                .map(|_| ())
-        },
-    )
-    .await
-}
 
 #[cfg(test)]
 mod tests {

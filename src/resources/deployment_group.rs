@@ -49,14 +49,6 @@ pub struct DeploymentGroupSpec {
     pub after: Vec<Ref>,
 }
 
-pub fn diff(desired: &DeploymentGroupSpec, observed: &DeploymentGroupSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, app: Yes, name: Yes, service_role: No);
-    // AWS cannot move a group to another service: only a new group can.
-    diff_fields!(d, desired, observed,
-        cluster: Yes, service: Yes, target_groups: No, prod_listener: No, test_listener: No,
-        deployment_config: No, termination_wait_minutes: No, auto_rollback_events: No, alarms: No,
-    );
-}
 
 pub struct DeploymentGroup;
 
@@ -90,17 +82,90 @@ impl Kind for DeploymentGroup {
         spec.alarms.sort();
     }
     fn diff(desired: &DeploymentGroupSpec, observed: &DeploymentGroupSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, app: Yes, name: Yes, service_role: No);
+        // AWS cannot move a group to another service: only a new group can.
+        diff_fields!(d, desired, observed,
+            cluster: Yes, service: Yes, target_groups: No, prod_listener: No, test_listener: No,
+            deployment_config: No, termination_wait_minutes: No, auto_rollback_events: No, alarms: No,
+        );
     }
     fn conflicts(a: &DeploymentGroupSpec, b: &DeploymentGroupSpec) -> bool {
         a.app == b.app && a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client = client(ctx.clients, &ctx.region);
+        let app = format!("{}-{}", ctx.app, ctx.env);
+        let names: Vec<String> = match client.list_deployment_groups().application_name(&app).send().await {
+            Ok(out) => out.deployment_groups().to_vec(),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_application_does_not_exist_exception()) => {
+                return Ok(vec![])
+            }
+            Err(e) => return Err(e).op("ListDeploymentGroups"),
+        };
+        if names.is_empty() {
+            return Ok(vec![]);
+        }
+        let out = client
+            .batch_get_deployment_groups()
+            .application_name(&app)
+            .set_deployment_group_names(Some(names))
+            .send()
+            .await
+            .op("BatchGetDeploymentGroups")?;
+        let mut found = Vec::new();
+        for g in out.deployment_groups_info() {
+            let name = g.deployment_group_name().unwrap_or_default();
+            let tags =
+                observed_tags(ctx, &client, &arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?)
+                    .await?;
+            if !super::is_ours(&tags, ctx.app, ctx.env) {
+                continue;
+            }
+            let Some(address) = super::tagged_address(&tags, "deployment-group") else { continue };
+            found.push(Found {
+                address,
+                id: arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?,
+                spec: Spec::DeploymentGroup(spec_of(g)),
+                tags,
+                state: String::new(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, DeploymentGroupSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client = client(ctx.clients, region);
+        let app = &spec.app;
+        let p = parts(ctx, spec)?;
+        let created = client
+            .create_deployment_group()
+            .application_name(app)
+            .deployment_group_name(&spec.name)
+            .service_role_arn(p.role)
+            .deployment_config_name(&spec.deployment_config)
+            .ecs_services(p.service)
+            .load_balancer_info(p.load_balancer)
+            .deployment_style(p.style)
+            .blue_green_deployment_configuration(p.blue_green)
+            .auto_rollback_configuration(p.rollback)
+            .alarm_configuration(p.alarms)
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateDeploymentGroup", |e| e.is_deployment_group_already_exists_exception())?;
+        let resource = arn(ctx.clients, region, &format!("deploymentgroup:{app}/{}", spec.name)).await?;
+        if created.is_none() {
+            if tags_of(&client, &resource).await?.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+                return Err(Error::InvalidState(format!(
+                    "a deployment group named {} already exists in {app} and is not this environment's {address}",
+                    spec.name
+                )));
+            }
+            update(ctx, region, spec).await?;
+        }
+        Ok(resource)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DeploymentGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
@@ -170,47 +235,6 @@ fn spec_of(g: &DeploymentGroupInfo) -> DeploymentGroupSpec {
     }
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client = client(ctx.clients, &ctx.region);
-    let app = format!("{}-{}", ctx.app, ctx.env);
-    let names: Vec<String> = match client.list_deployment_groups().application_name(&app).send().await {
-        Ok(out) => out.deployment_groups().to_vec(),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_application_does_not_exist_exception()) => {
-            return Ok(vec![])
-        }
-        Err(e) => return Err(e).op("ListDeploymentGroups"),
-    };
-    if names.is_empty() {
-        return Ok(vec![]);
-    }
-    let out = client
-        .batch_get_deployment_groups()
-        .application_name(&app)
-        .set_deployment_group_names(Some(names))
-        .send()
-        .await
-        .op("BatchGetDeploymentGroups")?;
-    let mut found = Vec::new();
-    for g in out.deployment_groups_info() {
-        let name = g.deployment_group_name().unwrap_or_default();
-        let tags =
-            observed_tags(ctx, &client, &arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?)
-                .await?;
-        if !super::is_ours(&tags, ctx.app, ctx.env) {
-            continue;
-        }
-        let Some(address) = super::tagged_address(&tags, "deployment-group") else { continue };
-        found.push(Found {
-            address,
-            id: arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?,
-            spec: Spec::DeploymentGroup(spec_of(g)),
-            tags,
-            state: String::new(),
-            attrs: Default::default(),
-        });
-    }
-    Ok(found)
-}
 
 /// The request's parts, references resolved.
 struct Parts {
@@ -268,44 +292,6 @@ fn parts(ctx: &Ctx<'_>, spec: &DeploymentGroupSpec) -> Result<Parts, Error> {
     })
 }
 
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &DeploymentGroupSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client = client(ctx.clients, region);
-    let app = &spec.app;
-    let p = parts(ctx, spec)?;
-    let created = client
-        .create_deployment_group()
-        .application_name(app)
-        .deployment_group_name(&spec.name)
-        .service_role_arn(p.role)
-        .deployment_config_name(&spec.deployment_config)
-        .ecs_services(p.service)
-        .load_balancer_info(p.load_balancer)
-        .deployment_style(p.style)
-        .blue_green_deployment_configuration(p.blue_green)
-        .auto_rollback_configuration(p.rollback)
-        .alarm_configuration(p.alarms)
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .op_unless("CreateDeploymentGroup", |e| e.is_deployment_group_already_exists_exception())?;
-    let resource = arn(ctx.clients, region, &format!("deploymentgroup:{app}/{}", spec.name)).await?;
-    if created.is_none() {
-        if tags_of(&client, &resource).await?.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::InvalidState(format!(
-                "a deployment group named {} already exists in {app} and is not this environment's {address}",
-                spec.name
-            )));
-        }
-        update(ctx, region, spec).await?;
-    }
-    Ok(resource)
-}
 
 /// `UpdateDeploymentGroup` with every managed field: it replaces each it is given, so a repeat
 /// is harmless.

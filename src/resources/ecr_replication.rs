@@ -31,9 +31,6 @@ pub struct EcrReplicationSpec {
     pub destinations: Vec<String>,
 }
 
-pub fn diff(desired: &EcrReplicationSpec, observed: &EcrReplicationSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, prefix: Yes, destinations: No);
-}
 
 pub struct EcrReplication;
 
@@ -56,10 +53,35 @@ impl Kind for EcrReplication {
         spec.destinations.dedup();
     }
     fn diff(desired: &EcrReplicationSpec, observed: &EcrReplicationSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, prefix: Yes, destinations: No);
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client: aws_sdk_ecr::Client = ctx.clients.get(&ctx.region);
+        let out = client.describe_registry().send().await.op("DescribeRegistry")?;
+        let name_prefix = ecr_repository::name_prefix(ctx.app, ctx.env);
+        let registry = out.registry_id().unwrap_or_default();
+        let rules = out.replication_configuration().map(|c| c.rules()).unwrap_or_default();
+        Ok(rules
+            .iter()
+            .filter_map(|rule| {
+                let prefix = our_prefix(rule, &name_prefix)?;
+                let mut destinations: Vec<String> =
+                    rule.destinations().iter().map(|d| d.region().to_string()).collect();
+                destinations.sort();
+                Some(Found {
+                    address: Address::new(&ctx.region, "registry", EcrReplication::NAME, "main"),
+                    id: format!("{registry}:{prefix}"),
+                    spec: Spec::EcrReplication(EcrReplicationSpec {
+                        repository: Ref::Id(prefix.to_string()),
+                        prefix: prefix.to_string(),
+                        destinations,
+                    }),
+                    tags: Tags::new(),
+                    state: "enabled".into(),
+                    attrs: Default::default(),
+                })
+            })
+            .collect())
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, EcrReplicationSpec>) -> Result<String, Error> {
         let Create { address, spec, .. } = new;
@@ -92,34 +114,6 @@ fn our_prefix<'r>(rule: &'r ReplicationRule, name_prefix: &str) -> Option<&'r st
     }
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client: aws_sdk_ecr::Client = ctx.clients.get(&ctx.region);
-    let out = client.describe_registry().send().await.op("DescribeRegistry")?;
-    let name_prefix = ecr_repository::name_prefix(ctx.app, ctx.env);
-    let registry = out.registry_id().unwrap_or_default();
-    let rules = out.replication_configuration().map(|c| c.rules()).unwrap_or_default();
-    Ok(rules
-        .iter()
-        .filter_map(|rule| {
-            let prefix = our_prefix(rule, &name_prefix)?;
-            let mut destinations: Vec<String> =
-                rule.destinations().iter().map(|d| d.region().to_string()).collect();
-            destinations.sort();
-            Some(Found {
-                address: Address::new(&ctx.region, "registry", EcrReplication::NAME, "main"),
-                id: format!("{registry}:{prefix}"),
-                spec: Spec::EcrReplication(EcrReplicationSpec {
-                    repository: Ref::Id(prefix.to_string()),
-                    prefix: prefix.to_string(),
-                    destinations,
-                }),
-                tags: Tags::new(),
-                state: "enabled".into(),
-                attrs: Default::default(),
-            })
-        })
-        .collect())
-}
 
 /// Reads the registry's replication configuration, replaces this environment's rule with one
 /// replicating `prefix` to `destinations` (or removes it when `None`), and writes it back with

@@ -105,19 +105,131 @@ impl Kind for EcrRepository {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client: aws_sdk_ecr::Client = ctx.clients.get(&ctx.region);
+        let repositories: Vec<Repository> = client
+            .describe_repositories()
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("DescribeRepositories")?;
+        let prefix = name_prefix(ctx.app, ctx.env);
+        let ours: Vec<_> =
+            repositories.iter().filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&prefix))).collect();
+        // Tags from the region's tagging index; a repository it does not hold yet, one at a time.
+        let index = if ours.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
+        let mut found = Vec::new();
+        for r in ours {
+            let Some(arn) = r.repository_arn() else { continue };
+            let tags = super::tagging::tags_or(&index, arn, || async {
+                Ok(client
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send()
+                    .await
+                    .op("ListTagsForResource")?
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect())
+            })
+            .await?;
+            if tags.get(super::TAG_APP).map(String::as_str) != Some(ctx.app)
+                || tags.get(super::TAG_ENV).map(String::as_str) != Some(ctx.env)
+            {
+                continue;
+            }
+            let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else {
+                tracing::warn!(
+                    "{arn} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it"
+                );
+                continue;
+            };
+            let name = r.repository_name().unwrap_or_default();
+            let policy = lifecycle_policy_of(&client, name).await?;
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::EcrRepository(spec_of(r, policy)),
+                tags,
+                state: r.repository_uri().unwrap_or_default().to_string(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
     }
+    /// Creates the repository tagged in the same request. If it already exists (a create whose
+    /// response was lost, or a crash right after it), the existing one is taken when it carries this
+    /// address's tag, and brought to the spec; a repository of that name that is not ours is an error.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, EcrRepositorySpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client: aws_sdk_ecr::Client = ctx.clients.get(region);
+        let encryption = EncryptionConfiguration::builder()
+            .encryption_type(EncryptionType::from(spec.encryption.as_str()))
+            .set_kms_key(spec.kms_key.clone())
+            .build()
+            .map_err(|e| Error::InvalidState(format!("encryption configuration: {e}")))?;
+        let result = client
+            .create_repository()
+            .repository_name(&spec.name)
+            .image_tag_mutability(mutability(spec.immutable_tags))
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder().scan_on_push(spec.scan_on_push).build(),
+            )
+            .encryption_configuration(encryption)
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateRepository", |e| e.is_repository_already_exists_exception())?;
+        let (arn, observed) = match result {
+            Some(out) => {
+                let r = out
+                    .repository()
+                    .ok_or_else(|| Error::InvalidState("CreateRepository returned no repository".into()))?;
+                (r.repository_arn().unwrap_or_default().to_string(), spec_of(r, None))
+            }
+            None => adopt(&client, address, &spec.name).await?,
+        };
+        update(ctx, region, spec, &observed).await?;
+        Ok(arn)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, EcrRepositorySpec>) -> Result<(), Error> {
         let Update { address, desired, observed, .. } = change;
         update(ctx, address.region(), desired, observed).await
     }
+    /// Deletes the repository and its images, unless it holds images and the configuration keeps
+    /// such repositories (`registry.keep_on_destroy`): then it is left, and the run says so.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EcrRepositorySpec>) -> Result<(), Error> {
         let Delete { address, observed, .. } = gone;
-        delete(ctx, address, observed).await
+        let client: aws_sdk_ecr::Client = ctx.clients.get(address.region());
+        let name = observed.name.as_str();
+        if ctx.policy.keep_repositories_with_images {
+            let images = client
+                .list_images()
+                .repository_name(name)
+                .max_results(1)
+                .send()
+                .await
+                .op_or_gone("ListImages", |e| e.is_repository_not_found_exception())?;
+            if !images.image_ids().is_empty() {
+                tracing::warn!(
+                    "kept {address} ({name}): it holds images and registry.keep_on_destroy is true; delete it by hand with `aws ecr delete-repository --force --repository-name {name} --region {}` if it must go",
+                    address.region()
+                );
+                return Ok(());
+            }
+        }
+        client
+            .delete_repository()
+            .repository_name(name)
+            .force(true)
+            .send()
+            .await
+            .op_or_gone("DeleteRepository", |e| e.is_repository_not_found_exception())?;
+        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let client: aws_sdk_ecr::Client = ctx.clients.get(address.region());
@@ -155,62 +267,6 @@ fn spec_of(r: &Repository, lifecycle_policy: Option<serde_json::Value>) -> EcrRe
     }
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client: aws_sdk_ecr::Client = ctx.clients.get(&ctx.region);
-    let repositories: Vec<Repository> = client
-        .describe_repositories()
-        .max_results(1000)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .op("DescribeRepositories")?;
-    let prefix = name_prefix(ctx.app, ctx.env);
-    let ours: Vec<_> =
-        repositories.iter().filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&prefix))).collect();
-    // Tags from the region's tagging index; a repository it does not hold yet, one at a time.
-    let index = if ours.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
-    let mut found = Vec::new();
-    for r in ours {
-        let Some(arn) = r.repository_arn() else { continue };
-        let tags = super::tagging::tags_or(&index, arn, || async {
-            Ok(client
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .op("ListTagsForResource")?
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect())
-        })
-        .await?;
-        if tags.get(super::TAG_APP).map(String::as_str) != Some(ctx.app)
-            || tags.get(super::TAG_ENV).map(String::as_str) != Some(ctx.env)
-        {
-            continue;
-        }
-        let Some(address) = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a)) else {
-            tracing::warn!(
-                "{arn} is tagged for this environment but has no valid {TAG_ADDRESS} tag; ignoring it"
-            );
-            continue;
-        };
-        let name = r.repository_name().unwrap_or_default();
-        let policy = lifecycle_policy_of(&client, name).await?;
-        found.push(Found {
-            address,
-            id: arn.to_string(),
-            spec: Spec::EcrRepository(spec_of(r, policy)),
-            tags,
-            state: r.repository_uri().unwrap_or_default().to_string(),
-            attrs: Default::default(),
-        });
-    }
-    Ok(found)
-}
 
 async fn lifecycle_policy_of(
     client: &aws_sdk_ecr::Client,
@@ -229,46 +285,6 @@ async fn lifecycle_policy_of(
     }
 }
 
-/// Creates the repository tagged in the same request. If it already exists (a create whose
-/// response was lost, or a crash right after it), the existing one is taken when it carries this
-/// address's tag, and brought to the spec; a repository of that name that is not ours is an error.
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &EcrRepositorySpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client: aws_sdk_ecr::Client = ctx.clients.get(region);
-    let encryption = EncryptionConfiguration::builder()
-        .encryption_type(EncryptionType::from(spec.encryption.as_str()))
-        .set_kms_key(spec.kms_key.clone())
-        .build()
-        .map_err(|e| Error::InvalidState(format!("encryption configuration: {e}")))?;
-    let result = client
-        .create_repository()
-        .repository_name(&spec.name)
-        .image_tag_mutability(mutability(spec.immutable_tags))
-        .image_scanning_configuration(
-            ImageScanningConfiguration::builder().scan_on_push(spec.scan_on_push).build(),
-        )
-        .encryption_configuration(encryption)
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .op_unless("CreateRepository", |e| e.is_repository_already_exists_exception())?;
-    let (arn, observed) = match result {
-        Some(out) => {
-            let r = out
-                .repository()
-                .ok_or_else(|| Error::InvalidState("CreateRepository returned no repository".into()))?;
-            (r.repository_arn().unwrap_or_default().to_string(), spec_of(r, None))
-        }
-        None => adopt(&client, address, &spec.name).await?,
-    };
-    update(ctx, region, spec, &observed).await?;
-    Ok(arn)
-}
 
 /// The existing repository `name`, if it is the one at `address`.
 async fn adopt(
@@ -346,36 +362,6 @@ async fn update(
     Ok(())
 }
 
-/// Deletes the repository and its images, unless it holds images and the configuration keeps
-/// such repositories (`registry.keep_on_destroy`): then it is left, and the run says so.
-async fn delete(ctx: &Ctx<'_>, address: &Address, observed: &EcrRepositorySpec) -> Result<(), Error> {
-    let client: aws_sdk_ecr::Client = ctx.clients.get(address.region());
-    let name = observed.name.as_str();
-    if ctx.policy.keep_repositories_with_images {
-        let images = client
-            .list_images()
-            .repository_name(name)
-            .max_results(1)
-            .send()
-            .await
-            .op_or_gone("ListImages", |e| e.is_repository_not_found_exception())?;
-        if !images.image_ids().is_empty() {
-            tracing::warn!(
-                "kept {address} ({name}): it holds images and registry.keep_on_destroy is true; delete it by hand with `aws ecr delete-repository --force --repository-name {name} --region {}` if it must go",
-                address.region()
-            );
-            return Ok(());
-        }
-    }
-    client
-        .delete_repository()
-        .repository_name(name)
-        .force(true)
-        .send()
-        .await
-        .op_or_gone("DeleteRepository", |e| e.is_repository_not_found_exception())?;
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

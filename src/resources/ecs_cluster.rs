@@ -76,9 +76,41 @@ impl Kind for EcsCluster {
         let Some(cluster) = describe(&client, &name).await? else { return Ok(vec![]) };
         Ok(found_of(&cluster, ctx.app, ctx.env).into_iter().collect())
     }
+    /// `CreateCluster` is idempotent for a cluster of the same name (ECS returns the existing one),
+    /// so a retried create makes no second cluster; an existing cluster that is not ours (tags) is
+    /// an error.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, EcsClusterSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client: aws_sdk_ecs::Client = ctx.clients.get(region);
+        if let Some(existing) = describe(&client, &spec.name).await? {
+            if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+                return Err(Error::InvalidState(format!(
+                    "an ECS cluster named {} already exists in {region} and is not this environment's {address}",
+                    spec.name
+                )));
+            }
+        }
+        let out = client
+            .create_cluster()
+            .cluster_name(&spec.name)
+            .settings(insights(spec.container_insights))
+            .set_capacity_providers(Some(spec.capacity_providers.clone()))
+            .set_default_capacity_provider_strategy(Some(strategy(spec)))
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op("CreateCluster")?;
+        let cluster = out.cluster().ok_or_else(|| Error::InvalidState("CreateCluster returned no cluster".into()))?;
+        let observed = spec_of(cluster);
+        let mut d = Diff::default();
+        let (mut want, mut have) = (spec.clone(), observed);
+        EcsCluster::normalize(&mut want);
+        EcsCluster::normalize(&mut have);
+        diff(&want, &have, &mut d);
+        update(ctx, region, spec, &d).await?;
+        ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+        Ok(cluster.cluster_arn().unwrap_or_default().to_string())
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, EcsClusterSpec>) -> Result<(), Error> {
         let Update { address, desired, diff, .. } = change;
@@ -199,46 +231,6 @@ fn insights(on: bool) -> ClusterSetting {
         .build()
 }
 
-/// `CreateCluster` is idempotent for a cluster of the same name (ECS returns the existing one),
-/// so a retried create makes no second cluster; an existing cluster that is not ours (tags) is
-/// an error.
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &EcsClusterSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client: aws_sdk_ecs::Client = ctx.clients.get(region);
-    if let Some(existing) = describe(&client, &spec.name).await? {
-        if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::InvalidState(format!(
-                "an ECS cluster named {} already exists in {region} and is not this environment's {address}",
-                spec.name
-            )));
-        }
-    }
-    let out = client
-        .create_cluster()
-        .cluster_name(&spec.name)
-        .settings(insights(spec.container_insights))
-        .set_capacity_providers(Some(spec.capacity_providers.clone()))
-        .set_default_capacity_provider_strategy(Some(strategy(spec)))
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .op("CreateCluster")?;
-    let cluster = out.cluster().ok_or_else(|| Error::InvalidState("CreateCluster returned no cluster".into()))?;
-    let observed = spec_of(cluster);
-    let mut d = Diff::default();
-    let (mut want, mut have) = (spec.clone(), observed);
-    EcsCluster::normalize(&mut want);
-    EcsCluster::normalize(&mut have);
-    diff(&want, &have, &mut d);
-    update(ctx, region, spec, &d).await?;
-    ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
-    Ok(cluster.cluster_arn().unwrap_or_default().to_string())
-}
 
 /// Container Insights through `UpdateCluster` (moto's `UpdateClusterSettings` is a 500; AWS
 /// takes either), the providers and strategy through `PutClusterCapacityProviders`.

@@ -149,7 +149,90 @@ impl Kind for EcsService {
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, EcsServiceSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client: aws_sdk_ecs::Client = ctx.clients.get(region);
+        let cluster = ctx.id(&spec.cluster)?;
+        let existing = match describe(&client, &cluster, &spec.name).await? {
+            // ECS refuses a service of the name of one still draining: wait until it is gone.
+            Some(s) if s.status() == Some(DRAINING) => {
+                wait_until_gone(ctx, address, &client, &cluster, &spec.name).await?;
+                None
+            }
+            other => other,
+        };
+        if let Some(existing) = existing {
+            if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+                return Err(Error::InvalidState(format!(
+                    "a service named {} already exists in the cluster and is not this environment's {address}",
+                    spec.name
+                )));
+            }
+            let arn = existing.service_arn().unwrap_or_default().to_string();
+            ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+            wait_until_serving(ctx, address, &client, &cluster, spec).await?;
+            return Ok(arn);
+        }
+        let subnets = spec.subnets.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
+        let groups = spec.security_groups.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
+        let network = AwsVpcConfiguration::builder()
+            .set_subnets(Some(subnets))
+            .set_security_groups(Some(groups))
+            .assign_public_ip(AssignPublicIp::Disabled)
+            .build()
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let token = client_token(address);
+        let created = wait_until(
+            &format!("{address}: ECS to accept the service"),
+            ctx.timeout_for(EcsService::NAME),
+            || async {
+                let out = client
+                    .create_service()
+                    .cluster(&cluster)
+                    .service_name(&spec.name)
+                    .task_definition(ctx.id(&spec.task_definition)?)
+                    .load_balancers(
+                        LoadBalancer::builder()
+                            .target_group_arn(ctx.id(&spec.target_group)?)
+                            .container_name(&spec.container_name)
+                            .container_port(spec.container_port)
+                            .build(),
+                    )
+                    .desired_count(spec.desired_count)
+                    .deployment_controller(
+                        DeploymentController::builder()
+                            .r#type(DeploymentControllerType::CodeDeploy)
+                            .build()
+                            .map_err(|e| Error::InvalidRequest(e.to_string()))?,
+                    )
+                    .network_configuration(
+                        NetworkConfiguration::builder().awsvpc_configuration(network.clone()).build(),
+                    )
+                    .health_check_grace_period_seconds(spec.health_check_grace_secs)
+                    .propagate_tags(PropagateTags::Service)
+                    .enable_ecs_managed_tags(true)
+                    .client_token(&token)
+                    .set_tags(Some(sdk_tags(tags)))
+                    .send()
+                    .await;
+                match out {
+                    Ok(out) => Ok(Waited::Done(out)),
+                    Err(e) => match e.as_service_error() {
+                        Some(s) if s.is_invalid_parameter_exception() && refused_for_now(s.meta().message()) => {
+                            Ok(Waited::NotYet(s.meta().message().unwrap_or_default().to_string()))
+                        }
+                        _ => Err(e).op("CreateService"),
+                    },
+                }
+            },
+        )
+        .await?;
+        let arn = created
+            .service()
+            .and_then(|s| s.service_arn())
+            .ok_or_else(|| Error::InvalidState("CreateService returned no service".into()))?;
+        ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+        wait_until_serving(ctx, address, &client, &cluster, spec).await?;
+        Ok(arn.to_string())
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, EcsServiceSpec>) -> Result<(), Error> {
         let Update { address, desired, diff, .. } = change;
@@ -166,9 +249,43 @@ impl Kind for EcsService {
         }
         Ok(())
     }
+    /// Scales the service to zero, deletes it, and waits until ECS reports it `INACTIVE`, so the
+    /// cluster can go after it.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EcsServiceSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address, id).await
+        let arn = id;
+        let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
+        // `…:service/<cluster>/<name>`.
+        let mut parts = arn.rsplit('/');
+        let (name, cluster) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let gone = |e: &aws_sdk_ecs::operation::update_service::UpdateServiceError| {
+            e.is_service_not_found_exception()
+                || e.is_service_not_active_exception()
+                || e.is_cluster_not_found_exception()
+        };
+        match client
+            .update_service()
+            .cluster(cluster)
+            .service(name)
+            .desired_count(0)
+            .send()
+            .await
+            .op_or_gone("UpdateService", gone)
+        {
+            Err(e) if e.is_not_found() => return Ok(()),
+            other => other.map(|_| ())?,
+        }
+        client
+            .delete_service()
+            .cluster(cluster)
+            .service(name)
+            .force(true)
+            .send()
+            .await
+            .op_or_gone("DeleteService", |e| {
+                e.is_service_not_found_exception() || e.is_cluster_not_found_exception()
+            })?;
+        wait_until_gone(ctx, address, &client, cluster, name).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
@@ -237,97 +354,6 @@ fn client_token(address: &Address) -> String {
     format!("deployer-{:016x}", h.finish())
 }
 
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &EcsServiceSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client: aws_sdk_ecs::Client = ctx.clients.get(region);
-    let cluster = ctx.id(&spec.cluster)?;
-    let existing = match describe(&client, &cluster, &spec.name).await? {
-        // ECS refuses a service of the name of one still draining: wait until it is gone.
-        Some(s) if s.status() == Some(DRAINING) => {
-            wait_until_gone(ctx, address, &client, &cluster, &spec.name).await?;
-            None
-        }
-        other => other,
-    };
-    if let Some(existing) = existing {
-        if tags_of(existing.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::InvalidState(format!(
-                "a service named {} already exists in the cluster and is not this environment's {address}",
-                spec.name
-            )));
-        }
-        let arn = existing.service_arn().unwrap_or_default().to_string();
-        ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
-        wait_until_serving(ctx, address, &client, &cluster, spec).await?;
-        return Ok(arn);
-    }
-    let subnets = spec.subnets.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
-    let groups = spec.security_groups.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
-    let network = AwsVpcConfiguration::builder()
-        .set_subnets(Some(subnets))
-        .set_security_groups(Some(groups))
-        .assign_public_ip(AssignPublicIp::Disabled)
-        .build()
-        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-    let token = client_token(address);
-    let created = wait_until(
-        &format!("{address}: ECS to accept the service"),
-        ctx.timeout_for(EcsService::NAME),
-        || async {
-            let out = client
-                .create_service()
-                .cluster(&cluster)
-                .service_name(&spec.name)
-                .task_definition(ctx.id(&spec.task_definition)?)
-                .load_balancers(
-                    LoadBalancer::builder()
-                        .target_group_arn(ctx.id(&spec.target_group)?)
-                        .container_name(&spec.container_name)
-                        .container_port(spec.container_port)
-                        .build(),
-                )
-                .desired_count(spec.desired_count)
-                .deployment_controller(
-                    DeploymentController::builder()
-                        .r#type(DeploymentControllerType::CodeDeploy)
-                        .build()
-                        .map_err(|e| Error::InvalidRequest(e.to_string()))?,
-                )
-                .network_configuration(
-                    NetworkConfiguration::builder().awsvpc_configuration(network.clone()).build(),
-                )
-                .health_check_grace_period_seconds(spec.health_check_grace_secs)
-                .propagate_tags(PropagateTags::Service)
-                .enable_ecs_managed_tags(true)
-                .client_token(&token)
-                .set_tags(Some(sdk_tags(tags)))
-                .send()
-                .await;
-            match out {
-                Ok(out) => Ok(Waited::Done(out)),
-                Err(e) => match e.as_service_error() {
-                    Some(s) if s.is_invalid_parameter_exception() && refused_for_now(s.meta().message()) => {
-                        Ok(Waited::NotYet(s.meta().message().unwrap_or_default().to_string()))
-                    }
-                    _ => Err(e).op("CreateService"),
-                },
-            }
-        },
-    )
-    .await?;
-    let arn = created
-        .service()
-        .and_then(|s| s.service_arn())
-        .ok_or_else(|| Error::InvalidState("CreateService returned no service".into()))?;
-    ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
-    wait_until_serving(ctx, address, &client, &cluster, spec).await?;
-    Ok(arn.to_string())
-}
 
 /// Waits until the new service runs its desired count of tasks and as many targets are
 /// `healthy` in its target group (ELB's target states: "Target health status", ELB user
@@ -399,42 +425,6 @@ fn refused_for_now(message: Option<&str>) -> bool {
     })
 }
 
-/// Scales the service to zero, deletes it, and waits until ECS reports it `INACTIVE`, so the
-/// cluster can go after it.
-async fn delete(ctx: &Ctx<'_>, address: &Address, arn: &str) -> Result<(), Error> {
-    let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
-    // `…:service/<cluster>/<name>`.
-    let mut parts = arn.rsplit('/');
-    let (name, cluster) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    let gone = |e: &aws_sdk_ecs::operation::update_service::UpdateServiceError| {
-        e.is_service_not_found_exception()
-            || e.is_service_not_active_exception()
-            || e.is_cluster_not_found_exception()
-    };
-    match client
-        .update_service()
-        .cluster(cluster)
-        .service(name)
-        .desired_count(0)
-        .send()
-        .await
-        .op_or_gone("UpdateService", gone)
-    {
-        Err(e) if e.is_not_found() => return Ok(()),
-        other => other.map(|_| ())?,
-    }
-    client
-        .delete_service()
-        .cluster(cluster)
-        .service(name)
-        .force(true)
-        .send()
-        .await
-        .op_or_gone("DeleteService", |e| {
-            e.is_service_not_found_exception() || e.is_cluster_not_found_exception()
-        })?;
-    wait_until_gone(ctx, address, &client, cluster, name).await
-}
 
 /// Waits until ECS reports the service `INACTIVE` (or not at all), within the kind's bound.
 async fn wait_until_gone(

@@ -100,19 +100,126 @@ impl Kind for IamRole {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client = client(ctx.clients);
+        let path = crate::spec::names::iam_path(ctx.app, ctx.env);
+        let roles: Vec<SdkRole> = client
+            .list_roles()
+            .path_prefix(&path)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("ListRoles")?;
+        let mut found = Vec::new();
+        // A path prefix also matches deeper paths; only this exact path is the environment's.
+        for listed in roles.iter().filter(|r| r.path() == path) {
+            let Some((role, spec)) = read(&client, listed.role_name()).await? else { continue };
+            let tags = tags_of(role.tags());
+            if !super::is_ours(&tags, ctx.app, ctx.env) {
+                continue;
+            }
+            let Some(address) = super::tagged_address(&tags, &format!("role {}", role.role_name())) else {
+                continue;
+            };
+            found.push(Found {
+                address,
+                id: role.arn().to_string(),
+                spec: Spec::IamRole(spec),
+                tags,
+                state: String::new(),
+                attrs: [(attr::NAME, role.role_name().to_string())].into(),
+            });
+        }
+        Ok(found)
     }
+    /// Creates the role tagged in the same request, then writes its inline policy. IAM takes no
+    /// idempotency token: a create answered `EntityAlreadyExists` (its first answer lost, or a crash
+    /// right after it) takes the role of that name if it carries this address's tag, and brings it to
+    /// the spec.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, IamRoleSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let client = client(ctx.clients);
+        let created = client
+            .create_role()
+            .role_name(&spec.name)
+            .path(&spec.path)
+            .description(&spec.description)
+            .assume_role_policy_document(spec.trust.to_json(ctx)?)
+            .set_permissions_boundary(spec.boundary.as_ref().map(|b| ctx.id(b)).transpose()?)
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op_unless("CreateRole", |e| e.is_entity_already_exists_exception())?;
+        let (arn, observed) = match created.and_then(|out| out.role) {
+            Some(role) => {
+                let empty = IamRoleSpec {
+                    policy: None,
+                    other_inline_policies: vec![],
+                    managed_policies: vec![],
+                    ..spec.clone()
+                };
+                (role.arn().to_string(), empty)
+            }
+            None => {
+                let (role, observed) = read(&client, &spec.name).await?.ok_or_else(|| {
+                    Error::InvalidState(format!("role {} was reported to exist but is not there", spec.name))
+                })?;
+                if tags_of(role.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+                    return Err(Error::InvalidState(format!(
+                        "an IAM role named {} already exists and is not this environment's {address}",
+                        spec.name
+                    )));
+                }
+                (role.arn().to_string(), observed)
+            }
+        };
+        let mut want = spec.clone();
+        let mut have = observed;
+        IamRole::normalize(&mut want);
+        IamRole::normalize(&mut have);
+        let mut d = Diff::default();
+        diff(&want, &have, &mut d);
+        update(ctx, spec, &have, &d).await?;
+        ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+        Ok(arn)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, IamRoleSpec>) -> Result<(), Error> {
         let Update { desired, observed, diff, .. } = change;
         update(ctx, desired, observed, diff).await
     }
+    /// Removes the role's policies (IAM refuses to delete a role that has any), then the role.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, IamRoleSpec>) -> Result<(), Error> {
         let Delete { observed, .. } = gone;
-        delete(ctx, &observed.name).await
+        let name: &str = &observed.name;
+        let client = client(ctx.clients);
+        let Some((_, spec)) = read(&client, name).await? else { return Ok(()) };
+        let policies = spec.policy.iter().map(|_| POLICY_NAME.to_string()).chain(spec.other_inline_policies);
+        for policy in policies {
+            client
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .op_unless("DeleteRolePolicy", |e| e.is_no_such_entity_exception())?;
+        }
+        for arn in &spec.managed_policies {
+            client
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .op_unless("DetachRolePolicy", |e| e.is_no_such_entity_exception())?;
+        }
+        client
+            .delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .op_or_gone("DeleteRole", |e| e.is_no_such_entity_exception())?;
+        Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, _: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         let name = id.rsplit('/').next().unwrap_or(id);
@@ -194,91 +301,7 @@ async fn read(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<(SdkRol
     Ok(Some((role, spec)))
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client = client(ctx.clients);
-    let path = crate::spec::names::iam_path(ctx.app, ctx.env);
-    let roles: Vec<SdkRole> = client
-        .list_roles()
-        .path_prefix(&path)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .op("ListRoles")?;
-    let mut found = Vec::new();
-    // A path prefix also matches deeper paths; only this exact path is the environment's.
-    for listed in roles.iter().filter(|r| r.path() == path) {
-        let Some((role, spec)) = read(&client, listed.role_name()).await? else { continue };
-        let tags = tags_of(role.tags());
-        if !super::is_ours(&tags, ctx.app, ctx.env) {
-            continue;
-        }
-        let Some(address) = super::tagged_address(&tags, &format!("role {}", role.role_name())) else {
-            continue;
-        };
-        found.push(Found {
-            address,
-            id: role.arn().to_string(),
-            spec: Spec::IamRole(spec),
-            tags,
-            state: String::new(),
-            attrs: [(attr::NAME, role.role_name().to_string())].into(),
-        });
-    }
-    Ok(found)
-}
 
-/// Creates the role tagged in the same request, then writes its inline policy. IAM takes no
-/// idempotency token: a create answered `EntityAlreadyExists` (its first answer lost, or a crash
-/// right after it) takes the role of that name if it carries this address's tag, and brings it to
-/// the spec.
-async fn create(ctx: &Ctx<'_>, address: &Address, spec: &IamRoleSpec, tags: &Tags) -> Result<String, Error> {
-    let client = client(ctx.clients);
-    let created = client
-        .create_role()
-        .role_name(&spec.name)
-        .path(&spec.path)
-        .description(&spec.description)
-        .assume_role_policy_document(spec.trust.to_json(ctx)?)
-        .set_permissions_boundary(spec.boundary.as_ref().map(|b| ctx.id(b)).transpose()?)
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .op_unless("CreateRole", |e| e.is_entity_already_exists_exception())?;
-    let (arn, observed) = match created.and_then(|out| out.role) {
-        Some(role) => {
-            let empty = IamRoleSpec {
-                policy: None,
-                other_inline_policies: vec![],
-                managed_policies: vec![],
-                ..spec.clone()
-            };
-            (role.arn().to_string(), empty)
-        }
-        None => {
-            let (role, observed) = read(&client, &spec.name).await?.ok_or_else(|| {
-                Error::InvalidState(format!("role {} was reported to exist but is not there", spec.name))
-            })?;
-            if tags_of(role.tags()).get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
-                return Err(Error::InvalidState(format!(
-                    "an IAM role named {} already exists and is not this environment's {address}",
-                    spec.name
-                )));
-            }
-            (role.arn().to_string(), observed)
-        }
-    };
-    let mut want = spec.clone();
-    let mut have = observed;
-    IamRole::normalize(&mut want);
-    IamRole::normalize(&mut have);
-    let mut d = Diff::default();
-    diff(&want, &have, &mut d);
-    update(ctx, spec, &have, &d).await?;
-    ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
-    Ok(arn)
-}
 
 /// Writes what differs: the trust policy, the inline policy (or its removal), the description;
 /// removes inline policies and detaches managed policies that are not the deployer's. Each call
@@ -367,34 +390,3 @@ async fn update(
     Ok(())
 }
 
-/// Removes the role's policies (IAM refuses to delete a role that has any), then the role.
-async fn delete(ctx: &Ctx<'_>, name: &str) -> Result<(), Error> {
-    let client = client(ctx.clients);
-    let Some((_, spec)) = read(&client, name).await? else { return Ok(()) };
-    let policies = spec.policy.iter().map(|_| POLICY_NAME.to_string()).chain(spec.other_inline_policies);
-    for policy in policies {
-        client
-            .delete_role_policy()
-            .role_name(name)
-            .policy_name(policy)
-            .send()
-            .await
-            .op_unless("DeleteRolePolicy", |e| e.is_no_such_entity_exception())?;
-    }
-    for arn in &spec.managed_policies {
-        client
-            .detach_role_policy()
-            .role_name(name)
-            .policy_arn(arn)
-            .send()
-            .await
-            .op_unless("DetachRolePolicy", |e| e.is_no_such_entity_exception())?;
-    }
-    client
-        .delete_role()
-        .role_name(name)
-        .send()
-        .await
-        .op_or_gone("DeleteRole", |e| e.is_no_such_entity_exception())?;
-    Ok(())
-}

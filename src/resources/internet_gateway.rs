@@ -1,6 +1,6 @@
 //! Internet gateway: the public subnets' way out, attached to the region's VPC.
 
-use aws_sdk_ec2::types::{Filter, ResourceType};
+use aws_sdk_ec2::types::ResourceType;
 use serde::Serialize;
 
 use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
@@ -30,22 +30,100 @@ impl Kind for InternetGateway {
         spec.vpc.iter_mut().map(|v| (Role::Parent, v)).collect()
     }
     fn diff(desired: &InternetGatewaySpec, observed: &InternetGatewaySpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        d.field("vpc", &desired.vpc, &observed.vpc, Replace::No);
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+        let client = &ctx.ec2();
+        let filters = &ec2::env_filters(ctx.app, ctx.env);
+        let igws = describe_all!(
+            client.describe_internet_gateways().set_filters(Some(filters.to_vec())),
+            "DescribeInternetGateways"
+        )?;
+        Ok(igws
+            .iter()
+            .filter_map(|g| {
+                let id = g.internet_gateway_id()?;
+                let tags = ec2::tags_of(g.tags());
+                let vpc = g.attachments().iter().find_map(|a| a.vpc_id()).map(|v| Ref::Id(v.to_string()));
+                Some(Found {
+                    address: ec2::address_of(&tags, id)?,
+                    id: id.to_string(),
+                    state: if vpc.is_some() { "attached" } else { "detached" }.to_string(),
+                    spec: Spec::InternetGateway(InternetGatewaySpec { vpc }),
+                    tags,
+                    attrs: Default::default(),
+                })
+            })
+            .collect())
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, InternetGatewaySpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address.region(), spec, tags).await
+        let region = address.region();
+        let out = ctx
+            .ec2(region)
+            .create_internet_gateway()
+            .tag_specifications(ec2::tag_spec(ResourceType::InternetGateway, tags))
+            .send()
+            .await
+            .op("CreateInternetGateway")?;
+        let id = out
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .ok_or_else(|| Error::InvalidState("CreateInternetGateway returned no ID".into()))?
+            .to_string();
+        if let Some(vpc) = &spec.vpc {
+            attach(ctx, region, &id, &ctx.id(vpc)?).await?;
+        }
+        Ok(id)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, InternetGatewaySpec>) -> Result<(), Error> {
         let Update { address, id, desired, observed, .. } = change;
-        update(ctx, address.region(), id, desired, observed).await
+        let region = address.region();
+        let spec: &InternetGatewaySpec = desired;
+        if spec.vpc == observed.vpc {
+            return Ok(());
+        }
+        if let Some(old) = &observed.vpc {
+            detach(ctx, region, id, &ctx.id(old)?).await?;
+        }
+        if let Some(vpc) = &spec.vpc {
+            attach(ctx, region, id, &ctx.id(vpc)?).await?;
+        }
+        Ok(())
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, InternetGatewaySpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        // Read the attachment fresh: it may have changed since the plan was made.
+        let out = client
+            .describe_internet_gateways()
+            .internet_gateway_ids(id)
+            .send()
+            .await
+            .op("DescribeInternetGateways")?;
+        let attached: Vec<String> = out
+            .internet_gateways()
+            .iter()
+            .flat_map(|g| g.attachments())
+            .filter_map(|a| a.vpc_id().map(str::to_string))
+            .collect();
+        for vpc_id in attached {
+            match detach(ctx, region, id, &vpc_id).await {
+                Err(e) if !e.is_not_found() && e.code() != Some("Gateway.NotAttached") => return Err(e),
+                _ => {}
+            }
+        }
+        retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
+            client
+                .delete_internet_gateway()
+                .internet_gateway_id(id)
+                .send()
+                .await
+                .op_or_gone("DeleteInternetGateway", ec2_code(NOT_FOUND))
+                .map(|_| ())
+        })
+        .await
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         // Usable as soon as it exists.
@@ -62,75 +140,9 @@ pub struct InternetGatewaySpec {
     pub vpc: Option<Ref>,
 }
 
-pub fn diff(desired: &InternetGatewaySpec, observed: &InternetGatewaySpec, d: &mut Diff) {
-    d.field("vpc", &desired.vpc, &observed.vpc, Replace::No);
-}
 
-pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
-    let igws = describe_all!(
-        client.describe_internet_gateways().set_filters(Some(filters.to_vec())),
-        "DescribeInternetGateways"
-    )?;
-    Ok(igws
-        .iter()
-        .filter_map(|g| {
-            let id = g.internet_gateway_id()?;
-            let tags = ec2::tags_of(g.tags());
-            let vpc = g.attachments().iter().find_map(|a| a.vpc_id()).map(|v| Ref::Id(v.to_string()));
-            Some(Found {
-                address: ec2::address_of(&tags, id)?,
-                id: id.to_string(),
-                state: if vpc.is_some() { "attached" } else { "detached" }.to_string(),
-                spec: Spec::InternetGateway(InternetGatewaySpec { vpc }),
-                tags,
-                attrs: Default::default(),
-            })
-        })
-        .collect())
-}
 
-pub async fn create(
-    ctx: &Ctx<'_>,
-    region: &str,
-    spec: &InternetGatewaySpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let out = ctx
-        .ec2(region)
-        .create_internet_gateway()
-        .tag_specifications(ec2::tag_spec(ResourceType::InternetGateway, tags))
-        .send()
-        .await
-        .op("CreateInternetGateway")?;
-    let id = out
-        .internet_gateway()
-        .and_then(|g| g.internet_gateway_id())
-        .ok_or_else(|| Error::InvalidState("CreateInternetGateway returned no ID".into()))?
-        .to_string();
-    if let Some(vpc) = &spec.vpc {
-        attach(ctx, region, &id, &ctx.id(vpc)?).await?;
-    }
-    Ok(id)
-}
 
-pub async fn update(
-    ctx: &Ctx<'_>,
-    region: &str,
-    id: &str,
-    spec: &InternetGatewaySpec,
-    observed: &InternetGatewaySpec,
-) -> Result<(), Error> {
-    if spec.vpc == observed.vpc {
-        return Ok(());
-    }
-    if let Some(old) = &observed.vpc {
-        detach(ctx, region, id, &ctx.id(old)?).await?;
-    }
-    if let Some(vpc) = &spec.vpc {
-        attach(ctx, region, id, &ctx.id(vpc)?).await?;
-    }
-    Ok(())
-}
 
 /// Attaches the gateway. `Resource.AlreadyAssociated` (an attach whose response was lost and
 /// that the SDK retried) is success when the gateway is attached to this very VPC.
@@ -176,35 +188,3 @@ async fn detach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(
     .await
 }
 
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    let client = ctx.ec2(region);
-    // Read the attachment fresh: it may have changed since the plan was made.
-    let out = client
-        .describe_internet_gateways()
-        .internet_gateway_ids(id)
-        .send()
-        .await
-        .op("DescribeInternetGateways")?;
-    let attached: Vec<String> = out
-        .internet_gateways()
-        .iter()
-        .flat_map(|g| g.attachments())
-        .filter_map(|a| a.vpc_id().map(str::to_string))
-        .collect();
-    for vpc_id in attached {
-        match detach(ctx, region, id, &vpc_id).await {
-            Err(e) if !e.is_not_found() && e.code() != Some("Gateway.NotAttached") => return Err(e),
-            _ => {}
-        }
-    }
-    retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
-        client
-            .delete_internet_gateway()
-            .internet_gateway_id(id)
-            .send()
-            .await
-            .op_or_gone("DeleteInternetGateway", ec2_code(NOT_FOUND))
-            .map(|_| ())
-    })
-    .await
-}

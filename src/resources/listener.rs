@@ -135,11 +135,89 @@ impl Kind for Listener {
         a.load_balancer == b.load_balancer && a.port == b.port
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client = client_of(ctx.clients, &ctx.region);
+        let lbs = super::elbv2::environment_load_balancers(ctx).await?;
+        let mut found = Vec::new();
+        for lb in lbs.iter() {
+            let Some(lb_arn) = lb.load_balancer_arn() else { continue };
+            let listeners: Vec<SdkListener> = client
+                .describe_listeners()
+                .load_balancer_arn(lb_arn)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .op("DescribeListeners")?;
+            let arns: Vec<String> =
+                listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
+            let tags = observed_tags(ctx, &client, &arns).await?;
+            for l in &listeners {
+                let Some(arn) = l.listener_arn() else { continue };
+                let Some(tags) = tags.get(arn) else { continue };
+                let Some(address) = address_if_ours(ctx, tags) else { continue };
+                found.push(Found {
+                    address,
+                    id: arn.to_string(),
+                    spec: Spec::Listener(spec_of(l)),
+                    tags: tags.clone(),
+                    state: String::new(),
+                    attrs: Default::default(),
+                });
+            }
+        }
+        Ok(found)
     }
+    /// ELB takes no token for listeners, and a load balancer has one listener per port: a create
+    /// answered `DuplicateListener` (its first answer lost) takes the listener on that port if it
+    /// carries this address's tag, and brings it to the spec.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, ListenerSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let client = client_of(ctx.clients, address.region());
+        let lb = ctx.id(&spec.load_balancer)?;
+        let mut c = client
+            .create_listener()
+            .load_balancer_arn(&lb)
+            .port(spec.port)
+            .protocol(ProtocolEnum::from(spec.protocol.as_str()))
+            .default_actions(action(ctx, &spec.action)?)
+            .set_tags(Some(sdk_tags(tags)));
+        if let Some(policy) = &spec.ssl_policy {
+            c = c.ssl_policy(policy);
+        }
+        if let Some(cert) = &spec.certificate {
+            c = c.certificates(Certificate::builder().certificate_arn(ctx.id(cert)?).build());
+        }
+        let created = c.send().await.op_unless("CreateListener", |e| e.is_duplicate_listener_exception())?;
+        if let Some(arn) =
+            created.and_then(|out| out.listeners().first().and_then(|l| l.listener_arn().map(str::to_string)))
+        {
+            return Ok(arn);
+        }
+        let out = client.describe_listeners().load_balancer_arn(&lb).send().await.op("DescribeListeners")?;
+        let existing = out
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(spec.port))
+            .and_then(|l| l.listener_arn())
+            .ok_or_else(|| {
+                Error::InvalidState(format!(
+                    "{address}: a listener on port {} was reported but is not there",
+                    spec.port
+                ))
+            })?
+            .to_string();
+        let theirs = tags_of(&client, std::slice::from_ref(&existing)).await?;
+        if theirs.get(&existing).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
+            return Err(Error::InvalidState(format!(
+                "{address}: the load balancer already has a listener on port {} that is not this environment's",
+                spec.port
+            )));
+        }
+        let diff = Diff::default();
+        let change = Update { address, id: &existing, desired: spec, observed: spec, diff: &diff, tags };
+        Listener::update(ctx, change).await?;
+        Ok(existing)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, ListenerSpec>) -> Result<(), Error> {
         let Update { address, id, desired, observed, diff, .. } = change;
@@ -276,91 +354,7 @@ fn spec_of(l: &SdkListener) -> ListenerSpec {
     }
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client = client_of(ctx.clients, &ctx.region);
-    let lbs = super::elbv2::environment_load_balancers(ctx).await?;
-    let mut found = Vec::new();
-    for lb in lbs.iter() {
-        let Some(lb_arn) = lb.load_balancer_arn() else { continue };
-        let listeners: Vec<SdkListener> = client
-            .describe_listeners()
-            .load_balancer_arn(lb_arn)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .op("DescribeListeners")?;
-        let arns: Vec<String> =
-            listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
-        let tags = observed_tags(ctx, &client, &arns).await?;
-        for l in &listeners {
-            let Some(arn) = l.listener_arn() else { continue };
-            let Some(tags) = tags.get(arn) else { continue };
-            let Some(address) = address_if_ours(ctx, tags) else { continue };
-            found.push(Found {
-                address,
-                id: arn.to_string(),
-                spec: Spec::Listener(spec_of(l)),
-                tags: tags.clone(),
-                state: String::new(),
-                attrs: Default::default(),
-            });
-        }
-    }
-    Ok(found)
-}
 
-/// ELB takes no token for listeners, and a load balancer has one listener per port: a create
-/// answered `DuplicateListener` (its first answer lost) takes the listener on that port if it
-/// carries this address's tag, and brings it to the spec.
-async fn create(ctx: &Ctx<'_>, address: &Address, spec: &ListenerSpec, tags: &Tags) -> Result<String, Error> {
-    let client = client_of(ctx.clients, address.region());
-    let lb = ctx.id(&spec.load_balancer)?;
-    let mut c = client
-        .create_listener()
-        .load_balancer_arn(&lb)
-        .port(spec.port)
-        .protocol(ProtocolEnum::from(spec.protocol.as_str()))
-        .default_actions(action(ctx, &spec.action)?)
-        .set_tags(Some(sdk_tags(tags)));
-    if let Some(policy) = &spec.ssl_policy {
-        c = c.ssl_policy(policy);
-    }
-    if let Some(cert) = &spec.certificate {
-        c = c.certificates(Certificate::builder().certificate_arn(ctx.id(cert)?).build());
-    }
-    let created = c.send().await.op_unless("CreateListener", |e| e.is_duplicate_listener_exception())?;
-    if let Some(arn) =
-        created.and_then(|out| out.listeners().first().and_then(|l| l.listener_arn().map(str::to_string)))
-    {
-        return Ok(arn);
-    }
-    let out = client.describe_listeners().load_balancer_arn(&lb).send().await.op("DescribeListeners")?;
-    let existing = out
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(spec.port))
-        .and_then(|l| l.listener_arn())
-        .ok_or_else(|| {
-            Error::InvalidState(format!(
-                "{address}: a listener on port {} was reported but is not there",
-                spec.port
-            ))
-        })?
-        .to_string();
-    let theirs = tags_of(&client, std::slice::from_ref(&existing)).await?;
-    if theirs.get(&existing).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::InvalidState(format!(
-            "{address}: the load balancer already has a listener on port {} that is not this environment's",
-            spec.port
-        )));
-    }
-    let diff = Diff::default();
-    let change = Update { address, id: &existing, desired: spec, observed: spec, diff: &diff, tags };
-    Listener::update(ctx, change).await?;
-    Ok(existing)
-}
 
 #[cfg(test)]
 mod tests {

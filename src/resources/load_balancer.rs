@@ -96,11 +96,78 @@ impl Kind for LoadBalancer {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client = client_of(ctx.clients, &ctx.region);
+        let all = super::elbv2::environment_load_balancers(ctx).await?;
+        let candidates: Vec<&SdkLoadBalancer> = all.iter().collect();
+        let arns: Vec<String> =
+            candidates.iter().filter_map(|lb| lb.load_balancer_arn().map(str::to_string)).collect();
+        let tags = observed_tags(ctx, &client, &arns).await?;
+        let mut found = Vec::new();
+        for lb in candidates {
+            let Some(arn) = lb.load_balancer_arn() else { continue };
+            let Some(tags) = tags.get(arn) else { continue };
+            let Some(address) = address_if_ours(ctx, tags) else { continue };
+            let attributes = attributes(&client, arn).await?;
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::LoadBalancer(spec_of(lb, &attributes)),
+                tags: tags.clone(),
+                state: lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
+                attrs: attrs_of(lb),
+            });
+        }
+        Ok(found)
     }
+    /// `CreateLoadBalancer` with the same name and settings returns the existing load balancer
+    /// (ELB's own idempotency); one of that name that is not ours is an error.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, LoadBalancerSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client = client_of(ctx.clients, region);
+        let subnets = spec.subnets.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
+        let groups = spec.security_groups.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
+        let out = client
+            .create_load_balancer()
+            .name(&spec.name)
+            .r#type(LoadBalancerTypeEnum::Application)
+            .scheme(LoadBalancerSchemeEnum::from(spec.scheme.as_str()))
+            .ip_address_type(IpAddressType::Ipv4)
+            .set_subnets(Some(subnets))
+            .set_security_groups(Some(groups))
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op("CreateLoadBalancer")?;
+        let lb = out
+            .load_balancers()
+            .first()
+            .ok_or_else(|| Error::InvalidState("CreateLoadBalancer returned no load balancer".into()))?;
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
+        let theirs = tags_of(&client, std::slice::from_ref(&arn)).await?;
+        if theirs.get(&arn).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
+            return Err(Error::InvalidState(format!(
+                "a load balancer named {} already exists in {region} and is not this environment's {address}",
+                spec.name
+            )));
+        }
+        for (attr, value) in attrs_of(lb) {
+            ctx.ids.set_attr(address, attr, value);
+        }
+        let observed = spec_of(lb, &attributes(&client, &arn).await?);
+        let mut d = Diff::default();
+        diff(
+            spec,
+            &LoadBalancerSpec {
+                subnets: spec.subnets.clone(),
+                security_groups: spec.security_groups.clone(),
+                ..observed
+            },
+            &mut d,
+        );
+        update(ctx, region, &arn, spec, &d).await?;
+        wait_active(ctx, address, &arn).await?;
+        Ok(arn)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, LoadBalancerSpec>) -> Result<(), Error> {
         let Update { address, id, desired, diff, .. } = change;
@@ -108,7 +175,30 @@ impl Kind for LoadBalancer {
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, LoadBalancerSpec>) -> Result<(), Error> {
         let Delete { address, id, observed } = gone;
-        delete(ctx, address, id, observed).await
+        let arn = id;
+        if observed.deletion_protection {
+            return Err(Error::InvalidState(format!(
+                "{address}: the load balancer has deletion protection on; set [service] deletion_protection = false, run `deployer up`, then try again"
+            )));
+        }
+        let client = client_of(ctx.clients, address.region());
+        client
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .op_or_gone("DeleteLoadBalancer", |e| e.is_load_balancer_not_found_exception())?;
+        wait_until(&format!("{address} to be deleted"), ctx.timeout_for(LoadBalancer::NAME), || async {
+            match client.describe_load_balancers().load_balancer_arns(arn).send().await {
+                Ok(out) if out.load_balancers().is_empty() => Ok(Waited::Done(())),
+                Ok(_) => Ok(Waited::NotYet("deleting".into())),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_load_balancer_not_found_exception()) => {
+                    Ok(Waited::Done(()))
+                }
+                Err(e) => Err(e).op("DescribeLoadBalancers"),
+            }
+        })
+        .await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
         wait_active(ctx, address, id).await
@@ -169,85 +259,7 @@ fn spec_of(
     }
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client = client_of(ctx.clients, &ctx.region);
-    let all = super::elbv2::environment_load_balancers(ctx).await?;
-    let candidates: Vec<&SdkLoadBalancer> = all.iter().collect();
-    let arns: Vec<String> =
-        candidates.iter().filter_map(|lb| lb.load_balancer_arn().map(str::to_string)).collect();
-    let tags = observed_tags(ctx, &client, &arns).await?;
-    let mut found = Vec::new();
-    for lb in candidates {
-        let Some(arn) = lb.load_balancer_arn() else { continue };
-        let Some(tags) = tags.get(arn) else { continue };
-        let Some(address) = address_if_ours(ctx, tags) else { continue };
-        let attributes = attributes(&client, arn).await?;
-        found.push(Found {
-            address,
-            id: arn.to_string(),
-            spec: Spec::LoadBalancer(spec_of(lb, &attributes)),
-            tags: tags.clone(),
-            state: lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
-            attrs: attrs_of(lb),
-        });
-    }
-    Ok(found)
-}
 
-/// `CreateLoadBalancer` with the same name and settings returns the existing load balancer
-/// (ELB's own idempotency); one of that name that is not ours is an error.
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &LoadBalancerSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client = client_of(ctx.clients, region);
-    let subnets = spec.subnets.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
-    let groups = spec.security_groups.iter().map(|s| ctx.id(s)).collect::<Result<Vec<_>, _>>()?;
-    let out = client
-        .create_load_balancer()
-        .name(&spec.name)
-        .r#type(LoadBalancerTypeEnum::Application)
-        .scheme(LoadBalancerSchemeEnum::from(spec.scheme.as_str()))
-        .ip_address_type(IpAddressType::Ipv4)
-        .set_subnets(Some(subnets))
-        .set_security_groups(Some(groups))
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .op("CreateLoadBalancer")?;
-    let lb = out
-        .load_balancers()
-        .first()
-        .ok_or_else(|| Error::InvalidState("CreateLoadBalancer returned no load balancer".into()))?;
-    let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-    let theirs = tags_of(&client, std::slice::from_ref(&arn)).await?;
-    if theirs.get(&arn).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::InvalidState(format!(
-            "a load balancer named {} already exists in {region} and is not this environment's {address}",
-            spec.name
-        )));
-    }
-    for (attr, value) in attrs_of(lb) {
-        ctx.ids.set_attr(address, attr, value);
-    }
-    let observed = spec_of(lb, &attributes(&client, &arn).await?);
-    let mut d = Diff::default();
-    diff(
-        spec,
-        &LoadBalancerSpec {
-            subnets: spec.subnets.clone(),
-            security_groups: spec.security_groups.clone(),
-            ..observed
-        },
-        &mut d,
-    );
-    update(ctx, region, &arn, spec, &d).await?;
-    wait_active(ctx, address, &arn).await?;
-    Ok(arn)
-}
 
 async fn wait_active(ctx: &Ctx<'_>, address: &Address, arn: &str) -> Result<(), Error> {
     let client = client_of(ctx.clients, address.region());
@@ -317,33 +329,3 @@ async fn update(
     Ok(())
 }
 
-async fn delete(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    arn: &str,
-    observed: &LoadBalancerSpec,
-) -> Result<(), Error> {
-    if observed.deletion_protection {
-        return Err(Error::InvalidState(format!(
-            "{address}: the load balancer has deletion protection on; set [service] deletion_protection = false, run `deployer up`, then try again"
-        )));
-    }
-    let client = client_of(ctx.clients, address.region());
-    client
-        .delete_load_balancer()
-        .load_balancer_arn(arn)
-        .send()
-        .await
-        .op_or_gone("DeleteLoadBalancer", |e| e.is_load_balancer_not_found_exception())?;
-    wait_until(&format!("{address} to be deleted"), ctx.timeout_for(LoadBalancer::NAME), || async {
-        match client.describe_load_balancers().load_balancer_arns(arn).send().await {
-            Ok(out) if out.load_balancers().is_empty() => Ok(Waited::Done(())),
-            Ok(_) => Ok(Waited::NotYet("deleting".into())),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_load_balancer_not_found_exception()) => {
-                Ok(Waited::Done(()))
-            }
-            Err(e) => Err(e).op("DescribeLoadBalancers"),
-        }
-    })
-    .await
-}

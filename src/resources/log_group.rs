@@ -23,9 +23,6 @@ pub struct LogGroupSpec {
     pub kms_key: Option<String>,
 }
 
-pub fn diff(desired: &LogGroupSpec, observed: &LogGroupSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, name: Yes, retention_days: No, kms_key: No);
-}
 
 pub struct LogGroup;
 
@@ -47,17 +44,96 @@ impl Kind for LogGroup {
     ];
 
     fn diff(desired: &LogGroupSpec, observed: &LogGroupSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, name: Yes, retention_days: No, kms_key: No);
     }
     fn conflicts(a: &LogGroupSpec, b: &LogGroupSpec) -> bool {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client: aws_sdk_cloudwatchlogs::Client = ctx.clients.get(&ctx.region);
+        let prefix = crate::spec::names::log_group_name_prefix(ctx.app, ctx.env);
+        let groups: Vec<SdkLogGroup> = client
+            .describe_log_groups()
+            .log_group_name_prefix(&prefix)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("DescribeLogGroups")?;
+        // Tags from the region's tagging index; a group it does not hold yet, one at a time.
+        let index = if groups.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
+        let mut found = Vec::new();
+        for g in &groups {
+            let Some(arn) = arn_of(g) else { continue };
+            let tags = super::tagging::tags_or(&index, &arn, || async {
+                Ok(client
+                    .list_tags_for_resource()
+                    .resource_arn(&arn)
+                    .send()
+                    .await
+                    .op("ListTagsForResource")?
+                    .tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default())
+            })
+            .await?;
+            if tags.get(TAG_APP).map(String::as_str) != Some(ctx.app)
+                || tags.get(TAG_ENV).map(String::as_str) != Some(ctx.env)
+            {
+                continue;
+            }
+            let Some(address) = super::tagged_address(&tags, "log-group") else { continue };
+            found.push(Found {
+                address,
+                id: g.log_group_name().unwrap_or_default().to_string(),
+                spec: Spec::LogGroup(spec_of(g)),
+                tags,
+                state: String::new(),
+                attrs: [(attr::ARN, arn)].into(),
+            });
+        }
+        Ok(found)
     }
+    /// Creates the group tagged in the same request. CloudWatch Logs takes no idempotency token: a
+    /// create answered "already exists" takes the group if it carries this address's tag.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, LogGroupSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client = client(ctx, region);
+        let created = client
+            .create_log_group()
+            .log_group_name(&spec.name)
+            .set_kms_key_id(spec.kms_key.clone())
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .op_unless("CreateLogGroup", |e| e.is_resource_already_exists_exception())?;
+        let out = client
+            .describe_log_groups()
+            .log_group_name_prefix(&spec.name)
+            .send()
+            .await
+            .op("DescribeLogGroups")?;
+        let group = out
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(spec.name.as_str()))
+            .ok_or_else(|| Error::InvalidState(format!("log group {} was created but is not there", spec.name)))?;
+        let arn = arn_of(group).unwrap_or_default();
+        if created.is_none() {
+            let tags =
+                client.list_tags_for_resource().resource_arn(&arn).send().await.op("ListTagsForResource")?;
+            if tags.tags().and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
+                return Err(Error::InvalidState(format!(
+                    "a log group named {} already exists and is not this environment's {address}",
+                    spec.name
+                )));
+            }
+        }
+        ctx.ids.set_attr(address, attr::ARN, arn);
+        update(ctx, region, spec, &spec_of(group)).await?;
+        Ok(spec.name.clone())
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, LogGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, observed, .. } = change;
@@ -103,92 +179,7 @@ fn arn_of(g: &SdkLogGroup) -> Option<String> {
     g.log_group_arn().map(str::to_string).or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client: aws_sdk_cloudwatchlogs::Client = ctx.clients.get(&ctx.region);
-    let prefix = crate::spec::names::log_group_name_prefix(ctx.app, ctx.env);
-    let groups: Vec<SdkLogGroup> = client
-        .describe_log_groups()
-        .log_group_name_prefix(&prefix)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .op("DescribeLogGroups")?;
-    // Tags from the region's tagging index; a group it does not hold yet, one at a time.
-    let index = if groups.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
-    let mut found = Vec::new();
-    for g in &groups {
-        let Some(arn) = arn_of(g) else { continue };
-        let tags = super::tagging::tags_or(&index, &arn, || async {
-            Ok(client
-                .list_tags_for_resource()
-                .resource_arn(&arn)
-                .send()
-                .await
-                .op("ListTagsForResource")?
-                .tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default())
-        })
-        .await?;
-        if tags.get(TAG_APP).map(String::as_str) != Some(ctx.app)
-            || tags.get(TAG_ENV).map(String::as_str) != Some(ctx.env)
-        {
-            continue;
-        }
-        let Some(address) = super::tagged_address(&tags, "log-group") else { continue };
-        found.push(Found {
-            address,
-            id: g.log_group_name().unwrap_or_default().to_string(),
-            spec: Spec::LogGroup(spec_of(g)),
-            tags,
-            state: String::new(),
-            attrs: [(attr::ARN, arn)].into(),
-        });
-    }
-    Ok(found)
-}
 
-/// Creates the group tagged in the same request. CloudWatch Logs takes no idempotency token: a
-/// create answered "already exists" takes the group if it carries this address's tag.
-async fn create(ctx: &Ctx<'_>, address: &Address, spec: &LogGroupSpec, tags: &Tags) -> Result<String, Error> {
-    let region = address.region();
-    let client = client(ctx, region);
-    let created = client
-        .create_log_group()
-        .log_group_name(&spec.name)
-        .set_kms_key_id(spec.kms_key.clone())
-        .set_tags(Some(tags.clone().into_iter().collect()))
-        .send()
-        .await
-        .op_unless("CreateLogGroup", |e| e.is_resource_already_exists_exception())?;
-    let out = client
-        .describe_log_groups()
-        .log_group_name_prefix(&spec.name)
-        .send()
-        .await
-        .op("DescribeLogGroups")?;
-    let group = out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(spec.name.as_str()))
-        .ok_or_else(|| Error::InvalidState(format!("log group {} was created but is not there", spec.name)))?;
-    let arn = arn_of(group).unwrap_or_default();
-    if created.is_none() {
-        let tags =
-            client.list_tags_for_resource().resource_arn(&arn).send().await.op("ListTagsForResource")?;
-        if tags.tags().and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-            return Err(Error::InvalidState(format!(
-                "a log group named {} already exists and is not this environment's {address}",
-                spec.name
-            )));
-        }
-    }
-    ctx.ids.set_attr(address, attr::ARN, arn);
-    update(ctx, region, spec, &spec_of(group)).await?;
-    Ok(spec.name.clone())
-}
 
 async fn update(
     ctx: &Ctx<'_>,

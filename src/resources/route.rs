@@ -13,6 +13,18 @@ use crate::spec::{Address, Ref};
 
 pub struct Route;
 
+/// CreateRoute and ReplaceRoute name the target by a parameter of its kind; the ID's prefix
+/// says which kind it is.
+macro_rules! with_target {
+    ($builder:expr, $target:expr) => {
+        match $target.split('-').next() {
+            Some("nat") => $builder.nat_gateway_id($target),
+            Some("pcx") => $builder.vpc_peering_connection_id($target),
+            _ => $builder.gateway_id($target),
+        }
+    };
+}
+
 impl Kind for Route {
     type Spec = RouteSpec;
     const NAME: &'static str = "route";
@@ -30,7 +42,9 @@ impl Kind for Route {
         vec![(Role::Parent, &mut spec.route_table), (Role::Points, &mut spec.target)]
     }
     fn diff(desired: &RouteSpec, observed: &RouteSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, route_table: Yes, destination: Yes);
+        // ReplaceRoute swaps the target in place.
+        d.field("target", &desired.target, &observed.target, Replace::No);
     }
     fn readiness(_: &RouteSpec, _: &str) -> Readiness {
         // `blackhole` is a difference in its target, not a wait.
@@ -42,7 +56,22 @@ impl Kind for Route {
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, RouteSpec>) -> Result<String, Error> {
         let Create { address, spec, .. } = new;
-        create(ctx, address.region(), spec).await
+        let region = address.region();
+        let table = ctx.id(&spec.route_table)?;
+        let target = ctx.id(&spec.target)?;
+        let b = ctx
+            .ec2(region)
+            .create_route()
+            .route_table_id(&table)
+            .destination_cidr_block(spec.destination.to_string());
+        let created =
+            with_target!(b, &target).send().await.op_unless("CreateRoute", ec2_code("RouteAlreadyExists"))?;
+        if created.is_none() {
+            // A create whose response was lost (the SDK's retry finds the route made), or a route
+            // left by a crashed run: point it where it must go; ReplaceRoute is idempotent.
+            update(ctx, region, spec).await?;
+        }
+        Ok(format!("{table}:{}", spec.destination))
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, RouteSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
@@ -50,7 +79,17 @@ impl Kind for Route {
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, RouteSpec>) -> Result<(), Error> {
         let Delete { address, id, observed } = gone;
-        delete(ctx, address.region(), id, observed).await
+        let region = address.region();
+        let spec: &RouteSpec = observed;
+        let table = id.split(':').next().unwrap_or_default();
+        ctx.ec2(region)
+            .delete_route()
+            .route_table_id(table)
+            .destination_cidr_block(spec.destination.to_string())
+            .send()
+            .await
+            .op_or_gone("DeleteRoute", ec2_code("InvalidRoute.NotFound"))?;
+        Ok(())
     }
     async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
         // Untagged: it is ours because its route table is.
@@ -70,11 +109,6 @@ pub fn address(table: &Address, destination: Ipv4Net) -> Address {
     Address::new(table.region(), table.tier(), "route", &format!("{}:{destination}", table.name()))
 }
 
-pub fn diff(desired: &RouteSpec, observed: &RouteSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, route_table: Yes, destination: Yes);
-    // ReplaceRoute swaps the target in place.
-    d.field("target", &desired.target, &observed.target, Replace::No);
-}
 
 /// Routes we manage from a table found by tag: IPv4 routes made by CreateRoute. The `local`
 /// route and routes propagated by a VPN gateway belong to AWS.
@@ -109,35 +143,7 @@ pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
         .collect()
 }
 
-/// CreateRoute and ReplaceRoute name the target by a parameter of its kind; the ID's prefix
-/// says which kind it is.
-macro_rules! with_target {
-    ($builder:expr, $target:expr) => {
-        match $target.split('-').next() {
-            Some("nat") => $builder.nat_gateway_id($target),
-            Some("pcx") => $builder.vpc_peering_connection_id($target),
-            _ => $builder.gateway_id($target),
-        }
-    };
-}
 
-pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<String, Error> {
-    let table = ctx.id(&spec.route_table)?;
-    let target = ctx.id(&spec.target)?;
-    let b = ctx
-        .ec2(region)
-        .create_route()
-        .route_table_id(&table)
-        .destination_cidr_block(spec.destination.to_string());
-    let created =
-        with_target!(b, &target).send().await.op_unless("CreateRoute", ec2_code("RouteAlreadyExists"))?;
-    if created.is_none() {
-        // A create whose response was lost (the SDK's retry finds the route made), or a route
-        // left by a crashed run: point it where it must go; ReplaceRoute is idempotent.
-        update(ctx, region, spec).await?;
-    }
-    Ok(format!("{table}:{}", spec.destination))
-}
 
 pub async fn update(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<(), Error> {
     let table = ctx.id(&spec.route_table)?;
@@ -151,14 +157,3 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<(),
     Ok(())
 }
 
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str, spec: &RouteSpec) -> Result<(), Error> {
-    let table = id.split(':').next().unwrap_or_default();
-    ctx.ec2(region)
-        .delete_route()
-        .route_table_id(table)
-        .destination_cidr_block(spec.destination.to_string())
-        .send()
-        .await
-        .op_or_gone("DeleteRoute", ec2_code("InvalidRoute.NotFound"))?;
-    Ok(())
-}

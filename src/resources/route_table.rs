@@ -30,22 +30,47 @@ impl Kind for RouteTable {
         vec![(Role::Parent, &mut spec.vpc)]
     }
     fn diff(desired: &RouteTableSpec, observed: &RouteTableSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        d.field("vpc", &desired.vpc, &observed.vpc, Replace::Yes);
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         Ok(observe_shared(ctx).await?.tables.clone())
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, RouteTableSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let out = ctx
+            .ec2(address.region())
+            .create_route_table()
+            .vpc_id(ctx.id(&spec.vpc)?)
+            .client_token(ec2::client_token(address, tags))
+            .tag_specifications(ec2::tag_spec(ResourceType::RouteTable, tags))
+            .send()
+            .await
+            .op("CreateRouteTable")?;
+        out.route_table()
+            .and_then(|t| t.route_table_id())
+            .map(str::to_string)
+            .ok_or_else(|| Error::InvalidState("CreateRouteTable returned no ID".into()))
     }
     async fn update(_: &Ctx<'_>, _: Update<'_, RouteTableSpec>) -> Result<(), Error> {
         // Its only field forces replacement; its routes and associations are kinds of their own.
         Ok(())
     }
+    /// Associations are deleted first (the engine orders that); `DependencyViolation` covers
+    /// anything AWS still holds on to.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, RouteTableSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
+            client
+                .delete_route_table()
+                .route_table_id(id)
+                .send()
+                .await
+                .op_or_gone("DeleteRouteTable", ec2_code("InvalidRouteTableID.NotFound"))
+                .map(|_| ())
+        })
+        .await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
@@ -66,9 +91,6 @@ pub struct RouteTableSpec {
     pub vpc: Ref,
 }
 
-pub fn diff(desired: &RouteTableSpec, observed: &RouteTableSpec, d: &mut Diff) {
-    d.field("vpc", &desired.vpc, &observed.vpc, Replace::Yes);
-}
 
 /// What one DescribeRouteTables finds: the tables, and each of ours as AWS describes it with its
 /// address, from which the route and association kinds read their own.
@@ -104,39 +126,4 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
     Ok(found)
 }
 
-pub async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &RouteTableSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let out = ctx
-        .ec2(address.region())
-        .create_route_table()
-        .vpc_id(ctx.id(&spec.vpc)?)
-        .client_token(ec2::client_token(address, tags))
-        .tag_specifications(ec2::tag_spec(ResourceType::RouteTable, tags))
-        .send()
-        .await
-        .op("CreateRouteTable")?;
-    out.route_table()
-        .and_then(|t| t.route_table_id())
-        .map(str::to_string)
-        .ok_or_else(|| Error::InvalidState("CreateRouteTable returned no ID".into()))
-}
 
-/// Associations are deleted first (the engine orders that); `DependencyViolation` covers
-/// anything AWS still holds on to.
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    let client = ctx.ec2(region);
-    retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
-        client
-            .delete_route_table()
-            .route_table_id(id)
-            .send()
-            .await
-            .op_or_gone("DeleteRouteTable", ec2_code("InvalidRouteTableID.NotFound"))
-            .map(|_| ())
-    })
-    .await
-}

@@ -33,7 +33,9 @@ impl Kind for RouteTableAssociation {
         vec![(Role::Parent, &mut spec.subnet), (Role::Holds, &mut spec.route_table)]
     }
     fn diff(desired: &RouteTableAssociationSpec, observed: &RouteTableAssociationSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        d.field("subnet", &desired.subnet, &observed.subnet, Replace::Yes);
+        // ReplaceRouteTableAssociation moves the subnet to another table in place.
+        d.field("route_table", &desired.route_table, &observed.route_table, Replace::No);
     }
     fn readiness(_: &RouteTableAssociationSpec, state: &str) -> Readiness {
         if state == "associating" {
@@ -49,17 +51,52 @@ impl Kind for RouteTableAssociation {
         let tables = route_table::observe_shared(ctx).await?;
         Ok(tables.described.iter().flat_map(|(address, t)| found_in_table(address, t)).collect())
     }
+    /// Associates the subnet. If it is still explicitly associated with another table (one made
+    /// by hand, or ours being replaced), AWS says `Resource.AlreadyAssociated` and the existing
+    /// association is moved instead.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, RouteTableAssociationSpec>) -> Result<String, Error> {
         let Create { address, spec, .. } = new;
-        create(ctx, address.region(), spec).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        let (table, subnet) = (ctx.id(&spec.route_table)?, ctx.id(&spec.subnet)?);
+        let result = client.associate_route_table().route_table_id(&table).subnet_id(&subnet).send().await;
+        match result.op("AssociateRouteTable") {
+            Ok(out) => out
+                .association_id()
+                .map(str::to_string)
+                .ok_or_else(|| Error::InvalidState("AssociateRouteTable returned no association ID".into())),
+            Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+                let f =
+                    aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(&subnet).build();
+                let out = client.describe_route_tables().filters(f).send().await.op("DescribeRouteTables")?;
+                let existing = out
+                    .route_tables()
+                    .iter()
+                    .flat_map(|t| t.associations())
+                    .find(|a| a.subnet_id() == Some(subnet.as_str()))
+                    .and_then(|a| a.route_table_association_id())
+                    .ok_or(e)?
+                    .to_string();
+                replace(ctx, region, &existing, &table).await
+            }
+            Err(e) => Err(e),
+        }
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, RouteTableAssociationSpec>) -> Result<(), Error> {
         let Update { address, id, desired, .. } = change;
-        update(ctx, address.region(), id, desired).await.map(|_| ())
+        let region = address.region();
+        replace(ctx, region, id, &ctx.id(&desired.route_table)?).await.map(|_| ())
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, RouteTableAssociationSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        ctx.ec2(region)
+            .disassociate_route_table()
+            .association_id(id)
+            .send()
+            .await
+            .op_or_gone("DisassociateRouteTable", ec2_code("InvalidAssociationID.NotFound"))?;
+        Ok(())
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         // Associating takes effect at once for every purpose the deployer has.
@@ -91,11 +128,6 @@ pub fn derived_address(spec: &RouteTableAssociationSpec, current: &Address) -> A
     }
 }
 
-pub fn diff(desired: &RouteTableAssociationSpec, observed: &RouteTableAssociationSpec, d: &mut Diff) {
-    d.field("subnet", &desired.subnet, &observed.subnet, Replace::Yes);
-    // ReplaceRouteTableAssociation moves the subnet to another table in place.
-    d.field("route_table", &desired.route_table, &observed.route_table, Replace::No);
-}
 
 pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
     let table_id = t.route_table_id().unwrap_or_default();
@@ -123,44 +155,7 @@ pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
         .collect()
 }
 
-/// Associates the subnet. If it is still explicitly associated with another table (one made
-/// by hand, or ours being replaced), AWS says `Resource.AlreadyAssociated` and the existing
-/// association is moved instead.
-pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &RouteTableAssociationSpec) -> Result<String, Error> {
-    let client = ctx.ec2(region);
-    let (table, subnet) = (ctx.id(&spec.route_table)?, ctx.id(&spec.subnet)?);
-    let result = client.associate_route_table().route_table_id(&table).subnet_id(&subnet).send().await;
-    match result.op("AssociateRouteTable") {
-        Ok(out) => out
-            .association_id()
-            .map(str::to_string)
-            .ok_or_else(|| Error::InvalidState("AssociateRouteTable returned no association ID".into())),
-        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-            let f =
-                aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(&subnet).build();
-            let out = client.describe_route_tables().filters(f).send().await.op("DescribeRouteTables")?;
-            let existing = out
-                .route_tables()
-                .iter()
-                .flat_map(|t| t.associations())
-                .find(|a| a.subnet_id() == Some(subnet.as_str()))
-                .and_then(|a| a.route_table_association_id())
-                .ok_or(e)?
-                .to_string();
-            replace(ctx, region, &existing, &table).await
-        }
-        Err(e) => Err(e),
-    }
-}
 
-pub async fn update(
-    ctx: &Ctx<'_>,
-    region: &str,
-    id: &str,
-    spec: &RouteTableAssociationSpec,
-) -> Result<String, Error> {
-    replace(ctx, region, id, &ctx.id(&spec.route_table)?).await
-}
 
 async fn replace(ctx: &Ctx<'_>, region: &str, association_id: &str, table: &str) -> Result<String, Error> {
     let out = ctx
@@ -174,12 +169,3 @@ async fn replace(ctx: &Ctx<'_>, region: &str, association_id: &str, table: &str)
     Ok(out.new_association_id().unwrap_or(association_id).to_string())
 }
 
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    ctx.ec2(region)
-        .disassociate_route_table()
-        .association_id(id)
-        .send()
-        .await
-        .op_or_gone("DisassociateRouteTable", ec2_code("InvalidAssociationID.NotFound"))?;
-    Ok(())
-}

@@ -112,14 +112,7 @@ impl Serialize for IngressRule {
     }
 }
 
-pub fn diff(desired: &SecurityGroupSpec, observed: &SecurityGroupSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed, vpc: Yes, name: Yes, description: Yes, ingress: No);
-}
 
-pub fn normalize(spec: &mut SecurityGroupSpec) {
-    let rules: BTreeSet<IngressRule> = spec.ingress.drain(..).map(IngressRule::normalized).collect();
-    spec.ingress = rules.into_iter().collect();
-}
 
 pub struct SecurityGroup;
 
@@ -147,10 +140,11 @@ impl Kind for SecurityGroup {
         refs
     }
     fn normalize(spec: &mut SecurityGroupSpec) {
-        normalize(spec)
+        let rules: BTreeSet<IngressRule> = spec.ingress.drain(..).map(IngressRule::normalized).collect();
+        spec.ingress = rules.into_iter().collect();
     }
     fn diff(desired: &SecurityGroupSpec, observed: &SecurityGroupSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed, vpc: Yes, name: Yes, description: Yes, ingress: No);
     }
     fn readiness(_: &SecurityGroupSpec, _: &str) -> Readiness {
         // Usable as soon as CreateSecurityGroup returns.
@@ -161,19 +155,69 @@ impl Kind for SecurityGroup {
         a.vpc == b.vpc && a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+        let client = &ctx.ec2();
+        let filters = &ec2::env_filters(ctx.app, ctx.env);
+        let groups = describe_all!(
+            client.describe_security_groups().set_filters(Some(filters.to_vec())),
+            "DescribeSecurityGroups"
+        )?;
+        Ok(groups.iter().filter_map(found_of).collect())
     }
+    /// Creates the group tagged in the same request, then authorizes its ingress rules. EC2 takes
+    /// no client token here: a create answered "duplicate" (its first response lost, or a crash
+    /// right after it) adopts the group of that name in the VPC if it carries this address's tag.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, SecurityGroupSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        let vpc = ctx.id(&spec.vpc)?;
+        let created = client
+            .create_security_group()
+            .group_name(&spec.name)
+            .description(&spec.description)
+            .vpc_id(&vpc)
+            .tag_specifications(ec2::tag_spec(ResourceType::SecurityGroup, tags))
+            .send()
+            .await
+            .op_unless("CreateSecurityGroup", ec2_code("InvalidGroup.Duplicate"))?;
+        let (id, existing) = match created {
+            Some(out) => (
+                out.group_id()
+                    .ok_or_else(|| Error::InvalidState("CreateSecurityGroup returned no ID".into()))?
+                    .to_string(),
+                vec![],
+            ),
+            None => adopt(&client, address, &vpc, &spec.name).await?,
+        };
+        let observed = SecurityGroupSpec { ingress: existing, ..spec.clone() };
+        update(ctx, region, &id, spec, &observed).await?;
+        Ok(id)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, SecurityGroupSpec>) -> Result<(), Error> {
         let Update { address, id, desired, observed, .. } = change;
         update(ctx, address.region(), id, desired, observed).await
     }
+    /// Retries `DependencyViolation` within the kind's wait bound: the interfaces of a deleted
+    /// database or task linger a while, and AWS refuses to delete a group while anything uses it.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, SecurityGroupSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        retry_on_codes(
+            &format!("{id} to be deletable"),
+            &["DependencyViolation"],
+            ctx.timeout_for(SecurityGroup::NAME),
+            || async {
+                client
+                    .delete_security_group()
+                    .group_id(id)
+                    .send()
+                    .await
+                    .op_or_gone("DeleteSecurityGroup", ec2_code(NOT_FOUND))
+                    .map(|_| ())
+            },
+        )
+        .await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
         ec2::create_tags(&ctx.ec2(address.region()), id, missing).await
@@ -233,48 +277,7 @@ fn found_of(g: &SdkGroup) -> Option<Found> {
     })
 }
 
-pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
-    let groups = describe_all!(
-        client.describe_security_groups().set_filters(Some(filters.to_vec())),
-        "DescribeSecurityGroups"
-    )?;
-    Ok(groups.iter().filter_map(found_of).collect())
-}
 
-/// Creates the group tagged in the same request, then authorizes its ingress rules. EC2 takes
-/// no client token here: a create answered "duplicate" (its first response lost, or a crash
-/// right after it) adopts the group of that name in the VPC if it carries this address's tag.
-pub async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &SecurityGroupSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client = ctx.ec2(region);
-    let vpc = ctx.id(&spec.vpc)?;
-    let created = client
-        .create_security_group()
-        .group_name(&spec.name)
-        .description(&spec.description)
-        .vpc_id(&vpc)
-        .tag_specifications(ec2::tag_spec(ResourceType::SecurityGroup, tags))
-        .send()
-        .await
-        .op_unless("CreateSecurityGroup", ec2_code("InvalidGroup.Duplicate"))?;
-    let (id, existing) = match created {
-        Some(out) => (
-            out.group_id()
-                .ok_or_else(|| Error::InvalidState("CreateSecurityGroup returned no ID".into()))?
-                .to_string(),
-            vec![],
-        ),
-        None => adopt(&client, address, &vpc, &spec.name).await?,
-    };
-    let observed = SecurityGroupSpec { ingress: existing, ..spec.clone() };
-    update(ctx, region, &id, spec, &observed).await?;
-    Ok(id)
-}
 
 /// The group named `name` in `vpc`, if it is the one at `address`: its ID and current rules.
 async fn adopt(
@@ -366,26 +369,6 @@ pub async fn update(
     Ok(())
 }
 
-/// Retries `DependencyViolation` within the kind's wait bound: the interfaces of a deleted
-/// database or task linger a while, and AWS refuses to delete a group while anything uses it.
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    let client = ctx.ec2(region);
-    retry_on_codes(
-        &format!("{id} to be deletable"),
-        &["DependencyViolation"],
-        ctx.timeout_for(SecurityGroup::NAME),
-        || async {
-            client
-                .delete_security_group()
-                .group_id(id)
-                .send()
-                .await
-                .op_or_gone("DeleteSecurityGroup", ec2_code(NOT_FOUND))
-                .map(|_| ())
-        },
-    )
-    .await
-}
 
 #[cfg(test)]
 mod tests {

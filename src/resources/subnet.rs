@@ -29,7 +29,9 @@ impl Kind for Subnet {
         vec![(Role::Parent, &mut spec.vpc)]
     }
     fn diff(desired: &SubnetSpec, observed: &SubnetSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed,
+            vpc: Yes, cidr_block: Yes, availability_zone: Yes, map_public_ip_on_launch: No,
+        );
     }
     fn readiness(_: &SubnetSpec, state: &str) -> Readiness {
         ec2::pending_is_busy(state)
@@ -39,19 +41,87 @@ impl Kind for Subnet {
         a.vpc == b.vpc && (a.cidr_block.contains(&b.cidr_block) || b.cidr_block.contains(&a.cidr_block))
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+        let client = &ctx.ec2();
+        let filters = &ec2::env_filters(ctx.app, ctx.env);
+        let subnets =
+            describe_all!(client.describe_subnets().set_filters(Some(filters.to_vec())), "DescribeSubnets")?;
+        Ok(subnets
+            .iter()
+            .filter_map(|s| {
+                let id = s.subnet_id()?;
+                let tags = ec2::tags_of(s.tags());
+                Some(Found {
+                    address: ec2::address_of(&tags, id)?,
+                    id: id.to_string(),
+                    spec: Spec::Subnet(SubnetSpec {
+                        vpc: Ref::Id(s.vpc_id()?.to_string()),
+                        cidr_block: s.cidr_block()?.parse().ok()?,
+                        availability_zone: s.availability_zone()?.to_string(),
+                        map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
+                    }),
+                    tags,
+                    state: s.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    attrs: Default::default(),
+                })
+            })
+            .collect())
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, SubnetSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address.region(), spec, tags).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        let out = client
+            .create_subnet()
+            .vpc_id(ctx.id(&spec.vpc)?)
+            .cidr_block(spec.cidr_block.to_string())
+            .availability_zone(&spec.availability_zone)
+            .tag_specifications(ec2::tag_spec(ResourceType::Subnet, tags))
+            .send()
+            .await
+            .op_unless("CreateSubnet", ec2_code("InvalidSubnet.Conflict"))?;
+        let id = match &out {
+            Some(out) => {
+                let subnet =
+                    out.subnet().ok_or_else(|| Error::InvalidState("CreateSubnet returned no subnet".into()))?;
+                let id = subnet.subnet_id().unwrap_or_default().to_string();
+                if subnet.state() != Some(&SubnetState::Available) {
+                    wait_available(ctx, region, &id).await?;
+                }
+                id
+            }
+            // The CIDR is taken: by this very subnet when a create's response was lost and the SDK
+            // retried it. Take it if it carries this address; anything else is a real conflict.
+            None => existing(ctx, region, spec, tags).await?,
+        };
+        if spec.map_public_ip_on_launch {
+            set_map_public_ip(ctx, region, &id, true).await?;
+        }
+        Ok(id)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, SubnetSpec>) -> Result<(), Error> {
         let Update { address, id, desired, diff, .. } = change;
-        update(ctx, address.region(), id, desired, diff).await
+        let region = address.region();
+        let spec: &SubnetSpec = desired;
+        if diff.has("map_public_ip_on_launch") {
+            set_map_public_ip(ctx, region, id, spec.map_public_ip_on_launch).await?;
+        }
+        Ok(())
     }
+    /// Retries `DependencyViolation`: network interfaces of a deleted NAT gateway linger a while.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, SubnetSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
+            client
+                .delete_subnet()
+                .subnet_id(id)
+                .send()
+                .await
+                .op_or_gone("DeleteSubnet", ec2_code("InvalidSubnetID.NotFound"))
+                .map(|_| ())
+        })
+        .await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
         wait_available(ctx, address.region(), id).await
@@ -69,67 +139,8 @@ pub struct SubnetSpec {
     pub map_public_ip_on_launch: bool,
 }
 
-pub fn diff(desired: &SubnetSpec, observed: &SubnetSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed,
-        vpc: Yes, cidr_block: Yes, availability_zone: Yes, map_public_ip_on_launch: No,
-    );
-}
 
-pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
-    let subnets =
-        describe_all!(client.describe_subnets().set_filters(Some(filters.to_vec())), "DescribeSubnets")?;
-    Ok(subnets
-        .iter()
-        .filter_map(|s| {
-            let id = s.subnet_id()?;
-            let tags = ec2::tags_of(s.tags());
-            Some(Found {
-                address: ec2::address_of(&tags, id)?,
-                id: id.to_string(),
-                spec: Spec::Subnet(SubnetSpec {
-                    vpc: Ref::Id(s.vpc_id()?.to_string()),
-                    cidr_block: s.cidr_block()?.parse().ok()?,
-                    availability_zone: s.availability_zone()?.to_string(),
-                    map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
-                }),
-                tags,
-                state: s.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                attrs: Default::default(),
-            })
-        })
-        .collect())
-}
 
-pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags) -> Result<String, Error> {
-    let client = ctx.ec2(region);
-    let out = client
-        .create_subnet()
-        .vpc_id(ctx.id(&spec.vpc)?)
-        .cidr_block(spec.cidr_block.to_string())
-        .availability_zone(&spec.availability_zone)
-        .tag_specifications(ec2::tag_spec(ResourceType::Subnet, tags))
-        .send()
-        .await
-        .op_unless("CreateSubnet", ec2_code("InvalidSubnet.Conflict"))?;
-    let id = match &out {
-        Some(out) => {
-            let subnet =
-                out.subnet().ok_or_else(|| Error::InvalidState("CreateSubnet returned no subnet".into()))?;
-            let id = subnet.subnet_id().unwrap_or_default().to_string();
-            if subnet.state() != Some(&SubnetState::Available) {
-                wait_available(ctx, region, &id).await?;
-            }
-            id
-        }
-        // The CIDR is taken: by this very subnet when a create's response was lost and the SDK
-        // retried it. Take it if it carries this address; anything else is a real conflict.
-        None => existing(ctx, region, spec, tags).await?,
-    };
-    if spec.map_public_ip_on_launch {
-        set_map_public_ip(ctx, region, &id, true).await?;
-    }
-    Ok(id)
-}
 
 /// The subnet that holds `spec`'s CIDR in its VPC, if it is the one tagged with this address.
 async fn existing(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags) -> Result<String, Error> {
@@ -184,18 +195,6 @@ async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Err
     .await
 }
 
-pub async fn update(
-    ctx: &Ctx<'_>,
-    region: &str,
-    id: &str,
-    spec: &SubnetSpec,
-    diff: &Diff,
-) -> Result<(), Error> {
-    if diff.has("map_public_ip_on_launch") {
-        set_map_public_ip(ctx, region, id, spec.map_public_ip_on_launch).await?;
-    }
-    Ok(())
-}
 
 async fn set_map_public_ip(ctx: &Ctx<'_>, region: &str, id: &str, on: bool) -> Result<(), Error> {
     ctx.ec2(region)
@@ -208,17 +207,3 @@ async fn set_map_public_ip(ctx: &Ctx<'_>, region: &str, id: &str, on: bool) -> R
     Ok(())
 }
 
-/// Retries `DependencyViolation`: network interfaces of a deleted NAT gateway linger a while.
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    let client = ctx.ec2(region);
-    retry_on_codes(&format!("{id} to be deletable"), &["DependencyViolation"], ctx.timeout, || async {
-        client
-            .delete_subnet()
-            .subnet_id(id)
-            .send()
-            .await
-            .op_or_gone("DeleteSubnet", ec2_code("InvalidSubnetID.NotFound"))
-            .map(|_| ())
-    })
-    .await
-}

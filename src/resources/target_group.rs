@@ -35,13 +35,6 @@ pub struct TargetGroupSpec {
     pub deregistration_delay_secs: i32,
 }
 
-pub fn diff(desired: &TargetGroupSpec, observed: &TargetGroupSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed,
-        name: Yes, vpc: Yes, port: Yes, target_type: Yes, health_check_path: No,
-        health_check_interval_secs: No, health_check_timeout_secs: No, healthy_threshold: No,
-        unhealthy_threshold: No, matcher: No, deregistration_delay_secs: No,
-    );
-}
 
 pub struct TargetGroup;
 
@@ -66,17 +59,101 @@ impl Kind for TargetGroup {
         vec![(Role::Parent, &mut spec.vpc)]
     }
     fn diff(desired: &TargetGroupSpec, observed: &TargetGroupSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed,
+            name: Yes, vpc: Yes, port: Yes, target_type: Yes, health_check_path: No,
+            health_check_interval_secs: No, health_check_timeout_secs: No, healthy_threshold: No,
+            unhealthy_threshold: No, matcher: No, deregistration_delay_secs: No,
+        );
     }
     fn conflicts(a: &TargetGroupSpec, b: &TargetGroupSpec) -> bool {
         a.name == b.name
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(ctx).await
+        let client = client_of(ctx.clients, &ctx.region);
+        let all: Vec<SdkTargetGroup> = client
+            .describe_target_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op("DescribeTargetGroups")?;
+        let prefix = format!("{}-{}-", ctx.app, ctx.env);
+        let candidates: Vec<&SdkTargetGroup> =
+            all.iter().filter(|t| t.target_group_name().is_some_and(|n| n.starts_with(&prefix))).collect();
+        let arns: Vec<String> =
+            candidates.iter().filter_map(|t| t.target_group_arn().map(str::to_string)).collect();
+        let tags = observed_tags(ctx, &client, &arns).await?;
+        let mut found = Vec::new();
+        for t in candidates {
+            let Some(arn) = t.target_group_arn() else { continue };
+            let Some(tags) = tags.get(arn) else { continue };
+            let Some(address) = address_if_ours(ctx, tags) else { continue };
+            let delay = deregistration_delay(&client, arn).await?;
+            found.push(Found {
+                address,
+                id: arn.to_string(),
+                spec: Spec::TargetGroup(spec_of(t, delay)),
+                tags: tags.clone(),
+                state: String::new(),
+                attrs: [
+                    (attr::NAME, t.target_group_name().unwrap_or_default().to_string()),
+                    (attr::DIMENSION, dimension_of(arn)),
+                ]
+                .into(),
+            });
+        }
+        Ok(found)
     }
+    /// `CreateTargetGroup` with the same name and settings returns the existing group (ELB's own
+    /// idempotency), so a retried create makes no second one; a group of that name that is not
+    /// ours is an error.
     async fn create(ctx: &Ctx<'_>, new: Create<'_, TargetGroupSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address, spec, tags).await
+        let region = address.region();
+        let client = client_of(ctx.clients, region);
+        let out = client
+            .create_target_group()
+            .name(&spec.name)
+            .protocol(ProtocolEnum::Http)
+            .port(spec.port)
+            .vpc_id(ctx.id(&spec.vpc)?)
+            .target_type(TargetTypeEnum::from(spec.target_type.as_str()))
+            .health_check_protocol(ProtocolEnum::Http)
+            .health_check_path(&spec.health_check_path)
+            .health_check_interval_seconds(spec.health_check_interval_secs)
+            .health_check_timeout_seconds(spec.health_check_timeout_secs)
+            .healthy_threshold_count(spec.healthy_threshold)
+            .unhealthy_threshold_count(spec.unhealthy_threshold)
+            .matcher(Matcher::builder().http_code(&spec.matcher).build())
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .op("CreateTargetGroup")?;
+        let arn = out
+            .target_groups()
+            .first()
+            .and_then(|t| t.target_group_arn())
+            .ok_or_else(|| Error::InvalidState("CreateTargetGroup returned no target group".into()))?
+            .to_string();
+        let theirs = tags_of(&client, std::slice::from_ref(&arn)).await?;
+        if theirs.get(&arn).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
+            return Err(Error::InvalidState(format!(
+                "a target group named {} already exists in {region} and is not this environment's {address}",
+                spec.name
+            )));
+        }
+        let mut d = Diff::default();
+        d.field(
+            "deregistration_delay_secs",
+            &spec.deregistration_delay_secs,
+            &deregistration_delay(&client, &arn).await?,
+            Replace::No,
+        );
+        update(ctx, region, &arn, spec, &d).await?;
+        ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
+        ctx.ids.set_attr(address, attr::DIMENSION, dimension_of(&arn));
+        Ok(arn)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, TargetGroupSpec>) -> Result<(), Error> {
         let Update { address, id, desired, diff, .. } = change;
@@ -151,103 +228,12 @@ async fn deregistration_delay(
         .unwrap_or(300))
 }
 
-async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-    let client = client_of(ctx.clients, &ctx.region);
-    let all: Vec<SdkTargetGroup> = client
-        .describe_target_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .op("DescribeTargetGroups")?;
-    let prefix = format!("{}-{}-", ctx.app, ctx.env);
-    let candidates: Vec<&SdkTargetGroup> =
-        all.iter().filter(|t| t.target_group_name().is_some_and(|n| n.starts_with(&prefix))).collect();
-    let arns: Vec<String> =
-        candidates.iter().filter_map(|t| t.target_group_arn().map(str::to_string)).collect();
-    let tags = observed_tags(ctx, &client, &arns).await?;
-    let mut found = Vec::new();
-    for t in candidates {
-        let Some(arn) = t.target_group_arn() else { continue };
-        let Some(tags) = tags.get(arn) else { continue };
-        let Some(address) = address_if_ours(ctx, tags) else { continue };
-        let delay = deregistration_delay(&client, arn).await?;
-        found.push(Found {
-            address,
-            id: arn.to_string(),
-            spec: Spec::TargetGroup(spec_of(t, delay)),
-            tags: tags.clone(),
-            state: String::new(),
-            attrs: [
-                (attr::NAME, t.target_group_name().unwrap_or_default().to_string()),
-                (attr::DIMENSION, dimension_of(arn)),
-            ]
-            .into(),
-        });
-    }
-    Ok(found)
-}
 
 /// `targetgroup/<name>/<id>`, the value of CloudWatch's `TargetGroup` dimension.
 pub fn dimension_of(arn: &str) -> String {
     arn.rsplit(':').next().unwrap_or_default().to_string()
 }
 
-/// `CreateTargetGroup` with the same name and settings returns the existing group (ELB's own
-/// idempotency), so a retried create makes no second one; a group of that name that is not
-/// ours is an error.
-async fn create(
-    ctx: &Ctx<'_>,
-    address: &Address,
-    spec: &TargetGroupSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let region = address.region();
-    let client = client_of(ctx.clients, region);
-    let out = client
-        .create_target_group()
-        .name(&spec.name)
-        .protocol(ProtocolEnum::Http)
-        .port(spec.port)
-        .vpc_id(ctx.id(&spec.vpc)?)
-        .target_type(TargetTypeEnum::from(spec.target_type.as_str()))
-        .health_check_protocol(ProtocolEnum::Http)
-        .health_check_path(&spec.health_check_path)
-        .health_check_interval_seconds(spec.health_check_interval_secs)
-        .health_check_timeout_seconds(spec.health_check_timeout_secs)
-        .healthy_threshold_count(spec.healthy_threshold)
-        .unhealthy_threshold_count(spec.unhealthy_threshold)
-        .matcher(Matcher::builder().http_code(&spec.matcher).build())
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .op("CreateTargetGroup")?;
-    let arn = out
-        .target_groups()
-        .first()
-        .and_then(|t| t.target_group_arn())
-        .ok_or_else(|| Error::InvalidState("CreateTargetGroup returned no target group".into()))?
-        .to_string();
-    let theirs = tags_of(&client, std::slice::from_ref(&arn)).await?;
-    if theirs.get(&arn).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
-        return Err(Error::InvalidState(format!(
-            "a target group named {} already exists in {region} and is not this environment's {address}",
-            spec.name
-        )));
-    }
-    let mut d = Diff::default();
-    d.field(
-        "deregistration_delay_secs",
-        &spec.deregistration_delay_secs,
-        &deregistration_delay(&client, &arn).await?,
-        Replace::No,
-    );
-    update(ctx, region, &arn, spec, &d).await?;
-    ctx.ids.set_attr(address, attr::NAME, spec.name.clone());
-    ctx.ids.set_attr(address, attr::DIMENSION, dimension_of(&arn));
-    Ok(arn)
-}
 
 async fn update(
     ctx: &Ctx<'_>,

@@ -1,6 +1,6 @@
 //! VPC: the network of one region, with DNS support and DNS hostnames on.
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName, VpcState};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName, VpcState};
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
@@ -31,12 +31,63 @@ impl Kind for Vpc {
     fn readiness(_: &VpcSpec, state: &str) -> Readiness {
         ec2::pending_is_busy(state)
     }
+    /// One DescribeVpcs for the region, then the two DNS attributes of each VPC found (the only
+    /// reads that grow with a count; an environment has one VPC per region).
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env)).await
+        let client = &ctx.ec2();
+        let filters = &ec2::env_filters(ctx.app, ctx.env);
+        let vpcs = describe_all!(client.describe_vpcs().set_filters(Some(filters.to_vec())), "DescribeVpcs")?;
+        let mut found = Vec::new();
+        for v in vpcs {
+            let (Some(id), Some(cidr)) = (v.vpc_id(), v.cidr_block()) else {
+                continue;
+            };
+            let tags = ec2::tags_of(v.tags());
+            let Some(address) = ec2::address_of(&tags, id) else {
+                continue;
+            };
+            let (dns_support, dns_hostnames) = tokio::try_join!(
+                attribute(client, id, VpcAttributeName::EnableDnsSupport),
+                attribute(client, id, VpcAttributeName::EnableDnsHostnames),
+            )?;
+            found.push(Found {
+                address,
+                id: id.to_string(),
+                spec: Spec::Vpc(VpcSpec {
+                    cidr_block: cidr.parse().map_err(|e| Error::InvalidState(format!("{id} has CIDR {cidr}: {e}")))?,
+                    enable_dns_support: dns_support,
+                    enable_dns_hostnames: dns_hostnames,
+                }),
+                tags,
+                state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                attrs: Default::default(),
+            });
+        }
+        Ok(found)
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, VpcSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address.region(), spec, tags).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        let out = client
+            .create_vpc()
+            .cidr_block(spec.cidr_block.to_string())
+            .tag_specifications(ec2::tag_spec(ResourceType::Vpc, tags))
+            .send()
+            .await
+            .op("CreateVpc")?;
+        let id = out
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .ok_or_else(|| Error::InvalidState("CreateVpc returned no VPC ID".into()))?;
+        wait_available(ctx, region, id).await?;
+        // A new VPC has DNS support on and DNS hostnames off: set only what differs from that.
+        let fresh =
+            VpcSpec { cidr_block: spec.cidr_block, enable_dns_support: true, enable_dns_hostnames: false };
+        let mut d = Diff::default();
+        diff(spec, &fresh, &mut d);
+        update(ctx, region, id, spec, &d).await?;
+        Ok(id.to_string())
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, VpcSpec>) -> Result<(), Error> {
         let Update { address, id, desired, diff, .. } = change;
@@ -44,7 +95,23 @@ impl Kind for Vpc {
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, VpcSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        let client = ctx.ec2(region);
+        crate::cloud::retry_on_codes(
+            &format!("{id} to be deletable"),
+            &["DependencyViolation"],
+            ctx.timeout,
+            || async {
+                client
+                    .delete_vpc()
+                    .vpc_id(id)
+                    .send()
+                    .await
+                    .op_or_gone("DeleteVpc", ec2_code("InvalidVpcID.NotFound"))
+                    .map(|_| ())
+            },
+        )
+        .await
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
         wait_available(ctx, address.region(), id).await
@@ -65,38 +132,6 @@ pub fn diff(desired: &VpcSpec, observed: &VpcSpec, d: &mut Diff) {
     diff_fields!(d, desired, observed, cidr_block: Yes, enable_dns_support: No, enable_dns_hostnames: No);
 }
 
-/// One DescribeVpcs for the region, then the two DNS attributes of each VPC found (the only
-/// reads that grow with a count; an environment has one VPC per region).
-pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result<Vec<Found>, Error> {
-    let vpcs = describe_all!(client.describe_vpcs().set_filters(Some(filters.to_vec())), "DescribeVpcs")?;
-    let mut found = Vec::new();
-    for v in vpcs {
-        let (Some(id), Some(cidr)) = (v.vpc_id(), v.cidr_block()) else {
-            continue;
-        };
-        let tags = ec2::tags_of(v.tags());
-        let Some(address) = ec2::address_of(&tags, id) else {
-            continue;
-        };
-        let (dns_support, dns_hostnames) = tokio::try_join!(
-            attribute(client, id, VpcAttributeName::EnableDnsSupport),
-            attribute(client, id, VpcAttributeName::EnableDnsHostnames),
-        )?;
-        found.push(Found {
-            address,
-            id: id.to_string(),
-            spec: Spec::Vpc(VpcSpec {
-                cidr_block: cidr.parse().map_err(|e| Error::InvalidState(format!("{id} has CIDR {cidr}: {e}")))?,
-                enable_dns_support: dns_support,
-                enable_dns_hostnames: dns_hostnames,
-            }),
-            tags,
-            state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-            attrs: Default::default(),
-        });
-    }
-    Ok(found)
-}
 
 async fn attribute(client: &aws_sdk_ec2::Client, id: &str, name: VpcAttributeName) -> Result<bool, Error> {
     let out = client
@@ -113,28 +148,6 @@ async fn attribute(client: &aws_sdk_ec2::Client, id: &str, name: VpcAttributeNam
     Ok(value.and_then(|v| v.value()).unwrap_or(false))
 }
 
-pub async fn create(ctx: &Ctx<'_>, region: &str, spec: &VpcSpec, tags: &Tags) -> Result<String, Error> {
-    let client = ctx.ec2(region);
-    let out = client
-        .create_vpc()
-        .cidr_block(spec.cidr_block.to_string())
-        .tag_specifications(ec2::tag_spec(ResourceType::Vpc, tags))
-        .send()
-        .await
-        .op("CreateVpc")?;
-    let id = out
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .ok_or_else(|| Error::InvalidState("CreateVpc returned no VPC ID".into()))?;
-    wait_available(ctx, region, id).await?;
-    // A new VPC has DNS support on and DNS hostnames off: set only what differs from that.
-    let fresh =
-        VpcSpec { cidr_block: spec.cidr_block, enable_dns_support: true, enable_dns_hostnames: false };
-    let mut d = Diff::default();
-    diff(spec, &fresh, &mut d);
-    update(ctx, region, id, spec, &d).await?;
-    Ok(id.to_string())
-}
 
 async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
@@ -182,21 +195,3 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str, spec: &VpcSpec, diff:
     Ok(())
 }
 
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    let client = ctx.ec2(region);
-    crate::cloud::retry_on_codes(
-        &format!("{id} to be deletable"),
-        &["DependencyViolation"],
-        ctx.timeout,
-        || async {
-            client
-                .delete_vpc()
-                .vpc_id(id)
-                .send()
-                .await
-                .op_or_gone("DeleteVpc", ec2_code("InvalidVpcID.NotFound"))
-                .map(|_| ())
-        },
-    )
-    .await
-}

@@ -4,7 +4,7 @@
 //! that region's client.
 
 use aws_sdk_ec2::types::{
-    Filter, PeeringConnectionOptionsRequest, ResourceType, VpcPeeringConnection,
+    PeeringConnectionOptionsRequest, ResourceType, VpcPeeringConnection,
     VpcPeeringConnectionStateReasonCode,
 };
 use serde::Serialize;
@@ -45,7 +45,9 @@ impl Kind for VpcPeering {
         }
     }
     fn diff(desired: &VpcPeeringSpec, observed: &VpcPeeringSpec, d: &mut Diff) {
-        diff(desired, observed, d)
+        diff_fields!(d, desired, observed,
+            vpc: Yes, peer_vpc: Yes, peer_region: Yes, status: No, allow_remote_dns_resolution: No,
+        );
     }
     fn readiness(_: &VpcPeeringSpec, state: &str) -> Readiness {
         if state == PROVISIONING {
@@ -54,12 +56,71 @@ impl Kind for VpcPeering {
             Readiness::Ready
         }
     }
+    /// Finds the connections this region requested (the accepter's view of the same connection is
+    /// not a second resource).
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
-        observe(&ctx.ec2(), &ec2::env_filters(ctx.app, ctx.env), &ctx.region).await
+        let client = &ctx.ec2();
+        let filters = &ec2::env_filters(ctx.app, ctx.env);
+        let region: &str = &ctx.region;
+        let all = describe_all!(
+            client.describe_vpc_peering_connections().set_filters(Some(filters.to_vec())),
+            "DescribeVpcPeeringConnections"
+        )?;
+        Ok(all
+            .iter()
+            .filter(|p| !is_gone(status_code(p)))
+            .filter(|p| p.requester_vpc_info().and_then(|r| r.region()).is_none_or(|r| r == region))
+            .filter_map(|p| {
+                let id = p.vpc_peering_connection_id()?;
+                let tags = ec2::tags_of(p.tags());
+                let requester = p.requester_vpc_info()?;
+                let accepter = p.accepter_vpc_info()?;
+                let dns = |i: &aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo| {
+                    i.peering_options().and_then(|o| o.allow_dns_resolution_from_remote_vpc()).unwrap_or(false)
+                };
+                let status = status_code(p).map(|c| c.as_str().to_string()).unwrap_or_default();
+                Some(Found {
+                    address: ec2::address_of(&tags, id)?,
+                    id: id.to_string(),
+                    spec: Spec::VpcPeering(VpcPeeringSpec {
+                        vpc: Ref::Id(requester.vpc_id()?.to_string()),
+                        peer_vpc: Ref::Id(accepter.vpc_id()?.to_string()),
+                        peer_region: accepter.region().unwrap_or(region).to_string(),
+                        allow_remote_dns_resolution: dns(requester) && dns(accepter),
+                        status: status.clone(),
+                    }),
+                    tags,
+                    state: status,
+                    attrs: Default::default(),
+                })
+            })
+            .collect())
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, VpcPeeringSpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;
-        create(ctx, address.region(), spec, tags).await
+        let region = address.region();
+        let out = ctx
+            .ec2(region)
+            .create_vpc_peering_connection()
+            .vpc_id(ctx.id(&spec.vpc)?)
+            .peer_vpc_id(ctx.id(&spec.peer_vpc)?)
+            .peer_region(&spec.peer_region)
+            .tag_specifications(ec2::tag_spec(ResourceType::VpcPeeringConnection, tags))
+            .send()
+            .await
+            .op("CreateVpcPeeringConnection")?;
+        let id = out
+            .vpc_peering_connection()
+            .and_then(|p| p.vpc_peering_connection_id())
+            .ok_or_else(|| Error::InvalidState("CreateVpcPeeringConnection returned no ID".into()))?
+            .to_string();
+        let observed = VpcPeeringSpec {
+            status: "initiating-request".into(),
+            allow_remote_dns_resolution: false,
+            ..spec.clone()
+        };
+        update(ctx, region, &id, spec, &observed, tags).await?;
+        Ok(id)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, VpcPeeringSpec>) -> Result<(), Error> {
         let Update { address, id, desired, observed, tags, .. } = change;
@@ -68,7 +129,14 @@ impl Kind for VpcPeering {
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, VpcPeeringSpec>) -> Result<(), Error> {
         let Delete { address, id, .. } = gone;
-        delete(ctx, address.region(), id).await
+        let region = address.region();
+        ctx.ec2(region)
+            .delete_vpc_peering_connection()
+            .vpc_peering_connection_id(id)
+            .send()
+            .await
+            .op_or_gone("DeleteVpcPeeringConnection", ec2_code(NOT_FOUND))?;
+        Ok(())
     }
     async fn wait_ready(ctx: &Ctx<'_>, address: &Address, id: &str) -> Result<(), Error> {
         wait_active(ctx, address.region(), id).await
@@ -91,11 +159,6 @@ pub struct VpcPeeringSpec {
     pub status: String,
 }
 
-pub fn diff(desired: &VpcPeeringSpec, observed: &VpcPeeringSpec, d: &mut Diff) {
-    diff_fields!(d, desired, observed,
-        vpc: Yes, peer_vpc: Yes, peer_region: Yes, status: No, allow_remote_dns_resolution: No,
-    );
-}
 
 fn status_code(p: &VpcPeeringConnection) -> Option<&VpcPeeringConnectionStateReasonCode> {
     p.status().and_then(|s| s.code())
@@ -107,77 +170,7 @@ fn is_gone(code: Option<&VpcPeeringConnectionStateReasonCode>) -> bool {
     matches!(code, Some(C::Deleted | C::Deleting | C::Rejected | C::Failed | C::Expired))
 }
 
-/// Finds the connections this region requested (the accepter's view of the same connection is
-/// not a second resource).
-pub async fn observe(
-    client: &aws_sdk_ec2::Client,
-    filters: &[Filter],
-    region: &str,
-) -> Result<Vec<Found>, Error> {
-    let all = describe_all!(
-        client.describe_vpc_peering_connections().set_filters(Some(filters.to_vec())),
-        "DescribeVpcPeeringConnections"
-    )?;
-    Ok(all
-        .iter()
-        .filter(|p| !is_gone(status_code(p)))
-        .filter(|p| p.requester_vpc_info().and_then(|r| r.region()).is_none_or(|r| r == region))
-        .filter_map(|p| {
-            let id = p.vpc_peering_connection_id()?;
-            let tags = ec2::tags_of(p.tags());
-            let requester = p.requester_vpc_info()?;
-            let accepter = p.accepter_vpc_info()?;
-            let dns = |i: &aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo| {
-                i.peering_options().and_then(|o| o.allow_dns_resolution_from_remote_vpc()).unwrap_or(false)
-            };
-            let status = status_code(p).map(|c| c.as_str().to_string()).unwrap_or_default();
-            Some(Found {
-                address: ec2::address_of(&tags, id)?,
-                id: id.to_string(),
-                spec: Spec::VpcPeering(VpcPeeringSpec {
-                    vpc: Ref::Id(requester.vpc_id()?.to_string()),
-                    peer_vpc: Ref::Id(accepter.vpc_id()?.to_string()),
-                    peer_region: accepter.region().unwrap_or(region).to_string(),
-                    allow_remote_dns_resolution: dns(requester) && dns(accepter),
-                    status: status.clone(),
-                }),
-                tags,
-                state: status,
-                attrs: Default::default(),
-            })
-        })
-        .collect())
-}
 
-pub async fn create(
-    ctx: &Ctx<'_>,
-    region: &str,
-    spec: &VpcPeeringSpec,
-    tags: &Tags,
-) -> Result<String, Error> {
-    let out = ctx
-        .ec2(region)
-        .create_vpc_peering_connection()
-        .vpc_id(ctx.id(&spec.vpc)?)
-        .peer_vpc_id(ctx.id(&spec.peer_vpc)?)
-        .peer_region(&spec.peer_region)
-        .tag_specifications(ec2::tag_spec(ResourceType::VpcPeeringConnection, tags))
-        .send()
-        .await
-        .op("CreateVpcPeeringConnection")?;
-    let id = out
-        .vpc_peering_connection()
-        .and_then(|p| p.vpc_peering_connection_id())
-        .ok_or_else(|| Error::InvalidState("CreateVpcPeeringConnection returned no ID".into()))?
-        .to_string();
-    let observed = VpcPeeringSpec {
-        status: "initiating-request".into(),
-        allow_remote_dns_resolution: false,
-        ..spec.clone()
-    };
-    update(ctx, region, &id, spec, &observed, tags).await?;
-    Ok(id)
-}
 
 /// Finishes what a create started (or a crash interrupted): accept in the peer region, wait
 /// until active, tag the accepter's side, then turn DNS resolution on for both sides.
@@ -261,12 +254,3 @@ async fn wait_active(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error>
     .await
 }
 
-pub async fn delete(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
-    ctx.ec2(region)
-        .delete_vpc_peering_connection()
-        .vpc_peering_connection_id(id)
-        .send()
-        .await
-        .op_or_gone("DeleteVpcPeeringConnection", ec2_code(NOT_FOUND))?;
-    Ok(())
-}

@@ -19,8 +19,9 @@ struct PlanReport<'a> {
 /// `--detailed-exitcode` when there are changes (a resource AWS is still working on is not one).
 pub async fn plan(session: &Session, detailed_exitcode: bool) -> miette::Result<u8> {
     let (observed, desired, lock) = tokio::join!(session.observe(), session.desired(), session.lock_notice());
-    let plan = plan::plan(&desired?, &observed?);
-    let releases = session.release_preview().await?;
+    let observed = observed?;
+    let plan = plan::plan(&desired?, &observed);
+    let releases = session.release_preview(Some(&observed)).await?;
     let release_needed = releases.iter().any(|r| r.needed);
     print_plan(session, &plan, lock.as_ref(), session.config().service.enabled.then_some(&releases[..]))?;
     Ok(if detailed_exitcode && (plan.has_changes() || release_needed) { exit::CHANGES } else { exit::OK })

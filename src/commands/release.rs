@@ -88,13 +88,18 @@ impl Session {
     }
 
     /// What a release would do in each region (read-only); empty without the service tier.
-    pub(super) async fn release_preview(&self) -> miette::Result<Vec<RegionRelease>> {
+    /// `observed`: the plan's read of the environment a moment ago, when there was one (what it
+    /// found is not read again).
+    pub(super) async fn release_preview(
+        &self,
+        observed: Option<&[crate::resources::Found]>,
+    ) -> miette::Result<Vec<RegionRelease>> {
         if !self.config().service.enabled {
             return Ok(vec![]);
         }
         let account =
             self.clients.account().await.map_err(|e| miette!("could not read the AWS account: {e}"))?;
-        release::preview(&self.clients, self.config(), &account, self.settings.image_given)
+        release::preview(&self.clients, self.config(), &account, self.settings.image_given, observed)
             .await
             .map_err(|e| miette!(help = credentials_hint(&e), "could not read the running releases: {e}"))
     }
@@ -186,7 +191,7 @@ pub(super) async fn release_step(session: &Session, options: &release::Options) 
 /// `deployer release --image TAG`: the release step alone, no infrastructure change.
 pub async fn release(session: &Session, assume_yes: bool, options: &release::Options) -> miette::Result<u8> {
     session.preflight().await?;
-    let releases = session.release_preview().await?;
+    let releases = session.release_preview(None).await?;
     let env = &session.config().env;
     if !releases.iter().any(|r| r.needed) {
         eprintln!(

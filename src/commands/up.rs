@@ -14,7 +14,7 @@ pub async fn up(
     let (desired, observed) = (desired?, observed?);
     let plan = plan::plan(&desired, &observed);
     let env = &session.config().env;
-    let releases = session.release_preview().await?;
+    let releases = session.release_preview(Some(&observed)).await?;
     let release_needed = releases.iter().any(|r| r.needed)
         || plan.changes.iter().any(|c| {
             c.address().kind()

@@ -34,7 +34,8 @@ use serde::Serialize;
 use crate::cloud::{AwsResultExt, Clients, Error};
 use crate::config::Config;
 use crate::resources::task_definition::{self, TaskDefinitionSpec};
-use crate::resources::{Ctx, IdMap, Tags};
+use crate::resources::{Ctx, Found, IdMap, Spec, Tags};
+use crate::spec::Ref;
 use crate::spec::Account;
 
 pub use deploy::{DeploymentView, End};
@@ -109,49 +110,87 @@ fn with_image(spec: &TaskDefinitionSpec, image: &str) -> TaskDefinitionSpec {
 /// Reads, per region, what runs and what a release would do. Read-only: `up` shows it with
 /// the plan, and an environment where every region runs the desired revision and nothing is
 /// in flight needs no release.
+///
+/// `observed`: what the plan read a moment ago, when there is such a read. A region whose
+/// service it found running the family's latest revision (ours by its tags) is taken from it,
+/// and only its deployments in flight are read (no read of the plan's is repeated: a converged
+/// `up` or `plan` reads each ECS object once). Anything else is read here: a release under the
+/// lock passes `None`, so what it deploys is what AWS holds now.
 pub async fn preview(
     clients: &Clients,
     config: &Config,
     account: &Account,
     image_given: bool,
+    observed: Option<&[Found]>,
 ) -> Result<Vec<RegionRelease>, Error> {
     let names = Names::of(config);
     let mut out = Vec::new();
     for region in config.region_names() {
-        let ecs: aws_sdk_ecs::Client = clients.get(&region);
-        let (running, latest, in_flight) = tokio::join!(
-            deploy::running(clients, &region, &names),
-            task_definition::describe(&ecs, &names.base),
-            deploy::deployments(clients, &region, &names, deploy::ACTIVE),
-        );
-        let (running, latest, in_flight) = (running?, latest?, in_flight?);
+        let known = observed.and_then(|o| running_latest(o, &region, &names));
+        let ((running, latest), in_flight) = match known {
+            Some(revision) => {
+                let latest = revision.1.clone();
+                ((Some(revision), Some(latest)), deploy::deployments(clients, &region, &names, deploy::ACTIVE).await?)
+            }
+            None => {
+                let ecs: aws_sdk_ecs::Client = clients.get(&region);
+                let (running, latest, in_flight) = tokio::join!(
+                    deploy::running(clients, &region, &names),
+                    task_definition::describe(&ecs, &names.base),
+                    deploy::deployments(clients, &region, &names, deploy::ACTIVE),
+                );
+                let running = running?.map(|td| {
+                    (td.task_definition_arn().unwrap_or_default().to_string(), task_definition::spec_of(&td))
+                });
+                ((running, latest?.map(|(td, _)| task_definition::spec_of(&td))), in_flight?)
+            }
+        };
         let in_flight = in_flight.first().map(DeploymentView::of);
+        let running_image = running.as_ref().map(|(_, spec)| spec.container.image.clone());
         // Releases own the running image: without --image a region keeps what it runs.
-        let desired_image = match running.as_ref().and_then(image_of) {
-            Some(image) if !image_given => image,
+        let desired_image = match &running_image {
+            Some(image) if !image_given => image.clone(),
             _ => crate::model::service::image(config, account, &region),
         };
         let needed = match (&running, &latest) {
             // No service yet, or no revision: the infrastructure creates them with the desired one.
             (None, _) | (_, None) => false,
-            (Some(running), Some((latest, _))) => {
-                task_definition::spec_of(running)
-                    != with_image(&task_definition::spec_of(latest), &desired_image)
-            }
+            (Some((_, running)), Some(latest)) => *running != with_image(latest, &desired_image),
         } || in_flight.as_ref().is_some_and(|d| !d.in_termination_wait);
         out.push(RegionRelease {
             region: region.clone(),
             desired_image,
-            running_image: running.as_ref().and_then(image_of),
-            running_task_definition: running
-                .as_ref()
-                .and_then(|t| t.task_definition_arn())
-                .map(str::to_string),
+            running_image,
+            running_task_definition: running.map(|(arn, _)| arn),
             in_flight,
             needed,
         });
     }
     Ok(out)
+}
+
+/// From the plan's read of `region`: the revision its service runs (ARN and spec), when that is
+/// the family's latest revision. `None` when the read found no such pair (no service, another
+/// revision running, a family without our tags): the preview reads it then.
+fn running_latest(observed: &[Found], region: &str, names: &Names) -> Option<(String, TaskDefinitionSpec)> {
+    let in_region = |f: &&Found| f.address.region() == region;
+    let latest = observed.iter().filter(in_region).find(|f| match &f.spec {
+        Spec::TaskDefinition(spec) => spec.family == names.base,
+        _ => false,
+    })?;
+    // The read resolves a reference to what it found by that ID: to the revision's address.
+    let runs_latest = observed.iter().filter(in_region).any(|f| match &f.spec {
+        Spec::EcsService(s) => {
+            s.name == names.base
+                && (s.task_definition == Ref::Addr(latest.address.clone())
+                    || s.task_definition == Ref::Id(latest.id.clone()))
+        }
+        _ => false,
+    });
+    match &latest.spec {
+        Spec::TaskDefinition(spec) if runs_latest => Some((latest.id.clone(), spec.clone())),
+        _ => None,
+    }
 }
 
 /// What a redeploy of `region` at the image it runs now would do: the desired revision is the
@@ -341,7 +380,7 @@ pub async fn release(
         rollback_all_on_failure: options.rollback_all_on_failure || config.release.rollback_all_on_failure,
         ..options.clone()
     };
-    let plan = preview(clients, config, account, options.image_given).await?;
+    let plan = preview(clients, config, account, options.image_given, None).await?;
     let mut regions: Vec<RegionResult> = plan
         .iter()
         .map(|p| RegionResult {

@@ -25,7 +25,10 @@ use super::{ObserveCtx, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{tags_for, Address};
 
-/// What `GetResources` returns per page at most: tags count, and each of ours carries five.
+/// What `GetResources` returns per page at most, both at the API's maximum (its reference: 1 to
+/// 100 resources, 100 to 500 tags; AWS recommends `ResourcesPerPage`). Each of ours carries five
+/// tags, so a page of ours is bounded by the resources: 100 a page, where the default is 50.
+const RESOURCES_PER_PAGE: i32 = 100;
 const TAGS_PER_PAGE: i32 = 500;
 
 /// The region's resources tagged for the environment, with their tags, by ARN.
@@ -61,6 +64,7 @@ pub async fn tagged(ctx: &ObserveCtx<'_>) -> Result<Arc<Index>, Error> {
             .get_resources()
             .tag_filters(filter(TAG_APP, ctx.app))
             .tag_filters(filter(TAG_ENV, ctx.env))
+            .resources_per_page(RESOURCES_PER_PAGE)
             .tags_per_page(TAGS_PER_PAGE)
             .into_paginator()
             .send()

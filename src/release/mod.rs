@@ -35,8 +35,8 @@ use crate::cloud::{AwsResultExt, Clients, Error};
 use crate::config::Config;
 use crate::resources::task_definition::{self, TaskDefinitionSpec};
 use crate::resources::{Ctx, Found, IdMap, Spec, Tags};
-use crate::spec::Ref;
 use crate::spec::Account;
+use crate::spec::Ref;
 
 pub use deploy::{DeploymentView, End};
 
@@ -130,7 +130,10 @@ pub async fn preview(
         let ((running, latest), in_flight) = match known {
             Some(revision) => {
                 let latest = revision.1.clone();
-                ((Some(revision), Some(latest)), deploy::deployments(clients, &region, &names, deploy::ACTIVE).await?)
+                (
+                    (Some(revision), Some(latest)),
+                    deploy::deployments(clients, &region, &names, deploy::ACTIVE).await?,
+                )
             }
             None => {
                 let ecs: aws_sdk_ecs::Client = clients.get(&region);

@@ -4,10 +4,11 @@
 //! Discovery: the name is fixed by the environment: one `GetApplication` and one
 //! `ListTagsForResource`. ID: its ARN (its name is the same in every region).
 
-use aws_sdk_codedeploy::types::{ComputePlatform, Tag};
+use aws_sdk_codedeploy::types::ComputePlatform;
 use serde::Serialize;
 
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::codedeploy::{arn, client, observed_tags, sdk_tags, tag_resource, tags_of};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -16,45 +17,6 @@ pub struct CodedeployAppSpec {
     pub name: String,
     /// `ECS`.
     pub compute_platform: String,
-}
-
-pub(crate) fn client(clients: &crate::cloud::Clients, region: &str) -> aws_sdk_codedeploy::Client {
-    clients.get(region)
-}
-
-pub(crate) fn sdk_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
-}
-
-/// The tags of the CodeDeploy resource `arn`.
-pub(crate) async fn tags_of(client: &aws_sdk_codedeploy::Client, arn: &str) -> Result<Tags, Error> {
-    let out = client.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource")?;
-    Ok(out
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-        .collect())
-}
-
-/// The tags of the CodeDeploy resource `arn` while observing: from the region's tagging index
-/// ([`super::tagging`]), otherwise as [`tags_of`] reads them.
-pub(crate) async fn observed_tags(
-    ctx: &super::ObserveCtx<'_>,
-    client: &aws_sdk_codedeploy::Client,
-    arn: &str,
-) -> Result<Tags, Error> {
-    let index = super::tagging::tagged(ctx).await?;
-    super::tagging::tags_or(&index, arn, || tags_of(client, arn)).await
-}
-
-/// The ARN of a CodeDeploy resource (`application:<name>`, `deploymentgroup:<app>/<group>`),
-/// which CodeDeploy's tag calls take and its describes do not return.
-pub(crate) async fn arn(
-    clients: &crate::cloud::Clients,
-    region: &str,
-    resource: &str,
-) -> Result<String, Error> {
-    Ok(clients.account().await?.arn("codedeploy", region, resource))
 }
 
 pub struct CodedeployApp;
@@ -155,13 +117,6 @@ impl Kind for CodedeployApp {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
-        client(ctx.clients, address.region())
-            .tag_resource()
-            .resource_arn(id)
-            .set_tags(Some(sdk_tags(missing)))
-            .send()
-            .await
-            .op("TagResource")?;
-        Ok(())
+        tag_resource(ctx.clients, address.region(), id, missing).await
     }
 }

@@ -188,10 +188,6 @@ impl Kind for Dashboard {
             Err(e) => Err(e).op("DeleteDashboards"),
         }
     }
-    /// Dashboards take no tags: ownership is the marker in the first widget.
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        Ok(())
-    }
 }
 
 fn text_of(w: &Widget) -> Option<&str> {

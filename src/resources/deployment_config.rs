@@ -15,7 +15,7 @@ use aws_sdk_codedeploy::types::{
 };
 use serde::Serialize;
 
-use super::codedeploy_app::client;
+use super::codedeploy::client;
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update, Create, Delete};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
@@ -174,10 +174,6 @@ impl Kind for DeploymentConfig {
             },
         )
         .await
-    }
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        // CodeDeploy configurations take no tags.
-        Ok(())
     }
 }
 

@@ -19,7 +19,8 @@ use aws_sdk_codedeploy::types::{
 };
 use serde::Serialize;
 
-use super::codedeploy_app::{arn, client, observed_tags, sdk_tags, tags_of};
+use super::codedeploy;
+use super::codedeploy::{arn, client, observed_tags, sdk_tags, tags_of};
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -187,14 +188,7 @@ impl Kind for DeploymentGroup {
         Ok(())
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
-        client(ctx.clients, address.region())
-            .tag_resource()
-            .resource_arn(id)
-            .set_tags(Some(sdk_tags(missing)))
-            .send()
-            .await
-            .op("TagResource")?;
-        Ok(())
+        codedeploy::tag_resource(ctx.clients, address.region(), id, missing).await
     }
 }
 

@@ -247,9 +247,6 @@ impl Kind for DnsRecord {
         }
         apply(ctx, &r53, address, zone, changes).await
     }
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        Ok(())
-    }
 }
 
 /// `global/dns/dns-record/<name>`.

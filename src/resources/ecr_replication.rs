@@ -95,10 +95,6 @@ impl Kind for EcrReplication {
         let Delete { address, observed, .. } = gone;
         put_rule(ctx, address.region(), &observed.prefix, None).await.map(|_| ())
     }
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        // Untagged: a replication rule cannot carry tags; it is ours by its filter.
-        Ok(())
-    }
 }
 
 /// The prefix of a rule that is ours: its only filter is a prefix match starting with the

@@ -7,11 +7,13 @@
 //! its ARN; its name is the attribute `name` (a deployment group names its cluster).
 
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, Cluster, ClusterField, ClusterSetting, ClusterSettingName, Tag,
+    CapacityProviderStrategyItem, Cluster, ClusterField, ClusterSetting, ClusterSettingName,
 };
 use serde::Serialize;
 
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::ecs;
+use super::ecs::{sdk_tags, tags_of};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -141,24 +143,8 @@ impl Kind for EcsCluster {
         .await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
-        let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
-        client
-            .tag_resource()
-            .resource_arn(id)
-            .set_tags(Some(sdk_tags(missing)))
-            .send()
-            .await
-            .op("TagResource")?;
-        Ok(())
+        ecs::tag_resource(ctx.clients, address.region(), id, missing).await
     }
-}
-
-pub(crate) fn sdk_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
-}
-
-pub(crate) fn tags_of(tags: &[Tag]) -> Tags {
-    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect()
 }
 
 /// The cluster `name`, unless it does not exist or was deleted (`INACTIVE`).

@@ -17,6 +17,23 @@ pub fn sdk_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
+/// Puts `tags` on the load balancer, target group or listener `arn` (`AddTags`).
+pub async fn add_tags(
+    clients: &crate::cloud::Clients,
+    region: &str,
+    arn: &str,
+    tags: &Tags,
+) -> Result<(), Error> {
+    client_of(clients, region)
+        .add_tags()
+        .resource_arns(arn)
+        .set_tags(Some(sdk_tags(tags)))
+        .send()
+        .await
+        .op("AddTags")?;
+    Ok(())
+}
+
 /// The tags of each of `arns`, by ARN: one `DescribeTags` per 20 ARNs.
 pub async fn tags_of(
     client: &aws_sdk_elasticloadbalancingv2::Client,

@@ -204,14 +204,7 @@ impl Kind for LoadBalancer {
         wait_active(ctx, address, id).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
-        client_of(ctx.clients, address.region())
-            .add_tags()
-            .resource_arns(id)
-            .set_tags(Some(sdk_tags(missing)))
-            .send()
-            .await
-            .op("AddTags")?;
-        Ok(())
+        super::elbv2::add_tags(ctx.clients, address.region(), id, missing).await
     }
 }
 

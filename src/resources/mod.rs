@@ -36,7 +36,9 @@ macro_rules! diff_fields {
     };
 }
 
+pub mod codedeploy;
 pub mod ec2;
+pub mod ecs;
 pub mod elbv2;
 pub mod iam_policy;
 pub mod rds;
@@ -213,13 +215,27 @@ pub trait Kind {
     ) -> impl Future<Output = Result<(), Error>> + Send {
         async { Ok(()) }
     }
-    /// Puts back the environment's tags that are missing or changed on it.
+    /// Puts back the environment's tags that are missing or changed on it. Default, for a kind
+    /// that is not `TAGGED` (ours by its parent, its name or a marker): nothing to put back; a
+    /// tagged kind that kept the default fails here rather than skip its tags in silence.
     fn repair_tags(
-        ctx: &Ctx<'_>,
+        _ctx: &Ctx<'_>,
         address: &Address,
-        id: &str,
-        missing: &Tags,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+        _id: &str,
+        _missing: &Tags,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let untagged = !Self::TAGGED;
+        async move {
+            if untagged {
+                Ok(())
+            } else {
+                Err(Error::InvalidState(format!(
+                    "{address}: the {} kind cannot put back its tags",
+                    Self::NAME
+                )))
+            }
+        }
+    }
 }
 
 /// What a create is given: the address, the desired spec and the tags to create it with.

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::RouteTable;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Update, Create, Delete};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -89,10 +89,6 @@ impl Kind for Route {
             .send()
             .await
             .op_or_gone("DeleteRoute", ec2_code("InvalidRoute.NotFound"))?;
-        Ok(())
-    }
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        // Untagged: it is ours because its route table is.
         Ok(())
     }
 }

@@ -9,7 +9,7 @@
 use aws_sdk_ec2::types::RouteTable;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Update, Create, Delete};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -100,10 +100,6 @@ impl Kind for RouteTableAssociation {
     }
     async fn wait_ready(_: &Ctx<'_>, _: &Address, _: &str) -> Result<(), Error> {
         // Associating takes effect at once for every purpose the deployer has.
-        Ok(())
-    }
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        // Untagged: it is ours because its route table is.
         Ok(())
     }
 }

@@ -113,10 +113,6 @@ impl Kind for ScalableTarget {
             .op_or_gone("DeregisterScalableTarget", |e| e.is_object_not_found_exception())?;
         Ok(())
     }
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        // Not tagged (see the module doc).
-        Ok(())
-    }
 }
 
 /// `RegisterScalableTarget` creates or updates: repeating it is harmless.

@@ -119,10 +119,6 @@ impl Kind for ScalingPolicy {
             .op_or_gone("DeleteScalingPolicy", |e| e.is_object_not_found_exception())?;
         Ok(())
     }
-    async fn repair_tags(_: &Ctx<'_>, _: &Address, _: &str, _: &Tags) -> Result<(), Error> {
-        // Not taggable (see the module doc).
-        Ok(())
-    }
 }
 
 /// `PutScalingPolicy` creates or replaces the policy of that name: repeating it is harmless.

@@ -35,7 +35,8 @@ use aws_sdk_ecs::types::{
 use serde::Serialize;
 
 use super::Update;
-use super::ecs_cluster::{sdk_tags, tags_of};
+use super::ecs;
+use super::ecs::{sdk_tags, tags_of};
 use super::is_ours;
 use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
@@ -172,15 +173,7 @@ impl Kind for TaskDefinition {
         deregister_all(ctx, address.region(), id, &observed.family).await
     }
     async fn repair_tags(ctx: &Ctx<'_>, address: &Address, id: &str, missing: &Tags) -> Result<(), Error> {
-        let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
-        client
-            .tag_resource()
-            .resource_arn(id)
-            .set_tags(Some(sdk_tags(missing)))
-            .send()
-            .await
-            .op("TagResource")?;
-        Ok(())
+        ecs::tag_resource(ctx.clients, address.region(), id, missing).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the deployer may call in AWS, by part of the environment. Each kind declares the IAM
-//! actions its own calls send (`Kind::ACTIONS`, next to those calls); a part here names its
-//! kinds and adds what it sends besides (the lock, the releases). Two things are made from it:
+//! actions its own calls send (`Kind::ACTIONS`, next to those calls) and the parts it belongs
+//! to (`Kind::PARTS`); a part here adds what it sends besides (the lock, the releases). Two
+//! things are made from it:
 //!
 //! - `deployer iam-policy --env E` (`policy`): the least-privilege policy the deployer needs
 //!   for that environment, each action scoped to the environment's ARNs, name prefixes, IAM
@@ -16,42 +17,33 @@
 //! A test (`tests/iam_policy.rs`) holds the result to what the scenario tests actually sent, as
 //! the emulator recorded it: none missing, none unused. A unit test below holds it to the code:
 //! every operation a kind's file names in an error context (`.op("CreateVpc")`) is in that
-//! kind's `ACTIONS`, every other one in some part, and every kind is in a part.
+//! kind's `ACTIONS`, every other one in some part, and every kind is in a part that exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
 use crate::resources::iam_policy::{PolicyDocument, Statement};
-use crate::resources::{
-    acm_certificate::AcmCertificate, codedeploy_app::CodedeployApp, dashboard::Dashboard,
-    db_instance::DbInstance, db_parameter_group::DbParameterGroup, db_replica::DbReplica,
-    db_secret::DbSecret, db_subnet_group::DbSubnetGroup, deployment_config::DeploymentConfig,
-    deployment_group::DeploymentGroup, dns_record::DnsRecord, ecr_replication::EcrReplication,
-    ecr_repository::EcrRepository, ecs_cluster::EcsCluster, ecs_service::EcsService, elastic_ip::ElasticIp,
-    event_rule::EventRule, health_check::HealthCheck, iam_boundary::IamBoundary, iam_role::IamRole,
-    internet_gateway::InternetGateway, listener::Listener, load_balancer::LoadBalancer, log_group::LogGroup,
-    metric_alarm::MetricAlarm, nat_gateway::NatGateway, route::Route, route_table::RouteTable,
-    route_table_association::RouteTableAssociation, scalable_target::ScalableTarget,
-    scaling_policy::ScalingPolicy, schedule_group::ScheduleGroup, security_group::SecurityGroup,
-    sns_topic::SnsTopic, subnet::Subnet, target_group::TargetGroup, task_definition::TaskDefinition,
-    vpc::Vpc, vpc_peering::VpcPeering, Kind,
-};
+use crate::resources::{KindInfo, KINDS};
 use crate::spec::{Account, Ref};
 
-/// One part of what the deployer does: its kinds, each of which declares the actions its own
-/// calls send (`Kind::ACTIONS`, next to those calls), and what the part sends besides.
+/// One part of what the deployer does: its kinds (those that name it in `Kind::PARTS`), each of
+/// which declares the actions its own calls send (`Kind::ACTIONS`, next to those calls), and
+/// what the part sends besides.
 pub struct Part {
     pub name: &'static str,
-    /// The kinds the part creates, changes and deletes (a test holds every kind to some part).
-    pub kinds: &'static [&'static str],
     /// What the part sends besides its kinds' calls (the lock, the releases).
     pub actions: &'static [&'static str],
 }
 
 impl Part {
+    /// The kinds the part creates, changes and deletes.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static KindInfo> + '_ {
+        KINDS.iter().filter(|k| k.parts.contains(&self.name))
+    }
+
     /// Every action of the part (`service:Operation`): its kinds' and its own.
     pub fn all_actions(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.kinds.iter().flat_map(|k| crate::resources::actions_of(k)).chain(self.actions).copied()
+        self.kinds().flat_map(|k| k.actions).chain(self.actions).copied()
     }
 }
 
@@ -65,66 +57,22 @@ pub const ON_ITS_BEHALF: &[(&str, &str)] = &[
     ("ssm:AddTagsToResource", "PutParameter with Tags (the lock) is authorised as a tagging too"),
 ];
 
-const NETWORK: Part = Part {
-    name: "network",
-    kinds: &[
-        Vpc::NAME,
-        Subnet::NAME,
-        InternetGateway::NAME,
-        ElasticIp::NAME,
-        NatGateway::NAME,
-        RouteTable::NAME,
-        RouteTableAssociation::NAME,
-        Route::NAME,
-        VpcPeering::NAME,
-    ],
-    actions: &[],
-};
+const NETWORK: Part = Part { name: "network", actions: &[] };
 
-const LOCK: Part = Part {
-    name: "lock",
-    kinds: &[],
-    actions: &["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
-};
+const LOCK: Part =
+    Part { name: "lock", actions: &["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"] };
 
-const REGISTRY: Part =
-    Part { name: "registry", kinds: &[EcrRepository::NAME, EcrReplication::NAME], actions: &[] };
+const REGISTRY: Part = Part { name: "registry", actions: &[] };
 
 /// The security groups of the database and the service tiers.
-const SECURITY_GROUPS: Part = Part { name: "security-groups", kinds: &[SecurityGroup::NAME], actions: &[] };
+const SECURITY_GROUPS: Part = Part { name: "security-groups", actions: &[] };
 
-const DATABASE: Part = Part {
-    name: "database",
-    kinds: &[DbSubnetGroup::NAME, DbParameterGroup::NAME, DbInstance::NAME, DbReplica::NAME, DbSecret::NAME],
-    actions: &[],
-};
+const DATABASE: Part = Part { name: "database", actions: &[] };
 
-const SERVICE: Part = Part {
-    name: "service",
-    kinds: &[
-        IamBoundary::NAME,
-        IamRole::NAME,
-        EcsCluster::NAME,
-        LogGroup::NAME,
-        AcmCertificate::NAME,
-        LoadBalancer::NAME,
-        TargetGroup::NAME,
-        Listener::NAME,
-        TaskDefinition::NAME,
-        EcsService::NAME,
-        ScalableTarget::NAME,
-        ScalingPolicy::NAME,
-        CodedeployApp::NAME,
-        MetricAlarm::NAME,
-        DeploymentConfig::NAME,
-        DeploymentGroup::NAME,
-    ],
-    actions: &[],
-};
+const SERVICE: Part = Part { name: "service", actions: &[] };
 
 const RELEASE: Part = Part {
     name: "release",
-    kinds: &[],
     actions: &[
         "codedeploy:CreateDeployment",
         "codedeploy:GetDeployment",
@@ -139,12 +87,11 @@ const RELEASE: Part = Part {
     ],
 };
 
-const DNS: Part = Part { name: "dns", kinds: &[HealthCheck::NAME, DnsRecord::NAME], actions: &[] };
+const DNS: Part = Part { name: "dns", actions: &[] };
 
-const MONITORING: Part =
-    Part { name: "monitoring", kinds: &[SnsTopic::NAME, MetricAlarm::NAME, Dashboard::NAME], actions: &[] };
+const MONITORING: Part = Part { name: "monitoring", actions: &[] };
 
-const DRIFT: Part = Part { name: "drift", kinds: &[ScheduleGroup::NAME, EventRule::NAME], actions: &[] };
+const DRIFT: Part = Part { name: "drift", actions: &[] };
 
 /// Changes the deployer sends that its own policy does not grant, with why: an administrator's
 /// credentials make them (the first `up`, or an `up` that widens a role).
@@ -479,9 +426,17 @@ mod tests {
         let op = |a: &'static str| a.split_once(':').unwrap().1;
         let administrator: BTreeSet<&str> = ADMINISTRATOR_ONLY.iter().map(|(a, _)| op(a)).collect();
         let listed: BTreeSet<&str> = PARTS.iter().flat_map(|p| p.all_actions()).map(op).collect();
-        for (module, kind, actions) in crate::resources::KINDS {
-            assert!(PARTS.iter().any(|p| p.kinds.contains(kind)), "{kind} ({module}.rs) is in no part");
-            assert!(!actions.is_empty(), "{kind} declares no action");
+        for k in KINDS {
+            assert!(!k.parts.is_empty(), "{} ({}.rs) is in no part", k.name, k.module);
+            for part in k.parts {
+                assert!(
+                    PARTS.iter().any(|p| p.name == *part),
+                    "{} ({}.rs): no part {part}",
+                    k.name,
+                    k.module
+                );
+            }
+            assert!(!k.actions.is_empty(), "{} declares no action", k.name);
         }
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut missing = Vec::new();
@@ -498,11 +453,11 @@ mod tests {
                 }
                 // A kind's file: its own declaration. (Its tests name no operation.)
                 let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-                let kind = crate::resources::KINDS.iter().find(|(module, ..)| {
-                    path.parent().is_some_and(|d| d.ends_with("resources")) && *module == stem
-                });
+                let kind = KINDS
+                    .iter()
+                    .find(|k| path.parent().is_some_and(|d| d.ends_with("resources")) && k.module == stem);
                 let declared: BTreeSet<&str> = match kind {
-                    Some((_, _, actions)) => actions.iter().copied().map(op).collect(),
+                    Some(k) => k.actions.iter().copied().map(op).collect(),
                     None => listed.clone(),
                 };
                 let text = std::fs::read_to_string(&path).unwrap();
@@ -516,10 +471,9 @@ mod tests {
                             && !declared.contains(name)
                             && !administrator.contains(name)
                         {
-                            let by = kind
-                                .map_or("any part of src/permissions.rs".to_string(), |(_, k, _)| {
-                                    format!("the ACTIONS of {k}")
-                                });
+                            let by = kind.map_or("any part of src/permissions.rs".to_string(), |k| {
+                                format!("the ACTIONS of {}", k.name)
+                            });
                             missing.push(format!("{name} ({}, not in {by})", path.display()));
                         }
                     }

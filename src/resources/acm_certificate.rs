@@ -50,6 +50,7 @@ impl Kind for AcmCertificate {
     const NAME: &'static str = "acm-certificate";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "acm:ListCertificates",
         "acm:DescribeCertificate",

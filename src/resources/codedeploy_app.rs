@@ -26,6 +26,7 @@ impl Kind for CodedeployApp {
     const NAME: &'static str = "codedeploy-app";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "codedeploy:GetApplication",
         "codedeploy:CreateApplication",

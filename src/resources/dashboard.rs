@@ -88,6 +88,7 @@ impl Kind for Dashboard {
     const NAME: &'static str = "dashboard";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["monitoring"];
     const ACTIONS: &'static [&'static str] = &[
         "cloudwatch:ListDashboards",
         "cloudwatch:GetDashboard",

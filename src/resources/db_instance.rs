@@ -235,6 +235,7 @@ impl Kind for DbInstance {
     const NAME: &'static str = "db-instance";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["database"];
     const ACTIONS: &'static [&'static str] = &[
         "rds:DescribeDBInstances",
         "rds:CreateDBInstance",

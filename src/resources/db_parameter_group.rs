@@ -75,6 +75,7 @@ impl Kind for DbParameterGroup {
     const NAME: &'static str = "db-parameter-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["database"];
     const ACTIONS: &'static [&'static str] = &[
         "rds:DescribeDBParameterGroups",
         "rds:DescribeDBParameters",

@@ -84,6 +84,7 @@ impl Kind for DbReplica {
     const NAME: &'static str = "db-replica";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["database"];
     const ACTIONS: &'static [&'static str] = &[
         "rds:ModifyDBInstance",
         "rds:CreateDBInstanceReadReplica",

@@ -84,6 +84,7 @@ impl Kind for DbSecret {
     const NAME: &'static str = "db-secret";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["database"];
     const ACTIONS: &'static [&'static str] = &[
         "secretsmanager:ListSecrets",
         "secretsmanager:DescribeSecret",

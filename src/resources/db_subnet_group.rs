@@ -37,6 +37,7 @@ impl Kind for DbSubnetGroup {
     const NAME: &'static str = "db-subnet-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["database"];
     const ACTIONS: &'static [&'static str] = &[
         "rds:DescribeDBSubnetGroups",
         "rds:CreateDBSubnetGroup",

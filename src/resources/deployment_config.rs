@@ -50,6 +50,7 @@ impl Kind for DeploymentConfig {
     const NAME: &'static str = "deployment-config";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "codedeploy:ListDeploymentConfigs",
         "codedeploy:GetDeploymentConfig",

@@ -58,6 +58,7 @@ impl Kind for DeploymentGroup {
     const NAME: &'static str = "deployment-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "codedeploy:TagResource",
         "codedeploy:ListDeploymentGroups",

@@ -90,6 +90,7 @@ impl Kind for DnsRecord {
     const NAME: &'static str = "dns-record";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["dns"];
     const ACTIONS: &'static [&'static str] = &[
         "route53:ListResourceRecordSets",
         "route53:ChangeResourceRecordSets",

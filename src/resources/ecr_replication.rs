@@ -39,6 +39,7 @@ impl Kind for EcrReplication {
     const NAME: &'static str = "ecr-replication";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["registry"];
     const ACTIONS: &'static [&'static str] = &[
         "ecr:DescribeRegistry",
         "ecr:PutReplicationConfiguration",

@@ -79,6 +79,7 @@ impl Kind for EcrRepository {
     const NAME: &'static str = "ecr-repository";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["registry"];
     const ACTIONS: &'static [&'static str] = &[
         "ecr:DescribeRepositories",
         "ecr:ListTagsForResource",

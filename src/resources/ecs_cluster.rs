@@ -47,6 +47,7 @@ impl Kind for EcsCluster {
     const NAME: &'static str = "ecs-cluster";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "ecs:DescribeClusters",
         "ecs:CreateCluster",

@@ -93,6 +93,7 @@ impl Kind for EcsService {
     const NAME: &'static str = "ecs-service";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "elasticloadbalancing:DescribeTargetHealth",
         "ecs:TagResource",

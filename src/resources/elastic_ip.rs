@@ -14,6 +14,7 @@ impl Kind for ElasticIp {
     const NAME: &'static str = "elastic-ip";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeAddresses",
         "ec2:AllocateAddress",

@@ -56,6 +56,7 @@ impl Kind for EventRule {
     const NAME: &'static str = "event-rule";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["drift"];
     const ACTIONS: &'static [&'static str] = &[
         "events:ListRules",
         "events:ListTagsForResource",

@@ -49,6 +49,7 @@ impl Kind for HealthCheck {
     const NAME: &'static str = "health-check";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["dns"];
     const ACTIONS: &'static [&'static str] = &[
         "route53:ListHealthChecks",
         "route53:ListTagsForResources",

@@ -61,6 +61,7 @@ impl Kind for IamBoundary {
     const TAGGED: bool = true;
     // (`iam:CreatePolicy` and `iam:CreatePolicyVersion` are the administrator's:
     // `permissions::ADMINISTRATOR_ONLY`.)
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "iam:ListPolicies",
         "iam:GetPolicy",

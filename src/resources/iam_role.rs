@@ -56,6 +56,7 @@ impl Kind for IamRole {
     const NAME: &'static str = "iam-role";
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "iam:ListRoles",
         "iam:GetRole",

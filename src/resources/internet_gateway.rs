@@ -17,6 +17,7 @@ impl Kind for InternetGateway {
     const NAME: &'static str = "internet-gateway";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeInternetGateways",
         "ec2:CreateInternetGateway",

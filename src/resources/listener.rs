@@ -87,6 +87,7 @@ impl Kind for Listener {
     const NAME: &'static str = "listener";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "elasticloadbalancing:DescribeLoadBalancers",
         "elasticloadbalancing:AddTags",

@@ -31,6 +31,7 @@ impl Kind for LogGroup {
     const NAME: &'static str = "log-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "logs:DescribeLogGroups",
         "logs:ListTagsForResource",

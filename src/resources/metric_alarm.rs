@@ -123,6 +123,7 @@ impl Kind for MetricAlarm {
     const NAME: &'static str = "metric-alarm";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service", "monitoring"];
     const ACTIONS: &'static [&'static str] = &[
         "cloudwatch:DescribeAlarms",
         "cloudwatch:ListTagsForResource",

@@ -5,11 +5,12 @@
 //! the observe fan-out from one line per kind, with no catch-all arm, so a kind cannot forget a
 //! hook and still compile.
 //!
-//! Adding a kind: write `resources/<kind>.rs` with its spec and `impl Kind`, add one line to the
-//! `kinds!` list (it declares the module too), name it in its part of `permissions.rs` (its IAM
-//! actions are its own `ACTIONS`), and add its resources to the model (`model/`). The other
-//! modules here are per-service helpers (`ec2`, `elbv2`, `rds`, `route53`, and `iam_policy`,
-//! which also holds the IAM policy document type).
+//! Adding a kind: write `resources/<kind>.rs` with its spec and `impl Kind` (its IAM actions are
+//! its own `ACTIONS`, the parts of `permissions.rs` it belongs to its `PARTS`), add one line to
+//! the `kinds!` list (it declares the module too), and add its resources to the model
+//! (`model/`). The other modules here are per-service helpers (`ec2`, `ecs`, `elbv2`,
+//! `codedeploy`, `rds`, `route53`, and `iam_policy`, which also holds the IAM policy document
+//! type) and `tagging`, the Resource Groups Tagging API's index.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
@@ -157,6 +158,10 @@ pub trait Kind {
     /// delete, wait and tags, helpers included. `permissions` assembles the deployer's policy
     /// from them; a test holds them to the operations the kind's file names.
     const ACTIONS: &'static [&'static str];
+    /// The parts of the deployer's policy (`permissions::PARTS`: `network`, `service`, …) whose
+    /// changes include this kind's: the policy of a configuration that uses none of them may not
+    /// create, change or delete it (every part reads every kind).
+    const PARTS: &'static [&'static str];
 
     /// Its references to other resources, each with what it means for ordering. Default: none.
     fn refs(_spec: &mut Self::Spec) -> Vec<(Role, &mut Ref)> {
@@ -263,9 +268,14 @@ pub struct Update<'a, S> {
     pub tags: &'a Tags,
 }
 
-/// The IAM actions the kind named `kind` declares (none for a name that is no kind).
-pub fn actions_of(kind: &str) -> &'static [&'static str] {
-    KINDS.iter().find(|(_, name, _)| *name == kind).map_or(&[], |(_, _, actions)| actions)
+/// What the permissions are made from, per kind: its module, its name, the IAM actions it
+/// declares and the parts of the policy it belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct KindInfo {
+    pub module: &'static str,
+    pub name: &'static str,
+    pub actions: &'static [&'static str],
+    pub parts: &'static [&'static str],
 }
 
 /// The kind list, one line per kind (`Variant => module::Type`): declares each kind's module and
@@ -275,9 +285,13 @@ macro_rules! kinds {
     ($($variant:ident => $module:ident :: $kind:ident),* $(,)?) => {
         $(pub mod $module;)*
 
-        /// Every kind: its module, its name and the IAM actions it declares.
-        pub const KINDS: &[(&str, &str, &[&str])] =
-            &[$((stringify!($module), <$module::$kind as Kind>::NAME, <$module::$kind as Kind>::ACTIONS)),*];
+        /// Every kind: its module, its name, the IAM actions it declares and its parts.
+        pub const KINDS: &[KindInfo] = &[$(KindInfo {
+            module: stringify!($module),
+            name: <$module::$kind as Kind>::NAME,
+            actions: <$module::$kind as Kind>::ACTIONS,
+            parts: <$module::$kind as Kind>::PARTS,
+        }),*];
 
         /// What a resource should be (desired) or is (observed, references resolved to addresses).
         #[derive(Clone, Debug, PartialEq)]

@@ -26,6 +26,7 @@ impl Kind for NatGateway {
     const NAME: &'static str = "nat-gateway";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeNatGateways",
         "ec2:CreateNatGateway",

@@ -30,6 +30,7 @@ impl Kind for Route {
     const NAME: &'static str = "route";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:CreateRoute",
         "ec2:DeleteRoute",

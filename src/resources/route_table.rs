@@ -19,6 +19,7 @@ impl Kind for RouteTable {
     const NAME: &'static str = "route-table";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeRouteTables",
         "ec2:CreateRouteTable",

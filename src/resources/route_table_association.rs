@@ -22,6 +22,7 @@ impl Kind for RouteTableAssociation {
     const NAME: &'static str = KIND;
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeRouteTables",
         "ec2:AssociateRouteTable",

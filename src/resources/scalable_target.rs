@@ -49,6 +49,7 @@ impl Kind for ScalableTarget {
     const NAME: &'static str = "scalable-target";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:RegisterScalableTarget",

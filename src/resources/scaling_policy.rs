@@ -43,6 +43,7 @@ impl Kind for ScalingPolicy {
     const NAME: &'static str = "scaling-policy";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "application-autoscaling:DescribeScalingPolicies",
         "application-autoscaling:PutScalingPolicy",

@@ -72,6 +72,7 @@ impl Kind for ScheduleGroup {
     const NAME: &'static str = "schedule-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["drift"];
     const ACTIONS: &'static [&'static str] = &[
         "scheduler:ListScheduleGroups",
         "scheduler:ListTagsForResource",

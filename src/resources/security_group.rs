@@ -121,6 +121,7 @@ impl Kind for SecurityGroup {
     const NAME: &'static str = "security-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["security-groups"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeSecurityGroups",
         "ec2:CreateSecurityGroup",

@@ -63,6 +63,7 @@ impl Kind for SnsTopic {
     const NAME: &'static str = "sns-topic";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["monitoring"];
     const ACTIONS: &'static [&'static str] = &[
         "sns:ListTopics",
         "sns:ListTagsForResource",

@@ -17,6 +17,7 @@ impl Kind for Subnet {
     const NAME: &'static str = "subnet";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeSubnets",
         "ec2:CreateSubnet",

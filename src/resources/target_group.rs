@@ -43,6 +43,7 @@ impl Kind for TargetGroup {
     const NAME: &'static str = "target-group";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "elasticloadbalancing:AddTags",
         "elasticloadbalancing:DescribeTargetGroups",

@@ -112,6 +112,7 @@ impl Kind for TaskDefinition {
     const NAME: &'static str = "task-definition";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "secretsmanager:DescribeSecret",
         "ecs:TagResource",

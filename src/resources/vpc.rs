@@ -16,6 +16,7 @@ impl Kind for Vpc {
     const NAME: &'static str = "vpc";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeVpcs",
         "ec2:DescribeVpcAttribute",

@@ -26,6 +26,7 @@ impl Kind for VpcPeering {
     const NAME: &'static str = "vpc-peering";
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
+    const PARTS: &'static [&'static str] = &["network"];
     const ACTIONS: &'static [&'static str] = &[
         "ec2:DescribeVpcPeeringConnections",
         "ec2:CreateVpcPeeringConnection",

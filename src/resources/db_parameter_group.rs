@@ -174,9 +174,8 @@ impl Kind for DbParameterGroup {
     /// The databases using it are deleted or moved first (the engine orders that); RDS may still
     /// count one that just went, so `InvalidDBParameterGroupState` is retried within the wait bound.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbParameterGroupSpec>) -> Result<(), Error> {
-        let Delete { address, id, .. } = gone;
+        let Delete { address, id: arn, .. } = gone;
         let region = address.region();
-        let arn = id;
         let name = rds::name_of(arn);
         let client = rds::client(ctx.clients, region);
         retry_on_codes(

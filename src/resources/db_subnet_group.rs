@@ -140,9 +140,8 @@ impl Kind for DbSubnetGroup {
     /// database that just went as a user for a moment, so `InvalidDBSubnetGroupStateFault` is
     /// retried within the wait bound.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, DbSubnetGroupSpec>) -> Result<(), Error> {
-        let Delete { address, id, .. } = gone;
+        let Delete { address, id: arn, .. } = gone;
         let region = address.region();
-        let arn = id;
         let name = rds::name_of(arn);
         let client = rds::client(ctx.clients, region);
         retry_on_codes(

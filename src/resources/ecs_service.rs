@@ -254,8 +254,7 @@ impl Kind for EcsService {
     /// Scales the service to zero, deletes it, and waits until ECS reports it `INACTIVE`, so the
     /// cluster can go after it.
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, EcsServiceSpec>) -> Result<(), Error> {
-        let Delete { address, id, .. } = gone;
-        let arn = id;
+        let Delete { address, id: arn, .. } = gone;
         let client: aws_sdk_ecs::Client = ctx.clients.get(address.region());
         // `…:service/<cluster>/<name>`.
         let mut parts = arn.rsplit('/');

@@ -78,9 +78,8 @@ impl Kind for InternetGateway {
         Ok(id)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, InternetGatewaySpec>) -> Result<(), Error> {
-        let Update { address, id, desired, observed, .. } = change;
+        let Update { address, id, desired: spec, observed, .. } = change;
         let region = address.region();
-        let spec: &InternetGatewaySpec = desired;
         if spec.vpc == observed.vpc {
             return Ok(());
         }

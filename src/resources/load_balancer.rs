@@ -175,8 +175,7 @@ impl Kind for LoadBalancer {
         update(ctx, address.region(), id, desired, diff).await
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, LoadBalancerSpec>) -> Result<(), Error> {
-        let Delete { address, id, observed } = gone;
-        let arn = id;
+        let Delete { address, id: arn, observed } = gone;
         if observed.deletion_protection {
             return Err(Error::InvalidState(format!(
                 "{address}: the load balancer has deletion protection on; set [service] deletion_protection = false, run `deployer up`, then try again"

@@ -79,9 +79,8 @@ impl Kind for Route {
         update(ctx, address.region(), desired).await
     }
     async fn delete(ctx: &Ctx<'_>, gone: Delete<'_, RouteSpec>) -> Result<(), Error> {
-        let Delete { address, id, observed } = gone;
+        let Delete { address, id, observed: spec } = gone;
         let region = address.region();
-        let spec: &RouteSpec = observed;
         let table = id.split(':').next().unwrap_or_default();
         ctx.ec2(region)
             .delete_route()

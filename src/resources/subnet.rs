@@ -100,9 +100,8 @@ impl Kind for Subnet {
         Ok(id)
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, SubnetSpec>) -> Result<(), Error> {
-        let Update { address, id, desired, diff, .. } = change;
+        let Update { address, id, desired: spec, diff, .. } = change;
         let region = address.region();
-        let spec: &SubnetSpec = desired;
         if diff.has("map_public_ip_on_launch") {
             set_map_public_ip(ctx, region, id, spec.map_public_ip_on_launch).await?;
         }

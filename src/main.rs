@@ -39,7 +39,10 @@ fn main() -> ExitCode {
     }))
     .ok();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The deployer waits on AWS, not on its CPU: two workers keep a run's requests going
+    // however many cores the machine has, and its memory the same on a 2-core laptop and on a
+    // 64-core CI runner (each worker is a thread with its own stack and allocator arena).
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

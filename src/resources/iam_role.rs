@@ -112,10 +112,13 @@ impl Kind for IamRole {
             .try_collect()
             .await
             .op("ListRoles")?;
-        let mut found = Vec::new();
         // A path prefix also matches deeper paths; only this exact path is the environment's.
-        for listed in roles.iter().filter(|r| r.path() == path) {
-            let Some((role, spec)) = read(&client, listed.role_name()).await? else { continue };
+        // The roles are read side by side: IAM answers from one region, each role takes four
+        // reads one after another, and an environment has five roles.
+        let read_all = roles.iter().filter(|r| r.path() == path).map(|listed| read(&client, listed.role_name()));
+        let mut found = Vec::new();
+        for read in futures::future::try_join_all(read_all).await? {
+            let Some((role, spec)) = read else { continue };
             let tags = tags_of(role.tags());
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;

@@ -858,3 +858,28 @@ mod field_change_json {
         assert_eq!(d.fields[0].to, REDACTED);
     }
 }
+
+#[cfg(test)]
+mod hook_defaults {
+    /// `repair_tags` defaults to nothing only for a kind that is not `TAGGED` (the default fails
+    /// for a tagged one at run time): every tagged kind's file implements its own.
+    #[test]
+    fn every_tagged_kind_repairs_its_own_tags() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/resources");
+        let mut checked = 0;
+        for k in super::KINDS {
+            let text = std::fs::read_to_string(dir.join(format!("{}.rs", k.module))).unwrap();
+            let tagged = text.contains("const TAGGED: bool = true;");
+            assert!(tagged || text.contains("const TAGGED: bool = false;"), "{}: TAGGED not found", k.module);
+            if tagged {
+                assert!(
+                    text.contains("async fn repair_tags("),
+                    "{} is TAGGED but keeps repair_tags' default",
+                    k.name
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "only {checked} tagged kinds found");
+    }
+}

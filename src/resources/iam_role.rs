@@ -4,7 +4,9 @@
 //! at `global/iam/iam-role/<name>`, named `{app}-{env}-<name>` under the path
 //! `/deployer/<app>/<env>/`.
 //!
-//! Discovery: IAM has no tag search, so the environment's roles are found by their path — one
+//! Discovery: IAM has no tag search, and the Resource Groups Tagging API's `GetResources` does
+//! not cover IAM roles (AWS, "Services that support the Resource Groups Tagging API"), so the
+//! environment's roles are found by their path — one
 //! paginated `ListRoles` with `PathPrefix` — and then, per role, `GetRole` (its tags: `ListRoles`
 //! returns none), `ListRolePolicies` and `GetRolePolicy` of its inline policies, and
 //! `ListAttachedRolePolicies`: a fixed number of reads per role, and a fixed number of roles.

@@ -145,4 +145,9 @@ fn a_converged_up_reads_the_same_with_fifty_foreign_resources_in_every_tagged_se
     eprintln!("a converged up of the full stack: {total} reads, with or without {FOREIGN} foreign resources");
     assert_eq!(crowded, alone, "the reads grew with the account's other resources");
     assert!(total > 50, "a converged up of the full stack reads every kind: {alone:#?}");
+    // The release preview takes each region's service and revision from the plan's read: one
+    // DescribeServices per region, one DescribeTaskDefinition per family (the application's and
+    // the drift check's) per region.
+    assert_eq!(alone.get("DescribeServices"), Some(&2), "{alone:#?}");
+    assert_eq!(alone.get("DescribeTaskDefinition"), Some(&4), "{alone:#?}");
 }

@@ -45,7 +45,8 @@ fn converged_reads(emu: &Emulator, project: &Project) -> BTreeMap<String, usize>
 
 /// Fifty resources of another application in each tagged service the deployer lists, in
 /// `region`: ACM certificates, CloudWatch alarms, SNS topics, log groups, ECR repositories,
-/// EventBridge rules, Scheduler groups and CodeDeploy applications.
+/// EventBridge rules, Scheduler groups and CodeDeploy applications (and, once, Route 53 health
+/// checks: [`plant_foreign_health_checks`]).
 async fn plant_foreign(emu: &Emulator, region: &'static str) {
     let config = support::sdk_config(emu, region).await;
     let acm = aws_sdk_acm::Client::new(&config);
@@ -122,6 +123,35 @@ async fn plant_foreign(emu: &Emulator, region: &'static str) {
     }
 }
 
+/// Fifty Route 53 health checks of another application (Route 53 is global), tagged as theirs.
+async fn plant_foreign_health_checks(emu: &Emulator) {
+    use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType, Tag, TagResourceType};
+    let r53 = aws_sdk_route53::Client::new(&support::sdk_config(emu, "us-east-1").await);
+    for i in 0..FOREIGN {
+        let config = HealthCheckConfig::builder()
+            .r#type(HealthCheckType::Https)
+            .fully_qualified_domain_name(format!("billing-prod-{i}.example.org"))
+            .port(443)
+            .resource_path("/health")
+            .build()
+            .unwrap();
+        let check = r53
+            .create_health_check()
+            .caller_reference(format!("billing-prod-{i}"))
+            .health_check_config(config)
+            .send()
+            .await
+            .unwrap();
+        r53.change_tags_for_resource()
+            .resource_type(TagResourceType::Healthcheck)
+            .resource_id(check.health_check().unwrap().id())
+            .add_tags(Tag::builder().key("team").value("billing").build())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 #[test]
 fn a_converged_up_reads_the_same_with_fifty_foreign_resources_in_every_tagged_service() {
     let emu = Emulator::start();
@@ -134,6 +164,7 @@ fn a_converged_up_reads_the_same_with_fifty_foreign_resources_in_every_tagged_se
         for region in REGIONS {
             plant_foreign(&emu, region).await;
         }
+        plant_foreign_health_checks(&emu).await;
     });
     // The account's other certificates have been there for a while: only a certificate younger
     // than the tagging index may be behind (an hour) is read the ACM way when the index does not

@@ -57,19 +57,19 @@ pub async fn create_tags(client: &aws_sdk_ec2::Client, id: &str, tags: &Tags) ->
 /// it: AWS would answer a re-create after a delete or replacement with the deleted resource.
 /// At most 64 ASCII characters.
 pub fn client_token(address: &Address, tags: &Tags) -> String {
-    // FNV-1a: stable across Rust versions and platforms, unlike DefaultHasher.
+    let field = |key: &str| tags.get(key).map(String::as_str).unwrap_or("");
+    format!("deployer-{:016x}", stable_hash(&[address.as_str(), field(TAG_APP), field(TAG_ENV), run_id()]))
+}
+
+/// FNV-1a over `parts`, each followed by a NUL: the same on every Rust version and platform
+/// (unlike `DefaultHasher`), so a later deployer derives the same value.
+pub fn stable_hash(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
-    let mut feed = |s: &str| {
-        for b in s.bytes().chain([0u8]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    };
-    feed(address.as_str());
-    feed(tags.get(TAG_APP).map(String::as_str).unwrap_or(""));
-    feed(tags.get(TAG_ENV).map(String::as_str).unwrap_or(""));
-    feed(run_id());
-    format!("deployer-{h:016x}")
+    for b in parts.iter().flat_map(|part| part.bytes().chain([0u8])) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 /// Unique to this process: its start time and PID.

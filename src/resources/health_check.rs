@@ -13,12 +13,14 @@
 //! configuration.
 //!
 //! The request interval and the type cannot change (a replace); the rest is `UpdateHealthCheck`.
-//! Discovery: `ListHealthChecks` and one `ListTagsForResources` per 10. ID: the check's ID.
+//! Discovery: `ListHealthChecks`, then one `ListTagsForResources` per 10 of the checks whose
+//! caller reference names the environment ([`reference_prefix`]): the account's other checks
+//! cost no read. ID: the check's ID.
 
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckType, Tag, TagResourceType};
 use serde::Serialize;
 
-use super::Update;
+use super::{ec2, Update, TAG_APP, TAG_ENV};
 use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Create, Delete};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
@@ -78,7 +80,9 @@ impl Kind for HealthCheck {
         let Create { address, spec, tags } = new;
         let r53 = client(ctx.clients);
         let config = config_of(ctx, spec)?;
-        let reference = caller_reference(address, spec);
+        let field = |key: &str| tags.get(key).map(String::as_str).unwrap_or("");
+        let prefix = reference_prefix(field(TAG_APP), field(TAG_ENV));
+        let reference = caller_reference(&prefix, address, spec);
         let out = match r53
             .create_health_check()
             .caller_reference(&reference)
@@ -89,7 +93,7 @@ impl Kind for HealthCheck {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_health_check_already_exists()) => r53
                 .create_health_check()
-                .caller_reference(super::ec2::client_token(address, tags))
+                .caller_reference(format!("{prefix}{}", ec2::client_token(address, tags).trim_start_matches("deployer-")))
                 .health_check_config(config)
                 .send()
                 .await
@@ -150,17 +154,29 @@ fn config_of(ctx: &Ctx<'_>, spec: &HealthCheckSpec) -> Result<HealthCheckConfig,
         .map_err(|e| Error::InvalidRequest(e.to_string()))
 }
 
-/// The same for the same address and spec: a retried create gets the same check back.
-fn caller_reference(address: &Address, spec: &HealthCheckSpec) -> String {
-    // FNV-1a: stable across Rust versions, so a later deployer finds the same check.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in
-        address.as_str().bytes().chain([0]).chain(serde_json::to_string(spec).unwrap_or_default().bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("deployer-{h:016x}")
+/// Every check of the environment is created with a reference that starts with this:
+/// `deployer-`, then a hash of the app and the env. `ListHealthChecks` answers each check's
+/// `CallerReference` (Route 53 API reference, ListHealthChecks), so discovery reads the tags of
+/// the environment's checks only, never those of the account's other checks.
+fn reference_prefix(app: &str, env: &str) -> String {
+    format!("deployer-{:016x}-", ec2::stable_hash(&[app, env]))
+}
+
+/// The same for the same environment, address and spec: a retried create gets the same check
+/// back. 50 characters (Route 53 takes up to 64).
+fn caller_reference(prefix: &str, address: &Address, spec: &HealthCheckSpec) -> String {
+    let spec = serde_json::to_string(spec).unwrap_or_default();
+    format!("{prefix}{:016x}", ec2::stable_hash(&[address.as_str(), &spec]))
+}
+
+/// Whether discovery reads the tags of the check created with `reference`: one of the
+/// environment's (`prefix`), or one made by a deployer from before references named the
+/// environment (`deployer-` and 16 hex digits), whose tags alone can say whose it is.
+fn may_be_ours(reference: &str, prefix: &str) -> bool {
+    reference.starts_with(prefix)
+        || reference
+            .strip_prefix("deployer-")
+            .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 async fn tag(r53: &aws_sdk_route53::Client, id: &str, tags: &Tags) -> Result<(), Error> {
@@ -180,12 +196,20 @@ async fn tag(r53: &aws_sdk_route53::Client, id: &str, tags: &Tags) -> Result<(),
 pub async fn ours(ctx: &ObserveCtx<'_>) -> Result<std::sync::Arc<Vec<Found>>, Error> {
     ctx.shared("route53-health-checks", || async {
         let r53 = client(ctx.clients);
+        let prefix = reference_prefix(ctx.app, ctx.env);
         let mut checks = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let out =
-                r53.list_health_checks().set_marker(marker.clone()).send().await.op("ListHealthChecks")?;
-            checks.extend(out.health_checks().to_vec());
+            // 1000 a page, the API's maximum (its reference, MaxItems): one page for up to
+            // 1000 checks in the account, where the default is 100.
+            let out = r53
+                .list_health_checks()
+                .max_items(1000)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .op("ListHealthChecks")?;
+            checks.extend(out.health_checks().iter().filter(|c| may_be_ours(c.caller_reference(), &prefix)).cloned());
             match out.next_marker() {
                 Some(m) if out.is_truncated() => marker = Some(m.to_string()),
                 _ => break,
@@ -238,4 +262,36 @@ pub async fn ours(ctx: &ObserveCtx<'_>) -> Result<std::sync::Arc<Vec<Found>>, Er
         Ok(found)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> HealthCheckSpec {
+        HealthCheckSpec {
+            fqdn: Ref::Id("lb.example.com".into()),
+            port: 443,
+            path: "/healthz".into(),
+            interval_secs: 30,
+            failure_threshold: 3,
+            regions: vec![],
+            zone: "example.com".into(),
+        }
+    }
+
+    #[test]
+    fn discovery_reads_the_tags_of_the_environments_checks_and_of_older_deployers_only() {
+        let address = Address::parse("global/dns/health-check/us-east-1").unwrap();
+        let prefix = reference_prefix("shop", "prod");
+        let reference = caller_reference(&prefix, &address, &spec());
+        assert!(reference.len() <= 64, "Route 53 takes a caller reference of 64 characters at most: {reference}");
+        assert_eq!(reference, caller_reference(&prefix, &address, &spec()), "a retried create sends the same");
+        assert!(may_be_ours(&reference, &prefix));
+        assert!(may_be_ours("deployer-0123456789abcdef", &prefix), "made before references named the env");
+        assert!(!may_be_ours(&caller_reference(&reference_prefix("shop", "staging"), &address, &spec()), &prefix));
+        assert!(!may_be_ours(&caller_reference(&reference_prefix("shopx", "prod"), &address, &spec()), &prefix));
+        assert!(!may_be_ours("billing-prod-7", &prefix));
+        assert!(!may_be_ours("deployer-not-hex-at-all", &prefix));
+    }
 }

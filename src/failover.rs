@@ -680,7 +680,7 @@ impl Failover<'_> {
         }
         let ssm: aws_sdk_ssm::Client = self.session.clients.get(&self.to);
         let holder = lock::Holder::this_process("failover");
-        let held = lock::acquire(&ssm, &c.app, &c.env, &holder).await.map_err(|e| match e {
+        let held = lock::acquire(&ssm, &c.app, &c.env, &holder, None).await.map_err(|e| match e {
             lock::LockError::Aws(e) => miette!(
                 help = credentials_hint(&e),
                 "could not take the environment lock in {}: {e}",

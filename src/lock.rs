@@ -5,6 +5,25 @@
 //!
 //! A run that finds nothing to change takes no lock, so a converged environment still sees
 //! zero mutating calls.
+//!
+//! **The generation.** A second parameter, `/deployer/{app}/{env}/generation`, lives as long as
+//! the environment (`destroy` removes it). Every holder overwrites it as soon as it holds the
+//! lock (value `held …`) and again as it lets go (`free`), so its version grows by at least one
+//! with every holder. A run that read the lock and the generation ([`Fence`], one
+//! `GetParameters`) before reading the environment knows, once it holds the lock itself, whether
+//! any holder came or went since: if the lock was free then, the generation was `free`, and its
+//! own overwrite made version *v + 1* (PutParameter answers the version it wrote, and "when you
+//! change the value of the parameter, Parameter Store automatically increments the version
+//! number by one": SSM user guide, "Working with parameter versions"; each write here changes
+//! the value, `held` with the holder and the time, then `free`),
+//! nobody wrote in between, and what it read is what AWS holds. `up --yes` then plans under the
+//! lock from that read instead of reading the environment again ([`Fence::unchanged_at`]).
+//! Anything else (a holder since, a crashed holder's `held`, a lost answer that made the
+//! version jump, an unreadable parameter) means reading again, as before. A stale answer to the
+//! fence's read can only show an older version, which fails the check: it errs on the side of
+//! reading again. Only writers that take the lock are seen this way; a change made outside the
+//! deployer between the read and the lock is not, as a change made during the apply never was,
+//! and the verification after the apply reads the environment again either way.
 
 use aws_sdk_ssm::types::{ParameterType, Tag};
 use serde::{Deserialize, Serialize};
@@ -80,6 +99,59 @@ pub fn parameter_name(app: &str, env: &str) -> String {
     format!("/deployer/{app}/{env}/lock")
 }
 
+/// The parameter whose version counts the environment's lock holders (module doc).
+pub fn generation_name(app: &str, env: &str) -> String {
+    format!("/deployer/{app}/{env}/generation")
+}
+
+/// The generation's value while nobody holds the lock.
+const FREE: &str = "free";
+
+/// The lock and the generation, read together before a read of the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Fence {
+    /// The lock's holder, if it was held: `Ok` when its value parses, `Err(raw)` otherwise.
+    pub holder: Option<Result<Holder, String>>,
+    /// The generation's version, and whether its value was `free`; `None` if it did not exist.
+    generation: Option<(i64, bool)>,
+}
+
+impl Fence {
+    /// Whether a read of the environment made after this fence still holds once this process
+    /// holds the lock and its overwrite of the generation wrote version `bumped`: nobody held the
+    /// lock then, and nobody took it since.
+    pub fn unchanged_at(&self, bumped: i64) -> bool {
+        self.holder.is_none()
+            && match self.generation {
+                None => bumped == 1,
+                Some((version, free)) => free && bumped == version + 1,
+            }
+    }
+
+    /// Whether the generation exists, is `free` and the lock is not held: what `destroy` may
+    /// remove without pulling it from under a holder.
+    pub fn forgettable(&self) -> bool {
+        self.holder.is_none() && matches!(self.generation, Some((_, true)))
+    }
+}
+
+/// Reads the lock and the generation in one `GetParameters` (it answers the names that do not
+/// exist as `InvalidParameters`).
+pub async fn fence(client: &aws_sdk_ssm::Client, app: &str, env: &str) -> Result<Fence, Error> {
+    let (lock, generation) = (parameter_name(app, env), generation_name(app, env));
+    let out = client.get_parameters().names(&lock).names(&generation).send().await.op("GetParameters")?;
+    let mut fence = Fence::default();
+    for p in out.parameters() {
+        let value = p.value().unwrap_or_default();
+        if p.name() == Some(lock.as_str()) {
+            fence.holder = Some(serde_json::from_str(value).map_err(|_| value.to_string()));
+        } else if p.name() == Some(generation.as_str()) {
+            fence.generation = Some((p.version(), value == FREE));
+        }
+    }
+    Ok(fence)
+}
+
 /// Why a lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -96,27 +168,29 @@ pub enum LockError {
 pub struct Lock {
     client: aws_sdk_ssm::Client,
     name: String,
+    generation: String,
+    /// The generation's version this holder's overwrite wrote.
+    pub bumped: i64,
 }
 
+/// Takes the lock, then overwrites the generation (module doc). `fence`, when the caller read
+/// one, says whether the generation exists, so that it is created (with its tags) or
+/// overwritten in one call.
 pub async fn acquire(
     client: &aws_sdk_ssm::Client,
     app: &str,
     env: &str,
     holder: &Holder,
+    fence: Option<&Fence>,
 ) -> Result<Lock, LockError> {
     let name = parameter_name(app, env);
     let value = serde_json::to_string(holder).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-    let tags = [(TAG_APP, app), (TAG_ENV, env), (TAG_MANAGED_BY, "deployer")]
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder().key(k).value(v).build().map_err(|e| Error::InvalidRequest(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = tags(app, env)?;
     let put = client
         .put_parameter()
         .name(&name)
         .description("deployer environment lock: one writer at a time")
-        .value(value)
+        .value(&value)
         .r#type(ParameterType::String)
         // `Overwrite` left unset (false by default): the PutParameter API reference says tags
         // cannot be sent with it, and an existing parameter (the lock held) is refused either way.
@@ -124,22 +198,73 @@ pub async fn acquire(
         .send()
         .await
         .op_unless("PutParameter", |e| e.is_parameter_already_exists());
-    let held = || {
-        *ACTIVE.lock().expect("active lock") = Some((client.clone(), name.clone()));
-        Ok(Lock { client: client.clone(), name: name.clone() })
-    };
     match put? {
-        Some(_) => held(),
+        Some(_) => {}
         None => match holder_of(client, app, env).await? {
             // Our own put, applied but its response lost: the SDK's retry was refused because
             // the first attempt had already taken the lock.
-            Some(Ok(h)) if h == *holder => held(),
-            Some(Ok(h)) => Err(LockError::Held(h)),
-            Some(Err(raw)) => Err(LockError::HeldUnreadable(raw)),
+            Some(Ok(h)) if h == *holder => {}
+            Some(Ok(h)) => return Err(LockError::Held(h)),
+            Some(Err(raw)) => return Err(LockError::HeldUnreadable(raw)),
             // Released between our put and our read: say so rather than retry silently.
-            None => Err(LockError::HeldUnreadable("released just now; run again".into())),
+            None => return Err(LockError::HeldUnreadable("released just now; run again".into())),
         },
     }
+    *ACTIVE.lock().expect("active lock") = Some((client.clone(), name.clone()));
+    let generation = generation_name(app, env);
+    let exists = fence.map(|f| f.generation.is_some());
+    // A holder that did not count itself could change the environment unseen by a reader's
+    // fence: no generation, no lock.
+    match write_generation(client, &generation, &format!("held {value}"), exists, app, env).await {
+        Ok(bumped) => Ok(Lock { client: client.clone(), name, generation, bumped }),
+        Err(e) => {
+            ACTIVE.lock().expect("active lock").take();
+            if let Err(e) = delete(client, &name).await {
+                tracing::error!("could not release the environment lock: {e}");
+            }
+            Err(LockError::Aws(e))
+        }
+    }
+}
+
+fn tags(app: &str, env: &str) -> Result<Vec<Tag>, Error> {
+    [(TAG_APP, app), (TAG_ENV, env), (TAG_MANAGED_BY, "deployer")]
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|e| Error::InvalidRequest(e.to_string()))
+        })
+        .collect()
+}
+
+/// Writes the generation and returns the version written. It is created with the environment's
+/// tags where it does not exist yet (`exists` false or unknown: PutParameter refuses tags
+/// with `Overwrite`), and overwritten otherwise.
+async fn write_generation(
+    client: &aws_sdk_ssm::Client,
+    name: &str,
+    value: &str,
+    exists: Option<bool>,
+    app: &str,
+    env: &str,
+) -> Result<i64, Error> {
+    let put = || client.put_parameter().name(name).value(value).r#type(ParameterType::String);
+    if exists != Some(true) {
+        let created = put()
+            .description("deployer: counts the environment's lock holders")
+            .set_tags(Some(tags(app, env)?))
+            .send()
+            .await
+            .op_unless("PutParameter", |e| e.is_parameter_already_exists())?;
+        if let Some(out) = created {
+            return Ok(out.version());
+        }
+    }
+    Ok(put().overwrite(true).send().await.op("PutParameter")?.version())
+}
+
+/// Deletes the generation (`destroy`, in each region of the environment).
+pub async fn forget_generation(client: &aws_sdk_ssm::Client, app: &str, env: &str) -> Result<(), Error> {
+    delete(client, &generation_name(app, env)).await
 }
 
 /// The current holder, if the lock is held: `Ok` when its value parses, `Err(raw)` otherwise.
@@ -172,8 +297,21 @@ pub async fn force_release(client: &aws_sdk_ssm::Client, app: &str, env: &str) -
 }
 
 impl Lock {
+    /// Marks the generation `free`, then deletes the lock. A generation that cannot be written
+    /// stays `held`: the next run's fence then reads the environment again, which is safe.
     pub async fn release(self) -> Result<(), Error> {
         ACTIVE.lock().expect("active lock").take();
+        if let Err(e) = write_generation(&self.client, &self.generation, FREE, Some(true), "", "").await {
+            tracing::warn!("could not mark the environment's lock generation free: {e}");
+        }
+        delete(&self.client, &self.name).await
+    }
+
+    /// `destroy`'s release: deletes the generation, then the lock; nothing of the environment
+    /// is left.
+    pub async fn release_forgetting(self) -> Result<(), Error> {
+        ACTIVE.lock().expect("active lock").take();
+        delete(&self.client, &self.generation).await?;
         delete(&self.client, &self.name).await
     }
 }
@@ -212,5 +350,21 @@ mod tests {
         let text = h.describe();
         assert!(text.contains("`deployer up`") && text.contains("for 5m"), "{text}");
         assert_eq!(parameter_name("webapp", "prod"), "/deployer/webapp/prod/lock");
+        assert_eq!(generation_name("webapp", "prod"), "/deployer/webapp/prod/generation");
+    }
+
+    #[test]
+    fn a_read_holds_only_when_nobody_held_or_took_the_lock_since() {
+        let holder = Some(Ok(Holder::this_process("up")));
+        let fence = |holder: Option<Result<Holder, String>>, generation| Fence { holder, generation };
+        // The environment's first holder creates the generation: version 1.
+        assert!(fence(None, None).unchanged_at(1));
+        assert!(!fence(None, None).unchanged_at(2), "created by another holder since");
+        assert!(fence(None, Some((6, true))).unchanged_at(7));
+        assert!(!fence(None, Some((6, true))).unchanged_at(8), "a holder came and went since");
+        assert!(!fence(None, Some((6, true))).unchanged_at(6));
+        assert!(!fence(None, Some((7, false))).unchanged_at(8), "held then (or its holder crashed)");
+        assert!(!fence(holder.clone(), Some((6, true))).unchanged_at(7), "the lock was held then");
+        assert!(!fence(Some(Err("?".into())), None).unchanged_at(1));
     }
 }

@@ -59,8 +59,10 @@ pub const ON_ITS_BEHALF: &[(&str, &str)] = &[
 
 const NETWORK: Part = Part { name: "network", actions: &[] };
 
-const LOCK: Part =
-    Part { name: "lock", actions: &["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"] };
+const LOCK: Part = Part {
+    name: "lock",
+    actions: &["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
+};
 
 const REGISTRY: Part = Part { name: "registry", actions: &[] };
 

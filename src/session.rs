@@ -71,6 +71,10 @@ pub struct Session {
     started: Instant,
     /// The run's first contact with AWS ([`Session::preflight`]), made once.
     reached: tokio::sync::OnceCell<Result<(), String>>,
+    /// The lock and its generation as read before the environment ([`Session::read_fence`]).
+    fence: std::sync::OnceLock<lock::Fence>,
+    /// The generation's version this run's lock wrote, while it holds the lock.
+    bumped: std::sync::Mutex<Option<i64>>,
 }
 
 impl Session {
@@ -82,7 +86,14 @@ impl Session {
             settings.sts_region.as_deref(),
         )
         .await;
-        Session { settings, clients, started: Instant::now(), reached: Default::default() }
+        Session {
+            settings,
+            clients,
+            started: Instant::now(),
+            reached: Default::default(),
+            fence: Default::default(),
+            bumped: Default::default(),
+        }
     }
 
     /// Fails fast, with one message naming the endpoint, the region and where credentials
@@ -170,6 +181,28 @@ impl Session {
             .map_err(|e| miette!(help = credentials_hint(&e), "could not read the environment from AWS: {e}"))
     }
 
+    /// Reads the lock and its generation (one `GetParameters`), before the environment is
+    /// read, so that under the lock that read can be known still to hold ([`lock::Fence`]).
+    /// `None` when they cannot be read: the environment is then read again under the lock.
+    pub(crate) async fn read_fence(&self) -> Option<&lock::Fence> {
+        self.preflight().await.ok()?;
+        let c = self.config();
+        match lock::fence(&self.clients.ssm(), &c.app, &c.env).await {
+            Ok(fence) => Some(self.fence.get_or_init(|| fence)),
+            Err(e) => {
+                tracing::warn!("could not read the environment lock: {e}");
+                None
+            }
+        }
+    }
+
+    /// Whether the environment read after [`Session::read_fence`] is still what AWS holds, now
+    /// that this run holds the lock: nobody held the lock then or took it since.
+    fn read_still_holds(&self) -> bool {
+        let bumped = *self.bumped.lock().expect("bumped");
+        matches!((self.fence.get(), bumped), (Some(fence), Some(bumped)) if fence.unchanged_at(bumped))
+    }
+
     /// Takes the environment lock, then observes and plans again under it, so what is applied
     /// is what AWS holds now. If that is no longer the plan the operator confirmed, nothing is
     /// changed. Applies the fresh plan and releases the lock afterwards, whatever happened.
@@ -179,7 +212,7 @@ impl Session {
         desired: &Desired,
         confirmed: &Plan,
     ) -> miette::Result<(Plan, Vec<Outcome>)> {
-        self.with_lock(command, self.apply_confirmed(desired, confirmed)).await
+        self.with_lock(command, self.apply_confirmed(desired, confirmed, None)).await
     }
 
     /// Runs `work` holding the environment lock, and releases the lock afterwards, whatever
@@ -191,7 +224,7 @@ impl Session {
     ) -> miette::Result<T> {
         let c = self.config();
         let holder = lock::Holder::this_process(command);
-        let held = lock::acquire(&self.clients.ssm(), &c.app, &c.env, &holder).await.map_err(|e| match e {
+        let held = lock::acquire(&self.clients.ssm(), &c.app, &c.env, &holder, self.fence.get()).await.map_err(|e| match e {
             lock::LockError::Aws(e) => miette!(help = credentials_hint(&e), "could not take the environment lock: {e}"),
             other => miette!(
                 help = format!(
@@ -201,23 +234,63 @@ impl Session {
                 "{other}; nothing was changed"
             ),
         })?;
+        *self.bumped.lock().expect("bumped") = Some(held.bumped);
         let result = work.await;
-        if let Err(e) = held.release().await {
+        self.bumped.lock().expect("bumped").take();
+        // `destroy` leaves nothing of the environment: not its lock's generation either.
+        let released =
+            if command == "destroy" { held.release_forgetting().await } else { held.release().await };
+        if let Err(e) = released {
             tracing::error!(
                 "could not release the environment lock: {e}; release it with `deployer unlock --env {}`",
                 c.env
             );
         }
+        if command == "destroy" {
+            self.forget_generations(false).await;
+        }
         result
     }
 
+    /// Deletes the lock's generation where it is `free` and the lock is not held: in the
+    /// regions other than the primary (a `failover` writes one in the region it promotes), and
+    /// in the primary too with `primary`. A generation that cannot be read or deleted is
+    /// logged, not fatal.
+    pub(crate) async fn forget_generations(&self, primary: bool) {
+        let c = self.config();
+        for region in c.region_names().into_iter().filter(|r| primary || *r != c.primary_region) {
+            let ssm: aws_sdk_ssm::Client = self.clients.get(&region);
+            let forgotten = async {
+                if lock::fence(&ssm, &c.app, &c.env).await?.forgettable() {
+                    lock::forget_generation(&ssm, &c.app, &c.env).await?;
+                }
+                Ok::<_, crate::cloud::Error>(())
+            };
+            if let Err(e) = forgotten.await {
+                tracing::warn!("could not remove the environment lock's generation in {region}: {e}");
+            }
+        }
+    }
+
     /// Under the lock: observes and plans again, so what is applied is what AWS holds now. If
-    /// that is no longer the plan the operator confirmed, nothing is changed.
+    /// that is no longer the plan the operator confirmed, nothing is changed. `read`, the
+    /// environment as read after [`Session::read_fence`], is planned from instead when the lock's
+    /// generation shows nobody held or took the lock since ([`lock::Fence::unchanged_at`]).
     pub(crate) async fn apply_confirmed(
         &self,
         desired: &Desired,
         confirmed: &Plan,
+        read: Option<&[Found]>,
     ) -> miette::Result<(Plan, Vec<Outcome>)> {
+        if let Some(read) = read.filter(|_| self.read_still_holds()) {
+            tracing::info!(
+                "nobody held or took the lock since the environment was read: planning from that read"
+            );
+            let plan = crate::plan::plan(desired, read);
+            let mut outcomes = self.apply(&plan, read).await;
+            self.verify(desired, &mut outcomes, &|_| true).await?;
+            return Ok((plan, outcomes));
+        }
         self.apply_confirmed_within(desired, confirmed, &|_| true).await
     }
 
@@ -320,12 +393,15 @@ impl Session {
         // (When AWS cannot be reached, the reader beside this one says so.)
         self.preflight().await.ok()?;
         let c = self.config();
-        let found = match lock::holder_of(&self.clients.ssm(), &c.app, &c.env).await {
-            Ok(found) => found?,
-            Err(e) => {
-                tracing::warn!("could not read the environment lock: {e}");
-                return None;
-            }
+        let found = match self.fence.get() {
+            Some(fence) => fence.holder.clone()?,
+            None => match lock::holder_of(&self.clients.ssm(), &c.app, &c.env).await {
+                Ok(found) => found?,
+                Err(e) => {
+                    tracing::warn!("could not read the environment lock: {e}");
+                    return None;
+                }
+            },
         };
         let report = match found {
             Ok(h) => {

@@ -338,6 +338,72 @@ fn a_held_lock_stops_a_second_writer_until_unlocked() {
     assert!(stderr_text(&after).contains("not locked"), "{}", stderr_text(&after));
 }
 
+/// How many times a recorded `up` read the environment: each read lists each region's RDS
+/// parameter groups once (the database tier's kind, read whatever the tiers), and nothing else
+/// in a network-only `up` does.
+fn environment_reads(actions: &[String]) -> usize {
+    actions.iter().filter(|a| *a == "DescribeDBParameterGroups").count() / REGIONS.len()
+}
+
+/// The lock's generation parameter in the primary region: (version, value), if it exists.
+fn generation(emu: &Emulator) -> Option<(i64, String)> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ssm = aws_sdk_ssm::Client::new(&support::sdk_config(emu, "us-east-1").await);
+        let got = ssm.get_parameter().name("/deployer/webapp/local/generation").send().await.ok()?;
+        let p = got.parameter()?;
+        Some((p.version(), p.value()?.to_string()))
+    })
+}
+
+#[test]
+fn an_up_with_yes_reads_the_environment_again_under_the_lock_only_when_a_holder_came_since() {
+    let emu = Emulator::start();
+    let project = network_project();
+    // A crashed run left the lock's generation `held` (and someone has since run `unlock`):
+    // nothing says the environment stood still, so the run reads it again under the lock.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        aws_sdk_ssm::Client::new(&support::sdk_config(&emu, "us-east-1").await)
+            .put_parameter()
+            .name("/deployer/webapp/local/generation")
+            .value(r#"held {"who":"alice@ops-box","pid":4242,"command":"up","since":1700000000}"#)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+    });
+    emu.start_recording();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    emu.stop_recording();
+    assert_eq!(environment_reads(&emu.recorded_actions()), 3, "before, under the lock, and the verification");
+    let (version, value) = generation(&emu).expect("the generation");
+    assert_eq!((version, value.as_str()), (3, "free"), "held by this run (2), then let go (3)");
+
+    emu.start_recording();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    emu.stop_recording();
+    let converged = emu.recorded_actions();
+    assert_eq!(environment_reads(&converged), 1);
+    assert!(mutating(&converged).is_empty(), "a converged up takes no lock: {converged:?}");
+    assert_eq!(generation(&emu).map(|g| g.0), Some(3));
+
+    // `destroy` leaves nothing, the generation included.
+    deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"]);
+    assert!(emu.inventory().is_empty(), "left after destroy: {:?}", emu.inventory());
+
+    // Nobody held or took the lock between the read and this run's lock (the generation it
+    // creates is version 1): the read before the lock is planned from, and the verification
+    // is the only other one.
+    emu.start_recording();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    emu.stop_recording();
+    let cold = emu.recorded_actions();
+    assert_eq!(environment_reads(&cold), 2, "before the lock, and the verification: {cold:?}");
+    assert_network(&emu.ec2_state(), 2, 1);
+    assert_eq!(generation(&emu), Some((2, "free".to_string())));
+    let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
+}
+
 #[test]
 fn a_new_subnet_layout_replaces_subnets_nats_and_associations_in_one_run() {
     let emu = Emulator::start();

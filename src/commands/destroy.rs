@@ -11,6 +11,8 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
     let mut plan = plan::plan(&nothing, &observed);
     mark_data(session, &mut plan).await;
     if plan.is_empty() {
+        // An `up` that took the lock and then created nothing leaves only the lock's generation.
+        session.forget_generations(true).await;
         if session.settings.output == OutputFormat::Json {
             return finish(session, "destroy", &plan, &[]);
         }

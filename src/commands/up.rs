@@ -10,7 +10,15 @@ pub async fn up(
     assume_yes: bool,
     options: &crate::release::Options,
 ) -> miette::Result<u8> {
-    let (desired, observed) = tokio::join!(session.desired(), session.observe());
+    // With --yes nothing waits between this read and the lock: the lock's generation, read
+    // first, can then show under the lock that this read still holds, and it is not repeated
+    // (src/lock.rs). Asked, the operator may take minutes, and the environment is read again.
+    let (desired, observed) = tokio::join!(session.desired(), async {
+        if assume_yes {
+            session.read_fence().await;
+        }
+        session.observe().await
+    });
     let (desired, observed) = (desired?, observed?);
     let plan = plan::plan(&desired, &observed);
     let env = &session.config().env;
@@ -85,7 +93,7 @@ pub async fn up(
     session
         .with_lock("up", async {
             if !plan.is_empty() {
-                let (plan, outcomes) = session.apply_confirmed(&desired, &plan).await?;
+                let (plan, outcomes) = session.apply_confirmed(&desired, &plan, Some(&observed)).await?;
                 finish(session, "up", &plan, &outcomes)?;
             }
             if session.config().service.enabled {

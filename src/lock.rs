@@ -119,19 +119,23 @@ pub struct Fence {
 impl Fence {
     /// Whether a read of the environment made after this fence still holds once this process
     /// holds the lock and its overwrite of the generation wrote version `bumped`: nobody held the
-    /// lock then, and nobody took it since.
-    pub fn unchanged_at(&self, bumped: i64) -> bool {
+    /// lock then, and nobody took it since. A generation that did not exist proves that only for
+    /// a read that found nothing of the environment (`read_nothing`): `destroy` deletes it, so
+    /// a destroy that came and went would leave this run creating version 1 as well, but it had
+    /// nothing to remove that such a read saw. (An environment made before generations existed
+    /// is read again under its first lock; the next run counts from the generation it leaves.)
+    pub fn unchanged_at(&self, bumped: i64, read_nothing: bool) -> bool {
         self.holder.is_none()
             && match self.generation {
-                None => bumped == 1,
+                None => read_nothing && bumped == 1,
                 Some((version, free)) => free && bumped == version + 1,
             }
     }
 
-    /// Whether the generation exists, is `free` and the lock is not held: what `destroy` may
-    /// remove without pulling it from under a holder.
+    /// Whether the generation exists and the lock is not held: what `destroy` may remove
+    /// without pulling it from under a holder (a `held` one with no lock is a killed run's).
     pub fn forgettable(&self) -> bool {
-        self.holder.is_none() && matches!(self.generation, Some((_, true)))
+        self.holder.is_none() && self.generation.is_some()
     }
 }
 
@@ -358,13 +362,14 @@ mod tests {
         let holder = Some(Ok(Holder::this_process("up")));
         let fence = |holder: Option<Result<Holder, String>>, generation| Fence { holder, generation };
         // The environment's first holder creates the generation: version 1.
-        assert!(fence(None, None).unchanged_at(1));
-        assert!(!fence(None, None).unchanged_at(2), "created by another holder since");
-        assert!(fence(None, Some((6, true))).unchanged_at(7));
-        assert!(!fence(None, Some((6, true))).unchanged_at(8), "a holder came and went since");
-        assert!(!fence(None, Some((6, true))).unchanged_at(6));
-        assert!(!fence(None, Some((7, false))).unchanged_at(8), "held then (or its holder crashed)");
-        assert!(!fence(holder.clone(), Some((6, true))).unchanged_at(7), "the lock was held then");
-        assert!(!fence(Some(Err("?".into())), None).unchanged_at(1));
+        assert!(fence(None, None).unchanged_at(1, true));
+        assert!(!fence(None, None).unchanged_at(1, false), "a destroy may have deleted it since");
+        assert!(!fence(None, None).unchanged_at(2, true), "created by another holder since");
+        assert!(fence(None, Some((6, true))).unchanged_at(7, false));
+        assert!(!fence(None, Some((6, true))).unchanged_at(8, false), "a holder came and went since");
+        assert!(!fence(None, Some((6, true))).unchanged_at(6, false));
+        assert!(!fence(None, Some((7, false))).unchanged_at(8, false), "held then (or its holder crashed)");
+        assert!(!fence(holder.clone(), Some((6, true))).unchanged_at(7, false), "the lock was held then");
+        assert!(!fence(Some(Err("?".into())), None).unchanged_at(1, true));
     }
 }

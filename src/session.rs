@@ -196,11 +196,11 @@ impl Session {
         }
     }
 
-    /// Whether the environment read after [`Session::read_fence`] is still what AWS holds, now
-    /// that this run holds the lock: nobody held the lock then or took it since.
-    fn read_still_holds(&self) -> bool {
+    /// Whether `read`, the environment as read after [`Session::read_fence`], is still what AWS
+    /// holds, now that this run holds the lock: nobody held the lock then or took it since.
+    fn read_still_holds(&self, read: &[Found]) -> bool {
         let bumped = *self.bumped.lock().expect("bumped");
-        matches!((self.fence.get(), bumped), (Some(fence), Some(bumped)) if fence.unchanged_at(bumped))
+        matches!((self.fence.get(), bumped), (Some(fence), Some(bumped)) if fence.unchanged_at(bumped, read.is_empty()))
     }
 
     /// Takes the environment lock, then observes and plans again under it, so what is applied
@@ -252,7 +252,7 @@ impl Session {
         result
     }
 
-    /// Deletes the lock's generation where it is `free` and the lock is not held: in the
+    /// Deletes the lock's generation where the lock is not held: in the
     /// regions other than the primary (a `failover` writes one in the region it promotes), and
     /// in the primary too with `primary`. A generation that cannot be read or deleted is
     /// logged, not fatal.
@@ -282,7 +282,7 @@ impl Session {
         confirmed: &Plan,
         read: Option<&[Found]>,
     ) -> miette::Result<(Plan, Vec<Outcome>)> {
-        if let Some(read) = read.filter(|_| self.read_still_holds()) {
+        if let Some(read) = read.filter(|read| self.read_still_holds(read)) {
             tracing::info!(
                 "nobody held or took the lock since the environment was read: planning from that read"
             );

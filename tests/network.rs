@@ -386,6 +386,24 @@ fn an_up_with_yes_reads_the_environment_again_under_the_lock_only_when_a_holder_
     assert!(mutating(&converged).is_empty(), "a converged up takes no lock: {converged:?}");
     assert_eq!(generation(&emu).map(|g| g.0), Some(3));
 
+    // An environment made before generations existed has none: its first changing run reads
+    // the environment again under the lock (a `destroy` deletes a generation, so a missing one
+    // proves nothing about a populated environment), and leaves one for the next.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        aws_sdk_ssm::Client::new(&support::sdk_config(&emu, "us-east-1").await)
+            .delete_parameter()
+            .name("/deployer/webapp/local/generation")
+            .send()
+            .await
+            .unwrap();
+    });
+    project.edit("local.toml", |s| s.replace("nat_gateways = \"single\"", "nat_gateways = \"per-az\""));
+    emu.start_recording();
+    deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "-q"]);
+    emu.stop_recording();
+    assert_eq!(environment_reads(&emu.recorded_actions()), 3, "no generation, and something to read");
+    assert_eq!(generation(&emu), Some((2, "free".to_string())));
+
     // `destroy` leaves nothing, the generation included.
     deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"]);
     assert!(emu.inventory().is_empty(), "left after destroy: {:?}", emu.inventory());
@@ -398,7 +416,7 @@ fn an_up_with_yes_reads_the_environment_again_under_the_lock_only_when_a_holder_
     emu.stop_recording();
     let cold = emu.recorded_actions();
     assert_eq!(environment_reads(&cold), 2, "before the lock, and the verification: {cold:?}");
-    assert_network(&emu.ec2_state(), 2, 1);
+    assert_network(&emu.ec2_state(), 2, 2);
     assert_eq!(generation(&emu), Some((2, "free".to_string())));
     let clean = deployer(&emu, &project, &["drift", "--env", ENV]);
     assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));

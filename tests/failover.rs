@@ -290,8 +290,9 @@ fn a_failover_killed_right_after_its_promote_read_replica_is_finished_by_the_nex
     let (emu, project) = crash_ready(&pidfile);
     let east1_before = runtime().block_on(running(&emu, OLD));
     let password = password(&emu);
-    // Mutating call 1 takes the lock, 2 is PromoteReadReplica.
-    emu.set_model(json!({"kill_after": 2, "kill_pidfile": pidfile.to_str().unwrap()}));
+    // Mutating call 1 takes the lock, 2 writes its generation (src/lock.rs), 3 is
+    // PromoteReadReplica.
+    emu.set_model(json!({"kill_after": 3, "kill_pidfile": pidfile.to_str().unwrap()}));
     let out =
         deployer_with_pidfile(&emu, &project, &["failover", "--env", ENV, "--to", NEW, "--yes"], &pidfile);
     assert_eq!(out.status.signal(), Some(9), "killed\n{}", show_output(&out));

@@ -274,7 +274,10 @@ fn a_first_up_with_an_image_not_pushed_creates_only_the_registry_and_says_how_to
     assert!(!held.is_empty());
     for line in &held {
         let generation = line == "ssm us-east-1 parameter /deployer/webapp/local/generation";
-        assert!(line.starts_with("ecr ") || generation, "only the registry was created, not {line}\n{held:#?}");
+        assert!(
+            line.starts_with("ecr ") || generation,
+            "only the registry was created, not {line}\n{held:#?}"
+        );
     }
     assert!(held.iter().any(|l| l.starts_with("ecr us-east-2 repository")), "{held:#?}");
 

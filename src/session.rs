@@ -204,15 +204,17 @@ impl Session {
     }
 
     /// Takes the environment lock, then observes and plans again under it, so what is applied
-    /// is what AWS holds now. If that is no longer the plan the operator confirmed, nothing is
-    /// changed. Applies the fresh plan and releases the lock afterwards, whatever happened.
+    /// is what AWS holds now (unless `read` still holds: [`Session::apply_confirmed`]). If that
+    /// is no longer the plan the operator confirmed, nothing is changed. Applies the fresh plan
+    /// and releases the lock afterwards, whatever happened.
     pub(crate) async fn under_lock(
         &self,
         command: &str,
         desired: &Desired,
         confirmed: &Plan,
+        read: Option<&[Found]>,
     ) -> miette::Result<(Plan, Vec<Outcome>)> {
-        self.with_lock(command, self.apply_confirmed(desired, confirmed, None)).await
+        self.with_lock(command, self.apply_confirmed(desired, confirmed, read)).await
     }
 
     /// Runs `work` holding the environment lock, and releases the lock afterwards, whatever

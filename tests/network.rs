@@ -404,8 +404,12 @@ fn an_up_with_yes_reads_the_environment_again_under_the_lock_only_when_a_holder_
     assert_eq!(environment_reads(&emu.recorded_actions()), 3, "no generation, and something to read");
     assert_eq!(generation(&emu), Some((2, "free".to_string())));
 
-    // `destroy` leaves nothing, the generation included.
+    // `destroy --yes` trusts its first read the same way, and leaves nothing, the generation
+    // included.
+    emu.start_recording();
     deployer_ok(&emu, &project, &["destroy", "--env", ENV, "--yes", "-q"]);
+    emu.stop_recording();
+    assert_eq!(environment_reads(&emu.recorded_actions()), 2, "before the lock, and the verification");
     assert!(emu.inventory().is_empty(), "left after destroy: {:?}", emu.inventory());
 
     // Nobody held or took the lock between the read and this run's lock (the generation it

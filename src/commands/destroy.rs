@@ -5,6 +5,11 @@ use crate::plan;
 /// `deployer destroy`: delete everything the environment owns, in every region, dependents
 /// first. Asks on a terminal; needs `--yes` anywhere else.
 pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> {
+    // As `up --yes`: with --yes nothing waits between this read and the lock, and the lock's
+    // generation can show under the lock that it still holds (src/lock.rs).
+    if assume_yes {
+        session.read_fence().await;
+    }
     let observed = session.observe().await?;
     let c = session.config();
     let nothing = Desired::empty(&c.app, &c.env);
@@ -33,7 +38,7 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
         return Ok(exit::ERROR);
     }
     eprintln!();
-    let (plan, outcomes) = session.under_lock("destroy", &nothing, &plan).await?;
+    let (plan, outcomes) = session.under_lock("destroy", &nothing, &plan, Some(&observed)).await?;
     finish(session, "destroy", &plan, &outcomes)
 }
 

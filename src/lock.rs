@@ -16,8 +16,9 @@
 //! change the value of the parameter, Parameter Store automatically increments the version
 //! number by one": SSM user guide, "Working with parameter versions"; each write here changes
 //! the value, `held` with the holder and the time, then `free`),
-//! nobody wrote in between, and what it read is what AWS holds. `up --yes` then plans under the
-//! lock from that read instead of reading the environment again ([`Fence::unchanged_at`]).
+//! nobody wrote in between, and what it read is what AWS holds. `up --yes` and `destroy --yes`
+//! then plan under the lock from that read instead of reading the environment again
+//! ([`Fence::unchanged_at`]).
 //! Anything else (a holder since, a crashed holder's `held`, a lost answer that made the
 //! version jump, an unreadable parameter) means reading again, as before. A stale answer to the
 //! fence's read can only show an older version, which fails the check: it errs on the side of

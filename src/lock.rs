@@ -26,7 +26,7 @@
 //! deployer between the read and the lock is not, as a change made during the apply never was,
 //! and the verification after the apply reads the environment again either way.
 
-use aws_sdk_ssm::types::{ParameterType, Tag};
+use aws_sdk_ssm::types::{ParameterType, ResourceTypeForTagging, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{AwsResultExt, Error};
@@ -174,6 +174,9 @@ pub struct Lock {
     client: aws_sdk_ssm::Client,
     name: String,
     generation: String,
+    /// The environment's app and env, to tag the generation should a write recreate it.
+    app: String,
+    env: String,
     /// The generation's version this holder's overwrite wrote.
     pub bumped: i64,
 }
@@ -221,7 +224,9 @@ pub async fn acquire(
     // A holder that did not count itself could change the environment unseen by a reader's
     // fence: no generation, no lock.
     match write_generation(client, &generation, &format!("held {value}"), exists, app, env).await {
-        Ok(bumped) => Ok(Lock { client: client.clone(), name, generation, bumped }),
+        Ok(bumped) => {
+            Ok(Lock { client: client.clone(), name, generation, app: app.into(), env: env.into(), bumped })
+        }
         Err(e) => {
             ACTIVE.lock().expect("active lock").take();
             if let Err(e) = delete(client, &name).await {
@@ -264,7 +269,20 @@ async fn write_generation(
             return Ok(out.version());
         }
     }
-    Ok(put().overwrite(true).send().await.op("PutParameter")?.version())
+    let version = put().overwrite(true).send().await.op("PutParameter")?.version();
+    if version == 1 {
+        // It was gone after all (a `destroy` deleted it since the fence was read), and an
+        // overwrite carries no tags: it is tagged now, so nothing of the environment is untagged.
+        client
+            .add_tags_to_resource()
+            .resource_type(ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tags(Some(tags(app, env)?))
+            .send()
+            .await
+            .op("AddTagsToResource")?;
+    }
+    Ok(version)
 }
 
 /// Deletes the generation (`destroy`, in each region of the environment).
@@ -306,17 +324,11 @@ impl Lock {
     /// stays `held`: the next run's fence then reads the environment again, which is safe.
     pub async fn release(self) -> Result<(), Error> {
         ACTIVE.lock().expect("active lock").take();
-        if let Err(e) = write_generation(&self.client, &self.generation, FREE, Some(true), "", "").await {
+        if let Err(e) =
+            write_generation(&self.client, &self.generation, FREE, Some(true), &self.app, &self.env).await
+        {
             tracing::warn!("could not mark the environment's lock generation free: {e}");
         }
-        delete(&self.client, &self.name).await
-    }
-
-    /// `destroy`'s release: deletes the generation, then the lock; nothing of the environment
-    /// is left.
-    pub async fn release_forgetting(self) -> Result<(), Error> {
-        ACTIVE.lock().expect("active lock").take();
-        delete(&self.client, &self.generation).await?;
         delete(&self.client, &self.name).await
     }
 }

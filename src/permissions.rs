@@ -54,7 +54,7 @@ pub const ON_ITS_BEHALF: &[(&str, &str)] = &[
     ("iam:CreateServiceLinkedRole", "the first load balancer, ECS service, RDS instance or scaling target of an account creates AWS's service-linked role"),
     ("kms:DescribeKey", "RDS, ECR and CloudWatch Logs check a configured KMS key"),
     ("kms:CreateGrant", "RDS and ECR grant themselves the use of a configured KMS key"),
-    ("ssm:AddTagsToResource", "PutParameter with Tags (the lock) is authorised as a tagging too"),
+    ("ssm:AddTagsToResource", "PutParameter with Tags (the lock, its generation) is authorised as a tagging too; src/lock.rs also sends it for a generation an overwrite recreated"),
 ];
 
 const NETWORK: Part = Part { name: "network", actions: &[] };

@@ -239,28 +239,21 @@ impl Session {
         *self.bumped.lock().expect("bumped") = Some(held.bumped);
         let result = work.await;
         self.bumped.lock().expect("bumped").take();
-        // `destroy` leaves nothing of the environment: not its lock's generation either.
-        let released =
-            if command == "destroy" { held.release_forgetting().await } else { held.release().await };
-        if let Err(e) = released {
+        if let Err(e) = held.release().await {
             tracing::error!(
                 "could not release the environment lock: {e}; release it with `deployer unlock --env {}`",
                 c.env
             );
         }
-        if command == "destroy" {
-            self.forget_generations(false).await;
-        }
         result
     }
 
-    /// Deletes the lock's generation where the lock is not held: in the
-    /// regions other than the primary (a `failover` writes one in the region it promotes), and
-    /// in the primary too with `primary`. A generation that cannot be read or deleted is
-    /// logged, not fatal.
-    pub(crate) async fn forget_generations(&self, primary: bool) {
+    /// Deletes the lock's generation in every region of the environment where the lock is not
+    /// held (`destroy`, once nothing else is left: a `failover` writes one in the region it
+    /// promotes). A generation that cannot be read or deleted is logged, not fatal.
+    pub(crate) async fn forget_generations(&self) {
         let c = self.config();
-        for region in c.region_names().into_iter().filter(|r| primary || *r != c.primary_region) {
+        for region in c.region_names() {
             let ssm: aws_sdk_ssm::Client = self.clients.get(&region);
             let forgotten = async {
                 if lock::fence(&ssm, &c.app, &c.env).await?.forgettable() {

@@ -426,6 +426,43 @@ fn an_up_with_yes_reads_the_environment_again_under_the_lock_only_when_a_holder_
     assert_eq!(clean.status.code(), Some(0), "{}", stdout_text(&clean));
 }
 
+/// A generation deleted after a run read it (a `destroy` came and went) is recreated by that
+/// run's overwrite, which carries no tags: the run tags it, and does not trust its read.
+#[test]
+fn a_lock_whose_generation_vanished_since_the_fence_recreates_it_tagged() {
+    use deployer::lock;
+    let emu = Emulator::start();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ssm = aws_sdk_ssm::Client::new(&support::sdk_config(&emu, "us-east-1").await);
+        let name = "/deployer/webapp/local/generation";
+        let put = ssm.put_parameter().name(name).value("free");
+        put.r#type(aws_sdk_ssm::types::ParameterType::String).send().await.unwrap();
+        let fence = lock::fence(&ssm, "webapp", "local").await.unwrap();
+        ssm.delete_parameter().name(name).send().await.unwrap();
+
+        let holder = lock::Holder::this_process("up");
+        let held = lock::acquire(&ssm, "webapp", "local", &holder, Some(&fence)).await.unwrap();
+        assert_eq!(held.bumped, 1, "recreated by the overwrite");
+        assert!(!fence.unchanged_at(held.bumped, false), "a read after that fence is not trusted");
+        held.release().await.unwrap();
+        let tags = ssm
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .send()
+            .await
+            .unwrap();
+        let tags: Vec<(&str, &str)> = tags.tag_list().iter().map(|t| (t.key(), t.value())).collect();
+        for tag in
+            [("deployer:app", "webapp"), ("deployer:env", "local"), ("deployer:managed-by", "deployer")]
+        {
+            assert!(tags.contains(&tag), "{tag:?} on the recreated generation: {tags:?}");
+        }
+        let got = ssm.get_parameter().name(name).send().await.unwrap();
+        assert_eq!(got.parameter().unwrap().value(), Some("free"), "let go of");
+    });
+}
+
 #[test]
 fn a_new_subnet_layout_replaces_subnets_nats_and_associations_in_one_run() {
     let emu = Emulator::start();

@@ -17,7 +17,7 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
     mark_data(session, &mut plan).await;
     if plan.is_empty() {
         // An `up` that took the lock and then created nothing leaves only the lock's generation.
-        session.forget_generations(true).await;
+        session.forget_generations().await;
         if session.settings.output == OutputFormat::Json {
             return finish(session, "destroy", &plan, &[]);
         }
@@ -39,6 +39,9 @@ pub async fn destroy(session: &Session, assume_yes: bool) -> miette::Result<u8> 
     }
     eprintln!();
     let (plan, outcomes) = session.under_lock("destroy", &nothing, &plan, Some(&observed)).await?;
+    // Nothing of the environment is left: not its lock's generation either, once the lock is
+    // let go (a run that took it since keeps its own).
+    session.forget_generations().await;
     finish(session, "destroy", &plan, &outcomes)
 }
 

@@ -140,8 +140,8 @@ impl Fence {
     }
 }
 
-/// Reads the lock and the generation in one `GetParameters` (it answers the names that do not
-/// exist as `InvalidParameters`).
+/// Reads the lock and the generation in one `GetParameters`; a name that does not exist is
+/// simply not among the parameters it answers.
 pub async fn fence(client: &aws_sdk_ssm::Client, app: &str, env: &str) -> Result<Fence, Error> {
     let (lock, generation) = (parameter_name(app, env), generation_name(app, env));
     let out = client.get_parameters().names(&lock).names(&generation).send().await.op("GetParameters")?;

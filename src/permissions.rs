@@ -69,7 +69,11 @@ const REGISTRY: Part = Part { name: "registry", actions: &[] };
 /// The security groups of the database and the service tiers.
 const SECURITY_GROUPS: Part = Part { name: "security-groups", actions: &[] };
 
-const DATABASE: Part = Part { name: "database", actions: &[] };
+/// The failover's own calls (`src/failover/database.rs`): no kind sends them.
+const DATABASE: Part = Part {
+    name: "database",
+    actions: &["rds:PromoteReadReplica", "secretsmanager:StopReplicationToReplica"],
+};
 
 const SERVICE: Part = Part { name: "service", actions: &[] };
 

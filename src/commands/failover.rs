@@ -1,4 +1,4 @@
-//! `deployer failover`: the command around the failover workflow (`src/failover.rs`, whose
+//! `deployer failover`: the command around the failover workflow (`src/failover/`, whose
 //! module doc lists the steps): it probes, shows what is left, asks, runs the steps under the
 //! lock, and reports (text, or the `--output json` summary). `--dns-only` is the DNS step alone.
 
@@ -10,10 +10,10 @@ use serde::Serialize;
 use super::release::Reporter;
 use super::{confirm, exit, report, OutputFormat, Session};
 use crate::cloud::GLOBAL_REGION;
+use crate::failover::DbView;
 use crate::failover::{check, dns_changes, failover_of, probe, swapped, Step, RUNBOOK};
 use crate::plan::{self, render_human};
 use crate::release::RegionResult;
-use crate::resources::db_instance::DbView;
 use crate::session::credentials_hint;
 
 /// The `--output json` summary.

@@ -157,10 +157,10 @@ pub const BUSY_STATES: &[&str] = &[
 /// States in which the database serves and accepts changes: a wait ends there.
 /// `storage-optimization` can last many hours after a storage change while the database works
 /// normally, so a wait does not hold out for it.
-const USABLE_STATES: &[&str] = &["available", "storage-optimization"];
+pub(crate) const USABLE_STATES: &[&str] = &["available", "storage-optimization"];
 
 /// States no wait will get out of: an operator has to act.
-const STUCK_STATES: &[&str] = &[
+pub(crate) const STUCK_STATES: &[&str] = &[
     "failed",
     "inaccessible-encryption-credentials",
     "inaccessible-encryption-credentials-recoverable",
@@ -901,154 +901,6 @@ pub(crate) fn modify_shared(
         m = m.set_vpc_security_group_ids(Some(ids));
     }
     Ok(m)
-}
-
-/// What `deployer failover` needs to know of one database instance, from one
-/// `DescribeDBInstances`: whether it still replicates, whether it is Multi-AZ, where it is, and
-/// which address its tags give it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DbView {
-    pub identifier: String,
-    pub arn: String,
-    pub status: String,
-    /// The instance it replicates (`ReadReplicaSourceDBInstanceIdentifier`); `None` for a
-    /// standalone instance (a primary, or a promoted replica).
-    pub source: Option<String>,
-    pub endpoint: Option<String>,
-    pub multi_az: bool,
-    #[serde(skip)]
-    pub tags: Tags,
-}
-
-impl DbView {
-    pub fn of(i: &SdkInstance) -> DbView {
-        DbView {
-            identifier: i.db_instance_identifier().unwrap_or_default().to_string(),
-            arn: i.db_instance_arn().unwrap_or_default().to_string(),
-            status: i.db_instance_status().unwrap_or_default().to_string(),
-            source: i
-                .read_replica_source_db_instance_identifier()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            endpoint: i.endpoint().and_then(|e| e.address()).map(str::to_string),
-            multi_az: i.multi_az().unwrap_or(false),
-            tags: rds::tags_of(i.tag_list()),
-        }
-    }
-
-    /// The instance serves and takes changes.
-    pub fn usable(&self) -> bool {
-        USABLE_STATES.contains(&self.status.as_str())
-    }
-
-    /// A state no wait gets out of.
-    fn stuck(&self, region: &str) -> Option<Error> {
-        STUCK_STATES.contains(&self.status.as_str()).then(|| {
-            Error::InvalidState(format!(
-                "database {} in {region} is {}: waiting will not help; see the RDS console or `aws rds describe-events --source-identifier {} --source-type db-instance --region {region}`",
-                self.identifier, self.status, self.identifier
-            ))
-        })
-    }
-}
-
-/// The instance `identifier` in `region`, `None` when there is none.
-pub async fn view(
-    clients: &crate::cloud::Clients,
-    region: &str,
-    identifier: &str,
-) -> Result<Option<DbView>, Error> {
-    Ok(describe(&rds::client(clients, region), identifier).await?.as_ref().map(DbView::of))
-}
-
-/// How long a request already sent is given before the same state makes it be sent again
-/// (RDS can take a moment to show that it started).
-const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Sends `request` when `needed`, at most once per [`RESEND_AFTER`], then waits (bounded by
-/// `kind`'s timeout) until `done` holds of a usable instance. `request` answering
-/// `InvalidDBInstanceState` (already under way, or busy) is not an error: the state is read
-/// again. The building block of the failover's database steps, each idempotent: a run after a
-/// crash, or after an answer was lost, reads the state and sends only what is still missing.
-pub(crate) async fn converge<R, Fut>(
-    ctx: &Ctx<'_>,
-    region: &str,
-    identifier: &str,
-    kind: &str,
-    what: &str,
-    done: impl Fn(&DbView) -> bool,
-    request: R,
-) -> Result<DbView, Error>
-where
-    R: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), Error>>,
-{
-    let client = rds::client(ctx.clients, region);
-    let sent: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
-    let (sent, done, request) = (&sent, &done, &request);
-    wait_until(&format!("database {identifier} in {region}: {what}"), ctx.timeout_for(kind), || {
-        let client = client.clone();
-        async move {
-            let Some(i) = describe(&client, identifier).await? else {
-                return Err(Error::InvalidState(format!(
-                    "database {identifier} in {region} is not there (deleted?); nothing more can be done to it"
-                )));
-            };
-            let v = DbView::of(&i);
-            if let Some(e) = v.stuck(region) {
-                return Err(e);
-            }
-            if done(&v) {
-                return if v.usable() { Ok(Waited::Done(v)) } else { Ok(Waited::NotYet(v.status)) };
-            }
-            if !v.usable() {
-                return Ok(Waited::NotYet(v.status));
-            }
-            let due = sent.lock().expect("send time").is_none_or(|at| at.elapsed() >= RESEND_AFTER);
-            if !due {
-                return Ok(Waited::NotYet(format!("{} (requested)", v.status)));
-            }
-            match request().await {
-                Ok(()) => {}
-                Err(e) if e.code() == Some("InvalidDBInstanceState") => {
-                    tracing::debug!("{identifier} in {region}: {e}; reading its state again");
-                }
-                Err(e) => return Err(e),
-            }
-            *sent.lock().expect("send time") = Some(std::time::Instant::now());
-            Ok(Waited::NotYet(format!("{} (requested)", v.status)))
-        }
-    })
-    .await
-}
-
-/// Makes a standalone instance (a promoted replica) Multi-AZ: one `ModifyDBInstance`, applied
-/// at once, then waits until it is available. Nothing is sent when it already is.
-pub async fn make_multi_az(ctx: &Ctx<'_>, region: &str, identifier: &str) -> Result<DbView, Error> {
-    let client = rds::client(ctx.clients, region);
-    converge(
-        ctx,
-        region,
-        identifier,
-        DbInstance::NAME,
-        "a standby in another availability zone (Multi-AZ)",
-        |v| v.multi_az,
-        || {
-            let client = client.clone();
-            async move {
-                client
-                    .modify_db_instance()
-                    .db_instance_identifier(identifier)
-                    .multi_az(true)
-                    .apply_immediately(true)
-                    .send()
-                    .await
-                    .op("ModifyDBInstance")
-                    .map(|_| ())
-            }
-        },
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! Its reference to the primary is its parent: replicas are deleted before the primary, and a
 //! replaced primary means new replicas. The primary's physical ID is its ARN, which is what
 //! `SourceDBInstanceIdentifier` must be for a replica in another region. `deployer failover`
-//! promotes a replica ([`promote`]) and tags it as its region's `db-instance/primary`, which
+//! promotes a replica (`src/failover/database.rs`) and tags it as its region's `db-instance/primary`, which
 //! the configuration with that region as the primary adopts in place. A replica promoted by hand
 //! and left tagged as a replica has no source any more: the plan then wants a replacement,
 //! which it refuses unless `database.allow_replacement = true`.
@@ -89,7 +89,6 @@ impl Kind for DbReplica {
         "rds:ModifyDBInstance",
         "rds:CreateDBInstanceReadReplica",
         "rds:RebootDBInstance",
-        "rds:PromoteReadReplica",
         "rds:ListTagsForResource",
         "rds:AddTagsToResource",
     ];
@@ -308,46 +307,6 @@ async fn use_parameter_group(
     Ok(())
 }
 
-
-/// Promotes the read replica `identifier` in `region` to a standalone instance
-/// (`PromoteReadReplica`, with automated backups as the primary had them: a new replica of it
-/// needs them), then waits until it is available with no source. Idempotent: an instance that
-/// no longer replicates gets no request; one still being promoted (RDS answers
-/// `InvalidDBInstanceState`) is waited for; one busy (`backing-up`: RDS refuses to promote it
-/// then) is waited for first. Bounded by `database.wait_timeout`; RDS takes a few minutes
-/// (the instance is `modifying`, then reboots).
-pub async fn promote(
-    ctx: &Ctx<'_>,
-    region: &str,
-    identifier: &str,
-    backup_retention_days: i32,
-    backup_window: &str,
-) -> Result<db_instance::DbView, Error> {
-    let client = rds::client(ctx.clients, region);
-    db_instance::converge(
-        ctx,
-        region,
-        identifier,
-        DbReplica::NAME,
-        "promotion to a standalone instance",
-        |v| v.source.is_none(),
-        || {
-            let client = client.clone();
-            async move {
-                client
-                    .promote_read_replica()
-                    .db_instance_identifier(identifier)
-                    .backup_retention_period(backup_retention_days)
-                    .preferred_backup_window(backup_window)
-                    .send()
-                    .await
-                    .op("PromoteReadReplica")
-                    .map(|_| ())
-            }
-        },
-    )
-    .await
-}
 
 #[cfg(test)]
 mod tests {

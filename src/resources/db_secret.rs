@@ -96,7 +96,6 @@ impl Kind for DbSecret {
         "secretsmanager:TagResource",
         "secretsmanager:ReplicateSecretToRegions",
         "secretsmanager:RemoveRegionsFromReplication",
-        "secretsmanager:StopReplicationToReplica",
         "secretsmanager:DeleteSecret",
     ];
 
@@ -508,25 +507,6 @@ async fn replicate(
     })
     .await?;
     Ok(replica_arn)
-}
-
-/// Makes the replica `arn` in `region` a standalone, writable secret (`StopReplicationToReplica`,
-/// sent in the replica's own region: it needs nothing of the primary's). Already standalone is
-/// success.
-pub async fn promote(clients: &Clients, region: &str, arn: &str) -> Result<(), Error> {
-    match client(clients, region)
-        .stop_replication_to_replica()
-        .secret_id(arn)
-        .send()
-        .await
-        .op("StopReplicationToReplica")
-    {
-        Ok(_) => Ok(()),
-        // Refused because it is not a replica (any more): an earlier run, whose answer may have
-        // been lost, promoted it. The code for that is not documented, so the state decides.
-        Err(e) if !e.is_transient() && standalone(clients, region, arn).await? => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Whether the secret `arn` in `region` is writable there (not a replica).

@@ -47,11 +47,14 @@ use crate::lock;
 use crate::model::Desired;
 use crate::plan::{self, render_human, Plan};
 use crate::release::{self, RegionRelease, RegionResult};
-use crate::resources::db_instance::{self, DbView};
+use crate::resources::db_instance;
 use crate::resources::dns_record::DnsRecord;
-use crate::resources::{db_replica, db_secret, rds, Ctx, Found, IdMap, Kind, Spec, TAG_ADDRESS};
+use crate::resources::{db_secret, rds, Ctx, Found, IdMap, Kind, Spec, TAG_ADDRESS};
 use crate::session::{credentials_hint, Session};
 use crate::spec::{Account, Address};
+
+mod database;
+pub use database::DbView;
 
 pub(crate) const RUNBOOK: &str = "docs/runbooks/regional-failover.md";
 
@@ -278,7 +281,7 @@ impl Failover<'_> {
     pub(crate) async fn survey(&self) -> miette::Result<Survey> {
         let c = self.config();
         let clients = &self.session.clients;
-        let db = db_instance::view(clients, &self.to, &c.database.identifier)
+        let db = database::view(clients, &self.to, &c.database.identifier)
             .await
             .map_err(|e| {
                 miette!(help = credentials_hint(&e), "could not read the database in {}: {e}", self.to)
@@ -501,7 +504,7 @@ impl Failover<'_> {
         let mut view = s.db;
         if todo(steps, "promote") {
             let t = Instant::now();
-            view = db_replica::promote(
+            view = database::promote_replica(
                 &ctx,
                 to,
                 id,
@@ -515,7 +518,7 @@ impl Failover<'_> {
         }
         if todo(steps, "standby") {
             let t = Instant::now();
-            view = db_instance::make_multi_az(&ctx, to, id).await.map_err(|e| fail("standby", e))?;
+            view = database::make_multi_az(&ctx, to, id).await.map_err(|e| fail("standby", e))?;
             self.progress(t, &format!("standby  {id} in {to} is Multi-AZ"));
             done(steps, "standby");
         }
@@ -523,7 +526,7 @@ impl Failover<'_> {
             let t = Instant::now();
             let clients = &self.session.clients;
             let arn = &s.secret.arn;
-            db_secret::promote(clients, to, arn).await.map_err(|e| fail("secret", e))?;
+            database::promote_secret(clients, to, arn).await.map_err(|e| fail("secret", e))?;
             let host = view.endpoint.clone().ok_or_else(|| {
                 fail(
                     "secret",

@@ -492,7 +492,7 @@ mod tests {
     #[test]
     fn the_drift_role_only_reads_and_a_config_needs_every_read_but_only_its_changes() {
         let reads = read_actions();
-        assert!(reads.contains("ec2:DescribeVpcs") && reads.contains("sns:ListTopics"));
+        assert!(reads.contains("ec2:DescribeVpcs") && reads.contains("sns:GetTopicAttributes"));
         assert!(reads.iter().all(|a| is_read(a)), "{reads:?}");
         assert!(!reads.contains("codedeploy:ListDeployments"), "drift reads no release");
         let c = crate::config::testing::config(2, crate::config::NatMode::PerAz);

@@ -16,6 +16,9 @@ use support::{deployer_ok, show_output, Emulator, Project};
 
 const ENV: &str = "local";
 const FOREIGN: usize = 50;
+/// SNS topics of another application per region: more than one `ListTopics` page (100), which
+/// lists every topic of the account, so a discovery that listed them would read more.
+const FOREIGN_TOPICS: usize = 120;
 const REGIONS: [&str; 2] = ["us-east-1", "us-east-2"];
 
 /// The shipped local configuration with every tier on and the scheduled drift check.
@@ -44,9 +47,9 @@ fn converged_reads(emu: &Emulator, project: &Project) -> BTreeMap<String, usize>
 }
 
 /// Fifty resources of another application in each tagged service the deployer lists, in
-/// `region`: ACM certificates, CloudWatch alarms, SNS topics, log groups, ECR repositories,
-/// EventBridge rules, Scheduler groups and CodeDeploy applications (and, once, Route 53 health
-/// checks: [`plant_foreign_health_checks`]).
+/// `region`: ACM certificates, CloudWatch alarms, log groups, ECR repositories, EventBridge
+/// rules, Scheduler groups and CodeDeploy applications; 120 SNS topics ([`FOREIGN_TOPICS`]);
+/// and, once, Route 53 health checks ([`plant_foreign_health_checks`]).
 async fn plant_foreign(emu: &Emulator, region: &'static str) {
     let config = support::sdk_config(emu, region).await;
     let acm = aws_sdk_acm::Client::new(&config);
@@ -57,6 +60,14 @@ async fn plant_foreign(emu: &Emulator, region: &'static str) {
     let events = aws_sdk_eventbridge::Client::new(&config);
     let scheduler = aws_sdk_scheduler::Client::new(&config);
     let codedeploy = aws_sdk_codedeploy::Client::new(&config);
+    for i in 0..FOREIGN_TOPICS {
+        sns.create_topic()
+            .name(format!("billing-prod-{i}"))
+            .tags(aws_sdk_sns::types::Tag::builder().key("team").value("billing").build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
     for i in 0..FOREIGN {
         let name = format!("billing-prod-{i}");
         acm.request_certificate()
@@ -76,12 +87,6 @@ async fn plant_foreign(emu: &Emulator, region: &'static str) {
             .threshold(1.0)
             .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
             .tags(aws_sdk_cloudwatch::types::Tag::builder().key("team").value("billing").build())
-            .send()
-            .await
-            .unwrap();
-        sns.create_topic()
-            .name(&name)
-            .tags(aws_sdk_sns::types::Tag::builder().key("team").value("billing").build().unwrap())
             .send()
             .await
             .unwrap();

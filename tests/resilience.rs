@@ -472,6 +472,7 @@ fn crash_anywhere_in_a_full_stack_up_then_up_matches_a_clean_up_and_destroy_leav
     };
     for k in ks {
         let context = format!("full stack killed after mutating call {k} of {n}");
+        eprintln!("{context}");
         let emu = crash_emulator(&pidfile);
         emu.set_model(json!({ "kill_after": k, "kill_pidfile": pidfile.to_str().unwrap() }));
         let out = deployer_with_pidfile(&emu, &project, &["up", "--env", ENV, "--yes", "-q"], &pidfile);

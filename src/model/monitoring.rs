@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::resources::dashboard::{marker, DashboardSpec, MetricLine, Place, Widget};
 use crate::resources::iam_policy::{PolicyDocument, Statement};
 use crate::resources::metric_alarm::{AlarmMetric, DimensionValue, Dimensions, MetricAlarmSpec, MetricSpec};
-use crate::resources::sns_topic::{SnsTopicSpec, Subscription};
+use crate::resources::sns_topic::{self, SnsTopicSpec, Subscription};
 use crate::resources::{attr, Spec};
 
 pub const TIER: &str = crate::spec::names::tier::MONITORING;
@@ -34,11 +34,11 @@ pub const TIER: &str = crate::spec::names::tier::MONITORING;
 pub const ROUTE53_METRICS_REGION: &str = "us-east-1";
 
 pub fn topic(region: &str) -> Address {
-    Address::new(region, TIER, "sns-topic", "alarms")
+    Address::new(region, TIER, "sns-topic", sns_topic::ALARMS)
 }
 
 pub fn topic_name(config: &Config) -> String {
-    format!("{}-{}-alarms", config.app, config.env)
+    sns_topic::name(&config.app, &config.env, sns_topic::ALARMS)
 }
 
 pub fn alarm(region: &str, name: &str) -> Address {
@@ -138,7 +138,7 @@ pub(super) fn monitoring(b: &mut Builder, config: &Config, account: &Account) {
         let topic = b.add(
             &region,
             TIER,
-            "alarms",
+            sns_topic::ALARMS,
             Spec::SnsTopic(SnsTopicSpec {
                 name: topic_name(config),
                 policy: topic_policy(config, account, &region),

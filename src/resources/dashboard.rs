@@ -15,7 +15,7 @@
 //! references, resolved when the body is written, as an alarm's are.
 //!
 //! `PutDashboard` creates or replaces the dashboard: repeating it is harmless. Discovery: one
-//! `ListDashboards` with the name as prefix and a `GetDashboard` of the exact name. ID: its ARN.
+//! `GetDashboard` of the exact name, which answers its ARN too. ID: its ARN.
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -90,7 +90,6 @@ impl Kind for Dashboard {
     const TAGGED: bool = false;
     const PARTS: &'static [&'static str] = &["monitoring"];
     const ACTIONS: &'static [&'static str] = &[
-        "cloudwatch:ListDashboards",
         "cloudwatch:GetDashboard",
         "cloudwatch:PutDashboard",
         "cloudwatch:DeleteDashboards",
@@ -125,14 +124,12 @@ impl Kind for Dashboard {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let cw = client(ctx.clients);
         let name = format!("{}-{}", ctx.app, ctx.env);
-        let listed = cw.list_dashboards().dashboard_name_prefix(&name).send().await.op("ListDashboards")?;
-        let Some(entry) =
-            listed.dashboard_entries().iter().find(|e| e.dashboard_name() == Some(name.as_str()))
-        else {
-            return Ok(vec![]);
-        };
-        let body = match cw.get_dashboard().dashboard_name(&name).send().await {
-            Ok(out) => out.dashboard_body().unwrap_or("{}").to_string(),
+        // `GetDashboard` answers the ARN beside the body: one read.
+        let (arn, body) = match cw.get_dashboard().dashboard_name(&name).send().await {
+            Ok(out) => (
+                out.dashboard_arn().unwrap_or(&name).to_string(),
+                out.dashboard_body().unwrap_or("{}").to_string(),
+            ),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_dashboard_not_found_error()) => {
                 return Ok(vec![])
             }
@@ -149,7 +146,7 @@ impl Kind for Dashboard {
         let state = format!("{} widgets", widgets.len());
         Ok(vec![Found {
             address,
-            id: entry.dashboard_arn().unwrap_or(&name).to_string(),
+            id: arn,
             spec: Spec::Dashboard(DashboardSpec { name, widgets }),
             tags: Tags::new(),
             state,

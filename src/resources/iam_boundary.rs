@@ -22,8 +22,9 @@
 //! version whose answer was lost leaves one more version, which the next change deletes.
 //! Delete: the non-default versions, then the policy (after the roles that name it).
 //!
-//! Discovery: `ListPolicies` (local scope, the environment's path), then `GetPolicy` (its tags)
-//! and `GetPolicyVersion` of the default version. ID: the policy's ARN.
+//! Discovery: `GetPolicy` of the boundary's ARN (made from its name and path, as the deployer's
+//! own policy names it: `names::boundary_arn`; its tags), and `GetPolicyVersion` of the default
+//! version. ID: the policy's ARN.
 
 use serde::Serialize;
 
@@ -63,7 +64,6 @@ impl Kind for IamBoundary {
     // `permissions::ADMINISTRATOR_ONLY`.)
     const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
-        "iam:ListPolicies",
         "iam:GetPolicy",
         "iam:GetPolicyVersion",
         "iam:ListPolicyVersions",
@@ -83,36 +83,22 @@ impl Kind for IamBoundary {
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let iam = client(ctx.clients);
-        let path = crate::spec::names::iam_path(ctx.app, ctx.env);
-        let listed: Vec<aws_sdk_iam::types::Policy> = iam
-            .list_policies()
-            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-            .path_prefix(&path)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .op("ListPolicies")?;
-        let mut found = Vec::new();
-        // A path prefix also matches deeper paths; only this exact path is the environment's.
-        for p in listed.iter().filter(|p| p.path() == Some(path.as_str())) {
-            let arn = p.arn().unwrap_or_default();
-            let Some((tags, spec)) = read(&iam, arn).await? else { continue };
-            if !super::is_ours(&tags, ctx.app, ctx.env) {
-                continue;
-            }
-            let Some(address) = super::tagged_address(&tags, &format!("policy {arn}")) else { continue };
-            found.push(Found {
-                address,
-                id: arn.to_string(),
-                spec: Spec::IamBoundary(spec),
-                tags,
-                state: String::new(),
-                attrs: Default::default(),
-            });
+        // The boundary's ARN follows from its name and path (`names::boundary_arn`), so one
+        // `GetPolicy` of it reads it, where listing the path's policies first cost one more read.
+        let arn = crate::spec::names::boundary_arn(ctx.app, ctx.env, &ctx.clients.account().await?);
+        let Some((tags, spec)) = read(&iam, &arn).await? else { return Ok(vec![]) };
+        if !super::is_ours(&tags, ctx.app, ctx.env) {
+            return Ok(vec![]);
         }
-        Ok(found)
+        let Some(address) = super::tagged_address(&tags, &format!("policy {arn}")) else { return Ok(vec![]) };
+        Ok(vec![Found {
+            address,
+            id: arn,
+            spec: Spec::IamBoundary(spec),
+            tags,
+            state: String::new(),
+            attrs: Default::default(),
+        }])
     }
     async fn create(ctx: &Ctx<'_>, new: Create<'_, IamBoundarySpec>) -> Result<String, Error> {
         let Create { address, spec, tags } = new;

@@ -17,9 +17,14 @@
 //! The policy names the topic's own ARN, a literal built from the account (`model/monitoring.rs`):
 //! its statements are not references, or the topic would depend on itself.
 //!
-//! Discovery: `ListTopics` (100 a page), then for each topic named `{app}-{env}-…` (one per
-//! environment and region) `ListTagsForResource`, `GetTopicAttributes` and
-//! `ListSubscriptionsByTopic`. ID: the topic's ARN.
+//! Discovery: the topic at the ARN its name makes (`{app}-{env}-alarms`, the only topic the
+//! model has), and any other SNS topic the region's tagging index holds for the environment
+//! (`src/resources/tagging.rs`): `GetTopicAttributes` of each (a topic that is gone answers
+//! `NotFound`), its tags from the index (`ListTagsForResource` when the index does not hold them
+//! as they should be), and `ListSubscriptionsByTopic`. `ListTopics` is not sent: it lists every
+//! topic of the account, 100 a page, so its reads grow with the account. What this does not see:
+//! a topic of the environment under another name that the index does not hold yet, which no
+//! configuration makes (the model's one topic is `alarms`). ID: the topic's ARN.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +57,20 @@ pub struct SnsTopicSpec {
     pub subscription_arns: BTreeMap<Subscription, String>,
 }
 
+/// The name of the topic the region's alarms notify, `{app}-{env}-alarms`.
+pub const ALARMS: &str = "alarms";
+
+/// A topic's name: `{app}-{env}-<name>`.
+pub fn name(app: &str, env: &str, topic: &str) -> String {
+    format!("{app}-{env}-{topic}")
+}
+
+/// Whether an SNS ARN names a topic (`arn:aws:sns:region:account:name`), not a subscription
+/// (which adds `:<id>`).
+fn is_topic(arn: &str) -> bool {
+    arn.split(':').count() == 6
+}
+
 fn client(clients: &crate::cloud::Clients, region: &str) -> aws_sdk_sns::Client {
     clients.get(region)
 }
@@ -65,7 +84,6 @@ impl Kind for SnsTopic {
     const TAGGED: bool = true;
     const PARTS: &'static [&'static str] = &["monitoring"];
     const ACTIONS: &'static [&'static str] = &[
-        "sns:ListTopics",
         "sns:ListTagsForResource",
         "sns:GetTopicAttributes",
         "sns:ListSubscriptionsByTopic",
@@ -95,27 +113,20 @@ impl Kind for SnsTopic {
     }
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let sns = client(ctx.clients, &ctx.region);
-        let prefix = format!(":{}-{}-", ctx.app, ctx.env);
-        let mut arns = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = sns.list_topics().set_next_token(token.clone()).send().await.op("ListTopics")?;
-            arns.extend(
-                out.topics()
-                    .iter()
-                    .filter_map(|t| t.topic_arn())
-                    .filter(|a| a.contains(&prefix))
-                    .map(str::to_string),
-            );
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        // Tags from the region's tagging index; a topic it does not hold yet, one at a time.
-        let index = if arns.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
+        // The topic's ARN follows from its name, and any other topic of the environment is in
+        // the region's tagging index: `ListTopics` (every topic of the account, 100 a page)
+        // is not needed, so the reads do not grow with the account's topics.
+        let index = super::tagging::tagged(ctx).await?;
+        let account = ctx.clients.account().await?;
+        let mut arns: std::collections::BTreeSet<String> = index.arns_of("sns").filter(|a| is_topic(a)).collect();
+        arns.insert(account.arn("sns", &ctx.region, &name(ctx.app, ctx.env, ALARMS)));
         let mut found = Vec::new();
         for arn in arns {
+            let attributes = match sns.get_topic_attributes().topic_arn(&arn).send().await {
+                Ok(out) => out.attributes().cloned().unwrap_or_default(),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => continue,
+                Err(e) => return Err(e).op("GetTopicAttributes"),
+            };
             let tags = match index.current(&arn) {
                 Some(tags) => tags.clone(),
                 None => match tags_of(&sns, &arn).await? {
@@ -127,11 +138,6 @@ impl Kind for SnsTopic {
                 continue;
             }
             let Some(address) = super::tagged_address(&tags, "sns-topic") else { continue };
-            let attributes = match sns.get_topic_attributes().topic_arn(&arn).send().await {
-                Ok(out) => out.attributes().cloned().unwrap_or_default(),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => continue,
-                Err(e) => return Err(e).op("GetTopicAttributes"),
-            };
             let policy = match attributes.get("Policy") {
                 Some(text) => PolicyDocument::parse(text)?,
                 None => PolicyDocument::default(),

@@ -4,8 +4,12 @@
 //! environment's `deployer:app` and `deployer:env` tags and shared by every kind, gives the ARN
 //! and tags of each of them.
 //!
-//! It is used for tags only, never to decide what exists: each kind still lists its resources
-//! with its own service's call, which answers what was created a moment ago. The tagging API is
+//! It is used for tags only, never alone to decide what exists: each kind still lists its
+//! resources with its own service's call, which answers what was created a moment ago. (Where
+//! that call could only list the whole account, as SNS's `ListTopics`, the kind reads the one
+//! resource its name makes, which a create a moment ago can only have made, and the other
+//! candidates the index holds, each confirmed by its own service: `src/resources/sns_topic.rs`.)
+//! The tagging API is
 //! an index that may lag behind a create ("Resource Groups Tagging API" reference,
 //! `GetResources`: it returns tagged or previously tagged resources), so a resource the index
 //! does not hold yet is read the kind's own way ([`tags_or`]), and the next run finds it in the
@@ -47,6 +51,13 @@ impl Index {
         let tags = self.tags.get(arn)?;
         let address = tags.get(TAG_ADDRESS).and_then(|a| Address::parse(a))?;
         tags_for(&self.app, &self.env, &address).iter().all(|(k, v)| tags.get(k) == Some(v)).then_some(tags)
+    }
+
+    /// The ARNs the index holds of `service` (`arn:<partition>:<service>:…`): candidates a kind
+    /// whose service can only list the whole account reads one by one, besides the one its
+    /// name makes. The index may still hold a resource that is gone; the kind's read says.
+    pub fn arns_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.tags.keys().filter(move |arn| arn.split(':').nth(2) == Some(service)).cloned()
     }
 
     /// Whether the index holds `arn` at all (it carries the environment's app and env tags).

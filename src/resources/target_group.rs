@@ -73,6 +73,9 @@ impl Kind for TargetGroup {
         let client = client_of(ctx.clients, &ctx.region);
         let all: Vec<SdkTargetGroup> = client
             .describe_target_groups()
+            // The API's largest page (its reference: `PageSize`, 1 to 400): the region's other
+            // target groups cost a page more only per 400.
+            .page_size(400)
             .into_paginator()
             .items()
             .send()

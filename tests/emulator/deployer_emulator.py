@@ -736,9 +736,58 @@ def _create_hosted_zones():
         backend.create_hosted_zone(fqdn, private_zone=False, caller_reference=f"deployer-emulator-{name}")
 
 
+def _memoize_backend_lookup():
+    """Speed only, no behaviour: moto's dispatcher finds the service of every request under one
+    lock, listing moto's package directory from disk (`list_of_moto_modules`) and then matching
+    the host against every service's URL patterns, each time. Under the deployer's concurrent
+    reads the requests queued on that lock, so a read of the environment took about twice the
+    time moto spends answering. The answer depends only on the host, so it is kept per host."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    lookup = DomainDispatcherApplication.get_backend_for_host
+    found = {}
+
+    def get_backend_for_host(self, host):
+        if host not in found:
+            found[host] = lookup(self, host)
+        return found[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
+
+    # A service's first request loads its botocore model with a new loader each time, which
+    # lists botocore's data directory from disk again; concurrent first requests each did it.
+    # One loader keeps what it listed and loaded.
+    from moto.core import utils
+
+    loader = utils.create_loader()
+    utils.create_loader = lambda: loader
+
+    # Every request looks its service's backend up for the account, and moto then checks, under
+    # its global backend lock, that this backend dict is in its list of those in use with `in`:
+    # a dict subclass, so each comparison compares whole backends. Once a dict holds the account
+    # and has been registered, there is nothing to do (a reset empties both, and the original
+    # runs again).
+    from moto.core.base_backend import BackendDict
+
+    create = BackendDict._create_account_specific_backend
+    registered = set()
+
+    def create_once(self, account_id):
+        if id(self) in registered and dict.__contains__(self, account_id):
+            return
+        create(self, account_id)
+        registered.add(id(self))
+
+    BackendDict._create_account_specific_backend = create_once
+
+
 def main():
     import moto_fixes
 
+    _memoize_backend_lookup()
     moto_fixes.apply()
     _create_hosted_zones()
     _patch_nat_gateway_delete()

@@ -124,7 +124,8 @@ impl Kind for Dashboard {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let cw = client(ctx.clients);
         let name = format!("{}-{}", ctx.app, ctx.env);
-        // `GetDashboard` answers the ARN beside the body: one read.
+        // `GetDashboard` answers the ARN beside the body (its API reference: `DashboardArn`,
+        // `DashboardBody`, `DashboardName`): one read.
         let (arn, body) = match cw.get_dashboard().dashboard_name(&name).send().await {
             Ok(out) => (
                 out.dashboard_arn().unwrap_or(&name).to_string(),

@@ -244,3 +244,40 @@ fn a_resource_with_a_malformed_address_tag_is_named_in_a_warning_and_left_alone(
     );
     assert!(!support::stdout_text(&plan).contains("sns-topic"), "left out of the plan");
 }
+
+/// `DEPLOYER_EMU_SCALE` tells the deployer how much faster than AWS an emulator's clock runs,
+/// so that it polls as often per that clock as it would on AWS (src/cloud/wait.rs). Against
+/// AWS itself (no endpoint URL) it is refused before any AWS call, as is a value that is not a
+/// scale: AWS is never polled faster than its own pace.
+#[test]
+fn the_emulator_time_scale_is_refused_without_an_emulator_and_when_it_is_not_a_scale() {
+    let project = support::Project::new();
+    let run = |env: &str, endpoint: Option<&str>, scale: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_deployer"));
+        cmd.args(["--config-dir", project.dir().to_str().unwrap(), "status", "--env", env])
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("DEPLOYER_EMU_SCALE", scale)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("NO_COLOR", "1");
+        if let Some(url) = endpoint {
+            cmd.env("AWS_ENDPOINT_URL", url);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).split_whitespace().collect::<Vec<_>>().join(" ");
+        (out.status.code(), err)
+    };
+    // prod names no endpoint: this would be AWS.
+    let (code, err) = run("prod", None, "0.01");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("DEPLOYER_EMU_SCALE=0.01") && err.contains("refused without one"), "{err}");
+    assert!(!err.contains("cannot reach AWS"), "refused before any AWS call: {err}");
+    for bad in ["fast", "0", "2", "-1"] {
+        let (code, err) = run("prod", Some("http://127.0.0.1:9"), bad);
+        assert_eq!(code, Some(1), "{bad}: {err}");
+        assert!(err.contains("expected a number greater than 0 and at most 1"), "{bad}: {err}");
+    }
+    // 1 is AWS's own pace: allowed anywhere (it reaches for AWS, at a closed port here).
+    let (_, err) = run("prod", Some("http://127.0.0.1:9"), "1");
+    assert!(!err.contains("DEPLOYER_EMU_SCALE"), "{err}");
+}

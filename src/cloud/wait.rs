@@ -14,20 +14,68 @@ pub enum Waited<T> {
     NotYet(String),
 }
 
-const FIRST_DELAY: Duration = Duration::from_millis(250);
+/// The shortest pause between two polls of one resource: at most 12 describes of it in any
+/// minute. AWS counts API requests per account and Region in token buckets that every caller
+/// shares (EC2: "Request throttling for the Amazon EC2 API"; e.g. `DescribeHosts` refills 20
+/// tokens a second), so a deployer polling each of its waits several times a second would
+/// throttle the account's other tools as well as itself. AWS's own waiters poll more slowly
+/// still: `NatGatewayAvailable` every 15 s, `DBInstanceAvailable` every 30 s (the SDKs' waiter
+/// models, e.g. `rds-2014-10-31.waiters2.json`).
+const MIN_DELAY: Duration = Duration::from_secs(5);
 const MAX_DELAY: Duration = Duration::from_secs(10);
-/// The pause between polls is this fraction of the time waited so far (within the bounds
-/// above): a resource that takes T to become usable is seen at most T/20 late, so a run stays
-/// within about 5 % of its critical path, and a 15-minute database wait polls 166 times (about
-/// 11 a minute, most of them early; 6 a minute once the pause reaches its 10-second cap).
+/// The pause is this fraction of the time waited so far, within the bounds above: a resource
+/// that takes T to become usable is seen at most 5 s late when T is under 100 s, T/20 late up
+/// to 200 s, and 10 s late after that. A 15-minute database wait polls about 104 times (7 a
+/// minute) and is seen at most 10 s (1 %) late.
 const DELAY_FRACTION: u32 = 20;
+
+/// How much faster than AWS the clock of the AWS the deployer talks to runs: 1 on AWS. An
+/// emulator that compresses AWS's durations (tests/emulator: `DEPLOYER_EMU_SCALE`, 0.01 by
+/// default) is polled at the same rate per its own time as AWS would be, so what a test or
+/// the bench measures of waiting is what AWS would see.
+static TIME_SCALE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+/// The environment variable that sets [`TIME_SCALE`]: for an emulator only.
+pub const TIME_SCALE_VAR: &str = "DEPLOYER_EMU_SCALE";
+
+/// Reads [`TIME_SCALE_VAR`] once, before any wait: `Ok(None)` when unset (AWS's own clock).
+/// Refused unless `emulated` (an endpoint URL is set), so that AWS itself is never polled
+/// faster, and unless it is a number in (0, 1].
+pub fn time_scale_from_env(emulated: bool) -> Result<Option<f64>, String> {
+    let Some(raw) = std::env::var_os(TIME_SCALE_VAR) else { return Ok(None) };
+    let raw = raw.to_string_lossy();
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    let scale: f64 =
+        raw.trim().parse().ok().filter(|s: &f64| *s > 0.0 && *s <= 1.0).ok_or_else(|| {
+            format!("{TIME_SCALE_VAR}={raw:?}: expected a number greater than 0 and at most 1")
+        })?;
+    if !emulated && scale != 1.0 {
+        return Err(format!(
+            "{TIME_SCALE_VAR}={raw}: it compresses the deployer's pauses between polls for an emulator, \
+             and is refused without one (AWS_ENDPOINT_URL or aws.endpoint_url): AWS runs at its own pace"
+        ));
+    }
+    Ok(Some(scale))
+}
+
+/// Sets the clock's scale for this process (see [`TIME_SCALE`]); the first call wins.
+pub fn set_time_scale(scale: f64) {
+    let _ = TIME_SCALE.set(scale);
+}
+
+fn scaled(d: Duration) -> Duration {
+    d.mul_f64(TIME_SCALE.get().copied().unwrap_or(1.0))
+}
 
 /// The pause before the next poll, `elapsed` into the wait; `throttled` when the last poll was
 /// refused for throttling or a server error, which doubles the previous pause instead.
 fn next_delay(elapsed: Duration, previous: Duration, throttled: bool) -> Duration {
-    let proportional = (elapsed / DELAY_FRACTION).clamp(FIRST_DELAY, MAX_DELAY);
+    let (min, max) = (scaled(MIN_DELAY), scaled(MAX_DELAY));
+    let proportional = (elapsed / DELAY_FRACTION).clamp(min, max);
     if throttled {
-        proportional.max((previous * 2).min(MAX_DELAY))
+        proportional.max((previous * 2).min(max))
     } else {
         proportional
     }
@@ -42,7 +90,7 @@ where
     Fut: Future<Output = Result<Waited<T>, Error>>,
 {
     let start = Instant::now();
-    let mut delay = FIRST_DELAY;
+    let mut delay = scaled(MIN_DELAY);
     let mut last_report = start;
     loop {
         let mut throttled = false;
@@ -202,17 +250,38 @@ mod tests {
     #[test]
     fn polls_slow_down_with_the_wait_and_back_off_when_throttled() {
         let s = Duration::from_secs;
-        assert_eq!(next_delay(s(1), FIRST_DELAY, false), FIRST_DELAY);
-        assert_eq!(next_delay(s(60), FIRST_DELAY, false), s(3));
-        assert_eq!(next_delay(s(3600), FIRST_DELAY, false), MAX_DELAY);
-        assert_eq!(next_delay(s(1), s(1), true), s(2));
-        // Polls in a 15-minute wait: about 11 a minute on average.
-        let (mut t, mut polls) = (Duration::ZERO, 0);
-        while t < s(900) {
-            t += next_delay(t, FIRST_DELAY, false);
-            polls += 1;
+        assert_eq!(next_delay(s(1), MIN_DELAY, false), s(5));
+        assert_eq!(next_delay(s(60), MIN_DELAY, false), s(5));
+        assert_eq!(next_delay(s(150), MIN_DELAY, false), Duration::from_millis(7500));
+        assert_eq!(next_delay(s(3600), MIN_DELAY, false), MAX_DELAY);
+        assert_eq!(next_delay(s(1), s(5), true), s(10));
+        assert_eq!(next_delay(s(1), s(10), true), MAX_DELAY);
+    }
+
+    /// For waits of many lengths (on AWS's clock): no minute holds more than 12 polls, and the
+    /// end is seen within 5 s, or 1/20 of the wait, or 10 s, as the schedule promises.
+    #[test]
+    fn at_most_twelve_polls_a_minute_and_the_end_seen_soon() {
+        for secs in [1, 4, 30, 60, 90, 120, 150, 300, 900, 1200, 3600] {
+            let length = Duration::from_secs(secs);
+            // The first poll is at once, then one after each pause, until one sees the end.
+            let mut polls = vec![Duration::ZERO];
+            while *polls.last().unwrap() < length {
+                let t = *polls.last().unwrap();
+                polls.push(t + next_delay(t, MIN_DELAY, false));
+            }
+            for (i, start) in polls.iter().enumerate() {
+                let in_minute =
+                    polls[i..].iter().take_while(|t| **t < *start + Duration::from_secs(60)).count();
+                assert!(in_minute <= 12, "a {secs}s wait: {in_minute} polls in the minute from {start:?}");
+            }
+            let late = *polls.last().unwrap() - length;
+            let bound = MIN_DELAY.max((length / DELAY_FRACTION).min(MAX_DELAY));
+            assert!(late <= bound, "a {secs}s wait is seen {late:?} late (bound {bound:?})");
+            if secs == 900 {
+                assert!((95..=115).contains(&polls.len()), "{} polls in 15 minutes", polls.len());
+            }
         }
-        assert!((150..=180).contains(&polls), "{polls} polls in 15 minutes");
     }
 
     #[tokio::test(start_paused = true)]

@@ -134,6 +134,10 @@ pub struct Emulator {
     agent: ureq::Agent,
     /// Holds moto's log and recording; removed after the process (fields drop in order).
     dir: TempDir,
+    /// How much faster than AWS the emulator's clock runs (`DEPLOYER_EMU_SCALE`, 0.01 unless
+    /// the test sets it): the deployer is told the same, so that it polls at AWS's pace per
+    /// the emulator's time (src/cloud/wait.rs).
+    scale: String,
 }
 
 /// The moto process, plus the write end of its watchdog pipe: if this test process dies
@@ -212,6 +216,10 @@ impl Emulator {
             .build()
             .into();
         let log_path = dir.path().join("moto.log");
+        let scale = env
+            .iter()
+            .find(|(k, _)| *k == "DEPLOYER_EMU_SCALE")
+            .map_or_else(|| "0.01".to_string(), |(_, v)| v.to_string());
 
         for attempt in 1.. {
             let port = free_port();
@@ -240,6 +248,7 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
                 // The zone the local environment's certificates are validated in, as a real
                 // account has its zone before anyone deploys.
                 .env("DEPLOYER_EMU_HOSTED_ZONES", "deployer.test")
+                .env("DEPLOYER_EMU_SCALE", &scale)
                 .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(log)
@@ -249,7 +258,7 @@ exec "$@" -H 127.0.0.1 -p "$port" </dev/null"#,
             let watchdog = child.stdin.take();
             let mut process = MotoProcess { child, watchdog };
             match wait_until_ready(&agent, &mut process, port) {
-                Ok(()) => return Emulator { process, port, agent, dir },
+                Ok(()) => return Emulator { process, port, agent, dir, scale },
                 Err(why) => {
                     process.stop();
                     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -1126,6 +1135,7 @@ pub fn deployer_command(emu: &Emulator, project: &Project) -> Command {
         .env("AWS_CONFIG_FILE", nowhere.join("config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", nowhere.join("credentials"))
         .env("NO_COLOR", "1")
+        .env("DEPLOYER_EMU_SCALE", &emu.scale)
         .env_remove("RUST_LOG")
         .env_remove("CLICOLOR_FORCE")
         .stdin(Stdio::null());

@@ -5,8 +5,9 @@
 //! the old task set terminated `release.termination_wait_minutes` after success, automatic
 //! rollback on failure and on alarm, and the alarms it watches.
 //!
-//! Discovery: `ListDeploymentGroups` of the environment's application and one
-//! `BatchGetDeploymentGroups`, then `ListTagsForResource`. moto 5.2.5 answers
+//! Discovery: one `BatchGetDeploymentGroups` of the environment's application, for the group
+//! named as the application (the only name the deployer gives one) and any other group the
+//! region's tagging index holds there; tags from the index (else `ListTagsForResource`). moto 5.2.5 answers
 //! `BatchGetDeploymentGroups`, `UpdateDeploymentGroup` and the deletes with HTTP 500 and drops
 //! the alarm configuration; the emulator's `tests/emulator/codedeploy.py` does them as AWS does.
 //! ID: its ARN.
@@ -61,7 +62,6 @@ impl Kind for DeploymentGroup {
     const PARTS: &'static [&'static str] = &["service"];
     const ACTIONS: &'static [&'static str] = &[
         "codedeploy:TagResource",
-        "codedeploy:ListDeploymentGroups",
         "codedeploy:BatchGetDeploymentGroups",
         "codedeploy:CreateDeploymentGroup",
         "codedeploy:UpdateDeploymentGroup",
@@ -97,23 +97,32 @@ impl Kind for DeploymentGroup {
     async fn observe(ctx: &ObserveCtx<'_>) -> Result<Vec<Found>, Error> {
         let client = client(ctx.clients, &ctx.region);
         let app = format!("{}-{}", ctx.app, ctx.env);
-        let names: Vec<String> = match client.list_deployment_groups().application_name(&app).send().await {
-            Ok(out) => out.deployment_groups().to_vec(),
+        // The environment's group is named as its application, and any other group there that
+        // carries the environment's tags is in the region's tagging index: one
+        // BatchGetDeploymentGroups reads them all, with no ListDeploymentGroups first. A name
+        // with no group (none yet, or the index still holds one that is gone) is no error: its
+        // API reference lists no DeploymentGroupDoesNotExistException, and says so in the
+        // answer's `errorMessage` ("information about errors that might have occurred").
+        let index = super::tagging::tagged(ctx).await?;
+        let in_app = format!(":deploymentgroup:{app}/");
+        let mut names: std::collections::BTreeSet<String> = index
+            .arns_of("codedeploy")
+            .filter_map(|arn| arn.split_once(&in_app).map(|(_, name)| name.to_string()))
+            .collect();
+        names.insert(app.clone());
+        let out = match client
+            .batch_get_deployment_groups()
+            .application_name(&app)
+            .set_deployment_group_names(Some(names.into_iter().collect()))
+            .send()
+            .await
+        {
+            Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_application_does_not_exist_exception()) => {
                 return Ok(vec![])
             }
-            Err(e) => return Err(e).op("ListDeploymentGroups"),
+            Err(e) => return Err(e).op("BatchGetDeploymentGroups"),
         };
-        if names.is_empty() {
-            return Ok(vec![]);
-        }
-        let out = client
-            .batch_get_deployment_groups()
-            .application_name(&app)
-            .set_deployment_group_names(Some(names))
-            .send()
-            .await
-            .op("BatchGetDeploymentGroups")?;
         let mut found = Vec::new();
         for g in out.deployment_groups_info() {
             let name = g.deployment_group_name().unwrap_or_default();

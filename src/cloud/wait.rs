@@ -19,8 +19,9 @@ pub enum Waited<T> {
 /// shares (EC2: "Request throttling for the Amazon EC2 API"; e.g. `DescribeHosts` refills 20
 /// tokens a second), so a deployer polling each of its waits several times a second would
 /// throttle the account's other tools as well as itself. AWS's own waiters poll more slowly
-/// still: `NatGatewayAvailable` every 15 s, `DBInstanceAvailable` every 30 s (the SDKs' waiter
-/// models, e.g. `rds-2014-10-31.waiters2.json`).
+/// still: `NatGatewayAvailable`, `VpcAvailable` and `VpcPeeringConnectionExists` every 15 s,
+/// `DBInstanceAvailable` every 30 s (the SDKs' waiter models: botocore's
+/// `ec2/2016-11-15/waiters-2.json` and `rds/2014-10-31/waiters-2.json`).
 const MIN_DELAY: Duration = Duration::from_secs(5);
 const MAX_DELAY: Duration = Duration::from_secs(10);
 /// The pause is this fraction of the time waited so far, within the bounds above: a resource

@@ -7,9 +7,10 @@
 //!
 //! Discovery: one `BatchGetDeploymentGroups` of the environment's application, for the group
 //! named as the application (the only name the deployer gives one) and any other group the
-//! region's tagging index holds there; tags from the index (else `ListTagsForResource`). moto 5.2.5 answers
-//! `BatchGetDeploymentGroups`, `UpdateDeploymentGroup` and the deletes with HTTP 500 and drops
-//! the alarm configuration; the emulator's `tests/emulator/codedeploy.py` does them as AWS does.
+//! region's tagging index holds there; tags from the index (else `ListTagsForResource`).
+//! moto 5.2.5 answers `BatchGetDeploymentGroups`, `UpdateDeploymentGroup` and the deletes with
+//! HTTP 500 and drops the alarm configuration; the emulator's `tests/emulator/codedeploy.py`
+//! does them as AWS does.
 //! ID: its ARN.
 
 use aws_sdk_codedeploy::types::{

@@ -185,11 +185,7 @@ async fn run(cli: Cli, color: Color) -> miette::Result<u8> {
     }
     let endpoint_url =
         std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()).or(config.aws.endpoint_url.clone());
-    if let Some(scale) =
-        deployer::cloud::time_scale_from_env(endpoint_url.is_some()).map_err(|e| miette::miette!("{e}"))?
-    {
-        deployer::cloud::set_time_scale(scale);
-    }
+    deployer::cloud::init_time_scale(endpoint_url.is_some()).map_err(|e| miette::miette!("{e}"))?;
     let settings = Settings {
         config,
         output: match cli.global.output {

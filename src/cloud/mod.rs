@@ -23,9 +23,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 mod wait;
-pub use wait::{
-    retry_on_codes, retry_transient, set_time_scale, time_scale_from_env, wait_until, Waited, TIME_SCALE_VAR,
-};
+pub use wait::{init_time_scale, retry_on_codes, retry_transient, wait_until, Waited};
 
 /// How to reach AWS: the `[aws]` section of the configuration (the config layer reads it, this
 /// layer only takes it).

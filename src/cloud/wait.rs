@@ -37,16 +37,16 @@ const DELAY_FRACTION: u32 = 20;
 static TIME_SCALE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
 
 /// The environment variable that sets [`TIME_SCALE`]: for an emulator only.
-pub const TIME_SCALE_VAR: &str = "DEPLOYER_EMU_SCALE";
+const TIME_SCALE_VAR: &str = "DEPLOYER_EMU_SCALE";
 
-/// Reads [`TIME_SCALE_VAR`] once, before any wait: `Ok(None)` when unset (AWS's own clock).
-/// Refused unless `emulated` (an endpoint URL is set), so that AWS itself is never polled
-/// faster, and unless it is a number in (0, 1].
-pub fn time_scale_from_env(emulated: bool) -> Result<Option<f64>, String> {
-    let Some(raw) = std::env::var_os(TIME_SCALE_VAR) else { return Ok(None) };
+/// Sets this process's [`TIME_SCALE`] from [`TIME_SCALE_VAR`], before any wait (unset: AWS's
+/// own clock). Refused unless `emulated` (an endpoint URL is set), so that AWS itself is never
+/// polled faster, and unless it is a number in (0, 1].
+pub fn init_time_scale(emulated: bool) -> Result<(), String> {
+    let Some(raw) = std::env::var_os(TIME_SCALE_VAR) else { return Ok(()) };
     let raw = raw.to_string_lossy();
     if raw.trim().is_empty() {
-        return Ok(None);
+        return Ok(());
     }
     let scale: f64 =
         raw.trim().parse().ok().filter(|s: &f64| *s > 0.0 && *s <= 1.0).ok_or_else(|| {
@@ -58,12 +58,8 @@ pub fn time_scale_from_env(emulated: bool) -> Result<Option<f64>, String> {
              and is refused without one (AWS_ENDPOINT_URL or aws.endpoint_url): AWS runs at its own pace"
         ));
     }
-    Ok(Some(scale))
-}
-
-/// Sets the clock's scale for this process (see [`TIME_SCALE`]); the first call wins.
-pub fn set_time_scale(scale: f64) {
     let _ = TIME_SCALE.set(scale);
+    Ok(())
 }
 
 fn scaled(d: Duration) -> Duration {

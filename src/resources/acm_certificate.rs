@@ -27,7 +27,9 @@ use aws_sdk_acm::types::{CertificateStatus, CertificateSummary, DomainValidation
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update,
+};
 use crate::cloud::{retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::spec::Address;
 
@@ -41,7 +43,6 @@ pub struct AcmCertificateSpec {
     /// written is not a property of the certificate).
     pub hosted_zone: String,
 }
-
 
 pub struct AcmCertificate;
 
@@ -92,12 +93,13 @@ impl Kind for AcmCertificate {
         // deployer's, or younger than the index may be behind ([`INDEX_LAG`]) and not in it, is read
         // the ACM way. An older one the index does not hold is not the environment's: the account's
         // other certificates cost no read.
-        let index = if summaries.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
+        let index =
+            if summaries.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
         let now = std::time::SystemTime::now();
         let recent = |s: &CertificateSummary| {
-            s.created_at().and_then(|at| std::time::SystemTime::try_from(*at).ok()).is_none_or(|at| {
-                now.duration_since(at).is_ok_and(|age| age < INDEX_LAG) || at > now
-            })
+            s.created_at()
+                .and_then(|at| std::time::SystemTime::try_from(*at).ok())
+                .is_none_or(|at| now.duration_since(at).is_ok_and(|age| age < INDEX_LAG) || at > now)
         };
         let mut found = Vec::new();
         for s in &summaries {
@@ -143,7 +145,9 @@ impl Kind for AcmCertificate {
             .request_certificate()
             .domain_name(&spec.domain_name)
             .set_subject_alternative_names((!spec.alternative_names.is_empty()).then(|| {
-                std::iter::once(spec.domain_name.clone()).chain(spec.alternative_names.iter().cloned()).collect()
+                std::iter::once(spec.domain_name.clone())
+                    .chain(spec.alternative_names.iter().cloned())
+                    .collect()
             }))
             .validation_method(ValidationMethod::Dns)
             .idempotency_token(idempotency_token(address))
@@ -151,8 +155,9 @@ impl Kind for AcmCertificate {
             .send()
             .await
             .op("RequestCertificate")?;
-        let arn =
-            out.certificate_arn().ok_or_else(|| Error::InvalidState("RequestCertificate returned no ARN".into()))?;
+        let arn = out
+            .certificate_arn()
+            .ok_or_else(|| Error::InvalidState("RequestCertificate returned no ARN".into()))?;
         validate(ctx, address, arn, &spec.hosted_zone).await?;
         Ok(arn.to_string())
     }
@@ -239,7 +244,9 @@ impl Described {
 
 async fn describe_spec(client: &aws_sdk_acm::Client, arn: &str) -> Result<Described, Error> {
     let out = client.describe_certificate().certificate_arn(arn).send().await.op("DescribeCertificate")?;
-    let c = out.certificate().ok_or_else(|| Error::InvalidState(format!("ACM described no certificate {arn}")))?;
+    let c = out
+        .certificate()
+        .ok_or_else(|| Error::InvalidState(format!("ACM described no certificate {arn}")))?;
     Ok(Described {
         domain_name: c.domain_name().unwrap_or_default().to_string(),
         alternative_names: c.subject_alternative_names().to_vec(),
@@ -273,7 +280,6 @@ async fn every_certificate(client: &aws_sdk_acm::Client) -> Result<Vec<Certifica
 /// the ACM way if the index does not hold it.
 const INDEX_LAG: std::time::Duration = std::time::Duration::from_secs(3600);
 
-
 /// ACM takes up to 32 alphanumeric characters as an idempotency token: a request repeated with
 /// the same token within an hour returns the first certificate, so the SDK's retries of a
 /// request whose answer was lost make no second one. The token is made once per create, from
@@ -288,7 +294,6 @@ fn idempotency_token(address: &Address) -> String {
     std::time::SystemTime::now().hash(&mut h);
     format!("deployer{:016x}", h.finish())
 }
-
 
 /// Writes the validation records ACM asks for into the zone, then waits for `ISSUED`.
 async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) -> Result<(), Error> {
@@ -322,7 +327,10 @@ async fn validate(ctx: &Ctx<'_>, address: &Address, arn: &str, zone_name: &str) 
             .r#type(RrType::Cname)
             .ttl(300)
             .resource_records(
-                ResourceRecord::builder().value(value).build().map_err(|e| Error::InvalidRequest(e.to_string()))?,
+                ResourceRecord::builder()
+                    .value(value)
+                    .build()
+                    .map_err(|e| Error::InvalidRequest(e.to_string()))?,
             )
             .build()
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
@@ -415,7 +423,10 @@ async fn remove_unused_validation_records(
             .change_resource_record_sets()
             .hosted_zone_id(&zone)
             .change_batch(
-                ChangeBatch::builder().changes(change).build().map_err(|e| Error::InvalidRequest(e.to_string()))?,
+                ChangeBatch::builder()
+                    .changes(change)
+                    .build()
+                    .map_err(|e| Error::InvalidRequest(e.to_string()))?,
             )
             .send()
             .await

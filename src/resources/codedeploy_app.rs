@@ -7,8 +7,10 @@
 use aws_sdk_codedeploy::types::ComputePlatform;
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use super::codedeploy::{arn, client, observed_tags, sdk_tags, tag_resource, tags_of};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -55,9 +57,12 @@ impl Kind for CodedeployApp {
             }
             Err(e) => return Err(e).op("GetApplication"),
         };
-        let tags =
-            observed_tags(ctx, &client, &arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?)
-                .await?;
+        let tags = observed_tags(
+            ctx,
+            &client,
+            &arn(ctx.clients, &ctx.region, &format!("application:{name}")).await?,
+        )
+        .await?;
         if !super::is_ours(&tags, ctx.app, ctx.env) {
             return Ok(vec![]);
         }

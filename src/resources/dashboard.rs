@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::metric_alarm::{DimensionValue, Dimensions};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -89,11 +89,8 @@ impl Kind for Dashboard {
     const SCOPE: Scope = Scope::Global;
     const TAGGED: bool = false;
     const PARTS: &'static [&'static str] = &["monitoring"];
-    const ACTIONS: &'static [&'static str] = &[
-        "cloudwatch:GetDashboard",
-        "cloudwatch:PutDashboard",
-        "cloudwatch:DeleteDashboards",
-    ];
+    const ACTIONS: &'static [&'static str] =
+        &["cloudwatch:GetDashboard", "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"];
 
     fn refs(spec: &mut DashboardSpec) -> Vec<(Role, &mut Ref)> {
         spec.widgets

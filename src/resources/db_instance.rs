@@ -34,7 +34,10 @@ use std::time::SystemTime;
 use aws_sdk_rds::types::DbInstance as SdkInstance;
 use serde::Serialize;
 
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    rds, Create, Ctx, DataLoss, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec,
+    Tags, Update,
+};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
 
@@ -226,8 +229,6 @@ pub fn diff_kms_key(desired: &Option<String>, observed: &Option<String>, d: &mut
     }
 }
 
-
-
 pub struct DbInstance;
 
 impl Kind for DbInstance {
@@ -322,7 +323,8 @@ impl Kind for DbInstance {
         let Create { address, spec, tags } = new;
         let region = address.region();
         let client = rds::client(ctx.clients, region);
-        let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
+        let security_groups =
+            spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
         let secret = spec.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?;
         let password = match &secret {
             Some(arn) => Some(super::db_secret::read(ctx.clients, region, arn).await?.password),
@@ -370,8 +372,9 @@ impl Kind for DbInstance {
         if let Some(arn) = &secret {
             write_connection(ctx, region, arn, &instance).await?;
         }
-        arn.or_else(|| instance.db_instance_arn().map(str::to_string))
-            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for database {}", spec.identifier)))
+        arn.or_else(|| instance.db_instance_arn().map(str::to_string)).ok_or_else(|| {
+            Error::InvalidState(format!("RDS reported no ARN for database {}", spec.identifier))
+        })
     }
     /// Sends one `ModifyDBInstance` with what differs, then waits until the instance is usable
     /// again (with `ApplyImmediately` off, RDS holds most of it for the maintenance window and the
@@ -428,10 +431,9 @@ impl Kind for DbInstance {
         if set("manage_master_user_password") {
             // Only ever from RDS's managed secret to the deployer's: RDS deletes its secret and
             // takes the password given (applied at once, whatever ApplyImmediately says).
-            let arn =
-                desired.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?.ok_or_else(|| {
-                    Error::InvalidState(format!("{address}: no secret to take the master password from"))
-                })?;
+            let arn = desired.master_secret.as_ref().map(|s| ctx.id(s)).transpose()?.ok_or_else(|| {
+                Error::InvalidState(format!("{address}: no secret to take the master password from"))
+            })?;
             let password = super::db_secret::read(ctx.clients, region, &arn).await?.password;
             m = m.manage_master_user_password(false).master_user_password(password.expose());
             secret = Some(arn);
@@ -752,7 +754,6 @@ pub(crate) async fn wait_usable(
     .await
 }
 
-
 /// The attribute holding a database's (or replica's) endpoint host name, for [`Ref::Attr`].
 pub const ATTR_ENDPOINT: &str = "endpoint";
 /// The attribute holding the ARN of the secret RDS keeps the master password in (the primary
@@ -789,7 +790,6 @@ pub(crate) async fn adopt(
     )?;
     Ok(instance.db_instance_arn().map(str::to_string))
 }
-
 
 /// Writes where `instance` serves into the secret `arn` (its `host` and `port`), when it says
 /// otherwise.

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use aws_sdk_rds::types::{ApplyMethod, DbParameterGroup as SdkGroup, Parameter};
 use serde::Serialize;
 
-use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update, Create, Delete};
+use super::{rds, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -105,7 +105,8 @@ impl Kind for DbParameterGroup {
             .op("DescribeDBParameterGroups")?;
         let prefix = rds::name_prefix(ctx.app, ctx.env);
         let mut found = Vec::new();
-        for g in groups.iter().filter(|g| g.db_parameter_group_name().is_some_and(|n| n.starts_with(&prefix))) {
+        for g in groups.iter().filter(|g| g.db_parameter_group_name().is_some_and(|n| n.starts_with(&prefix)))
+        {
             let (Some(name), Some(arn)) = (g.db_parameter_group_name(), g.db_parameter_group_arn()) else {
                 continue;
             };
@@ -164,8 +165,9 @@ impl Kind for DbParameterGroup {
             }
         };
         set_parameters(ctx, region, spec, &current).await?;
-        arn.filter(|a| !a.is_empty())
-            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB parameter group {}", spec.name)))
+        arn.filter(|a| !a.is_empty()).ok_or_else(|| {
+            Error::InvalidState(format!("RDS reported no ARN for DB parameter group {}", spec.name))
+        })
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbParameterGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, observed, .. } = change;
@@ -198,7 +200,6 @@ impl Kind for DbParameterGroup {
         rds::add_tags(&rds::client(ctx.clients, address.region()), id, missing).await
     }
 }
-
 
 /// The parameters set on the group (not the engine's defaults).
 async fn user_parameters(
@@ -234,7 +235,6 @@ async fn describe(client: &aws_sdk_rds::Client, name: &str) -> Result<SdkGroup, 
         .ok_or_else(|| Error::InvalidState(format!("DescribeDBParameterGroups returned no group {name}")))
 }
 
-
 /// Sets the desired parameters whose value differs from `current`, at most 20 a call (RDS's
 /// limit).
 async fn set_parameters(
@@ -263,7 +263,6 @@ async fn set_parameters(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -44,7 +44,10 @@ use aws_sdk_rds::types::DbInstance as SdkInstance;
 use serde::Serialize;
 
 use super::db_instance::{self, DbLive, ALLOW_REPLACEMENT_KEY};
-use super::{rds, Ctx, DataLoss, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Tags, Update, Create, Delete};
+use super::{
+    rds, Create, Ctx, DataLoss, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Tags,
+    Update,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -75,7 +78,6 @@ pub struct DbReplicaSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<DbLive>,
 }
-
 
 pub struct DbReplica;
 
@@ -148,7 +150,8 @@ impl Kind for DbReplica {
             .ok_or_else(|| Error::InvalidState(format!("{address} has no source database to replicate")))?;
         let source_arn = ctx.id(source)?;
         let client = rds::client(ctx.clients, region);
-        let security_groups = spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
+        let security_groups =
+            spec.security_groups.iter().map(|g| ctx.id(g)).collect::<Result<Vec<_>, _>>()?;
         let created = client
             .create_db_instance_read_replica()
             .db_instance_identifier(&spec.identifier)
@@ -170,9 +173,9 @@ impl Kind for DbReplica {
             None => db_instance::adopt(&client, address, &spec.identifier).await?,
         };
         let instance = db_instance::wait_usable(ctx, region, &spec.identifier, DbReplica::NAME).await?;
-        let arn = arn
-            .or_else(|| instance.db_instance_arn().map(str::to_string))
-            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for replica {}", spec.identifier)))?;
+        let arn = arn.or_else(|| instance.db_instance_arn().map(str::to_string)).ok_or_else(|| {
+            Error::InvalidState(format!("RDS reported no ARN for replica {}", spec.identifier))
+        })?;
         use_parameter_group(ctx, region, spec, &instance).await?;
         for (attr, value) in db_instance::attrs_of(&instance) {
             ctx.ids.set_attr(address, attr, value);
@@ -268,7 +271,6 @@ fn needs_presigned_url(region: &str) -> bool {
     region.starts_with("us-gov-") || region.starts_with("cn-")
 }
 
-
 /// Moves a new replica to the region's parameter group and reboots it if RDS says the group
 /// applies only after a reboot.
 async fn use_parameter_group(
@@ -306,7 +308,6 @@ async fn use_parameter_group(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

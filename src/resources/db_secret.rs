@@ -35,7 +35,8 @@ use serde::Serialize;
 
 use super::Update;
 use super::{
-    attr, is_ours, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete,
+    attr, is_ours, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags,
+    TAG_ADDRESS,
 };
 use crate::cloud::{wait_until, AwsResultExt, Clients, Error, Waited};
 use crate::spec::Sensitive;
@@ -75,7 +76,6 @@ pub struct DbSecretSpec {
     #[serde(skip)]
     pub primary_region: Option<String>,
 }
-
 
 pub struct DbSecret;
 
@@ -117,7 +117,10 @@ impl Kind for DbSecret {
         let pages: Vec<_> = client(ctx.clients, &ctx.region)
             .list_secrets()
             .filters(
-                Filter::builder().key(FilterNameStringType::Name).values(name_prefix(ctx.app, ctx.env)).build(),
+                Filter::builder()
+                    .key(FilterNameStringType::Name)
+                    .values(name_prefix(ctx.app, ctx.env))
+                    .build(),
             )
             .into_paginator()
             .send()
@@ -262,7 +265,6 @@ fn found_of(s: &SecretListEntry, region: &str, app: &str, env: &str) -> Option<F
         attrs: [(attr::ARN, arn)].into(),
     })
 }
-
 
 /// A new password from Secrets Manager in `region`, without what RDS refuses.
 pub async fn random_password(clients: &Clients, region: &str) -> Result<Sensitive<String>, Error> {

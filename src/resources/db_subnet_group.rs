@@ -16,7 +16,9 @@
 use aws_sdk_rds::types::DbSubnetGroup as SdkGroup;
 use serde::Serialize;
 
-use super::{rds, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    rds, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update,
+};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -28,7 +30,6 @@ pub struct DbSubnetGroupSpec {
     /// Sorted once normalised.
     pub subnets: Vec<Ref>,
 }
-
 
 pub struct DbSubnetGroup;
 
@@ -77,7 +78,8 @@ impl Kind for DbSubnetGroup {
             let Some(arn) = g.db_subnet_group_arn() else {
                 continue;
             };
-            let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBSubnetGroupNotFoundFault").await? else {
+            let Some(tags) = rds::observed_tags(ctx, &client, arn, "DBSubnetGroupNotFoundFault").await?
+            else {
                 continue;
             };
             if !rds::is_ours(&tags, ctx.app, ctx.env) {
@@ -127,10 +129,9 @@ impl Kind for DbSubnetGroup {
                 group
             }
         };
-        group
-            .db_subnet_group_arn()
-            .map(str::to_string)
-            .ok_or_else(|| Error::InvalidState(format!("RDS reported no ARN for DB subnet group {}", spec.name)))
+        group.db_subnet_group_arn().map(str::to_string).ok_or_else(|| {
+            Error::InvalidState(format!("RDS reported no ARN for DB subnet group {}", spec.name))
+        })
     }
     async fn update(ctx: &Ctx<'_>, change: Update<'_, DbSubnetGroupSpec>) -> Result<(), Error> {
         let Update { address, desired, .. } = change;
@@ -178,7 +179,6 @@ fn spec_of(g: &SdkGroup) -> DbSubnetGroupSpec {
     }
 }
 
-
 async fn describe(client: &aws_sdk_rds::Client, name: &str) -> Result<SdkGroup, Error> {
     let out = client
         .describe_db_subnet_groups()
@@ -196,7 +196,6 @@ fn subnet_ids(ctx: &Ctx<'_>, spec: &DbSubnetGroupSpec) -> Result<Vec<String>, Er
     spec.subnets.iter().map(|s| ctx.id(s)).collect()
 }
 
-
 /// Sets the description and the whole subnet list (the call replaces it).
 async fn modify(ctx: &Ctx<'_>, region: &str, spec: &DbSubnetGroupSpec) -> Result<(), Error> {
     rds::client(ctx.clients, region)
@@ -209,7 +208,6 @@ async fn modify(ctx: &Ctx<'_>, region: &str, spec: &DbSubnetGroupSpec) -> Result
         .op("ModifyDBSubnetGroup")?;
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

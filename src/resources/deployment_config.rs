@@ -16,7 +16,7 @@ use aws_sdk_codedeploy::types::{
 use serde::Serialize;
 
 use super::codedeploy::client;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update, Create, Delete};
+use super::{Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 

@@ -23,7 +23,9 @@ use serde::Serialize;
 
 use super::codedeploy;
 use super::codedeploy::{arn, client, observed_tags, sdk_tags, tags_of};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -51,7 +53,6 @@ pub struct DeploymentGroupSpec {
     /// created after them. Ordering only (not compared).
     pub after: Vec<Ref>,
 }
-
 
 pub struct DeploymentGroup;
 
@@ -127,9 +128,12 @@ impl Kind for DeploymentGroup {
         let mut found = Vec::new();
         for g in out.deployment_groups_info() {
             let name = g.deployment_group_name().unwrap_or_default();
-            let tags =
-                observed_tags(ctx, &client, &arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?)
-                    .await?;
+            let tags = observed_tags(
+                ctx,
+                &client,
+                &arn(ctx.clients, &ctx.region, &format!("deploymentgroup:{app}/{name}")).await?,
+            )
+            .await?;
             if !super::is_ours(&tags, ctx.app, ctx.env) {
                 continue;
             }
@@ -169,7 +173,9 @@ impl Kind for DeploymentGroup {
             .op_unless("CreateDeploymentGroup", |e| e.is_deployment_group_already_exists_exception())?;
         let resource = arn(ctx.clients, region, &format!("deploymentgroup:{app}/{}", spec.name)).await?;
         if created.is_none() {
-            if tags_of(&client, &resource).await?.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
+            if tags_of(&client, &resource).await?.get(TAG_ADDRESS).map(String::as_str)
+                != Some(address.as_str())
+            {
                 return Err(Error::InvalidState(format!(
                     "a deployment group named {} already exists in {app} and is not this environment's {address}",
                     spec.name
@@ -240,7 +246,6 @@ fn spec_of(g: &DeploymentGroupInfo) -> DeploymentGroupSpec {
     }
 }
 
-
 /// The request's parts, references resolved.
 struct Parts {
     role: String,
@@ -296,7 +301,6 @@ fn parts(ctx: &Ctx<'_>, spec: &DeploymentGroupSpec) -> Result<Parts, Error> {
         alarms: AlarmConfiguration::builder().enabled(!alarms.is_empty()).set_alarms(Some(alarms)).build(),
     })
 }
-
 
 /// `UpdateDeploymentGroup` with every managed field: it replaces each it is given, so a repeat
 /// is harmless.

@@ -17,7 +17,10 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{ecr_repository, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    ecr_repository, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags,
+    Update,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -31,7 +34,6 @@ pub struct EcrReplicationSpec {
     pub destinations: Vec<String>,
 }
 
-
 pub struct EcrReplication;
 
 impl Kind for EcrReplication {
@@ -40,10 +42,7 @@ impl Kind for EcrReplication {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
     const PARTS: &'static [&'static str] = &["registry"];
-    const ACTIONS: &'static [&'static str] = &[
-        "ecr:DescribeRegistry",
-        "ecr:PutReplicationConfiguration",
-    ];
+    const ACTIONS: &'static [&'static str] = &["ecr:DescribeRegistry", "ecr:PutReplicationConfiguration"];
 
     fn refs(spec: &mut EcrReplicationSpec) -> Vec<(Role, &mut Ref)> {
         // Replication is by name: the rule may outlive its repository for a moment.
@@ -110,7 +109,6 @@ fn our_prefix<'r>(rule: &'r ReplicationRule, name_prefix: &str) -> Option<&'r st
         _ => None,
     }
 }
-
 
 /// Reads the registry's replication configuration, replaces this environment's rule with one
 /// replicating `prefix` to `destinations` (or removes it when `None`), and writes it back with

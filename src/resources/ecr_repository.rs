@@ -15,7 +15,10 @@ use aws_sdk_ecr::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update,
+    TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -117,8 +120,10 @@ impl Kind for EcrRepository {
             .await
             .op("DescribeRepositories")?;
         let prefix = name_prefix(ctx.app, ctx.env);
-        let ours: Vec<_> =
-            repositories.iter().filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&prefix))).collect();
+        let ours: Vec<_> = repositories
+            .iter()
+            .filter(|r| r.repository_name().is_some_and(|n| n.starts_with(&prefix)))
+            .collect();
         // Tags from the region's tagging index; a repository it does not hold yet, one at a time.
         let index = if ours.is_empty() { Default::default() } else { super::tagging::tagged(ctx).await? };
         let mut found = Vec::new();
@@ -268,7 +273,6 @@ fn spec_of(r: &Repository, lifecycle_policy: Option<serde_json::Value>) -> EcrRe
     }
 }
 
-
 async fn lifecycle_policy_of(
     client: &aws_sdk_ecr::Client,
     name: &str,
@@ -286,7 +290,6 @@ async fn lifecycle_policy_of(
     }
 }
 
-
 /// The existing repository `name`, if it is the one at `address`.
 async fn adopt(
     client: &aws_sdk_ecr::Client,
@@ -295,7 +298,10 @@ async fn adopt(
 ) -> Result<(String, EcrRepositorySpec), Error> {
     let out =
         client.describe_repositories().repository_names(name).send().await.op("DescribeRepositories")?;
-    let r = out.repositories().first().ok_or_else(|| Error::InvalidState(format!("repository {name} vanished")))?;
+    let r = out
+        .repositories()
+        .first()
+        .ok_or_else(|| Error::InvalidState(format!("repository {name} vanished")))?;
     let arn = r.repository_arn().unwrap_or_default().to_string();
     let tags = client.list_tags_for_resource().resource_arn(&arn).send().await.op("ListTagsForResource")?;
     let ours = tags.tags().iter().any(|t| t.key() == TAG_ADDRESS && t.value() == address.as_str());
@@ -362,7 +368,6 @@ async fn update(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -11,9 +11,12 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
 use super::ecs;
 use super::ecs::{sdk_tags, tags_of};
+use super::{
+    attr, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update,
+    TAG_ADDRESS,
+};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -104,7 +107,8 @@ impl Kind for EcsCluster {
             .send()
             .await
             .op("CreateCluster")?;
-        let cluster = out.cluster().ok_or_else(|| Error::InvalidState("CreateCluster returned no cluster".into()))?;
+        let cluster =
+            out.cluster().ok_or_else(|| Error::InvalidState("CreateCluster returned no cluster".into()))?;
         let observed = spec_of(cluster);
         let mut d = Diff::default();
         let (mut want, mut have) = (spec.clone(), observed);
@@ -217,7 +221,6 @@ fn insights(on: bool) -> ClusterSetting {
         .value(if on { "enabled" } else { "disabled" })
         .build()
 }
-
 
 /// Container Insights through `UpdateCluster` (moto's `UpdateClusterSettings` is a 500; AWS
 /// takes either), the providers and strategy through `PutClusterCapacityProviders`.

@@ -42,11 +42,13 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::Update;
 use super::ecs;
 use super::ecs::{sdk_tags, tags_of};
 use super::is_ours;
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete};
+use super::Update;
+use super::{
+    attr, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS,
+};
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
 
@@ -219,7 +221,9 @@ impl Kind for EcsService {
                 match out {
                     Ok(out) => Ok(Waited::Done(out)),
                     Err(e) => match e.as_service_error() {
-                        Some(s) if s.is_invalid_parameter_exception() && refused_for_now(s.meta().message()) => {
+                        Some(s)
+                            if s.is_invalid_parameter_exception() && refused_for_now(s.meta().message()) =>
+                        {
                             Ok(Waited::NotYet(s.meta().message().unwrap_or_default().to_string()))
                         }
                         _ => Err(e).op("CreateService"),
@@ -347,7 +351,6 @@ fn client_token(address: &Address) -> String {
     format!("deployer-{:016x}", h.finish())
 }
 
-
 /// Waits until the new service runs its desired count of tasks and as many targets are
 /// `healthy` in its target group (ELB's target states: "Target health status", ELB user
 /// guide), within the kind's bound. What it saw last (counts, unhealthy targets and why, ECS's
@@ -417,7 +420,6 @@ fn refused_for_now(message: Option<&str>) -> bool {
         m.contains("Unable to assume") || m.contains("does not have an associated load balancer")
     })
 }
-
 
 /// Waits until ECS reports the service `INACTIVE` (or not at all), within the kind's bound.
 async fn wait_until_gone(

@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags, Update, Create, Delete};
+use super::{ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Scope, Spec, Tags, Update};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -15,12 +15,8 @@ impl Kind for ElasticIp {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
     const PARTS: &'static [&'static str] = &["network"];
-    const ACTIONS: &'static [&'static str] = &[
-        "ec2:DescribeAddresses",
-        "ec2:AllocateAddress",
-        "ec2:ReleaseAddress",
-        "ec2:CreateTags",
-    ];
+    const ACTIONS: &'static [&'static str] =
+        &["ec2:DescribeAddresses", "ec2:AllocateAddress", "ec2:ReleaseAddress", "ec2:CreateTags"];
 
     fn diff(_: &ElasticIpSpec, _: &ElasticIpSpec, _: &mut Diff) {
         // Nothing to configure: it exists or it does not.
@@ -103,6 +99,3 @@ impl Kind for ElasticIp {
 /// An Elastic IP has nothing to configure beyond its tags; it exists or it does not.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ElasticIpSpec {}
-
-
-

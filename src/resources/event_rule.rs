@@ -20,7 +20,9 @@ use aws_sdk_eventbridge::types::{InputTransformer, RuleState, Tag, Target};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -108,7 +110,9 @@ impl Kind for EventRule {
             let tags: Tags = match index.current(arn) {
                 Some(tags) => tags.clone(),
                 None => match c.list_tags_for_resource().resource_arn(arn).send().await {
-                    Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+                    Ok(out) => {
+                        out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+                    }
                     Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
                         continue
                     }

@@ -21,7 +21,7 @@ use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckTy
 use serde::Serialize;
 
 use super::{ec2, Update, TAG_APP, TAG_ENV};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Create, Delete};
+use super::{Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -93,7 +93,10 @@ impl Kind for HealthCheck {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_health_check_already_exists()) => r53
                 .create_health_check()
-                .caller_reference(format!("{prefix}{}", ec2::client_token(address, tags).trim_start_matches("deployer-")))
+                .caller_reference(format!(
+                    "{prefix}{}",
+                    ec2::client_token(address, tags).trim_start_matches("deployer-")
+                ))
                 .health_check_config(config)
                 .send()
                 .await
@@ -209,7 +212,9 @@ pub async fn ours(ctx: &ObserveCtx<'_>) -> Result<std::sync::Arc<Vec<Found>>, Er
                 .send()
                 .await
                 .op("ListHealthChecks")?;
-            checks.extend(out.health_checks().iter().filter(|c| may_be_ours(c.caller_reference(), &prefix)).cloned());
+            checks.extend(
+                out.health_checks().iter().filter(|c| may_be_ours(c.caller_reference(), &prefix)).cloned(),
+            );
             match out.next_marker() {
                 Some(m) if out.is_truncated() => marker = Some(m.to_string()),
                 _ => break,
@@ -285,12 +290,25 @@ mod tests {
         let address = Address::parse("global/dns/health-check/us-east-1").unwrap();
         let prefix = reference_prefix("shop", "prod");
         let reference = caller_reference(&prefix, &address, &spec());
-        assert!(reference.len() <= 64, "Route 53 takes a caller reference of 64 characters at most: {reference}");
-        assert_eq!(reference, caller_reference(&prefix, &address, &spec()), "a retried create sends the same");
+        assert!(
+            reference.len() <= 64,
+            "Route 53 takes a caller reference of 64 characters at most: {reference}"
+        );
+        assert_eq!(
+            reference,
+            caller_reference(&prefix, &address, &spec()),
+            "a retried create sends the same"
+        );
         assert!(may_be_ours(&reference, &prefix));
         assert!(may_be_ours("deployer-0123456789abcdef", &prefix), "made before references named the env");
-        assert!(!may_be_ours(&caller_reference(&reference_prefix("shop", "staging"), &address, &spec()), &prefix));
-        assert!(!may_be_ours(&caller_reference(&reference_prefix("shopx", "prod"), &address, &spec()), &prefix));
+        assert!(!may_be_ours(
+            &caller_reference(&reference_prefix("shop", "staging"), &address, &spec()),
+            &prefix
+        ));
+        assert!(!may_be_ours(
+            &caller_reference(&reference_prefix("shopx", "prod"), &address, &spec()),
+            &prefix
+        ));
         assert!(!may_be_ours("billing-prod-7", &prefix));
         assert!(!may_be_ours("deployer-not-hex-at-all", &prefix));
     }

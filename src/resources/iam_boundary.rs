@@ -29,7 +29,9 @@
 use serde::Serialize;
 
 use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, Update, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -120,9 +122,9 @@ impl Kind for IamBoundary {
         // Already there: a create whose answer was lost, or a run that died after it. Taken
         // only if it is this address's, then brought to the spec.
         let arn = ctx.clients.account().await?.arn("iam", "", &format!("policy{}{}", spec.path, spec.name));
-        let (tags, mut observed) = read(&iam, &arn)
-            .await?
-            .ok_or_else(|| Error::InvalidState(format!("policy {arn} was reported to exist but is not there")))?;
+        let (tags, mut observed) = read(&iam, &arn).await?.ok_or_else(|| {
+            Error::InvalidState(format!("policy {arn} was reported to exist but is not there"))
+        })?;
         if tags.get(TAG_ADDRESS).map(String::as_str) != Some(address.as_str()) {
             return Err(Error::InvalidState(format!(
                 "an IAM policy {arn} already exists and is not this environment's {address}"

@@ -20,7 +20,10 @@ use aws_sdk_iam::types::Role as SdkRole;
 use serde::Serialize;
 
 use super::iam_policy::{client, sdk_tags, tags_of, PolicyDocument};
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::{
+    attr, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update,
+    TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -117,7 +120,8 @@ impl Kind for IamRole {
         // A path prefix also matches deeper paths; only this exact path is the environment's.
         // The roles are read side by side: IAM answers from one region, each role takes four
         // reads one after another, and an environment has five roles.
-        let read_all = roles.iter().filter(|r| r.path() == path).map(|listed| read(&client, listed.role_name()));
+        let read_all =
+            roles.iter().filter(|r| r.path() == path).map(|listed| read(&client, listed.role_name()));
         let mut found = Vec::new();
         for read in futures::future::try_join_all(read_all).await? {
             let Some((role, spec)) = read else { continue };
@@ -307,8 +311,6 @@ async fn read(client: &aws_sdk_iam::Client, name: &str) -> Result<Option<(SdkRol
     Ok(Some((role, spec)))
 }
 
-
-
 /// Writes what differs: the trust policy, the inline policy (or its removal), the description;
 /// removes inline policies and detaches managed policies that are not the deployer's. Each call
 /// replaces a whole value, so a repeat after a lost answer is harmless.
@@ -395,4 +397,3 @@ async fn update(
     }
     Ok(())
 }
-

@@ -3,7 +3,9 @@
 use aws_sdk_ec2::types::ResourceType;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update,
+};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -140,10 +142,6 @@ pub struct InternetGatewaySpec {
     pub vpc: Option<Ref>,
 }
 
-
-
-
-
 /// Attaches the gateway. `Resource.AlreadyAssociated` (an attach whose response was lost and
 /// that the SDK retried) is success when the gateway is attached to this very VPC.
 async fn attach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(), Error> {
@@ -187,4 +185,3 @@ async fn detach(ctx: &Ctx<'_>, region: &str, id: &str, vpc_id: &str) -> Result<(
     })
     .await
 }
-

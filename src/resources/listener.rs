@@ -18,8 +18,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
-use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::elbv2::{address_if_ours, client_of, observed_tags, sdk_tags, tags_of};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -209,7 +211,9 @@ impl Kind for Listener {
             })?
             .to_string();
         let theirs = tags_of(&client, std::slice::from_ref(&existing)).await?;
-        if theirs.get(&existing).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str) != Some(address.as_str()) {
+        if theirs.get(&existing).and_then(|t| t.get(TAG_ADDRESS)).map(String::as_str)
+            != Some(address.as_str())
+        {
             return Err(Error::InvalidState(format!(
                 "{address}: the load balancer already has a listener on port {} that is not this environment's",
                 spec.port
@@ -347,8 +351,6 @@ fn spec_of(l: &SdkListener) -> ListenerSpec {
         action: action_of(l),
     }
 }
-
-
 
 #[cfg(test)]
 mod tests {

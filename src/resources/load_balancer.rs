@@ -17,10 +17,11 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
+use super::elbv2::{address_if_ours, arn_suffix, client_of, observed_tags, sdk_tags, tags_of};
 use super::Update;
-use super::elbv2::{observed_tags, address_if_ours, arn_suffix, client_of, sdk_tags, tags_of};
 use super::{
-    attr, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete,
+    attr, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    TAG_ADDRESS,
 };
 use crate::cloud::{wait_until, AwsResultExt, Error, Waited};
 use crate::spec::{Address, Ref};
@@ -252,8 +253,6 @@ fn spec_of(
     }
 }
 
-
-
 async fn wait_active(ctx: &Ctx<'_>, address: &Address, arn: &str) -> Result<(), Error> {
     let client = client_of(ctx.clients, address.region());
     wait_until(&format!("{address} to be active"), ctx.timeout_for(LoadBalancer::NAME), || async {
@@ -266,7 +265,9 @@ async fn wait_active(ctx: &Ctx<'_>, address: &Address, arn: &str) -> Result<(), 
         let state = out.load_balancers().first().and_then(|lb| lb.state()).and_then(|s| s.code()).cloned();
         match state.as_ref().map(|s| s.as_str()) {
             Some("active") => Ok(Waited::Done(())),
-            Some("failed") => Err(Error::InvalidState(format!("{address}: the load balancer failed to provision"))),
+            Some("failed") => {
+                Err(Error::InvalidState(format!("{address}: the load balancer failed to provision")))
+            }
             other => Ok(Waited::NotYet(other.unwrap_or("unknown").to_string())),
         }
     })
@@ -321,4 +322,3 @@ async fn update(
     }
     Ok(())
 }
-

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::Update;
 use super::{
-    attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS, TAG_APP, TAG_ENV, Create, Delete,
+    attr, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Scope, Spec, Tags, TAG_ADDRESS,
+    TAG_APP, TAG_ENV,
 };
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
@@ -22,7 +23,6 @@ pub struct LogGroupSpec {
     /// The KMS key (ARN) that encrypts it; `None`: CloudWatch Logs' own encryption.
     pub kms_key: Option<String>,
 }
-
 
 pub struct LogGroup;
 
@@ -116,11 +116,10 @@ impl Kind for LogGroup {
             .send()
             .await
             .op("DescribeLogGroups")?;
-        let group = out
-            .log_groups()
-            .iter()
-            .find(|g| g.log_group_name() == Some(spec.name.as_str()))
-            .ok_or_else(|| Error::InvalidState(format!("log group {} was created but is not there", spec.name)))?;
+        let group =
+            out.log_groups().iter().find(|g| g.log_group_name() == Some(spec.name.as_str())).ok_or_else(
+                || Error::InvalidState(format!("log group {} was created but is not there", spec.name)),
+            )?;
         let arn = arn_of(group).unwrap_or_default();
         if created.is_none() {
             let tags =
@@ -179,8 +178,6 @@ fn spec_of(g: &SdkLogGroup) -> LogGroupSpec {
 fn arn_of(g: &SdkLogGroup) -> Option<String> {
     g.log_group_arn().map(str::to_string).or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
 }
-
-
 
 async fn update(
     ctx: &Ctx<'_>,

@@ -28,7 +28,9 @@ use aws_sdk_cloudwatch::types::{
 };
 use serde::Serialize;
 
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -175,9 +177,17 @@ impl Kind for MetricAlarm {
         for a in &alarms {
             let (Some(name), Some(arn)) = (a.alarm_name(), a.alarm_arn()) else { continue };
             let tags = super::tagging::tags_or(&index, arn, || async {
-                let out =
-                    client.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource")?;
-                Ok(out.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect())
+                let out = client
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send()
+                    .await
+                    .op("ListTagsForResource")?;
+                Ok(out
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect())
             })
             .await?;
             if !super::is_ours(&tags, ctx.app, ctx.env) {

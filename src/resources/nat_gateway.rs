@@ -4,7 +4,10 @@
 use aws_sdk_ec2::types::{Filter, NatGatewayState, ResourceType};
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    Update,
+};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -18,7 +21,6 @@ pub struct NatGatewaySpec {
     pub elastic_ip: Ref,
 }
 
-
 pub struct NatGateway;
 
 impl Kind for NatGateway {
@@ -27,12 +29,8 @@ impl Kind for NatGateway {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
     const PARTS: &'static [&'static str] = &["network"];
-    const ACTIONS: &'static [&'static str] = &[
-        "ec2:DescribeNatGateways",
-        "ec2:CreateNatGateway",
-        "ec2:DeleteNatGateway",
-        "ec2:CreateTags",
-    ];
+    const ACTIONS: &'static [&'static str] =
+        &["ec2:DescribeNatGateways", "ec2:CreateNatGateway", "ec2:DeleteNatGateway", "ec2:CreateTags"];
 
     fn refs(spec: &mut NatGatewaySpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.subnet), (Role::Parent, &mut spec.elastic_ip)]
@@ -148,8 +146,6 @@ fn is_gone(state: Option<&NatGatewayState>) -> bool {
     matches!(state, Some(NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed))
 }
 
-
-
 /// The live gateway tagged with `address` that uses the Elastic IP `allocation`.
 async fn existing(ctx: &Ctx<'_>, address: &Address, allocation: &str) -> Result<String, Error> {
     let filter =
@@ -164,7 +160,9 @@ async fn existing(ctx: &Ctx<'_>, address: &Address, allocation: &str) -> Result<
         .and_then(|n| n.nat_gateway_id())
         .map(str::to_string)
         .ok_or_else(|| {
-            Error::InvalidState(format!("the Elastic IP {allocation} of {address} is in use by something else"))
+            Error::InvalidState(format!(
+                "the Elastic IP {allocation} of {address} is in use by something else"
+            ))
         })
 }
 
@@ -195,4 +193,3 @@ async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Err
     })
     .await
 }
-

@@ -7,7 +7,10 @@ use aws_sdk_ec2::types::RouteTable;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Update, Create, Delete};
+use super::{
+    route_table, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec,
+    Update,
+};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -31,11 +34,7 @@ impl Kind for Route {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = false;
     const PARTS: &'static [&'static str] = &["network"];
-    const ACTIONS: &'static [&'static str] = &[
-        "ec2:CreateRoute",
-        "ec2:DeleteRoute",
-        "ec2:ReplaceRoute",
-    ];
+    const ACTIONS: &'static [&'static str] = &["ec2:CreateRoute", "ec2:DeleteRoute", "ec2:ReplaceRoute"];
 
     /// A route lives in its table; its target does not hold (AWS turns the route into a
     /// blackhole until it is re-pointed).
@@ -105,7 +104,6 @@ pub fn address(table: &Address, destination: Ipv4Net) -> Address {
     Address::new(table.region(), table.tier(), "route", &format!("{}:{destination}", table.name()))
 }
 
-
 /// Routes we manage from a table found by tag: IPv4 routes made by CreateRoute. The `local`
 /// route and routes propagated by a VPN gateway belong to AWS.
 pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
@@ -139,8 +137,6 @@ pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
         .collect()
 }
 
-
-
 pub async fn update(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<(), Error> {
     let table = ctx.id(&spec.route_table)?;
     let target = ctx.id(&spec.target)?;
@@ -152,4 +148,3 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, spec: &RouteSpec) -> Result<(),
     with_target!(b, &target).send().await.op("ReplaceRoute")?;
     Ok(())
 }
-

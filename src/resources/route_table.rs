@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update,
+};
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -20,12 +22,8 @@ impl Kind for RouteTable {
     const SCOPE: Scope = Scope::Regional;
     const TAGGED: bool = true;
     const PARTS: &'static [&'static str] = &["network"];
-    const ACTIONS: &'static [&'static str] = &[
-        "ec2:DescribeRouteTables",
-        "ec2:CreateRouteTable",
-        "ec2:DeleteRouteTable",
-        "ec2:CreateTags",
-    ];
+    const ACTIONS: &'static [&'static str] =
+        &["ec2:DescribeRouteTables", "ec2:CreateRouteTable", "ec2:DeleteRouteTable", "ec2:CreateTags"];
 
     fn refs(spec: &mut RouteTableSpec) -> Vec<(Role, &mut Ref)> {
         vec![(Role::Parent, &mut spec.vpc)]
@@ -92,7 +90,6 @@ pub struct RouteTableSpec {
     pub vpc: Ref,
 }
 
-
 /// What one DescribeRouteTables finds: the tables, and each of ours as AWS describes it with its
 /// address, from which the route and association kinds read their own.
 pub struct Tables {
@@ -126,5 +123,3 @@ pub async fn observe(client: &aws_sdk_ec2::Client, filters: &[Filter]) -> Result
     }
     Ok(found)
 }
-
-

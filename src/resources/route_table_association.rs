@@ -9,7 +9,10 @@
 use aws_sdk_ec2::types::RouteTable;
 use serde::Serialize;
 
-use super::{route_table, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Update, Create, Delete};
+use super::{
+    route_table, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec,
+    Update,
+};
 use crate::cloud::{ec2_code, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -67,8 +70,10 @@ impl Kind for RouteTableAssociation {
                 .map(str::to_string)
                 .ok_or_else(|| Error::InvalidState("AssociateRouteTable returned no association ID".into())),
             Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-                let f =
-                    aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(&subnet).build();
+                let f = aws_sdk_ec2::types::Filter::builder()
+                    .name("association.subnet-id")
+                    .values(&subnet)
+                    .build();
                 let out = client.describe_route_tables().filters(f).send().await.op("DescribeRouteTables")?;
                 let existing = out
                     .route_tables()
@@ -125,7 +130,6 @@ pub fn derived_address(spec: &RouteTableAssociationSpec, current: &Address) -> A
     }
 }
 
-
 pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
     let table_id = t.route_table_id().unwrap_or_default();
     t.associations()
@@ -152,8 +156,6 @@ pub fn found_in_table(table_address: &Address, t: &RouteTable) -> Vec<Found> {
         .collect()
 }
 
-
-
 async fn replace(ctx: &Ctx<'_>, region: &str, association_id: &str, table: &str) -> Result<String, Error> {
     let out = ctx
         .ec2(region)
@@ -165,4 +167,3 @@ async fn replace(ctx: &Ctx<'_>, region: &str, association_id: &str, table: &str)
         .op("ReplaceRouteTableAssociation")?;
     Ok(out.new_association_id().unwrap_or(association_id).to_string())
 }
-

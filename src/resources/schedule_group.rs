@@ -29,7 +29,10 @@ use aws_sdk_scheduler::types::{
 use serde::Serialize;
 
 use super::Update;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    TAG_ADDRESS,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -139,7 +142,9 @@ impl Kind for ScheduleGroup {
             let tags: Tags = match index.current(arn) {
                 Some(tags) => tags.clone(),
                 None => match c.list_tags_for_resource().resource_arn(arn).send().await {
-                    Ok(out) => out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+                    Ok(out) => {
+                        out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+                    }
                     Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
                         continue
                     }

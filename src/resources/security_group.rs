@@ -21,7 +21,8 @@ use aws_sdk_ec2::types::{
 use serde::Serialize;
 
 use super::{
-    ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, TAG_ADDRESS, Create, Delete,
+    ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    Update, TAG_ADDRESS,
 };
 use crate::cloud::{ec2_code, retry_on_codes, AwsResultExt, Error};
 use crate::describe_all;
@@ -111,8 +112,6 @@ impl Serialize for IngressRule {
         s.collect_str(self)
     }
 }
-
-
 
 pub struct SecurityGroup;
 
@@ -278,8 +277,6 @@ fn found_of(g: &SdkGroup) -> Option<Found> {
     })
 }
 
-
-
 /// The group named `name` in `vpc`, if it is the one at `address`: its ID and current rules.
 async fn adopt(
     client: &aws_sdk_ec2::Client,
@@ -369,7 +366,6 @@ pub async fn update(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -32,7 +32,9 @@ use aws_sdk_sns::types::Tag;
 use serde::Serialize;
 
 use super::iam_policy::PolicyDocument;
-use super::{Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update,
+};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::Address;
 
@@ -118,7 +120,8 @@ impl Kind for SnsTopic {
         // is not needed, so the reads do not grow with the account's topics.
         let index = super::tagging::tagged(ctx).await?;
         let account = ctx.clients.account().await?;
-        let mut arns: std::collections::BTreeSet<String> = index.arns_of("sns").filter(|a| is_topic(a)).collect();
+        let mut arns: std::collections::BTreeSet<String> =
+            index.arns_of("sns").filter(|a| is_topic(a)).collect();
         arns.insert(account.arn("sns", &ctx.region, &name(ctx.app, ctx.env, ALARMS)));
         let mut found = Vec::new();
         for arn in arns {

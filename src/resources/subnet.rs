@@ -5,7 +5,10 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, SubnetStat
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    Update,
+};
 use crate::cloud::{ec2_code, retry_on_codes, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -82,8 +85,9 @@ impl Kind for Subnet {
             .op_unless("CreateSubnet", ec2_code("InvalidSubnet.Conflict"))?;
         let id = match &out {
             Some(out) => {
-                let subnet =
-                    out.subnet().ok_or_else(|| Error::InvalidState("CreateSubnet returned no subnet".into()))?;
+                let subnet = out
+                    .subnet()
+                    .ok_or_else(|| Error::InvalidState("CreateSubnet returned no subnet".into()))?;
                 let id = subnet.subnet_id().unwrap_or_default().to_string();
                 if subnet.state() != Some(&SubnetState::Available) {
                     wait_available(ctx, region, &id).await?;
@@ -139,9 +143,6 @@ pub struct SubnetSpec {
     pub map_public_ip_on_launch: bool,
 }
 
-
-
-
 /// The subnet that holds `spec`'s CIDR in its VPC, if it is the one tagged with this address.
 async fn existing(ctx: &Ctx<'_>, region: &str, spec: &SubnetSpec, tags: &Tags) -> Result<String, Error> {
     let vpc = ctx.id(&spec.vpc)?;
@@ -195,7 +196,6 @@ async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Err
     .await
 }
 
-
 async fn set_map_public_ip(ctx: &Ctx<'_>, region: &str, id: &str, on: bool) -> Result<(), Error> {
     ctx.ec2(region)
         .modify_subnet_attribute()
@@ -206,4 +206,3 @@ async fn set_map_public_ip(ctx: &Ctx<'_>, region: &str, id: &str, on: bool) -> R
         .op("ModifySubnetAttribute")?;
     Ok(())
 }
-

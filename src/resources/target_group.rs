@@ -13,8 +13,11 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
-use super::elbv2::{observed_tags, address_if_ours, client_of, sdk_tags, tags_of};
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, TAG_ADDRESS, Update, Create, Delete};
+use super::elbv2::{address_if_ours, client_of, observed_tags, sdk_tags, tags_of};
+use super::{
+    attr, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Update,
+    TAG_ADDRESS,
+};
 use crate::cloud::{retry_on_codes, AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 
@@ -34,7 +37,6 @@ pub struct TargetGroupSpec {
     pub matcher: String,
     pub deregistration_delay_secs: i32,
 }
-
 
 pub struct TargetGroup;
 
@@ -225,12 +227,10 @@ async fn deregistration_delay(
         .unwrap_or(300))
 }
 
-
 /// `targetgroup/<name>/<id>`, the value of CloudWatch's `TargetGroup` dimension.
 pub fn dimension_of(arn: &str) -> String {
     arn.rsplit(':').next().unwrap_or_default().to_string()
 }
-
 
 async fn update(
     ctx: &Ctx<'_>,

@@ -34,11 +34,11 @@ use aws_sdk_ecs::types::{
 };
 use serde::Serialize;
 
-use super::Update;
 use super::ecs;
 use super::ecs::{sdk_tags, tags_of};
 use super::is_ours;
-use super::{attr, Ctx, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags, Create, Delete};
+use super::Update;
+use super::{attr, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Replace, Role, Scope, Spec, Tags};
 use crate::cloud::{AwsResultExt, Error};
 use crate::spec::{Address, Ref};
 

@@ -4,7 +4,9 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName, 
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Scope, Spec, Tags, Update,
+};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::Address;
@@ -55,7 +57,9 @@ impl Kind for Vpc {
                 address,
                 id: id.to_string(),
                 spec: Spec::Vpc(VpcSpec {
-                    cidr_block: cidr.parse().map_err(|e| Error::InvalidState(format!("{id} has CIDR {cidr}: {e}")))?,
+                    cidr_block: cidr
+                        .parse()
+                        .map_err(|e| Error::InvalidState(format!("{id} has CIDR {cidr}: {e}")))?,
                     enable_dns_support: dns_support,
                     enable_dns_hostnames: dns_hostnames,
                 }),
@@ -133,7 +137,6 @@ pub fn diff(desired: &VpcSpec, observed: &VpcSpec, d: &mut Diff) {
     diff_fields!(d, desired, observed, cidr_block: Yes, enable_dns_support: No, enable_dns_hostnames: No);
 }
 
-
 async fn attribute(client: &aws_sdk_ec2::Client, id: &str, name: VpcAttributeName) -> Result<bool, Error> {
     let out = client
         .describe_vpc_attribute()
@@ -148,7 +151,6 @@ async fn attribute(client: &aws_sdk_ec2::Client, id: &str, name: VpcAttributeNam
     };
     Ok(value.and_then(|v| v.value()).unwrap_or(false))
 }
-
 
 async fn wait_available(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error> {
     let client = ctx.ec2(region);
@@ -195,4 +197,3 @@ pub async fn update(ctx: &Ctx<'_>, region: &str, id: &str, spec: &VpcSpec, diff:
     }
     Ok(())
 }
-

@@ -4,12 +4,14 @@
 //! that region's client.
 
 use aws_sdk_ec2::types::{
-    PeeringConnectionOptionsRequest, ResourceType, VpcPeeringConnection,
-    VpcPeeringConnectionStateReasonCode,
+    PeeringConnectionOptionsRequest, ResourceType, VpcPeeringConnection, VpcPeeringConnectionStateReasonCode,
 };
 use serde::Serialize;
 
-use super::{ec2, Ctx, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags, Update, Create, Delete};
+use super::{
+    ec2, Create, Ctx, Delete, Diff, Found, Kind, ObserveCtx, Readiness, Replace, Role, Scope, Spec, Tags,
+    Update,
+};
 use crate::cloud::{ec2_code, wait_until, AwsResultExt, Error, Waited};
 use crate::describe_all;
 use crate::spec::{Address, Ref};
@@ -77,7 +79,9 @@ impl Kind for VpcPeering {
                 let requester = p.requester_vpc_info()?;
                 let accepter = p.accepter_vpc_info()?;
                 let dns = |i: &aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo| {
-                    i.peering_options().and_then(|o| o.allow_dns_resolution_from_remote_vpc()).unwrap_or(false)
+                    i.peering_options()
+                        .and_then(|o| o.allow_dns_resolution_from_remote_vpc())
+                        .unwrap_or(false)
                 };
                 let status = status_code(p).map(|c| c.as_str().to_string()).unwrap_or_default();
                 Some(Found {
@@ -160,7 +164,6 @@ pub struct VpcPeeringSpec {
     pub status: String,
 }
 
-
 fn status_code(p: &VpcPeeringConnection) -> Option<&VpcPeeringConnectionStateReasonCode> {
     p.status().and_then(|s| s.code())
 }
@@ -170,8 +173,6 @@ fn is_gone(code: Option<&VpcPeeringConnectionStateReasonCode>) -> bool {
     use VpcPeeringConnectionStateReasonCode as C;
     matches!(code, Some(C::Deleted | C::Deleting | C::Rejected | C::Failed | C::Expired))
 }
-
-
 
 /// Finishes what a create started (or a crash interrupted): accept in the peer region, wait
 /// until active, tag the accepter's side, then turn DNS resolution on for both sides.
@@ -195,9 +196,10 @@ pub async fn update(
                     Some(VpcPeeringConnectionStateReasonCode::InitiatingRequest) | None => {
                         Ok(Waited::NotYet("initiating-request".into()))
                     }
-                    Some(code) if is_gone(Some(code)) => {
-                        Err(Error::InvalidState(format!("{id} is {}: delete it and run again", code.as_str())))
-                    }
+                    Some(code) if is_gone(Some(code)) => Err(Error::InvalidState(format!(
+                        "{id} is {}: delete it and run again",
+                        code.as_str()
+                    ))),
                     Some(code) => Ok(Waited::Done(code.clone())),
                 },
             }
@@ -248,10 +250,11 @@ async fn wait_active(ctx: &Ctx<'_>, region: &str, id: &str) -> Result<(), Error>
         let out = out.op("DescribeVpcPeeringConnections")?;
         match out.vpc_peering_connections().first().and_then(status_code) {
             Some(VpcPeeringConnectionStateReasonCode::Active) => Ok(Waited::Done(())),
-            Some(code) if is_gone(Some(code)) => Err(Error::InvalidState(format!("{id} became {}", code.as_str()))),
+            Some(code) if is_gone(Some(code)) => {
+                Err(Error::InvalidState(format!("{id} became {}", code.as_str())))
+            }
             other => Ok(Waited::NotYet(other.map(|c| c.as_str().to_string()).unwrap_or_default())),
         }
     })
     .await
 }
-

@@ -112,7 +112,7 @@ fn not_found() -> DescribeDBInstancesError {
     )
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_protected_database_is_refused_with_the_way_out_and_no_request() {
     let delete = mock!(aws_sdk_rds::Client::delete_db_instance)
         .then_output(|| DeleteDbInstanceOutput::builder().build());
@@ -129,7 +129,7 @@ async fn a_protected_database_is_refused_with_the_way_out_and_no_request() {
     assert_eq!(delete.num_calls(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn protection_turned_on_after_the_read_is_refused_the_same_way() {
     let delete = mock!(aws_sdk_rds::Client::delete_db_instance).then_error(|| {
         DeleteDBInstanceError::generic(
@@ -149,7 +149,7 @@ async fn protection_turned_on_after_the_read_is_refused_the_same_way() {
     assert!(err.to_string().contains("database.deletion_protection = false"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deletion_takes_a_final_snapshot_and_waits_until_the_database_is_gone() {
     let delete = mock!(aws_sdk_rds::Client::delete_db_instance)
         .match_requests(|r| {
@@ -169,7 +169,7 @@ async fn deletion_takes_a_final_snapshot_and_waits_until_the_database_is_gone() 
     assert_eq!((delete.num_calls(), describe.num_calls()), (1, 2));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn skipping_the_final_snapshot_is_the_policy_s_call_and_gone_already_is_success() {
     let delete = mock!(aws_sdk_rds::Client::delete_db_instance)
         .match_requests(|r| {
@@ -187,7 +187,7 @@ async fn skipping_the_final_snapshot_is_the_policy_s_call_and_gone_already_is_su
     assert_eq!(delete.num_calls(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_database_in_a_state_no_wait_leaves_is_an_error_naming_it() {
     let describe = mock!(aws_sdk_rds::Client::describe_db_instances)
         .sequence()
@@ -206,7 +206,7 @@ async fn a_database_in_a_state_no_wait_leaves_is_an_error_naming_it() {
     assert!(text.contains("incompatible-parameters") && text.contains("waiting will not help"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_security_group_still_in_use_is_retried_until_aws_lets_go() {
     let delete = mock!(aws_sdk_ec2::Client::delete_security_group)
         .sequence()

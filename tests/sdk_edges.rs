@@ -1,10 +1,14 @@
 //! SDK edge cases the emulator cannot produce on demand: `DependencyViolation` while AWS
-//! releases network interfaces, resources already gone, a NAT gateway that fails. The real SDK
-//! client runs; only the HTTP layer answers from `aws-smithy-mocks` rules.
+//! releases network interfaces, resources already gone, a NAT gateway that fails, a throttle
+//! storm while a release follows its deployment. The real SDK client runs; only the HTTP layer
+//! answers from `aws-smithy-mocks` rules.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use aws_sdk_codedeploy::operation::get_deployment::{GetDeploymentError, GetDeploymentOutput};
+use aws_sdk_codedeploy::operation::get_deployment_target::GetDeploymentTargetError;
+use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::operation::create_nat_gateway::CreateNatGatewayOutput;
 use aws_sdk_ec2::operation::delete_route_table::DeleteRouteTableError;
@@ -15,6 +19,8 @@ use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use deployer::cloud::Clients;
+use deployer::release::deploy::{follow, End};
+use deployer::release::{Names, Progress};
 use deployer::resources::nat_gateway::NatGatewaySpec;
 use deployer::resources::route_table::RouteTableSpec;
 use deployer::resources::subnet::SubnetSpec;
@@ -67,7 +73,7 @@ fn subnet_spec() -> Spec {
     })
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn subnet_delete_retries_dependency_violation_until_aws_lets_go() {
     let rule = mock!(Client::delete_subnet)
         .sequence()
@@ -84,7 +90,7 @@ async fn subnet_delete_retries_dependency_violation_until_aws_lets_go() {
     assert_eq!(rule.num_calls(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dependency_violation_past_the_timeout_is_an_error_naming_the_wait() {
     let rule = mock!(Client::delete_subnet)
         .sequence()
@@ -102,7 +108,7 @@ async fn dependency_violation_past_the_timeout_is_an_error_naming_the_wait() {
     assert!(rule.num_calls() >= 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn deleting_what_is_already_gone_succeeds() {
     let rule = mock!(Client::delete_route_table)
         .then_error(|| DeleteRouteTableError::generic(error("InvalidRouteTableID.NotFound")));
@@ -114,7 +120,7 @@ async fn deleting_what_is_already_gone_succeeds() {
     assert_eq!(rule.num_calls(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_nat_gateway_that_fails_reports_aws_reason() {
     let nat = |state: NatGatewayState| {
         NatGateway::builder()
@@ -149,4 +155,88 @@ async fn a_nat_gateway_that_fails_reports_aws_reason() {
     let err = resources::create(&ctx, &resource).await.unwrap_err().to_string();
     assert!(err.contains("nat-1 failed: Elastic IP is in use"), "{err}");
     assert_eq!(describe.num_calls(), 2);
+}
+
+/// A CodeDeploy client answering from `rules` (any order), with the SDK's own retries off so
+/// that each throttle the rules give reaches the deployer, as one outlasting them would on AWS.
+fn codedeploy_clients(rules: &[&Rule]) -> Clients {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for rule in rules {
+        interceptor = interceptor.with_rule(rule);
+    }
+    let conf = aws_sdk_codedeploy::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor)
+        .build();
+    let shared = aws_types::SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+    let clients = Clients::from_shared(shared, &["us-east-1".to_string()]);
+    clients.insert("us-east-1", aws_sdk_codedeploy::Client::from_conf(conf));
+    clients
+}
+
+struct Quiet;
+impl Progress for Quiet {
+    fn event(&self, _: &str, _: &str, _: &str) {}
+    fn progress(&self, _: &str, _: &str, _: &str, _: Option<f64>, _: bool) {}
+    fn say(&self, _: &str) {}
+}
+
+fn names() -> Names {
+    Names {
+        base: "web-prod".into(),
+        container: "web".into(),
+        port: 8080,
+        repository: "web-prod".into(),
+        capacity: Vec::new(),
+    }
+}
+
+fn throttled() -> GetDeploymentError {
+    GetDeploymentError::generic(error("ThrottlingException"))
+}
+
+/// A release watches its deployment for many minutes: a throttle storm that outlasts the SDK's
+/// retries is waited out at the wait's pace, not reported as the release's failure while the
+/// deployment goes on in CodeDeploy.
+#[tokio::test(start_paused = true)]
+async fn a_release_follows_its_deployment_through_a_throttle_storm() {
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .sequence()
+        .error(throttled)
+        .times(3)
+        .output(|| {
+            GetDeploymentOutput::builder()
+                .deployment_info(
+                    DeploymentInfo::builder()
+                        .deployment_id("d-1")
+                        .status(DeploymentStatus::Succeeded)
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let target = mock!(aws_sdk_codedeploy::Client::get_deployment_target)
+        .then_error(|| GetDeploymentTargetError::generic(error("DeploymentTargetDoesNotExistException")));
+    let clients = codedeploy_clients(&[&get, &target]);
+    let started = tokio::time::Instant::now();
+    let end = follow(&clients, "us-east-1", &names(), "d-1", Duration::from_secs(600), &Quiet).await.unwrap();
+    assert!(matches!(&end, End::Released(v) if v.id == "d-1" && v.status == "Succeeded"), "{end:?}");
+    assert_eq!(get.num_calls(), 4);
+    // Backing off as `wait_until` does: 10 s after each throttled read (the 5 s pause doubled).
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+}
+
+/// ...but not for ever: past the release's bound the throttle is the error it reports.
+#[tokio::test(start_paused = true)]
+async fn a_throttle_storm_past_the_bound_is_reported() {
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment).then_error(throttled);
+    let clients = codedeploy_clients(&[&get]);
+    let err =
+        follow(&clients, "us-east-1", &names(), "d-1", Duration::from_secs(60), &Quiet).await.unwrap_err();
+    assert!(err.is_transient() && err.to_string().contains("GetDeployment"), "{err}");
+    assert_eq!(get.num_calls(), 7, "reads at 0, 10, 20, 30, 40, 50 and 60 s");
 }

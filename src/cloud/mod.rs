@@ -23,7 +23,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 mod wait;
-pub use wait::{init_time_scale, retry_on_codes, retry_transient, wait_until, Waited};
+pub use wait::{init_time_scale, retry_on_codes, retry_transient, wait_until, Pace, Waited};
 
 /// How to reach AWS: the `[aws]` section of the configuration (the config layer reads it, this
 /// layer only takes it).

@@ -79,6 +79,32 @@ fn next_delay(elapsed: Duration, previous: Duration, throttled: bool) -> Duratio
 }
 const REPORT_EVERY: Duration = Duration::from_secs(15);
 
+/// The schedule of one poll loop: the first poll at once, then a pause of [`next_delay`]
+/// before each next one. [`wait_until`] keeps one; so does a loop that ends in more ways than
+/// "done" can say (a release's deployment, its bake, the release gate's image), so that every
+/// resource the deployer watches is polled at the same pace.
+pub struct Pace {
+    start: Instant,
+    delay: Duration,
+}
+
+impl Pace {
+    pub fn start() -> Self {
+        Pace { start: Instant::now(), delay: scaled(MIN_DELAY) }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Sleeps until the next poll, and at most `limit`: `throttled` when the last poll was
+    /// refused for throttling or a server error.
+    pub async fn pause(&mut self, throttled: bool, limit: Duration) {
+        self.delay = next_delay(self.start.elapsed(), self.delay, throttled);
+        tokio::time::sleep(self.delay.min(limit)).await;
+    }
+}
+
 /// Polls until `poll` says done, a real error occurs, or `timeout` passes. Transient poll
 /// errors (throttling, 5xx) are waited out like a "not yet".
 pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut poll: F) -> Result<T, Error>
@@ -86,9 +112,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Waited<T>, Error>>,
 {
-    let start = Instant::now();
-    let mut delay = scaled(MIN_DELAY);
-    let mut last_report = start;
+    let mut pace = Pace::start();
+    let mut last_report = Instant::now();
     loop {
         let mut throttled = false;
         let state = match poll().await {
@@ -102,15 +127,14 @@ where
             }
             Err(e) => return Err(e),
         };
-        if start.elapsed() >= timeout {
+        if pace.elapsed() >= timeout {
             return Err(Error::Timeout { what: what.to_string(), after: timeout, last: state });
         }
         if last_report.elapsed() >= REPORT_EVERY {
-            tracing::info!("still waiting for {what}: {state} ({}s)", start.elapsed().as_secs());
+            tracing::info!("still waiting for {what}: {state} ({}s)", pace.elapsed().as_secs());
             last_report = Instant::now();
         }
-        delay = next_delay(start.elapsed(), delay, throttled);
-        tokio::time::sleep(delay.min(timeout.saturating_sub(start.elapsed()))).await;
+        pace.pause(throttled, timeout.saturating_sub(pace.elapsed())).await;
     }
 }
 
@@ -279,6 +303,21 @@ mod tests {
                 assert!((95..=115).contains(&polls.len()), "{} polls in 15 minutes", polls.len());
             }
         }
+    }
+
+    /// A loop that keeps its own [`Pace`] (a release's) pauses as `wait_until` does, never past
+    /// its limit, and backs off when throttled.
+    #[tokio::test(start_paused = true)]
+    async fn a_pace_pauses_on_the_schedule_and_within_its_limit() {
+        let mut pace = Pace::start();
+        for _ in 0..3 {
+            pace.pause(false, Duration::MAX).await;
+        }
+        assert_eq!(pace.elapsed(), Duration::from_secs(15));
+        pace.pause(false, Duration::from_secs(2)).await;
+        assert_eq!(pace.elapsed(), Duration::from_secs(17));
+        pace.pause(true, Duration::MAX).await;
+        assert_eq!(pace.elapsed(), Duration::from_secs(27), "throttled: the 5 s pause doubled");
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::TaskDefinition as SdkTaskDefinition;
 use serde::Serialize;
 
 use super::{Names, Progress};
-use crate::cloud::{AwsResultExt, Clients, Error};
+use crate::cloud::{AwsResultExt, Clients, Error, Pace};
 use crate::resources::ecs_cluster::StrategyItem;
 
 /// The statuses of a deployment that is not finished.
@@ -22,9 +22,6 @@ pub const ACTIVE: &[DeploymentStatus] = &[
     DeploymentStatus::Baking,
     DeploymentStatus::Ready,
 ];
-
-/// How often a deployment is read while it runs.
-const POLL: Duration = Duration::from_secs(2);
 
 /// A deployment as the deployer reports it.
 #[derive(Clone, Debug, Serialize)]
@@ -306,10 +303,10 @@ pub async fn follow(
     timeout: Duration,
     reporter: &dyn Progress,
 ) -> Result<End, Error> {
-    let started = std::time::Instant::now();
+    let mut pace = Pace::start();
     let mut last_line = String::new();
     loop {
-        let info = get(clients, region, id).await?;
+        let Some(info) = read(clients, region, id, &mut pace, timeout).await? else { continue };
         let view = DeploymentView::of(&info);
         let (line, green) = progress_line(clients, region, names, &info).await;
         if line != last_line {
@@ -328,14 +325,14 @@ pub async fn follow(
             }
             _ => {}
         }
-        if started.elapsed() >= timeout {
+        if pace.elapsed() >= timeout {
             return Err(Error::Timeout {
                 what: format!("deployment {id} in {region}"),
                 after: timeout,
                 last: last_line,
             });
         }
-        tokio::time::sleep(POLL).await;
+        pace.pause(false, timeout.saturating_sub(pace.elapsed())).await;
     }
 }
 
@@ -349,33 +346,60 @@ pub async fn follow_rollback(
     timeout: Duration,
     reporter: &dyn Progress,
 ) -> Result<Option<DeploymentView>, Error> {
+    // Five reads, the last 20 s after the first at AWS's pace.
+    let mut pace = Pace::start();
     let mut rollback_id = None;
-    for _ in 0..5 {
+    for read in 1..=5 {
         let info = get(clients, region, id).await?;
         if let Some(r) = info.rollback_info().and_then(|r| r.rollback_deployment_id()) {
             rollback_id = Some(r.to_string());
             break;
         }
-        tokio::time::sleep(POLL).await;
+        if read < 5 {
+            pace.pause(false, Duration::MAX).await;
+        }
     }
     let Some(rollback_id) = rollback_id else { return Ok(None) };
     reporter.event(region, &rollback_id, &format!("rolling back {id}"));
-    let started = std::time::Instant::now();
+    let mut pace = Pace::start();
     loop {
-        let info = get(clients, region, &rollback_id).await?;
+        let Some(info) = read(clients, region, &rollback_id, &mut pace, timeout).await? else { continue };
         let view = DeploymentView::of(&info);
         if view.finished() {
             reporter.event(region, &rollback_id, &format!("rollback {}", view.status));
             return Ok(Some(view));
         }
-        if started.elapsed() >= timeout {
+        if pace.elapsed() >= timeout {
             return Err(Error::Timeout {
                 what: format!("rollback deployment {rollback_id} in {region}"),
                 after: timeout,
                 last: view.status,
             });
         }
-        tokio::time::sleep(POLL).await;
+        pace.pause(false, timeout.saturating_sub(pace.elapsed())).await;
+    }
+}
+
+/// One read of a deployment being followed; `None` after a pause when the read was throttled
+/// or failed on AWS's side even after the SDK's retries. That says nothing about the
+/// deployment, which goes on in CodeDeploy whatever the deployer sees: a release of many
+/// minutes is not abandoned for one throttle storm, as `wait_until` waits one out. It is an
+/// error again once `timeout` has passed.
+async fn read(
+    clients: &Clients,
+    region: &str,
+    id: &str,
+    pace: &mut Pace,
+    timeout: Duration,
+) -> Result<Option<DeploymentInfo>, Error> {
+    match get(clients, region, id).await {
+        Ok(info) => Ok(Some(info)),
+        Err(e) if e.is_transient() && pace.elapsed() < timeout => {
+            tracing::warn!("deployment {id} in {region}: {e}; reading it again");
+            pace.pause(true, timeout.saturating_sub(pace.elapsed())).await;
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -1,16 +1,14 @@
 //! What must hold before any deployment starts: the image is in every region's repository,
 //! and its scan in the primary region has nothing at `release.block_on_severity` or worse.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ecr::types::{ImageIdentifier, ScanStatus};
 
 use super::{Names, Progress};
-use crate::cloud::{AwsResultExt, Clients, Error};
+use crate::cloud::{AwsResultExt, Clients, Error, Pace};
 use crate::config::Config;
 use crate::config::SEVERITIES;
-
-const POLL: Duration = Duration::from_secs(3);
 
 /// Waits until the tag is in each region's repository (the primary's is pushed to; the others
 /// fill by replication, which can lag), within `release.image_wait_secs`. Missing in the
@@ -24,7 +22,7 @@ pub async fn image_present(
     reporter: &dyn Progress,
 ) -> Result<(), Error> {
     let bound = Duration::from_secs(config.release.image_wait_secs);
-    let started = Instant::now();
+    let mut pace = Pace::start();
     let mut said = false;
     for region in regions {
         loop {
@@ -37,7 +35,7 @@ pub async fn image_present(
                     names.repository
                 )));
             }
-            if started.elapsed() >= bound {
+            if pace.elapsed() >= bound {
                 return Err(Error::Timeout {
                     what: format!("the image {}:{tag} to replicate to {region}", names.repository),
                     after: bound,
@@ -48,7 +46,7 @@ pub async fn image_present(
                 reporter.say(&format!("waiting for {}:{tag} to replicate to {region}", names.repository));
                 said = true;
             }
-            tokio::time::sleep(POLL).await;
+            pace.pause(false, bound.saturating_sub(pace.elapsed())).await;
         }
     }
     Ok(())
@@ -91,7 +89,7 @@ pub async fn scan(
     let ecr: aws_sdk_ecr::Client = clients.get(region);
     let threshold = SEVERITIES.iter().position(|s| *s == config.release.block_on_severity).unwrap_or(0);
     let bound = Duration::from_secs(config.release.image_wait_secs);
-    let started = Instant::now();
+    let mut pace = Pace::start();
     let refuse = |problem: String| -> Result<(), Error> {
         if allow {
             tracing::warn!("--allow-vulnerable: releasing {}:{tag} although {problem}", names.repository);
@@ -166,8 +164,8 @@ pub async fn scan(
                     named.join(", ")
                 ));
             }
-            Some(ScanStatus::InProgress) | Some(ScanStatus::Pending) if started.elapsed() < bound => {
-                tokio::time::sleep(POLL).await;
+            Some(ScanStatus::InProgress) | Some(ScanStatus::Pending) if pace.elapsed() < bound => {
+                pace.pause(false, bound.saturating_sub(pace.elapsed())).await;
             }
             other => {
                 let status = other.map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into());

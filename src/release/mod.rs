@@ -704,7 +704,8 @@ async fn bake(
     }
     reporter.say(&format!("{region}: baking for {secs}s: the alarms {} must stay OK", alarms.join(", ")));
     let cw: aws_sdk_cloudwatch::Client = clients.get(region);
-    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    let bake = Duration::from_secs(secs);
+    let mut pace = crate::cloud::Pace::start();
     loop {
         let out =
             cw.describe_alarms().set_alarm_names(Some(alarms.clone())).send().await.op("DescribeAlarms")?;
@@ -715,10 +716,10 @@ async fn bake(
         {
             return Ok(Some(a.alarm_name().unwrap_or_default().to_string()));
         }
-        if std::time::Instant::now() >= end {
+        if pace.elapsed() >= bake {
             return Ok(None);
         }
-        tokio::time::sleep(Duration::from_secs(2).min(end - std::time::Instant::now())).await;
+        pace.pause(false, bake.saturating_sub(pace.elapsed())).await;
     }
 }
 

@@ -260,7 +260,7 @@ fn scope(service: &str, config: &Config, account: &Account) -> Option<Vec<String
 
 /// The least-privilege policy the deployer needs for `config` (`deployer iam-policy`): per
 /// service, the reads on `*` (AWS's describe and list actions mostly take no resource), the
-/// changes scoped to the environment's resources where the service can scope them ([`scope`]),
+/// changes scoped to the environment's resources where the service can scope them (`scope`),
 /// the others to the environment's regions (`aws:RequestedRegion`).
 pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
     let mut by_service: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
@@ -351,7 +351,7 @@ pub fn policy(config: &Config, account: &Account) -> PolicyDocument {
 }
 
 /// The roles' permissions boundary: what `roles` allow, each resource of the environment
-/// (a reference) widened to the environment's name pattern for its service ([`scope`]), so the
+/// (a reference) widened to the environment's name pattern for its service (`scope`), so the
 /// boundary names no resource that depends on the roles. Statements with the same resources and
 /// conditions are merged, to stay within IAM's size for one managed policy.
 pub fn boundary(

@@ -39,7 +39,7 @@ static TIME_SCALE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
 /// The environment variable that sets [`TIME_SCALE`]: for an emulator only.
 const TIME_SCALE_VAR: &str = "DEPLOYER_EMU_SCALE";
 
-/// Sets this process's [`TIME_SCALE`] from [`TIME_SCALE_VAR`], before any wait (unset: AWS's
+/// Sets this process's `TIME_SCALE` from `TIME_SCALE_VAR`, before any wait (unset: AWS's
 /// own clock). Refused unless `emulated` (an endpoint URL is set), so that AWS itself is never
 /// polled faster, and unless it is a number in (0, 1].
 pub fn init_time_scale(emulated: bool) -> Result<(), String> {
@@ -79,7 +79,7 @@ fn next_delay(elapsed: Duration, previous: Duration, throttled: bool) -> Duratio
 }
 const REPORT_EVERY: Duration = Duration::from_secs(15);
 
-/// The schedule of one poll loop: the first poll at once, then a pause of [`next_delay`]
+/// The schedule of one poll loop: the first poll at once, then a pause of `next_delay`
 /// before each next one. [`wait_until`] keeps one; so does a loop that ends in more ways than
 /// "done" can say (a release's deployment, its bake, the release gate's image), so that every
 /// resource the deployer watches is polled at the same pace.
@@ -143,7 +143,7 @@ where
 pub const STEP_ATTEMPTS: u32 = 3;
 const STEP_PAUSE: Duration = Duration::from_secs(2);
 
-/// Runs `step` again (up to [`STEP_ATTEMPTS`] in all) when it fails with a transient error
+/// Runs `step` again (up to `STEP_ATTEMPTS` in all) when it fails with a transient error
 /// ([`Error::is_transient`]): a throttle storm can outlast one request's retries. Every step the
 /// deployer retries this way is idempotent. Any other error is returned at once.
 pub async fn retry_transient<T, F, Fut>(what: &str, mut step: F) -> Result<T, Error>

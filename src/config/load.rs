@@ -1,6 +1,6 @@
 //! Reading `base.toml` and `<env>.toml`, checking their shape, and merging them.
 //!
-//! Each file is parsed into a TOML document and walked against the [schema](super::schema): a
+//! Each file is parsed into a TOML document and walked against the [schema]: a
 //! table must be a table, a key must be one the schema lists, and a value must have its key's
 //! type. Every value keeps the file and span it was written at ([`Val`]), so validation can point
 //! at the right line of the right file.

@@ -1159,7 +1159,7 @@ pub(crate) fn str_default(dotted: &str) -> &'static str {
     }
 }
 
-/// The sections a key of this name belongs to (for "`az_count` belongs in [network]").
+/// The sections a key of this name belongs to (for "`az_count` belongs in \[network\]").
 pub(crate) fn sections_with_key(name: &str) -> impl Iterator<Item = &'static Section> + '_ {
     SECTIONS.iter().copied().filter(move |section| !section.region_keyed && section.key(name).is_some())
 }

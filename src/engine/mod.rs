@@ -82,7 +82,7 @@ pub trait Progress: Sync {
 
 pub struct Options {
     pub concurrency: usize,
-    /// When set, the regions in this order go one after the other (see [`one_region_at_a_time`]).
+    /// When set, the regions in this order go one after the other (see `one_region_at_a_time`).
     pub region_order: Option<Vec<String>>,
 }
 

@@ -14,7 +14,7 @@
 //!
 //! The request interval and the type cannot change (a replace); the rest is `UpdateHealthCheck`.
 //! Discovery: `ListHealthChecks`, then one `ListTagsForResources` per 10 of the checks whose
-//! caller reference names the environment ([`reference_prefix`]): the account's other checks
+//! caller reference names the environment (`reference_prefix`): the account's other checks
 //! cost no read. ID: the check's ID.
 
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckRegion, HealthCheckType, Tag, TagResourceType};

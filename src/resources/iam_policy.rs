@@ -41,7 +41,7 @@ pub struct Statement {
     pub actions: Vec<String>,
     #[serde(serialize_with = "bare_refs", skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<Ref>,
-    /// Operator → condition key → values (`StringEquals` → `aws:SourceAccount` → [account]).
+    /// Operator → condition key → values (`StringEquals` → `aws:SourceAccount` → \[account\]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub conditions: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// Anything else the statement holds (`NotAction`, another principal…), as canonical JSON:

@@ -1,7 +1,7 @@
 //! Every resource kind the deployer manages, one file each. A kind's file holds its spec (what we
 //! want, plain data), its pure diff and normalisation, and its I/O: observe (batched), create
 //! (tagged in the same request), update in place, delete, wait until ready, repair tags. Each
-//! kind implements [`Kind`]; the [`kinds!`] list below generates the dispatch enum [`Spec`] and
+//! kind implements [`Kind`]; the `kinds!` list below generates the dispatch enum [`Spec`] and
 //! the observe fan-out from one line per kind, with no catch-all arm, so a kind cannot forget a
 //! hook and still compile.
 //!

@@ -1,7 +1,7 @@
 //! The AWS account and partition the environment lives in. The service tier writes ARNs into
 //! IAM policies (`arn:aws:ecr:us-east-1:123456789012:repository/webapp-prod`) and trust
 //! conditions (`aws:SourceAccount`), so the model needs them; they are read once per run
-//! (STS `GetCallerIdentity`, [`crate::cloud::account`]) and are otherwise plain data.
+//! (STS `GetCallerIdentity`, [`crate::cloud::Clients::account`]) and are otherwise plain data.
 
 use serde::Serialize;
 

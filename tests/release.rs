@@ -144,13 +144,40 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
     let (p, s) = ready(&project, &emu);
     let rt = runtime();
 
-    let out = deployer_ok(&emu, &project, &["up", "--env", ENV, "--yes", "--image", "v2"]);
-    let text = stderr_text(&out);
-    assert!(text.contains("released") && text.contains("baking"), "{}", show_output(&out));
+    // `release`, the release step alone (the other tests release with `up --image`), in JSON.
+    let out =
+        deployer_ok(&emu, &project, &["release", "--env", ENV, "--yes", "--image", "v2", "--output", "json"]);
+    assert!(stderr_text(&out).contains("released"), "{}", show_output(&out));
+    let baked = support::stdout_json_lines(&out)
+        .iter()
+        .any(|l| l["type"] == "message" && l["message"].as_str().unwrap_or_default().contains("baking"));
+    assert!(baked, "the bake is an event line: {}", show_output(&out));
+    let report = support::stdout_json(&out);
+    assert_eq!(
+        (report["command"].as_str(), report["exit_code"].as_u64()),
+        (Some("release"), Some(0)),
+        "{report}"
+    );
+    let released: Vec<(&str, &str, &str)> = report["release"]["regions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the report's release.regions: {report}"))
+        .iter()
+        .map(|r| {
+            (r["region"].as_str().unwrap(), r["outcome"].as_str().unwrap(), r["deployment"].as_str().unwrap())
+        })
+        .collect();
     rt.block_on(async {
         assert_eq!((p.running_tag().await, s.running_tag().await), ("v2".into(), "v2".into()));
         let (dp, ds) = (p.deployments().await, s.deployments().await);
         assert_eq!((dp.len(), ds.len()), (1, 1), "one deployment per region");
+        assert_eq!(
+            released,
+            vec![
+                (PRIMARY, "released", dp[0].deployment_id().unwrap()),
+                (SECONDARY, "released", ds[0].deployment_id().unwrap())
+            ],
+            "the report names each region's deployment"
+        );
         assert!(
             dp[0].start_time().unwrap().as_nanos() < ds[0].start_time().unwrap().as_nanos(),
             "the primary first"
@@ -202,8 +229,21 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
     );
 
     // Rollback of the finished release: both regions back on the first image.
-    let out = deployer_ok(&emu, &project, &["rollback", "--env", ENV, "--yes"]);
-    assert!(stderr_text(&out).contains("redeployed"), "{}", show_output(&out));
+    let out = deployer_ok(&emu, &project, &["rollback", "--env", ENV, "--yes", "--output", "json"]);
+    let report = support::stdout_json(&out);
+    assert_eq!(
+        (report["command"].as_str(), report["exit_code"].as_u64()),
+        (Some("rollback"), Some(0)),
+        "{report}"
+    );
+    let rolled_back: Vec<(&str, &str, &str)> = report["rollback"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the report's rollback: {report}"))
+        .iter()
+        .map(|r| {
+            (r["region"].as_str().unwrap(), r["outcome"].as_str().unwrap(), r["deployment"].as_str().unwrap())
+        })
+        .collect();
     rt.block_on(async {
         assert_eq!((p.running_tag().await, s.running_tag().await), ("latest".into(), "latest".into()));
         let (dp, ds) = (p.deployments().await, s.deployments().await);
@@ -211,6 +251,18 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
             ds[0].create_time().unwrap().as_nanos() < dp[0].create_time().unwrap().as_nanos(),
             "the secondary first, then the primary"
         );
+        // A region still in the release's termination wait is stopped with CodeDeploy's
+        // rollback; a finished one is redeployed. Either way the report names the deployment
+        // that took it back, the region's newest.
+        let regions: Vec<&str> = rolled_back.iter().map(|r| r.0).collect();
+        assert_eq!(regions, vec![SECONDARY, PRIMARY], "in the order they ran: {rolled_back:?}");
+        for ((region, outcome, deployment), newest) in rolled_back.iter().zip([&ds[0], &dp[0]]) {
+            assert!(["redeployed", "stopped and rolled back"].contains(outcome), "{rolled_back:?}");
+            assert_eq!(Some(*deployment), newest.deployment_id(), "{rolled_back:?}");
+            // The summary on stderr says the same.
+            let line = format!("  {region:12} {outcome}");
+            assert!(stderr_text(&out).contains(&line), "{line:?} in {}", show_output(&out));
+        }
     });
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_codedeploy::operation::get_deployment::{GetDeploymentError, GetDeploymentOutput};
 use aws_sdk_codedeploy::operation::get_deployment_target::GetDeploymentTargetError;
-use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
+use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, RollbackInfo};
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::operation::create_nat_gateway::CreateNatGatewayOutput;
 use aws_sdk_ec2::operation::delete_route_table::DeleteRouteTableError;
@@ -239,4 +239,37 @@ async fn a_throttle_storm_past_the_bound_is_reported() {
         follow(&clients, "us-east-1", &names(), "d-1", Duration::from_secs(60), &Quiet).await.unwrap_err();
     assert!(err.is_transient() && err.to_string().contains("GetDeployment"), "{err}");
     assert_eq!(get.num_calls(), 7, "reads at 0, 10, 20, 30, 40, 50 and 60 s");
+}
+
+/// A failed deployment's rollback is looked up in its `rollbackInfo`; a throttled read on the
+/// way is one of the lookup's reads, not the end of the release's report.
+#[tokio::test(start_paused = true)]
+async fn a_failed_deployment_s_rollback_is_found_through_a_throttled_read() {
+    let deployment = |id: &str, status: DeploymentStatus, rollback: Option<&str>| {
+        let mut info = DeploymentInfo::builder().deployment_id(id).status(status);
+        if let Some(r) = rollback {
+            info = info.rollback_info(RollbackInfo::builder().rollback_deployment_id(r).build());
+        }
+        GetDeploymentOutput::builder().deployment_info(info.build()).build()
+    };
+    let get = mock!(aws_sdk_codedeploy::Client::get_deployment)
+        .sequence()
+        .output(move || deployment("d-1", DeploymentStatus::Failed, None))
+        .error(throttled)
+        .output(move || deployment("d-1", DeploymentStatus::Failed, Some("d-2")))
+        .output(move || deployment("d-2", DeploymentStatus::Succeeded, None))
+        .output(move || deployment("d-1", DeploymentStatus::Failed, Some("d-2")))
+        .build();
+    let target = mock!(aws_sdk_codedeploy::Client::get_deployment_target)
+        .then_error(|| GetDeploymentTargetError::generic(error("DeploymentTargetDoesNotExistException")));
+    let clients = codedeploy_clients(&[&get, &target]);
+    let end = follow(&clients, "us-east-1", &names(), "d-1", Duration::from_secs(600), &Quiet).await.unwrap();
+    match &end {
+        End::Failed { deployment, rollback: Some(rollback) } => {
+            assert_eq!((deployment.id.as_str(), deployment.status.as_str()), ("d-1", "Failed"));
+            assert_eq!((rollback.id.as_str(), rollback.status.as_str()), ("d-2", "Succeeded"));
+        }
+        other => panic!("a failed deployment, rolled back: {other:?}"),
+    }
+    assert_eq!(get.num_calls(), 5);
 }

@@ -349,13 +349,14 @@ pub async fn follow_rollback(
     // Five reads, the last 20 s after the first at AWS's pace.
     let mut pace = Pace::start();
     let mut rollback_id = None;
-    for read in 1..=5 {
-        let info = get(clients, region, id).await?;
+    for n in 1..=5 {
+        // A throttled read pauses (backed off) and counts as one of the five.
+        let Some(info) = read(clients, region, id, &mut pace, timeout).await? else { continue };
         if let Some(r) = info.rollback_info().and_then(|r| r.rollback_deployment_id()) {
             rollback_id = Some(r.to_string());
             break;
         }
-        if read < 5 {
+        if n < 5 {
             pace.pause(false, Duration::MAX).await;
         }
     }

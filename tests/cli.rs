@@ -1,7 +1,8 @@
 //! The command line's contract for scripts and cron: a usage error exits 1 (2 means
 //! "changes pending" or "drift found", and a typo in a cron line must not raise a false drift
 //! alarm), `--help` and `--version` exit 0, `rotate-db-password --help` teaches its window, and
-//! `drift -q` prints nothing on success and one line per drifted resource otherwise.
+//! `drift -q` prints nothing on success and one line per drifted resource otherwise, and Ctrl-C
+//! at the confirmation prompt exits 130 having changed nothing.
 
 mod support;
 
@@ -280,4 +281,71 @@ fn the_emulator_time_scale_is_refused_without_an_emulator_and_when_it_is_not_a_s
     // 1 is AWS's own pace: allowed anywhere (it reaches for AWS, at a closed port here).
     let (_, err) = run("prod", Some("http://127.0.0.1:9"), "1");
     assert!(!err.contains("DEPLOYER_EMU_SCALE"), "{err}");
+}
+
+/// Ctrl-C at the confirmation prompt (a terminal on standard input): exit 130, `nothing was
+/// changed`, and nothing was. No change reached AWS, and no lock was taken (it is taken after
+/// the answer), so the next run needs no `unlock`.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_at_the_confirmation_exits_130_and_changes_nothing() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::Stdio;
+
+    let emu = support::Emulator::start();
+    let project = network_only();
+    // A pseudo-terminal for standard input: `up` asks only on a terminal.
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty writes two file descriptors it opened into the two integers; each is owned
+    // once, below. The name, termios and window size pointers may be null.
+    let opened = unsafe {
+        libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened by openpty and are owned nowhere else.
+    let (controller, terminal) =
+        unsafe { (OwnedFd::from_raw_fd(controller), OwnedFd::from_raw_fd(terminal)) };
+
+    emu.start_recording();
+    let mut child = support::deployer_command(&emu, &project)
+        .args(["up", "--env", "local"])
+        .stdin(Stdio::from(terminal))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run deployer");
+    let mut stderr = child.stderr.take().unwrap();
+    let mut said = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&said).contains("Only 'yes' will be accepted: ") {
+        let n = stderr.read(&mut chunk).unwrap();
+        assert!(n > 0, "it ended without asking:\n{}", String::from_utf8_lossy(&said));
+        said.extend_from_slice(&chunk[..n]);
+    }
+    // SAFETY: kill sends a signal to the child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    stderr.read_to_end(&mut said).unwrap();
+    let status = child.wait().unwrap();
+    drop(controller);
+    emu.stop_recording();
+    let said = String::from_utf8_lossy(&said);
+    assert_eq!(status.code(), Some(130), "{said}");
+    assert!(said.contains("interrupted at the confirmation: nothing was changed."), "{said}");
+    let sent: Vec<String> =
+        emu.recorded_actions().into_iter().filter(|a| !support::is_read_action(a)).collect();
+    assert_eq!(sent, Vec::<String>::new(), "no change was sent:\n{said}");
+    // No lock is left: the next run needs no `unlock`.
+    let status = support::stdout_json(&support::deployer_ok(
+        &emu,
+        &project,
+        &["status", "--env", "local", "--output", "json"],
+    ));
+    assert_eq!(status.get("lock"), Some(&serde_json::Value::Null), "{status}");
 }

@@ -66,9 +66,11 @@ async fn confirm(question: &str, assume_yes: bool) -> miette::Result<bool> {
             "refusing to make changes without confirmation: standard input is not a terminal"
         ));
     }
+    // Flagged before the question shows: a Ctrl-C from someone who has read it is one at the
+    // prompt.
+    AT_PROMPT.store(true, std::sync::atomic::Ordering::SeqCst);
     eprint!("{question} Only 'yes' will be accepted: ");
     std::io::stderr().flush().into_diagnostic()?;
-    AT_PROMPT.store(true, std::sync::atomic::Ordering::SeqCst);
     let answer = tokio::task::spawn_blocking(|| {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).map(|_| answer)

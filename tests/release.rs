@@ -133,6 +133,18 @@ fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -
     }
 }
 
+/// A release's or a rollback's per-region results in a JSON report: (region, outcome, deployment).
+fn region_results(results: &serde_json::Value) -> Vec<(&str, &str, &str)> {
+    results
+        .as_array()
+        .unwrap_or_else(|| panic!("per-region results: {results}"))
+        .iter()
+        .map(|r| {
+            (r["region"].as_str().unwrap(), r["outcome"].as_str().unwrap(), r["deployment"].as_str().unwrap())
+        })
+        .collect()
+}
+
 fn status_of(d: &DeploymentInfo) -> &str {
     d.status().map(|s| s.as_str()).unwrap_or("")
 }
@@ -158,14 +170,7 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
         (Some("release"), Some(0)),
         "{report}"
     );
-    let released: Vec<(&str, &str, &str)> = report["release"]["regions"]
-        .as_array()
-        .unwrap_or_else(|| panic!("the report's release.regions: {report}"))
-        .iter()
-        .map(|r| {
-            (r["region"].as_str().unwrap(), r["outcome"].as_str().unwrap(), r["deployment"].as_str().unwrap())
-        })
-        .collect();
+    let released: Vec<(&str, &str, &str)> = region_results(&report["release"]["regions"]);
     rt.block_on(async {
         assert_eq!((p.running_tag().await, s.running_tag().await), ("v2".into(), "v2".into()));
         let (dp, ds) = (p.deployments().await, s.deployments().await);
@@ -236,14 +241,7 @@ fn a_release_goes_region_by_region_is_not_repeated_and_is_rolled_back() {
         (Some("rollback"), Some(0)),
         "{report}"
     );
-    let rolled_back: Vec<(&str, &str, &str)> = report["rollback"]
-        .as_array()
-        .unwrap_or_else(|| panic!("the report's rollback: {report}"))
-        .iter()
-        .map(|r| {
-            (r["region"].as_str().unwrap(), r["outcome"].as_str().unwrap(), r["deployment"].as_str().unwrap())
-        })
-        .collect();
+    let rolled_back: Vec<(&str, &str, &str)> = region_results(&report["rollback"]);
     rt.block_on(async {
         assert_eq!((p.running_tag().await, s.running_tag().await), ("latest".into(), "latest".into()));
         let (dp, ds) = (p.deployments().await, s.deployments().await);

@@ -27,17 +27,17 @@ use deployer::resources::subnet::SubnetSpec;
 use deployer::resources::{self, Ctx, Found, IdMap, Resource, Spec};
 use deployer::spec::{Address, Ref};
 
+fn interceptor(rules: &[&Rule], mode: RuleMode) -> MockResponseInterceptor {
+    rules.iter().fold(MockResponseInterceptor::new().rule_mode(mode), |i, rule| i.with_rule(rule))
+}
+
 fn clients(rules: &[&Rule]) -> Clients {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .http_client(create_mock_http_client())
-        .interceptor(interceptor)
+        .interceptor(interceptor(rules, RuleMode::Sequential))
         .build();
     let shared = aws_types::SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
     let clients = Clients::from_shared(shared, &["us-east-1".to_string()]);
@@ -160,17 +160,13 @@ async fn a_nat_gateway_that_fails_reports_aws_reason() {
 /// A CodeDeploy client answering from `rules` (any order), with the SDK's own retries off so
 /// that each throttle the rules give reaches the deployer, as one outlasting them would on AWS.
 fn codedeploy_clients(rules: &[&Rule]) -> Clients {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
     let conf = aws_sdk_codedeploy::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
         .http_client(create_mock_http_client())
-        .interceptor(interceptor)
+        .interceptor(interceptor(rules, RuleMode::MatchAny))
         .build();
     let shared = aws_types::SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
     let clients = Clients::from_shared(shared, &["us-east-1".to_string()]);
